@@ -1,0 +1,293 @@
+//! The build pipeline behind deployments: `waiting → building → ready | failed`. A queue feeds
+//! one worker (compilation already uses every core); each build unpacks the package, finds the
+//! component, validates and precompiles it, and writes what it did to the build log. The first
+//! deployment that builds, or one uploaded with `activate=true`, becomes active.
+
+use std::path::{Path, PathBuf};
+use std::time::Instant;
+
+use gust_core::{Deployment, DeploymentStatus, Function, FunctionStatus, PackageFormat, RuntimeId};
+use tokio::sync::mpsc;
+
+use crate::archive;
+use crate::state::Shared;
+
+/// A deployment waiting for its build.
+#[derive(Debug)]
+pub struct BuildJob {
+    pub deployment_id: String,
+    pub function_id: String,
+}
+
+#[derive(Clone)]
+pub struct Builder {
+    /// Unbounded: jobs are two ids each, and an upload has already been stored when it is queued.
+    tx: mpsc::UnboundedSender<BuildJob>,
+}
+
+impl Builder {
+    pub fn channel() -> (Self, mpsc::UnboundedReceiver<BuildJob>) {
+        let (tx, rx) = mpsc::unbounded_channel();
+        (Self { tx }, rx)
+    }
+
+    pub fn enqueue(&self, deployment_id: String, function_id: String) {
+        if self
+            .tx
+            .send(BuildJob {
+                deployment_id,
+                function_id,
+            })
+            .is_err()
+        {
+            tracing::error!("build queue closed");
+        }
+    }
+}
+
+pub fn spawn_workers(state: Shared, mut rx: mpsc::UnboundedReceiver<BuildJob>) {
+    tokio::spawn(async move {
+        while let Some(job) = rx.recv().await {
+            if let Err(e) = build(&state, &job).await {
+                tracing::error!(deployment = %job.deployment_id, error = %format!("{e:#}"), "build bookkeeping failed");
+            }
+        }
+    });
+}
+
+/// Where an archive deployment is unpacked.
+pub fn code_dir(state: &Shared, deployment_id: &str) -> PathBuf {
+    state
+        .config
+        .data_dir
+        .join("deployments")
+        .join(deployment_id)
+}
+
+async fn build(state: &Shared, job: &BuildJob) -> anyhow::Result<()> {
+    let Ok(mut deployment) = state
+        .store
+        .get_deployment(&job.function_id, &job.deployment_id)
+        .await
+    else {
+        return Ok(()); // deleted while queued
+    };
+    let function = state.store.get_function_by_id(&job.function_id).await?;
+    deployment.status = DeploymentStatus::Building;
+    deployment.build_log.clear();
+    deployment.error_message = None;
+    deployment.updated_at = gust_core::now();
+    state.store.update_deployment(&deployment).await?;
+    if function.active_deployment.is_none() {
+        let mut f = function.clone();
+        f.status = FunctionStatus::Building;
+        state.store.update_function_state(&f).await?;
+    }
+
+    let started = Instant::now();
+    let mut log = BuildLog::default();
+    let result = run(state, &function, &mut deployment, &mut log).await;
+    let elapsed = started.elapsed();
+    deployment.build_duration_ms = Some(elapsed.as_millis() as u64);
+    deployment.updated_at = gust_core::now();
+    match &result {
+        Ok(()) => {
+            log.line(format!("build succeeded in {} ms", elapsed.as_millis()));
+            deployment.status = DeploymentStatus::Ready;
+        }
+        Err(message) => {
+            log.line(format!("build failed: {message}"));
+            deployment.status = DeploymentStatus::Failed;
+            deployment.error_message = Some(message.clone());
+        }
+    }
+    deployment.build_log = log.text;
+
+    // Re-read: the function may have changed while it built.
+    let Ok(mut function) = state.store.get_function_by_id(&job.function_id).await else {
+        return Ok(());
+    };
+    function.updated_at = gust_core::now();
+    match result {
+        Ok(()) => {
+            function.build_message = Some(format!(
+                "deployment {} built in {} ms",
+                deployment.id,
+                elapsed.as_millis()
+            ));
+            let is_active = function.active_deployment.as_deref() == Some(deployment.id.as_str());
+            if is_active {
+                // A rebuild of the active deployment: serve the fresh artifact.
+                state.live.forget_deployment(&deployment.id);
+            }
+            if is_active || function.active_deployment.is_none() || deployment.activate_when_ready {
+                if let Err(e) = activate(state, &mut function, &mut deployment, true).await {
+                    deployment.status = DeploymentStatus::Failed;
+                    deployment.error_message = Some(format!(
+                        "the built component could not be loaded: {}",
+                        e.message
+                    ));
+                    state.store.update_deployment(&deployment).await?;
+                }
+            } else {
+                state.store.update_deployment(&deployment).await?;
+                state.store.update_function_state(&function).await?;
+            }
+        }
+        Err(message) => {
+            state.store.update_deployment(&deployment).await?;
+            function.build_message = Some(format!("deployment {} failed to build", deployment.id));
+            if function.active_deployment.is_none() {
+                function.status = FunctionStatus::Error;
+                function.error_message = Some(message);
+            }
+            state.store.update_function_state(&function).await?;
+        }
+    }
+    Ok(())
+}
+
+/// Make `deployment_id` the function's active deployment and serve it from now on.
+/// `save_deployment`: also write `deployment` (a build that just finished) in the same transaction.
+pub async fn activate(
+    state: &Shared,
+    function: &mut Function,
+    deployment: &mut Deployment,
+    save_deployment: bool,
+) -> Result<(), crate::error::ApiError> {
+    // Load the code first: if that fails nothing has changed and the previous deployment serves on.
+    state.live.preload(state, deployment).await?;
+    function.active_deployment = Some(deployment.id.clone());
+    function.status = FunctionStatus::Ready;
+    function.error_message = None;
+    function.ready_at.get_or_insert_with(gust_core::now);
+    function.updated_at = gust_core::now();
+    deployment.active = true;
+    // Serve it before the store says it is active, so a client that sees it ready can call it.
+    state.live.sync(state, function).await?;
+    let saved = state
+        .store
+        .activate_deployment(
+            function,
+            &deployment.id,
+            save_deployment.then_some(&*deployment),
+        )
+        .await;
+    if let Err(e) = saved {
+        // The store kept the old state; so must the live set.
+        if let Ok(current) = state.store.get_function_by_id(&function.id).await {
+            let _ = state.live.sync(state, &current).await;
+        }
+        return Err(e.into());
+    }
+    Ok(())
+}
+
+#[derive(Default)]
+struct BuildLog {
+    text: String,
+}
+
+impl BuildLog {
+    fn line(&mut self, line: impl AsRef<str>) {
+        self.text.push_str(line.as_ref());
+        self.text.push('\n');
+    }
+}
+
+async fn run(
+    state: &Shared,
+    function: &Function,
+    deployment: &mut Deployment,
+    log: &mut BuildLog,
+) -> Result<(), String> {
+    log.line(format!(
+        "building deployment {} of {} ({} bytes, sha256 {})",
+        deployment.id,
+        deployment.format_name(),
+        deployment.size,
+        deployment.sha256
+    ));
+    if function.runtime != RuntimeId::Wasm {
+        return Err(format!(
+            "the {} runtime is not available on this server",
+            function.runtime
+        ));
+    }
+    let wasm_sha = match deployment.format {
+        PackageFormat::Wasm => deployment.sha256.clone(),
+        PackageFormat::TarGz | PackageFormat::Zip => {
+            let dir = code_dir(state, &deployment.id);
+            let _ = tokio::fs::remove_dir_all(&dir).await;
+            let archive_path = state.blobs.path(&deployment.sha256);
+            let format = deployment.format;
+            let max = state.config.max_unpacked_bytes;
+            let unpack_dir = dir.clone();
+            let unpacked = tokio::task::spawn_blocking(move || {
+                archive::unpack(format, &archive_path, &unpack_dir, max)
+            })
+            .await
+            .map_err(|e| format!("unpacking crashed: {e}"))?
+            .map_err(|e| e.to_string())?;
+            log.line(format!(
+                "unpacked {} files, {} bytes",
+                unpacked.files.len(),
+                unpacked.bytes
+            ));
+            let entry = find_entrypoint(&dir, deployment.entrypoint.as_deref(), &unpacked.files)?;
+            log.line(format!("component: {}", entry.display()));
+            deployment.entrypoint = Some(entry.display().to_string());
+            let bytes = tokio::fs::read(dir.join(&entry))
+                .await
+                .map_err(|e| format!("reading {}: {e}", entry.display()))?;
+            state
+                .blobs
+                .put(&bytes)
+                .await
+                .map_err(|e| format!("storing the component: {e}"))?
+        }
+    };
+    let runtime = state.wasm.clone();
+    let path = state.blobs.path(&wasm_sha);
+    let sha = wasm_sha.clone();
+    let compiled = tokio::task::spawn_blocking(move || {
+        let bytes = std::fs::read(&path).map_err(|e| format!("reading the component: {e}"))?;
+        runtime.precompile(&bytes, &sha).map_err(|e| e.to_string())
+    })
+    .await
+    .map_err(|e| format!("compilation crashed: {e}"))??;
+    log.line(compiled);
+    deployment.wasm_sha256 = Some(wasm_sha);
+    Ok(())
+}
+
+/// The `.wasm` to run: the one named by `entrypoint`, or the only one in the package.
+fn find_entrypoint(
+    dir: &Path,
+    entrypoint: Option<&str>,
+    files: &[PathBuf],
+) -> Result<PathBuf, String> {
+    if let Some(name) = entrypoint {
+        let wanted = PathBuf::from(name.trim_start_matches("./"));
+        if files.contains(&wanted) && dir.join(&wanted).is_file() {
+            return Ok(wanted);
+        }
+        return Err(format!(
+            "the entrypoint `{name}` is not a file in the package"
+        ));
+    }
+    let wasm: Vec<&PathBuf> = files
+        .iter()
+        .filter(|f| f.extension().is_some_and(|e| e == "wasm"))
+        .collect();
+    match wasm.as_slice() {
+        [one] => Ok((*one).clone()),
+        [] => Err(
+            "the package holds no .wasm file; a wasm function needs a wasi:http component".into(),
+        ),
+        many => Err(format!(
+            "the package holds {} .wasm files; name the one to run with `entrypoint`",
+            many.len()
+        )),
+    }
+}

@@ -1,0 +1,153 @@
+//! Gust's HTTP surface and what sits right behind it.
+//!
+//! Layout:
+//! - `state`: configuration, shared state, start-up (first-start bootstrap, loading functions).
+//! - `routes/`: the `/api/v1` handlers, one module per resource; `routes/openapi` generates the
+//!   OpenAPI document from them.
+//! - `invoke`: the invocation path, `/fn/{ns}/{fn}/{*path}` and API executions.
+//! - `live`: functions ready to invoke, in memory. `recorder`: execution records, batched.
+//! - `builder` + `archive`: uploads to runnable deployments.
+//! - `auth`, `error`, `extract`: bearer tokens, the error envelope, input parsing.
+//!
+//! Errors: handlers return [`ApiError`]; start-up and background loops use anyhow.
+
+mod archive;
+mod auth;
+mod builder;
+mod error;
+mod extract;
+mod invoke;
+mod live;
+mod recorder;
+pub mod routes;
+mod state;
+
+use std::future::Future;
+
+use axum::Router;
+use axum::extract::DefaultBodyLimit;
+use axum::routing::{any, get, post};
+use axum::serve::ListenerExt;
+
+pub use error::{ApiError, ErrorBody};
+pub use invoke::EXECUTION_ID_HEADER;
+pub use routes::openapi::ApiDoc;
+pub use state::{AppState, Bootstrap, ServerConfig, Shared};
+
+/// Every route of the server.
+pub fn router(state: Shared) -> Router {
+    use routes::*;
+    let api = Router::new()
+        .route("/runtimes", get(runtimes::list_runtimes))
+        .route(
+            "/namespaces",
+            get(namespaces::list_namespaces).post(namespaces::create_namespace),
+        )
+        .route(
+            "/namespaces/{ns}",
+            get(namespaces::get_namespace)
+                .patch(namespaces::update_namespace)
+                .delete(namespaces::delete_namespace),
+        )
+        .route(
+            "/namespaces/{ns}/functions",
+            get(functions::list_functions).post(functions::create_function),
+        )
+        .route(
+            "/namespaces/{ns}/functions/{fn}",
+            get(functions::get_function)
+                .put(functions::replace_function)
+                .patch(functions::update_function)
+                .delete(functions::delete_function),
+        )
+        .route(
+            "/namespaces/{ns}/functions/{fn}/deployments",
+            get(deployments::list_deployments)
+                // Uploads enforce their own, larger limit while streaming.
+                .post(deployments::create_deployment)
+                .layer(DefaultBodyLimit::disable()),
+        )
+        .route(
+            "/namespaces/{ns}/functions/{fn}/deployments/{id}",
+            get(deployments::get_deployment).delete(deployments::delete_deployment),
+        )
+        .route(
+            "/namespaces/{ns}/functions/{fn}/deployments/{id}/code",
+            get(deployments::get_deployment_code),
+        )
+        .route(
+            "/namespaces/{ns}/functions/{fn}/deployments/{id}/activate",
+            post(deployments::activate_deployment),
+        )
+        .route(
+            "/namespaces/{ns}/functions/{fn}/deployments/{id}/rebuild",
+            post(deployments::rebuild_deployment),
+        )
+        .route(
+            "/namespaces/{ns}/functions/{fn}/executions",
+            get(executions::list_executions).post(executions::create_execution),
+        )
+        .route(
+            "/namespaces/{ns}/functions/{fn}/executions/{id}",
+            get(executions::get_execution),
+        )
+        .route(
+            "/tokens",
+            get(tokens::list_tokens).post(tokens::create_token),
+        )
+        .route(
+            "/tokens/{id}",
+            get(tokens::get_token).delete(tokens::delete_token),
+        )
+        .route("/openapi.json", get(openapi::openapi_json));
+    Router::new()
+        .nest("/api/v1", api)
+        .route(
+            "/fn/{*path}",
+            any(invoke::invoke_http).layer(DefaultBodyLimit::disable()),
+        )
+        .route("/healthz", get(healthz))
+        .fallback(not_found)
+        .method_not_allowed_fallback(method_not_allowed)
+        .with_state(state)
+}
+
+async fn healthz() -> axum::Json<serde_json::Value> {
+    axum::Json(serde_json::json!({ "status": "ok" }))
+}
+
+async fn not_found(uri: axum::http::Uri) -> ApiError {
+    ApiError::not_found(format!("no route for {}", uri.path()))
+}
+
+async fn method_not_allowed(method: axum::http::Method, uri: axum::http::Uri) -> ApiError {
+    ApiError::new(
+        axum::http::StatusCode::METHOD_NOT_ALLOWED,
+        "method_not_allowed",
+        format!("{method} is not allowed on {}", uri.path()),
+    )
+}
+
+/// Serve on a bound listener until `shutdown` resolves, then stop accepting and let in-flight
+/// requests finish. Tests bind `127.0.0.1:0` and pass the listener in.
+pub async fn serve(
+    listener: tokio::net::TcpListener,
+    state: Shared,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> std::io::Result<()> {
+    if state.public_url.get().is_none() {
+        let _ = state
+            .public_url
+            .set(format!("http://{}", listener.local_addr()?));
+    }
+    let listener = listener.tap_io(|tcp| {
+        // Small responses must not wait for Nagle's algorithm.
+        let _ = tcp.set_nodelay(true);
+    });
+    axum::serve(listener, router(state.clone()))
+        .with_graceful_shutdown(shutdown)
+        .await?;
+    // Everything recorded before shutdown reaches the store.
+    state.recorder.flush().await;
+    Ok(())
+}

@@ -1,0 +1,197 @@
+//! Server configuration and the state every handler shares, and the start-up sequence that
+//! builds it: open the store, create the `default` namespace and the admin token on first start,
+//! load every active function, resume unfinished builds.
+
+use std::path::PathBuf;
+use std::sync::Arc;
+
+use anyhow::Context;
+use gust_core::{Namespace, NamespaceSpec, Scope, Token};
+use gust_runtime_wasm::{WasmConfig, WasmRuntime};
+use gust_store::{BlobStore, SqliteStore, Store};
+
+use crate::auth::{self, TokenCache};
+use crate::builder::Builder;
+use crate::live::LiveFunctions;
+use crate::recorder::Recorder;
+
+/// Settings of one server. Defaults suit one machine; each has a flag or `GUST_*` variable.
+#[derive(Debug, Clone)]
+pub struct ServerConfig {
+    pub data_dir: PathBuf,
+    /// Largest deployment upload (`--max-upload-mb`, `GUST_MAX_UPLOAD_MB`; default 100 MiB).
+    pub max_upload_bytes: u64,
+    /// Largest total size an archive may unpack to (`GUST_MAX_UNPACKED_MB`; default 1 GiB):
+    /// guards against archive bombs.
+    pub max_unpacked_bytes: u64,
+    /// Largest request body an invocation accepts (`GUST_MAX_REQUEST_MB`; default 16 MiB).
+    pub max_request_bytes: usize,
+    /// Bytes of stdout and of stderr kept per execution (`GUST_LOG_LIMIT_KB`; default 64 KiB).
+    pub log_limit: usize,
+    /// Base URL shown in function `url`s; defaults to `http://<listen address>`.
+    pub public_url: Option<String>,
+}
+
+impl ServerConfig {
+    pub fn new(data_dir: PathBuf) -> Self {
+        let env_u64 = |name: &str, default: u64| {
+            std::env::var(name)
+                .ok()
+                .and_then(|v| v.parse().ok())
+                .unwrap_or(default)
+        };
+        Self {
+            data_dir,
+            max_upload_bytes: env_u64("GUST_MAX_UPLOAD_MB", 100) * 1024 * 1024,
+            max_unpacked_bytes: env_u64("GUST_MAX_UNPACKED_MB", 1024) * 1024 * 1024,
+            max_request_bytes: (env_u64("GUST_MAX_REQUEST_MB", 16) * 1024 * 1024) as usize,
+            log_limit: (env_u64("GUST_LOG_LIMIT_KB", 64) * 1024) as usize,
+            public_url: std::env::var("GUST_PUBLIC_URL").ok(),
+        }
+    }
+}
+
+/// Everything handlers share.
+pub struct AppState {
+    pub config: ServerConfig,
+    pub store: Arc<dyn Store>,
+    pub blobs: BlobStore,
+    pub wasm: WasmRuntime,
+    /// Token hashes in memory, so auth costs no query.
+    pub tokens: TokenCache,
+    /// Functions ready to invoke, by route.
+    pub live: LiveFunctions,
+    /// Queue of deployments to build.
+    pub builder: Builder,
+    /// Execution records on their way to the store, batched off the request path.
+    pub recorder: Recorder,
+    /// Base of function URLs, set once the listener is bound.
+    pub public_url: std::sync::OnceLock<String>,
+}
+
+pub type Shared = Arc<AppState>;
+
+/// What the first start prints once.
+pub struct Bootstrap {
+    pub state: Shared,
+    /// The admin token, when this start created it.
+    pub new_admin_token: Option<String>,
+}
+
+impl AppState {
+    /// Open or create the data dir and bring the server's state up.
+    pub async fn start(config: ServerConfig) -> anyhow::Result<Bootstrap> {
+        let data_dir = &config.data_dir;
+        std::fs::create_dir_all(data_dir)
+            .with_context(|| format!("creating data dir {}", data_dir.display()))?;
+        let store = SqliteStore::open(&data_dir.join("gust.db"))
+            .await
+            .with_context(|| format!("opening the database in {}", data_dir.display()))?;
+        let store: Arc<dyn Store> = Arc::new(store);
+        let blobs = BlobStore::open(data_dir.join("blobs")).context("opening the blob store")?;
+        let wasm = WasmRuntime::new(WasmConfig::from_env(data_dir.join("artifacts")))
+            .context("starting the WebAssembly runtime")?;
+        if !wasm.pooling() {
+            tracing::warn!(
+                "WebAssembly instances use on-demand allocation (pooling refused by this host)"
+            );
+        }
+
+        let new_admin_token = bootstrap(&*store, data_dir).await?;
+        let tokens = TokenCache::load(store.all_tokens().await?);
+        let recorder = Recorder::start(store.clone());
+        let (builder, build_queue) = Builder::channel();
+        let state = Arc::new(AppState {
+            config,
+            store,
+            blobs,
+            wasm,
+            tokens,
+            live: LiveFunctions::default(),
+            builder,
+            recorder,
+            public_url: std::sync::OnceLock::new(),
+        });
+        crate::builder::spawn_workers(state.clone(), build_queue);
+        state
+            .live
+            .load_all(&state)
+            .await
+            .context("loading active functions")?;
+        for deployment in state.store.unfinished_deployments().await? {
+            tracing::info!(deployment = %deployment.id, "resuming an unfinished build");
+            state
+                .builder
+                .enqueue(deployment.id.clone(), deployment.function_id.clone());
+        }
+        Ok(Bootstrap {
+            state,
+            new_admin_token,
+        })
+    }
+
+    /// Base URL for function links.
+    pub fn base_url(&self) -> &str {
+        self.public_url.get().map(String::as_str).unwrap_or("")
+    }
+}
+
+/// On first start: the `default` namespace, and an admin token written to `DATA_DIR/admin-token`
+/// (mode 0600). Returns the token when it was created now.
+async fn bootstrap(
+    store: &dyn Store,
+    data_dir: &std::path::Path,
+) -> anyhow::Result<Option<String>> {
+    if store
+        .get_namespace(gust_core::DEFAULT_NAMESPACE)
+        .await
+        .is_err()
+    {
+        let ns: Namespace = NamespaceSpec {
+            name: Some(gust_core::DEFAULT_NAMESPACE.into()),
+            description: Some("Created at first start".into()),
+            ..Default::default()
+        }
+        .into_new_namespace()?;
+        store
+            .create_namespace(&ns)
+            .await
+            .context("creating the default namespace")?;
+    }
+    let token_file = data_dir.join("admin-token");
+    if store.all_tokens().await?.is_empty() {
+        let secret = auth::new_secret();
+        let token = Token {
+            id: gust_core::new_id(),
+            description: "admin token created at first start".into(),
+            scopes: vec![Scope::Admin],
+            namespace_id: None,
+            expires_at: None,
+            created_at: gust_core::now(),
+            token: None,
+        };
+        write_private(&token_file, &format!("{secret}\n"))?;
+        store
+            .create_token(&token, &auth::hash_secret(&secret))
+            .await
+            .context("storing the admin token")?;
+        return Ok(Some(secret));
+    }
+    Ok(None)
+}
+
+/// Write a file only its owner can read, created with that mode (never briefly world-readable).
+fn write_private(path: &std::path::Path, contents: &str) -> anyhow::Result<()> {
+    use std::io::Write;
+    use std::os::unix::fs::OpenOptionsExt;
+    let mut file = std::fs::OpenOptions::new()
+        .write(true)
+        .create(true)
+        .truncate(true)
+        .mode(0o600)
+        .open(path)
+        .with_context(|| format!("writing {}", path.display()))?;
+    file.write_all(contents.as_bytes())
+        .with_context(|| format!("writing {}", path.display()))?;
+    Ok(())
+}

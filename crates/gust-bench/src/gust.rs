@@ -1,0 +1,209 @@
+//! Gust as a bench target: starting `gust serve` and setting functions up
+//! through its native admin API, timing deploy → first response.
+
+use std::net::SocketAddr;
+use std::path::Path;
+use std::process::Stdio;
+use std::time::Duration;
+
+use anyhow::{Context, bail, ensure};
+use bytes::Bytes;
+use http::header::{AUTHORIZATION, CONTENT_TYPE};
+use http::{Method, Request, StatusCode};
+use http_body_util::{BodyExt, Full};
+use hyper_util::client::legacy::Client;
+use hyper_util::client::legacy::connect::HttpConnector;
+use hyper_util::rt::TokioExecutor;
+use tokio::process::Command;
+use tokio::time::{Instant, sleep};
+
+use crate::child::{self, ServerProcess};
+
+const NAMESPACE: &str = "default";
+/// Give up waiting for a deployment to serve after this long.
+const DEPLOY_TIMEOUT: Duration = Duration::from_secs(60);
+/// How often the deployment status is checked while polling the function.
+const STATUS_EVERY: Duration = Duration::from_millis(100);
+
+/// Starts `gust serve` on an ephemeral port. stderr goes to `log` so the
+/// table stays readable; RUST_LOG=warn keeps logging off the hot path.
+pub async fn spawn(bin: &Path, data_dir: &Path, log: &Path) -> anyhow::Result<ServerProcess> {
+    let log = std::fs::File::create(log).with_context(|| format!("creating {}", log.display()))?;
+    let mut cmd = Command::new(bin);
+    cmd.arg("serve")
+        .arg("--listen")
+        .arg("127.0.0.1:0")
+        .arg("--data-dir")
+        .arg(data_dir)
+        .env("RUST_LOG", "warn")
+        .stdin(Stdio::null())
+        .stderr(log);
+    child::spawn("gust", cmd).await
+}
+
+/// The public URL path of a function (what the load generator hits).
+pub fn function_path(name: &str) -> String {
+    format!("/fn/{NAMESPACE}/{name}/")
+}
+
+/// A client for Gust's native API, authenticated with the admin token.
+pub struct Api {
+    client: Client<HttpConnector, Full<Bytes>>,
+    base: String,
+    token: String,
+}
+
+impl Api {
+    /// Reads the admin token Gust wrote into its data dir.
+    pub async fn new(addr: SocketAddr, data_dir: &Path) -> anyhow::Result<Api> {
+        let path = data_dir.join("admin-token");
+        // The token is written at startup; allow a moment in case it lands
+        // just after the listening line.
+        let deadline = Instant::now() + Duration::from_secs(5);
+        let token = loop {
+            match tokio::fs::read_to_string(&path).await {
+                Ok(t) if !t.trim().is_empty() => break t.trim().to_owned(),
+                _ if Instant::now() < deadline => sleep(Duration::from_millis(20)).await,
+                Ok(_) => bail!("{} is empty", path.display()),
+                Err(e) => return Err(e).with_context(|| format!("reading {}", path.display())),
+            }
+        };
+        Ok(Api {
+            client: Client::builder(TokioExecutor::new()).build_http(),
+            base: format!("http://{addr}"),
+            token,
+        })
+    }
+
+    async fn request(
+        &self,
+        method: Method,
+        path: &str,
+        body: Option<(&str, Bytes)>,
+        auth: bool,
+    ) -> anyhow::Result<(StatusCode, Bytes)> {
+        let mut req = Request::builder()
+            .method(method.clone())
+            .uri(format!("{}{path}", self.base));
+        if auth {
+            req = req.header(AUTHORIZATION, format!("Bearer {}", self.token));
+        }
+        let body = match body {
+            Some((content_type, bytes)) => {
+                req = req.header(CONTENT_TYPE, content_type);
+                bytes
+            }
+            None => Bytes::new(),
+        };
+        let resp = self
+            .client
+            .request(req.body(Full::new(body))?)
+            .await
+            .with_context(|| format!("{method} {path}"))?;
+        let status = resp.status();
+        let body = resp.into_body().collect().await?.to_bytes();
+        Ok((status, body))
+    }
+
+    /// `POST /api/v1/namespaces/default/functions`.
+    pub async fn create_function(&self, name: &str, runtime: &str) -> anyhow::Result<()> {
+        let spec = serde_json::json!({ "name": name, "runtime": runtime, "privacy": "public" });
+        let path = format!("/api/v1/namespaces/{NAMESPACE}/functions");
+        let (status, body) = self
+            .request(
+                Method::POST,
+                &path,
+                Some(("application/json", spec.to_string().into())),
+                true,
+            )
+            .await?;
+        ensure!(
+            status.is_success(),
+            "creating function {name}: HTTP {status}: {}",
+            String::from_utf8_lossy(&body)
+        );
+        Ok(())
+    }
+
+    /// Uploads a deployment and polls the function every 1 ms until it
+    /// answers 200. Returns the time from upload start to that first 200 and
+    /// the body it returned.
+    pub async fn deploy_and_wait(
+        &self,
+        name: &str,
+        artifact: Bytes,
+        content_type: &str,
+        server: &mut ServerProcess,
+    ) -> anyhow::Result<(Duration, Bytes)> {
+        let deployments = format!("/api/v1/namespaces/{NAMESPACE}/functions/{name}/deployments");
+        let fn_path = function_path(name);
+
+        let start = Instant::now();
+        let (status, body) = self
+            .request(
+                Method::POST,
+                &deployments,
+                Some((content_type, artifact)),
+                true,
+            )
+            .await?;
+        ensure!(
+            status.is_success(),
+            "deploying {name}: HTTP {status}: {}",
+            String::from_utf8_lossy(&body)
+        );
+        let id = deployment_id(&body)
+            .with_context(|| format!("deployment response: {}", String::from_utf8_lossy(&body)))?;
+
+        let deadline = start + DEPLOY_TIMEOUT;
+        let mut next_check = Instant::now() + STATUS_EVERY;
+        loop {
+            // Public function: no token, as a real caller would send.
+            let (status, body) = self.request(Method::GET, &fn_path, None, false).await?;
+            if status == StatusCode::OK {
+                return Ok((start.elapsed(), body));
+            }
+            let last = format!("HTTP {status}: {}", String::from_utf8_lossy(&body).trim());
+
+            let now = Instant::now();
+            if now >= next_check {
+                next_check = now + STATUS_EVERY;
+                server.ensure_running()?;
+                self.fail_if_deployment_failed(&deployments, &id).await?;
+            }
+            if now >= deadline {
+                bail!("{name} did not answer 200 within {DEPLOY_TIMEOUT:?}; last: {last}");
+            }
+            sleep(Duration::from_millis(1)).await;
+        }
+    }
+
+    async fn fail_if_deployment_failed(&self, deployments: &str, id: &str) -> anyhow::Result<()> {
+        let (status, body) = self
+            .request(Method::GET, &format!("{deployments}/{id}"), None, true)
+            .await?;
+        if !status.is_success() {
+            // Not fatal by itself: the function poll is the real signal.
+            return Ok(());
+        }
+        let v: serde_json::Value = serde_json::from_slice(&body).unwrap_or_default();
+        if v["status"] == "failed" {
+            let why = ["error", "message", "status_message", "reason"]
+                .iter()
+                .find_map(|k| v[k].as_str())
+                .map(str::to_owned)
+                .unwrap_or_else(|| String::from_utf8_lossy(&body).into_owned());
+            bail!("deployment {id} failed: {why}");
+        }
+        Ok(())
+    }
+}
+
+fn deployment_id(body: &[u8]) -> anyhow::Result<String> {
+    let v: serde_json::Value = serde_json::from_slice(body)?;
+    match &v["id"] {
+        serde_json::Value::String(s) => Ok(s.clone()),
+        serde_json::Value::Number(n) => Ok(n.to_string()),
+        _ => bail!("no \"id\" field"),
+    }
+}

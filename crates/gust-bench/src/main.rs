@@ -1,0 +1,309 @@
+//! `gust-bench`: measures Gust against a raw hyper baseline in one run and
+//! prints a table (or `--json`). This file owns the CLI and the run order;
+//! the load generator, the servers and the output live in sibling modules.
+
+mod child;
+mod gust;
+mod load;
+mod raw_server;
+mod report;
+
+use std::path::{Path, PathBuf};
+use std::process::{ExitCode, Stdio};
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use anyhow::{Context, bail};
+use bytes::Bytes;
+use clap::{Parser, Subcommand};
+use tokio::process::Command;
+
+use child::ServerProcess;
+use report::{Report, Run, Target};
+
+/// Benchmarks Gust against a raw hyper server on 127.0.0.1.
+///
+/// Build first: `cargo build --release -p gust` and the hello component
+/// (`cargo build --release --target wasm32-wasip2 --manifest-path
+/// examples/hello-wasm/Cargo.toml`).
+#[derive(Parser)]
+#[command(name = "gust-bench")]
+struct Cli {
+    #[command(subcommand)]
+    cmd: Option<Cmd>,
+    /// The gust binary [default: `gust` next to this executable].
+    #[arg(long)]
+    gust: Option<PathBuf>,
+    /// The hello component [default: examples/hello-wasm/target/wasm32-wasip2/release/hello_wasm.wasm].
+    #[arg(long)]
+    wasm: Option<PathBuf>,
+    /// Measured window per run, e.g. `5`, `5s`, `500ms`.
+    #[arg(long, default_value = "5s", value_parser = parse_duration)]
+    duration: Duration,
+    /// Unrecorded warm-up before each window.
+    #[arg(long, default_value = "1s", value_parser = parse_duration)]
+    warmup: Duration,
+    /// Connection counts to run, comma-separated.
+    #[arg(long, value_delimiter = ',', default_value = "1,64")]
+    connections: Vec<usize>,
+    /// Print the figures as one JSON object instead of the table.
+    #[arg(long)]
+    json: bool,
+    /// Skip Gust; measure the raw server against itself (harness check).
+    #[arg(long, hide = true)]
+    only_raw: bool,
+}
+
+#[derive(Subcommand)]
+enum Cmd {
+    /// The baseline server (started by the bench itself).
+    #[command(hide = true)]
+    RawServer,
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let rt = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(rt) => rt,
+        Err(e) => {
+            eprintln!("gust-bench: tokio runtime: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    let result = match cli.cmd {
+        Some(Cmd::RawServer) => rt.block_on(raw_server::run()),
+        None => rt.block_on(bench(&cli)),
+    };
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("gust-bench: {e:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn parse_duration(s: &str) -> Result<Duration, String> {
+    let (num, scale) = if let Some(n) = s.strip_suffix("ms") {
+        (n, 1e-3)
+    } else {
+        (s.strip_suffix('s').unwrap_or(s), 1.0)
+    };
+    let v: f64 = num
+        .trim()
+        .parse()
+        .map_err(|_| format!("bad duration {s:?} (try 5, 5s or 500ms)"))?;
+    Duration::try_from_secs_f64(v * scale).map_err(|e| format!("bad duration {s:?}: {e}"))
+}
+
+/// A unique scratch dir (Gust's data dir and logs), removed on drop.
+struct TempDir(PathBuf);
+
+impl TempDir {
+    fn new() -> anyhow::Result<TempDir> {
+        let nanos = SystemTime::now().duration_since(UNIX_EPOCH)?.as_nanos();
+        let path = std::env::temp_dir().join(format!("gust-bench-{}-{nanos}", std::process::id()));
+        std::fs::create_dir(&path).with_context(|| format!("creating {}", path.display()))?;
+        Ok(TempDir(path))
+    }
+}
+
+impl Drop for TempDir {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.0);
+    }
+}
+
+fn workspace_root() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("../..")
+}
+
+/// Resolves and reads inputs before anything is started, so a missing build
+/// fails fast with a hint.
+fn gust_inputs(cli: &Cli) -> anyhow::Result<(PathBuf, Bytes)> {
+    let bin = match &cli.gust {
+        Some(p) => p.clone(),
+        None => std::env::current_exe()?
+            .parent()
+            .context("executable has no parent dir")?
+            .join("gust"),
+    };
+    if !bin.is_file() {
+        bail!(
+            "gust binary not found at {} (build it with `cargo build --release -p gust`, or pass --gust PATH)",
+            bin.display()
+        );
+    }
+    let wasm = cli.wasm.clone().unwrap_or_else(|| {
+        workspace_root().join("examples/hello-wasm/target/wasm32-wasip2/release/hello_wasm.wasm")
+    });
+    let bytes = std::fs::read(&wasm).with_context(|| {
+        format!(
+            "hello component not found at {}; build it with `cargo build --release --target \
+             wasm32-wasip2 --manifest-path examples/hello-wasm/Cargo.toml` (or pass --wasm PATH)",
+            wasm.display()
+        )
+    })?;
+    Ok((bin, bytes.into()))
+}
+
+async fn bench(cli: &Cli) -> anyhow::Result<()> {
+    if cli.connections.is_empty() || cli.connections.contains(&0) {
+        bail!("--connections needs positive counts");
+    }
+    let inputs = if cli.only_raw {
+        None
+    } else {
+        Some(gust_inputs(cli)?)
+    };
+    let tmp = TempDir::new()?;
+    let mut servers = Vec::new();
+
+    let result = measure(cli, inputs, &tmp.0, &mut servers).await;
+
+    // Shut down in every case; errors here only warrant a warning.
+    for server in servers {
+        let name = server.name.clone();
+        if let Err(e) = server.shutdown().await {
+            eprintln!("warning: stopping {name}: {e:#}");
+        }
+    }
+    let report = match result {
+        Ok(report) => report,
+        Err(e) => {
+            print_log_tail(&tmp.0.join("gust.log"));
+            return Err(e);
+        }
+    };
+    drop(tmp);
+
+    if cli.json {
+        println!("{:#}", report::to_json(&report));
+    } else {
+        report::print_table(&report);
+    }
+    report::print_errors(&report);
+    let errors = report.errors();
+    if errors > 0 {
+        bail!("{errors} request(s) failed");
+    }
+    Ok(())
+}
+
+/// Starts the servers (pushing them into `servers` so the caller can always
+/// stop them), sets Gust up, then runs every target at every connection count.
+async fn measure(
+    cli: &Cli,
+    gust_inputs: Option<(PathBuf, Bytes)>,
+    tmp: &Path,
+    servers: &mut Vec<ServerProcess>,
+) -> anyhow::Result<Report> {
+    let mut raw_cmd = Command::new(std::env::current_exe()?);
+    // stdin is a pipe we never write: the child exits if we die.
+    raw_cmd.arg("raw-server").stdin(Stdio::piped());
+    let raw = child::spawn("raw server", raw_cmd).await?;
+    let raw_addr = raw.addr;
+    servers.push(raw);
+
+    let mut targets = vec![Target {
+        name: "raw hyper".into(),
+        short: "raw".into(),
+        url_path: "/".into(),
+        addr: raw_addr,
+    }];
+    let mut deploy_to_first_response = None;
+
+    match gust_inputs {
+        None => targets.push(Target {
+            name: "raw hyper (again)".into(),
+            short: "raw2".into(),
+            url_path: "/".into(),
+            addr: raw_addr,
+        }),
+        Some((bin, wasm)) => {
+            let data_dir = tmp.join("data");
+            std::fs::create_dir(&data_dir)?;
+            let server = gust::spawn(&bin, &data_dir, &tmp.join("gust.log")).await?;
+            let addr = server.addr;
+            servers.push(server);
+            let server = servers.last_mut().context("gust server")?;
+
+            eprintln!("gust listening on {addr}; deploying hello (wasm)");
+            let api = gust::Api::new(addr, &data_dir).await?;
+            api.create_function("hello", "wasm").await?;
+            let (took, body) = api
+                .deploy_and_wait("hello", wasm, "application/wasm", server)
+                .await?;
+            if body != raw_server::BODY {
+                eprintln!(
+                    "warning: gust hello body differs from the baseline's: {:?}",
+                    String::from_utf8_lossy(&body)
+                );
+            }
+            deploy_to_first_response = Some(took);
+            targets.push(Target {
+                name: "gust (wasm)".into(),
+                short: "gust".into(),
+                url_path: gust::function_path("hello"),
+                addr,
+            });
+        }
+    }
+
+    // Alternate targets per connection count so each pair sees the same
+    // machine state (thermal, background load).
+    let mut runs = Vec::new();
+    for &conns in &cli.connections {
+        for (i, t) in targets.iter().enumerate() {
+            eprintln!("measuring {} with {conns} connection(s)…", t.name);
+            let stats = load::load(t.addr, &t.url_path, conns, cli.warmup, cli.duration).await?;
+            runs.push(Run {
+                target: i,
+                conns,
+                stats,
+            });
+        }
+    }
+
+    Ok(Report {
+        targets,
+        runs,
+        warmup: cli.warmup,
+        duration: cli.duration,
+        deploy_to_first_response,
+    })
+}
+
+/// On failure the temp dir is removed, so surface the end of Gust's log.
+fn print_log_tail(log: &Path) {
+    let Ok(text) = std::fs::read_to_string(log) else {
+        return;
+    };
+    let lines: Vec<&str> = text.lines().collect();
+    if lines.is_empty() {
+        return;
+    }
+    eprintln!("--- last lines of gust's stderr ---");
+    for line in &lines[lines.len().saturating_sub(30)..] {
+        eprintln!("{line}");
+    }
+    eprintln!("---");
+}
+
+#[cfg(test)]
+mod tests {
+    use super::parse_duration;
+    use std::time::Duration;
+
+    #[test]
+    fn durations() {
+        assert_eq!(parse_duration("5").unwrap(), Duration::from_secs(5));
+        assert_eq!(parse_duration("5s").unwrap(), Duration::from_secs(5));
+        assert_eq!(parse_duration("1.5s").unwrap(), Duration::from_millis(1500));
+        assert_eq!(parse_duration("500ms").unwrap(), Duration::from_millis(500));
+        assert!(parse_duration("-1").is_err());
+        assert!(parse_duration("x").is_err());
+    }
+}

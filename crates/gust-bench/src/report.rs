@@ -1,0 +1,161 @@
+//! Presenting results: the text table and the `--json` object. Every
+//! non-baseline target is compared with the baseline (the first target) at
+//! the same connection count.
+
+use std::time::Duration;
+
+use serde_json::{Value, json};
+
+use crate::load::Stats;
+
+/// Something to measure: a server and the path that answers the hello body.
+pub struct Target {
+    /// Row label, e.g. "gust (wasm)".
+    pub name: String,
+    /// Short name for ratio rows, e.g. "gust" in "ratio gust/raw".
+    pub short: String,
+    pub url_path: String,
+    pub addr: std::net::SocketAddr,
+}
+
+pub struct Run {
+    pub target: usize,
+    pub conns: usize,
+    pub stats: Stats,
+}
+
+pub struct Report {
+    /// `targets[0]` is the baseline.
+    pub targets: Vec<Target>,
+    pub runs: Vec<Run>,
+    pub warmup: Duration,
+    pub duration: Duration,
+    pub deploy_to_first_response: Option<Duration>,
+}
+
+impl Report {
+    pub fn errors(&self) -> u64 {
+        self.runs.iter().map(|r| r.stats.errors).sum()
+    }
+
+    fn baseline_run(&self, conns: usize) -> Option<&Run> {
+        self.runs.iter().find(|r| r.target == 0 && r.conns == conns)
+    }
+}
+
+/// Gust minus baseline, in µs, when both have latencies.
+fn diff(a: Option<u32>, b: Option<u32>) -> Option<i64> {
+    Some(i64::from(a?) - i64::from(b?))
+}
+
+fn ratio(run: &Run, base: &Run) -> Option<f64> {
+    let b = base.stats.req_per_s();
+    (b > 0.0).then(|| run.stats.req_per_s() / b)
+}
+
+fn opt<T: ToString>(v: Option<T>) -> String {
+    v.map_or_else(|| "-".to_owned(), |v| v.to_string())
+}
+
+pub fn print_table(report: &Report) {
+    println!(
+        "{:<18} {:>5} {:>10} {:>9} {:>9} {:>7}",
+        "target", "conns", "req/s", "p50 µs", "p99 µs", "errors"
+    );
+    let base_short = &report.targets[0].short;
+    for run in &report.runs {
+        let t = &report.targets[run.target];
+        let s = &run.stats;
+        println!(
+            "{:<18} {:>5} {:>10.0} {:>9} {:>9} {:>7}",
+            t.name,
+            run.conns,
+            s.req_per_s(),
+            opt(s.p50_us()),
+            opt(s.p99_us()),
+            s.errors
+        );
+        if run.target == 0 {
+            continue;
+        }
+        if let Some(base) = report.baseline_run(run.conns) {
+            let signed = |d: Option<i64>| d.map_or_else(|| "-".to_owned(), |d| format!("{d:+}"));
+            println!(
+                "{:<18} {:>5} {:>10} {:>9} {:>9}",
+                format!("ratio {}/{base_short}", t.short),
+                run.conns,
+                ratio(run, base).map_or_else(|| "-".to_owned(), |r| format!("{r:.2}")),
+                signed(diff(s.p50_us(), base.stats.p50_us())),
+                signed(diff(s.p99_us(), base.stats.p99_us())),
+            );
+        }
+    }
+    println!(
+        "(ratio rows: req/s ratio; p50/p99 columns are the latency difference in µs; \
+         warm-up {:?}, window {:?})",
+        report.warmup, report.duration
+    );
+    if let Some(d) = report.deploy_to_first_response {
+        println!("deploy → first response: {:.1} ms", d.as_secs_f64() * 1e3);
+    }
+}
+
+/// Error details go to stderr in both output modes.
+pub fn print_errors(report: &Report) {
+    for run in report.runs.iter().filter(|r| r.stats.errors > 0) {
+        let name = &report.targets[run.target].name;
+        eprintln!(
+            "errors: {name}, {} conns: {} total",
+            run.conns, run.stats.errors
+        );
+        for (kind, n) in &run.stats.error_kinds {
+            eprintln!("  {n} × {kind}");
+        }
+    }
+}
+
+pub fn to_json(report: &Report) -> Value {
+    let runs: Vec<Value> = report
+        .runs
+        .iter()
+        .map(|r| {
+            let s = &r.stats;
+            json!({
+                "target": report.targets[r.target].name,
+                "conns": r.conns,
+                "requests": s.requests,
+                "errors": s.errors,
+                "error_kinds": s.error_kinds,
+                "req_per_s": s.req_per_s(),
+                "p50_us": s.p50_us(),
+                "p99_us": s.p99_us(),
+            })
+        })
+        .collect();
+    let ratios: Vec<Value> = report
+        .runs
+        .iter()
+        .filter(|r| r.target != 0)
+        .filter_map(|r| {
+            let base = report.baseline_run(r.conns)?;
+            Some(json!({
+                "target": report.targets[r.target].name,
+                "baseline": report.targets[0].name,
+                "conns": r.conns,
+                "req_per_s_ratio": ratio(r, base),
+                "p50_diff_us": diff(r.stats.p50_us(), base.stats.p50_us()),
+                "p99_diff_us": diff(r.stats.p99_us(), base.stats.p99_us()),
+            }))
+        })
+        .collect();
+    json!({
+        "warmup_s": report.warmup.as_secs_f64(),
+        "duration_s": report.duration.as_secs_f64(),
+        "baseline": report.targets[0].name,
+        "runs": runs,
+        "ratios": ratios,
+        "deploy_to_first_response_ms":
+            report.deploy_to_first_response.map(|d| d.as_secs_f64() * 1e3),
+        "errors": report.errors(),
+    })
+}

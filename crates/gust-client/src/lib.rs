@@ -1,0 +1,356 @@
+//! A typed client for Gust's native API (`/api/v1`), used by the `gust` CLI and by the tests.
+//! Each method is one request; errors keep the server's code, message and field.
+//!
+//! ```no_run
+//! # async fn demo() -> Result<(), gust_client::ClientError> {
+//! let client = gust_client::Client::new("http://127.0.0.1:8080", Some("gust_…".into()));
+//! let functions = client.list_functions("default", &[]).await?;
+//! println!("{} functions", functions.total);
+//! # Ok(()) }
+//! ```
+
+use std::time::Duration;
+
+use gust_core::{
+    Deployment, DeploymentStatus, Execution, Function, FunctionSpec, Page, RuntimeInfo, Token,
+};
+use reqwest::{Method, StatusCode};
+use serde::Serialize;
+use serde::de::DeserializeOwned;
+
+#[derive(Debug, thiserror::Error)]
+pub enum ClientError {
+    /// The server answered with an error envelope.
+    #[error("{message}")]
+    Api {
+        status: StatusCode,
+        code: String,
+        message: String,
+        field: Option<String>,
+    },
+    #[error("could not reach the server at {url}")]
+    Connect { url: String, source: reqwest::Error },
+    #[error("request failed")]
+    Http(#[from] reqwest::Error),
+    #[error("the server's answer was not understood: {0}")]
+    Decode(String),
+    #[error("{0}")]
+    Timeout(String),
+}
+
+impl ClientError {
+    pub fn status(&self) -> Option<StatusCode> {
+        match self {
+            ClientError::Api { status, .. } => Some(*status),
+            _ => None,
+        }
+    }
+}
+
+pub type ClientResult<T> = Result<T, ClientError>;
+
+#[derive(Debug, Clone)]
+pub struct Client {
+    base: String,
+    token: Option<String>,
+    http: reqwest::Client,
+}
+
+impl Client {
+    pub fn new(base: &str, token: Option<String>) -> Self {
+        Self {
+            base: base.trim_end_matches('/').to_string(),
+            token,
+            http: reqwest::Client::new(),
+        }
+    }
+
+    pub fn base(&self) -> &str {
+        &self.base
+    }
+
+    /// A request to `path` (starting with `/`) with the bearer token set.
+    pub fn request(&self, method: Method, path: &str) -> reqwest::RequestBuilder {
+        let mut builder = self.http.request(method, format!("{}{}", self.base, path));
+        if let Some(token) = &self.token {
+            builder = builder.bearer_auth(token);
+        }
+        builder
+    }
+
+    /// Send and decode a JSON answer, or turn the error envelope into `ClientError::Api`.
+    pub async fn send<T: DeserializeOwned>(
+        &self,
+        builder: reqwest::RequestBuilder,
+    ) -> ClientResult<T> {
+        let response = self.execute(builder).await?;
+        let bytes = response.bytes().await?;
+        let bytes: &[u8] = if bytes.is_empty() { b"null" } else { &bytes };
+        serde_json::from_slice(bytes).map_err(|e| ClientError::Decode(e.to_string()))
+    }
+
+    /// Send, returning the raw response when it is a success.
+    pub async fn execute(
+        &self,
+        builder: reqwest::RequestBuilder,
+    ) -> ClientResult<reqwest::Response> {
+        let response = builder.send().await.map_err(|e| {
+            if e.is_connect() {
+                ClientError::Connect {
+                    url: self.base.clone(),
+                    source: e,
+                }
+            } else {
+                ClientError::Http(e)
+            }
+        })?;
+        if response.status().is_success() {
+            return Ok(response);
+        }
+        Err(api_error(response).await)
+    }
+
+    async fn json<T: DeserializeOwned>(
+        &self,
+        method: Method,
+        path: &str,
+        body: Option<&impl Serialize>,
+    ) -> ClientResult<T> {
+        let mut builder = self.request(method, path);
+        if let Some(body) = body {
+            builder = builder.json(body);
+        }
+        self.send(builder).await
+    }
+
+    pub async fn runtimes(&self) -> ClientResult<Vec<RuntimeInfo>> {
+        self.json(Method::GET, "/api/v1/runtimes", None::<&()>)
+            .await
+    }
+
+    pub async fn create_function(&self, ns: &str, spec: &FunctionSpec) -> ClientResult<Function> {
+        self.json(
+            Method::POST,
+            &format!("/api/v1/namespaces/{ns}/functions"),
+            Some(spec),
+        )
+        .await
+    }
+
+    /// `query`: extra list parameters such as `("limit", "10")`.
+    pub async fn list_functions(
+        &self,
+        ns: &str,
+        query: &[(&str, &str)],
+    ) -> ClientResult<Page<Function>> {
+        self.send(
+            self.request(Method::GET, &format!("/api/v1/namespaces/{ns}/functions"))
+                .query(query),
+        )
+        .await
+    }
+
+    pub async fn get_function(&self, ns: &str, f: &str) -> ClientResult<Function> {
+        self.json(
+            Method::GET,
+            &format!("/api/v1/namespaces/{ns}/functions/{f}"),
+            None::<&()>,
+        )
+        .await
+    }
+
+    pub async fn update_function(
+        &self,
+        ns: &str,
+        f: &str,
+        patch: &FunctionSpec,
+    ) -> ClientResult<Function> {
+        self.json(
+            Method::PATCH,
+            &format!("/api/v1/namespaces/{ns}/functions/{f}"),
+            Some(patch),
+        )
+        .await
+    }
+
+    pub async fn delete_function(&self, ns: &str, f: &str) -> ClientResult<()> {
+        self.execute(self.request(
+            Method::DELETE,
+            &format!("/api/v1/namespaces/{ns}/functions/{f}"),
+        ))
+        .await?;
+        Ok(())
+    }
+
+    /// Upload code. `body` may be a stream (for progress reporting).
+    pub async fn create_deployment(
+        &self,
+        ns: &str,
+        f: &str,
+        body: impl Into<reqwest::Body>,
+        content_type: &str,
+        activate: bool,
+    ) -> ClientResult<Deployment> {
+        let builder = self
+            .request(
+                Method::POST,
+                &format!("/api/v1/namespaces/{ns}/functions/{f}/deployments"),
+            )
+            .query(&[("activate", if activate { "true" } else { "false" })])
+            .header("content-type", content_type)
+            .body(body);
+        self.send(builder).await
+    }
+
+    pub async fn get_deployment(&self, ns: &str, f: &str, id: &str) -> ClientResult<Deployment> {
+        self.json(
+            Method::GET,
+            &format!("/api/v1/namespaces/{ns}/functions/{f}/deployments/{id}"),
+            None::<&()>,
+        )
+        .await
+    }
+
+    pub async fn list_deployments(&self, ns: &str, f: &str) -> ClientResult<Page<Deployment>> {
+        self.json(
+            Method::GET,
+            &format!("/api/v1/namespaces/{ns}/functions/{f}/deployments"),
+            None::<&()>,
+        )
+        .await
+    }
+
+    /// Poll a deployment until its build is over.
+    pub async fn wait_for_build(
+        &self,
+        ns: &str,
+        f: &str,
+        id: &str,
+        timeout: Duration,
+    ) -> ClientResult<Deployment> {
+        let deadline = tokio::time::Instant::now() + timeout;
+        let mut pause = Duration::from_millis(20);
+        loop {
+            let deployment = self.get_deployment(ns, f, id).await?;
+            if matches!(
+                deployment.status,
+                DeploymentStatus::Ready | DeploymentStatus::Failed
+            ) {
+                return Ok(deployment);
+            }
+            if tokio::time::Instant::now() >= deadline {
+                return Err(ClientError::Timeout(format!(
+                    "the build of {id} did not finish within {} s",
+                    timeout.as_secs()
+                )));
+            }
+            tokio::time::sleep(pause).await;
+            pause = (pause * 2).min(Duration::from_millis(500));
+        }
+    }
+
+    pub async fn create_execution(
+        &self,
+        ns: &str,
+        f: &str,
+        input: &serde_json::Value,
+    ) -> ClientResult<Execution> {
+        self.json(
+            Method::POST,
+            &format!("/api/v1/namespaces/{ns}/functions/{f}/executions"),
+            Some(input),
+        )
+        .await
+    }
+
+    pub async fn list_executions(
+        &self,
+        ns: &str,
+        f: &str,
+        query: &[(&str, &str)],
+    ) -> ClientResult<Page<Execution>> {
+        self.send(
+            self.request(
+                Method::GET,
+                &format!("/api/v1/namespaces/{ns}/functions/{f}/executions"),
+            )
+            .query(query),
+        )
+        .await
+    }
+
+    pub async fn get_execution(&self, ns: &str, f: &str, id: &str) -> ClientResult<Execution> {
+        self.json(
+            Method::GET,
+            &format!("/api/v1/namespaces/{ns}/functions/{f}/executions/{id}"),
+            None::<&()>,
+        )
+        .await
+    }
+
+    pub async fn create_token(&self, spec: &serde_json::Value) -> ClientResult<Token> {
+        self.json(Method::POST, "/api/v1/tokens", Some(spec)).await
+    }
+
+    /// Invoke over HTTP (`/fn/{ns}/{f}{path}`); any status is returned, not turned into an error.
+    pub async fn invoke(
+        &self,
+        method: Method,
+        ns: &str,
+        f: &str,
+        path: &str,
+        body: Vec<u8>,
+    ) -> ClientResult<reqwest::Response> {
+        let path = if path.starts_with('/') {
+            path.to_string()
+        } else {
+            format!("/{path}")
+        };
+        let builder = self
+            .request(method, &format!("/fn/{ns}/{f}{path}"))
+            .body(body);
+        builder.send().await.map_err(|e| {
+            if e.is_connect() {
+                ClientError::Connect {
+                    url: self.base.clone(),
+                    source: e,
+                }
+            } else {
+                ClientError::Http(e)
+            }
+        })
+    }
+}
+
+async fn api_error(response: reqwest::Response) -> ClientError {
+    let status = response.status();
+    let text = response.text().await.unwrap_or_default();
+    #[derive(serde::Deserialize)]
+    struct Envelope {
+        error: Detail,
+    }
+    #[derive(serde::Deserialize)]
+    struct Detail {
+        code: String,
+        message: String,
+        field: Option<String>,
+    }
+    match serde_json::from_str::<Envelope>(&text) {
+        Ok(Envelope { error }) => ClientError::Api {
+            status,
+            code: error.code,
+            message: error.message,
+            field: error.field,
+        },
+        Err(_) => ClientError::Api {
+            status,
+            code: "http".into(),
+            message: if text.is_empty() {
+                format!("the server answered {status}")
+            } else {
+                text
+            },
+            field: None,
+        },
+    }
+}

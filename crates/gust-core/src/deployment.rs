@@ -1,0 +1,140 @@
+//! Deployments: one upload of a function's code and the build that makes it runnable.
+
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+use utoipa::ToSchema;
+
+/// Build progress: `waiting → building → ready | failed`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+#[serde(rename_all = "lowercase")]
+pub enum DeploymentStatus {
+    Waiting,
+    Building,
+    Ready,
+    Failed,
+}
+
+impl DeploymentStatus {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Waiting => "waiting",
+            Self::Building => "building",
+            Self::Ready => "ready",
+            Self::Failed => "failed",
+        }
+    }
+
+    pub fn is_final(self) -> bool {
+        matches!(self, Self::Ready | Self::Failed)
+    }
+}
+
+/// How the uploaded bytes are packed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+#[serde(rename_all = "kebab-case")]
+pub enum PackageFormat {
+    /// A bare WebAssembly binary.
+    Wasm,
+    /// A gzip-compressed tar archive.
+    TarGz,
+    Zip,
+}
+
+impl PackageFormat {
+    /// Recognise a package by its content type, then by its leading bytes.
+    pub fn detect(content_type: Option<&str>, head: &[u8]) -> Option<Self> {
+        let by_type = content_type.map(|t| {
+            t.split(';')
+                .next()
+                .unwrap_or("")
+                .trim()
+                .to_ascii_lowercase()
+        });
+        match by_type.as_deref() {
+            Some("application/wasm") => return Some(Self::Wasm),
+            Some(
+                "application/gzip"
+                | "application/x-gzip"
+                | "application/x-tar+gzip"
+                | "application/x-gtar",
+            ) => {
+                return Some(Self::TarGz);
+            }
+            Some("application/zip" | "application/x-zip-compressed") => return Some(Self::Zip),
+            _ => {}
+        }
+        if head.starts_with(b"\0asm") {
+            Some(Self::Wasm)
+        } else if head.starts_with(&[0x1f, 0x8b]) {
+            Some(Self::TarGz)
+        } else if head.starts_with(b"PK\x03\x04") || head.starts_with(b"PK\x05\x06") {
+            Some(Self::Zip)
+        } else {
+            None
+        }
+    }
+}
+
+/// A deployment as stored and returned.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
+pub struct Deployment {
+    pub id: String,
+    pub function_id: String,
+    /// sha256 of the uploaded bytes, hex; the blob's address.
+    pub sha256: String,
+    pub size: u64,
+    pub format: PackageFormat,
+    /// The file inside the package to run (the `.wasm` for Wasm functions).
+    pub entrypoint: Option<String>,
+    /// sha256 of the runnable component (the upload itself, or the `.wasm` found in an archive).
+    pub wasm_sha256: Option<String>,
+    pub status: DeploymentStatus,
+    /// Everything the build printed.
+    pub build_log: String,
+    pub build_duration_ms: Option<u64>,
+    /// Why the build failed, in one line.
+    pub error_message: Option<String>,
+    /// Whether this deployment serves the function's invocations.
+    pub active: bool,
+    /// Make it active as soon as its build succeeds (the first deployment always is).
+    #[serde(default)]
+    pub activate_when_ready: bool,
+    pub created_at: DateTime<Utc>,
+    pub updated_at: DateTime<Utc>,
+}
+
+impl Deployment {
+    pub fn format_name(&self) -> &'static str {
+        match self.format {
+            PackageFormat::Wasm => "a .wasm",
+            PackageFormat::TarGz => "a .tar.gz",
+            PackageFormat::Zip => "a .zip",
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn formats_are_detected_by_type_then_magic() {
+        assert_eq!(
+            PackageFormat::detect(Some("application/wasm"), b""),
+            Some(PackageFormat::Wasm)
+        );
+        assert_eq!(
+            PackageFormat::detect(Some("application/octet-stream"), b"\0asm\x0d\0\x01\0"),
+            Some(PackageFormat::Wasm)
+        );
+        assert_eq!(
+            PackageFormat::detect(None, &[0x1f, 0x8b, 8]),
+            Some(PackageFormat::TarGz)
+        );
+        assert_eq!(
+            PackageFormat::detect(None, b"PK\x03\x04"),
+            Some(PackageFormat::Zip)
+        );
+        assert_eq!(PackageFormat::detect(None, b"hello"), None);
+    }
+}

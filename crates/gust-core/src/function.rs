@@ -1,0 +1,412 @@
+//! Functions: what a user creates, configures and invokes. [`FunctionSpec`] is what a client
+//! sends (create or replace), [`FunctionPatch`] a partial update, [`Function`] the stored
+//! resource. Defaults and bounds live here, next to the fields they govern.
+
+use std::collections::BTreeMap;
+
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+use utoipa::ToSchema;
+
+use crate::error::{ValidationError, ValidationResult};
+use crate::runtime::RuntimeId;
+use crate::validate;
+
+/// Memory a function instance may use, in MiB. Default 128; 16 is the smallest that runs a
+/// Rust std guest comfortably, 4096 the most one Wasm instance can address on a 32-bit memory.
+pub const MEMORY_MB: (u32, u32, u32) = (16, 128, 4096);
+/// CPU share in thousandths of a core (process runtimes; the Wasm runtime has no CPU quota).
+pub const CPU_MILLIS: (u32, u32, u32) = (50, 1000, 16000);
+/// Wall-clock limit of one execution, in seconds. 900 matches the longest the seed platforms allow.
+pub const TIMEOUT_S: (u32, u32, u32) = (1, 30, 900);
+/// Instances kept warm even when idle (0 = scale to zero).
+pub const MIN_SCALE: (u32, u32, u32) = (0, 0, 100);
+/// Most instances a function may run at once.
+pub const MAX_SCALE: (u32, u32, u32) = (1, 10, 1000);
+/// Requests one instance serves at a time.
+pub const CONCURRENCY: (u32, u32, u32) = (1, 1, 1000);
+/// Longest description, in characters.
+pub const DESCRIPTION_MAX: usize = 1024;
+
+/// Who may invoke a function over `/fn`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize, ToSchema)]
+#[serde(rename_all = "lowercase")]
+pub enum Privacy {
+    /// Anyone who can reach the server.
+    Public,
+    /// Only callers with a token allowed to invoke it.
+    #[default]
+    Private,
+}
+
+/// Whether plain HTTP invocations are served or redirected (Scaleway's `http_option`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize, ToSchema)]
+#[serde(rename_all = "lowercase")]
+pub enum HttpOption {
+    #[default]
+    Enabled,
+    Redirected,
+}
+
+/// Where a function stands, derived from its deployments.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize, ToSchema)]
+#[serde(rename_all = "lowercase")]
+pub enum FunctionStatus {
+    /// No deployment yet.
+    #[default]
+    Created,
+    /// A deployment is building and none is active yet.
+    Building,
+    /// An active deployment serves invocations.
+    Ready,
+    /// The latest build failed and none is active.
+    Error,
+}
+
+/// What a client sends to create a function, or to replace its configuration (PUT).
+/// Absent and `null` fields take their defaults.
+#[derive(Debug, Clone, Default, Serialize, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct FunctionSpec {
+    /// DNS label, unique in its namespace.
+    pub name: Option<String>,
+    pub description: Option<String>,
+    /// One of the ids listed by `GET /api/v1/runtimes`.
+    pub runtime: Option<String>,
+    /// Entry point inside the code: `module.function` for process runtimes (default `main.handle`).
+    pub handler: Option<String>,
+    pub env: Option<BTreeMap<String, String>>,
+    /// Write-only: values are never returned.
+    pub secrets: Option<BTreeMap<String, String>>,
+    #[schema(minimum = 16, maximum = 4096, default = 128)]
+    pub memory_mb: Option<u32>,
+    #[schema(minimum = 50, maximum = 16000, default = 1000)]
+    pub cpu_millis: Option<u32>,
+    #[schema(minimum = 1, maximum = 900, default = 30)]
+    pub timeout_s: Option<u32>,
+    #[schema(minimum = 0, maximum = 100, default = 0)]
+    pub min_scale: Option<u32>,
+    #[schema(minimum = 1, maximum = 1000, default = 10)]
+    pub max_scale: Option<u32>,
+    #[schema(minimum = 1, maximum = 1000, default = 1)]
+    pub concurrency: Option<u32>,
+    pub privacy: Option<Privacy>,
+    pub http_option: Option<HttpOption>,
+    pub tags: Option<Vec<String>>,
+}
+
+/// A partial update (PATCH): only the fields present change.
+pub type FunctionPatch = FunctionSpec;
+
+/// A function as stored and returned.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
+pub struct Function {
+    pub id: String,
+    pub namespace_id: String,
+    /// The namespace's name, for display and URLs.
+    pub namespace: String,
+    pub name: String,
+    pub description: String,
+    pub runtime: RuntimeId,
+    pub handler: Option<String>,
+    pub env: BTreeMap<String, String>,
+    /// Write-only: names are returned, each value masked as `********`.
+    #[serde(serialize_with = "crate::namespace::mask_values")]
+    pub secrets: BTreeMap<String, String>,
+    pub memory_mb: u32,
+    pub cpu_millis: u32,
+    pub timeout_s: u32,
+    pub min_scale: u32,
+    pub max_scale: u32,
+    pub concurrency: u32,
+    pub privacy: Privacy,
+    pub http_option: HttpOption,
+    pub tags: Vec<String>,
+    pub status: FunctionStatus,
+    /// Why the function is in `error`, if it is.
+    pub error_message: Option<String>,
+    /// One line about the latest build.
+    pub build_message: Option<String>,
+    /// The deployment that serves invocations.
+    pub active_deployment: Option<String>,
+    /// Where to invoke it over HTTP.
+    #[serde(default)]
+    pub url: String,
+    pub created_at: DateTime<Utc>,
+    pub updated_at: DateTime<Utc>,
+    /// When it first had an active deployment.
+    pub ready_at: Option<DateTime<Utc>>,
+}
+
+impl FunctionSpec {
+    /// Validate a create request and build the new function.
+    pub fn into_new_function(
+        self,
+        namespace_id: &str,
+        namespace: &str,
+    ) -> ValidationResult<Function> {
+        let name = self
+            .name
+            .clone()
+            .ok_or_else(|| ValidationError::new("name", "is required"))?;
+        validate::dns_label("name", &name)?;
+        if self.runtime.is_none() {
+            return Err(ValidationError::new("runtime", "is required"));
+        }
+        let now = crate::now();
+        let mut function = Function {
+            id: crate::new_id(),
+            namespace_id: namespace_id.to_string(),
+            namespace: namespace.to_string(),
+            name,
+            description: String::new(),
+            runtime: RuntimeId::Wasm,
+            handler: None,
+            env: BTreeMap::new(),
+            secrets: BTreeMap::new(),
+            memory_mb: MEMORY_MB.1,
+            cpu_millis: CPU_MILLIS.1,
+            timeout_s: TIMEOUT_S.1,
+            min_scale: MIN_SCALE.1,
+            max_scale: MAX_SCALE.1,
+            concurrency: CONCURRENCY.1,
+            privacy: Privacy::default(),
+            http_option: HttpOption::default(),
+            tags: Vec::new(),
+            status: FunctionStatus::Created,
+            error_message: None,
+            build_message: None,
+            active_deployment: None,
+            url: String::new(),
+            created_at: now,
+            updated_at: now,
+            ready_at: None,
+        };
+        self.apply_to(&mut function)?;
+        Ok(function)
+    }
+
+    /// Validate a replacement (PUT): every configurable field takes the sent value or its default.
+    pub fn replace(self, current: &Function) -> ValidationResult<Function> {
+        let mut fresh = FunctionSpec {
+            name: Some(current.name.clone()),
+            ..FunctionSpec::default()
+        }
+        .into_new_function(&current.namespace_id, &current.namespace)?;
+        // Keep identity and state; only configuration is replaced.
+        fresh.id = current.id.clone();
+        fresh.created_at = current.created_at;
+        fresh.status = current.status;
+        fresh.error_message = current.error_message.clone();
+        fresh.build_message = current.build_message.clone();
+        fresh.active_deployment = current.active_deployment.clone();
+        fresh.ready_at = current.ready_at;
+        fresh.runtime = current.runtime;
+        let spec = FunctionSpec {
+            runtime: self
+                .runtime
+                .clone()
+                .or_else(|| Some(current.runtime.to_string())),
+            ..self
+        };
+        spec.apply_to(&mut fresh)?;
+        Ok(fresh)
+    }
+
+    /// Overlay the present fields onto `function`, then check the result as a whole.
+    /// Leaves `function` untouched when it returns an error.
+    pub fn apply_to(self, function: &mut Function) -> ValidationResult<()> {
+        let mut next = function.clone();
+        if let Some(name) = self.name {
+            if name != function.name {
+                return Err(ValidationError::new(
+                    "name",
+                    "cannot be changed; create a new function instead",
+                ));
+            }
+        }
+        if let Some(description) = self.description {
+            validate::text("description", &description, DESCRIPTION_MAX)?;
+            next.description = description;
+        }
+        if let Some(runtime) = self.runtime {
+            let runtime: RuntimeId = runtime
+                .parse()
+                .map_err(|e: String| ValidationError::new("runtime", e))?;
+            if runtime != function.runtime && function.active_deployment.is_some() {
+                return Err(ValidationError::new(
+                    "runtime",
+                    "cannot be changed once the function has a deployment; create a new function instead",
+                ));
+            }
+            next.runtime = runtime;
+        }
+        if let Some(handler) = self.handler {
+            validate_handler(&handler)?;
+            next.handler = Some(handler);
+        }
+        if let Some(env) = self.env {
+            validate::env_map("env", &env)?;
+            next.env = env;
+        }
+        if let Some(secrets) = self.secrets {
+            validate::env_map("secrets", &secrets)?;
+            next.secrets = secrets;
+        }
+        let bounded = [
+            ("memory_mb", self.memory_mb, MEMORY_MB, &mut next.memory_mb),
+            (
+                "cpu_millis",
+                self.cpu_millis,
+                CPU_MILLIS,
+                &mut next.cpu_millis,
+            ),
+            ("timeout_s", self.timeout_s, TIMEOUT_S, &mut next.timeout_s),
+            ("min_scale", self.min_scale, MIN_SCALE, &mut next.min_scale),
+            ("max_scale", self.max_scale, MAX_SCALE, &mut next.max_scale),
+            (
+                "concurrency",
+                self.concurrency,
+                CONCURRENCY,
+                &mut next.concurrency,
+            ),
+        ];
+        for (field, value, (min, _, max), slot) in bounded {
+            if let Some(value) = value {
+                validate::within(field, value, min, max)?;
+                *slot = value;
+            }
+        }
+        if next.min_scale > next.max_scale {
+            return Err(ValidationError::new(
+                "min_scale",
+                format!(
+                    "must not exceed max_scale ({} > {})",
+                    next.min_scale, next.max_scale
+                ),
+            ));
+        }
+        if let Some(privacy) = self.privacy {
+            next.privacy = privacy;
+        }
+        if let Some(http_option) = self.http_option {
+            next.http_option = http_option;
+        }
+        if let Some(tags) = self.tags {
+            validate::tags("tags", &tags)?;
+            next.tags = tags;
+        }
+        if next.handler.is_none() && next.runtime.is_process() {
+            next.handler = Some("main.handle".to_string());
+        }
+        next.updated_at = crate::now();
+        *function = next;
+        Ok(())
+    }
+}
+
+/// `module.function`, each part an identifier path (`pkg.module.handle` is fine).
+fn validate_handler(handler: &str) -> ValidationResult<()> {
+    let ok = !handler.is_empty()
+        && handler.len() <= 256
+        && handler.contains('.')
+        && handler.split(['.', '/']).all(|part| {
+            !part.is_empty()
+                && part
+                    .bytes()
+                    .all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-')
+        });
+    if ok {
+        Ok(())
+    } else {
+        Err(ValidationError::new(
+            "handler",
+            "must look like `module.function` (for example `main.handle`)",
+        ))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn spec(json: &str) -> FunctionSpec {
+        serde_json::from_str(json).unwrap()
+    }
+
+    #[test]
+    fn defaults_apply_to_absent_and_null_fields() {
+        let f = spec(r#"{"name":"hello","runtime":"wasm","memory_mb":null}"#)
+            .into_new_function("ns1", "default")
+            .unwrap();
+        assert_eq!(f.memory_mb, 128);
+        assert_eq!(f.timeout_s, 30);
+        assert_eq!(f.privacy, Privacy::Private);
+        assert_eq!(f.status, FunctionStatus::Created);
+    }
+
+    #[test]
+    fn each_bad_value_names_its_field() {
+        let cases = [
+            (r#"{"runtime":"wasm"}"#, "name"),
+            (r#"{"name":"Bad Name","runtime":"wasm"}"#, "name"),
+            (r#"{"name":"a"}"#, "runtime"),
+            (r#"{"name":"a","runtime":"cobol"}"#, "runtime"),
+            (
+                r#"{"name":"a","runtime":"wasm","memory_mb":8}"#,
+                "memory_mb",
+            ),
+            (
+                r#"{"name":"a","runtime":"wasm","timeout_s":0}"#,
+                "timeout_s",
+            ),
+            (
+                r#"{"name":"a","runtime":"wasm","min_scale":5,"max_scale":2}"#,
+                "min_scale",
+            ),
+            (
+                r#"{"name":"a","runtime":"wasm","env":{"9x":"1"}}"#,
+                "env.9x",
+            ),
+            (
+                r#"{"name":"a","runtime":"wasm","handler":"nodot"}"#,
+                "handler",
+            ),
+        ];
+        for (json, field) in cases {
+            let err = spec(json).into_new_function("ns1", "default").unwrap_err();
+            assert_eq!(err.field, field, "{json}");
+        }
+    }
+
+    #[test]
+    fn failed_patch_leaves_function_untouched() {
+        let mut f = spec(r#"{"name":"a","runtime":"wasm"}"#)
+            .into_new_function("ns1", "default")
+            .unwrap();
+        let before = f.clone();
+        let err = spec(r#"{"memory_mb":256,"max_scale":0}"#)
+            .apply_to(&mut f)
+            .unwrap_err();
+        assert_eq!(err.field, "max_scale");
+        assert_eq!(f, before);
+    }
+
+    #[test]
+    fn secrets_are_masked_when_serialized() {
+        let f = spec(r#"{"name":"a","runtime":"wasm","secrets":{"API_KEY":"hunter2"}}"#)
+            .into_new_function("ns1", "default")
+            .unwrap();
+        let json = serde_json::to_string(&f).unwrap();
+        assert!(!json.contains("hunter2"));
+        assert!(json.contains(r#""API_KEY":"********""#));
+    }
+
+    #[test]
+    fn process_runtimes_get_a_default_handler() {
+        let f = spec(r#"{"name":"a","runtime":"python3.11"}"#)
+            .into_new_function("ns1", "default")
+            .unwrap();
+        assert_eq!(f.handler.as_deref(), Some("main.handle"));
+    }
+}

@@ -1,0 +1,63 @@
+//! API tokens. The secret is shown once at creation; only its sha256 is stored.
+
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+use utoipa::ToSchema;
+
+/// What a token may do. `admin` implies all the others.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, ToSchema)]
+#[serde(rename_all = "lowercase")]
+pub enum Scope {
+    /// Everything, including tokens and namespaces.
+    Admin,
+    /// Read functions, deployments, executions.
+    Read,
+    /// Create, change and delete functions and deployments.
+    Write,
+    /// Invoke private functions and create executions.
+    Invoke,
+}
+
+/// What a client sends to create a token.
+#[derive(Debug, Clone, Default, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct TokenSpec {
+    pub description: Option<String>,
+    /// Defaults to `["read", "write", "invoke"]`.
+    pub scopes: Option<Vec<Scope>>,
+    /// Limit the token to one namespace (name or id).
+    pub namespace: Option<String>,
+    pub expires_at: Option<DateTime<Utc>>,
+}
+
+/// A token as stored and returned (never with its secret, except once at creation).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
+pub struct Token {
+    pub id: String,
+    pub description: String,
+    pub scopes: Vec<Scope>,
+    /// The namespace id this token is limited to, if any.
+    pub namespace_id: Option<String>,
+    pub expires_at: Option<DateTime<Utc>>,
+    pub created_at: DateTime<Utc>,
+    /// The secret; present only in the response that created the token.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub token: Option<String>,
+}
+
+impl Token {
+    pub fn allows(&self, scope: Scope) -> bool {
+        self.scopes.contains(&Scope::Admin) || self.scopes.contains(&scope)
+    }
+
+    pub fn is_expired(&self, now: DateTime<Utc>) -> bool {
+        self.expires_at.is_some_and(|at| at <= now)
+    }
+
+    /// Whether this token may touch resources of the namespace `namespace_id`.
+    pub fn covers_namespace(&self, namespace_id: &str) -> bool {
+        self.namespace_id
+            .as_deref()
+            .is_none_or(|own| own == namespace_id)
+    }
+}

@@ -1,0 +1,158 @@
+//! Content-addressed blobs: `DATA_DIR/blobs/sha256/ab/abcdef…`. A blob is written to a temporary
+//! file first and renamed into place, so a crash never leaves a half-written blob at its address.
+
+use std::path::{Path, PathBuf};
+
+use sha2::{Digest, Sha256};
+use tokio::io::AsyncWriteExt;
+
+use crate::{StoreError, StoreResult};
+
+#[derive(Debug, Clone)]
+pub struct BlobStore {
+    root: PathBuf,
+}
+
+/// A blob being received: bytes are hashed as they are written.
+pub struct BlobWriter {
+    file: tokio::fs::File,
+    tmp: PathBuf,
+    hasher: Sha256,
+    size: u64,
+    root: PathBuf,
+}
+
+impl BlobStore {
+    pub fn open(root: impl Into<PathBuf>) -> StoreResult<Self> {
+        let root = root.into();
+        for dir in ["sha256", "tmp"] {
+            std::fs::create_dir_all(root.join(dir)).map_err(StoreError::io(format!(
+                "creating {}",
+                root.join(dir).display()
+            )))?;
+        }
+        Ok(Self { root })
+    }
+
+    /// Where the blob with this digest lives (whether or not it exists).
+    pub fn path(&self, sha256: &str) -> PathBuf {
+        let prefix = sha256.get(..2).unwrap_or("00");
+        self.root.join("sha256").join(prefix).join(sha256)
+    }
+
+    /// Start receiving a blob.
+    pub async fn writer(&self) -> StoreResult<BlobWriter> {
+        let tmp = self.root.join("tmp").join(gust_core::new_id());
+        let file = tokio::fs::File::create(&tmp)
+            .await
+            .map_err(StoreError::io(format!("creating {}", tmp.display())))?;
+        Ok(BlobWriter {
+            file,
+            tmp,
+            hasher: Sha256::new(),
+            size: 0,
+            root: self.root.clone(),
+        })
+    }
+
+    /// Store a blob held in memory. Returns its sha256.
+    pub async fn put(&self, bytes: &[u8]) -> StoreResult<String> {
+        let mut writer = self.writer().await?;
+        writer.write(bytes).await?;
+        let (sha, _) = writer.commit().await?;
+        Ok(sha)
+    }
+
+    pub async fn read(&self, sha256: &str) -> StoreResult<Vec<u8>> {
+        let path = self.path(sha256);
+        tokio::fs::read(&path).await.map_err(|e| {
+            if e.kind() == std::io::ErrorKind::NotFound {
+                StoreError::not_found("blob", sha256)
+            } else {
+                StoreError::io(format!("reading {}", path.display()))(e)
+            }
+        })
+    }
+
+    pub async fn remove(&self, sha256: &str) -> StoreResult<()> {
+        match tokio::fs::remove_file(self.path(sha256)).await {
+            Err(e) if e.kind() != std::io::ErrorKind::NotFound => {
+                Err(StoreError::io("removing blob")(e))
+            }
+            _ => Ok(()),
+        }
+    }
+
+    pub fn root(&self) -> &Path {
+        &self.root
+    }
+}
+
+impl BlobWriter {
+    pub async fn write(&mut self, bytes: &[u8]) -> StoreResult<()> {
+        self.hasher.update(bytes);
+        self.size += bytes.len() as u64;
+        self.file
+            .write_all(bytes)
+            .await
+            .map_err(StoreError::io("writing blob"))
+    }
+
+    pub fn size(&self) -> u64 {
+        self.size
+    }
+
+    /// Flush, then move the blob to its address. Returns (sha256, size).
+    pub async fn commit(mut self) -> StoreResult<(String, u64)> {
+        self.file
+            .flush()
+            .await
+            .map_err(StoreError::io("writing blob"))?;
+        self.file
+            .sync_all()
+            .await
+            .map_err(StoreError::io("syncing blob"))?;
+        let sha = hex::encode(self.hasher.finalize_reset());
+        let dest = BlobStore {
+            root: self.root.clone(),
+        }
+        .path(&sha);
+        if let Some(dir) = dest.parent() {
+            tokio::fs::create_dir_all(dir)
+                .await
+                .map_err(StoreError::io(format!("creating {}", dir.display())))?;
+        }
+        tokio::fs::rename(&self.tmp, &dest)
+            .await
+            .map_err(StoreError::io(format!("moving blob to {}", dest.display())))?;
+        Ok((sha, self.size))
+    }
+
+    /// Drop what was received.
+    pub async fn discard(self) {
+        let _ = tokio::fs::remove_file(&self.tmp).await;
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test]
+    async fn blobs_are_addressed_by_sha256() {
+        let dir = tempfile::tempdir().unwrap();
+        let blobs = BlobStore::open(dir.path()).unwrap();
+        let sha = blobs.put(b"hello").await.unwrap();
+        assert_eq!(
+            sha,
+            "2cf24dba5fb0a30e26e83b2ac5b9e29e1b161e5c1fa7425e73043362938b9824"
+        );
+        assert_eq!(blobs.read(&sha).await.unwrap(), b"hello");
+        assert!(
+            std::fs::read_dir(dir.path().join("tmp"))
+                .unwrap()
+                .next()
+                .is_none()
+        );
+    }
+}

@@ -1,0 +1,17 @@
+//! Gust's durable state. [`Store`] is the interface every other crate uses; [`SqliteStore`] is
+//! the embedded implementation `gust serve` starts with (a PostgreSQL one can implement the same
+//! trait: the schema is plain SQL and the queries use only what both engines share, through sqlx).
+//! [`BlobStore`] keeps uploaded code by sha256 in a folder.
+//!
+//! Errors: every function here returns [`StoreError`]; `NotFound` and `Conflict` are meant for
+//! the client (404, 409), the rest are server faults.
+
+mod blob;
+mod error;
+mod sqlite;
+mod store;
+
+pub use blob::{BlobStore, BlobWriter};
+pub use error::{StoreError, StoreResult};
+pub use sqlite::SqliteStore;
+pub use store::{ExecutionFilter, Store};

@@ -1,0 +1,641 @@
+//! The embedded SQLite store. One file in WAL mode; migrations run at open. Each resource is a
+//! JSON document plus the columns used to find it (see `migrations/`).
+
+use std::collections::BTreeMap;
+use std::path::Path;
+use std::time::Duration;
+
+use async_trait::async_trait;
+use gust_core::{Deployment, Execution, Function, ListQuery, Namespace, Order, Page, Token};
+use serde::de::DeserializeOwned;
+use sqlx::sqlite::{
+    SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions, SqliteSynchronous,
+};
+use sqlx::{QueryBuilder, Row, Sqlite};
+
+use crate::store::{ExecutionFilter, Store};
+use crate::{StoreError, StoreResult};
+
+static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations");
+
+/// Connections in the pool. SQLite runs one writer at a time; a few readers can overlap it
+/// in WAL mode. Override with `GUST_SQLITE_CONNECTIONS`.
+const DEFAULT_CONNECTIONS: u32 = 4;
+
+#[derive(Debug, Clone)]
+pub struct SqliteStore {
+    pool: SqlitePool,
+}
+
+impl SqliteStore {
+    /// Open (creating if needed) the database at `path` and bring its schema up to date.
+    pub async fn open(path: &Path) -> StoreResult<Self> {
+        let options = SqliteConnectOptions::new()
+            .filename(path)
+            .create_if_missing(true)
+            .journal_mode(SqliteJournalMode::Wal)
+            // In WAL mode NORMAL survives a process crash; only power loss can drop the last commits.
+            .synchronous(SqliteSynchronous::Normal)
+            .foreign_keys(true)
+            .busy_timeout(Duration::from_secs(10));
+        let connections = std::env::var("GUST_SQLITE_CONNECTIONS")
+            .ok()
+            .and_then(|v| v.parse().ok())
+            .unwrap_or(DEFAULT_CONNECTIONS);
+        let pool = SqlitePoolOptions::new()
+            .max_connections(connections)
+            .connect_with(options)
+            .await?;
+        MIGRATOR.run(&pool).await?;
+        Ok(Self { pool })
+    }
+
+    async fn fetch_one<T: Record>(
+        &self,
+        sql: &str,
+        binds: &[&str],
+        kind: &'static str,
+        key: &str,
+    ) -> StoreResult<T> {
+        let mut query = sqlx::query(sql);
+        for b in binds {
+            query = query.bind(*b);
+        }
+        let row = query
+            .fetch_optional(&self.pool)
+            .await?
+            .ok_or_else(|| StoreError::not_found(kind, key))?;
+        T::from_row(&row)
+    }
+
+    /// One page of `T`, newest or oldest first, with the total count of matches.
+    async fn list<T: Record>(
+        &self,
+        filters: &[(&str, String)],
+        search: bool,
+        query: &ListQuery,
+    ) -> StoreResult<Page<T>> {
+        // The API validated the query; clamp anyway so no caller can ask for an unbounded page.
+        let limit = query
+            .limit()
+            .unwrap_or(gust_core::list::DEFAULT_LIMIT)
+            .min(gust_core::list::MAX_LIMIT);
+        let where_clause = |qb: &mut QueryBuilder<'_, Sqlite>| {
+            qb.push(" WHERE 1=1");
+            for (column, value) in filters {
+                qb.push(format!(" AND {column} = "))
+                    .push_bind(value.clone());
+            }
+            if let (true, Some(text)) = (search, query.search.as_deref().filter(|s| !s.is_empty()))
+            {
+                let pattern = format!(
+                    "%{}%",
+                    text.replace('\\', "\\\\")
+                        .replace('%', "\\%")
+                        .replace('_', "\\_")
+                );
+                qb.push(" AND (name LIKE ")
+                    .push_bind(pattern.clone())
+                    .push(" ESCAPE '\\' OR json_extract(data, '$.description') LIKE ")
+                    .push_bind(pattern)
+                    .push(" ESCAPE '\\')");
+            }
+        };
+
+        let mut count = QueryBuilder::<Sqlite>::new(format!("SELECT COUNT(*) FROM {}", T::TABLE));
+        where_clause(&mut count);
+        let total: i64 = count.build().fetch_one(&self.pool).await?.try_get(0)?;
+
+        let mut page =
+            QueryBuilder::<Sqlite>::new(format!("SELECT {} FROM {}", T::COLUMNS, T::TABLE));
+        where_clause(&mut page);
+        let desc = query.order.unwrap_or_default() == Order::Desc;
+        if let Some(cursor) = &query.cursor {
+            page.push(if desc { " AND id < " } else { " AND id > " })
+                .push_bind(cursor.clone());
+        }
+        page.push(if desc {
+            " ORDER BY id DESC"
+        } else {
+            " ORDER BY id ASC"
+        });
+        page.push(" LIMIT ").push_bind(i64::from(limit) + 1);
+        if let Some(offset) = query.offset {
+            page.push(" OFFSET ").push_bind(i64::from(offset));
+        }
+        let rows = page.build().fetch_all(&self.pool).await?;
+        let has_more = rows.len() > limit as usize;
+        let mut items = Vec::with_capacity(rows.len().min(limit as usize));
+        for row in rows.iter().take(limit as usize) {
+            items.push(T::from_row(row)?);
+        }
+        let next_cursor = if has_more {
+            items.last().map(T::id)
+        } else {
+            None
+        };
+        Ok(Page {
+            items,
+            total: total as u64,
+            next_cursor,
+        })
+    }
+}
+
+/// A resource stored as a JSON document.
+trait Record: DeserializeOwned + Sized {
+    const TABLE: &'static str;
+    const COLUMNS: &'static str = "data";
+    fn id(&self) -> String;
+    fn from_row(row: &sqlx::sqlite::SqliteRow) -> StoreResult<Self> {
+        let data: String = row.try_get("data")?;
+        Ok(serde_json::from_str(&data)?)
+    }
+}
+
+/// Records whose secrets live in their own column (their JSON form masks them).
+fn with_secrets<T: DeserializeOwned>(
+    row: &sqlx::sqlite::SqliteRow,
+    set: impl FnOnce(&mut T, BTreeMap<String, String>),
+) -> StoreResult<T> {
+    let data: String = row.try_get("data")?;
+    let secrets: String = row.try_get("secrets")?;
+    let mut value: T = serde_json::from_str(&data)?;
+    set(&mut value, serde_json::from_str(&secrets)?);
+    Ok(value)
+}
+
+impl Record for Namespace {
+    const TABLE: &'static str = "namespaces";
+    const COLUMNS: &'static str = "data, secrets";
+    fn id(&self) -> String {
+        self.id.clone()
+    }
+    fn from_row(row: &sqlx::sqlite::SqliteRow) -> StoreResult<Self> {
+        with_secrets(row, |ns: &mut Namespace, s| ns.secrets = s)
+    }
+}
+
+impl Record for Function {
+    const TABLE: &'static str = "functions";
+    const COLUMNS: &'static str = "data, secrets";
+    fn id(&self) -> String {
+        self.id.clone()
+    }
+    fn from_row(row: &sqlx::sqlite::SqliteRow) -> StoreResult<Self> {
+        with_secrets(row, |f: &mut Function, s| f.secrets = s)
+    }
+}
+
+impl Record for Deployment {
+    const TABLE: &'static str = "deployments";
+    fn id(&self) -> String {
+        self.id.clone()
+    }
+}
+
+impl Record for Execution {
+    const TABLE: &'static str = "executions";
+    fn id(&self) -> String {
+        self.id.clone()
+    }
+}
+
+impl Record for Token {
+    const TABLE: &'static str = "tokens";
+    fn id(&self) -> String {
+        self.id.clone()
+    }
+}
+
+/// Turn a uniqueness violation into a `Conflict` the client can act on.
+fn conflict(message: impl Into<String>) -> impl FnOnce(sqlx::Error) -> StoreError {
+    let message = message.into();
+    move |e| match &e {
+        sqlx::Error::Database(db) if db.is_unique_violation() => StoreError::Conflict(message),
+        _ => StoreError::Database(e),
+    }
+}
+
+/// The fields of a function that builds and activations change (see `Store::update_function`).
+const STATE_FIELDS: [&str; 6] = [
+    "status",
+    "error_message",
+    "build_message",
+    "active_deployment",
+    "ready_at",
+    "updated_at",
+];
+
+async fn update_state<'e>(
+    executor: impl sqlx::SqliteExecutor<'e>,
+    f: &Function,
+) -> StoreResult<()> {
+    let value = serde_json::to_value(f)?;
+    let sets = STATE_FIELDS
+        .iter()
+        .map(|k| format!("'$.{k}', json(?)"))
+        .collect::<Vec<_>>()
+        .join(", ");
+    let sql = format!("UPDATE functions SET data = json_set(data, {sets}) WHERE id = ?");
+    let mut query = sqlx::query(&sql);
+    for key in STATE_FIELDS {
+        query = query.bind(value[key].to_string());
+    }
+    let done = query.bind(&f.id).execute(executor).await?;
+    if done.rows_affected() == 0 {
+        return Err(StoreError::not_found("function", &f.id));
+    }
+    Ok(())
+}
+
+fn json<T: serde::Serialize>(value: &T) -> StoreResult<String> {
+    Ok(serde_json::to_string(value)?)
+}
+
+fn key_column(key: &str) -> &'static str {
+    if gust_core::id::looks_like_id(key) {
+        "id"
+    } else {
+        "name"
+    }
+}
+
+#[async_trait]
+impl Store for SqliteStore {
+    async fn create_namespace(&self, ns: &Namespace) -> StoreResult<()> {
+        sqlx::query("INSERT INTO namespaces (id, name, data, secrets) VALUES (?, ?, ?, ?)")
+            .bind(&ns.id)
+            .bind(&ns.name)
+            .bind(json(ns)?)
+            .bind(json(&ns.secrets)?)
+            .execute(&self.pool)
+            .await
+            .map_err(conflict(format!(
+                "a namespace named `{}` already exists",
+                ns.name
+            )))?;
+        Ok(())
+    }
+
+    async fn get_namespace(&self, key: &str) -> StoreResult<Namespace> {
+        let sql = format!(
+            "SELECT data, secrets FROM namespaces WHERE {} = ?",
+            key_column(key)
+        );
+        self.fetch_one(&sql, &[key], "namespace", key).await
+    }
+
+    async fn list_namespaces(
+        &self,
+        query: &ListQuery,
+        only: Option<&str>,
+    ) -> StoreResult<Page<Namespace>> {
+        let filters: Vec<(&str, String)> =
+            only.map(|id| ("id", id.to_string())).into_iter().collect();
+        self.list(&filters, true, query).await
+    }
+
+    async fn update_namespace(&self, ns: &Namespace) -> StoreResult<()> {
+        let done = sqlx::query("UPDATE namespaces SET data = ?, secrets = ? WHERE id = ?")
+            .bind(json(ns)?)
+            .bind(json(&ns.secrets)?)
+            .bind(&ns.id)
+            .execute(&self.pool)
+            .await?;
+        if done.rows_affected() == 0 {
+            return Err(StoreError::not_found("namespace", &ns.id));
+        }
+        Ok(())
+    }
+
+    async fn delete_namespace(&self, id: &str) -> StoreResult<()> {
+        let mut tx = self.pool.begin().await?;
+        let functions: i64 =
+            sqlx::query_scalar("SELECT COUNT(*) FROM functions WHERE namespace_id = ?")
+                .bind(id)
+                .fetch_one(&mut *tx)
+                .await?;
+        if functions > 0 {
+            return Err(StoreError::Conflict(format!(
+                "the namespace still holds {functions} function(s); delete them first"
+            )));
+        }
+        let done = sqlx::query("DELETE FROM namespaces WHERE id = ?")
+            .bind(id)
+            .execute(&mut *tx)
+            .await?;
+        if done.rows_affected() == 0 {
+            return Err(StoreError::not_found("namespace", id));
+        }
+        tx.commit().await?;
+        Ok(())
+    }
+
+    async fn create_function(&self, f: &Function) -> StoreResult<()> {
+        sqlx::query(
+            "INSERT INTO functions (id, namespace_id, name, data, secrets) VALUES (?, ?, ?, ?, ?)",
+        )
+        .bind(&f.id)
+        .bind(&f.namespace_id)
+        .bind(&f.name)
+        .bind(json(f)?)
+        .bind(json(&f.secrets)?)
+        .execute(&self.pool)
+        .await
+        .map_err(conflict(format!(
+            "a function named `{}` already exists in namespace `{}`",
+            f.name, f.namespace
+        )))?;
+        Ok(())
+    }
+
+    async fn get_function(&self, namespace_id: &str, key: &str) -> StoreResult<Function> {
+        let sql = format!(
+            "SELECT data, secrets FROM functions WHERE namespace_id = ? AND {} = ?",
+            key_column(key)
+        );
+        self.fetch_one(&sql, &[namespace_id, key], "function", key)
+            .await
+    }
+
+    async fn get_function_by_id(&self, id: &str) -> StoreResult<Function> {
+        self.fetch_one(
+            "SELECT data, secrets FROM functions WHERE id = ?",
+            &[id],
+            "function",
+            id,
+        )
+        .await
+    }
+
+    async fn list_functions(
+        &self,
+        namespace_id: &str,
+        query: &ListQuery,
+    ) -> StoreResult<Page<Function>> {
+        self.list(&[("namespace_id", namespace_id.to_string())], true, query)
+            .await
+    }
+
+    async fn update_function(&self, f: &Function) -> StoreResult<()> {
+        let keep_state = STATE_FIELDS
+            .iter()
+            .filter(|k| **k != "updated_at")
+            .map(|k| format!("'$.{k}', json_extract(data, '$.{k}')"))
+            .collect::<Vec<_>>()
+            .join(", ");
+        let sql = format!(
+            "UPDATE functions SET data = json_set(?, {keep_state}), secrets = ? WHERE id = ?"
+        );
+        let done = sqlx::query(&sql)
+            .bind(json(f)?)
+            .bind(json(&f.secrets)?)
+            .bind(&f.id)
+            .execute(&self.pool)
+            .await?;
+        if done.rows_affected() == 0 {
+            return Err(StoreError::not_found("function", &f.id));
+        }
+        Ok(())
+    }
+
+    async fn update_function_state(&self, f: &Function) -> StoreResult<()> {
+        update_state(&self.pool, f).await
+    }
+
+    async fn delete_function(&self, id: &str) -> StoreResult<()> {
+        let mut tx = self.pool.begin().await?;
+        sqlx::query("DELETE FROM executions WHERE function_id = ?")
+            .bind(id)
+            .execute(&mut *tx)
+            .await?;
+        sqlx::query("DELETE FROM deployments WHERE function_id = ?")
+            .bind(id)
+            .execute(&mut *tx)
+            .await?;
+        let done = sqlx::query("DELETE FROM functions WHERE id = ?")
+            .bind(id)
+            .execute(&mut *tx)
+            .await?;
+        if done.rows_affected() == 0 {
+            return Err(StoreError::not_found("function", id));
+        }
+        tx.commit().await?;
+        Ok(())
+    }
+
+    async fn active_functions(&self) -> StoreResult<Vec<(Function, Deployment)>> {
+        let rows = sqlx::query(
+            "SELECT f.data AS data, f.secrets AS secrets, d.data AS deployment FROM functions f \
+             JOIN deployments d ON d.id = json_extract(f.data, '$.active_deployment')",
+        )
+        .fetch_all(&self.pool)
+        .await?;
+        rows.iter()
+            .map(|row| {
+                let function = Function::from_row(row)?;
+                let deployment: String = row.try_get("deployment")?;
+                Ok((function, serde_json::from_str(&deployment)?))
+            })
+            .collect()
+    }
+
+    async fn create_deployment(&self, d: &Deployment) -> StoreResult<()> {
+        sqlx::query("INSERT INTO deployments (id, function_id, status, data) VALUES (?, ?, ?, ?)")
+            .bind(&d.id)
+            .bind(&d.function_id)
+            .bind(d.status.as_str())
+            .bind(json(d)?)
+            .execute(&self.pool)
+            .await?;
+        Ok(())
+    }
+
+    async fn get_deployment(&self, function_id: &str, id: &str) -> StoreResult<Deployment> {
+        self.fetch_one(
+            "SELECT data FROM deployments WHERE function_id = ? AND id = ?",
+            &[function_id, id],
+            "deployment",
+            id,
+        )
+        .await
+    }
+
+    async fn list_deployments(
+        &self,
+        function_id: &str,
+        query: &ListQuery,
+    ) -> StoreResult<Page<Deployment>> {
+        self.list(&[("function_id", function_id.to_string())], false, query)
+            .await
+    }
+
+    async fn update_deployment(&self, d: &Deployment) -> StoreResult<()> {
+        let done = sqlx::query("UPDATE deployments SET status = ?, data = ? WHERE id = ?")
+            .bind(d.status.as_str())
+            .bind(json(d)?)
+            .bind(&d.id)
+            .execute(&self.pool)
+            .await?;
+        if done.rows_affected() == 0 {
+            return Err(StoreError::not_found("deployment", &d.id));
+        }
+        Ok(())
+    }
+
+    async fn delete_deployment(&self, id: &str) -> StoreResult<()> {
+        let done = sqlx::query("DELETE FROM deployments WHERE id = ?")
+            .bind(id)
+            .execute(&self.pool)
+            .await?;
+        if done.rows_affected() == 0 {
+            return Err(StoreError::not_found("deployment", id));
+        }
+        Ok(())
+    }
+
+    async fn activate_deployment(
+        &self,
+        function: &Function,
+        deployment_id: &str,
+        deployment: Option<&Deployment>,
+    ) -> StoreResult<()> {
+        let mut tx = self.pool.begin().await?;
+        if let Some(d) = deployment {
+            sqlx::query("UPDATE deployments SET status = ?, data = ? WHERE id = ?")
+                .bind(d.status.as_str())
+                .bind(json(d)?)
+                .bind(&d.id)
+                .execute(&mut *tx)
+                .await?;
+        }
+        sqlx::query(
+            "UPDATE deployments SET data = json_set(data, '$.active', json(CASE WHEN id = ? THEN 'true' ELSE 'false' END)) \
+             WHERE function_id = ?",
+        )
+        .bind(deployment_id)
+        .bind(&function.id)
+        .execute(&mut *tx)
+        .await?;
+        update_state(&mut *tx, function).await?;
+        tx.commit().await?;
+        Ok(())
+    }
+
+    async fn unfinished_deployments(&self) -> StoreResult<Vec<Deployment>> {
+        let rows = sqlx::query(
+            "SELECT data FROM deployments WHERE status IN ('waiting', 'building') ORDER BY id",
+        )
+        .fetch_all(&self.pool)
+        .await?;
+        rows.iter().map(Deployment::from_row).collect()
+    }
+
+    async fn blob_in_use(&self, sha256: &str) -> StoreResult<bool> {
+        let n: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM deployments WHERE json_extract(data, '$.sha256') = ?1 OR json_extract(data, '$.wasm_sha256') = ?1")
+            .bind(sha256)
+            .fetch_one(&self.pool)
+            .await?;
+        Ok(n > 0)
+    }
+
+    async fn put_executions(&self, batch: &[Execution]) -> StoreResult<()> {
+        if batch.is_empty() {
+            return Ok(());
+        }
+        let mut tx = self.pool.begin().await?;
+        for e in batch {
+            let status = e.status.as_str();
+            let trigger = serde_json::to_value(e.trigger)?;
+            sqlx::query("INSERT OR REPLACE INTO executions (id, function_id, status, trigger, data) VALUES (?, ?, ?, ?, ?)")
+                .bind(&e.id)
+                .bind(&e.function_id)
+                .bind(status)
+                .bind(trigger.as_str().unwrap_or_default())
+                .bind(json(e)?)
+                .execute(&mut *tx)
+                .await?;
+        }
+        tx.commit().await?;
+        Ok(())
+    }
+
+    async fn get_execution(&self, function_id: &str, id: &str) -> StoreResult<Execution> {
+        self.fetch_one(
+            "SELECT data FROM executions WHERE function_id = ? AND id = ?",
+            &[function_id, id],
+            "execution",
+            id,
+        )
+        .await
+    }
+
+    async fn list_executions(
+        &self,
+        function_id: &str,
+        query: &ListQuery,
+        filter: &ExecutionFilter,
+    ) -> StoreResult<Page<Execution>> {
+        let mut filters = vec![("function_id", function_id.to_string())];
+        if let Some(status) = filter.status {
+            filters.push(("status", status.as_str().to_string()));
+        }
+        if let Some(trigger) = filter.trigger {
+            let value = serde_json::to_value(trigger)?;
+            filters.push(("trigger", value.as_str().unwrap_or_default().to_string()));
+        }
+        self.list(&filters, false, query).await
+    }
+
+    async fn create_token(&self, token: &Token, secret_hash: &str) -> StoreResult<()> {
+        sqlx::query("INSERT INTO tokens (id, hash, data) VALUES (?, ?, ?)")
+            .bind(&token.id)
+            .bind(secret_hash)
+            .bind(json(&Token {
+                token: None,
+                ..token.clone()
+            })?)
+            .execute(&self.pool)
+            .await
+            .map_err(conflict("token already exists"))?;
+        Ok(())
+    }
+
+    async fn get_token(&self, id: &str) -> StoreResult<Token> {
+        self.fetch_one("SELECT data FROM tokens WHERE id = ?", &[id], "token", id)
+            .await
+    }
+
+    async fn list_tokens(&self, query: &ListQuery) -> StoreResult<Page<Token>> {
+        // Tokens have no name column; search is not offered for them.
+        let query = ListQuery {
+            search: None,
+            ..query.clone()
+        };
+        self.list(&[], false, &query).await
+    }
+
+    async fn delete_token(&self, id: &str) -> StoreResult<()> {
+        let done = sqlx::query("DELETE FROM tokens WHERE id = ?")
+            .bind(id)
+            .execute(&self.pool)
+            .await?;
+        if done.rows_affected() == 0 {
+            return Err(StoreError::not_found("token", id));
+        }
+        Ok(())
+    }
+
+    async fn all_tokens(&self) -> StoreResult<Vec<(Token, String)>> {
+        let rows = sqlx::query("SELECT data, hash FROM tokens")
+            .fetch_all(&self.pool)
+            .await?;
+        rows.iter()
+            .map(|row| {
+                let hash: String = row.try_get("hash")?;
+                Ok((Token::from_row(row)?, hash))
+            })
+            .collect()
+    }
+}

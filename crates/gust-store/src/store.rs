@@ -1,0 +1,95 @@
+//! The `Store` trait: every read and write of Gust's state, one method per operation, so a
+//! second backend is one new file. Methods take and return `gust-core` types.
+
+use async_trait::async_trait;
+use gust_core::{
+    Deployment, Execution, ExecutionStatus, ExecutionTrigger, Function, ListQuery, Namespace, Page,
+    Token,
+};
+
+use crate::StoreResult;
+
+/// Filters on an execution list, beyond paging.
+#[derive(Debug, Clone, Default)]
+pub struct ExecutionFilter {
+    pub status: Option<ExecutionStatus>,
+    pub trigger: Option<ExecutionTrigger>,
+}
+
+#[async_trait]
+pub trait Store: Send + Sync + 'static {
+    // Namespaces. `key` is an id or a name.
+    async fn create_namespace(&self, ns: &Namespace) -> StoreResult<()>;
+    async fn get_namespace(&self, key: &str) -> StoreResult<Namespace>;
+    /// `only`: restrict to one namespace id (for namespace-bound tokens).
+    async fn list_namespaces(
+        &self,
+        query: &ListQuery,
+        only: Option<&str>,
+    ) -> StoreResult<Page<Namespace>>;
+    async fn update_namespace(&self, ns: &Namespace) -> StoreResult<()>;
+    /// Fails with `Conflict` while the namespace still holds functions.
+    async fn delete_namespace(&self, id: &str) -> StoreResult<()>;
+
+    // Functions. `key` is an id or a name within the namespace.
+    async fn create_function(&self, function: &Function) -> StoreResult<()>;
+    async fn get_function(&self, namespace_id: &str, key: &str) -> StoreResult<Function>;
+    async fn get_function_by_id(&self, id: &str) -> StoreResult<Function>;
+    async fn list_functions(
+        &self,
+        namespace_id: &str,
+        query: &ListQuery,
+    ) -> StoreResult<Page<Function>>;
+    /// Save a function's configuration. Its state fields (status, messages, active deployment,
+    /// ready_at) keep their stored values, so a settings change racing a build loses neither.
+    async fn update_function(&self, function: &Function) -> StoreResult<()>;
+    /// Save only a function's state fields (the builder's side of the same split).
+    async fn update_function_state(&self, function: &Function) -> StoreResult<()>;
+    /// Removes the function with its deployments and executions.
+    async fn delete_function(&self, id: &str) -> StoreResult<()>;
+    /// Every function that has an active deployment, with it (to load at start).
+    async fn active_functions(&self) -> StoreResult<Vec<(Function, Deployment)>>;
+
+    // Deployments.
+    async fn create_deployment(&self, deployment: &Deployment) -> StoreResult<()>;
+    async fn get_deployment(&self, function_id: &str, id: &str) -> StoreResult<Deployment>;
+    async fn list_deployments(
+        &self,
+        function_id: &str,
+        query: &ListQuery,
+    ) -> StoreResult<Page<Deployment>>;
+    async fn update_deployment(&self, deployment: &Deployment) -> StoreResult<()>;
+    async fn delete_deployment(&self, id: &str) -> StoreResult<()>;
+    /// In one transaction: save `deployment` when given (a build that just finished), mark
+    /// `deployment_id` the only active deployment of the function, and save `function` (whose
+    /// `active_deployment` the caller has set). Readers never see one without the other.
+    async fn activate_deployment(
+        &self,
+        function: &Function,
+        deployment_id: &str,
+        deployment: Option<&Deployment>,
+    ) -> StoreResult<()>;
+    /// Deployments whose build had not finished (to resume after a restart).
+    async fn unfinished_deployments(&self) -> StoreResult<Vec<Deployment>>;
+    /// Whether any deployment, of any function, still uses the blob `sha256`.
+    async fn blob_in_use(&self, sha256: &str) -> StoreResult<bool>;
+
+    // Executions.
+    /// Insert or replace each execution (writes are batched by the caller).
+    async fn put_executions(&self, batch: &[Execution]) -> StoreResult<()>;
+    async fn get_execution(&self, function_id: &str, id: &str) -> StoreResult<Execution>;
+    async fn list_executions(
+        &self,
+        function_id: &str,
+        query: &ListQuery,
+        filter: &ExecutionFilter,
+    ) -> StoreResult<Page<Execution>>;
+
+    // Tokens. Only the sha256 of a secret is stored.
+    async fn create_token(&self, token: &Token, secret_hash: &str) -> StoreResult<()>;
+    async fn get_token(&self, id: &str) -> StoreResult<Token>;
+    async fn list_tokens(&self, query: &ListQuery) -> StoreResult<Page<Token>>;
+    async fn delete_token(&self, id: &str) -> StoreResult<()>;
+    /// Every token with its secret hash (the API keeps them in memory for fast checks).
+    async fn all_tokens(&self) -> StoreResult<Vec<(Token, String)>>;
+}

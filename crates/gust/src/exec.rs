@@ -1,0 +1,123 @@
+//! `gust exec list|get`: the record of a function's executions.
+
+use clap::Subcommand;
+use gust_core::Execution;
+
+use crate::context::GlobalArgs;
+use crate::output;
+
+#[derive(Subcommand, Debug)]
+pub enum ExecCommand {
+    /// List a function's executions, newest first.
+    List {
+        function: String,
+        /// Only this status (queued, running, completed, failed, timeout).
+        #[arg(long)]
+        status: Option<String>,
+        #[arg(long, default_value_t = 20)]
+        limit: u32,
+    },
+    /// Show one execution with its logs.
+    Get { function: String, id: String },
+}
+
+pub async fn run(command: ExecCommand, global: &GlobalArgs) -> anyhow::Result<()> {
+    let client = global.client();
+    let ns = &global.namespace;
+    match command {
+        ExecCommand::List {
+            function,
+            status,
+            limit,
+        } => {
+            let limit = limit.to_string();
+            let mut query = vec![("limit", limit.as_str())];
+            if let Some(status) = &status {
+                query.push(("status", status));
+            }
+            let page = client.list_executions(ns, &function, &query).await?;
+            if global.json {
+                return output::json(&page);
+            }
+            let rows = page
+                .items
+                .iter()
+                .map(|e| {
+                    vec![
+                        e.id.clone(),
+                        e.status.as_str().to_string(),
+                        format!("{:?}", e.trigger).to_lowercase(),
+                        e.response
+                            .as_ref()
+                            .map(|r| r.status_code.to_string())
+                            .unwrap_or_else(|| "-".into()),
+                        e.duration_us
+                            .map(|d| format!("{:.2} ms", d as f64 / 1000.0))
+                            .unwrap_or_else(|| "-".into()),
+                        output::time(&e.created_at),
+                    ]
+                })
+                .collect();
+            output::table(
+                &["ID", "STATUS", "TRIGGER", "HTTP", "DURATION", "CREATED"],
+                rows,
+            );
+            Ok(())
+        }
+        ExecCommand::Get { function, id } => {
+            let execution = client.get_execution(ns, &function, &id).await?;
+            if global.json {
+                return output::json(&execution);
+            }
+            show(&execution);
+            Ok(())
+        }
+    }
+}
+
+fn show(e: &Execution) {
+    output::fields(vec![
+        ("id", e.id.clone()),
+        ("status", e.status.as_str().to_string()),
+        ("trigger", format!("{:?}", e.trigger).to_lowercase()),
+        (
+            "request",
+            format!(
+                "{} {}{}",
+                e.request.method,
+                e.request.path,
+                if e.request.query.is_empty() {
+                    String::new()
+                } else {
+                    format!("?{}", e.request.query)
+                }
+            ),
+        ),
+        (
+            "response",
+            e.response
+                .as_ref()
+                .map(|r| r.status_code.to_string())
+                .unwrap_or_else(|| "-".into()),
+        ),
+        (
+            "duration",
+            e.duration_us
+                .map(|d| format!("{:.2} ms", d as f64 / 1000.0))
+                .unwrap_or_else(|| "-".into()),
+        ),
+        (
+            "error",
+            e.error_message.clone().unwrap_or_else(|| "-".into()),
+        ),
+        ("created", output::time(&e.created_at)),
+    ]);
+    if !e.logs.stdout.is_empty() {
+        println!("--- stdout");
+        print!("{}", e.logs.stdout);
+    }
+    if !e.logs.stderr.is_empty() {
+        println!("--- stderr");
+        print!("{}", e.logs.stderr);
+    }
+}

@@ -1,0 +1,81 @@
+//! `gust`: the server (`gust serve`) and the command-line client of its native API.
+//! One file per subcommand; `context` resolves the server and token, `output` prints tables
+//! or JSON, `errors` prints an error chain with hints.
+
+mod context;
+mod deploy;
+mod errors;
+mod exec;
+mod function;
+mod invoke;
+mod login;
+mod output;
+mod serve;
+
+use clap::{Parser, Subcommand};
+
+#[derive(Parser)]
+#[command(
+    name = "gust",
+    version,
+    about = "Gust: self-hosted serverless functions in one binary"
+)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+    #[command(flatten)]
+    global: context::GlobalArgs,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Start the server.
+    Serve(serve::ServeArgs),
+    /// Create, list, show, change and delete functions.
+    #[command(subcommand, name = "fn")]
+    Function(function::FunctionCommand),
+    /// Upload code (a .wasm, or a folder packed as .tar.gz) and wait for its build.
+    Deploy(deploy::DeployArgs),
+    /// Invoke a function over HTTP and print its response.
+    Invoke(invoke::InvokeArgs),
+    /// List and show executions.
+    #[command(subcommand)]
+    Exec(exec::ExecCommand),
+    /// Save the server URL and token for later commands.
+    Login(login::LoginArgs),
+}
+
+fn main() -> std::process::ExitCode {
+    let cli = Cli::parse();
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(runtime) => runtime,
+        Err(e) => {
+            eprintln!("error: could not start the async runtime: {e}");
+            return std::process::ExitCode::FAILURE;
+        }
+    };
+    let result = runtime.block_on(async move {
+        match cli.command {
+            Command::Serve(args) => serve::run(args).await,
+            Command::Function(cmd) => function::run(cmd, &cli.global).await,
+            Command::Deploy(args) => deploy::run(args, &cli.global).await,
+            Command::Invoke(args) => invoke::run(args, &cli.global).await,
+            Command::Exec(cmd) => exec::run(cmd, &cli.global).await,
+            Command::Login(args) => login::run(args, &cli.global).await,
+        }
+    });
+    match result {
+        Ok(()) => std::process::ExitCode::SUCCESS,
+        Err(error) => {
+            errors::print(&error, &cli_url_hint());
+            std::process::ExitCode::FAILURE
+        }
+    }
+}
+
+fn cli_url_hint() -> String {
+    std::env::var("GUST_URL").unwrap_or_else(|_| context::DEFAULT_URL.to_string())
+}

@@ -1,0 +1,209 @@
+//! Authentication and authorisation: 401 without a valid token, 403 without the right scope or
+//! namespace.
+
+use reqwest::StatusCode;
+use serde_json::json;
+
+use crate::harness::TestServer;
+
+async fn status(request: reqwest::RequestBuilder) -> StatusCode {
+    request.send().await.unwrap().status()
+}
+
+#[tokio::test]
+async fn every_api_route_needs_a_valid_token() {
+    let server = TestServer::start();
+    let http = server.http();
+    let url = |p: &str| format!("{}{p}", server.url);
+    assert_eq!(
+        status(http.get(url("/api/v1/namespaces"))).await,
+        StatusCode::UNAUTHORIZED
+    );
+    assert_eq!(
+        status(http.get(url("/api/v1/runtimes"))).await,
+        StatusCode::UNAUTHORIZED
+    );
+    assert_eq!(
+        status(
+            http.get(url("/api/v1/namespaces"))
+                .bearer_auth("gust_wrong")
+        )
+        .await,
+        StatusCode::UNAUTHORIZED
+    );
+    assert_eq!(
+        status(
+            http.get(url("/api/v1/namespaces"))
+                .header("authorization", "Basic abc")
+        )
+        .await,
+        StatusCode::UNAUTHORIZED
+    );
+    let body: serde_json::Value = http
+        .get(url("/api/v1/namespaces"))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(body["error"]["code"], "unauthorized");
+    assert_eq!(
+        status(
+            http.get(url("/api/v1/namespaces"))
+                .bearer_auth(&server.token)
+        )
+        .await,
+        StatusCode::OK
+    );
+    // Health and the API description are public.
+    assert_eq!(status(http.get(url("/healthz"))).await, StatusCode::OK);
+    assert_eq!(
+        status(http.get(url("/api/v1/openapi.json"))).await,
+        StatusCode::OK
+    );
+}
+
+#[tokio::test]
+async fn scopes_and_namespaces_limit_tokens() {
+    let server = TestServer::start();
+    let admin = server.client();
+    let reader = admin
+        .create_token(&json!({"description": "ci reader", "scopes": ["read"]}))
+        .await
+        .unwrap();
+    let secret = reader.token.clone().unwrap();
+    assert!(secret.starts_with("gust_"));
+    let http = server.http();
+    let url = |p: &str| format!("{}{p}", server.url);
+
+    assert_eq!(
+        status(
+            http.get(url("/api/v1/namespaces/default/functions"))
+                .bearer_auth(&secret)
+        )
+        .await,
+        StatusCode::OK
+    );
+    let create = http
+        .post(url("/api/v1/namespaces/default/functions"))
+        .bearer_auth(&secret)
+        .json(&json!({"name": "x", "runtime": "wasm"}));
+    assert_eq!(status(create).await, StatusCode::FORBIDDEN);
+    assert_eq!(
+        status(http.get(url("/api/v1/tokens")).bearer_auth(&secret)).await,
+        StatusCode::FORBIDDEN
+    );
+    // The secret is never listed again.
+    let listed: serde_json::Value = http
+        .get(url("/api/v1/tokens"))
+        .bearer_auth(&server.token)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert!(!listed.to_string().contains(&secret));
+
+    // A token bound to one namespace cannot touch another.
+    admin
+        .execute(
+            admin
+                .request(reqwest::Method::POST, "/api/v1/namespaces")
+                .json(&json!({"name": "team-a"})),
+        )
+        .await
+        .unwrap();
+    let scoped = admin
+        .create_token(&json!({"scopes": ["read", "write"], "namespace": "team-a"}))
+        .await
+        .unwrap()
+        .token
+        .unwrap();
+    let in_ns = http
+        .post(url("/api/v1/namespaces/team-a/functions"))
+        .bearer_auth(&scoped)
+        .json(&json!({"name": "x", "runtime": "wasm"}));
+    assert_eq!(status(in_ns).await, StatusCode::CREATED);
+    assert_eq!(
+        status(
+            http.get(url("/api/v1/namespaces/default/functions"))
+                .bearer_auth(&scoped)
+        )
+        .await,
+        StatusCode::FORBIDDEN
+    );
+    let visible: serde_json::Value = http
+        .get(url("/api/v1/namespaces"))
+        .bearer_auth(&scoped)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(visible["total"], 1);
+
+    // Deleting a token revokes it at once.
+    let id = reader.id.clone();
+    admin
+        .execute(admin.request(reqwest::Method::DELETE, &format!("/api/v1/tokens/{id}")))
+        .await
+        .unwrap();
+    assert_eq!(
+        status(
+            http.get(url("/api/v1/namespaces/default/functions"))
+                .bearer_auth(&secret)
+        )
+        .await,
+        StatusCode::UNAUTHORIZED
+    );
+
+    // Expired tokens are refused.
+    let past = admin
+        .create_token(&json!({"expires_at": "2000-01-01T00:00:00Z"}))
+        .await
+        .unwrap_err();
+    assert_eq!(past.status(), Some(StatusCode::BAD_REQUEST));
+}
+
+#[tokio::test]
+async fn invoking_a_private_function_needs_the_invoke_scope() {
+    let server = TestServer::start();
+    server
+        .deploy_ready(
+            "private",
+            crate::harness::spec(),
+            &crate::harness::hello_guest(),
+        )
+        .await;
+    let admin = server.client();
+    let reader = admin
+        .create_token(&json!({"scopes": ["read"]}))
+        .await
+        .unwrap()
+        .token
+        .unwrap();
+    let invoker = admin
+        .create_token(&json!({"scopes": ["invoke"]}))
+        .await
+        .unwrap()
+        .token
+        .unwrap();
+    let http = server.http();
+    let url = format!("{}/fn/default/private/", server.url);
+    assert_eq!(status(http.get(&url)).await, StatusCode::UNAUTHORIZED);
+    assert_eq!(
+        status(http.get(&url).bearer_auth("gust_nope")).await,
+        StatusCode::UNAUTHORIZED
+    );
+    assert_eq!(
+        status(http.get(&url).bearer_auth(&reader)).await,
+        StatusCode::FORBIDDEN
+    );
+    assert_eq!(
+        status(http.get(&url).bearer_auth(&invoker)).await,
+        StatusCode::OK
+    );
+}

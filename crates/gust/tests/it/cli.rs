@@ -1,0 +1,175 @@
+//! End to end through the CLI: `gust deploy`, `invoke`, `fn`, `exec`, `login`, and errors
+//! that come with hints.
+
+use std::process::{Command, Output};
+
+use crate::harness::{TestServer, gust_bin, hello_guest};
+
+fn gust(server: &TestServer, home: &std::path::Path, args: &[&str]) -> Output {
+    Command::new(gust_bin())
+        .args(args)
+        .env("GUST_URL", &server.url)
+        .env("GUST_TOKEN", &server.token)
+        .env("HOME", home)
+        .env_remove("XDG_CONFIG_HOME")
+        .env("NO_COLOR", "1")
+        .output()
+        .expect("running gust")
+}
+
+fn text(bytes: &[u8]) -> String {
+    String::from_utf8_lossy(bytes).into_owned()
+}
+
+#[tokio::test]
+async fn deploy_invoke_and_inspect_through_the_cli() {
+    let server = TestServer::start();
+    let home = tempfile::tempdir().unwrap();
+    let wasm = home.path().join("hello.wasm");
+    std::fs::write(&wasm, hello_guest()).unwrap();
+
+    let out = gust(&server, home.path(), &["deploy", wasm.to_str().unwrap()]);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    assert!(
+        text(&out.stderr).contains("created function hello"),
+        "{}",
+        text(&out.stderr)
+    );
+    assert_eq!(
+        text(&out.stdout).trim(),
+        format!("{}/fn/default/hello", server.url)
+    );
+
+    let out = gust(&server, home.path(), &["invoke", "hello", "--path", "/cli"]);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    assert_eq!(
+        text(&out.stdout),
+        "hello from gust\nmethod: GET\npath: /cli\n"
+    );
+
+    let out = gust(&server, home.path(), &["invoke", "hello", "--data", "x"]);
+    assert_eq!(
+        text(&out.stdout),
+        "hello from gust\nmethod: POST\npath: /\n"
+    );
+
+    let out = gust(&server, home.path(), &["fn", "list", "--json"]);
+    let page: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(page["total"], 1);
+    assert_eq!(page["items"][0]["name"], "hello");
+
+    let out = gust(&server, home.path(), &["fn", "list"]);
+    let table = text(&out.stdout);
+    assert!(
+        table.contains("NAME") && table.contains("hello") && table.contains("ready"),
+        "{table}"
+    );
+
+    let out = gust(&server, home.path(), &["exec", "list", "hello", "--json"]);
+    let page: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(page["total"], 2);
+    let id = page["items"][0]["id"].as_str().unwrap().to_string();
+    let out = gust(&server, home.path(), &["exec", "get", "hello", &id]);
+    assert!(
+        text(&out.stdout).contains("completed"),
+        "{}",
+        text(&out.stdout)
+    );
+
+    let out = gust(
+        &server,
+        home.path(),
+        &[
+            "fn", "update", "hello", "--memory", "64", "--env", "A=1", "--json",
+        ],
+    );
+    let function: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(function["memory_mb"], 64);
+    assert_eq!(function["env"]["A"], "1");
+
+    let out = gust(
+        &server,
+        home.path(),
+        &["fn", "create", "second", "--public", "--timeout", "5"],
+    );
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    assert!(text(&out.stdout).contains("public"));
+    let out = gust(&server, home.path(), &["fn", "delete", "second"]);
+    assert!(out.status.success());
+}
+
+#[tokio::test]
+async fn cli_errors_carry_hints() {
+    let server = TestServer::start();
+    let home = tempfile::tempdir().unwrap();
+    let out = Command::new(gust_bin())
+        .args(["fn", "list"])
+        .env("GUST_URL", &server.url)
+        .env_remove("GUST_TOKEN")
+        .env("HOME", home.path())
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    let stderr = text(&out.stderr);
+    assert!(
+        stderr.starts_with("error: missing `Authorization: Bearer <token>` header"),
+        "{stderr}"
+    );
+    assert!(
+        stderr.contains("\nhint: pass a token with --token or GUST_TOKEN"),
+        "{stderr}"
+    );
+
+    let out = gust(&server, home.path(), &["fn", "create", "Bad_Name"]);
+    assert!(!out.status.success());
+    assert!(
+        text(&out.stderr).contains("hint: fix the value of `name`"),
+        "{}",
+        text(&out.stderr)
+    );
+
+    let out = Command::new(gust_bin())
+        .args(["fn", "list", "--url", "http://127.0.0.1:9"])
+        .env("HOME", home.path())
+        .output()
+        .unwrap();
+    assert!(
+        text(&out.stderr).contains("hint: is `gust serve` running at http://127.0.0.1:9?"),
+        "{}",
+        text(&out.stderr)
+    );
+}
+
+#[tokio::test]
+async fn login_saves_url_and_token() {
+    let server = TestServer::start();
+    let home = tempfile::tempdir().unwrap();
+    let token_file = server.data_dir.join("admin-token");
+    let out = Command::new(gust_bin())
+        .args([
+            "login",
+            "--url",
+            &server.url,
+            "--token-file",
+            token_file.to_str().unwrap(),
+        ])
+        .env("HOME", home.path())
+        .env_remove("GUST_TOKEN")
+        .env_remove("GUST_URL")
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let saved = home.path().join(".config/gust/config.json");
+    let mode =
+        std::os::unix::fs::PermissionsExt::mode(&std::fs::metadata(&saved).unwrap().permissions());
+    assert_eq!(mode & 0o777, 0o600);
+    // Later commands need neither flag nor variable.
+    let out = Command::new(gust_bin())
+        .args(["fn", "list", "--json"])
+        .env("HOME", home.path())
+        .env_remove("GUST_TOKEN")
+        .env_remove("GUST_URL")
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", text(&out.stderr));
+}

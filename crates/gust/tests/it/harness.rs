@@ -1,0 +1,227 @@
+//! The test environment: a real `gust serve` process on 127.0.0.1:0 with a fresh data dir, a
+//! client pointed at it, and guest components built from the repo's own sources.
+
+use std::io::{BufRead, BufReader};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::sync::OnceLock;
+use std::time::Duration;
+
+use gust_client::Client;
+use gust_core::{Deployment, DeploymentStatus, FunctionSpec};
+
+pub struct TestServer {
+    child: Option<Child>,
+    pub url: String,
+    pub token: String,
+    pub data_dir: PathBuf,
+    /// Lines the server printed on stdout before `listening on`.
+    pub banner: Vec<String>,
+    _temp: Option<tempfile::TempDir>,
+}
+
+impl TestServer {
+    /// A server on a fresh data dir.
+    pub fn start() -> Self {
+        Self::start_with(&[])
+    }
+
+    pub fn start_with(extra: &[&str]) -> Self {
+        let temp = tempfile::tempdir().expect("temp dir");
+        let mut server = Self::start_in(temp.path(), extra);
+        server._temp = Some(temp);
+        server
+    }
+
+    /// A server on `data_dir` (which may hold an earlier server's state).
+    pub fn start_in(data_dir: &Path, extra: &[&str]) -> Self {
+        // The server's log stays with its data dir, for reading when a test fails.
+        let log = std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(data_dir.join("serve.log"));
+        let stderr = match log {
+            Ok(file) => Stdio::from(file),
+            Err(_) => Stdio::null(),
+        };
+        let mut child = Command::new(gust_bin())
+            .args(["serve", "--listen", "127.0.0.1:0", "--data-dir"])
+            .arg(data_dir)
+            .args(extra)
+            .env("GUST_LOG", "info")
+            .env("NO_COLOR", "1")
+            .stdout(Stdio::piped())
+            .stderr(stderr)
+            .spawn()
+            .expect("spawning gust serve");
+        let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
+        let mut banner = Vec::new();
+        let url = loop {
+            let line = lines
+                .next()
+                .expect("gust serve exited before listening")
+                .expect("reading stdout");
+            if let Some(url) = line.strip_prefix("listening on ") {
+                break url.to_string();
+            }
+            banner.push(line);
+        };
+        let token = std::fs::read_to_string(data_dir.join("admin-token"))
+            .expect("admin-token")
+            .trim()
+            .to_string();
+        Self {
+            child: Some(child),
+            url,
+            token,
+            data_dir: data_dir.to_path_buf(),
+            banner,
+            _temp: None,
+        }
+    }
+
+    pub fn client(&self) -> Client {
+        Client::new(&self.url, Some(self.token.clone()))
+    }
+
+    /// SIGTERM, then wait for a clean exit; returns the exit code.
+    pub fn stop(&mut self) -> Option<i32> {
+        let mut child = self.child.take()?;
+        let _ = Command::new("kill")
+            .args(["-TERM", &child.id().to_string()])
+            .status();
+        for _ in 0..200 {
+            if let Ok(Some(status)) = child.try_wait() {
+                return status.code();
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        let _ = child.kill();
+        let _ = child.wait();
+        None
+    }
+
+    /// Create a function and deploy `code` to it, waiting for the build.
+    pub async fn deploy(
+        &self,
+        name: &str,
+        spec: FunctionSpec,
+        code: &[u8],
+        content_type: &str,
+    ) -> Deployment {
+        let client = self.client();
+        let spec = FunctionSpec {
+            name: Some(name.into()),
+            runtime: Some("wasm".into()),
+            ..spec
+        };
+        client
+            .create_function("default", &spec)
+            .await
+            .expect("create function");
+        let deployment = client
+            .create_deployment("default", name, code.to_vec(), content_type, false)
+            .await
+            .expect("upload");
+        client
+            .wait_for_build("default", name, &deployment.id, Duration::from_secs(120))
+            .await
+            .expect("build")
+    }
+
+    /// Deploy and require the build to succeed.
+    pub async fn deploy_ready(&self, name: &str, spec: FunctionSpec, code: &[u8]) -> Deployment {
+        let d = self.deploy(name, spec, code, "application/wasm").await;
+        assert_eq!(
+            d.status,
+            DeploymentStatus::Ready,
+            "build failed: {}",
+            d.build_log
+        );
+        d
+    }
+
+    pub fn http(&self) -> reqwest::Client {
+        reqwest::Client::new()
+    }
+}
+
+impl Drop for TestServer {
+    fn drop(&mut self) {
+        if let Some(mut child) = self.child.take() {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+    }
+}
+
+pub fn gust_bin() -> &'static str {
+    env!("CARGO_BIN_EXE_gust")
+}
+
+pub fn workspace_root() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../..")
+        .canonicalize()
+        .unwrap()
+}
+
+/// Build the guest components (once per test process; cargo's own lock serialises processes).
+fn build_guests() -> &'static PathBuf {
+    static BUILT: OnceLock<PathBuf> = OnceLock::new();
+    BUILT.get_or_init(|| {
+        let root = workspace_root();
+        let target_dir = root.join("target").join("guests");
+        for manifest in ["tests/guests/Cargo.toml", "examples/hello-wasm/Cargo.toml"] {
+            let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
+            let status = Command::new(cargo)
+                .args(["build", "--quiet", "--release", "--target", "wasm32-wasip2", "--manifest-path"])
+                .arg(root.join(manifest))
+                .arg("--target-dir")
+                .arg(&target_dir)
+                .status()
+                .expect("running cargo to build guest components");
+            assert!(status.success(), "building {manifest} for wasm32-wasip2 failed (is the target installed? `rustup target add wasm32-wasip2`)");
+        }
+        target_dir.join("wasm32-wasip2").join("release")
+    })
+}
+
+/// The test guest: echo, env, log, loop, alloc, status, stream, panic (see tests/guests).
+pub fn test_guest() -> Vec<u8> {
+    std::fs::read(build_guests().join("gust_test_guest.wasm")).expect("test guest")
+}
+
+/// The hello example from the README.
+pub fn hello_guest() -> Vec<u8> {
+    std::fs::read(build_guests().join("hello_wasm.wasm")).expect("hello guest")
+}
+
+/// A `.tar.gz` holding the given (path, bytes) entries. Paths are written raw into the header,
+/// so tests can build archives a well-behaved packer would refuse to make.
+pub fn tar_gz(entries: &[(&str, &[u8])]) -> Vec<u8> {
+    let mut tar = Vec::new();
+    for (path, data) in entries {
+        let mut header = tar::Header::new_old();
+        {
+            let name = &mut header.as_old_mut().name;
+            name[..path.len()].copy_from_slice(path.as_bytes());
+        }
+        header.set_size(data.len() as u64);
+        header.set_mode(0o644);
+        header.set_entry_type(tar::EntryType::Regular);
+        header.set_cksum();
+        tar.extend_from_slice(header.as_bytes());
+        tar.extend_from_slice(data);
+        tar.resize(tar.len().div_ceil(512) * 512, 0);
+    }
+    tar.resize(tar.len() + 1024, 0);
+    let mut gz = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::fast());
+    std::io::Write::write_all(&mut gz, &tar).unwrap();
+    gz.finish().unwrap()
+}
+
+/// Names for specs in tests.
+pub fn spec() -> FunctionSpec {
+    FunctionSpec::default()
+}

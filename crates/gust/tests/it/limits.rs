@@ -1,0 +1,187 @@
+//! Limits of the Wasm runtime: a guest that never returns gets a 504 without stalling the
+//! server, and one that allocates past `memory_mb` fails with a message that says so.
+
+use std::time::{Duration, Instant};
+
+use gust_core::{ExecutionStatus, FunctionSpec};
+use reqwest::StatusCode;
+use serde_json::json;
+
+use crate::harness::{TestServer, hello_guest, spec, test_guest};
+
+#[tokio::test]
+async fn a_guest_that_loops_forever_times_out_and_the_server_stays_responsive() {
+    let server = TestServer::start();
+    server
+        .deploy_ready(
+            "spin",
+            FunctionSpec {
+                timeout_s: Some(2),
+                ..spec()
+            },
+            &test_guest(),
+        )
+        .await;
+    server.deploy_ready("hello", spec(), &hello_guest()).await;
+    let client = server.client();
+
+    let started = Instant::now();
+    let looping = {
+        let client = client.clone();
+        tokio::spawn(async move {
+            client
+                .invoke(reqwest::Method::GET, "default", "spin", "/loop", vec![])
+                .await
+                .unwrap()
+        })
+    };
+    // Two loops at once on a two-core machine, and the server still answers others promptly.
+    let second = {
+        let client = client.clone();
+        tokio::spawn(async move {
+            client
+                .invoke(reqwest::Method::GET, "default", "spin", "/loop", vec![])
+                .await
+                .unwrap()
+        })
+    };
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    for _ in 0..5 {
+        let t = Instant::now();
+        let response = client
+            .invoke(reqwest::Method::GET, "default", "hello", "/", vec![])
+            .await
+            .unwrap();
+        assert_eq!(response.status(), StatusCode::OK);
+        assert!(
+            t.elapsed() < Duration::from_secs(1),
+            "hello took {:?} while guests looped",
+            t.elapsed()
+        );
+    }
+    let response = looping.await.unwrap();
+    assert_eq!(response.status(), StatusCode::GATEWAY_TIMEOUT);
+    let waited = started.elapsed();
+    assert!(
+        waited >= Duration::from_secs(2) && waited < Duration::from_secs(10),
+        "{waited:?}"
+    );
+    let body: serde_json::Value = response.json().await.unwrap();
+    assert_eq!(body["error"]["code"], "timeout");
+    assert_eq!(second.await.unwrap().status(), StatusCode::GATEWAY_TIMEOUT);
+
+    let timeouts = client
+        .list_executions("default", "spin", &[("status", "timeout")])
+        .await
+        .unwrap();
+    assert_eq!(timeouts.total, 2);
+    assert!(
+        timeouts.items[0]
+            .error_message
+            .as_deref()
+            .unwrap()
+            .contains("timed out")
+    );
+}
+
+#[tokio::test]
+async fn allocating_past_the_memory_limit_fails_the_execution() {
+    let server = TestServer::start();
+    server
+        .deploy_ready(
+            "hog",
+            FunctionSpec {
+                memory_mb: Some(32),
+                ..spec()
+            },
+            &test_guest(),
+        )
+        .await;
+    let client = server.client();
+    let within = client
+        .create_execution(
+            "default",
+            "hog",
+            &json!({"method": "GET", "path": "/alloc?mb=8"}),
+        )
+        .await
+        .unwrap();
+    assert_eq!(within.status, ExecutionStatus::Completed);
+    assert_eq!(within.response.unwrap().body.body, "allocated 8");
+
+    let past = client
+        .create_execution(
+            "default",
+            "hog",
+            &json!({"method": "GET", "path": "/alloc?mb=64"}),
+        )
+        .await
+        .unwrap();
+    assert_eq!(past.status, ExecutionStatus::Failed);
+    let message = past.error_message.unwrap();
+    assert!(
+        message.contains("memory limit of 32 MiB was hit"),
+        "{message}"
+    );
+
+    // Over HTTP the caller gets an error status, and the next request runs normally.
+    let response = client
+        .invoke(
+            reqwest::Method::GET,
+            "default",
+            "hog",
+            "/alloc?mb=64",
+            vec![],
+        )
+        .await
+        .unwrap();
+    assert!(response.status().is_server_error());
+    let ok = client
+        .invoke(
+            reqwest::Method::GET,
+            "default",
+            "hog",
+            "/alloc?mb=4",
+            vec![],
+        )
+        .await
+        .unwrap();
+    assert_eq!(ok.status(), StatusCode::OK);
+}
+
+#[tokio::test]
+async fn a_trapping_guest_is_a_failed_execution() {
+    let server = TestServer::start();
+    server.deploy_ready("crash", spec(), &test_guest()).await;
+    let client = server.client();
+    let response = client
+        .invoke(reqwest::Method::GET, "default", "crash", "/panic", vec![])
+        .await
+        .unwrap();
+    assert_eq!(response.status(), StatusCode::INTERNAL_SERVER_ERROR);
+    let failed = client
+        .list_executions("default", "crash", &[("status", "failed")])
+        .await
+        .unwrap();
+    assert_eq!(failed.total, 1);
+    assert!(
+        failed.items[0].logs.stderr.contains("guest panic"),
+        "{:?}",
+        failed.items[0].logs
+    );
+    // Streaming responses arrive whole.
+    let streamed = client
+        .invoke(
+            reqwest::Method::GET,
+            "default",
+            "crash",
+            "/stream?chunks=3",
+            vec![],
+        )
+        .await
+        .unwrap();
+    assert_eq!(
+        streamed.text().await.unwrap(),
+        "chunk 0\nchunk 1\nchunk 2\n"
+    );
+}

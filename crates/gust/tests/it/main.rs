@@ -1,0 +1,11 @@
+//! Integration tests: each starts a real `gust serve` on 127.0.0.1:0 with its own data dir and
+//! drives it over HTTP (and through the CLI in `cli`).
+
+mod harness;
+
+mod auth;
+mod bad_input;
+mod cli;
+mod lifecycle;
+mod limits;
+mod restart;
