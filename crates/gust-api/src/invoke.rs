@@ -91,11 +91,7 @@ async fn invoke_http_inner(state: &Shared, request: Request) -> Result<Response,
         &body,
     );
     let guest_request = guest_request(parts.method, &path_and_query, parts.headers, body)?;
-    match live
-        .component
-        .invoke(guest_request, live.limits.clone())
-        .await
-    {
+    match live.component.invoke(guest_request, &live.limits).await {
         Ok((response, outcome)) => {
             let (mut head, body) = response.into_parts();
             let recorded_head = (head.status.as_u16(), header_map(&head.headers, &[]));
@@ -161,7 +157,7 @@ pub async fn execute(
         &body,
     );
     let request = guest_request(method, &path, headers, body)?;
-    let execution = match live.component.invoke(request, live.limits.clone()).await {
+    let execution = match live.component.invoke(request, &live.limits).await {
         Ok((response, outcome)) => {
             let (head, body) = response.into_parts();
             let head = (head.status.as_u16(), header_map(&head.headers, &[]));

@@ -22,8 +22,9 @@ pub struct LiveFunction {
 
 #[derive(Default)]
 pub struct LiveFunctions {
-    /// By (namespace name or id, function name or id): four keys per function, one lookup per request.
-    routes: RwLock<HashMap<(String, String), Arc<LiveFunction>>>,
+    /// Namespace (name or id) → function (name or id) → entry: four paths per function, found
+    /// with borrowed strings, so a request allocates nothing to look one up.
+    routes: RwLock<Routes>,
     /// Loaded components by deployment id, so a settings change does not reload code.
     components: Mutex<HashMap<String, WasmFunction>>,
 }
@@ -31,14 +32,12 @@ pub struct LiveFunctions {
 impl LiveFunctions {
     pub fn get(&self, namespace: &str, function: &str) -> Option<Arc<LiveFunction>> {
         let routes = self.routes.read().unwrap_or_else(|p| p.into_inner());
-        routes
-            .get(&(namespace.to_string(), function.to_string()))
-            .cloned()
+        routes.get(namespace)?.get(function).cloned()
     }
 
     pub fn remove(&self, function_id: &str) {
         let mut routes = self.routes.write().unwrap_or_else(|p| p.into_inner());
-        routes.retain(|_, live| live.function.id != function_id);
+        remove_from(&mut routes, function_id);
     }
 
     /// Forget a loaded component (its deployment was deleted).
@@ -64,10 +63,9 @@ impl LiveFunctions {
         let ids: Vec<String> = {
             let routes = self.routes.read().unwrap_or_else(|p| p.into_inner());
             routes
-                .values()
-                .filter(|l| l.function.namespace_id == namespace.id)
-                .map(|l| l.function.id.clone())
-                .collect()
+                .get(&namespace.id)
+                .map(|functions| functions.values().map(|l| l.function.id.clone()).collect())
+                .unwrap_or_default()
         };
         for id in ids {
             if let Ok(function) = state.store.get_function(&namespace.id, &id).await {
@@ -110,11 +108,13 @@ impl LiveFunctions {
                 log_limit: state.config.log_limit,
             },
         });
+        // Swap under one lock: a concurrent request sees the old entry or the new, never none.
         let mut routes = self.routes.write().unwrap_or_else(|p| p.into_inner());
-        routes.retain(|_, l| l.function.id != function.id);
+        remove_from(&mut routes, &function.id);
         for ns_key in [&namespace.name, &namespace.id] {
+            let functions = routes.entry(ns_key.clone()).or_default();
             for fn_key in [&function.name, &function.id] {
-                routes.insert((ns_key.clone(), fn_key.clone()), live.clone());
+                functions.insert(fn_key.clone(), live.clone());
             }
         }
         Ok(())
@@ -165,6 +165,15 @@ impl LiveFunctions {
             .insert(id, loaded.clone());
         Ok(loaded)
     }
+}
+
+type Routes = HashMap<String, HashMap<String, Arc<LiveFunction>>>;
+
+fn remove_from(routes: &mut Routes, function_id: &str) {
+    for functions in routes.values_mut() {
+        functions.retain(|_, live| live.function.id != function_id);
+    }
+    routes.retain(|_, functions| !functions.is_empty());
 }
 
 /// Namespace env, then namespace secrets, then the function's env and secrets: the most

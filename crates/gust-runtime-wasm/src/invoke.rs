@@ -72,7 +72,7 @@ impl WasmFunction {
     pub async fn invoke(
         &self,
         request: http::Request<Full<Bytes>>,
-        limits: InvokeLimits,
+        limits: &InvokeLimits,
     ) -> Result<(http::Response<ResponseBody>, oneshot::Receiver<Outcome>), InvokeError> {
         let runtime = &self.runtime;
         let stdout = LogPipe::new(limits.log_limit);

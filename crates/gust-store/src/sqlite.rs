@@ -22,6 +22,9 @@ static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations");
 /// in WAL mode. Override with `GUST_SQLITE_CONNECTIONS`.
 const DEFAULT_CONNECTIONS: u32 = 4;
 
+/// Rows in one multi-row INSERT: 5 columns each stays far below SQLite's bound-parameter cap.
+const ROWS_PER_INSERT: usize = 100;
+
 #[derive(Debug, Clone)]
 pub struct SqliteStore {
     pool: SqlitePool,
@@ -545,17 +548,28 @@ impl Store for SqliteStore {
             return Ok(());
         }
         let mut tx = self.pool.begin().await?;
-        for e in batch {
-            let status = e.status.as_str();
-            let trigger = serde_json::to_value(e.trigger)?;
-            sqlx::query("INSERT OR REPLACE INTO executions (id, function_id, status, trigger, data) VALUES (?, ?, ?, ?, ?)")
-                .bind(&e.id)
-                .bind(&e.function_id)
-                .bind(status)
-                .bind(trigger.as_str().unwrap_or_default())
-                .bind(json(e)?)
-                .execute(&mut *tx)
-                .await?;
+        // Many rows per statement: per-statement overhead, not SQLite, dominates small inserts.
+        for chunk in batch.chunks(ROWS_PER_INSERT) {
+            let mut insert = QueryBuilder::<Sqlite>::new(
+                "INSERT OR REPLACE INTO executions (id, function_id, status, trigger, data) ",
+            );
+            let mut rows = Vec::with_capacity(chunk.len());
+            for e in chunk {
+                let trigger = serde_json::to_value(e.trigger)?;
+                rows.push((
+                    e,
+                    trigger.as_str().unwrap_or_default().to_string(),
+                    json(e)?,
+                ));
+            }
+            insert.push_values(rows, |mut row, (e, trigger, data)| {
+                row.push_bind(e.id.clone())
+                    .push_bind(e.function_id.clone())
+                    .push_bind(e.status.as_str())
+                    .push_bind(trigger)
+                    .push_bind(data);
+            });
+            insert.build().execute(&mut *tx).await?;
         }
         tx.commit().await?;
         Ok(())

@@ -4,7 +4,7 @@ use gust_core::DeploymentStatus;
 use reqwest::StatusCode;
 use serde_json::{Value, json};
 
-use crate::harness::{TestServer, spec, tar_gz, test_guest};
+use crate::harness::{TestServer, command_guest, spec, tar_gz, test_guest};
 
 async fn post_function(server: &TestServer, body: &str) -> (StatusCode, Value) {
     let response = server
@@ -258,6 +258,12 @@ async fn broken_packages_fail_their_build_with_a_reason() {
             b"\0asm\x0d\0\x01\0garbage".to_vec(),
             "application/wasm",
             "does not compile",
+        ),
+        (
+            "command",
+            command_guest(),
+            "application/wasm",
+            "is not a wasi:http proxy",
         ),
     ];
     for (name, code, content_type, reason) in cases {

@@ -87,6 +87,29 @@ async fn deploy_invoke_and_inspect_through_the_cli() {
     assert_eq!(function["memory_mb"], 64);
     assert_eq!(function["env"]["A"], "1");
 
+    // A folder is packed as .tar.gz; its one .wasm is the component.
+    let folder = home.path().join("site");
+    std::fs::create_dir_all(folder.join("bin")).unwrap();
+    std::fs::write(folder.join("bin/app.wasm"), hello_guest()).unwrap();
+    std::fs::write(folder.join("notes.txt"), "not code").unwrap();
+    let out = gust(
+        &server,
+        home.path(),
+        &["deploy", folder.to_str().unwrap(), "--public"],
+    );
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let url = format!("{}/fn/default/site/folder", server.url);
+    let body = server
+        .http()
+        .get(url)
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert_eq!(body, "hello from gust\nmethod: GET\npath: /folder\n");
+
     let out = gust(
         &server,
         home.path(),

@@ -192,6 +192,11 @@ pub fn test_guest() -> Vec<u8> {
     std::fs::read(build_guests().join("gust_test_guest.wasm")).expect("test guest")
 }
 
+/// A wasi:cli command component: valid, but not a wasi:http proxy.
+pub fn command_guest() -> Vec<u8> {
+    std::fs::read(build_guests().join("not_a_proxy.wasm")).expect("command guest")
+}
+
 /// The hello example from the README.
 pub fn hello_guest() -> Vec<u8> {
     std::fs::read(build_guests().join("hello_wasm.wasm")).expect("hello guest")
