@@ -22,8 +22,8 @@ use gust_core::{
     Execution, ExecutionLogs, ExecutionRequest, ExecutionResponse, ExecutionStatus,
     ExecutionTrigger, FunctionStatus, HttpOption, Privacy, Scope,
 };
-use gust_runtime_wasm::{InvokeError, Outcome, OutcomeKind, ResponseBody};
-use http_body::{Body as _, Frame};
+use gust_runtime_wasm::{InvokeError, Outcome, OutcomeKind, ResponseBody, Running};
+use http_body::Frame;
 use http_body_util::{BodyExt, Full};
 use tokio::sync::oneshot;
 
@@ -92,7 +92,7 @@ async fn invoke_http_inner(state: &Shared, request: Request) -> Result<Response,
     );
     let guest_request = guest_request(parts.method, &path_and_query, parts.headers, body)?;
     match live.component.invoke(guest_request, &live.limits).await {
-        Ok((response, outcome)) => {
+        Ok((response, running)) => {
             let (mut head, body) = response.into_parts();
             let recorded_head = (head.status.as_u16(), header_map(&head.headers, &[]));
             head.headers.insert(
@@ -102,10 +102,10 @@ async fn invoke_http_inner(state: &Shared, request: Request) -> Result<Response,
             let body = RecordingBody::new(
                 body,
                 Finisher {
-                    state: state.clone(),
+                    sink: Sink::Recorder(state.recorder.clone()),
                     draft,
                     head: recorded_head,
-                    outcome,
+                    running,
                 },
             );
             Ok(Response::from_parts(head, Body::new(body)))
@@ -158,35 +158,21 @@ pub async fn execute(
     );
     let request = guest_request(method, &path, headers, body)?;
     let execution = match live.component.invoke(request, &live.limits).await {
-        Ok((response, outcome)) => {
+        Ok((response, running)) => {
             let (head, body) = response.into_parts();
             let head = (head.status.as_u16(), header_map(&head.headers, &[]));
-            let mut captured = BytesMut::new();
-            let mut total = 0u64;
-            let mut body = body;
-            let mut body_error = None;
-            while let Some(frame) = body.frame().await {
-                match frame {
-                    Ok(frame) => {
-                        if let Some(data) = frame.data_ref() {
-                            total += data.len() as u64;
-                            let room = RECORDED_BODY_LIMIT.saturating_sub(captured.len());
-                            captured.extend_from_slice(&data[..room.min(data.len())]);
-                        }
-                    }
-                    Err(e) => {
-                        body_error = Some(format!("the response body failed: {e}"));
-                        break;
-                    }
-                }
-            }
-            let outcome = wait(outcome).await;
-            draft.finish(
-                &outcome,
+            let (reply, record) = oneshot::channel();
+            let finisher = Finisher {
+                sink: Sink::Reply(reply),
+                draft,
                 head,
-                RecordedBody::capture(&captured, total),
-                body_error,
-            )
+                running,
+            };
+            // Reading the body drives the guest; the record arrives once it has returned.
+            let _ = RecordingBody::new(body, finisher).collect().await;
+            record
+                .await
+                .map_err(|_| ApiError::internal("the execution record was lost"))?
         }
         Err(error) => draft.finish_without_response(error.outcome()),
     };
@@ -344,15 +330,6 @@ fn error_response(error: &InvokeError, execution_id: &str) -> Response {
     response
 }
 
-async fn wait(outcome: oneshot::Receiver<Outcome>) -> Outcome {
-    outcome.await.unwrap_or_else(|_| Outcome {
-        kind: OutcomeKind::Failed,
-        message: Some("the function's task ended unexpectedly".into()),
-        logs: Default::default(),
-        instantiate: std::time::Duration::ZERO,
-    })
-}
-
 /// An execution record being assembled.
 struct Draft {
     id: String,
@@ -445,21 +422,64 @@ impl Draft {
     }
 }
 
-/// What a streamed response needs to become a record once it ends.
-struct Finisher {
-    state: Shared,
-    draft: Draft,
-    head: (u16, BTreeMap<String, String>),
-    outcome: oneshot::Receiver<Outcome>,
+/// Where a finished record goes.
+enum Sink {
+    /// HTTP invocations: queued for the store.
+    Recorder(crate::recorder::Recorder),
+    /// API executions: back to the handler, which returns it.
+    Reply(oneshot::Sender<Execution>),
 }
 
-/// Passes the guest's response body through, keeping a bounded copy for the record. When the
-/// body ends (or the client goes away and it is dropped) the record is completed and queued.
+/// What a streamed response needs to become a record once it ends.
+struct Finisher {
+    sink: Sink,
+    draft: Draft,
+    head: (u16, BTreeMap<String, String>),
+    /// The guest, still running: it writes the body this wrapper reads.
+    running: Running,
+}
+
+impl Finisher {
+    /// Stop the guest where it is and deliver the record.
+    fn abandon(self, reason: &str, body: RecordedBody, error: Option<String>) {
+        let Finisher {
+            sink,
+            draft,
+            head,
+            running,
+        } = self;
+        deliver(sink, draft, head, &running.cancel(reason), body, error);
+    }
+}
+
+/// Complete a record and send it where it belongs.
+fn deliver(
+    sink: Sink,
+    draft: Draft,
+    head: (u16, BTreeMap<String, String>),
+    outcome: &Outcome,
+    body: RecordedBody,
+    error: Option<String>,
+) {
+    let execution = draft.finish(outcome, head, body, error);
+    match sink {
+        Sink::Recorder(recorder) => recorder.record(execution),
+        Sink::Reply(reply) => {
+            let _ = reply.send(execution);
+        }
+    }
+}
+
+/// Passes the guest's response body through, keeping a bounded copy for the record, and drives
+/// the guest while it does (the guest runs on this task, not one of its own). The end of the
+/// body is held back until the guest has returned, so the record is complete; if the client
+/// goes away first, dropping this stops the guest and records why.
 struct RecordingBody {
     inner: ResponseBody,
     captured: BytesMut,
     total: u64,
     error: Option<String>,
+    inner_done: bool,
     finisher: Option<Finisher>,
 }
 
@@ -470,30 +490,26 @@ impl RecordingBody {
             captured: BytesMut::new(),
             total: 0,
             error: None,
+            inner_done: false,
             finisher: Some(finisher),
         }
     }
 
-    fn finish(&mut self) {
-        let Some(mut finisher) = self.finisher.take() else {
-            return;
+    /// Ready once the guest has returned and the record is sent.
+    fn poll_finish(&mut self, cx: &mut Context<'_>) -> Poll<()> {
+        let Some(finisher) = self.finisher.as_mut() else {
+            return Poll::Ready(());
         };
+        let outcome = match finisher.running.poll_outcome(cx) {
+            Poll::Ready(outcome) => outcome.clone(),
+            Poll::Pending => return Poll::Pending,
+        };
+        let Finisher {
+            sink, draft, head, ..
+        } = self.finisher.take().expect("checked above");
         let body = RecordedBody::capture(&self.captured, self.total);
-        let error = self.error.take();
-        // Usually the guest is already done when its body ends: record without a task.
-        match finisher.outcome.try_recv() {
-            Ok(outcome) => {
-                let execution = finisher.draft.finish(&outcome, finisher.head, body, error);
-                finisher.state.recorder.record(execution);
-            }
-            Err(_) => {
-                tokio::spawn(async move {
-                    let outcome = wait(finisher.outcome).await;
-                    let execution = finisher.draft.finish(&outcome, finisher.head, body, error);
-                    finisher.state.recorder.record(execution);
-                });
-            }
-        }
+        deliver(sink, draft, head, &outcome, body, self.error.take());
+        Poll::Ready(())
     }
 }
 
@@ -506,8 +522,14 @@ impl http_body::Body for RecordingBody {
         cx: &mut Context<'_>,
     ) -> Poll<Option<Result<Frame<Bytes>, Self::Error>>> {
         let this = &mut *self;
-        let polled = Pin::new(&mut this.inner).poll_frame(cx);
-        match &polled {
+        if this.inner_done {
+            return this.poll_finish(cx).map(|()| None);
+        }
+        // Let the guest run: it produces what we are about to read.
+        if let Some(finisher) = this.finisher.as_mut() {
+            let _ = finisher.running.poll_outcome(cx);
+        }
+        match Pin::new(&mut this.inner).poll_frame(cx) {
             Poll::Ready(Some(Ok(frame))) => {
                 if let Some(data) = frame.data_ref() {
                     this.total += data.len() as u64;
@@ -517,19 +539,25 @@ impl http_body::Body for RecordingBody {
                             .extend_from_slice(&data[..room.min(data.len())]);
                     }
                 }
+                Poll::Ready(Some(Ok(frame)))
             }
             Poll::Ready(Some(Err(e))) => {
+                // The guest failed mid-body (a trap or a timeout): it has returned by now.
                 this.error = Some(format!("the response body failed: {e}"));
-                this.finish();
+                this.inner_done = true;
+                let _ = this.poll_finish(cx);
+                Poll::Ready(Some(Err(e)))
             }
-            Poll::Ready(None) => this.finish(),
-            Poll::Pending => {}
+            Poll::Ready(None) => {
+                this.inner_done = true;
+                this.poll_finish(cx).map(|()| None)
+            }
+            Poll::Pending => Poll::Pending,
         }
-        polled
     }
 
     fn is_end_stream(&self) -> bool {
-        self.inner.is_end_stream()
+        self.finisher.is_none() && (self.inner_done || self.inner.is_end_stream())
     }
 
     fn size_hint(&self) -> http_body::SizeHint {
@@ -539,11 +567,13 @@ impl http_body::Body for RecordingBody {
 
 impl Drop for RecordingBody {
     fn drop(&mut self) {
-        if self.finisher.is_some() {
-            if self.error.is_none() && !self.inner.is_end_stream() {
-                self.error = Some("the client went away before the response was complete".into());
+        if let Some(finisher) = self.finisher.take() {
+            let reason = "the client went away before the response was complete";
+            if self.error.is_none() && !self.inner_done {
+                self.error = Some(reason.into());
             }
-            self.finish();
+            let body = RecordedBody::capture(&self.captured, self.total);
+            finisher.abandon(reason, body, self.error.take());
         }
     }
 }

@@ -13,6 +13,9 @@ use tokio::sync::{mpsc, oneshot};
 const QUEUE: usize = 16 * 1024;
 /// Most records one transaction writes.
 const BATCH: usize = 512;
+/// After the first record of a batch arrives, wait this long for more before writing: under
+/// load a transaction then carries hundreds of records instead of one. A flush skips the wait.
+const LINGER: std::time::Duration = std::time::Duration::from_millis(2);
 
 enum Message {
     Record(Box<Execution>),
@@ -61,15 +64,24 @@ async fn write_loop(store: Arc<dyn Store>, mut rx: mpsc::Receiver<Message>) {
     let mut batch = Vec::with_capacity(BATCH);
     let mut acks = Vec::new();
     while let Some(first) = rx.recv().await {
+        let deadline = tokio::time::Instant::now() + LINGER;
         let mut next = Some(first);
-        while let Some(message) = next.take() {
-            match message {
-                Message::Record(e) => batch.push(*e),
-                Message::Flush(ack) => acks.push(ack),
+        loop {
+            match next.take() {
+                Some(Message::Record(e)) => batch.push(*e),
+                Some(Message::Flush(ack)) => acks.push(ack),
+                None => {}
             }
-            if batch.len() < BATCH {
-                next = rx.try_recv().ok();
+            if batch.len() >= BATCH || !acks.is_empty() {
+                break;
             }
+            next = match rx.try_recv() {
+                Ok(message) => Some(message),
+                Err(_) => match tokio::time::timeout_at(deadline, rx.recv()).await {
+                    Ok(Some(message)) => Some(message),
+                    _ => break,
+                },
+            };
         }
         if let Err(e) = store.put_executions(&batch).await {
             tracing::error!(error = %e, count = batch.len(), "writing execution records failed");

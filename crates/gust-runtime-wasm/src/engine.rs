@@ -29,6 +29,16 @@ pub struct WasmConfig {
     /// Epoch tick (`GUST_WASM_EPOCH_TICK_MS`): the granularity of timeouts, and how often a busy
     /// guest yields its thread to other requests. 10 ms keeps both tight at negligible cost.
     pub epoch_tick: Duration,
+    /// Bytes of each memory slot zeroed in place on reuse instead of returned to the kernel
+    /// (`GUST_WASM_KEEP_RESIDENT_KB`).
+    pub keep_resident: usize,
+    /// Bytes of each async stack kept mapped between requests (`GUST_WASM_STACK_KEEP_RESIDENT_KB`).
+    pub stack_keep_resident: usize,
+    /// Slots released before their pages are returned to the kernel in one batch
+    /// (`GUST_WASM_DECOMMIT_BATCH`).
+    pub decommit_batch: usize,
+    /// Map memory images copy-on-write instead of copying data segments (`GUST_WASM_MEMORY_COW`).
+    pub memory_cow: bool,
 }
 
 impl WasmConfig {
@@ -45,6 +55,10 @@ impl WasmConfig {
             // The top of a function's `memory_mb` range: per-function limits sit below it.
             max_memory_mb: 4096,
             epoch_tick: Duration::from_millis(env_u64("GUST_WASM_EPOCH_TICK_MS", 10).max(1)),
+            keep_resident: env_u64("GUST_WASM_KEEP_RESIDENT_KB", 64) as usize * 1024,
+            stack_keep_resident: env_u64("GUST_WASM_STACK_KEEP_RESIDENT_KB", 64) as usize * 1024,
+            decommit_batch: env_u64("GUST_WASM_DECOMMIT_BATCH", 1).max(1) as usize,
+            memory_cow: env_u64("GUST_WASM_MEMORY_COW", 1) != 0,
         }
     }
 }
@@ -234,9 +248,12 @@ fn build_engine(config: &WasmConfig) -> WasmResult<(Engine, bool)> {
             .max_memory_size(max_memory)
             // Keep the first pages of each slot mapped between requests: a fresh instance then
             // starts without page faults for the usual small heap.
-            .linear_memory_keep_resident(1 << 20)
-            .table_keep_resident(1 << 16);
+            .linear_memory_keep_resident(config.keep_resident)
+            .table_keep_resident(config.keep_resident)
+            .decommit_batch_size(config.decommit_batch)
+            .async_stack_keep_resident(config.stack_keep_resident);
         let mut wasm_config = base_config();
+        wasm_config.memory_init_cow(config.memory_cow);
         wasm_config.allocation_strategy(InstanceAllocationStrategy::Pooling(pool));
         match Engine::new(&wasm_config) {
             Ok(engine) => return Ok((engine, true)),

@@ -1,11 +1,16 @@
-//! One request through a fresh instance. The guest runs on its own task; the caller gets the
-//! response as soon as the guest sets it (the body streams on), and the [`Outcome`] — status,
-//! logs, error — once the guest is done.
+//! One request through a fresh instance, run on the caller's task (a spawn would cost a task
+//! and, often, a hop to another thread). The caller gets the response as soon as the guest sets
+//! it, then keeps driving the guest ([`Running`]) while the body streams, and gets the
+//! [`Outcome`] — status, logs, error — once the guest is done.
 
+use std::future::Future;
+use std::pin::Pin;
+use std::task::{Context, Poll};
 use std::time::{Duration, Instant};
 
 use bytes::Bytes;
 use http_body_util::Full;
+
 use tokio::sync::oneshot;
 use wasmtime::{Store, UpdateDeadline};
 use wasmtime_wasi::WasiCtxBuilder;
@@ -67,13 +72,15 @@ impl InvokeError {
 const MESSAGE_LIMIT: usize = 4096;
 
 impl WasmFunction {
-    /// Run `request` in a fresh instance. On success, returns the response (whose body may still
-    /// be streaming) and a receiver for the outcome.
+    /// Run `request` in a fresh instance, on the caller's task: no spawn, no thread hop. Returns
+    /// once the guest has set its response (or ended without one). The returned [`Running`] is
+    /// the guest itself: the caller keeps polling it while it streams the body, and it yields
+    /// the [`Outcome`] once the guest returns.
     pub async fn invoke(
         &self,
         request: http::Request<Full<Bytes>>,
         limits: &InvokeLimits,
-    ) -> Result<(http::Response<ResponseBody>, oneshot::Receiver<Outcome>), InvokeError> {
+    ) -> Result<(http::Response<ResponseBody>, Running), InvokeError> {
         let runtime = &self.runtime;
         let stdout = LogPipe::new(limits.log_limit);
         let stderr = LogPipe::new(limits.log_limit);
@@ -107,12 +114,12 @@ impl WasmFunction {
             Ok(UpdateDeadline::Yield(1))
         });
 
-        let (response_tx, response_rx) = oneshot::channel();
-        let (outcome_tx, outcome_rx) = oneshot::channel();
+        let (response_tx, mut response_rx) = oneshot::channel();
         let pre = self.pre.clone();
         let memory_mb = limits.memory_mb;
         let timeout = limits.timeout;
-        tokio::spawn(async move {
+        let pipes = (stdout.clone(), stderr.clone());
+        let guest = async move {
             let started = Instant::now();
             let mut instantiate = Duration::ZERO;
             let result = async {
@@ -150,58 +157,134 @@ impl WasmFunction {
             } else {
                 (OutcomeKind::Completed, None)
             };
-            let (stdout_text, out_cut) = stdout.take();
-            let (stderr_text, err_cut) = stderr.take();
-            let logs = CapturedLogs {
-                stdout: stdout_text,
-                stderr: stderr_text,
-                truncated: out_cut || err_cut,
-            };
             drop(store);
-            let _ = outcome_tx.send(Outcome {
+            Outcome {
                 kind,
                 message,
-                logs,
+                logs: capture(&stdout, &stderr),
                 instantiate,
-            });
-        });
-
-        match response_rx.await {
-            Ok(Ok(response)) => Ok((response, outcome_rx)),
-            Ok(Err(code)) => {
-                let mut outcome = wait_outcome(outcome_rx).await;
-                if outcome.kind == OutcomeKind::Completed {
-                    outcome.kind = OutcomeKind::Failed;
-                    outcome.message =
-                        Some(format!("the function answered with an error: {code:?}"));
-                }
-                Err(classify(outcome))
             }
-            Err(_) => {
-                let mut outcome = wait_outcome(outcome_rx).await;
+        };
+        let mut running = Running {
+            guest: Some(Box::pin(guest)),
+            outcome: None,
+            pipes,
+        };
+
+        // Drive the guest until it sets its response or ends without one.
+        let response = std::future::poll_fn(|cx| {
+            let _ = running.poll_outcome(cx);
+            match Pin::new(&mut response_rx).poll(cx) {
+                Poll::Ready(Ok(Ok(response))) => Poll::Ready(Ok(response)),
+                Poll::Ready(Ok(Err(code))) => Poll::Ready(Err(Some(code))),
+                // The guest dropped the outparam: it has returned (or trapped).
+                Poll::Ready(Err(_)) => Poll::Ready(Err(None)),
+                Poll::Pending => Poll::Pending,
+            }
+        })
+        .await;
+        match response {
+            Ok(response) => Ok((response, running)),
+            Err(code) => {
+                let mut outcome = running.finish().await;
                 if outcome.kind == OutcomeKind::Completed {
                     outcome.kind = OutcomeKind::Failed;
-                    outcome.message =
-                        Some("the function returned without setting a response".into());
+                    outcome.message = Some(match code {
+                        Some(code) => format!("the function answered with an error: {code:?}"),
+                        None => "the function returned without setting a response".into(),
+                    });
                 }
-                Err(classify(outcome))
+                Err(match outcome.kind {
+                    OutcomeKind::Timeout => InvokeError::Timeout(outcome),
+                    _ => InvokeError::Failed(outcome),
+                })
             }
         }
     }
 }
 
-async fn wait_outcome(rx: oneshot::Receiver<Outcome>) -> Outcome {
-    rx.await.unwrap_or_else(|_| Outcome {
-        kind: OutcomeKind::Failed,
-        message: Some("the function's task ended unexpectedly".into()),
-        logs: CapturedLogs::default(),
-        instantiate: Duration::ZERO,
-    })
+type GuestFuture = Pin<Box<dyn Future<Output = Outcome> + Send>>;
+
+/// A guest that has answered and may still be streaming its body. Poll it (alongside the body)
+/// until it yields its [`Outcome`]; dropping it stops the guest.
+pub struct Running {
+    guest: Option<GuestFuture>,
+    outcome: Option<Outcome>,
+    /// The guest's stdout and stderr, readable even if it is stopped early.
+    pipes: (LogPipe, LogPipe),
 }
 
-fn classify(outcome: Outcome) -> InvokeError {
-    match outcome.kind {
-        OutcomeKind::Timeout => InvokeError::Timeout(outcome),
-        _ => InvokeError::Failed(outcome),
+impl Running {
+    /// Make progress; ready with the outcome once the guest has returned.
+    pub fn poll_outcome(&mut self, cx: &mut Context<'_>) -> Poll<&Outcome> {
+        if let Some(guest) = self.guest.as_mut() {
+            match guest.as_mut().poll(cx) {
+                Poll::Ready(outcome) => {
+                    self.outcome = Some(outcome);
+                    self.guest = None;
+                }
+                Poll::Pending => return Poll::Pending,
+            }
+        }
+        match &self.outcome {
+            Some(outcome) => Poll::Ready(outcome),
+            None => Poll::Pending,
+        }
+    }
+
+    /// Read `body` to its end while driving the guest, then wait for the guest to return.
+    pub async fn collect(
+        mut self,
+        mut body: ResponseBody,
+    ) -> (Result<Bytes, wasmtime_wasi_http::Error>, Outcome) {
+        use http_body::Body as _;
+        let mut bytes = bytes::BytesMut::new();
+        let read = std::future::poll_fn(|cx| {
+            loop {
+                let _ = self.poll_outcome(cx);
+                match Pin::new(&mut body).poll_frame(cx) {
+                    Poll::Ready(Some(Ok(frame))) => {
+                        if let Some(data) = frame.data_ref() {
+                            bytes.extend_from_slice(data);
+                        }
+                    }
+                    Poll::Ready(Some(Err(e))) => return Poll::Ready(Err(e)),
+                    Poll::Ready(None) => return Poll::Ready(Ok(())),
+                    Poll::Pending => return Poll::Pending,
+                }
+            }
+        })
+        .await;
+        let outcome = self.finish().await;
+        (read.map(|()| bytes.freeze()), outcome)
+    }
+
+    /// Run the guest to its end.
+    pub async fn finish(mut self) -> Outcome {
+        std::future::poll_fn(|cx| self.poll_outcome(cx).map(|o| o.clone())).await
+    }
+
+    /// Stop the guest where it is (its caller went away) and say so.
+    pub fn cancel(mut self, reason: &str) -> Outcome {
+        if let Some(outcome) = self.outcome.take() {
+            return outcome;
+        }
+        self.guest = None;
+        Outcome {
+            kind: OutcomeKind::Failed,
+            message: Some(reason.to_string()),
+            logs: capture(&self.pipes.0, &self.pipes.1),
+            instantiate: Duration::ZERO,
+        }
+    }
+}
+
+fn capture(stdout: &LogPipe, stderr: &LogPipe) -> CapturedLogs {
+    let (stdout, out_cut) = stdout.take();
+    let (stderr, err_cut) = stderr.take();
+    CapturedLogs {
+        stdout,
+        stderr,
+        truncated: out_cut || err_cut,
     }
 }

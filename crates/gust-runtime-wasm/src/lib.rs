@@ -5,8 +5,9 @@
 //! - `engine`: one [`WasmRuntime`] per server — the wasmtime engine (pooling allocator, epoch
 //!   ticker), the linker with WASI and wasi:http, and precompilation with an on-disk artifact cache.
 //! - `guest`: per-request store state — WASI context, memory limiter, bounded log pipes.
-//! - `invoke`: one request through a fresh instance, with its timeout and memory limit, giving
-//!   back the streaming response and, when the guest is done, its [`Outcome`].
+//! - `invoke`: one request through a fresh instance, with its timeout and memory limit, run on
+//!   the caller's task: the response comes back as soon as the guest sets it, and the guest
+//!   ([`Running`]) is driven by whoever streams the body until it yields its [`Outcome`].
 //!
 //! What it leaves to others: which function to run, recording executions, HTTP routing.
 //!
@@ -21,5 +22,5 @@ mod invoke;
 pub use engine::{WasmConfig, WasmFunction, WasmRuntime};
 pub use error::{WasmError, WasmResult};
 pub use guest::CapturedLogs;
-pub use invoke::{InvokeError, InvokeLimits, Outcome, OutcomeKind, ResponseBody};
+pub use invoke::{InvokeError, InvokeLimits, Outcome, OutcomeKind, ResponseBody, Running};
 pub use wasmtime_wasi_http::Error as BodyError;
