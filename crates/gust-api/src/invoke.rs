@@ -480,6 +480,8 @@ struct RecordingBody {
     total: u64,
     error: Option<String>,
     inner_done: bool,
+    /// The guest returned normally rather than being interrupted (known once `finisher` is gone).
+    completed: bool,
     finisher: Option<Finisher>,
 }
 
@@ -491,14 +493,17 @@ impl RecordingBody {
             total: 0,
             error: None,
             inner_done: false,
+            completed: false,
             finisher: Some(finisher),
         }
     }
 
     /// Ready once the guest has returned and the record is sent.
-    fn poll_finish(&mut self, cx: &mut Context<'_>) -> Poll<()> {
+    /// Ready once the guest has returned and the record is sent; `false` when the guest was
+    /// interrupted (a timeout or a trap after its response began), so the body must not look whole.
+    fn poll_finish(&mut self, cx: &mut Context<'_>) -> Poll<bool> {
         let Some(finisher) = self.finisher.as_mut() else {
-            return Poll::Ready(());
+            return Poll::Ready(self.completed);
         };
         let outcome = match finisher.running.poll_outcome(cx) {
             Poll::Ready(outcome) => outcome.clone(),
@@ -508,8 +513,15 @@ impl RecordingBody {
             sink, draft, head, ..
         } = self.finisher.take().expect("checked above");
         let body = RecordedBody::capture(&self.captured, self.total);
+        self.completed = !outcome.interrupted;
         deliver(sink, draft, head, &outcome, body, self.error.take());
-        Poll::Ready(())
+        Poll::Ready(self.completed)
+    }
+
+    /// The end of the body: clean if the guest completed, an error (so the client sees a cut,
+    /// not a short but well-formed response) if it did not.
+    fn end(completed: bool) -> Option<Result<Frame<Bytes>, gust_runtime_wasm::BodyError>> {
+        (!completed).then_some(Err(gust_runtime_wasm::BodyError::HttpResponseIncomplete))
     }
 }
 
@@ -523,7 +535,7 @@ impl http_body::Body for RecordingBody {
     ) -> Poll<Option<Result<Frame<Bytes>, Self::Error>>> {
         let this = &mut *self;
         if this.inner_done {
-            return this.poll_finish(cx).map(|()| None);
+            return this.poll_finish(cx).map(Self::end);
         }
         // Let the guest run: it produces what we are about to read.
         if let Some(finisher) = this.finisher.as_mut() {
@@ -550,7 +562,7 @@ impl http_body::Body for RecordingBody {
             }
             Poll::Ready(None) => {
                 this.inner_done = true;
-                this.poll_finish(cx).map(|()| None)
+                this.poll_finish(cx).map(Self::end)
             }
             Poll::Pending => Poll::Pending,
         }

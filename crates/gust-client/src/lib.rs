@@ -78,6 +78,18 @@ impl Client {
         builder
     }
 
+    /// A failure to talk to the server at all: unreachable servers get their own variant (and hint).
+    fn transport_error(&self, e: reqwest::Error) -> ClientError {
+        if e.is_connect() {
+            ClientError::Connect {
+                url: self.base.clone(),
+                source: e,
+            }
+        } else {
+            ClientError::Http(e)
+        }
+    }
+
     /// Send and decode a JSON answer, or turn the error envelope into `ClientError::Api`.
     pub async fn send<T: DeserializeOwned>(
         &self,
@@ -94,16 +106,7 @@ impl Client {
         &self,
         builder: reqwest::RequestBuilder,
     ) -> ClientResult<reqwest::Response> {
-        let response = builder.send().await.map_err(|e| {
-            if e.is_connect() {
-                ClientError::Connect {
-                    url: self.base.clone(),
-                    source: e,
-                }
-            } else {
-                ClientError::Http(e)
-            }
-        })?;
+        let response = builder.send().await.map_err(|e| self.transport_error(e))?;
         if response.status().is_success() {
             return Ok(response);
         }
@@ -309,16 +312,7 @@ impl Client {
         let builder = self
             .request(method, &format!("/fn/{ns}/{f}{path}"))
             .body(body);
-        builder.send().await.map_err(|e| {
-            if e.is_connect() {
-                ClientError::Connect {
-                    url: self.base.clone(),
-                    source: e,
-                }
-            } else {
-                ClientError::Http(e)
-            }
-        })
+        builder.send().await.map_err(|e| self.transport_error(e))
     }
 }
 

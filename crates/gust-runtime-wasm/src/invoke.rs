@@ -49,6 +49,9 @@ pub struct Outcome {
     pub logs: CapturedLogs,
     /// Time to get a fresh instance ready, before the handler ran.
     pub instantiate: Duration,
+    /// The guest did not return normally (trapped, timed out or was stopped), so anything it
+    /// was still writing is cut short.
+    pub interrupted: bool,
 }
 
 /// An invocation that produced no response.
@@ -163,6 +166,7 @@ impl WasmFunction {
                 message,
                 logs: capture(&stdout, &stderr),
                 instantiate,
+                interrupted: result.is_err(),
             }
         };
         let mut running = Running {
@@ -275,6 +279,7 @@ impl Running {
             message: Some(reason.to_string()),
             logs: capture(&self.pipes.0, &self.pipes.1),
             instantiate: Duration::ZERO,
+            interrupted: true,
         }
     }
 }

@@ -44,6 +44,7 @@ impl Guest for TestGuest {
             "/alloc" => handle_alloc(&query, out),
             "/status" => handle_status(&query, out),
             "/stream" => handle_stream(&query, out),
+            "/stream-then-loop" => handle_stream_then_loop(out),
             "/panic" => panic!("guest panic"),
             _ => handle_echo(request, &path, &query, out),
         }
@@ -162,6 +163,14 @@ fn handle_stream(query: &str, out: ResponseOutparam) {
         }
     }
     finish_body(body, stream);
+}
+
+/// Starts a response, writes one chunk, then never finishes: the host must not pass the cut-off
+/// body off as complete.
+fn handle_stream_then_loop(out: ResponseOutparam) -> ! {
+    let (_body, stream) = start_response(out, 200, "text/plain");
+    let _ = write_all(&stream, b"partial\n");
+    handle_loop()
 }
 
 // ---------------------------------------------------------------------------
