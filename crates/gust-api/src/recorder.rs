@@ -15,7 +15,7 @@ const QUEUE: usize = 16 * 1024;
 const BATCH: usize = 512;
 /// After the first record of a batch arrives, wait this long for more before writing: under
 /// load a transaction then carries hundreds of records instead of one. A flush skips the wait.
-const LINGER: std::time::Duration = std::time::Duration::from_millis(2);
+const LINGER: std::time::Duration = std::time::Duration::from_millis(10);
 
 enum Message {
     Record(Box<Execution>),
