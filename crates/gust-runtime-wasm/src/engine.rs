@@ -271,6 +271,8 @@ fn build_engine(config: &WasmConfig) -> WasmResult<(Engine, bool)> {
             .linear_memory_keep_resident(config.keep_resident)
             .table_keep_resident(config.table_keep_resident)
             .decommit_batch_size(config.decommit_batch)
+            // Reset only the pages a guest dirtied, found with PAGEMAP_SCAN where the kernel has it.
+            .pagemap_scan(wasmtime::Enabled::Auto)
             .async_stack_keep_resident(config.stack_keep_resident);
         let mut wasm_config = base_config();
         wasm_config.memory_init_cow(config.memory_cow);
