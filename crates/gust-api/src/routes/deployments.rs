@@ -64,6 +64,7 @@ pub async fn create_deployment(
         .and_then(|v| v.to_str().ok())
         .and_then(|v| v.parse::<u64>().ok());
     if declared.is_some_and(|n| n > limit) {
+        drain(request.into_body()).await;
         return Err(too_large(limit));
     }
     let content_type = request
@@ -179,21 +180,27 @@ async fn receive_raw(mut body: Body, upload: &mut Upload) -> ApiResult<()> {
             frame.map_err(|e| ApiError::bad_request(format!("the upload was interrupted: {e}")))?;
         if let Some(data) = frame.data_ref() {
             if let Err(e) = upload.push(data).await {
-                let mut drained = 0u64;
-                let _ = tokio::time::timeout(DRAIN_TIME, async {
-                    while let Some(Ok(frame)) = body.frame().await {
-                        drained += frame.data_ref().map_or(0, |d| d.len() as u64);
-                        if drained > DRAIN_BYTES {
-                            break;
-                        }
-                    }
-                })
-                .await;
+                drain(body).await;
                 return Err(e);
             }
         }
     }
     Ok(())
+}
+
+/// Read and drop what is left of a refused body (bounded in size and time), so the client
+/// reads our 413 on a connection still in step instead of a reset.
+async fn drain(mut body: Body) {
+    let mut drained = 0u64;
+    let _ = tokio::time::timeout(DRAIN_TIME, async {
+        while let Some(Ok(frame)) = body.frame().await {
+            drained += frame.data_ref().map_or(0, |d| d.len() as u64);
+            if drained > DRAIN_BYTES {
+                break;
+            }
+        }
+    })
+    .await;
 }
 
 async fn receive_multipart(
