@@ -217,13 +217,13 @@ impl FunctionSpec {
     /// Leaves `function` untouched when it returns an error.
     pub fn apply_to(self, function: &mut Function) -> ValidationResult<()> {
         let mut next = function.clone();
-        if let Some(name) = self.name {
-            if name != function.name {
-                return Err(ValidationError::new(
-                    "name",
-                    "cannot be changed; create a new function instead",
-                ));
-            }
+        if let Some(name) = self.name
+            && name != function.name
+        {
+            return Err(ValidationError::new(
+                "name",
+                "cannot be changed; create a new function instead",
+            ));
         }
         if let Some(description) = self.description {
             validate::text("description", &description, DESCRIPTION_MAX)?;

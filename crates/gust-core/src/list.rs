@@ -52,13 +52,13 @@ impl ListQuery {
                 "use either cursor or offset, not both",
             ));
         }
-        if let Some(cursor) = &self.cursor {
-            if !crate::id::looks_like_id(cursor) {
-                return Err(ValidationError::new(
-                    "cursor",
-                    "is not a cursor returned by this API",
-                ));
-            }
+        if let Some(cursor) = &self.cursor
+            && !crate::id::looks_like_id(cursor)
+        {
+            return Err(ValidationError::new(
+                "cursor",
+                "is not a cursor returned by this API",
+            ));
         }
         if let Some(search) = &self.search {
             crate::validate::text("search", search, 256)?;

@@ -62,10 +62,10 @@ impl NamespaceSpec {
     /// Overlay present fields; `ns` is untouched on error.
     pub fn apply_to(self, ns: &mut Namespace) -> ValidationResult<()> {
         let mut next = ns.clone();
-        if let Some(name) = self.name {
-            if name != ns.name {
-                return Err(ValidationError::new("name", "cannot be changed"));
-            }
+        if let Some(name) = self.name
+            && name != ns.name
+        {
+            return Err(ValidationError::new("name", "cannot be changed"));
         }
         if let Some(description) = self.description {
             validate::text(

@@ -178,11 +178,11 @@ async fn receive_raw(mut body: Body, upload: &mut Upload) -> ApiResult<()> {
     while let Some(frame) = body.frame().await {
         let frame =
             frame.map_err(|e| ApiError::bad_request(format!("the upload was interrupted: {e}")))?;
-        if let Some(data) = frame.data_ref() {
-            if let Err(e) = upload.push(data).await {
-                drain(body).await;
-                return Err(e);
-            }
+        if let Some(data) = frame.data_ref()
+            && let Err(e) = upload.push(data).await
+        {
+            drain(body).await;
+            return Err(e);
         }
     }
     Ok(())
