@@ -105,9 +105,8 @@ impl Caller {
 }
 
 /// The bearer secret of a request, if it carries one.
-pub fn bearer(parts: &Parts) -> Option<&str> {
-    let value = parts
-        .headers
+pub fn bearer(headers: &axum::http::HeaderMap) -> Option<&str> {
+    let value = headers
         .get(axum::http::header::AUTHORIZATION)?
         .to_str()
         .ok()?;
@@ -133,7 +132,7 @@ impl FromRequestParts<Shared> for Caller {
     type Rejection = ApiError;
 
     async fn from_request_parts(parts: &mut Parts, state: &Shared) -> Result<Self, ApiError> {
-        authenticate(state, bearer(parts))
+        authenticate(state, bearer(&parts.headers))
     }
 }
 

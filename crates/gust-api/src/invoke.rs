@@ -54,7 +54,7 @@ async fn invoke_http_inner(state: &Shared, request: Request) -> Result<Response,
     let live = find(state, namespace, function).await?;
 
     if live.function.privacy == Privacy::Private {
-        let caller = auth::authenticate(state, bearer_of(&parts.headers))?;
+        let caller = auth::authenticate(state, auth::bearer(&parts.headers))?;
         caller.require_in(Scope::Invoke, &live.function.namespace_id)?;
         // The token is Gust's credential, not the function's: it does not reach the guest.
         parts.headers.remove(axum::http::header::AUTHORIZATION);
@@ -193,7 +193,7 @@ pub struct ExecutionInput {
     pub headers: BTreeMap<String, String>,
     /// The request body, as text.
     pub body: Option<String>,
-    /// Run in the background and return at once (not available yet: runs synchronously is refused).
+    /// Run in the background and return at once. Not available yet: `true` is refused with a 400.
     #[serde(default)]
     pub r#async: bool,
 }
@@ -240,15 +240,6 @@ fn split_fn_path(path: &str) -> Option<(&str, &str, &str)> {
         None => (tail, "/"),
     };
     (!namespace.is_empty() && !function.is_empty()).then_some((namespace, function, rest))
-}
-
-fn bearer_of(headers: &HeaderMap) -> Option<&str> {
-    let value = headers
-        .get(axum::http::header::AUTHORIZATION)?
-        .to_str()
-        .ok()?;
-    let (scheme, secret) = value.split_once(' ')?;
-    scheme.eq_ignore_ascii_case("bearer").then(|| secret.trim())
 }
 
 fn is_https(headers: &HeaderMap) -> bool {

@@ -112,6 +112,9 @@ impl AppState {
             recorder,
             public_url: std::sync::OnceLock::new(),
         });
+        if let Some(url) = &state.config.public_url {
+            let _ = state.public_url.set(url.trim_end_matches('/').to_string());
+        }
         crate::builder::spawn_workers(state.clone(), build_queue);
         state
             .live

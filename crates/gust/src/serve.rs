@@ -45,12 +45,6 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<()> {
         .with_context(|| format!("could not listen on {}", args.listen))?;
     let address = listener.local_addr()?;
     let bootstrap = AppState::start(config).await?;
-    if let Some(url) = &args.public_url {
-        let _ = bootstrap
-            .state
-            .public_url
-            .set(url.trim_end_matches('/').to_string());
-    }
 
     let mut stdout = std::io::stdout().lock();
     if let Some(token) = &bootstrap.new_admin_token {
