@@ -40,11 +40,6 @@ pub struct WasmConfig {
     pub table_keep_resident: usize,
     /// Bytes of each async stack kept mapped between requests (`GUST_WASM_STACK_KEEP_RESIDENT_KB`).
     pub stack_keep_resident: usize,
-    /// Slots released before their pages are returned to the kernel in one batch
-    /// (`GUST_WASM_DECOMMIT_BATCH`).
-    pub decommit_batch: usize,
-    /// Map memory images copy-on-write instead of copying data segments (`GUST_WASM_MEMORY_COW`).
-    pub memory_cow: bool,
 }
 
 impl WasmConfig {
@@ -66,8 +61,6 @@ impl WasmConfig {
                 * 1024,
             table_keep_resident: env_u64("GUST_WASM_TABLE_KEEP_RESIDENT_KB", 64) as usize * 1024,
             stack_keep_resident: env_u64("GUST_WASM_STACK_KEEP_RESIDENT_KB", 64) as usize * 1024,
-            decommit_batch: env_u64("GUST_WASM_DECOMMIT_BATCH", 1).max(1) as usize,
-            memory_cow: env_u64("GUST_WASM_MEMORY_COW", 1) != 0,
         }
     }
 }
@@ -270,12 +263,10 @@ fn build_engine(config: &WasmConfig) -> WasmResult<(Engine, bool)> {
             // starts without page faults for the usual small heap.
             .linear_memory_keep_resident(config.keep_resident)
             .table_keep_resident(config.table_keep_resident)
-            .decommit_batch_size(config.decommit_batch)
             // Reset only the pages a guest dirtied, found with PAGEMAP_SCAN where the kernel has it.
             .pagemap_scan(wasmtime::Enabled::Auto)
             .async_stack_keep_resident(config.stack_keep_resident);
         let mut wasm_config = base_config();
-        wasm_config.memory_init_cow(config.memory_cow);
         wasm_config.allocation_strategy(InstanceAllocationStrategy::Pooling(pool));
         match Engine::new(&wasm_config) {
             Ok(engine) => return Ok((engine, true)),
