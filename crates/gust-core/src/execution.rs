@@ -119,16 +119,137 @@ pub struct Execution {
     pub duration_us: Option<u64>,
     /// Whether this run had to start a fresh instance of the code.
     pub cold_start: bool,
+    /// How the start of the instance was spent (what the runtime can tell).
+    #[serde(default)]
+    pub startup: Option<Startup>,
+    /// Runs started so far (async executions retry up to `max_attempts`).
     pub attempts: u32,
+    /// Ran in the background: accepted with a 202, then run by the queue.
+    #[serde(default, rename = "async")]
+    pub is_async: bool,
+    /// Attempts allowed (the function's `max_attempts` when it was accepted).
+    #[serde(default = "one")]
+    pub max_attempts: u32,
+    /// Queued: the earliest time the next attempt may start.
+    #[serde(default)]
+    pub run_after: Option<DateTime<Utc>>,
+    /// Every attempt failed; kept until replayed or pruned.
+    #[serde(default)]
+    pub dead_letter: bool,
+    /// The client's `Idempotency-Key`: a repeated submit returns this execution.
+    #[serde(default)]
+    pub idempotency_key: Option<String>,
+    /// What started it: the trigger id (schedule, event) with the event name for events.
+    #[serde(default)]
+    pub source: Option<String>,
+    /// The execution this one replays.
+    #[serde(default)]
+    pub replay_of: Option<String>,
+    /// Links in a chain of event-triggered executions that led to this one (0: not started by
+    /// an event). Events of executions past [`MAX_EVENT_DEPTH`] trigger nothing.
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub event_depth: u32,
+    /// When it was accepted (queued, for async ones).
     pub created_at: DateTime<Utc>,
+    /// When its latest attempt started.
     pub started_at: Option<DateTime<Utc>>,
     pub finished_at: Option<DateTime<Utc>>,
+}
+
+fn one() -> u32 {
+    1
+}
+
+fn is_zero(n: &u32) -> bool {
+    *n == 0
+}
+
+/// Longest chain of executions started by each other's events (A's completion triggers B, whose
+/// completion triggers C, ...): a cycle across functions stops here instead of running forever.
+/// Kept short because a pattern matching both the `create` and the `update` event of an
+/// execution doubles the chain at each link.
+pub const MAX_EVENT_DEPTH: u32 = 5;
+
+/// Largest request body an async execution accepts, in bytes: it is stored whole with the
+/// execution until it runs (Lambda allows 256 KiB for async payloads; so do we, four times over).
+pub const ASYNC_BODY_LIMIT: usize = 1024 * 1024;
+
+/// Where the start of an execution's instance went, in microseconds. Each runtime fills the
+/// parts it has: Wasm instantiates a component; process runtimes start a sandbox and an
+/// interpreter and import the handler.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, ToSchema)]
+pub struct Startup {
+    pub total_us: u64,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub instantiate_us: Option<u64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub sandbox_us: Option<u64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub interpreter_us: Option<u64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub import_us: Option<u64>,
+}
+
+/// Longest `Idempotency-Key`.
+pub const IDEMPOTENCY_KEY_MAX: usize = 255;
+
+/// Check an `Idempotency-Key` value: 1 to 255 visible ASCII characters.
+pub fn idempotency_key(value: &str) -> Result<(), String> {
+    if value.is_empty() || value.len() > IDEMPOTENCY_KEY_MAX {
+        return Err(format!("must be 1 to {IDEMPOTENCY_KEY_MAX} characters"));
+    }
+    if !value.bytes().all(|b| b.is_ascii_graphic()) {
+        return Err("must be visible ASCII characters without spaces".into());
+    }
+    Ok(())
+}
+
+/// Delay before attempt `attempt + 1` after `attempt` failed: `base` doubled per failed
+/// attempt, at most `cap`.
+pub fn retry_delay(
+    attempt: u32,
+    base: std::time::Duration,
+    cap: std::time::Duration,
+) -> std::time::Duration {
+    let factor = 1u32 << attempt.saturating_sub(1).min(20);
+    base.saturating_mul(factor).min(cap)
 }
 
 /// Bodies kept in an execution record, in bytes (request and response each).
 pub const RECORDED_BODY_LIMIT: usize = 64 * 1024;
 
 impl RecordedBody {
+    /// Keep all of `bytes` (an async request, which must be replayable in full).
+    pub fn whole(bytes: &[u8]) -> Self {
+        use base64::Engine as _;
+        match std::str::from_utf8(bytes) {
+            Ok(text) => Self {
+                body: text.to_string(),
+                is_base64: false,
+                truncated: false,
+                size: bytes.len() as u64,
+            },
+            Err(_) => Self {
+                body: base64::engine::general_purpose::STANDARD.encode(bytes),
+                is_base64: true,
+                truncated: false,
+                size: bytes.len() as u64,
+            },
+        }
+    }
+
+    /// The bytes kept (decoded when base64).
+    pub fn to_bytes(&self) -> Vec<u8> {
+        use base64::Engine as _;
+        if self.is_base64 {
+            base64::engine::general_purpose::STANDARD
+                .decode(&self.body)
+                .unwrap_or_default()
+        } else {
+            self.body.clone().into_bytes()
+        }
+    }
+
     /// Record `bytes` (a prefix of a body of `total` bytes), keeping at most [`RECORDED_BODY_LIMIT`].
     pub fn capture(bytes: &[u8], total: u64) -> Self {
         use base64::Engine as _;
@@ -171,5 +292,20 @@ mod tests {
         assert_eq!(rec.size, big.len() as u64);
         let bin = RecordedBody::capture(&[0xff, 0x00], 2);
         assert!(bin.is_base64 && !bin.truncated);
+        let big = vec![b'x'; RECORDED_BODY_LIMIT * 2];
+        let whole = RecordedBody::whole(&big);
+        assert!(!whole.truncated && whole.to_bytes() == big);
+        assert_eq!(RecordedBody::whole(&[0xff, 0x00]).to_bytes(), [0xff, 0x00]);
+    }
+
+    #[test]
+    fn retries_back_off_exponentially_to_a_cap() {
+        use std::time::Duration;
+        let base = Duration::from_secs(1);
+        let cap = Duration::from_secs(60);
+        let delays: Vec<u64> = (1..=8)
+            .map(|a| retry_delay(a, base, cap).as_secs())
+            .collect();
+        assert_eq!(delays, [1, 2, 4, 8, 16, 32, 60, 60]);
     }
 }

@@ -25,6 +25,12 @@ pub const MIN_SCALE: (u32, u32, u32) = (0, 0, 100);
 pub const MAX_SCALE: (u32, u32, u32) = (1, 10, 1000);
 /// Requests one instance serves at a time.
 pub const CONCURRENCY: (u32, u32, u32) = (1, 1, 1000);
+/// Attempts an async execution gets before it is a dead letter (Lambda's default is 3).
+pub const MAX_ATTEMPTS: (u32, u32, u32) = (1, 3, 20);
+/// Finished executions kept per function, newest first.
+pub const RETENTION_COUNT: (u32, u32, u32) = (1, 1000, 1_000_000);
+/// Age past which finished executions are pruned, in seconds (default 7 days, at most a year).
+pub const RETENTION_AGE_S: (u32, u32, u32) = (60, 7 * 86_400, 366 * 86_400);
 /// Longest description, in characters.
 pub const DESCRIPTION_MAX: usize = 1024;
 
@@ -93,6 +99,46 @@ pub struct FunctionSpec {
     pub privacy: Option<Privacy>,
     pub http_option: Option<HttpOption>,
     pub tags: Option<Vec<String>>,
+    /// Attempts an async execution gets before it becomes a dead letter.
+    #[schema(minimum = 1, maximum = 20, default = 3)]
+    pub max_attempts: Option<u32>,
+    /// How many finished executions to keep, and for how long.
+    pub retention: Option<RetentionSpec>,
+    /// Cron schedule (Appwrite's field): the same as a cron trigger in UTC; `""` removes it.
+    pub schedule: Option<String>,
+    /// Event patterns (Appwrite's field): the same as an event trigger; `[]` removes them.
+    pub events: Option<Vec<String>>,
+}
+
+/// Retention as sent: absent fields keep their current value.
+#[derive(Debug, Clone, Default, Serialize, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct RetentionSpec {
+    #[schema(minimum = 1, maximum = 1000000, default = 1000)]
+    pub max_count: Option<u32>,
+    #[schema(minimum = 60, maximum = 31622400, default = 604800)]
+    pub max_age_s: Option<u32>,
+}
+
+/// Finished executions kept per function: at most `max_count`, none older than `max_age_s`.
+/// Queued and running ones are never pruned.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+pub struct ExecutionRetention {
+    pub max_count: u32,
+    pub max_age_s: u32,
+}
+
+impl Default for ExecutionRetention {
+    fn default() -> Self {
+        Self {
+            max_count: RETENTION_COUNT.1,
+            max_age_s: RETENTION_AGE_S.1,
+        }
+    }
+}
+
+fn default_max_attempts() -> u32 {
+    MAX_ATTEMPTS.1
 }
 
 /// A partial update (PATCH): only the fields present change.
@@ -122,6 +168,16 @@ pub struct Function {
     pub privacy: Privacy,
     pub http_option: HttpOption,
     pub tags: Vec<String>,
+    #[serde(default = "default_max_attempts")]
+    pub max_attempts: u32,
+    #[serde(default)]
+    pub retention: ExecutionRetention,
+    /// Cron schedule in UTC (kept as a trigger of origin `function`).
+    #[serde(default)]
+    pub schedule: Option<String>,
+    /// Event patterns (kept as a trigger of origin `function`).
+    #[serde(default)]
+    pub events: Vec<String>,
     pub status: FunctionStatus,
     /// Why the function is in `error`, if it is.
     pub error_message: Option<String>,
@@ -173,6 +229,10 @@ impl FunctionSpec {
             privacy: Privacy::default(),
             http_option: HttpOption::default(),
             tags: Vec::new(),
+            max_attempts: MAX_ATTEMPTS.1,
+            retention: ExecutionRetention::default(),
+            schedule: None,
+            events: Vec::new(),
             status: FunctionStatus::Created,
             error_message: None,
             build_message: None,
@@ -262,6 +322,12 @@ impl FunctionSpec {
                 &mut next.cpu_millis,
             ),
             ("timeout_s", self.timeout_s, TIMEOUT_S, &mut next.timeout_s),
+            (
+                "max_attempts",
+                self.max_attempts,
+                MAX_ATTEMPTS,
+                &mut next.max_attempts,
+            ),
             ("min_scale", self.min_scale, MIN_SCALE, &mut next.min_scale),
             ("max_scale", self.max_scale, MAX_SCALE, &mut next.max_scale),
             (
@@ -295,6 +361,41 @@ impl FunctionSpec {
         if let Some(tags) = self.tags {
             validate::tags("tags", &tags)?;
             next.tags = tags;
+        }
+        if let Some(retention) = self.retention {
+            let fields = [
+                (
+                    "retention.max_count",
+                    retention.max_count,
+                    RETENTION_COUNT,
+                    &mut next.retention.max_count,
+                ),
+                (
+                    "retention.max_age_s",
+                    retention.max_age_s,
+                    RETENTION_AGE_S,
+                    &mut next.retention.max_age_s,
+                ),
+            ];
+            for (field, value, (min, _, max), slot) in fields {
+                if let Some(value) = value {
+                    validate::within(field, value, min, max)?;
+                    *slot = value;
+                }
+            }
+        }
+        if let Some(schedule) = self.schedule {
+            let schedule = schedule.trim().to_string();
+            if schedule.is_empty() {
+                next.schedule = None;
+            } else {
+                crate::trigger::parse_schedule(&schedule, None)?;
+                next.schedule = Some(schedule);
+            }
+        }
+        if let Some(events) = self.events {
+            crate::trigger::event_patterns("events", &events)?;
+            next.events = events;
         }
         if next.handler.is_none() && next.runtime.is_process() {
             next.handler = Some("main.handle".to_string());
@@ -371,6 +472,22 @@ mod tests {
             (
                 r#"{"name":"a","runtime":"wasm","handler":"nodot"}"#,
                 "handler",
+            ),
+            (
+                r#"{"name":"a","runtime":"wasm","max_attempts":0}"#,
+                "max_attempts",
+            ),
+            (
+                r#"{"name":"a","runtime":"wasm","retention":{"max_age_s":1}}"#,
+                "retention.max_age_s",
+            ),
+            (
+                r#"{"name":"a","runtime":"wasm","schedule":"every day"}"#,
+                "schedule",
+            ),
+            (
+                r#"{"name":"a","runtime":"wasm","events":["a..b"]}"#,
+                "events[0]",
             ),
         ];
         for (json, field) in cases {

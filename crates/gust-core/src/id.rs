@@ -10,3 +10,25 @@ pub fn new_id() -> String {
 pub fn looks_like_id(s: &str) -> bool {
     s.len() == 36 && uuid::Uuid::try_parse(s).is_ok()
 }
+
+/// The smallest id that can be minted at `time`: ids sort by time, so `id >= id_floor(t)` selects
+/// what was created at or after `t` through the primary key alone.
+pub fn id_floor(time: chrono::DateTime<chrono::Utc>) -> String {
+    let ms = time.timestamp_millis().max(0) as u64;
+    format!(
+        "{:08x}-{:04x}-7000-8000-000000000000",
+        ms >> 16,
+        ms & 0xffff
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn id_floor_orders_with_minted_ids() {
+        let before = super::id_floor(crate::now());
+        let id = super::new_id();
+        let after = super::id_floor(crate::now() + chrono::Duration::milliseconds(2));
+        assert!(before <= id && id < after, "{before} {id} {after}");
+    }
+}

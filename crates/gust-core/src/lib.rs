@@ -3,7 +3,7 @@
 //! all agree on one definition of a function, a deployment or an execution.
 //!
 //! Layout: one module per resource (`namespace`, `function`, `deployment`, `execution`,
-//! `token`, `runtime`, `trigger`, `edge`), plus `validate` (names, env keys, bounds), `list`
+//! `token`, `runtime`, `trigger`, `edge`), plus `schedule` (cron), `validate` (names, env keys, bounds), `list`
 //! (pagination shared by every list endpoint) and `error`.
 //!
 //! Errors: [`ValidationError`] names the offending field; the API turns it into a 400.
@@ -17,6 +17,7 @@ pub mod id;
 pub mod list;
 pub mod namespace;
 pub mod runtime;
+pub mod schedule;
 pub mod token;
 pub mod trigger;
 pub mod validate;
@@ -25,16 +26,18 @@ pub use deployment::{Deployment, DeploymentStatus, PackageFormat};
 pub use edge::{EdgeApplication, EdgeRule, FunctionInstance};
 pub use error::{ValidationError, ValidationResult};
 pub use execution::{
-    Execution, ExecutionLogs, ExecutionRequest, ExecutionResponse, ExecutionStatus,
+    Execution, ExecutionLogs, ExecutionRequest, ExecutionResponse, ExecutionStatus, Startup,
     Trigger as ExecutionTrigger,
 };
-pub use function::{Function, FunctionPatch, FunctionSpec, FunctionStatus, HttpOption, Privacy};
+pub use function::{
+    ExecutionRetention, Function, FunctionPatch, FunctionSpec, FunctionStatus, HttpOption, Privacy,
+};
 pub use id::new_id;
 pub use list::{ListQuery, Order, Page};
 pub use namespace::{Namespace, NamespacePatch, NamespaceSpec};
 pub use runtime::{RuntimeId, RuntimeInfo};
 pub use token::{Scope, Token, TokenSpec};
-pub use trigger::{TriggerKind, TriggerSpec};
+pub use trigger::{Event, EventSpec, FunctionTrigger, TriggerKind, TriggerOrigin, TriggerSpec};
 
 /// The namespace every installation has from its first start.
 pub const DEFAULT_NAMESPACE: &str = "default";

@@ -12,6 +12,9 @@ pub enum StoreError {
     Migrate(#[from] sqlx::migrate::MigrateError),
     #[error("stored record is not readable")]
     Corrupt(#[from] serde_json::Error),
+    /// The store cannot take writes now (its writer stopped or a batch failed).
+    #[error("{0}")]
+    Unavailable(String),
     #[error("{context}")]
     Io {
         context: String,

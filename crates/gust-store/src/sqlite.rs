@@ -6,7 +6,11 @@ use std::path::Path;
 use std::time::Duration;
 
 use async_trait::async_trait;
-use gust_core::{Deployment, Execution, Function, ListQuery, Namespace, Order, Page, Token};
+use chrono::{DateTime, Utc};
+use gust_core::{
+    Deployment, Execution, ExecutionRetention, Function, FunctionTrigger, ListQuery, Namespace,
+    Order, Page, Token, TriggerOrigin,
+};
 use serde::de::DeserializeOwned;
 use sqlx::sqlite::{
     SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions, SqliteSynchronous,
@@ -22,7 +26,7 @@ static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations");
 /// in WAL mode. Override with `GUST_SQLITE_CONNECTIONS`.
 const DEFAULT_CONNECTIONS: u32 = 4;
 
-/// Rows in one multi-row INSERT: 5 columns each stays far below SQLite's bound-parameter cap.
+/// Rows in one multi-row INSERT: 7 columns each stays far below SQLite's bound-parameter cap.
 const ROWS_PER_INSERT: usize = 100;
 
 #[derive(Debug, Clone)]
@@ -86,7 +90,9 @@ impl SqliteStore {
         let where_clause = |qb: &mut QueryBuilder<'_, Sqlite>| {
             qb.push(" WHERE 1=1");
             for (column, value) in filters {
-                qb.push(format!(" AND {column} = "))
+                // A column may carry its own operator (`id >=`); equality otherwise.
+                let op = if column.contains(' ') { " " } else { " = " };
+                qb.push(format!(" AND {column}{op}"))
                     .push_bind(value.clone());
             }
             if let (true, Some(text)) = (search, query.search.as_deref().filter(|s| !s.is_empty()))
@@ -204,6 +210,13 @@ impl Record for Execution {
     }
 }
 
+impl Record for FunctionTrigger {
+    const TABLE: &'static str = "triggers";
+    fn id(&self) -> String {
+        self.id.clone()
+    }
+}
+
 impl Record for Token {
     const TABLE: &'static str = "tokens";
     fn id(&self) -> String {
@@ -252,6 +265,38 @@ async fn update_state<'e>(
     Ok(())
 }
 
+/// The columns of an execution row beside its JSON document.
+struct ExecutionRow<'a> {
+    execution: &'a Execution,
+    trigger: String,
+    data: String,
+}
+
+impl<'a> ExecutionRow<'a> {
+    const COLUMNS: &'static str =
+        "(id, function_id, status, trigger, data, idempotency_key, dead_letter)";
+
+    fn new(execution: &'a Execution) -> StoreResult<Self> {
+        let trigger = serde_json::to_value(execution.trigger)?;
+        Ok(Self {
+            execution,
+            trigger: trigger.as_str().unwrap_or_default().to_string(),
+            data: json(execution)?,
+        })
+    }
+
+    fn push(self, mut row: sqlx::query_builder::Separated<'_, '_, Sqlite, &'static str>) {
+        let e = self.execution;
+        row.push_bind(e.id.clone())
+            .push_bind(e.function_id.clone())
+            .push_bind(e.status.as_str())
+            .push_bind(self.trigger)
+            .push_bind(self.data)
+            .push_bind(e.idempotency_key.clone())
+            .push_bind(i64::from(e.dead_letter));
+    }
+}
+
 fn json<T: serde::Serialize>(value: &T) -> StoreResult<String> {
     Ok(serde_json::to_string(value)?)
 }
@@ -262,6 +307,32 @@ fn key_column(key: &str) -> &'static str {
     } else {
         "name"
     }
+}
+
+fn origin_str(origin: TriggerOrigin) -> &'static str {
+    match origin {
+        TriggerOrigin::Api => "api",
+        TriggerOrigin::Function => "function",
+    }
+}
+
+async fn insert_trigger<'e>(
+    executor: impl sqlx::SqliteExecutor<'e>,
+    t: &FunctionTrigger,
+) -> StoreResult<()> {
+    sqlx::query(
+        "INSERT INTO triggers (id, namespace_id, function_id, kind, origin, data) \
+         VALUES (?, ?, ?, ?, ?, ?)",
+    )
+    .bind(&t.id)
+    .bind(&t.namespace_id)
+    .bind(&t.function_id)
+    .bind(t.kind.as_str())
+    .bind(origin_str(t.origin))
+    .bind(json(t)?)
+    .execute(executor)
+    .await?;
+    Ok(())
 }
 
 #[async_trait]
@@ -409,10 +480,12 @@ impl Store for SqliteStore {
 
     async fn delete_function(&self, id: &str) -> StoreResult<()> {
         let mut tx = self.pool.begin().await?;
-        sqlx::query("DELETE FROM executions WHERE function_id = ?")
-            .bind(id)
-            .execute(&mut *tx)
-            .await?;
+        for table in ["executions", "triggers"] {
+            sqlx::query(&format!("DELETE FROM {table} WHERE function_id = ?"))
+                .bind(id)
+                .execute(&mut *tx)
+                .await?;
+        }
         sqlx::query("DELETE FROM deployments WHERE function_id = ?")
             .bind(id)
             .execute(&mut *tx)
@@ -550,29 +623,196 @@ impl Store for SqliteStore {
         let mut tx = self.pool.begin().await?;
         // Many rows per statement: per-statement overhead, not SQLite, dominates small inserts.
         for chunk in batch.chunks(ROWS_PER_INSERT) {
-            let mut insert = QueryBuilder::<Sqlite>::new(
-                "INSERT OR REPLACE INTO executions (id, function_id, status, trigger, data) ",
-            );
-            let mut rows = Vec::with_capacity(chunk.len());
-            for e in chunk {
-                let trigger = serde_json::to_value(e.trigger)?;
-                rows.push((
-                    e,
-                    trigger.as_str().unwrap_or_default().to_string(),
-                    json(e)?,
-                ));
-            }
-            insert.push_values(rows, |mut row, (e, trigger, data)| {
-                row.push_bind(e.id.clone())
-                    .push_bind(e.function_id.clone())
-                    .push_bind(e.status.as_str())
-                    .push_bind(trigger)
-                    .push_bind(data);
-            });
+            let mut insert = QueryBuilder::<Sqlite>::new(format!(
+                "INSERT OR REPLACE INTO executions {} ",
+                ExecutionRow::COLUMNS
+            ));
+            let rows = chunk
+                .iter()
+                .map(ExecutionRow::new)
+                .collect::<StoreResult<Vec<_>>>()?;
+            insert.push_values(rows, |row, e| e.push(row));
             insert.build().execute(&mut *tx).await?;
         }
         tx.commit().await?;
         Ok(())
+    }
+
+    async fn insert_executions(&self, batch: &[Execution]) -> StoreResult<Vec<(Execution, bool)>> {
+        let mut tx = self.pool.begin().await?;
+        let mut inserted = std::collections::HashSet::new();
+        for chunk in batch.chunks(ROWS_PER_INSERT) {
+            let mut insert = QueryBuilder::<Sqlite>::new(format!(
+                "INSERT INTO executions {} ",
+                ExecutionRow::COLUMNS
+            ));
+            let rows = chunk
+                .iter()
+                .map(ExecutionRow::new)
+                .collect::<StoreResult<Vec<_>>>()?;
+            insert.push_values(rows, |row, e| e.push(row));
+            // A repeated idempotency key conflicts with the first execution's row: skip it.
+            insert.push(" ON CONFLICT DO NOTHING RETURNING id");
+            for row in insert.build().fetch_all(&mut *tx).await? {
+                inserted.insert(row.try_get::<String, _>(0)?);
+            }
+        }
+        let mut results = Vec::with_capacity(batch.len());
+        for execution in batch {
+            if inserted.contains(&execution.id) {
+                results.push((execution.clone(), true));
+                continue;
+            }
+            let key = execution.idempotency_key.as_deref().unwrap_or_default();
+            let row = sqlx::query(
+                "SELECT data FROM executions WHERE function_id = ? AND idempotency_key = ?",
+            )
+            .bind(&execution.function_id)
+            .bind(key)
+            .fetch_optional(&mut *tx)
+            .await?
+            .ok_or_else(|| StoreError::not_found("execution", &execution.id))?;
+            results.push((Execution::from_row(&row)?, false));
+        }
+        tx.commit().await?;
+        Ok(results)
+    }
+
+    async fn queued_executions(
+        &self,
+        after: Option<&str>,
+        limit: u32,
+    ) -> StoreResult<Vec<Execution>> {
+        let rows = sqlx::query(
+            "SELECT data FROM executions WHERE status = 'queued' AND id > ? ORDER BY id LIMIT ?",
+        )
+        .bind(after.unwrap_or(""))
+        .bind(i64::from(limit))
+        .fetch_all(&self.pool)
+        .await?;
+        rows.iter().map(Execution::from_row).collect()
+    }
+
+    async fn requeue_running(&self, now: DateTime<Utc>) -> StoreResult<u64> {
+        let at = json(&now)?;
+        let done = sqlx::query(
+            "UPDATE executions SET status = 'queued', \
+             data = json_set(data, '$.status', 'queued', '$.run_after', json(?)) \
+             WHERE status = 'running'",
+        )
+        .bind(at)
+        .execute(&self.pool)
+        .await?;
+        Ok(done.rows_affected())
+    }
+
+    async fn prune_executions(
+        &self,
+        function_id: &str,
+        retention: &ExecutionRetention,
+        now: DateTime<Utc>,
+    ) -> StoreResult<u64> {
+        const FINISHED: &str = "status NOT IN ('queued', 'running')";
+        let cutoff =
+            gust_core::id::id_floor(now - chrono::Duration::seconds(retention.max_age_s.into()));
+        let old = sqlx::query(&format!(
+            "DELETE FROM executions WHERE function_id = ? AND {FINISHED} AND id < ?"
+        ))
+        .bind(function_id)
+        .bind(cutoff)
+        .execute(&self.pool)
+        .await?;
+        // Beyond the newest `max_count` finished ones.
+        let extra = sqlx::query(&format!(
+            "DELETE FROM executions WHERE function_id = ? AND {FINISHED} AND id < \
+             (SELECT id FROM executions WHERE function_id = ? AND {FINISHED} \
+              ORDER BY id DESC LIMIT 1 OFFSET ?)"
+        ))
+        .bind(function_id)
+        .bind(function_id)
+        .bind(i64::from(retention.max_count) - 1)
+        .execute(&self.pool)
+        .await?;
+        Ok(old.rows_affected() + extra.rows_affected())
+    }
+
+    async fn create_trigger(&self, t: &FunctionTrigger) -> StoreResult<()> {
+        insert_trigger(&self.pool, t).await
+    }
+
+    async fn get_trigger(&self, function_id: &str, id: &str) -> StoreResult<FunctionTrigger> {
+        self.fetch_one(
+            "SELECT data FROM triggers WHERE function_id = ? AND id = ?",
+            &[function_id, id],
+            "trigger",
+            id,
+        )
+        .await
+    }
+
+    async fn list_triggers(
+        &self,
+        function_id: &str,
+        query: &ListQuery,
+    ) -> StoreResult<Page<FunctionTrigger>> {
+        self.list(&[("function_id", function_id.to_string())], false, query)
+            .await
+    }
+
+    async fn update_trigger(&self, t: &FunctionTrigger) -> StoreResult<()> {
+        let done = sqlx::query("UPDATE triggers SET data = ? WHERE id = ?")
+            .bind(json(t)?)
+            .bind(&t.id)
+            .execute(&self.pool)
+            .await?;
+        if done.rows_affected() == 0 {
+            return Err(StoreError::not_found("trigger", &t.id));
+        }
+        Ok(())
+    }
+
+    async fn delete_trigger(&self, id: &str) -> StoreResult<()> {
+        let done = sqlx::query("DELETE FROM triggers WHERE id = ?")
+            .bind(id)
+            .execute(&self.pool)
+            .await?;
+        if done.rows_affected() == 0 {
+            return Err(StoreError::not_found("trigger", id));
+        }
+        Ok(())
+    }
+
+    async fn replace_triggers(
+        &self,
+        function_id: &str,
+        origin: TriggerOrigin,
+        triggers: &[FunctionTrigger],
+    ) -> StoreResult<()> {
+        let mut tx = self.pool.begin().await?;
+        sqlx::query("DELETE FROM triggers WHERE function_id = ? AND origin = ?")
+            .bind(function_id)
+            .bind(origin_str(origin))
+            .execute(&mut *tx)
+            .await?;
+        for t in triggers {
+            insert_trigger(&mut *tx, t).await?;
+        }
+        tx.commit().await?;
+        Ok(())
+    }
+
+    async fn all_triggers(&self) -> StoreResult<Vec<FunctionTrigger>> {
+        let rows = sqlx::query("SELECT data FROM triggers")
+            .fetch_all(&self.pool)
+            .await?;
+        rows.iter().map(FunctionTrigger::from_row).collect()
+    }
+
+    async fn all_functions(&self) -> StoreResult<Vec<Function>> {
+        let rows = sqlx::query("SELECT data, secrets FROM functions")
+            .fetch_all(&self.pool)
+            .await?;
+        rows.iter().map(Function::from_row).collect()
     }
 
     async fn get_execution(&self, function_id: &str, id: &str) -> StoreResult<Execution> {
@@ -598,6 +838,15 @@ impl Store for SqliteStore {
         if let Some(trigger) = filter.trigger {
             let value = serde_json::to_value(trigger)?;
             filters.push(("trigger", value.as_str().unwrap_or_default().to_string()));
+        }
+        if let Some(since) = filter.since {
+            filters.push(("id >=", gust_core::id::id_floor(since)));
+        }
+        if let Some(until) = filter.until {
+            filters.push(("id <", gust_core::id::id_floor(until)));
+        }
+        if let Some(dead) = filter.dead_letter {
+            filters.push(("dead_letter", i64::from(dead).to_string()));
         }
         self.list(&filters, false, query).await
     }

@@ -2,9 +2,10 @@
 //! second backend is one new file. Methods take and return `gust-core` types.
 
 use async_trait::async_trait;
+use chrono::{DateTime, Utc};
 use gust_core::{
-    Deployment, Execution, ExecutionStatus, ExecutionTrigger, Function, ListQuery, Namespace, Page,
-    Token,
+    Deployment, Execution, ExecutionRetention, ExecutionStatus, ExecutionTrigger, Function,
+    FunctionTrigger, ListQuery, Namespace, Page, Token, TriggerOrigin,
 };
 
 use crate::StoreResult;
@@ -14,6 +15,12 @@ use crate::StoreResult;
 pub struct ExecutionFilter {
     pub status: Option<ExecutionStatus>,
     pub trigger: Option<ExecutionTrigger>,
+    /// Created at or after.
+    pub since: Option<DateTime<Utc>>,
+    /// Created before.
+    pub until: Option<DateTime<Utc>>,
+    /// Only dead letters (`true`) or only the others (`false`).
+    pub dead_letter: Option<bool>,
 }
 
 #[async_trait]
@@ -84,6 +91,48 @@ pub trait Store: Send + Sync + 'static {
         query: &ListQuery,
         filter: &ExecutionFilter,
     ) -> StoreResult<Page<Execution>>;
+
+    /// Store new executions before they run (async ones, before their 202), in one
+    /// transaction. An execution whose idempotency key its function already used is not
+    /// written: the first execution with that key comes back instead, with `false`.
+    async fn insert_executions(&self, batch: &[Execution]) -> StoreResult<Vec<(Execution, bool)>>;
+    /// Queued executions in id (acceptance) order, after `after` when given.
+    async fn queued_executions(
+        &self,
+        after: Option<&str>,
+        limit: u32,
+    ) -> StoreResult<Vec<Execution>>;
+    /// Put every `running` execution back in the queue (after a crash: they never finished).
+    async fn requeue_running(&self, now: DateTime<Utc>) -> StoreResult<u64>;
+    /// Delete finished executions of a function beyond its retention; returns how many.
+    async fn prune_executions(
+        &self,
+        function_id: &str,
+        retention: &ExecutionRetention,
+        now: DateTime<Utc>,
+    ) -> StoreResult<u64>;
+
+    // Triggers.
+    async fn create_trigger(&self, trigger: &FunctionTrigger) -> StoreResult<()>;
+    async fn get_trigger(&self, function_id: &str, id: &str) -> StoreResult<FunctionTrigger>;
+    async fn list_triggers(
+        &self,
+        function_id: &str,
+        query: &ListQuery,
+    ) -> StoreResult<Page<FunctionTrigger>>;
+    async fn update_trigger(&self, trigger: &FunctionTrigger) -> StoreResult<()>;
+    async fn delete_trigger(&self, id: &str) -> StoreResult<()>;
+    /// Replace, in one transaction, the triggers of `origin` of a function with `triggers`.
+    async fn replace_triggers(
+        &self,
+        function_id: &str,
+        origin: TriggerOrigin,
+        triggers: &[FunctionTrigger],
+    ) -> StoreResult<()>;
+    /// Every trigger (the scheduler and the event router keep them in memory).
+    async fn all_triggers(&self) -> StoreResult<Vec<FunctionTrigger>>;
+    /// Every function (for background passes such as pruning).
+    async fn all_functions(&self) -> StoreResult<Vec<Function>>;
 
     // Tokens. Only the sha256 of a secret is stored.
     async fn create_token(&self, token: &Token, secret_hash: &str) -> StoreResult<()>;
