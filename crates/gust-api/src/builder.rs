@@ -10,6 +10,7 @@ use gust_core::{Deployment, DeploymentStatus, Function, FunctionStatus, PackageF
 use tokio::sync::mpsc;
 
 use crate::archive;
+use crate::jobs::events::Change;
 use crate::state::Shared;
 
 /// A deployment waiting for its build.
@@ -88,6 +89,9 @@ async fn build(state: &Shared, job: &BuildJob) -> anyhow::Result<()> {
     let mut log = BuildLog::default();
     let result = run(state, &function, &mut deployment, &mut log).await;
     let elapsed = started.elapsed();
+    state
+        .metrics
+        .observe_build(function.runtime.as_str(), result.is_ok(), elapsed);
     deployment.build_duration_ms = Some(elapsed.as_millis() as u64);
     deployment.updated_at = gust_core::now();
     match &result {
@@ -144,7 +148,21 @@ async fn build(state: &Shared, job: &BuildJob) -> anyhow::Result<()> {
             state.store.update_function_state(&function).await?;
         }
     }
+    emit(state, &function.namespace_id, &deployment, Change::Update);
     Ok(())
+}
+
+/// `functions.{fn}.deployments.{id}.{change}`, with the deployment as it is now.
+pub fn emit(state: &Shared, namespace_id: &str, deployment: &Deployment, change: Change) {
+    state.events.resource(
+        namespace_id,
+        &format!(
+            "functions.{}.deployments.{}",
+            deployment.function_id, deployment.id
+        ),
+        change,
+        || serde_json::to_value(deployment).unwrap_or_default(),
+    );
 }
 
 /// Make `deployment_id` the function's active deployment and serve it from now on.

@@ -109,6 +109,10 @@ impl From<StoreError> for ApiError {
         match e {
             StoreError::NotFound { .. } => Self::not_found(e.to_string()),
             StoreError::Conflict(message) => Self::conflict(message),
+            StoreError::Unavailable(message) => {
+                tracing::error!(error = %message, "store unavailable");
+                Self::unavailable("the store cannot take writes right now; retry shortly", 1)
+            }
             other => Self::internal(format!("{:#}", anyhow::Error::from(other))),
         }
     }

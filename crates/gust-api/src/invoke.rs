@@ -76,6 +76,17 @@ async fn invoke_http_inner(state: &Shared, request: Request) -> Result<Response,
         return Ok((StatusCode::MOVED_PERMANENTLY, [("location", location)]).into_response());
     }
 
+    if crate::jobs::wants_async(&parts.headers)? {
+        let body = read_body(body, gust_core::execution::ASYNC_BODY_LIMIT).await?;
+        let request = RunRequest {
+            method: parts.method,
+            path: rest.to_string(),
+            query: parts.uri.query().unwrap_or("").to_string(),
+            headers: parts.headers,
+            body,
+        };
+        return crate::jobs::accept_http(state, &live, request).await;
+    }
     let body = read_body(body, state.config.max_request_bytes).await?;
     let path_and_query = match parts.uri.query() {
         Some(q) => format!("{rest}?{q}"),
@@ -83,6 +94,7 @@ async fn invoke_http_inner(state: &Shared, request: Request) -> Result<Response,
     };
     let draft = Draft::new(
         &live,
+        gust_core::new_id(),
         ExecutionTrigger::Http,
         &parts.method,
         rest,
@@ -124,40 +136,138 @@ async fn invoke_http_inner(state: &Shared, request: Request) -> Result<Response,
 pub async fn execute(
     state: &Shared,
     live: Arc<LiveFunction>,
-    input: ExecutionInput,
+    request: RunRequest,
 ) -> Result<Execution, ApiError> {
-    let method = Method::from_bytes(input.method.as_bytes())
-        .map_err(|_| ApiError::invalid("method", "is not an HTTP method"))?;
-    let path = if input.path.starts_with('/') {
-        input.path.clone()
-    } else {
-        format!("/{}", input.path)
-    };
-    let uri: axum::http::Uri = path
-        .parse()
-        .map_err(|_| ApiError::invalid("path", "is not a valid request path"))?;
-    let mut headers = HeaderMap::new();
-    for (name, value) in &input.headers {
-        let name = axum::http::HeaderName::from_bytes(name.as_bytes()).map_err(|_| {
-            ApiError::invalid(format!("headers.{name}"), "is not a valid header name")
-        })?;
-        let value = HeaderValue::from_str(value).map_err(|_| {
-            ApiError::invalid(format!("headers.{name}"), "is not a valid header value")
-        })?;
-        headers.insert(name, value);
+    let id = gust_core::new_id();
+    let execution = run_to_end(&live, id.clone(), ExecutionTrigger::Api, request, |watch| {
+        state.logs.watch(&id, watch)
+    })
+    .await;
+    state.recorder.record(execution.clone());
+    state.logs.unwatch(&id);
+    state.recorder.flush().await;
+    Ok(execution)
+}
+
+/// A request for a function, parsed and checked.
+#[derive(Debug, Clone)]
+pub struct RunRequest {
+    pub method: Method,
+    /// Starts with `/`.
+    pub path: String,
+    pub query: String,
+    pub headers: HeaderMap,
+    pub body: Bytes,
+}
+
+impl RunRequest {
+    /// From an API execution's JSON, naming the field that is wrong.
+    pub fn from_input(input: &ExecutionInput) -> Result<Self, ApiError> {
+        let method = Method::from_bytes(input.method.as_bytes())
+            .map_err(|_| ApiError::invalid("method", "is not an HTTP method"))?;
+        let path = if input.path.starts_with('/') {
+            input.path.clone()
+        } else {
+            format!("/{}", input.path)
+        };
+        let uri: axum::http::Uri = path
+            .parse()
+            .map_err(|_| ApiError::invalid("path", "is not a valid request path"))?;
+        let mut headers = HeaderMap::new();
+        for (name, value) in &input.headers {
+            let name = axum::http::HeaderName::from_bytes(name.as_bytes()).map_err(|_| {
+                ApiError::invalid(format!("headers.{name}"), "is not a valid header name")
+            })?;
+            let value = HeaderValue::from_str(value).map_err(|_| {
+                ApiError::invalid(format!("headers.{name}"), "is not a valid header value")
+            })?;
+            headers.insert(name, value);
+        }
+        Ok(Self {
+            method,
+            path: uri.path().to_string(),
+            query: uri.query().unwrap_or("").to_string(),
+            headers,
+            body: Bytes::from(input.body.clone().unwrap_or_default()),
+        })
     }
-    let body = Bytes::from(input.body.clone().unwrap_or_default());
-    let draft = Draft::new(
-        &live,
-        ExecutionTrigger::Api,
-        &method,
-        uri.path(),
-        uri.query().unwrap_or(""),
-        &headers,
-        &body,
-    );
-    let request = guest_request(method, &path, headers, body)?;
-    let execution = match live.component.invoke(request, &live.limits).await {
+
+    /// From a stored execution (an async one about to run). Credentials were never stored, so
+    /// their redacted placeholders are left out.
+    pub fn from_record(request: &ExecutionRequest) -> Result<Self, String> {
+        let method = Method::from_bytes(request.method.as_bytes())
+            .map_err(|_| format!("stored method `{}` is not valid", request.method))?;
+        let mut headers = HeaderMap::new();
+        for (name, value) in &request.headers {
+            if REDACTED_HEADERS.contains(&name.as_str()) {
+                continue;
+            }
+            if let (Ok(name), Ok(value)) = (
+                axum::http::HeaderName::from_bytes(name.as_bytes()),
+                HeaderValue::from_str(value),
+            ) {
+                headers.append(name, value);
+            }
+        }
+        Ok(Self {
+            method,
+            path: request.path.clone(),
+            query: request.query.clone(),
+            headers,
+            body: Bytes::from(request.body.to_bytes()),
+        })
+    }
+
+    /// The request as an execution record keeps it: credentials redacted, the body whole
+    /// (`whole`, for async executions that must run it later) or bounded.
+    pub fn to_record(&self, whole: bool) -> ExecutionRequest {
+        ExecutionRequest {
+            method: self.method.as_str().to_string(),
+            path: self.path.clone(),
+            query: self.query.clone(),
+            headers: header_map(&self.headers, &REDACTED_HEADERS),
+            body: if whole {
+                RecordedBody::whole(&self.body)
+            } else {
+                RecordedBody::capture(&self.body, self.body.len() as u64)
+            },
+        }
+    }
+
+    fn path_and_query(&self) -> String {
+        if self.query.is_empty() {
+            self.path.clone()
+        } else {
+            format!("{}?{}", self.path, self.query)
+        }
+    }
+}
+
+/// Run `request` through `live` to the end and return its record, with id `id`. `on_start`
+/// gets the guest's live output once it runs (for followers of its logs).
+pub async fn run_to_end(
+    live: &LiveFunction,
+    id: String,
+    trigger: ExecutionTrigger,
+    request: RunRequest,
+    on_start: impl FnOnce(gust_runtime_wasm::LogWatch),
+) -> Execution {
+    let draft = Draft::from_request(live, id, trigger, &request);
+    let path_and_query = request.path_and_query();
+    let guest_request = match guest_request(
+        request.method,
+        &path_and_query,
+        request.headers,
+        request.body,
+    ) {
+        Ok(r) => r,
+        Err(e) => return draft.finish_refused(e.message),
+    };
+    match live
+        .component
+        .invoke_watched(guest_request, &live.limits, on_start)
+        .await
+    {
         Ok((response, running)) => {
             let (head, body) = response.into_parts();
             let head = (head.status.as_u16(), header_map(&head.headers, &[]));
@@ -172,13 +282,10 @@ pub async fn execute(
             let _ = RecordingBody::new(body, finisher).collect().await;
             record
                 .await
-                .map_err(|_| ApiError::internal("the execution record was lost"))?
+                .expect("a RecordingBody delivers its record when it ends or is dropped")
         }
         Err(error) => draft.finish_without_response(error.outcome()),
-    };
-    state.recorder.record(execution.clone());
-    state.recorder.flush().await;
-    Ok(execution)
+    }
 }
 
 /// The request of an API execution.
@@ -193,7 +300,8 @@ pub struct ExecutionInput {
     pub headers: BTreeMap<String, String>,
     /// The request body, as text.
     pub body: Option<String>,
-    /// Run in the background and return at once. Not available yet: `true` is refused with a 400.
+    /// Run in the background: the server answers 202 with the queued execution once it is
+    /// stored, and runs it (with retries) from its queue.
     #[serde(default)]
     pub r#async: bool,
 }
@@ -336,6 +444,7 @@ struct Draft {
 impl Draft {
     fn new(
         live: &LiveFunction,
+        id: String,
         trigger: ExecutionTrigger,
         method: &Method,
         path: &str,
@@ -344,7 +453,7 @@ impl Draft {
         body: &Bytes,
     ) -> Self {
         Self {
-            id: gust_core::new_id(),
+            id,
             namespace_id: live.function.namespace_id.clone(),
             function_id: live.function.id.clone(),
             deployment_id: live.deployment_id.clone(),
@@ -359,6 +468,36 @@ impl Draft {
             created_at: gust_core::now(),
             started: Instant::now(),
         }
+    }
+
+    fn from_request(
+        live: &LiveFunction,
+        id: String,
+        trigger: ExecutionTrigger,
+        request: &RunRequest,
+    ) -> Self {
+        Self::new(
+            live,
+            id,
+            trigger,
+            &request.method,
+            &request.path,
+            &request.query,
+            &request.headers,
+            &request.body,
+        )
+    }
+
+    /// The request could not even be handed to the function.
+    fn finish_refused(self, message: String) -> Execution {
+        let outcome = Outcome {
+            kind: OutcomeKind::Failed,
+            message: Some(message),
+            logs: Default::default(),
+            instantiate: std::time::Duration::ZERO,
+            interrupted: false,
+        };
+        self.finish_without_response(&outcome)
     }
 
     fn finish(
@@ -405,7 +544,16 @@ impl Draft {
             error_message: outcome.message.clone(),
             duration_us: Some(duration.as_micros() as u64),
             cold_start: false,
+            startup: None,
             attempts: 1,
+            is_async: false,
+            max_attempts: 1,
+            run_after: None,
+            dead_letter: false,
+            idempotency_key: None,
+            source: None,
+            replay_of: None,
+            event_depth: 0,
             created_at: self.created_at,
             started_at: Some(self.created_at),
             finished_at: Some(gust_core::now()),

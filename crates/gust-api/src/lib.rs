@@ -6,6 +6,8 @@
 //!   OpenAPI document from them.
 //! - `invoke`: the invocation path, `/fn/{ns}/{fn}/{*path}` and API executions.
 //! - `live`: functions ready to invoke, in memory. `recorder`: execution records, batched.
+//! - `jobs/`: async executions (queue, retries), cron and event triggers, retention.
+//! - `logs`: live output of running executions; `metrics`: `GET /metrics`.
 //! - `builder` + `archive`: uploads to runnable deployments.
 //! - `auth`, `error`, `extract`: bearer tokens, the error envelope, input parsing.
 //!
@@ -17,7 +19,10 @@ mod builder;
 mod error;
 mod extract;
 mod invoke;
+mod jobs;
 mod live;
+mod logs;
+mod metrics;
 mod recorder;
 pub mod routes;
 mod state;
@@ -92,6 +97,27 @@ pub fn router(state: Shared) -> Router {
             get(executions::get_execution),
         )
         .route(
+            "/namespaces/{ns}/functions/{fn}/executions/{id}/replay",
+            post(executions::replay_execution),
+        )
+        .route(
+            "/namespaces/{ns}/functions/{fn}/executions/{id}/logs",
+            get(logs::get_execution_logs),
+        )
+        .route(
+            "/namespaces/{ns}/functions/{fn}/logs",
+            get(logs::get_function_logs),
+        )
+        .route(
+            "/namespaces/{ns}/functions/{fn}/triggers",
+            get(triggers::list_triggers).post(triggers::create_trigger),
+        )
+        .route(
+            "/namespaces/{ns}/functions/{fn}/triggers/{id}",
+            get(triggers::get_trigger).delete(triggers::delete_trigger),
+        )
+        .route("/namespaces/{ns}/events", post(events::publish_event))
+        .route(
             "/tokens",
             get(tokens::list_tokens).post(tokens::create_token),
         )
@@ -107,6 +133,7 @@ pub fn router(state: Shared) -> Router {
             any(invoke::invoke_http).layer(DefaultBodyLimit::disable()),
         )
         .route("/healthz", get(healthz))
+        .route("/metrics", get(metrics_text))
         .fallback(not_found)
         .method_not_allowed_fallback(method_not_allowed)
         .with_state(state)
@@ -114,6 +141,21 @@ pub fn router(state: Shared) -> Router {
 
 async fn healthz() -> axum::Json<serde_json::Value> {
     axum::Json(serde_json::json!({ "status": "ok" }))
+}
+
+/// Prometheus text format. Public like `/healthz`: counts and timings, no data.
+async fn metrics_text(
+    axum::extract::State(state): axum::extract::State<Shared>,
+) -> impl axum::response::IntoResponse {
+    let depths = state.queue.depths().await;
+    let text = state.metrics.render(&depths, state.queue.running(), &[]);
+    (
+        [(
+            axum::http::header::CONTENT_TYPE,
+            "text/plain; version=0.0.4; charset=utf-8",
+        )],
+        text,
+    )
 }
 
 async fn not_found(uri: axum::http::Uri) -> ApiError {
@@ -127,6 +169,9 @@ async fn method_not_allowed(method: axum::http::Method, uri: axum::http::Uri) ->
         format!("{method} is not allowed on {}", uri.path()),
     )
 }
+
+/// How long shutdown waits for running async executions.
+const SHUTDOWN_GRACE: std::time::Duration = std::time::Duration::from_secs(10);
 
 /// Serve on a bound listener until `shutdown` resolves, then stop accepting and let in-flight
 /// requests finish. Tests bind `127.0.0.1:0` and pass the listener in.
@@ -147,6 +192,8 @@ pub async fn serve(
     axum::serve(listener, router(state.clone()))
         .with_graceful_shutdown(shutdown)
         .await?;
+    // Async executions that are running get a moment to finish; the rest run after the next start.
+    state.queue.drain(SHUTDOWN_GRACE).await;
     // Everything recorded before shutdown reaches the store.
     state.recorder.flush().await;
     Ok(())

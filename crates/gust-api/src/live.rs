@@ -97,6 +97,9 @@ impl LiveFunctions {
             return Ok(());
         };
         let component = self.component(state, &function.id, &deployment_id).await?;
+        state
+            .metrics
+            .name_function(&function.id, &namespace.name, &function.name);
         let live = Arc::new(LiveFunction {
             function: function.clone(),
             deployment_id,

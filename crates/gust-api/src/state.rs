@@ -12,7 +12,13 @@ use gust_store::{BlobStore, SqliteStore, Store};
 
 use crate::auth::{self, TokenCache};
 use crate::builder::Builder;
+use crate::jobs::events::{Change, EventBus};
+use crate::jobs::queue::Queue;
+use crate::jobs::triggers::TriggerSet;
+use crate::jobs::{self, JobsConfig};
 use crate::live::LiveFunctions;
+use crate::logs::LiveLogs;
+use crate::metrics::Metrics;
 use crate::recorder::Recorder;
 
 /// Settings of one server. Defaults suit one machine; each has a flag or `GUST_*` variable.
@@ -65,6 +71,16 @@ pub struct AppState {
     pub builder: Builder,
     /// Execution records on their way to the store, batched off the request path.
     pub recorder: Recorder,
+    /// Async executions waiting to run, and the dispatcher that runs them.
+    pub queue: Queue,
+    /// Cron and event triggers, in memory.
+    pub triggers: Arc<TriggerSet>,
+    /// Platform and custom events on their way to event triggers.
+    pub events: EventBus,
+    pub jobs_config: JobsConfig,
+    /// Output of running executions and followers of finished ones.
+    pub logs: Arc<LiveLogs>,
+    pub metrics: Arc<Metrics>,
     /// Base of function URLs, set once the listener is bound.
     pub public_url: std::sync::OnceLock<String>,
 }
@@ -99,7 +115,16 @@ impl AppState {
 
         let new_admin_token = bootstrap(&*store, data_dir).await?;
         let tokens = TokenCache::load(store.all_tokens().await?);
-        let recorder = Recorder::start(store.clone());
+        let metrics = Arc::new(Metrics::default());
+        let logs = Arc::new(LiveLogs::default());
+        let triggers = Arc::new(TriggerSet::default());
+        let (events, event_rx) = EventBus::channel(triggers.clone());
+        let recorder = Recorder::start(
+            store.clone(),
+            metrics.clone(),
+            record_observer(metrics.clone(), logs.clone(), events.clone()),
+        );
+        let (queue, queue_rx) = Queue::channel();
         let (builder, build_queue) = Builder::channel();
         let state = Arc::new(AppState {
             config,
@@ -110,6 +135,12 @@ impl AppState {
             live: LiveFunctions::default(),
             builder,
             recorder,
+            queue,
+            triggers,
+            events,
+            jobs_config: JobsConfig::from_env(),
+            logs,
+            metrics,
             public_url: std::sync::OnceLock::new(),
         });
         if let Some(url) = &state.config.public_url {
@@ -127,6 +158,14 @@ impl AppState {
                 .builder
                 .enqueue(deployment.id.clone(), deployment.function_id.clone());
         }
+        // Background work starts once every function that can run is loaded.
+        state.triggers.load(state.store.all_triggers().await?);
+        jobs::queue::start(state.clone(), queue_rx)
+            .await
+            .context("starting the async execution queue")?;
+        jobs::events::spawn_router(state.clone(), event_rx);
+        jobs::scheduler::spawn(state.clone());
+        jobs::retention::spawn(state.clone());
         Ok(Bootstrap {
             state,
             new_admin_token,
@@ -137,6 +176,23 @@ impl AppState {
     pub fn base_url(&self) -> &str {
         self.public_url.get().map(String::as_str).unwrap_or("")
     }
+}
+
+/// What happens to each committed batch of records: metrics count it, followers of the
+/// functions see it, and finished synchronous executions become events (async ones emit theirs
+/// when they end for good; see `jobs::queue`).
+fn record_observer(
+    metrics: Arc<Metrics>,
+    logs: Arc<LiveLogs>,
+    events: EventBus,
+) -> crate::recorder::Observer {
+    Box::new(move |batch| {
+        metrics.observe_executions(batch);
+        logs.publish(batch);
+        for execution in batch.iter().filter(|e| !e.is_async) {
+            events.execution(execution, Change::Create);
+        }
+    })
 }
 
 /// On first start: the `default` namespace, and an admin token written to `DATA_DIR/admin-token`

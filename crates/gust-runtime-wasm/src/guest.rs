@@ -80,6 +80,39 @@ impl ResourceLimiter for MemoryLimiter {
 #[derive(Clone)]
 pub(crate) struct LogPipe {
     inner: Arc<Mutex<LogBuffer>>,
+    /// Woken on every write, for followers of live logs (shared by stdout and stderr).
+    changed: Arc<tokio::sync::Notify>,
+}
+
+/// Live view of a running guest's stdout and stderr, for streaming logs while it runs.
+#[derive(Clone)]
+pub struct LogWatch {
+    stdout: LogPipe,
+    stderr: LogPipe,
+}
+
+impl LogWatch {
+    pub(crate) fn new(stdout: &LogPipe, stderr: &LogPipe) -> Self {
+        Self {
+            stdout: stdout.clone(),
+            stderr: stderr.clone(),
+        }
+    }
+
+    /// What was kept past `from` (byte offsets into stdout and stderr).
+    pub fn read_from(&self, from: (usize, usize)) -> (Bytes, Bytes) {
+        (self.stdout.kept_from(from.0), self.stderr.kept_from(from.1))
+    }
+
+    /// Resolves at the next write. Create it before reading, so no write is missed between.
+    pub fn changed(&self) -> tokio::sync::futures::Notified<'_> {
+        self.stdout.changed.notified()
+    }
+
+    /// Wake every follower (the guest has ended).
+    pub fn wake(&self) {
+        self.stdout.changed.notify_waiters();
+    }
 }
 
 struct LogBuffer {
@@ -97,22 +130,34 @@ pub struct CapturedLogs {
 }
 
 impl LogPipe {
-    pub fn new(limit: usize) -> Self {
+    pub fn new(limit: usize, changed: Arc<tokio::sync::Notify>) -> Self {
         Self {
             inner: Arc::new(Mutex::new(LogBuffer {
                 kept: Vec::new(),
                 limit,
                 dropped: 0,
             })),
+            changed,
         }
     }
 
     fn append(&self, bytes: &[u8]) {
-        let mut buf = self.inner.lock().unwrap_or_else(|p| p.into_inner());
-        let room = buf.limit.saturating_sub(buf.kept.len());
-        let take = room.min(bytes.len());
-        buf.kept.extend_from_slice(&bytes[..take]);
-        buf.dropped += (bytes.len() - take) as u64;
+        {
+            let mut buf = self.inner.lock().unwrap_or_else(|p| p.into_inner());
+            let room = buf.limit.saturating_sub(buf.kept.len());
+            let take = room.min(bytes.len());
+            buf.kept.extend_from_slice(&bytes[..take]);
+            buf.dropped += (bytes.len() - take) as u64;
+        }
+        self.changed.notify_waiters();
+    }
+
+    fn kept_from(&self, from: usize) -> Bytes {
+        let buf = self.inner.lock().unwrap_or_else(|p| p.into_inner());
+        buf.kept
+            .get(from..)
+            .map(Bytes::copy_from_slice)
+            .unwrap_or_default()
     }
 
     /// The captured text and whether anything was dropped.
@@ -201,7 +246,7 @@ mod tests {
 
     #[test]
     fn log_pipe_marks_truncation() {
-        let pipe = LogPipe::new(8);
+        let pipe = LogPipe::new(8, Default::default());
         pipe.append(b"hello ");
         pipe.append(b"world\n");
         let (text, truncated) = pipe.take();

@@ -5,6 +5,7 @@
 
 use std::future::Future;
 use std::pin::Pin;
+use std::sync::Arc;
 use std::task::{Context, Poll};
 use std::time::{Duration, Instant};
 
@@ -18,7 +19,7 @@ use wasmtime_wasi_http::p2::bindings::http::types::Scheme;
 use wasmtime_wasi_http::{WasiHttpCtx, WasiHttpView};
 
 use crate::engine::WasmFunction;
-use crate::guest::{CapturedLogs, GuestState, LogPipe, MemoryLimiter};
+use crate::guest::{CapturedLogs, GuestState, LogPipe, LogWatch, MemoryLimiter};
 
 /// The streaming body of a guest's response.
 pub type ResponseBody = wasmtime_wasi_http::p2::body::HyperOutgoingBody;
@@ -84,9 +85,22 @@ impl WasmFunction {
         request: http::Request<Full<Bytes>>,
         limits: &InvokeLimits,
     ) -> Result<(http::Response<ResponseBody>, Running), InvokeError> {
+        self.invoke_watched(request, limits, |_| {}).await
+    }
+
+    /// [`invoke`](Self::invoke), handing `watch` the guest's live output before it starts, for
+    /// followers of its logs.
+    pub async fn invoke_watched(
+        &self,
+        request: http::Request<Full<Bytes>>,
+        limits: &InvokeLimits,
+        watch: impl FnOnce(LogWatch),
+    ) -> Result<(http::Response<ResponseBody>, Running), InvokeError> {
         let runtime = &self.runtime;
-        let stdout = LogPipe::new(limits.log_limit);
-        let stderr = LogPipe::new(limits.log_limit);
+        let changed = Arc::new(tokio::sync::Notify::new());
+        let stdout = LogPipe::new(limits.log_limit, changed.clone());
+        let stderr = LogPipe::new(limits.log_limit, changed);
+        watch(LogWatch::new(&stdout, &stderr));
         let wasi = WasiCtxBuilder::new()
             .envs(&limits.env)
             .stdout(stdout.clone())

@@ -21,6 +21,6 @@ mod invoke;
 
 pub use engine::{WasmConfig, WasmFunction, WasmRuntime};
 pub use error::{WasmError, WasmResult};
-pub use guest::CapturedLogs;
+pub use guest::{CapturedLogs, LogWatch};
 pub use invoke::{InvokeError, InvokeLimits, Outcome, OutcomeKind, ResponseBody, Running};
 pub use wasmtime_wasi_http::Error as BodyError;

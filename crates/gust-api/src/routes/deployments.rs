@@ -13,8 +13,10 @@ use serde::Deserialize;
 use utoipa::IntoParams;
 
 use crate::auth::Caller;
+use crate::builder;
 use crate::error::{ApiError, ApiResult, ErrorBody};
 use crate::extract::ApiQuery;
+use crate::jobs::events::Change;
 use crate::routes::function_for;
 use crate::state::Shared;
 
@@ -139,6 +141,7 @@ pub async fn create_deployment(
     state
         .builder
         .enqueue(deployment.id.clone(), function.id.clone());
+    builder::emit(&state, &function.namespace_id, &deployment, Change::Create);
     Ok((StatusCode::CREATED, Json(deployment)))
 }
 
@@ -303,6 +306,7 @@ pub async fn delete_deployment(
     }
     state.store.delete_deployment(&deployment.id).await?;
     release(&state, &deployment).await;
+    builder::emit(&state, &function.namespace_id, &deployment, Change::Delete);
     Ok(StatusCode::NO_CONTENT)
 }
 
@@ -373,7 +377,8 @@ pub async fn activate_deployment(
             deployment.status.as_str()
         )));
     }
-    crate::builder::activate(&state, &mut function, &mut deployment, false).await?;
+    builder::activate(&state, &mut function, &mut deployment, false).await?;
+    builder::emit(&state, &function.namespace_id, &deployment, Change::Update);
     Ok(Json(deployment))
 }
 

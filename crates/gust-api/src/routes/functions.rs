@@ -8,6 +8,8 @@ use gust_core::{Function, FunctionPatch, FunctionSpec, ListQuery, Page, Scope};
 use crate::auth::Caller;
 use crate::error::{ApiResult, ErrorBody};
 use crate::extract::{ApiJson, ApiQuery};
+use crate::jobs::events::Change;
+use crate::jobs::triggers;
 use crate::routes::{decorate, function_for, namespace_for, runtimes};
 use crate::state::Shared;
 
@@ -42,7 +44,13 @@ pub async fn create_function(
     let mut function = spec.into_new_function(&namespace.id, &namespace.name)?;
     runtimes::require_available(&state, function.runtime)?;
     state.store.create_function(&function).await?;
+    if let Err(e) = triggers::sync_function_fields(&state, None, &function).await {
+        // Nothing half-made stays behind.
+        let _ = state.store.delete_function(&function.id).await;
+        return Err(e);
+    }
     decorate(&state, &mut function);
+    emit(&state, &function, Change::Create);
     Ok((StatusCode::CREATED, Json(function)))
 }
 
@@ -70,7 +78,7 @@ pub async fn replace_function(
     caller.require(Scope::Write)?;
     let (_, current) = function_for(&state, &caller, &ns, &f).await?;
     let function = spec.replace(&current)?;
-    save(&state, function).await
+    save(&state, &current, function).await
 }
 
 #[utoipa::path(patch, path = "/api/v1/namespaces/{ns}/functions/{fn}", tag = "functions",
@@ -83,19 +91,32 @@ pub async fn update_function(
     ApiJson(patch): ApiJson<FunctionPatch>,
 ) -> ApiResult<Json<Function>> {
     caller.require(Scope::Write)?;
-    let (_, mut function) = function_for(&state, &caller, &ns, &f).await?;
+    let (_, current) = function_for(&state, &caller, &ns, &f).await?;
+    let mut function = current.clone();
     patch.apply_to(&mut function)?;
-    save(&state, function).await
+    save(&state, &current, function).await
 }
 
-async fn save(state: &Shared, function: Function) -> ApiResult<Json<Function>> {
+async fn save(state: &Shared, before: &Function, function: Function) -> ApiResult<Json<Function>> {
     runtimes::require_available(state, function.runtime)?;
     state.store.update_function(&function).await?;
+    triggers::sync_function_fields(state, Some(before), &function).await?;
     // Re-read: the state fields may have moved on (a build finishing) since this request read them.
     let mut function = state.store.get_function_by_id(&function.id).await?;
     state.live.sync(state, &function).await?;
     decorate(state, &mut function);
+    emit(state, &function, Change::Update);
     Ok(Json(function))
+}
+
+/// `functions.{id}.{change}`, with the function as it is now.
+fn emit(state: &Shared, function: &Function, change: Change) {
+    state.events.resource(
+        &function.namespace_id,
+        &format!("functions.{}", function.id),
+        change,
+        || serde_json::to_value(function).unwrap_or_default(),
+    );
 }
 
 #[utoipa::path(delete, path = "/api/v1/namespaces/{ns}/functions/{fn}", tag = "functions",
@@ -120,6 +141,8 @@ pub async fn delete_function(
         .await?;
     state.live.remove(&function.id);
     state.store.delete_function(&function.id).await?;
+    state.triggers.remove_function(&function.id);
+    emit(&state, &function, Change::Delete);
     for deployment in deployments.items {
         crate::routes::deployments::release(&state, &deployment).await;
     }

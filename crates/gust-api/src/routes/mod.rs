@@ -3,12 +3,15 @@
 //! scope it needs, parses input into `gust-core` types and returns JSON or an `ApiError`.
 
 pub mod deployments;
+pub mod events;
 pub mod executions;
 pub mod functions;
+pub mod logs;
 pub mod namespaces;
 pub mod openapi;
 pub mod runtimes;
 pub mod tokens;
+pub mod triggers;
 
 use gust_core::{Function, Namespace};
 

@@ -8,6 +8,7 @@ use gust_core::{ListQuery, Namespace, NamespacePatch, NamespaceSpec, Page, Scope
 use crate::auth::Caller;
 use crate::error::{ApiError, ApiResult, ErrorBody};
 use crate::extract::{ApiJson, ApiQuery};
+use crate::jobs::events::Change;
 use crate::routes::namespace_for;
 use crate::state::Shared;
 
@@ -38,6 +39,7 @@ pub async fn create_namespace(
     caller.require(Scope::Admin)?;
     let ns = spec.into_new_namespace()?;
     state.store.create_namespace(&ns).await?;
+    emit(&state, &ns, Change::Create);
     Ok((StatusCode::CREATED, Json(ns)))
 }
 
@@ -65,7 +67,18 @@ pub async fn update_namespace(
     patch.apply_to(&mut namespace)?;
     state.store.update_namespace(&namespace).await?;
     state.live.sync_namespace(&state, &namespace).await?;
+    emit(&state, &namespace, Change::Update);
     Ok(Json(namespace))
+}
+
+/// `namespaces.{id}.{change}`, with the namespace as it is now (secrets masked).
+fn emit(state: &Shared, namespace: &Namespace, change: Change) {
+    state.events.resource(
+        &namespace.id,
+        &format!("namespaces.{}", namespace.id),
+        change,
+        || serde_json::to_value(namespace).unwrap_or_default(),
+    );
 }
 
 #[utoipa::path(delete, path = "/api/v1/namespaces/{ns}", tag = "namespaces", params(("ns" = String, Path, description = "name or id")),
@@ -83,5 +96,6 @@ pub async fn delete_namespace(
         ));
     }
     state.store.delete_namespace(&namespace.id).await?;
+    emit(&state, &namespace, Change::Delete);
     Ok(StatusCode::NO_CONTENT)
 }

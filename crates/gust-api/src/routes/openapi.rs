@@ -5,7 +5,9 @@ use axum::Json;
 use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
 use utoipa::{Modify, OpenApi};
 
-use crate::routes::{deployments, executions, functions, namespaces, runtimes, tokens};
+use crate::routes::{
+    deployments, events, executions, functions, logs, namespaces, runtimes, tokens, triggers,
+};
 
 #[derive(OpenApi)]
 #[openapi(
@@ -20,6 +22,9 @@ use crate::routes::{deployments, executions, functions, namespaces, runtimes, to
         deployments::delete_deployment, deployments::get_deployment_code, deployments::activate_deployment,
         deployments::rebuild_deployment,
         executions::list_executions, executions::get_execution, executions::create_execution,
+        executions::replay_execution, logs::get_execution_logs, logs::get_function_logs,
+        triggers::list_triggers, triggers::create_trigger, triggers::get_trigger, triggers::delete_trigger,
+        events::publish_event,
         tokens::list_tokens, tokens::create_token, tokens::get_token, tokens::delete_token,
     ),
     modifiers(&BearerAuth),

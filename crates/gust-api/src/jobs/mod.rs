@@ -1,0 +1,203 @@
+//! Work that runs beside requests: async executions and what starts them.
+//!
+//! - `queue`: accepted executions wait here (durably in the store, due times in memory) and a
+//!   dispatcher runs them with a per-function concurrency cap, retrying with backoff.
+//! - `triggers`: the cron and event triggers in memory; `scheduler` fires the cron ones;
+//!   `events` turns platform and custom events into executions of matching event triggers.
+//! - `retention`: prunes finished executions past each function's retention.
+//!
+//! Every path into the queue goes through [`submit`]: an execution is written to the store
+//! before anyone is told it was accepted.
+
+pub mod events;
+pub mod queue;
+pub mod retention;
+pub mod scheduler;
+pub mod triggers;
+
+use std::time::Duration;
+
+use axum::http::{HeaderMap, HeaderValue, StatusCode};
+use axum::response::{IntoResponse, Response};
+use gust_core::{Execution, ExecutionRequest, ExecutionStatus, ExecutionTrigger, Function};
+
+use crate::error::ApiError;
+use crate::invoke::{EXECUTION_ID_HEADER, RunRequest};
+use crate::live::LiveFunction;
+use crate::state::Shared;
+
+/// Header that turns an invocation over HTTP into an async execution.
+pub const ASYNC_HEADER: &str = "x-gust-async";
+/// Header that makes a repeated async submit return the first execution.
+pub const IDEMPOTENCY_HEADER: &str = "idempotency-key";
+
+/// Settings of the background work. Each has a `GUST_*` variable.
+#[derive(Debug, Clone)]
+pub struct JobsConfig {
+    /// Delay before the first retry, doubled per failed attempt (`GUST_RETRY_BASE_MS`; 1 s).
+    pub retry_base: Duration,
+    /// Longest delay between attempts (`GUST_RETRY_MAX_S`; 5 min).
+    pub retry_cap: Duration,
+    /// Async executions running at once across all functions (`GUST_ASYNC_WORKERS`; 256).
+    /// Each function is also capped at `max_scale × concurrency`.
+    pub workers: usize,
+    /// Queued executions held in memory (`GUST_QUEUE_MEMORY`; 100 000); the rest wait in the
+    /// store and are read back as the queue drains.
+    pub memory_queue: usize,
+    /// How often finished executions are pruned (`GUST_RETENTION_INTERVAL_S`; 5 min).
+    pub retention_interval: Duration,
+}
+
+impl JobsConfig {
+    pub fn from_env() -> Self {
+        let env_u64 = |name: &str, default: u64| {
+            std::env::var(name)
+                .ok()
+                .and_then(|v| v.parse().ok())
+                .unwrap_or(default)
+        };
+        Self {
+            retry_base: Duration::from_millis(env_u64("GUST_RETRY_BASE_MS", 1000).max(1)),
+            retry_cap: Duration::from_secs(env_u64("GUST_RETRY_MAX_S", 300).max(1)),
+            workers: env_u64("GUST_ASYNC_WORKERS", 256).max(1) as usize,
+            memory_queue: env_u64("GUST_QUEUE_MEMORY", 100_000).max(100) as usize,
+            retention_interval: Duration::from_secs(
+                env_u64("GUST_RETENTION_INTERVAL_S", 300).max(1),
+            ),
+        }
+    }
+}
+
+/// What starts an async execution, besides the function and its request.
+#[derive(Debug, Clone)]
+pub struct Submission {
+    pub trigger: ExecutionTrigger,
+    pub request: ExecutionRequest,
+    pub idempotency_key: Option<String>,
+    /// The trigger (and event) that started it, for the record.
+    pub source: Option<String>,
+    pub replay_of: Option<String>,
+    pub event_depth: u32,
+}
+
+/// Store a new async execution of `function`, then queue it. Returns the execution and
+/// whether it is new (`false`: its idempotency key was seen before; nothing was queued).
+pub async fn submit(
+    state: &Shared,
+    function: &Function,
+    submission: Submission,
+) -> Result<(Execution, bool), ApiError> {
+    let now = gust_core::now();
+    let execution = Execution {
+        id: gust_core::new_id(),
+        namespace_id: function.namespace_id.clone(),
+        function_id: function.id.clone(),
+        deployment_id: function.active_deployment.clone(),
+        trigger: submission.trigger,
+        status: ExecutionStatus::Queued,
+        request: submission.request,
+        response: None,
+        logs: Default::default(),
+        error_message: None,
+        duration_us: None,
+        cold_start: false,
+        startup: None,
+        attempts: 0,
+        is_async: true,
+        max_attempts: function.max_attempts,
+        run_after: None,
+        dead_letter: false,
+        idempotency_key: submission.idempotency_key,
+        source: submission.source,
+        replay_of: submission.replay_of,
+        event_depth: submission.event_depth,
+        created_at: now,
+        started_at: None,
+        finished_at: None,
+    };
+    let (stored, is_new) = state.recorder.insert(execution).await?;
+    if is_new {
+        state.queue.enqueue(stored.clone());
+        state.events.execution(&stored, events::Change::Create);
+    }
+    Ok((stored, is_new))
+}
+
+/// `X-Gust-Async`: `true` or `false` (absent: false); anything else is a 400 naming it.
+pub fn wants_async(headers: &HeaderMap) -> Result<bool, ApiError> {
+    let Some(value) = headers.get(ASYNC_HEADER) else {
+        return Ok(false);
+    };
+    match value.to_str().map(str::trim) {
+        Ok(v) if v.eq_ignore_ascii_case("true") || v == "1" => Ok(true),
+        Ok(v) if v.eq_ignore_ascii_case("false") || v == "0" => Ok(false),
+        _ => Err(ApiError::invalid(
+            "X-Gust-Async",
+            "must be `true` or `false`",
+        )),
+    }
+}
+
+/// The `Idempotency-Key` header, checked.
+pub fn idempotency_key(headers: &HeaderMap) -> Result<Option<String>, ApiError> {
+    let Some(value) = headers.get(IDEMPOTENCY_HEADER) else {
+        return Ok(None);
+    };
+    let text = value
+        .to_str()
+        .map_err(|_| ApiError::invalid("Idempotency-Key", "must be visible ASCII"))?;
+    gust_core::execution::idempotency_key(text)
+        .map_err(|why| ApiError::invalid("Idempotency-Key", why))?;
+    Ok(Some(text.to_string()))
+}
+
+/// `POST /fn/...` with `X-Gust-Async: true`: accept, store, answer 202.
+pub async fn accept_http(
+    state: &Shared,
+    live: &LiveFunction,
+    mut request: RunRequest,
+) -> Result<Response, ApiError> {
+    let idempotency_key = idempotency_key(&request.headers)?;
+    // Gust's own headers are instructions to Gust, not part of the function's request.
+    request.headers.remove(ASYNC_HEADER);
+    request.headers.remove(IDEMPOTENCY_HEADER);
+    let submission = Submission {
+        trigger: ExecutionTrigger::Http,
+        request: request.to_record(true),
+        idempotency_key,
+        source: None,
+        replay_of: None,
+        event_depth: 0,
+    };
+    let (execution, is_new) = submit(state, &live.function, submission).await?;
+    Ok(accepted(state, &live.function, &execution, is_new))
+}
+
+/// The 202 for an accepted execution: its record, where to find it, and whether it is a
+/// repeat of an earlier submit with the same idempotency key.
+pub fn accepted(
+    state: &Shared,
+    function: &Function,
+    execution: &Execution,
+    is_new: bool,
+) -> Response {
+    let location = format!(
+        "{}/api/v1/namespaces/{}/functions/{}/executions/{}",
+        state.base_url(),
+        function.namespace,
+        function.name,
+        execution.id
+    );
+    let mut response = (StatusCode::ACCEPTED, axum::Json(execution)).into_response();
+    let headers = response.headers_mut();
+    if let Ok(value) = HeaderValue::from_str(&location) {
+        headers.insert("location", value);
+    }
+    if let Ok(value) = HeaderValue::from_str(&execution.id) {
+        headers.insert(EXECUTION_ID_HEADER, value);
+    }
+    if !is_new {
+        headers.insert("idempotent-replayed", HeaderValue::from_static("true"));
+    }
+    response
+}

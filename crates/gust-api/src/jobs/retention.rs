@@ -1,0 +1,35 @@
+//! Prunes finished executions past each function's retention (`retention.max_count` newest
+//! kept, none older than `retention.max_age_s`). Queued and running ones are never pruned.
+//! Runs every `GUST_RETENTION_INTERVAL_S`, off the request path.
+
+use crate::state::Shared;
+
+pub fn spawn(state: Shared) {
+    tokio::spawn(async move {
+        let mut every = tokio::time::interval(state.jobs_config.retention_interval);
+        every.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        loop {
+            every.tick().await;
+            if let Err(e) = prune_all(&state).await {
+                tracing::error!(error = %e, "pruning executions failed");
+            }
+        }
+    });
+}
+
+async fn prune_all(state: &Shared) -> anyhow::Result<()> {
+    // Records still on their way to the store count too.
+    state.recorder.flush().await;
+    let now = gust_core::now();
+    let mut pruned = 0;
+    for function in state.store.all_functions().await? {
+        pruned += state
+            .store
+            .prune_executions(&function.id, &function.retention, now)
+            .await?;
+    }
+    if pruned > 0 {
+        tracing::info!(pruned, "pruned executions past their retention");
+    }
+    Ok(())
+}

@@ -1,0 +1,103 @@
+//! Fires cron triggers. One task sleeps until the earliest `next_run_at` (or until a trigger
+//! changes) and submits an async execution for each trigger that is due.
+//!
+//! Once per tick: each firing carries the idempotency key `cron:{trigger}:{tick}`, so a tick
+//! fired just before a crash, and fired again after the restart, runs once.
+//!
+//! Downtime: ticks missed while the server was down are not replayed one by one. A trigger
+//! whose `next_run_at` passed while the server was down fires once at start (one catch-up run,
+//! for the earliest missed tick), then continues from the next tick after now.
+
+use std::time::Duration;
+
+use gust_core::{ExecutionTrigger, FunctionTrigger, TriggerKind};
+
+use crate::jobs::{Submission, submit};
+use crate::state::Shared;
+
+/// Longest sleep between looks at the clock (a safety net: changes also wake the task).
+const MAX_SLEEP: Duration = Duration::from_secs(60);
+
+pub fn spawn(state: Shared) {
+    tokio::spawn(async move {
+        loop {
+            let now = gust_core::now();
+            let triggers = state.triggers.of_kind(TriggerKind::Cron, None);
+            let mut earliest: Option<chrono::DateTime<chrono::Utc>> = None;
+            for trigger in triggers {
+                let Some(due) = trigger.next_run_at else {
+                    continue;
+                };
+                if due <= now {
+                    fire(&state, trigger).await;
+                    // What it fired may have changed the set: look again at once.
+                    earliest = Some(now);
+                } else {
+                    earliest = Some(earliest.map_or(due, |e| e.min(due)));
+                }
+            }
+            let sleep = earliest
+                .map(|at| (at - gust_core::now()).to_std().unwrap_or_default())
+                .unwrap_or(MAX_SLEEP)
+                .min(MAX_SLEEP);
+            if sleep.is_zero() {
+                continue;
+            }
+            let _ = tokio::time::timeout(sleep, state.triggers.changed.notified()).await;
+        }
+    });
+}
+
+/// Submit the run for the tick at `next_run_at`, then move the trigger to its next tick after
+/// now (skipping any others it missed).
+async fn fire(state: &Shared, mut trigger: FunctionTrigger) {
+    let Some(tick) = trigger.next_run_at else {
+        return;
+    };
+    match state.live.get(&trigger.namespace_id, &trigger.function_id) {
+        Some(live) => {
+            let mut headers = std::collections::BTreeMap::new();
+            headers.insert("x-gust-trigger-id".to_string(), trigger.id.clone());
+            headers.insert(
+                "x-gust-scheduled-time".to_string(),
+                tick.to_rfc3339_opts(chrono::SecondsFormat::Millis, true),
+            );
+            let body = trigger.body.clone().unwrap_or_default();
+            let submission = Submission {
+                trigger: ExecutionTrigger::Schedule,
+                request: gust_core::ExecutionRequest {
+                    method: "POST".into(),
+                    path: "/".into(),
+                    query: String::new(),
+                    headers,
+                    body: gust_core::execution::RecordedBody::whole(body.as_bytes()),
+                },
+                idempotency_key: Some(format!("cron:{}:{}", trigger.id, tick.timestamp_millis())),
+                source: Some(format!("trigger {}", trigger.id)),
+                replay_of: None,
+                event_depth: 0,
+            };
+            if let Err(e) = submit(state, &live.function, submission).await {
+                // Not advanced: the tick is tried again on the next pass.
+                tracing::error!(trigger = %trigger.id, error = %e, "cron trigger could not submit");
+                tokio::time::sleep(Duration::from_secs(1)).await;
+                return;
+            }
+        }
+        None => {
+            tracing::debug!(trigger = %trigger.id, "cron tick skipped: the function has no active deployment")
+        }
+    }
+    trigger.last_run_at = Some(tick);
+    trigger.next_run_at = trigger
+        .parsed_schedule()
+        .and_then(|s| s.next_after(gust_core::now()));
+    match state.store.update_trigger(&trigger).await {
+        Ok(()) => state.triggers.put(trigger),
+        // Deleted meanwhile: forget it.
+        Err(gust_store::StoreError::NotFound { .. }) => state.triggers.remove(&trigger.id),
+        Err(e) => {
+            tracing::error!(trigger = %trigger.id, error = %e, "saving the trigger's next run failed")
+        }
+    }
+}

@@ -1,0 +1,124 @@
+//! The triggers of every function, in memory: the scheduler reads the cron ones, the event
+//! router the event ones, and neither queries the store to do it. Writers (the triggers API,
+//! function create/update/delete) change the store first, then this set.
+
+use std::collections::HashMap;
+use std::sync::RwLock;
+use std::sync::atomic::{AtomicBool, Ordering};
+
+use gust_core::{Function, FunctionTrigger, TriggerKind, TriggerOrigin, TriggerSpec};
+use tokio::sync::Notify;
+
+use crate::error::ApiError;
+use crate::state::AppState;
+
+#[derive(Default)]
+pub struct TriggerSet {
+    by_id: RwLock<HashMap<String, FunctionTrigger>>,
+    /// Any event trigger at all: when not, emitting an event costs one atomic load.
+    has_event_triggers: AtomicBool,
+    /// Wakes the scheduler when a cron trigger is added, changed or removed.
+    pub changed: Notify,
+}
+
+impl TriggerSet {
+    pub fn load(&self, triggers: Vec<FunctionTrigger>) {
+        let mut map = self.by_id.write().unwrap_or_else(|p| p.into_inner());
+        map.extend(triggers.into_iter().map(|t| (t.id.clone(), t)));
+        self.settle(&map);
+    }
+
+    pub fn put(&self, trigger: FunctionTrigger) {
+        let mut map = self.by_id.write().unwrap_or_else(|p| p.into_inner());
+        map.insert(trigger.id.clone(), trigger);
+        self.settle(&map);
+    }
+
+    pub fn remove(&self, id: &str) {
+        let mut map = self.by_id.write().unwrap_or_else(|p| p.into_inner());
+        map.remove(id);
+        self.settle(&map);
+    }
+
+    /// Replace the triggers a function has of one origin.
+    pub fn replace(&self, function_id: &str, origin: TriggerOrigin, with: &[FunctionTrigger]) {
+        let mut map = self.by_id.write().unwrap_or_else(|p| p.into_inner());
+        map.retain(|_, t| !(t.function_id == function_id && t.origin == origin));
+        map.extend(with.iter().map(|t| (t.id.clone(), t.clone())));
+        self.settle(&map);
+    }
+
+    pub fn remove_function(&self, function_id: &str) {
+        let mut map = self.by_id.write().unwrap_or_else(|p| p.into_inner());
+        map.retain(|_, t| t.function_id != function_id);
+        self.settle(&map);
+    }
+
+    pub fn has_event_triggers(&self) -> bool {
+        self.has_event_triggers.load(Ordering::Relaxed)
+    }
+
+    /// Copies of the triggers of one kind (the cron ones, or the event ones of a namespace).
+    pub fn of_kind(&self, kind: TriggerKind, namespace_id: Option<&str>) -> Vec<FunctionTrigger> {
+        let map = self.by_id.read().unwrap_or_else(|p| p.into_inner());
+        map.values()
+            .filter(|t| t.kind == kind && namespace_id.is_none_or(|ns| t.namespace_id == ns))
+            .cloned()
+            .collect()
+    }
+
+    fn settle(&self, map: &HashMap<String, FunctionTrigger>) {
+        let any_event = map.values().any(|t| t.kind == TriggerKind::Event);
+        self.has_event_triggers.store(any_event, Ordering::Relaxed);
+        self.changed.notify_one();
+    }
+}
+
+/// Keep a function's `schedule` and `events` fields (Appwrite's shape) in step with its
+/// triggers of origin `function`. `before` is the function as it was (`None`: just created);
+/// nothing is rewritten when neither field changed, so a cron trigger keeps its next run.
+pub async fn sync_function_fields(
+    state: &AppState,
+    before: Option<&Function>,
+    function: &Function,
+) -> Result<(), ApiError> {
+    if let Some(before) = before
+        && before.schedule == function.schedule
+        && before.events == function.events
+    {
+        return Ok(());
+    }
+    let mut triggers = Vec::new();
+    if let Some(schedule) = &function.schedule {
+        let spec = TriggerSpec {
+            kind: Some(TriggerKind::Cron),
+            schedule: Some(schedule.clone()),
+            ..Default::default()
+        };
+        triggers.push(spec.into_trigger(
+            &function.namespace_id,
+            &function.id,
+            TriggerOrigin::Function,
+        )?);
+    }
+    if !function.events.is_empty() {
+        let spec = TriggerSpec {
+            kind: Some(TriggerKind::Event),
+            events: Some(function.events.clone()),
+            ..Default::default()
+        };
+        triggers.push(spec.into_trigger(
+            &function.namespace_id,
+            &function.id,
+            TriggerOrigin::Function,
+        )?);
+    }
+    state
+        .store
+        .replace_triggers(&function.id, TriggerOrigin::Function, &triggers)
+        .await?;
+    state
+        .triggers
+        .replace(&function.id, TriggerOrigin::Function, &triggers);
+    Ok(())
+}
