@@ -12,7 +12,8 @@
 use std::time::Duration;
 
 use gust_core::{
-    Deployment, DeploymentStatus, Execution, Function, FunctionSpec, Page, RuntimeInfo, Token,
+    Deployment, DeploymentStatus, Execution, ExecutionStatus, Function, FunctionSpec,
+    FunctionTrigger, Page, RuntimeInfo, Token,
 };
 use reqwest::{Method, StatusCode};
 use serde::Serialize;
@@ -291,6 +292,142 @@ impl Client {
         .await
     }
 
+    /// Queue an async execution (`async: true` is set here); `idempotency_key` makes a repeat
+    /// return the first execution.
+    pub async fn submit_execution(
+        &self,
+        ns: &str,
+        f: &str,
+        input: &serde_json::Value,
+        idempotency_key: Option<&str>,
+    ) -> ClientResult<Execution> {
+        let mut input = input.clone();
+        input["async"] = serde_json::Value::Bool(true);
+        let mut builder = self
+            .request(
+                Method::POST,
+                &format!("/api/v1/namespaces/{ns}/functions/{f}/executions"),
+            )
+            .json(&input);
+        if let Some(key) = idempotency_key {
+            builder = builder.header("idempotency-key", key);
+        }
+        self.send(builder).await
+    }
+
+    /// Run an execution's request again, as a new async execution.
+    pub async fn replay_execution(&self, ns: &str, f: &str, id: &str) -> ClientResult<Execution> {
+        self.json(
+            Method::POST,
+            &format!("/api/v1/namespaces/{ns}/functions/{f}/executions/{id}/replay"),
+            None::<&()>,
+        )
+        .await
+    }
+
+    /// Poll an execution until it has ended for good (not queued, not running).
+    pub async fn wait_for_execution(
+        &self,
+        ns: &str,
+        f: &str,
+        id: &str,
+        timeout: Duration,
+    ) -> ClientResult<Execution> {
+        let deadline = tokio::time::Instant::now() + timeout;
+        loop {
+            let execution = self.get_execution(ns, f, id).await?;
+            if !matches!(
+                execution.status,
+                ExecutionStatus::Queued | ExecutionStatus::Running
+            ) {
+                return Ok(execution);
+            }
+            if tokio::time::Instant::now() >= deadline {
+                return Err(ClientError::Timeout(format!(
+                    "execution {id} was still {} after {} s",
+                    execution.status.as_str(),
+                    timeout.as_secs()
+                )));
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+    }
+
+    pub async fn create_trigger(
+        &self,
+        ns: &str,
+        f: &str,
+        spec: &serde_json::Value,
+    ) -> ClientResult<FunctionTrigger> {
+        self.json(
+            Method::POST,
+            &format!("/api/v1/namespaces/{ns}/functions/{f}/triggers"),
+            Some(spec),
+        )
+        .await
+    }
+
+    pub async fn list_triggers(&self, ns: &str, f: &str) -> ClientResult<Page<FunctionTrigger>> {
+        self.json(
+            Method::GET,
+            &format!("/api/v1/namespaces/{ns}/functions/{f}/triggers"),
+            None::<&()>,
+        )
+        .await
+    }
+
+    pub async fn delete_trigger(&self, ns: &str, f: &str, id: &str) -> ClientResult<()> {
+        self.execute(self.request(
+            Method::DELETE,
+            &format!("/api/v1/namespaces/{ns}/functions/{f}/triggers/{id}"),
+        ))
+        .await?;
+        Ok(())
+    }
+
+    /// Publish a custom event; the answer lists the executions it started.
+    pub async fn publish_event(
+        &self,
+        ns: &str,
+        name: &str,
+        payload: &serde_json::Value,
+    ) -> ClientResult<serde_json::Value> {
+        self.json(
+            Method::POST,
+            &format!("/api/v1/namespaces/{ns}/events"),
+            Some(&serde_json::json!({ "name": name, "payload": payload })),
+        )
+        .await
+    }
+
+    /// Read a server-sent event stream at `path` (with `query`), calling `on_event` for each
+    /// event until it returns `false` or the stream ends.
+    pub async fn follow(
+        &self,
+        path: &str,
+        query: &[(&str, &str)],
+        mut on_event: impl FnMut(SseEvent) -> bool,
+    ) -> ClientResult<()> {
+        use futures_util::StreamExt as _;
+        let response = self
+            .execute(
+                self.request(Method::GET, path)
+                    .query(query)
+                    .header("accept", "text/event-stream"),
+            )
+            .await?;
+        let mut stream = response.bytes_stream();
+        let mut parser = SseParser::default();
+        while let Some(chunk) = stream.next().await {
+            for event in parser.push(&chunk?) {
+                if !on_event(event) {
+                    return Ok(());
+                }
+            }
+        }
+        Ok(())
+    }
+
     pub async fn create_token(&self, spec: &serde_json::Value) -> ClientResult<Token> {
         self.json(Method::POST, "/api/v1/tokens", Some(spec)).await
     }
@@ -313,6 +450,52 @@ impl Client {
             .request(method, &format!("/fn/{ns}/{f}{path}"))
             .body(body);
         builder.send().await.map_err(|e| self.transport_error(e))
+    }
+}
+
+/// One server-sent event.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct SseEvent {
+    /// The `event:` field (`message` when absent).
+    pub event: String,
+    /// The `data:` lines, joined with newlines.
+    pub data: String,
+}
+
+/// Splits a byte stream into server-sent events (comments and keep-alives are skipped).
+#[derive(Default)]
+struct SseParser {
+    pending: Vec<u8>,
+    event: Option<String>,
+    data: Vec<String>,
+}
+
+impl SseParser {
+    fn push(&mut self, bytes: &[u8]) -> Vec<SseEvent> {
+        self.pending.extend_from_slice(bytes);
+        let mut events = Vec::new();
+        while let Some(end) = self.pending.iter().position(|&b| b == b'\n') {
+            let line: Vec<u8> = self.pending.drain(..=end).collect();
+            let line = String::from_utf8_lossy(&line);
+            let line = line.trim_end_matches(['\n', '\r']);
+            if line.is_empty() {
+                if !self.data.is_empty() || self.event.is_some() {
+                    events.push(SseEvent {
+                        event: self.event.take().unwrap_or_else(|| "message".into()),
+                        data: std::mem::take(&mut self.data).join("\n"),
+                    });
+                }
+                continue;
+            }
+            let (field, value) = line.split_once(':').unwrap_or((line, ""));
+            let value = value.strip_prefix(' ').unwrap_or(value);
+            match field {
+                "event" => self.event = Some(value.to_string()),
+                "data" => self.data.push(value.to_string()),
+                _ => {}
+            }
+        }
+        events
     }
 }
 
@@ -346,5 +529,30 @@ async fn api_error(response: reqwest::Response) -> ClientError {
             },
             field: None,
         },
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn sse_events_split_across_chunks() {
+        let mut parser = SseParser::default();
+        assert!(parser.push(b"event: stdout\ndata: one\nda").is_empty());
+        let events = parser.push(b"ta: two\n\n: keep-alive\n\ndata: x\n\n");
+        assert_eq!(
+            events,
+            [
+                SseEvent {
+                    event: "stdout".into(),
+                    data: "one\ntwo".into()
+                },
+                SseEvent {
+                    event: "message".into(),
+                    data: "x".into()
+                }
+            ]
+        );
     }
 }

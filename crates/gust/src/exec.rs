@@ -1,4 +1,4 @@
-//! `gust exec list|get`: the record of a function's executions.
+//! `gust exec list|get|replay`: the record of a function's executions.
 
 use clap::Subcommand;
 use gust_core::Execution;
@@ -14,11 +14,19 @@ pub enum ExecCommand {
         /// Only this status (queued, running, completed, failed, timeout).
         #[arg(long)]
         status: Option<String>,
+        /// Only this trigger (http, api, schedule, event).
+        #[arg(long)]
+        trigger: Option<String>,
+        /// Only dead letters: async executions that used up their attempts.
+        #[arg(long)]
+        dead_letter: bool,
         #[arg(long, default_value_t = 20)]
         limit: u32,
     },
     /// Show one execution with its logs.
     Get { function: String, id: String },
+    /// Run an execution's request again, as a new async execution.
+    Replay { function: String, id: String },
 }
 
 pub async fn run(command: ExecCommand, global: &GlobalArgs) -> anyhow::Result<()> {
@@ -28,12 +36,20 @@ pub async fn run(command: ExecCommand, global: &GlobalArgs) -> anyhow::Result<()
         ExecCommand::List {
             function,
             status,
+            trigger,
+            dead_letter,
             limit,
         } => {
             let limit = limit.to_string();
             let mut query = vec![("limit", limit.as_str())];
             if let Some(status) = &status {
                 query.push(("status", status));
+            }
+            if let Some(trigger) = &trigger {
+                query.push(("trigger", trigger));
+            }
+            if dead_letter {
+                query.push(("dead_letter", "true"));
             }
             let page = client.list_executions(ns, &function, &query).await?;
             if global.json {
@@ -45,7 +61,7 @@ pub async fn run(command: ExecCommand, global: &GlobalArgs) -> anyhow::Result<()
                 .map(|e| {
                     vec![
                         e.id.clone(),
-                        e.status.as_str().to_string(),
+                        status_text(e),
                         format!("{:?}", e.trigger).to_lowercase(),
                         e.response
                             .as_ref()
@@ -72,13 +88,37 @@ pub async fn run(command: ExecCommand, global: &GlobalArgs) -> anyhow::Result<()
             show(&execution);
             Ok(())
         }
+        ExecCommand::Replay { function, id } => {
+            let execution = client.replay_execution(ns, &function, &id).await?;
+            if global.json {
+                return output::json(&execution);
+            }
+            println!("{}", execution.id);
+            eprintln!(
+                "queued a replay of {id}; `gust exec get {function} {}` shows it",
+                execution.id
+            );
+            Ok(())
+        }
     }
+}
+
+/// The status, with the attempt count for async executions and a mark for dead letters.
+fn status_text(e: &Execution) -> String {
+    let mut text = e.status.as_str().to_string();
+    if e.is_async && e.attempts > 1 {
+        text.push_str(&format!(" ({} attempts)", e.attempts));
+    }
+    if e.dead_letter {
+        text.push_str(" [dead letter]");
+    }
+    text
 }
 
 fn show(e: &Execution) {
     output::fields(vec![
         ("id", e.id.clone()),
-        ("status", e.status.as_str().to_string()),
+        ("status", status_text(e)),
         ("trigger", format!("{:?}", e.trigger).to_lowercase()),
         (
             "request",

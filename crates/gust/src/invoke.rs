@@ -21,6 +21,13 @@ pub struct InvokeArgs {
     /// Print the status and headers before the body (to stderr).
     #[arg(long, short = 'i')]
     include: bool,
+    /// Queue it and print the execution id instead of waiting for the response
+    /// (`gust exec get FN ID` shows the result, `gust logs FN` the output).
+    #[arg(long = "async")]
+    run_async: bool,
+    /// With --async: a repeat with the same key returns the first execution.
+    #[arg(long, requires = "run_async")]
+    idempotency_key: Option<String>,
 }
 
 pub async fn run(args: InvokeArgs, global: &GlobalArgs) -> anyhow::Result<()> {
@@ -46,6 +53,9 @@ pub async fn run(args: InvokeArgs, global: &GlobalArgs) -> anyhow::Result<()> {
     let method = reqwest::Method::from_bytes(method.to_ascii_uppercase().as_bytes())
         .context("--method is not an HTTP method")?;
     let client = global.client();
+    if args.run_async {
+        return submit(&args, global, method, body).await;
+    }
     let response = client
         .invoke(method, &global.namespace, &args.function, &args.path, body)
         .await?;
@@ -88,5 +98,39 @@ pub async fn run(args: InvokeArgs, global: &GlobalArgs) -> anyhow::Result<()> {
         bail!("the function answered {status}: {message}{id}");
     }
     std::io::stdout().write_all(&bytes)?;
+    Ok(())
+}
+
+/// `--async`: queue the request as an async execution; print its id (or the record with --json).
+async fn submit(
+    args: &InvokeArgs,
+    global: &GlobalArgs,
+    method: reqwest::Method,
+    body: Vec<u8>,
+) -> anyhow::Result<()> {
+    let body =
+        String::from_utf8(body).context("--async sends the body as text; this one is not UTF-8")?;
+    let input = serde_json::json!({
+        "method": method.as_str(),
+        "path": args.path,
+        "body": body,
+    });
+    let execution = global
+        .client()
+        .submit_execution(
+            &global.namespace,
+            &args.function,
+            &input,
+            args.idempotency_key.as_deref(),
+        )
+        .await?;
+    if global.json {
+        return crate::output::json(&execution);
+    }
+    println!("{}", execution.id);
+    eprintln!(
+        "queued; follow it with `gust logs {} --execution {} -f`",
+        args.function, execution.id
+    );
     Ok(())
 }

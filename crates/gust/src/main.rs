@@ -5,12 +5,15 @@
 mod context;
 mod deploy;
 mod errors;
+mod event;
 mod exec;
 mod function;
 mod invoke;
 mod login;
+mod logs;
 mod output;
 mod serve;
+mod trigger;
 
 use clap::{Parser, Subcommand};
 
@@ -38,9 +41,17 @@ enum Command {
     Deploy(deploy::DeployArgs),
     /// Invoke a function over HTTP and print its response.
     Invoke(invoke::InvokeArgs),
-    /// List and show executions.
+    /// List, show and replay executions.
     #[command(subcommand)]
     Exec(exec::ExecCommand),
+    /// Print what a function's executions printed; `-f` follows live.
+    Logs(logs::LogsArgs),
+    /// Create, list and delete cron and event triggers.
+    #[command(subcommand)]
+    Trigger(trigger::TriggerCommand),
+    /// Publish custom events.
+    #[command(subcommand)]
+    Event(event::EventCommand),
     /// Save the server URL and token for later commands.
     Login(login::LoginArgs),
 }
@@ -64,6 +75,9 @@ fn main() -> std::process::ExitCode {
             Command::Deploy(args) => deploy::run(args, &cli.global).await,
             Command::Invoke(args) => invoke::run(args, &cli.global).await,
             Command::Exec(cmd) => exec::run(cmd, &cli.global).await,
+            Command::Logs(args) => logs::run(args, &cli.global).await,
+            Command::Trigger(cmd) => trigger::run(cmd, &cli.global).await,
+            Command::Event(cmd) => event::run(cmd, &cli.global).await,
             Command::Login(args) => login::run(args, &cli.global).await,
         }
     });

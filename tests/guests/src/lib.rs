@@ -11,6 +11,8 @@
 //! | `/status?code=N`    | responds with status N and body `status N`                       |
 //! | `/stream?chunks=N`  | 200 with N separately flushed chunks `chunk {i}\n` (default 1)   |
 //! | `/panic`            | panics with `guest panic`                                        |
+//! | `/sleep?ms=N&lines=L` | prints L lines (default 0) spread over N ms, then 200 `slept N` |
+//! | `/flaky?succeed_at=N` | panics on attempts before N (header `x-gust-attempt`) unless env var `FLAKY_OK` is set; then 200 `recovered` |
 //! | anything else       | 200 JSON echo of method, path, query, headers and body          |
 
 use std::io::Write as _;
@@ -46,6 +48,8 @@ impl Guest for TestGuest {
             "/stream" => handle_stream(&query, out),
             "/stream-then-loop" => handle_stream_then_loop(out),
             "/panic" => panic!("guest panic"),
+            "/sleep" => handle_sleep(&query, out),
+            "/flaky" => handle_flaky(&request, &query, out),
             _ => handle_echo(request, &path, &query, out),
         }
     }
@@ -116,6 +120,35 @@ fn handle_log(query: &str, out: ResponseOutparam) {
     let _ = std::io::stdout().flush();
     let _ = std::io::stderr().flush();
     respond(out, 200, "text/plain", b"logged");
+}
+
+fn handle_flaky(request: &IncomingRequest, query: &str, out: ResponseOutparam) {
+    let attempt: u32 = request
+        .headers()
+        .get(&"x-gust-attempt".to_string())
+        .first()
+        .and_then(|v| String::from_utf8_lossy(v).parse().ok())
+        .unwrap_or(1);
+    let succeed_at: u32 = parse_param(query, "succeed_at").unwrap_or(u32::MAX);
+    println!("flaky: attempt {attempt}");
+    if std::env::var("FLAKY_OK").is_err() && attempt < succeed_at {
+        panic!("flaky: attempt {attempt} fails");
+    }
+    respond(out, 200, "text/plain", b"recovered");
+}
+
+fn handle_sleep(query: &str, out: ResponseOutparam) {
+    let ms: u64 = parse_param(query, "ms").unwrap_or(0);
+    let lines: u64 = parse_param(query, "lines").unwrap_or(0);
+    let steps = lines.max(1);
+    for i in 0..steps {
+        std::thread::sleep(std::time::Duration::from_millis(ms / steps));
+        if i < lines {
+            println!("tick {i}");
+            let _ = std::io::stdout().flush();
+        }
+    }
+    respond(out, 200, "text/plain", format!("slept {ms}").as_bytes());
 }
 
 fn handle_loop() -> ! {

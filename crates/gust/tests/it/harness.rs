@@ -27,14 +27,23 @@ impl TestServer {
     }
 
     pub fn start_with(extra: &[&str]) -> Self {
+        Self::start_with_env(extra, &[])
+    }
+
+    /// A server on a fresh data dir with extra `GUST_*` settings.
+    pub fn start_with_env(extra: &[&str], env: &[(&str, &str)]) -> Self {
         let temp = tempfile::tempdir().expect("temp dir");
-        let mut server = Self::start_in(temp.path(), extra);
+        let mut server = Self::start_in_env(temp.path(), extra, env);
         server._temp = Some(temp);
         server
     }
 
     /// A server on `data_dir` (which may hold an earlier server's state).
     pub fn start_in(data_dir: &Path, extra: &[&str]) -> Self {
+        Self::start_in_env(data_dir, extra, &[])
+    }
+
+    pub fn start_in_env(data_dir: &Path, extra: &[&str], env: &[(&str, &str)]) -> Self {
         // The server's log stays with its data dir, for reading when a test fails.
         let log = std::fs::OpenOptions::new()
             .create(true)
@@ -50,6 +59,7 @@ impl TestServer {
             .args(extra)
             .env("GUST_LOG", "info")
             .env("NO_COLOR", "1")
+            .envs(env.iter().copied())
             .stdout(Stdio::piped())
             .stderr(stderr)
             .spawn()
@@ -99,6 +109,14 @@ impl TestServer {
         let _ = child.kill();
         let _ = child.wait();
         None
+    }
+
+    /// SIGKILL: the server gets no chance to finish anything.
+    pub fn kill(&mut self) {
+        if let Some(mut child) = self.child.take() {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
     }
 
     /// Create a function and deploy `code` to it, waiting for the build.

@@ -3,9 +3,13 @@
 
 mod harness;
 
+mod async_exec;
 mod auth;
 mod bad_input;
 mod cli;
+mod crash;
 mod lifecycle;
 mod limits;
+mod observe;
 mod restart;
+mod triggers;

@@ -1,0 +1,344 @@
+//! Async executions: accepted with a 202 once stored, run from the queue, retried with backoff,
+//! left as dead letters when every attempt failed, replayed on demand, and deduplicated by
+//! `Idempotency-Key`.
+
+use std::time::Duration;
+
+use gust_core::{ExecutionStatus, ExecutionTrigger, FunctionSpec};
+use reqwest::StatusCode;
+use serde_json::json;
+
+use crate::harness::{TestServer, spec, test_guest};
+
+/// Retries 100 ms apart (doubling), so a test sees three attempts in well under a second.
+const FAST_RETRIES: [(&str, &str); 1] = [("GUST_RETRY_BASE_MS", "100")];
+
+#[tokio::test]
+async fn async_executions_are_accepted_then_run_from_the_queue() {
+    let server = TestServer::start();
+    server.deploy_ready("worker", spec(), &test_guest()).await;
+    let client = server.client();
+
+    // From the API: 202 with the stored, queued record and where to find it.
+    let response = server
+        .http()
+        .post(format!(
+            "{}/api/v1/namespaces/default/functions/worker/executions",
+            server.url
+        ))
+        .bearer_auth(&server.token)
+        .json(&json!({"async": true, "method": "GET", "path": "/sleep?ms=300&lines=3"}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), StatusCode::ACCEPTED);
+    let location = response.headers()["location"].to_str().unwrap().to_string();
+    let accepted: gust_core::Execution = response.json().await.unwrap();
+    assert_eq!(accepted.status, ExecutionStatus::Queued);
+    assert!(accepted.is_async);
+    assert!(location.ends_with(&format!("/executions/{}", accepted.id)));
+
+    let done = client
+        .wait_for_execution("default", "worker", &accepted.id, Duration::from_secs(20))
+        .await
+        .unwrap();
+    assert_eq!(done.status, ExecutionStatus::Completed, "{done:?}");
+    assert_eq!(done.trigger, ExecutionTrigger::Api);
+    assert_eq!(done.attempts, 1);
+    assert_eq!(done.response.as_ref().unwrap().body.body, "slept 300");
+    assert!(done.logs.stdout.contains("tick 2"), "{:?}", done.logs);
+    assert!(done.started_at.unwrap() >= done.created_at);
+    assert!(done.duration_us.unwrap() >= 300_000);
+
+    // Over HTTP with X-Gust-Async: the function sees its attempt and execution id, not
+    // Gust's own headers.
+    let response = server
+        .http()
+        .post(format!("{}/fn/default/worker/echo?x=1", server.url))
+        .bearer_auth(&server.token)
+        .header("x-gust-async", "true")
+        .header("x-custom", "kept")
+        .body("payload")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), StatusCode::ACCEPTED);
+    let id = response.headers()["x-gust-execution-id"]
+        .to_str()
+        .unwrap()
+        .to_string();
+    let done = client
+        .wait_for_execution("default", "worker", &id, Duration::from_secs(20))
+        .await
+        .unwrap();
+    assert_eq!(done.status, ExecutionStatus::Completed);
+    assert_eq!(done.trigger, ExecutionTrigger::Http);
+    let echo: serde_json::Value = serde_json::from_str(&done.response.unwrap().body.body).unwrap();
+    assert_eq!(echo["body"], "payload");
+    assert_eq!(echo["query"], "x=1");
+    assert_eq!(echo["headers"]["x-custom"], "kept");
+    assert_eq!(echo["headers"]["x-gust-attempt"], "1");
+    assert_eq!(echo["headers"]["x-gust-execution-id"], id.as_str());
+    assert!(echo["headers"].get("x-gust-async").is_none());
+    assert!(echo["headers"].get("authorization").is_none());
+}
+
+#[tokio::test]
+async fn failures_retry_with_backoff_and_end_as_dead_letters_that_can_be_replayed() {
+    let server = TestServer::start_with_env(&[], &FAST_RETRIES);
+    server
+        .deploy_ready(
+            "flaky",
+            FunctionSpec {
+                max_attempts: Some(3),
+                ..spec()
+            },
+            &test_guest(),
+        )
+        .await;
+    let client = server.client();
+
+    // Succeeds on its second attempt.
+    let second = client
+        .submit_execution(
+            "default",
+            "flaky",
+            &json!({"path": "/flaky?succeed_at=2"}),
+            None,
+        )
+        .await
+        .unwrap();
+    // Never succeeds.
+    let doomed = client
+        .submit_execution("default", "flaky", &json!({"path": "/flaky"}), None)
+        .await
+        .unwrap();
+
+    let second = client
+        .wait_for_execution("default", "flaky", &second.id, Duration::from_secs(20))
+        .await
+        .unwrap();
+    assert_eq!(second.status, ExecutionStatus::Completed, "{second:?}");
+    assert_eq!(second.attempts, 2);
+    assert!(!second.dead_letter);
+
+    let doomed = client
+        .wait_for_execution("default", "flaky", &doomed.id, Duration::from_secs(20))
+        .await
+        .unwrap();
+    assert_eq!(doomed.status, ExecutionStatus::Failed);
+    assert_eq!(doomed.attempts, 3);
+    assert!(doomed.dead_letter);
+    let message = doomed.error_message.clone().unwrap();
+    assert!(message.starts_with("gave up after 3 attempts"), "{message}");
+    assert!(message.contains("trapped"), "{message}");
+    // The record keeps the last attempt's output.
+    assert!(
+        doomed.logs.stderr.contains("flaky: attempt 3 fails"),
+        "{:?}",
+        doomed.logs
+    );
+    // Backoff: waits of 100 ms then 200 ms lie between acceptance and the last attempt.
+    let waited = doomed.started_at.unwrap() - doomed.created_at;
+    assert!(
+        waited >= chrono::Duration::milliseconds(300),
+        "the last attempt started {waited} after acceptance"
+    );
+
+    let dead = client
+        .list_executions("default", "flaky", &[("dead_letter", "true")])
+        .await
+        .unwrap();
+    assert_eq!(dead.total, 1);
+    assert_eq!(dead.items[0].id, doomed.id);
+    let failed = client
+        .list_executions("default", "flaky", &[("status", "failed")])
+        .await
+        .unwrap();
+    assert_eq!(failed.total, 1);
+
+    // Fix the cause, then replay the dead letter: a new execution with the same request.
+    client
+        .update_function(
+            "default",
+            "flaky",
+            &FunctionSpec {
+                env: Some([("FLAKY_OK".to_string(), "1".to_string())].into()),
+                ..spec()
+            },
+        )
+        .await
+        .unwrap();
+    let replay = client
+        .replay_execution("default", "flaky", &doomed.id)
+        .await
+        .unwrap();
+    assert_ne!(replay.id, doomed.id);
+    assert_eq!(replay.replay_of.as_deref(), Some(doomed.id.as_str()));
+    let replay = client
+        .wait_for_execution("default", "flaky", &replay.id, Duration::from_secs(20))
+        .await
+        .unwrap();
+    assert_eq!(replay.status, ExecutionStatus::Completed);
+    assert_eq!(replay.response.unwrap().body.body, "recovered");
+    assert_eq!(replay.request.path, "/flaky");
+}
+
+#[tokio::test]
+async fn an_idempotency_key_returns_the_first_execution() {
+    let server = TestServer::start();
+    server.deploy_ready("once", spec(), &test_guest()).await;
+    let url = format!(
+        "{}/api/v1/namespaces/default/functions/once/executions",
+        server.url
+    );
+    let submit = |key: &'static str| {
+        server
+            .http()
+            .post(&url)
+            .bearer_auth(&server.token)
+            .header("idempotency-key", key)
+            .json(&json!({"async": true, "path": "/echo"}))
+            .send()
+    };
+    let first = submit("order-42").await.unwrap();
+    assert_eq!(first.status(), StatusCode::ACCEPTED);
+    assert!(first.headers().get("idempotent-replayed").is_none());
+    let first: gust_core::Execution = first.json().await.unwrap();
+    let again = submit("order-42").await.unwrap();
+    assert_eq!(again.status(), StatusCode::ACCEPTED);
+    assert_eq!(again.headers()["idempotent-replayed"], "true");
+    let again: gust_core::Execution = again.json().await.unwrap();
+    assert_eq!(again.id, first.id);
+    let other: gust_core::Execution = submit("order-43").await.unwrap().json().await.unwrap();
+    assert_ne!(other.id, first.id);
+
+    // Over HTTP too, and the key is shared by both ways in.
+    let over_http = server
+        .http()
+        .post(format!("{}/fn/default/once/", server.url))
+        .bearer_auth(&server.token)
+        .header("x-gust-async", "true")
+        .header("idempotency-key", "order-42")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(
+        over_http.headers()["x-gust-execution-id"],
+        first.id.as_str()
+    );
+
+    let client = server.client();
+    for id in [&first.id, &other.id] {
+        client
+            .wait_for_execution("default", "once", id, Duration::from_secs(20))
+            .await
+            .unwrap();
+    }
+    let all = client
+        .list_executions("default", "once", &[])
+        .await
+        .unwrap();
+    assert_eq!(all.total, 2, "one execution per key");
+}
+
+#[tokio::test]
+async fn bad_async_requests_name_what_is_wrong() {
+    let server = TestServer::start();
+    server.deploy_ready("strict", spec(), &test_guest()).await;
+    let http = server.http();
+    let api = format!(
+        "{}/api/v1/namespaces/default/functions/strict/executions",
+        server.url
+    );
+
+    let expect = |response: reqwest::Response, status: StatusCode, field: Option<&'static str>| async move {
+        assert_eq!(response.status(), status);
+        let body: serde_json::Value = response.json().await.unwrap();
+        if let Some(field) = field {
+            assert_eq!(body["error"]["field"], field, "{body}");
+        }
+    };
+    let r = http
+        .post(format!("{}/fn/default/strict/", server.url))
+        .bearer_auth(&server.token)
+        .header("x-gust-async", "maybe")
+        .send()
+        .await
+        .unwrap();
+    expect(r, StatusCode::BAD_REQUEST, Some("X-Gust-Async")).await;
+    let r = http
+        .post(&api)
+        .bearer_auth(&server.token)
+        .header("idempotency-key", "has spaces")
+        .json(&json!({"async": true}))
+        .send()
+        .await
+        .unwrap();
+    expect(r, StatusCode::BAD_REQUEST, Some("Idempotency-Key")).await;
+    let r = http
+        .post(&api)
+        .bearer_auth(&server.token)
+        .header("idempotency-key", "k".repeat(300))
+        .json(&json!({"async": true}))
+        .send()
+        .await
+        .unwrap();
+    expect(r, StatusCode::BAD_REQUEST, Some("Idempotency-Key")).await;
+    let r = http
+        .post(&api)
+        .bearer_auth(&server.token)
+        .json(&json!({"async": "yes"}))
+        .send()
+        .await
+        .unwrap();
+    expect(r, StatusCode::BAD_REQUEST, Some("async")).await;
+    let big = "x".repeat(gust_core::execution::ASYNC_BODY_LIMIT + 1);
+    let r = http
+        .post(&api)
+        .bearer_auth(&server.token)
+        .json(&json!({"async": true, "body": big}))
+        .send()
+        .await
+        .unwrap();
+    expect(r, StatusCode::PAYLOAD_TOO_LARGE, None).await;
+    let r = http
+        .post(format!("{}/fn/default/strict/", server.url))
+        .bearer_auth(&server.token)
+        .header("x-gust-async", "true")
+        .body(vec![b'x'; gust_core::execution::ASYNC_BODY_LIMIT + 1])
+        .send()
+        .await
+        .unwrap();
+    expect(r, StatusCode::PAYLOAD_TOO_LARGE, None).await;
+    let r = http
+        .get(format!(
+            "{api}?since=2026-02-01T00:00:00Z&until=2026-01-01T00:00:00Z"
+        ))
+        .bearer_auth(&server.token)
+        .send()
+        .await
+        .unwrap();
+    expect(r, StatusCode::BAD_REQUEST, Some("until")).await;
+    let r = http
+        .get(format!("{api}?since=yesterday"))
+        .bearer_auth(&server.token)
+        .send()
+        .await
+        .unwrap();
+    expect(r, StatusCode::BAD_REQUEST, Some("since")).await;
+    let r = http
+        .post(format!("{api}/no-such-id/replay"))
+        .bearer_auth(&server.token)
+        .send()
+        .await
+        .unwrap();
+    expect(r, StatusCode::NOT_FOUND, None).await;
+    // Nothing was queued by any of that.
+    let page = server
+        .client()
+        .list_executions("default", "strict", &[])
+        .await
+        .unwrap();
+    assert_eq!(page.total, 0);
+}
