@@ -27,9 +27,19 @@ const STATUS_EVERY: Duration = Duration::from_millis(100);
 
 /// Starts `gust serve` on an ephemeral port. stderr goes to `log` so the
 /// table stays readable; RUST_LOG=warn keeps logging off the hot path.
-pub async fn spawn(bin: &Path, data_dir: &Path, log: &Path) -> anyhow::Result<ServerProcess> {
-    let log = std::fs::File::create(log).with_context(|| format!("creating {}", log.display()))?;
+pub async fn spawn(
+    bin: &Path,
+    data_dir: &Path,
+    log: &Path,
+    env: &[(&str, &str)],
+) -> anyhow::Result<ServerProcess> {
+    let log = std::fs::OpenOptions::new()
+        .create(true)
+        .append(true)
+        .open(log)
+        .with_context(|| format!("opening {}", log.display()))?;
     let mut cmd = Command::new(bin);
+    cmd.envs(env.iter().copied());
     cmd.arg("serve")
         .arg("--listen")
         .arg("127.0.0.1:0")
@@ -176,6 +186,19 @@ impl Api {
             }
             sleep(Duration::from_millis(1)).await;
         }
+    }
+
+    /// Async executions queued or running, read from `/metrics`.
+    pub async fn async_backlog(&self) -> anyhow::Result<u64> {
+        let (status, body) = self.request(Method::GET, "/metrics", None, false).await?;
+        ensure!(status.is_success(), "GET /metrics: HTTP {status}");
+        let text = String::from_utf8_lossy(&body);
+        let backlog = text
+            .lines()
+            .filter(|l| l.starts_with("gust_queue_depth{") || l.starts_with("gust_async_running "))
+            .filter_map(|l| l.rsplit(' ').next()?.parse::<f64>().ok())
+            .sum::<f64>();
+        Ok(backlog as u64)
     }
 
     async fn fail_if_deployment_failed(&self, deployments: &str, id: &str) -> anyhow::Result<()> {

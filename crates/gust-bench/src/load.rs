@@ -6,8 +6,8 @@ use std::net::SocketAddr;
 use std::time::Duration;
 
 use bytes::Bytes;
-use http::header::HOST;
-use http::{HeaderValue, Request, StatusCode, Uri};
+use http::header::{HOST, HeaderName};
+use http::{HeaderValue, Method, Request, StatusCode, Uri};
 use http_body_util::{BodyExt, Empty};
 use hyper::client::conn::http1::{self, SendRequest};
 use hyper_util::rt::TokioIo;
@@ -26,6 +26,9 @@ pub struct Stats {
     pub window: Duration,
     /// Successful (2xx) responses.
     pub requests: u64,
+    /// Successful responses including the warm-up (what a server was asked to keep, for
+    /// async submits).
+    pub requests_with_warmup: u64,
     pub errors: u64,
     /// Error description → count (non-2xx statuses, transport errors).
     pub error_kinds: BTreeMap<String, u64>,
@@ -85,16 +88,34 @@ impl Errors {
     }
 }
 
-/// Runs `conns` connections against `GET http://addr{path}` for
+/// What each request of a run is: `GET path` by default; async submits add a header.
+#[derive(Clone)]
+pub struct RequestShape {
+    pub method: Method,
+    pub path: String,
+    pub headers: Vec<(HeaderName, HeaderValue)>,
+}
+
+impl RequestShape {
+    pub fn get(path: &str) -> Self {
+        Self {
+            method: Method::GET,
+            path: path.to_string(),
+            headers: Vec::new(),
+        }
+    }
+}
+
+/// Runs `conns` connections sending `shape` to `http://addr` for
 /// `warmup + duration` and reports what happened in the `duration` window.
 pub async fn load(
     addr: SocketAddr,
-    path: &str,
+    shape: &RequestShape,
     conns: usize,
     warmup: Duration,
     duration: Duration,
 ) -> anyhow::Result<Stats> {
-    let uri: Uri = path.parse()?;
+    let uri: Uri = shape.path.parse()?;
     let host = HeaderValue::from_str(&addr.to_string())?;
 
     // Connect everything first so connection setup is not inside the clock;
@@ -111,6 +132,7 @@ pub async fn load(
         .map(|sender| {
             let w = Worker {
                 addr,
+                shape: shape.clone(),
                 uri: uri.clone(),
                 host: host.clone(),
                 warm_end,
@@ -122,15 +144,19 @@ pub async fn load(
 
     let mut latencies_us = Vec::new();
     let mut errors = Errors::default();
+    let mut requests_with_warmup = 0;
     for w in workers {
-        let (lat, errs) = w.await?;
+        let (lat, warm, errs) = w.await?;
         latencies_us.extend(lat);
+        requests_with_warmup += warm;
         errors.merge(errs);
     }
     latencies_us.sort_unstable();
+    requests_with_warmup += latencies_us.len() as u64;
     Ok(Stats {
         window: duration,
         requests: latencies_us.len() as u64,
+        requests_with_warmup,
         errors: errors.count,
         error_kinds: errors.kinds,
         latencies_us,
@@ -139,6 +165,7 @@ pub async fn load(
 
 struct Worker {
     addr: SocketAddr,
+    shape: RequestShape,
     uri: Uri,
     host: HeaderValue,
     warm_end: Instant,
@@ -146,8 +173,10 @@ struct Worker {
 }
 
 impl Worker {
-    async fn run(self, mut sender: Option<SendRequest<Empty<Bytes>>>) -> (Vec<u32>, Errors) {
+    /// Latencies of the measured window, successes during the warm-up, errors.
+    async fn run(self, mut sender: Option<SendRequest<Empty<Bytes>>>) -> (Vec<u32>, u64, Errors) {
         let mut latencies = Vec::new();
+        let mut warm_ok = 0;
         let mut errors = Errors::default();
         loop {
             let t0 = Instant::now();
@@ -169,10 +198,14 @@ impl Worker {
                     }
                 },
             };
-            let req = Request::get(self.uri.clone())
-                .header(HOST, self.host.clone())
-                .body(Empty::new())
-                .unwrap();
+            let mut req = Request::builder()
+                .method(self.shape.method.clone())
+                .uri(self.uri.clone())
+                .header(HOST, self.host.clone());
+            for (name, value) in &self.shape.headers {
+                req = req.header(name, value);
+            }
+            let req = req.body(Empty::new()).unwrap();
             let outcome = timeout_at(self.end + STRAGGLER_GRACE, send(s, req)).await;
             let elapsed = t0.elapsed();
             match outcome {
@@ -192,6 +225,8 @@ impl Worker {
                 Ok(Ok((status, _))) if status.is_success() => {
                     if measured {
                         latencies.push(u32::try_from(elapsed.as_micros()).unwrap_or(u32::MAX));
+                    } else {
+                        warm_ok += 1;
                     }
                 }
                 Ok(Ok((status, body))) => {
@@ -202,7 +237,7 @@ impl Worker {
                 }
             }
         }
-        (latencies, errors)
+        (latencies, warm_ok, errors)
     }
 }
 
@@ -238,6 +273,7 @@ mod tests {
         Stats {
             window: Duration::from_secs(2),
             requests: lat.len() as u64,
+            requests_with_warmup: lat.len() as u64,
             errors: 0,
             error_kinds: BTreeMap::new(),
             latencies_us: lat,

@@ -2,6 +2,7 @@
 //! prints a table (or `--json`). This file owns the CLI and the run order;
 //! the load generator, the servers and the output live in sibling modules.
 
+mod async_run;
 mod child;
 mod gust;
 mod load;
@@ -214,6 +215,7 @@ async fn measure(
         addr: raw_addr,
     }];
     let mut deploy_to_first_response = None;
+    let mut async_inputs = None;
 
     match gust_inputs {
         None => targets.push(Target {
@@ -225,7 +227,8 @@ async fn measure(
         Some((bin, wasm)) => {
             let data_dir = tmp.join("data");
             std::fs::create_dir(&data_dir)?;
-            let server = gust::spawn(&bin, &data_dir, &tmp.join("gust.log")).await?;
+            async_inputs = Some((bin.clone(), wasm.clone()));
+            let server = gust::spawn(&bin, &data_dir, &tmp.join("gust.log"), &[]).await?;
             let addr = server.addr;
             servers.push(server);
             let server = servers.last_mut().context("gust server")?;
@@ -258,7 +261,8 @@ async fn measure(
     for &conns in &cli.connections {
         for (i, t) in targets.iter().enumerate() {
             eprintln!("measuring {} with {conns} connection(s)…", t.name);
-            let stats = load::load(t.addr, &t.url_path, conns, cli.warmup, cli.duration).await?;
+            let shape = load::RequestShape::get(&t.url_path);
+            let stats = load::load(t.addr, &shape, conns, cli.warmup, cli.duration).await?;
             runs.push(Run {
                 target: i,
                 conns,
@@ -267,12 +271,25 @@ async fn measure(
         }
     }
 
+    // Async last, on a server of its own, with the synchronous one stopped.
+    let mut async_result = None;
+    if let (Some((bin, wasm)), Some(&conns)) = (async_inputs, cli.connections.iter().max()) {
+        if let Some(gust) = servers.pop() {
+            gust.shutdown().await?;
+        }
+        eprintln!("measuring async submits with {conns} connection(s), then the drain…");
+        async_result = Some(
+            async_run::measure(&bin, wasm, tmp, servers, conns, cli.warmup, cli.duration).await?,
+        );
+    }
+
     Ok(Report {
         targets,
         runs,
         warmup: cli.warmup,
         duration: cli.duration,
         deploy_to_first_response,
+        async_result,
     })
 }
 

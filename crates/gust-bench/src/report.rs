@@ -31,11 +31,21 @@ pub struct Report {
     pub warmup: Duration,
     pub duration: Duration,
     pub deploy_to_first_response: Option<Duration>,
+    pub async_result: Option<crate::async_run::AsyncResult>,
 }
 
 impl Report {
     pub fn errors(&self) -> u64 {
-        self.runs.iter().map(|r| r.stats.errors).sum()
+        self.runs.iter().map(|r| r.stats.errors).sum::<u64>()
+            + self.async_result.as_ref().map_or(0, |a| a.submit.errors)
+    }
+
+    /// The drain rate over Gust's synchronous rate at the same connection count.
+    fn drain_ratio(&self) -> Option<f64> {
+        let a = self.async_result.as_ref()?;
+        let sync = self.runs.iter().find(|r| r.target == 1 && r.conns == a.conns)?;
+        let rate = sync.stats.req_per_s();
+        (rate > 0.0).then(|| a.drain_per_s() / rate)
     }
 
     fn baseline_run(&self, conns: usize) -> Option<&Run> {
@@ -98,10 +108,34 @@ pub fn print_table(report: &Report) {
     if let Some(d) = report.deploy_to_first_response {
         println!("deploy → first response: {:.1} ms", d.as_secs_f64() * 1e3);
     }
+    if let Some(a) = &report.async_result {
+        println!(
+            "async submit, {} conns: {:.0} accepted/s (stored before the 202), p50 {} µs, p99 {} µs",
+            a.conns,
+            a.submit.req_per_s(),
+            opt(a.submit.p50_us()),
+            opt(a.submit.p99_us())
+        );
+        println!(
+            "async drain: {} executions in {:.2} s = {:.0}/s end to end; {} × the synchronous rate",
+            a.accepted,
+            a.drained_in.as_secs_f64(),
+            a.drain_per_s(),
+            report
+                .drain_ratio()
+                .map_or_else(|| "-".to_owned(), |r| format!("{r:.2}"))
+        );
+    }
 }
 
 /// Error details go to stderr in both output modes.
 pub fn print_errors(report: &Report) {
+    if let Some(a) = report.async_result.as_ref().filter(|a| a.submit.errors > 0) {
+        eprintln!("errors: async submits: {} total", a.submit.errors);
+        for (kind, n) in &a.submit.error_kinds {
+            eprintln!("  {n} × {kind}");
+        }
+    }
     for run in report.runs.iter().filter(|r| r.stats.errors > 0) {
         let name = &report.targets[run.target].name;
         eprintln!(
@@ -156,6 +190,16 @@ pub fn to_json(report: &Report) -> Value {
         "ratios": ratios,
         "deploy_to_first_response_ms":
             report.deploy_to_first_response.map(|d| d.as_secs_f64() * 1e3),
+        "async": report.async_result.as_ref().map(|a| json!({
+            "conns": a.conns,
+            "accepted_per_s": a.submit.req_per_s(),
+            "submit_p50_us": a.submit.p50_us(),
+            "submit_p99_us": a.submit.p99_us(),
+            "accepted": a.accepted,
+            "drained_in_s": a.drained_in.as_secs_f64(),
+            "drain_per_s": a.drain_per_s(),
+            "drain_over_sync_ratio": report.drain_ratio(),
+        })),
         "errors": report.errors(),
     })
 }

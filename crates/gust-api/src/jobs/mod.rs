@@ -39,7 +39,8 @@ pub struct JobsConfig {
     /// Longest delay between attempts (`GUST_RETRY_MAX_S`; 5 min).
     pub retry_cap: Duration,
     /// Async executions running at once across all functions (`GUST_ASYNC_WORKERS`; 256).
-    /// Each function is also capped at `max_scale × concurrency`.
+    /// Each function is also capped at `max_scale × concurrency`. 0: this server accepts and
+    /// stores async executions but runs none (a later start, or another server, runs them).
     pub workers: usize,
     /// Queued executions held in memory (`GUST_QUEUE_MEMORY`; 100 000); the rest wait in the
     /// store and are read back as the queue drains.
@@ -59,7 +60,7 @@ impl JobsConfig {
         Self {
             retry_base: Duration::from_millis(env_u64("GUST_RETRY_BASE_MS", 1000).max(1)),
             retry_cap: Duration::from_secs(env_u64("GUST_RETRY_MAX_S", 300).max(1)),
-            workers: env_u64("GUST_ASYNC_WORKERS", 256).max(1) as usize,
+            workers: env_u64("GUST_ASYNC_WORKERS", 256) as usize,
             memory_queue: env_u64("GUST_QUEUE_MEMORY", 100_000).max(100) as usize,
             retention_interval: Duration::from_secs(
                 env_u64("GUST_RETENTION_INTERVAL_S", 300).max(1),

@@ -101,6 +101,11 @@ pub async fn start(state: Shared, receiver: QueueReceiver) -> anyhow::Result<()>
             "async executions were running when the server stopped; they run again"
         );
     }
+    if state.jobs_config.workers == 0 {
+        tracing::warn!(
+            "GUST_ASYNC_WORKERS=0: async executions are accepted and stored, but this server runs none"
+        );
+    }
     let mut dispatcher = Dispatcher {
         memory_limit: state.jobs_config.memory_queue,
         workers: state.jobs_config.workers,

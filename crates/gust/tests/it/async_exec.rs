@@ -342,3 +342,58 @@ async fn bad_async_requests_name_what_is_wrong() {
         .unwrap();
     assert_eq!(page.total, 0);
 }
+
+#[tokio::test]
+async fn finished_executions_are_pruned_past_their_retention() {
+    let server = TestServer::start_with_env(&[], &[("GUST_RETENTION_INTERVAL_S", "1")]);
+    server
+        .deploy_ready(
+            "kept",
+            FunctionSpec {
+                retention: Some(gust_core::function::RetentionSpec {
+                    max_count: Some(3),
+                    max_age_s: None,
+                }),
+                ..spec()
+            },
+            &test_guest(),
+        )
+        .await;
+    let client = server.client();
+    let mut ids = Vec::new();
+    for i in 0..6 {
+        let r = client
+            .invoke(reqwest::Method::GET, "default", "kept", &format!("/echo?n={i}"), vec![])
+            .await
+            .unwrap();
+        ids.push(r.headers()["x-gust-execution-id"].to_str().unwrap().to_string());
+    }
+    let mut total = 0;
+    for _ in 0..60 {
+        total = client.list_executions("default", "kept", &[]).await.unwrap().total;
+        if total == 3 {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert_eq!(total, 3, "retention keeps the newest 3");
+    let kept = client
+        .list_executions("default", "kept", &[("order", "asc")])
+        .await
+        .unwrap();
+    let kept: Vec<&str> = kept.items.iter().map(|e| e.id.as_str()).collect();
+    assert_eq!(kept, ids[3..].iter().map(String::as_str).collect::<Vec<_>>());
+
+    // Out-of-range retention is refused, naming the field.
+    let r = server
+        .http()
+        .patch(format!("{}/api/v1/namespaces/default/functions/kept", server.url))
+        .bearer_auth(&server.token)
+        .json(&json!({"retention": {"max_count": 0}}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), StatusCode::BAD_REQUEST);
+    let body: serde_json::Value = r.json().await.unwrap();
+    assert_eq!(body["error"]["field"], "retention.max_count");
+}
