@@ -543,8 +543,14 @@ impl Draft {
             },
             error_message: outcome.message.clone(),
             duration_us: Some(duration.as_micros() as u64),
+            // A pooled Wasm instance is ready in microseconds: never a cold start, but how
+            // long the instance took is kept.
             cold_start: false,
-            startup: None,
+            startup: (!outcome.instantiate.is_zero()).then(|| gust_core::Startup {
+                total_us: outcome.instantiate.as_micros() as u64,
+                instantiate_us: Some(outcome.instantiate.as_micros() as u64),
+                ..Default::default()
+            }),
             attempts: 1,
             is_async: false,
             max_attempts: 1,

@@ -45,6 +45,8 @@ async fn async_executions_are_accepted_then_run_from_the_queue() {
     assert_eq!(done.status, ExecutionStatus::Completed, "{done:?}");
     assert_eq!(done.trigger, ExecutionTrigger::Api);
     assert_eq!(done.attempts, 1);
+    let startup = done.startup.clone().expect("the instance start is recorded");
+    assert!(startup.instantiate_us.is_some() && !done.cold_start);
     assert_eq!(done.response.as_ref().unwrap().body.body, "slept 300");
     assert!(done.logs.stdout.contains("tick 2"), "{:?}", done.logs);
     assert!(done.started_at.unwrap() >= done.created_at);
