@@ -1,0 +1,172 @@
+// Gust's Node.js worker: speaks the worker protocol (docs/worker-protocol.md) on fd 3.
+// Started once per worker (or stem cell) as `node -e <this file>`; loads the function's
+// handler (CommonJS or ESM, sync or async) when told to, then serves invocations, several at
+// once when the pool's concurrency allows, capturing each one's stdout/stderr separately.
+'use strict';
+const net = require('net');
+const fs = require('fs');
+const path = require('path');
+const { pathToFileURL } = require('url');
+const { AsyncLocalStorage } = require('async_hooks');
+
+const execNs = BigInt(process.env.GUST_EXEC_MONOTONIC_NS || 0);
+const sock = new net.Socket({ fd: 3, readable: true, writable: true });
+const captures = new AsyncLocalStorage();
+let logLimit = 65536;
+let handler = null;
+
+function send(header, body) {
+  if (body && body.length) header.len = body.length;
+  const head = Buffer.from(JSON.stringify(header) + '\n');
+  sock.write(body && body.length ? Buffer.concat([head, body]) : head);
+}
+
+// console.log and friends write to process.stdout/stderr: route those writes to the
+// capture of the invocation they happen in (AsyncLocalStorage follows awaits).
+function capture(stream, key) {
+  const original = stream.write.bind(stream);
+  stream.write = (chunk, encoding, callback) => {
+    const store = captures.getStore();
+    if (!store) return original(chunk, encoding, callback);
+    const text = typeof chunk === 'string' ? chunk : Buffer.from(chunk).toString();
+    const room = logLimit - store.size;
+    if (room <= 0) {
+      if (text.length) store.truncated = true;
+    } else if (text.length > room) {
+      store[key].push(text.slice(0, room));
+      store.size = logLimit;
+      store.truncated = true;
+    } else {
+      store[key].push(text);
+      store.size += text.length;
+    }
+    const cb = typeof encoding === 'function' ? encoding : callback;
+    if (cb) process.nextTick(cb);
+    return true;
+  };
+}
+capture(process.stdout, 'stdout');
+capture(process.stderr, 'stderr');
+
+function makeContext(c) {
+  return {
+    functionName: c.functionName,
+    executionId: c.executionId,
+    memoryLimitMb: c.memoryLimitMb,
+    timeoutMs: c.timeoutMs,
+    deadlineMs: c.deadlineMs,
+    getRemainingTimeInMillis() { return Math.max(0, c.deadlineMs - Date.now()); },
+  };
+}
+
+function toResponse(result) {
+  if (result && typeof result === 'object' && !Array.isArray(result) && 'statusCode' in result) {
+    const headers = {};
+    for (const [k, v] of Object.entries(result.headers || {})) headers[k] = Array.isArray(v) ? v.map(String) : String(v);
+    let body = result.body;
+    if (body === undefined || body === null) body = Buffer.alloc(0);
+    else if (Buffer.isBuffer(body) || body instanceof Uint8Array) body = Buffer.from(body);
+    else if (typeof body === 'string') body = Buffer.from(body, result.isBase64Encoded ? 'base64' : 'utf8');
+    else {
+      body = Buffer.from(JSON.stringify(body));
+      if (!Object.keys(headers).some((k) => k.toLowerCase() === 'content-type')) headers['content-type'] = 'application/json';
+    }
+    return [Number(result.statusCode), headers, body];
+  }
+  const json = JSON.stringify(result);
+  return [200, { 'content-type': 'application/json' }, Buffer.from(json === undefined ? 'null' : json)];
+}
+
+async function invoke(msg, raw) {
+  const event = msg.event;
+  event.body = event.isBase64Encoded ? raw.toString('base64') : raw.toString('utf8');
+  const store = { stdout: [], stderr: [], size: 0, truncated: false };
+  const reply = { type: 'result', id: msg.id };
+  let body = null;
+  try {
+    const result = await captures.run(store, () => handler(event, makeContext(msg.context || {})));
+    [reply.status, reply.headers, body] = toResponse(result);
+  } catch (err) {
+    const trace = (err && err.stack) || String(err);
+    store.stderr.push(trace + '\n');
+    reply.error = String((err && err.message) || err);
+  }
+  reply.stdout = store.stdout.join('');
+  reply.stderr = store.stderr.join('');
+  if (store.truncated) reply.truncated = true;
+  send(reply, body);
+}
+
+async function load(msg) {
+  Object.assign(process.env, msg.env || {});
+  const dir = msg.code_dir || '/code';
+  process.chdir(dir);
+  const spec = msg.handler || 'main.handle';
+  const dot = spec.lastIndexOf('.');
+  const moduleName = dot > 0 ? spec.slice(0, dot) : 'main';
+  const fnName = dot > 0 ? spec.slice(dot + 1) : spec;
+  const started = process.hrtime.bigint();
+  const file = ['.js', '.mjs', '.cjs', ''].map((ext) => path.join(dir, moduleName + ext)).find((f) => fs.existsSync(f) && fs.statSync(f).isFile());
+  if (!file) throw new Error(`no module ${moduleName}.js, .mjs or .cjs in the code folder`);
+  // require() is several ms faster than a first import(); ES modules (.mjs, or .js under
+  // "type": "module") are refused by require and go through import().
+  let ns;
+  try {
+    ns = file.endsWith('.mjs') ? await import(pathToFileURL(file).href) : require(file);
+  } catch (err) {
+    if (!err || err.code !== 'ERR_REQUIRE_ESM') throw err;
+    ns = await import(pathToFileURL(file).href);
+  }
+  let fn = ns[fnName];
+  if (typeof fn !== 'function' && ns.default) fn = ns.default[fnName];
+  if (typeof fn !== 'function') throw new Error(`module ${path.basename(file)} has no function ${fnName}`);
+  handler = fn;
+  return Number((process.hrtime.bigint() - started) / 1000n);
+}
+
+let buffer = Buffer.alloc(0);
+let loaded = false;
+function onFrame(msg, raw) {
+  if (msg.type === 'invoke') {
+    invoke(msg, raw);
+  } else if (msg.type === 'load' && !loaded) {
+    loaded = true;
+    logLimit = msg.log_limit || logLimit;
+    load(msg).then(
+      (importUs) => send({ type: 'loaded', import_us: importUs }),
+      (err) => { send({ type: 'error', message: (err && err.stack) || String(err) }); sock.end(); },
+    );
+  }
+}
+// Replies produced while handling one read (every synchronous handler's) leave in one write.
+let corked = false;
+function uncork() {
+  corked = false;
+  sock.uncork();
+}
+sock.on('data', (chunk) => {
+  if (!corked) {
+    corked = true;
+    sock.cork();
+    setImmediate(uncork);
+  }
+  buffer = buffer.length ? Buffer.concat([buffer, chunk]) : chunk;
+  for (;;) {
+    const nl = buffer.indexOf(10);
+    if (nl < 0) return;
+    const msg = JSON.parse(buffer.toString('utf8', 0, nl));
+    const size = msg.len || 0;
+    if (buffer.length < nl + 1 + size) return;
+    const raw = buffer.subarray(nl + 1, nl + 1 + size);
+    buffer = buffer.subarray(nl + 1 + size);
+    onFrame(msg, raw);
+  }
+});
+sock.on('end', () => process.exit(0));
+sock.on('error', () => process.exit(1));
+
+send({
+  type: 'hello', protocol: 1, runtime: 'node20', version: process.versions.node,
+  interpreter_us: execNs ? Number((process.hrtime.bigint() - execNs) / 1000n) : null,
+  exec_ns: execNs ? String(execNs) : null,
+});

@@ -1,0 +1,240 @@
+# Gust's Python worker: speaks the worker protocol (docs/worker-protocol.md) on fd 3.
+# Started once per worker (or stem cell) as `python3.11 -I -S -c <this file>`; loads the
+# function's handler when told to, then serves invocations one at a time, capturing each
+# one's stdout and stderr. Kept small: everything here is on every request's path.
+import json
+import os
+import sys
+import time
+
+_exec_ns = int(os.environ.get("GUST_EXEC_MONOTONIC_NS") or 0)
+_dumps = json.JSONEncoder(separators=(",", ":"), ensure_ascii=False, default=str).encode
+_scan = json.JSONDecoder().scan_once  # the C scanner, without loads' encoding sniffing
+
+
+def _loads(line):
+    return _scan(line.decode(), 0)[0]
+
+
+def _send(header):
+    _write([_dumps(header).encode(), b"\n"])
+
+
+class _Capture:
+    """sys.stdout / sys.stderr during an invocation: bounded, kept for the result."""
+
+    encoding = "utf-8"
+    errors = "replace"
+
+    def __init__(self, limit):
+        self.parts = []
+        self.size = 0
+        self.limit = limit
+        self.truncated = False
+
+    def write(self, text):
+        if not isinstance(text, str):
+            text = str(text)
+        room = self.limit - self.size
+        if room <= 0:
+            self.truncated = self.truncated or bool(text)
+            return len(text)
+        if len(text) > room:
+            self.truncated = True
+            self.parts.append(text[:room])
+            self.size = self.limit
+        else:
+            self.parts.append(text)
+            self.size += len(text)
+        return len(text)
+
+    def flush(self):
+        pass
+
+    def isatty(self):
+        return False
+
+    def value(self):
+        return "".join(self.parts)
+
+
+class Context:
+    """The handler's second argument (attributes read from the invoke frame on demand)."""
+
+    __slots__ = ("_c",)
+
+    def __init__(self, c):
+        self._c = c
+
+    function_name = property(lambda self: self._c.get("functionName"))
+    execution_id = property(lambda self: self._c.get("executionId"))
+    memory_limit_mb = property(lambda self: self._c.get("memoryLimitMb"))
+    timeout_ms = property(lambda self: self._c.get("timeoutMs"))
+    deadline_ms = property(lambda self: self._c.get("deadlineMs"))
+
+    def get_remaining_time_in_millis(self):
+        return max(0, int(self._c.get("deadlineMs", 0) - time.time() * 1000))
+
+    def __getitem__(self, key):
+        return self._c[key]
+
+
+def _response(result):
+    """A handler's return value as (status, headers, body bytes)."""
+    if type(result) is dict and "statusCode" in result:
+        headers = result.get("headers")
+        body = result.get("body")
+        # The common case, a text body and string headers, without the general path's copies.
+        if type(body) is str and not result.get("isBase64Encoded") and (
+                headers is None or all(type(v) is str for v in headers.values())):
+            return int(result["statusCode"]), headers or {}, body.encode()
+    if isinstance(result, dict) and "statusCode" in result:
+        headers = {str(k): v if isinstance(v, (str, list)) else str(v)
+                   for k, v in (result.get("headers") or {}).items()}
+        body = result.get("body", "")
+        if body is None:
+            body = b""
+        elif isinstance(body, (bytes, bytearray)):
+            body = bytes(body)
+        elif isinstance(body, str):
+            if result.get("isBase64Encoded"):
+                import base64
+                body = base64.b64decode(body)
+            else:
+                body = body.encode()
+        else:
+            body = _dumps(body).encode()
+            if not any(k.lower() == "content-type" for k in headers):
+                headers["content-type"] = "application/json"
+        return int(result["statusCode"]), headers, body
+    return 200, {"content-type": "application/json"}, _dumps(result).encode()
+
+
+def _load(msg):
+    env = msg.get("env") or {}
+    os.environ.update(env)
+    code = msg.get("code_dir") or "/code"
+    os.chdir(code)
+    sys.path.insert(0, code)
+    module_name, _, func_name = (msg.get("handler") or "main.handle").rpartition(".")
+    started = time.monotonic_ns()
+    import importlib
+    module = importlib.import_module(module_name or "main")
+    func = getattr(module, func_name, None)
+    if not callable(func):
+        raise AttributeError("module %r has no function %r" % (module_name, func_name))
+    return func, (time.monotonic_ns() - started) // 1000
+
+
+def _frames():
+    """Yields (header, body) for each frame on fd 3, and None whenever the bytes read so far
+    are used up: the caller flushes its replies then, so pipelined requests cost one write."""
+    buf = b""
+    pos = 0
+    while True:
+        data = os.read(3, 1 << 18)
+        if not data:
+            return
+        buf = buf[pos:] + data if pos < len(buf) else data
+        pos = 0
+        while True:
+            nl = buf.find(b"\n", pos)
+            if nl < 0:
+                break
+            msg = _loads(buf[pos:nl])
+            end = nl + 1 + msg.get("len", 0)
+            if end > len(buf):
+                break
+            yield msg, buf[nl + 1:end]
+            pos = end
+        yield None
+
+
+def _invoke(func, is_async, msg, raw, log_limit):
+    """Runs one invocation; returns its result frame."""
+    event = msg["event"]
+    if event.get("isBase64Encoded"):
+        import base64
+        event["body"] = base64.b64encode(raw).decode()
+    else:
+        event["body"] = raw.decode()
+    out, err = _Capture(log_limit), _Capture(log_limit)
+    real_out, real_err = sys.stdout, sys.stderr
+    sys.stdout, sys.stderr = out, err
+    reply = {"type": "result", "id": msg["id"]}
+    body = b""
+    try:
+        result = func(event, Context(msg["context"]))
+        if is_async:
+            result = _loop().run_until_complete(result)
+        reply["status"], reply["headers"], body = _response(result)
+    except Exception:  # the function's failure is the request's, not the worker's
+        import traceback
+        trace = traceback.format_exc()
+        err.write(trace)
+        reply["error"] = trace.strip().splitlines()[-1]
+    finally:
+        sys.stdout, sys.stderr = real_out, real_err
+    if out.parts:
+        reply["stdout"] = out.value()
+    if err.parts:
+        reply["stderr"] = err.value()
+    if out.truncated or err.truncated:
+        reply["truncated"] = True
+    if body:
+        reply["len"] = len(body)
+    return _dumps(reply).encode() + b"\n" + body
+
+
+_event_loop = None
+
+
+def _loop():
+    global _event_loop
+    if _event_loop is None:
+        import asyncio
+        _event_loop = asyncio.new_event_loop()
+    return _event_loop
+
+
+def _write(chunks):
+    view = memoryview(b"".join(chunks))
+    while view:
+        view = view[os.write(3, view):]
+
+
+def main():
+    now = time.monotonic_ns()
+    _send({"type": "hello", "protocol": 1, "runtime": "python3.11",
+           "version": sys.version.split()[0],
+           "interpreter_us": (now - _exec_ns) // 1000 if _exec_ns else None,
+           "exec_ns": _exec_ns or None})
+    frames = _frames()
+    func = None
+    log_limit = 65536
+    is_async = False
+    replies = []
+    for frame in frames:
+        if frame is None:
+            if replies:
+                _write(replies)
+                replies = []
+            continue
+        msg, raw = frame
+        kind = msg.get("type")
+        if kind == "invoke" and func is not None:
+            replies.append(_invoke(func, is_async, msg, raw, log_limit))
+        elif kind == "load" and func is None:
+            try:
+                func, import_us = _load(msg)
+            except BaseException:
+                import traceback
+                _send({"type": "error", "message": traceback.format_exc()})
+                return
+            # CO_COROUTINE, read directly: importing `inspect` would add ~4 ms to cold starts.
+            is_async = bool(getattr(getattr(func, "__code__", None), "co_flags", 0) & 0x80)
+            log_limit = int(msg.get("log_limit") or 65536)
+            _send({"type": "loaded", "import_us": import_us})
+
+
+main()

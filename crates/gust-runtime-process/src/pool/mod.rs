@@ -1,0 +1,268 @@
+//! [`FunctionPool`]: one deployment's workers, between `min_scale` and `max_scale`, each
+//! taking up to `concurrency` requests; a bounded queue in front; idle workers stopped.
+//!
+//! The decisions live in `state` (pure, unit-tested); `launch` starts a worker; `maintain`
+//! is the pool's background task (dead workers, min_scale, idle timeout, scale changes).
+
+mod launch;
+mod maintain;
+mod state;
+
+use std::path::PathBuf;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use gust_core::RuntimeId;
+use tokio::sync::{Notify, mpsc, oneshot};
+
+use crate::error::ProcessInvokeError;
+use crate::request::{ProcessRequest, ProcessResponse};
+use crate::runtime::Shared;
+use crate::worker::Worker;
+use state::{Acquire, Lease, Member, PoolState};
+
+/// What a pool runs: one deployment of one function.
+#[derive(Debug, Clone)]
+pub struct PoolSpec {
+    pub function_id: String,
+    pub function_name: String,
+    pub deployment_id: String,
+    pub runtime: RuntimeId,
+    /// The deployment's code folder (after [`build`](crate::ProcessRuntime::build)); shown
+    /// read-only at `/code`. It and its files must be readable by others (0755/0644).
+    pub code_dir: PathBuf,
+    /// `module.function`, e.g. `main.handle`. Ignored by `custom` (its `bootstrap` decides).
+    pub handler: String,
+    /// The function's environment (namespace env and secrets merged), set before the import.
+    pub env: Vec<(String, String)>,
+    pub memory_mb: u64,
+    /// Thousandths of a CPU per second of wall time; 0 for no limit.
+    pub cpu_millis: u32,
+    pub timeout: Duration,
+    pub min_scale: u32,
+    pub max_scale: u32,
+    pub concurrency: u32,
+    /// `false`: an empty network namespace (no interface up, not even loopback).
+    pub network: bool,
+}
+
+/// A live worker, for `GET …/instances`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct InstanceInfo {
+    /// Host pid of the worker's sandbox (its init).
+    pub pid: i32,
+    pub state: InstanceState,
+    pub started_at: chrono::DateTime<chrono::Utc>,
+    pub requests_served: u64,
+    pub in_flight: u32,
+    /// Memory charged to the worker's cgroup (process, page cache, its /tmp).
+    pub memory_bytes: Option<u64>,
+    /// Started from a pre-started stem cell.
+    pub stem_cell: bool,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum InstanceState {
+    Idle,
+    Busy,
+}
+
+impl InstanceState {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            InstanceState::Idle => "idle",
+            InstanceState::Busy => "busy",
+        }
+    }
+}
+
+impl Member for Arc<Worker> {
+    fn id(&self) -> u64 {
+        self.seq
+    }
+    fn usable(&self) -> bool {
+        self.accepts_requests()
+    }
+}
+
+pub(crate) struct PoolInner {
+    spec: PoolSpec,
+    runtime: Arc<Shared>,
+    state: Mutex<PoolState<Arc<Worker>>>,
+    /// Wakes the maintenance task: a worker started or failed, the scale changed, a drain.
+    changed: Arc<Notify>,
+    /// Wakes `drain` whenever a request finishes.
+    released: Notify,
+    /// Workers report their death here (by seq) to the maintenance task.
+    exits: mpsc::UnboundedSender<u64>,
+}
+
+impl Drop for PoolInner {
+    fn drop(&mut self) {
+        for worker in self.state.get_mut().unwrap().take_all() {
+            worker.kill("the function's pool was dropped");
+        }
+    }
+}
+
+/// One deployment's workers. Cheap to clone; dropping the last clone stops every worker.
+#[derive(Clone)]
+pub struct FunctionPool {
+    inner: Arc<PoolInner>,
+}
+
+impl FunctionPool {
+    pub(crate) fn new(runtime: Arc<Shared>, spec: PoolSpec) -> FunctionPool {
+        let queue_limit = runtime.config.queue_limit;
+        let state = PoolState::new(
+            spec.min_scale,
+            spec.max_scale,
+            spec.concurrency,
+            queue_limit,
+        );
+        let (exits, exits_rx) = mpsc::unbounded_channel();
+        let inner = Arc::new(PoolInner {
+            spec,
+            runtime,
+            state: Mutex::new(state),
+            changed: Arc::new(Notify::new()),
+            released: Notify::new(),
+            exits,
+        });
+        tokio::spawn(maintain::run(
+            Arc::downgrade(&inner),
+            inner.changed.clone(),
+            exits_rx,
+        ));
+        inner.changed.notify_one();
+        FunctionPool { inner }
+    }
+
+    pub fn spec(&self) -> &PoolSpec {
+        &self.inner.spec
+    }
+
+    /// Runs one request on a worker: a warm one with room, else a new one (cold), else after
+    /// waiting in the queue. Refused with Overloaded past the queue's bound or wait limit.
+    pub async fn invoke(
+        &self,
+        request: ProcessRequest,
+    ) -> Result<ProcessResponse, ProcessInvokeError> {
+        let inner = &self.inner;
+        let lease = self.acquire().await?;
+        let started = Instant::now();
+        let mut response = lease.worker.invoke(&request).await;
+        response.cold_start = lease.cold;
+        inner
+            .state
+            .lock()
+            .unwrap()
+            .release(lease.worker.seq, started.elapsed(), Instant::now());
+        inner.released.notify_waiters();
+        if !lease.worker.accepts_requests() {
+            inner.changed.notify_one();
+        }
+        Ok(response)
+    }
+
+    async fn acquire(&self) -> Result<Lease<Arc<Worker>>, ProcessInvokeError> {
+        let inner = &self.inner;
+        let (tx, mut rx) = oneshot::channel();
+        let decision = inner.state.lock().unwrap().acquire(tx, Instant::now());
+        match decision {
+            Acquire::Warm(worker) => Ok(Lease { worker, cold: None }),
+            Acquire::Overloaded(retry_after) => Err(ProcessInvokeError::Overloaded { retry_after }),
+            Acquire::Draining => Err(ProcessInvokeError::Unavailable(
+                "this deployment is being replaced".into(),
+            )),
+            Acquire::Wait { start } => {
+                if start {
+                    tokio::spawn(inner.clone().start_worker());
+                }
+                let wait = inner.runtime.config.queue_wait;
+                match tokio::time::timeout(wait, &mut rx).await {
+                    Ok(Ok(result)) => result,
+                    Ok(Err(_)) => Err(ProcessInvokeError::Unavailable(
+                        "the pool was stopped".into(),
+                    )),
+                    Err(_elapsed) => {
+                        // A lease sent just as the wait ended must not be lost.
+                        rx.close();
+                        if let Ok(Ok(lease)) = rx.try_recv() {
+                            return Ok(lease);
+                        }
+                        let retry_after = inner.state.lock().unwrap().retry_after();
+                        Err(ProcessInvokeError::Overloaded { retry_after })
+                    }
+                }
+            }
+        }
+    }
+
+    /// Changes the scale; takes effect at once (workers start, or idle ones above `max`
+    /// stop; busy ones finish first).
+    pub fn set_scale(&self, min_scale: u32, max_scale: u32, concurrency: u32) {
+        let mut state = self.inner.state.lock().unwrap();
+        state.min = min_scale;
+        state.max = max_scale.max(1);
+        state.concurrency = concurrency.max(1);
+        drop(state);
+        self.inner.changed.notify_one();
+    }
+
+    /// The live workers.
+    pub fn instances(&self) -> Vec<InstanceInfo> {
+        let state = self.inner.state.lock().unwrap();
+        state
+            .slots
+            .iter()
+            .filter(|slot| slot.worker.accepts_requests())
+            .map(|slot| InstanceInfo {
+                pid: slot.worker.pid(),
+                state: if slot.inflight > 0 {
+                    InstanceState::Busy
+                } else {
+                    InstanceState::Idle
+                },
+                started_at: slot.worker.started_at,
+                requests_served: slot
+                    .worker
+                    .served
+                    .load(std::sync::atomic::Ordering::Relaxed),
+                in_flight: slot.inflight,
+                memory_bytes: slot.worker.memory_bytes(),
+                stem_cell: slot.worker.stem_cell,
+            })
+            .collect()
+    }
+
+    /// Kills every worker (Qinling's detach); requests in flight on them fail, new requests
+    /// start fresh workers. Returns how many were killed.
+    pub async fn detach(&self) -> usize {
+        let workers = self.inner.state.lock().unwrap().take_all();
+        for worker in &workers {
+            worker.kill("the function's instances were detached");
+        }
+        self.inner.changed.notify_one();
+        workers.len()
+    }
+
+    /// Stops taking requests, lets those in flight or queued finish, then stops every
+    /// worker: what a new deployment does to the old one's pool.
+    pub async fn drain(&self) {
+        let inner = &self.inner;
+        inner.state.lock().unwrap().draining = true;
+        loop {
+            let released = inner.released.notified();
+            if inner.state.lock().unwrap().is_quiet() {
+                break;
+            }
+            // Bounded wait: a request in flight ends by its timeout at the latest.
+            let _ = tokio::time::timeout(Duration::from_millis(200), released).await;
+        }
+        for worker in inner.state.lock().unwrap().take_all() {
+            worker.kill("the deployment was replaced");
+        }
+        inner.changed.notify_one();
+    }
+}

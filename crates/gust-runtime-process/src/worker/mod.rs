@@ -1,0 +1,320 @@
+//! One live worker: a sandboxed process with its handler loaded, serving invocations over the
+//! worker protocol, several at once when multiplexed by request id.
+//!
+//! A reader task routes `result` and `log` frames to their requests, and two more tasks read
+//! the process's stdout and stderr (output written below the language's own streams — C
+//! extensions, subprocesses), giving it to the request in flight when there is exactly one.
+//! When the socket closes, the worker is dead: every request in flight fails with the reason
+//! (exit status, signal, memory limit) and the pool hears of it.
+
+pub mod start;
+
+use std::collections::HashMap;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use bytes::Bytes;
+use gust_sandbox::Sandbox;
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::unix::{OwnedReadHalf, OwnedWriteHalf, pipe};
+use tokio::sync::{mpsc, oneshot};
+
+use crate::protocol::{FrameReader, WorkerMessage, encode_invoke};
+use crate::request::{Logs, Outcome, ProcessRequest, ProcessResponse};
+pub use start::Fresh;
+
+/// What the function's limits are, for messages and for the invoke frame.
+#[derive(Debug, Clone)]
+pub struct WorkerLimits {
+    pub function_name: String,
+    pub memory_mb: u64,
+    pub timeout: Duration,
+    pub log_limit: usize,
+}
+
+/// A request waiting for its result.
+struct InFlight {
+    reply: oneshot::Sender<Reply>,
+    /// Output read from the process's stdout/stderr pipes while it was the only request.
+    fd_logs: Logs,
+}
+
+enum Reply {
+    Result(Box<WorkerMessage>, Bytes),
+    Died(String),
+}
+
+pub struct Worker {
+    pub seq: u64,
+    sandbox: Sandbox,
+    writer: tokio::sync::Mutex<OwnedWriteHalf>,
+    inflight: Mutex<HashMap<u64, InFlight>>,
+    next_id: AtomicU64,
+    limits: WorkerLimits,
+    pub started_at: chrono::DateTime<chrono::Utc>,
+    pub stem_cell: bool,
+    pub served: AtomicU64,
+    /// Set by whoever kills the worker on purpose (timeout, idle, detach): the reason the
+    /// requests still in flight are given.
+    kill_reason: Mutex<Option<String>>,
+    /// Set once the worker is gone.
+    dead: Mutex<Option<String>>,
+}
+
+impl Worker {
+    /// Starts serving on a loaded process. `exits` hears `seq` when the worker dies.
+    pub fn run(
+        fresh: Fresh,
+        seq: u64,
+        stem_cell: bool,
+        limits: WorkerLimits,
+        exits: mpsc::UnboundedSender<u64>,
+    ) -> Arc<Worker> {
+        let Fresh {
+            sandbox,
+            reader,
+            writer,
+            stdout,
+            stderr,
+            ..
+        } = fresh;
+        let worker = Arc::new(Worker {
+            seq,
+            sandbox,
+            writer: tokio::sync::Mutex::new(writer),
+            inflight: Mutex::new(HashMap::new()),
+            next_id: AtomicU64::new(1),
+            limits,
+            started_at: chrono::Utc::now(),
+            stem_cell,
+            served: AtomicU64::new(0),
+            kill_reason: Mutex::new(None),
+            dead: Mutex::new(None),
+        });
+        let out = tokio::spawn(read_output(Arc::downgrade(&worker), stdout, false));
+        let err = tokio::spawn(read_output(Arc::downgrade(&worker), stderr, true));
+        tokio::spawn(read_frames(worker.clone(), reader, [out, err], exits));
+        worker
+    }
+
+    pub fn pid(&self) -> i32 {
+        self.sandbox.pid()
+    }
+
+    pub fn memory_bytes(&self) -> Option<u64> {
+        self.sandbox.memory_bytes()
+    }
+
+    /// Neither dead nor being killed.
+    pub fn accepts_requests(&self) -> bool {
+        self.dead.lock().unwrap().is_none() && self.kill_reason.lock().unwrap().is_none()
+    }
+
+    /// Kills the process; requests in flight fail with `reason`.
+    pub fn kill(&self, reason: &str) {
+        self.kill_reason
+            .lock()
+            .unwrap()
+            .get_or_insert_with(|| reason.to_string());
+        self.sandbox.kill();
+    }
+
+    /// Runs one request, within the function's timeout.
+    pub async fn invoke(&self, request: &ProcessRequest) -> ProcessResponse {
+        let id = self.next_id.fetch_add(1, Ordering::Relaxed);
+        let (tx, rx) = oneshot::channel();
+        {
+            let mut inflight = self.inflight.lock().unwrap();
+            if let Some(reason) = self.dead.lock().unwrap().clone() {
+                return ProcessResponse::failure(
+                    Outcome::Failed(reason),
+                    Logs::default(),
+                    self.pid(),
+                );
+            }
+            inflight.insert(
+                id,
+                InFlight {
+                    reply: tx,
+                    fd_logs: Logs::default(),
+                },
+            );
+        }
+        let limits = &self.limits;
+        let frame = encode_invoke(
+            id,
+            request,
+            &limits.function_name,
+            limits.memory_mb,
+            limits.timeout.as_millis() as u64,
+        );
+        // A failed write means the worker is dying: the reader will fail this request with
+        // the reason, so just wait for that.
+        let _ = self.writer.lock().await.write_all(&frame).await;
+
+        match tokio::time::timeout(limits.timeout, rx).await {
+            Ok(Ok(Reply::Result(message, body))) => {
+                self.served.fetch_add(1, Ordering::Relaxed);
+                self.response(*message, body)
+            }
+            Ok(Ok(Reply::Died(reason))) => {
+                let logs = self.take_fd_logs(id);
+                ProcessResponse::failure(Outcome::Failed(reason), logs, self.pid())
+            }
+            Ok(Err(_)) => ProcessResponse::failure(
+                Outcome::Failed("the worker went away".into()),
+                Logs::default(),
+                self.pid(),
+            ),
+            Err(_elapsed) => {
+                let logs = self.take_fd_logs(id);
+                self.kill("the worker was stopped: another request on it timed out");
+                ProcessResponse::failure(Outcome::Timeout, logs, self.pid())
+            }
+        }
+    }
+
+    fn take_fd_logs(&self, id: u64) -> Logs {
+        self.inflight
+            .lock()
+            .unwrap()
+            .remove(&id)
+            .map(|f| f.fd_logs)
+            .unwrap_or_default()
+    }
+
+    /// A `result` frame as a response; `error` set means the handler raised.
+    fn response(&self, message: WorkerMessage, body: Bytes) -> ProcessResponse {
+        let limit = self.limits.log_limit;
+        let mut logs = Logs::default();
+        logs.append(false, message.stdout.as_deref().unwrap_or(""), limit);
+        logs.append(true, message.stderr.as_deref().unwrap_or(""), limit);
+        logs.truncated |= message.truncated;
+        let headers = message.header_pairs();
+        match message.error {
+            Some(error) => ProcessResponse::failure(
+                Outcome::Failed(format!("the handler raised: {error}")),
+                logs,
+                self.pid(),
+            ),
+            None => ProcessResponse {
+                status: message.status.unwrap_or(200),
+                headers,
+                body,
+                outcome: Outcome::Completed,
+                logs,
+                cold_start: None,
+                worker_pid: self.pid(),
+            },
+        }
+    }
+
+    /// Why the worker ended, in words for the execution's record.
+    async fn death_reason(&self) -> String {
+        let exit = tokio::time::timeout(Duration::from_secs(2), self.sandbox.wait()).await;
+        if let Some(reason) = self.kill_reason.lock().unwrap().clone() {
+            return reason;
+        }
+        match exit {
+            Ok(exit) if exit.oom_killed => format!(
+                "the memory limit of {} MiB was hit: the kernel's OOM killer stopped the worker",
+                self.limits.memory_mb
+            ),
+            Ok(exit) => format!("the worker crashed: it {exit}"),
+            Err(_) => "the worker closed its connection".to_string(),
+        }
+    }
+}
+
+/// Routes frames until the socket closes, then fails what is left and reports the death.
+async fn read_frames(
+    worker: Arc<Worker>,
+    mut reader: FrameReader<OwnedReadHalf>,
+    output: [tokio::task::JoinHandle<()>; 2],
+    exits: mpsc::UnboundedSender<u64>,
+) {
+    loop {
+        match reader.next().await {
+            Ok(Some((message, body))) => match (message.kind.as_str(), message.id) {
+                ("result", Some(id)) => {
+                    let entry = worker.inflight.lock().unwrap().remove(&id);
+                    if let Some(entry) = entry {
+                        let mut message = message;
+                        merge_fd_logs(&mut message, entry.fd_logs);
+                        let _ = entry.reply.send(Reply::Result(Box::new(message), body));
+                    }
+                }
+                ("log", Some(id)) => {
+                    let text = String::from_utf8_lossy(&body);
+                    let stderr = message.stream.as_deref() == Some("stderr");
+                    if let Some(entry) = worker.inflight.lock().unwrap().get_mut(&id) {
+                        entry.fd_logs.append(stderr, &text, worker.limits.log_limit);
+                    }
+                }
+                _ => {}
+            },
+            Ok(None) => break,
+            Err(e) => {
+                tracing::warn!(pid = worker.pid(), "worker broke the protocol: {e}");
+                worker.kill(&format!("the worker broke the protocol: {e}"));
+                break;
+            }
+        }
+    }
+    // Let the output pipes drain (they end when every process in the sandbox is gone) so a
+    // crash's last words reach the request's logs.
+    for task in output {
+        let _ = tokio::time::timeout(Duration::from_millis(500), task).await;
+    }
+    let reason = worker.death_reason().await;
+    *worker.dead.lock().unwrap() = Some(reason.clone());
+    let pending: Vec<InFlight> = worker
+        .inflight
+        .lock()
+        .unwrap()
+        .drain()
+        .map(|(_, f)| f)
+        .collect();
+    for entry in pending {
+        let _ = entry.reply.send(Reply::Died(reason.clone()));
+    }
+    let _ = exits.send(worker.seq);
+}
+
+/// Output from the pipes goes before what the worker captured itself.
+fn merge_fd_logs(message: &mut WorkerMessage, fd_logs: Logs) {
+    if !fd_logs.stdout.is_empty() {
+        message.stdout = Some(fd_logs.stdout + message.stdout.as_deref().unwrap_or(""));
+    }
+    if !fd_logs.stderr.is_empty() {
+        message.stderr = Some(fd_logs.stderr + message.stderr.as_deref().unwrap_or(""));
+    }
+    message.truncated |= fd_logs.truncated;
+}
+
+/// Reads a stdout/stderr pipe; attributes what it reads to the only request in flight.
+async fn read_output(worker: std::sync::Weak<Worker>, mut pipe: pipe::Receiver, stderr: bool) {
+    let mut buf = vec![0u8; 16 * 1024];
+    loop {
+        let n = match pipe.read(&mut buf).await {
+            Ok(0) | Err(_) => return,
+            Ok(n) => n,
+        };
+        let Some(worker) = worker.upgrade() else {
+            return;
+        };
+        let text = String::from_utf8_lossy(&buf[..n]);
+        let mut inflight = worker.inflight.lock().unwrap();
+        if inflight.len() == 1 {
+            let entry = inflight.values_mut().next().unwrap();
+            entry.fd_logs.append(stderr, &text, worker.limits.log_limit);
+        } else {
+            tracing::debug!(
+                pid = worker.pid(),
+                stderr,
+                "worker output outside a request: {text}"
+            );
+        }
+    }
+}

@@ -1,0 +1,149 @@
+//! gust-runtime-process's integration tests: real spawner, real sandboxes, real interpreters.
+//! One module per area; `sandbox` holds the escape attempts.
+
+mod functions;
+mod sandbox;
+mod scaling;
+mod workers;
+
+use std::path::Path;
+use std::time::Duration;
+
+use gust_core::RuntimeId;
+use gust_runtime_process::{
+    BuildSpec, FunctionPool, PoolSpec, ProcessConfig, ProcessRequest, ProcessResponse,
+    ProcessRuntime, SpawnerCommand,
+};
+use tempfile::TempDir;
+
+/// A runtime with its own data dir; `tweak` adjusts the config first.
+pub struct Env {
+    pub runtime: ProcessRuntime,
+    pub data: TempDir,
+}
+
+pub async fn env_with(tweak: impl FnOnce(&mut ProcessConfig)) -> Env {
+    let data = tempfile::tempdir().unwrap();
+    let mut config = ProcessConfig::from_env(data.path());
+    config.spawner = Some(SpawnerCommand {
+        program: env!("CARGO_BIN_EXE_gust-process-spawner").into(),
+        args: vec![],
+    });
+    // Most tests do not need stem cells; the ones about cold starts turn them on.
+    config.stem_cells = 0;
+    config.queue_wait = Duration::from_secs(20);
+    tweak(&mut config);
+    let runtime = ProcessRuntime::start(config)
+        .await
+        .expect("the runtime starts");
+    Env { runtime, data }
+}
+
+pub async fn env() -> Env {
+    env_with(|_| {}).await
+}
+
+/// A code folder holding `files`, readable by the sandbox's user.
+pub fn code(files: &[(&str, &str)]) -> TempDir {
+    use std::os::unix::fs::PermissionsExt;
+    let dir = tempfile::tempdir().unwrap();
+    for (name, content) in files {
+        let path = dir.path().join(name);
+        std::fs::write(&path, content).unwrap();
+        let mode = if *name == "bootstrap" { 0o755 } else { 0o644 };
+        std::fs::set_permissions(&path, std::fs::Permissions::from_mode(mode)).unwrap();
+    }
+    std::fs::set_permissions(dir.path(), std::fs::Permissions::from_mode(0o755)).unwrap();
+    dir
+}
+
+pub fn spec(runtime: RuntimeId, code_dir: &Path) -> PoolSpec {
+    PoolSpec {
+        function_id: "fn-test".into(),
+        function_name: "test-fn".into(),
+        deployment_id: "dep-test".into(),
+        runtime,
+        code_dir: code_dir.to_path_buf(),
+        handler: "main.handle".into(),
+        env: vec![("GREETING".into(), "hi".into())],
+        memory_mb: 256,
+        cpu_millis: 0,
+        timeout: Duration::from_secs(10),
+        min_scale: 0,
+        max_scale: 2,
+        concurrency: 1,
+        network: true,
+    }
+}
+
+/// Builds `code_dir`, returning the build log or the error with it.
+pub async fn build(env: &Env, runtime: RuntimeId, code_dir: &Path) -> Result<String, String> {
+    let mut log = String::new();
+    let spec = BuildSpec {
+        runtime,
+        code_dir: code_dir.to_path_buf(),
+        handler: "main.handle".into(),
+        env: vec![],
+    };
+    let result = env
+        .runtime
+        .build(&spec, &mut |line| log.push_str(line))
+        .await;
+    match result {
+        Ok(_) => Ok(log),
+        Err(e) => Err(format!("{e}\n--- log ---\n{log}")),
+    }
+}
+
+pub fn get(path: &str) -> ProcessRequest {
+    let (path, query) = path.split_once('?').unwrap_or((path, ""));
+    ProcessRequest {
+        method: "GET".into(),
+        path: path.into(),
+        query: query
+            .split('&')
+            .filter(|kv| !kv.is_empty())
+            .map(|kv| {
+                let (k, v) = kv.split_once('=').unwrap_or((kv, ""));
+                (k.to_string(), v.to_string())
+            })
+            .collect(),
+        headers: vec![("Accept".into(), "*/*".into())],
+        execution_id: "exec-1".into(),
+        ..ProcessRequest::default()
+    }
+}
+
+/// Invokes with a bound on the whole call: a hang fails the test instead of stalling it.
+pub async fn call(pool: &FunctionPool, request: ProcessRequest) -> ProcessResponse {
+    tokio::time::timeout(Duration::from_secs(60), pool.invoke(request))
+        .await
+        .expect("the invocation finished in time")
+        .expect("the invocation ran")
+}
+
+pub fn body(response: &ProcessResponse) -> String {
+    String::from_utf8_lossy(&response.body).into_owned()
+}
+
+pub fn json(response: &ProcessResponse) -> serde_json::Value {
+    serde_json::from_slice(&response.body).unwrap_or_else(|e| {
+        panic!(
+            "not JSON ({e}): {} / logs {:?}",
+            body(response),
+            response.logs
+        )
+    })
+}
+
+/// Polls `check` every 20 ms for up to `limit`.
+pub async fn eventually(limit: Duration, mut check: impl FnMut() -> bool) -> bool {
+    let deadline = tokio::time::Instant::now() + limit;
+    while tokio::time::Instant::now() < deadline {
+        if check() {
+            return true;
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    check()
+}

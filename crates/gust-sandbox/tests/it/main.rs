@@ -1,0 +1,55 @@
+//! gust-sandbox's integration tests: real spawner, real sandboxes, shell commands inside.
+
+mod attach;
+mod spawn;
+
+use std::path::Path;
+
+use gust_sandbox::{Limits, SandboxSpec, Spawner, SpawnerCommand, SpawnerConfig};
+
+pub async fn spawner(state: &Path) -> Spawner {
+    let command = SpawnerCommand {
+        program: env!("CARGO_BIN_EXE_gust-sandbox-spawner").into(),
+        args: vec![],
+    };
+    let config = SpawnerConfig {
+        state_dir: state.to_path_buf(),
+        ..SpawnerConfig::default()
+    };
+    Spawner::start(&command, &config)
+        .await
+        .expect("spawner starts")
+}
+
+pub fn shell(script: &str) -> SandboxSpec {
+    SandboxSpec {
+        argv: vec!["/bin/sh".into(), "-c".into(), script.into()],
+        env: vec![("PATH".into(), "/usr/bin:/bin".into())],
+        cwd: "/tmp".into(),
+        code: None,
+        runtime_paths: vec![],
+        network: true,
+        limits: Limits::default(),
+    }
+}
+
+/// Runs `spec` to its end; returns (stdout, stderr, exit).
+pub async fn run(
+    spawner: &Spawner,
+    spec: &SandboxSpec,
+) -> (String, String, gust_sandbox::ExitInfo) {
+    use tokio::io::AsyncReadExt;
+    let mut sandbox = spawner.spawn(spec).await.expect("spawn");
+    let io = sandbox.take_io().unwrap();
+    let read = |fd: std::os::fd::OwnedFd| async move {
+        let mut pipe = tokio::net::unix::pipe::Receiver::from_owned_fd(fd).unwrap();
+        let mut out = Vec::new();
+        let _ = pipe.read_to_end(&mut out).await;
+        String::from_utf8_lossy(&out).into_owned()
+    };
+    let (stdout, stderr) = tokio::join!(read(io.stdout), read(io.stderr));
+    let exit = tokio::time::timeout(std::time::Duration::from_secs(20), sandbox.wait())
+        .await
+        .expect("sandbox ends");
+    (stdout, stderr, exit)
+}
