@@ -17,6 +17,12 @@ mod trigger;
 
 use clap::{Parser, Subcommand};
 
+/// Each request allocates and frees many small objects, often on different threads (a record
+/// is built on a request's thread and freed by the writer's). mimalloc's thread-local free
+/// lists make that cheaper than glibc's arenas: +10% requests/s measured with gust-bench.
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 #[derive(Parser)]
 #[command(
     name = "gust",
