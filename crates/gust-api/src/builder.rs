@@ -6,7 +6,7 @@
 use std::path::{Path, PathBuf};
 use std::time::Instant;
 
-use gust_core::{Deployment, DeploymentStatus, Function, FunctionStatus, PackageFormat, RuntimeId};
+use gust_core::{Deployment, DeploymentStatus, Function, FunctionStatus, PackageFormat};
 use tokio::sync::mpsc;
 
 use crate::archive;
@@ -56,13 +56,10 @@ pub fn spawn_workers(state: Shared, mut rx: mpsc::UnboundedReceiver<BuildJob>) {
     });
 }
 
-/// Where an archive deployment is unpacked.
-pub fn code_dir(state: &Shared, deployment_id: &str) -> PathBuf {
-    state
-        .config
-        .data_dir
-        .join("deployments")
-        .join(deployment_id)
+/// Where an archive deployment is unpacked (and, for process runtimes, where its workers
+/// find their code).
+pub fn code_dir(data_dir: &Path, deployment_id: &str) -> PathBuf {
+    data_dir.join("deployments").join(deployment_id)
 }
 
 async fn build(state: &Shared, job: &BuildJob) -> anyhow::Result<()> {
@@ -174,7 +171,9 @@ pub async fn activate(
     save_deployment: bool,
 ) -> Result<(), crate::error::ApiError> {
     // Load the code first: if that fails nothing has changed and the previous deployment serves on.
-    state.live.preload(state, deployment).await?;
+    if !function.runtime.is_process() {
+        state.live.preload(state, deployment).await?;
+    }
     function.active_deployment = Some(deployment.id.clone());
     function.status = FunctionStatus::Ready;
     function.error_message = None;
@@ -226,32 +225,14 @@ async fn run(
         deployment.size,
         deployment.sha256
     ));
-    if function.runtime != RuntimeId::Wasm {
-        return Err(format!(
-            "the {} runtime is not available on this server",
-            function.runtime
-        ));
+    if function.runtime.is_process() {
+        return build_process(state, function, deployment, log).await;
     }
     let wasm_sha = match deployment.format {
         PackageFormat::Wasm => deployment.sha256.clone(),
         PackageFormat::TarGz | PackageFormat::Zip => {
-            let dir = code_dir(state, &deployment.id);
-            let _ = tokio::fs::remove_dir_all(&dir).await;
-            let archive_path = state.blobs.path(&deployment.sha256);
-            let format = deployment.format;
-            let max = state.config.max_unpacked_bytes;
-            let unpack_dir = dir.clone();
-            let unpacked = tokio::task::spawn_blocking(move || {
-                archive::unpack(format, &archive_path, &unpack_dir, max)
-            })
-            .await
-            .map_err(|e| format!("unpacking crashed: {e}"))?
-            .map_err(|e| e.to_string())?;
-            log.line(format!(
-                "unpacked {} files, {} bytes",
-                unpacked.files.len(),
-                unpacked.bytes
-            ));
+            let dir = code_dir(&state.config.data_dir, &deployment.id);
+            let unpacked = unpack(state, deployment, &dir, log).await?;
             let entry = find_entrypoint(&dir, deployment.entrypoint.as_deref(), &unpacked.files)?;
             log.line(format!("component: {}", entry.display()));
             deployment.entrypoint = Some(entry.display().to_string());
@@ -276,6 +257,78 @@ async fn run(
     .map_err(|e| format!("compilation crashed: {e}"))??;
     log.line(compiled);
     deployment.wasm_sha256 = Some(wasm_sha);
+    Ok(())
+}
+
+/// Unpack an archive deployment into `dir` (emptied first), safely (see `archive`).
+async fn unpack(
+    state: &Shared,
+    deployment: &Deployment,
+    dir: &Path,
+    log: &mut BuildLog,
+) -> Result<archive::Unpacked, String> {
+    let _ = tokio::fs::remove_dir_all(dir).await;
+    let archive_path = state.blobs.path(&deployment.sha256);
+    let format = deployment.format;
+    let max = state.config.max_unpacked_bytes;
+    let unpack_dir = dir.to_path_buf();
+    let unpacked = tokio::task::spawn_blocking(move || {
+        archive::unpack(format, &archive_path, &unpack_dir, max)
+    })
+    .await
+    .map_err(|e| format!("unpacking crashed: {e}"))?
+    .map_err(|e| e.to_string())?;
+    log.line(format!(
+        "unpacked {} files, {} bytes",
+        unpacked.files.len(),
+        unpacked.bytes
+    ));
+    Ok(unpacked)
+}
+
+/// A python, node or custom deployment: unpack the folder, install its dependencies and
+/// check that the handler loads, all in a sandbox (see `gust-runtime-process`).
+async fn build_process(
+    state: &Shared,
+    function: &Function,
+    deployment: &mut Deployment,
+    log: &mut BuildLog,
+) -> Result<(), String> {
+    let runtime = state.process.as_ref().map_err(|reason| {
+        format!(
+            "the {} runtime is not available: {reason}",
+            function.runtime
+        )
+    })?;
+    if deployment.format == PackageFormat::Wasm {
+        return Err(format!(
+            "a {} function's code is a folder (uploaded as .tar.gz or .zip) holding its handler \
+             module, not a .wasm file",
+            function.runtime
+        ));
+    }
+    let dir = code_dir(&state.config.data_dir, &deployment.id);
+    unpack(state, deployment, &dir, log).await?;
+    let handler = function
+        .handler
+        .clone()
+        .unwrap_or_else(|| "main.handle".into());
+    let spec = gust_runtime_process::BuildSpec {
+        runtime: function.runtime,
+        code_dir: dir,
+        handler: handler.clone(),
+        env: function
+            .env
+            .iter()
+            .map(|(k, v)| (k.clone(), v.clone()))
+            .collect(),
+    };
+    let report = runtime
+        .build(&spec, &mut |line: &str| log.text.push_str(line))
+        .await
+        .map_err(|e| e.to_string())?;
+    deployment.entrypoint = Some(handler);
+    log.line(format!("handler loads ({} µs to import)", report.import_us));
     Ok(())
 }
 

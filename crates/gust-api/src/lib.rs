@@ -116,6 +116,10 @@ pub fn router(state: Shared) -> Router {
             "/namespaces/{ns}/functions/{fn}/triggers/{id}",
             get(triggers::get_trigger).delete(triggers::delete_trigger),
         )
+        .route(
+            "/namespaces/{ns}/functions/{fn}/instances",
+            get(instances::list_instances).delete(instances::detach_instances),
+        )
         .route("/namespaces/{ns}/events", post(events::publish_event))
         .route(
             "/tokens",
@@ -148,7 +152,15 @@ async fn metrics_text(
     axum::extract::State(state): axum::extract::State<Shared>,
 ) -> impl axum::response::IntoResponse {
     let depths = state.queue.depths().await;
-    let text = state.metrics.render(&depths, state.queue.running(), &[]);
+    let instances: Vec<(String, &'static str, usize)> = state
+        .live
+        .pools()
+        .into_iter()
+        .map(|(id, pool)| (id, pool.spec().runtime.as_str(), pool.instances().len()))
+        .collect();
+    let text = state
+        .metrics
+        .render(&depths, state.queue.running(), &instances);
     (
         [(
             axum::http::header::CONTENT_TYPE,

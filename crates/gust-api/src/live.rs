@@ -1,23 +1,35 @@
 //! The functions ready to invoke, kept in memory so the invocation path does no query: each
-//! entry holds the function's settings, its merged environment and its loaded component.
-//! Every change to a function, its namespace or its active deployment calls `sync`.
+//! entry holds the function's settings and what runs it — a loaded Wasm component with its
+//! limits, or the pool of worker processes of a python, node or custom function. Every change
+//! to a function, its namespace or its active deployment calls `sync`.
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex, RwLock};
 use std::time::Duration;
 
 use gust_core::{Deployment, Function, Namespace};
+use gust_runtime_process::{FunctionPool, PoolSpec};
 use gust_runtime_wasm::{InvokeLimits, WasmFunction};
 
 use crate::error::ApiError;
 use crate::state::AppState;
 
+/// What runs a function's requests.
+pub enum Runner {
+    /// A fresh instance of the component per request, with these limits.
+    Wasm {
+        component: WasmFunction,
+        limits: InvokeLimits,
+    },
+    /// Long-lived sandboxed workers, scaled by the pool.
+    Process(FunctionPool),
+}
+
 /// One invocable function.
 pub struct LiveFunction {
     pub function: Function,
     pub deployment_id: String,
-    pub component: WasmFunction,
-    pub limits: InvokeLimits,
+    pub runner: Runner,
 }
 
 #[derive(Default)]
@@ -27,6 +39,9 @@ pub struct LiveFunctions {
     routes: RwLock<Routes>,
     /// Loaded components by deployment id, so a settings change does not reload code.
     components: Mutex<HashMap<String, WasmFunction>>,
+    /// Worker pools by function id: kept across settings changes that workers do not depend
+    /// on (scale), replaced (and the old one drained) when they do.
+    pools: Mutex<HashMap<String, FunctionPool>>,
 }
 
 impl LiveFunctions {
@@ -35,9 +50,28 @@ impl LiveFunctions {
         routes.get(namespace)?.get(function).cloned()
     }
 
+    /// Stop serving a function; its workers finish what they run, then stop.
     pub fn remove(&self, function_id: &str) {
         let mut routes = self.routes.write().unwrap_or_else(|p| p.into_inner());
         remove_from(&mut routes, function_id);
+        drop(routes);
+        let pool = self
+            .pools
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .remove(function_id);
+        if let Some(pool) = pool {
+            tokio::spawn(async move { pool.drain().await });
+        }
+    }
+
+    /// Every live worker pool, by function id (for instance counts).
+    pub fn pools(&self) -> Vec<(String, FunctionPool)> {
+        let pools = self.pools.lock().unwrap_or_else(|p| p.into_inner());
+        pools
+            .iter()
+            .map(|(id, pool)| (id.clone(), pool.clone()))
+            .collect()
     }
 
     /// Forget a loaded component (its deployment was deleted).
@@ -96,20 +130,27 @@ impl LiveFunctions {
             self.remove(&function.id);
             return Ok(());
         };
-        let component = self.component(state, &function.id, &deployment_id).await?;
+        let env = merged_env(namespace, function);
+        let runner = if function.runtime.is_process() {
+            Runner::Process(self.pool(state, function, &deployment_id, env)?)
+        } else {
+            Runner::Wasm {
+                component: self.component(state, &function.id, &deployment_id).await?,
+                limits: InvokeLimits {
+                    timeout: Duration::from_secs(u64::from(function.timeout_s)),
+                    memory_mb: function.memory_mb,
+                    env,
+                    log_limit: state.config.log_limit,
+                },
+            }
+        };
         state
             .metrics
             .name_function(&function.id, &namespace.name, &function.name);
         let live = Arc::new(LiveFunction {
             function: function.clone(),
             deployment_id,
-            component,
-            limits: InvokeLimits {
-                timeout: Duration::from_secs(u64::from(function.timeout_s)),
-                memory_mb: function.memory_mb,
-                env: merged_env(namespace, function),
-                log_limit: state.config.log_limit,
-            },
+            runner,
         });
         // Swap under one lock: a concurrent request sees the old entry or the new, never none.
         let mut routes = self.routes.write().unwrap_or_else(|p| p.into_inner());
@@ -121,6 +162,54 @@ impl LiveFunctions {
             }
         }
         Ok(())
+    }
+
+    /// The worker pool for a process function: the current one when only its scale changed
+    /// (applied in place), else a new one, the old one draining its in-flight requests.
+    fn pool(
+        &self,
+        state: &AppState,
+        function: &Function,
+        deployment_id: &str,
+        env: Vec<(String, String)>,
+    ) -> Result<FunctionPool, ApiError> {
+        let runtime = state.process.as_ref().map_err(|reason| {
+            ApiError::unavailable(
+                format!("process runtimes are not available on this server: {reason}"),
+                30,
+            )
+        })?;
+        let spec = PoolSpec {
+            function_id: function.id.clone(),
+            function_name: function.name.clone(),
+            deployment_id: deployment_id.to_string(),
+            runtime: function.runtime,
+            code_dir: crate::builder::code_dir(&state.config.data_dir, deployment_id),
+            handler: function
+                .handler
+                .clone()
+                .unwrap_or_else(|| "main.handle".into()),
+            env,
+            memory_mb: u64::from(function.memory_mb),
+            cpu_millis: function.cpu_millis,
+            timeout: Duration::from_secs(u64::from(function.timeout_s)),
+            min_scale: function.min_scale,
+            max_scale: function.max_scale,
+            concurrency: function.concurrency,
+            network: function.network,
+        };
+        let mut pools = self.pools.lock().unwrap_or_else(|p| p.into_inner());
+        if let Some(current) = pools.get(&function.id)
+            && same_workers(current.spec(), &spec)
+        {
+            current.set_scale(spec.min_scale, spec.max_scale, spec.concurrency);
+            return Ok(current.clone());
+        }
+        let pool = runtime.pool(spec);
+        if let Some(old) = pools.insert(function.id.clone(), pool.clone()) {
+            tokio::spawn(async move { old.drain().await });
+        }
+        Ok(pool)
     }
 
     /// The component of a deployment: from the cache, else loaded as the store describes it.
@@ -168,6 +257,19 @@ impl LiveFunctions {
             .insert(id, loaded.clone());
         Ok(loaded)
     }
+}
+
+/// Whether two pool specs need the same workers: everything but the scale, which a pool
+/// changes in place.
+fn same_workers(a: &PoolSpec, b: &PoolSpec) -> bool {
+    a.deployment_id == b.deployment_id
+        && a.function_name == b.function_name
+        && a.handler == b.handler
+        && a.env == b.env
+        && a.memory_mb == b.memory_mb
+        && a.cpu_millis == b.cpu_millis
+        && a.timeout == b.timeout
+        && a.network == b.network
 }
 
 type Routes = HashMap<String, HashMap<String, Arc<LiveFunction>>>;

@@ -7,6 +7,7 @@ use std::sync::Arc;
 
 use anyhow::Context;
 use gust_core::{Namespace, NamespaceSpec, Scope, Token};
+use gust_runtime_process::{ProcessConfig, ProcessRuntime};
 use gust_runtime_wasm::{WasmConfig, WasmRuntime};
 use gust_store::{BlobStore, SqliteStore, Store};
 
@@ -63,6 +64,9 @@ pub struct AppState {
     pub store: Arc<dyn Store>,
     pub blobs: BlobStore,
     pub wasm: WasmRuntime,
+    /// Python, node and custom functions' workers and sandboxes; the reason when this host
+    /// cannot run them.
+    pub process: Result<ProcessRuntime, String>,
     /// Token hashes in memory, so auth costs no query.
     pub tokens: TokenCache,
     /// Functions ready to invoke, by route.
@@ -113,6 +117,7 @@ impl AppState {
             );
         }
 
+        let process = start_process_runtime(data_dir).await;
         let new_admin_token = bootstrap(&*store, data_dir).await?;
         let tokens = TokenCache::load(store.all_tokens().await?);
         let metrics = Arc::new(Metrics::default());
@@ -131,6 +136,7 @@ impl AppState {
             store,
             blobs,
             wasm,
+            process,
             tokens,
             live: LiveFunctions::default(),
             builder,
@@ -175,6 +181,27 @@ impl AppState {
     /// Base URL for function links.
     pub fn base_url(&self) -> &str {
         self.public_url.get().map(String::as_str).unwrap_or("")
+    }
+}
+
+/// Start the process runtimes, saying once what the sandbox lacks on this host. A host that
+/// cannot make sandboxes at all still serves Wasm functions.
+async fn start_process_runtime(data_dir: &std::path::Path) -> Result<ProcessRuntime, String> {
+    match ProcessRuntime::start(ProcessConfig::from_env(data_dir)).await {
+        Ok(runtime) => {
+            for warning in runtime.sandbox_support().warnings() {
+                tracing::warn!("sandbox: {warning}");
+            }
+            Ok(runtime)
+        }
+        Err(e) => {
+            let reason = e.to_string();
+            tracing::warn!(
+                "process runtimes (python3.11, node20, custom) are unavailable: {reason}; \
+                 `gust doctor` shows what this host supports"
+            );
+            Err(reason)
+        }
     }
 }
 

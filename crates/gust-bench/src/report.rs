@@ -43,7 +43,10 @@ impl Report {
     /// The drain rate over Gust's synchronous rate at the same connection count.
     fn drain_ratio(&self) -> Option<f64> {
         let a = self.async_result.as_ref()?;
-        let sync = self.runs.iter().find(|r| r.target == 1 && r.conns == a.conns)?;
+        let sync = self
+            .runs
+            .iter()
+            .find(|r| r.target == 1 && r.conns == a.conns)?;
         let rate = sync.stats.req_per_s();
         (rate > 0.0).then(|| a.drain_per_s() / rate)
     }

@@ -98,6 +98,9 @@ pub struct FunctionSpec {
     pub concurrency: Option<u32>,
     pub privacy: Option<Privacy>,
     pub http_option: Option<HttpOption>,
+    /// Process runtimes: whether the function may open network connections (default true;
+    /// `false` gives its workers an empty network namespace of their own).
+    pub network: Option<bool>,
     pub tags: Option<Vec<String>>,
     /// Attempts an async execution gets before it becomes a dead letter.
     #[schema(minimum = 1, maximum = 20, default = 3)]
@@ -137,6 +140,10 @@ impl Default for ExecutionRetention {
     }
 }
 
+fn default_network() -> bool {
+    true
+}
+
 fn default_max_attempts() -> u32 {
     MAX_ATTEMPTS.1
 }
@@ -167,6 +174,9 @@ pub struct Function {
     pub concurrency: u32,
     pub privacy: Privacy,
     pub http_option: HttpOption,
+    /// Process runtimes: network access (`false`: an empty network namespace).
+    #[serde(default = "default_network")]
+    pub network: bool,
     pub tags: Vec<String>,
     #[serde(default = "default_max_attempts")]
     pub max_attempts: u32,
@@ -228,6 +238,7 @@ impl FunctionSpec {
             concurrency: CONCURRENCY.1,
             privacy: Privacy::default(),
             http_option: HttpOption::default(),
+            network: true,
             tags: Vec::new(),
             max_attempts: MAX_ATTEMPTS.1,
             retention: ExecutionRetention::default(),
@@ -357,6 +368,9 @@ impl FunctionSpec {
         }
         if let Some(http_option) = self.http_option {
             next.http_option = http_option;
+        }
+        if let Some(network) = self.network {
+            next.network = network;
         }
         if let Some(tags) = self.tags {
             validate::tags("tags", &tags)?;

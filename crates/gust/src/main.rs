@@ -4,6 +4,7 @@
 
 mod context;
 mod deploy;
+mod doctor;
 mod errors;
 mod event;
 mod exec;
@@ -60,9 +61,14 @@ enum Command {
     Event(event::EventCommand),
     /// Save the server URL and token for later commands.
     Login(login::LoginArgs),
+    /// Show what this host supports: sandbox parts, runtimes, the Wasm pooling allocator.
+    Doctor(doctor::DoctorArgs),
 }
 
 fn main() -> std::process::ExitCode {
+    // The server re-runs this binary as its sandbox spawner (single-threaded, before any
+    // runtime starts); in that role it never returns from here.
+    gust_runtime_process::run_spawner_if_requested();
     let cli = Cli::parse();
     let runtime = match tokio::runtime::Builder::new_multi_thread()
         .enable_all()
@@ -85,6 +91,7 @@ fn main() -> std::process::ExitCode {
             Command::Trigger(cmd) => trigger::run(cmd, &cli.global).await,
             Command::Event(cmd) => event::run(cmd, &cli.global).await,
             Command::Login(args) => login::run(args, &cli.global).await,
+            Command::Doctor(args) => doctor::run(args, &cli.global).await,
         }
     });
     match result {

@@ -391,14 +391,15 @@ async fn run(state: Shared, mut execution: Execution) {
         request
     });
     let result = match (&live, request) {
-        (Some(live), Ok(request)) => Ok(run_to_end(
+        (Some(live), Ok(request)) => run_to_end(
             live,
             execution.id.clone(),
             execution.trigger,
             request,
             |watch| state.logs.watch(&execution.id, watch),
         )
-        .await),
+        .await
+        .map_err(|not_run| not_run.message),
         (None, _) => Err("the function has no active deployment".to_string()),
         (_, Err(why)) => Err(why),
     };

@@ -314,7 +314,11 @@ pub async fn delete_deployment(
 /// deployment uses.
 pub async fn release(state: &Shared, deployment: &Deployment) {
     state.live.forget_deployment(&deployment.id);
-    let _ = tokio::fs::remove_dir_all(crate::builder::code_dir(state, &deployment.id)).await;
+    let _ = tokio::fs::remove_dir_all(crate::builder::code_dir(
+        &state.config.data_dir,
+        &deployment.id,
+    ))
+    .await;
     for sha in [Some(&deployment.sha256), deployment.wasm_sha256.as_ref()]
         .into_iter()
         .flatten()

@@ -6,6 +6,7 @@ pub mod deployments;
 pub mod events;
 pub mod executions;
 pub mod functions;
+pub mod instances;
 pub mod logs;
 pub mod namespaces;
 pub mod openapi;

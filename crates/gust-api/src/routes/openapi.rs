@@ -6,7 +6,8 @@ use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
 use utoipa::{Modify, OpenApi};
 
 use crate::routes::{
-    deployments, events, executions, functions, logs, namespaces, runtimes, tokens, triggers,
+    deployments, events, executions, functions, instances, logs, namespaces, runtimes, tokens,
+    triggers,
 };
 
 #[derive(OpenApi)]
@@ -24,7 +25,7 @@ use crate::routes::{
         executions::list_executions, executions::get_execution, executions::create_execution,
         executions::replay_execution, logs::get_execution_logs, logs::get_function_logs,
         triggers::list_triggers, triggers::create_trigger, triggers::get_trigger, triggers::delete_trigger,
-        events::publish_event,
+        events::publish_event, instances::list_instances, instances::detach_instances,
         tokens::list_tokens, tokens::create_token, tokens::get_token, tokens::delete_token,
     ),
     modifiers(&BearerAuth),

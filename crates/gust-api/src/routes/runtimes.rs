@@ -3,6 +3,7 @@
 use axum::Json;
 use axum::extract::State;
 use gust_core::{RuntimeId, RuntimeInfo};
+use gust_runtime_process::ProcessRuntime;
 
 use crate::auth::Caller;
 use crate::error::{ApiResult, ErrorBody};
@@ -18,30 +19,18 @@ pub async fn list_runtimes(
 }
 
 pub fn runtimes(state: &Shared) -> Vec<RuntimeInfo> {
-    RuntimeId::ALL
-        .into_iter()
-        .map(|id| match id {
-            RuntimeId::Wasm => RuntimeInfo {
-                id,
-                name: "WebAssembly (wasi:http/proxy component)".into(),
-                available: true,
-                version: state.wasm.version().into(),
-                reason: None,
-            },
-            other => RuntimeInfo {
-                id: other,
-                name: match other {
-                    RuntimeId::Python311 => "Python 3.11",
-                    RuntimeId::Node20 => "Node.js 20",
-                    _ => "Custom (worker protocol)",
-                }
-                .into(),
-                available: false,
-                version: String::new(),
-                reason: Some("process runtimes are not enabled on this server".into()),
-            },
-        })
-        .collect()
+    let mut all = vec![RuntimeInfo {
+        id: RuntimeId::Wasm,
+        name: "WebAssembly (wasi:http/proxy component)".into(),
+        available: true,
+        version: state.wasm.version().into(),
+        reason: None,
+    }];
+    all.extend(match &state.process {
+        Ok(runtime) => runtime.runtimes(),
+        Err(reason) => ProcessRuntime::unavailable(reason),
+    });
+    all
 }
 
 /// 400 on `runtime` unless this server can run it.

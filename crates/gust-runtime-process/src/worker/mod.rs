@@ -16,7 +16,7 @@ use std::time::Duration;
 
 use bytes::Bytes;
 use gust_sandbox::Sandbox;
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::io::AsyncWriteExt;
 use tokio::net::unix::{OwnedReadHalf, OwnedWriteHalf, pipe};
 use tokio::sync::{mpsc, oneshot};
 
@@ -60,6 +60,9 @@ pub struct Worker {
     kill_reason: Mutex<Option<String>>,
     /// Set once the worker is gone.
     dead: Mutex<Option<String>>,
+    /// Held while output read from the pipes is attributed to a request, so a result frame
+    /// cannot answer its request between a pipe read and the attribution of what it read.
+    output: Mutex<()>,
 }
 
 impl Worker {
@@ -91,10 +94,22 @@ impl Worker {
             served: AtomicU64::new(0),
             kill_reason: Mutex::new(None),
             dead: Mutex::new(None),
+            output: Mutex::new(()),
         });
-        let out = tokio::spawn(read_output(Arc::downgrade(&worker), stdout, false));
-        let err = tokio::spawn(read_output(Arc::downgrade(&worker), stderr, true));
-        tokio::spawn(read_frames(worker.clone(), reader, [out, err], exits));
+        let pipes = [Arc::new(stdout), Arc::new(stderr)];
+        let out = tokio::spawn(read_output(
+            Arc::downgrade(&worker),
+            pipes[0].clone(),
+            false,
+        ));
+        let err = tokio::spawn(read_output(Arc::downgrade(&worker), pipes[1].clone(), true));
+        tokio::spawn(read_frames(
+            worker.clone(),
+            reader,
+            pipes,
+            [out, err],
+            exits,
+        ));
         worker
     }
 
@@ -231,6 +246,7 @@ impl Worker {
 async fn read_frames(
     worker: Arc<Worker>,
     mut reader: FrameReader<OwnedReadHalf>,
+    pipes: [Arc<pipe::Receiver>; 2],
     output: [tokio::task::JoinHandle<()>; 2],
     exits: mpsc::UnboundedSender<u64>,
 ) {
@@ -238,6 +254,9 @@ async fn read_frames(
         match reader.next().await {
             Ok(Some((message, body))) => match (message.kind.as_str(), message.id) {
                 ("result", Some(id)) => {
+                    // What the worker wrote to its pipes before this result is in them now:
+                    // take it for this request before the request is answered.
+                    drain_pipes(&worker, &pipes);
                     let entry = worker.inflight.lock().unwrap().remove(&id);
                     if let Some(entry) = entry {
                         let mut message = message;
@@ -294,27 +313,51 @@ fn merge_fd_logs(message: &mut WorkerMessage, fd_logs: Logs) {
 }
 
 /// Reads a stdout/stderr pipe; attributes what it reads to the only request in flight.
-async fn read_output(worker: std::sync::Weak<Worker>, mut pipe: pipe::Receiver, stderr: bool) {
+async fn read_output(worker: std::sync::Weak<Worker>, pipe: Arc<pipe::Receiver>, stderr: bool) {
     let mut buf = vec![0u8; 16 * 1024];
     loop {
-        let n = match pipe.read(&mut buf).await {
-            Ok(0) | Err(_) => return,
-            Ok(n) => n,
-        };
+        if pipe.readable().await.is_err() {
+            return;
+        }
         let Some(worker) = worker.upgrade() else {
             return;
         };
-        let text = String::from_utf8_lossy(&buf[..n]);
-        let mut inflight = worker.inflight.lock().unwrap();
-        if inflight.len() == 1 {
-            let entry = inflight.values_mut().next().unwrap();
-            entry.fd_logs.append(stderr, &text, worker.limits.log_limit);
-        } else {
-            tracing::debug!(
-                pid = worker.pid(),
-                stderr,
-                "worker output outside a request: {text}"
-            );
+        let _reading = worker.output.lock().unwrap();
+        match pipe.try_read(&mut buf) {
+            Ok(0) => return,
+            Ok(n) => attribute_output(&worker, &buf[..n], stderr),
+            Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => continue,
+            Err(_) => return,
         }
+    }
+}
+
+/// Read whatever the pipes hold right now, without waiting.
+fn drain_pipes(worker: &Worker, pipes: &[Arc<pipe::Receiver>; 2]) {
+    let _reading = worker.output.lock().unwrap();
+    let mut buf = [0u8; 16 * 1024];
+    for (pipe, stderr) in pipes.iter().zip([false, true]) {
+        while let Ok(n) = pipe.try_read(&mut buf) {
+            if n == 0 {
+                break;
+            }
+            attribute_output(worker, &buf[..n], stderr);
+        }
+    }
+}
+
+/// Output from the pipes belongs to the request in flight, when there is exactly one.
+fn attribute_output(worker: &Worker, bytes: &[u8], stderr: bool) {
+    let text = String::from_utf8_lossy(bytes);
+    let mut inflight = worker.inflight.lock().unwrap();
+    if inflight.len() == 1 {
+        let entry = inflight.values_mut().next().unwrap();
+        entry.fd_logs.append(stderr, &text, worker.limits.log_limit);
+    } else {
+        tracing::debug!(
+            pid = worker.pid(),
+            stderr,
+            "worker output outside a request: {text}"
+        );
     }
 }

@@ -2,7 +2,6 @@
 //! One module per area; `sandbox` holds the escape attempts.
 
 mod functions;
-mod sandbox;
 mod scaling;
 mod workers;
 

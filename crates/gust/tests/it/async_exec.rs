@@ -45,7 +45,10 @@ async fn async_executions_are_accepted_then_run_from_the_queue() {
     assert_eq!(done.status, ExecutionStatus::Completed, "{done:?}");
     assert_eq!(done.trigger, ExecutionTrigger::Api);
     assert_eq!(done.attempts, 1);
-    let startup = done.startup.clone().expect("the instance start is recorded");
+    let startup = done
+        .startup
+        .clone()
+        .expect("the instance start is recorded");
     assert!(startup.instantiate_us.is_some() && !done.cold_start);
     assert_eq!(done.response.as_ref().unwrap().body.body, "slept 300");
     assert!(done.logs.stdout.contains("tick 2"), "{:?}", done.logs);
@@ -365,14 +368,29 @@ async fn finished_executions_are_pruned_past_their_retention() {
     let mut ids = Vec::new();
     for i in 0..6 {
         let r = client
-            .invoke(reqwest::Method::GET, "default", "kept", &format!("/echo?n={i}"), vec![])
+            .invoke(
+                reqwest::Method::GET,
+                "default",
+                "kept",
+                &format!("/echo?n={i}"),
+                vec![],
+            )
             .await
             .unwrap();
-        ids.push(r.headers()["x-gust-execution-id"].to_str().unwrap().to_string());
+        ids.push(
+            r.headers()["x-gust-execution-id"]
+                .to_str()
+                .unwrap()
+                .to_string(),
+        );
     }
     let mut total = 0;
     for _ in 0..60 {
-        total = client.list_executions("default", "kept", &[]).await.unwrap().total;
+        total = client
+            .list_executions("default", "kept", &[])
+            .await
+            .unwrap()
+            .total;
         if total == 3 {
             break;
         }
@@ -384,12 +402,18 @@ async fn finished_executions_are_pruned_past_their_retention() {
         .await
         .unwrap();
     let kept: Vec<&str> = kept.items.iter().map(|e| e.id.as_str()).collect();
-    assert_eq!(kept, ids[3..].iter().map(String::as_str).collect::<Vec<_>>());
+    assert_eq!(
+        kept,
+        ids[3..].iter().map(String::as_str).collect::<Vec<_>>()
+    );
 
     // Out-of-range retention is refused, naming the field.
     let r = server
         .http()
-        .patch(format!("{}/api/v1/namespaces/default/functions/kept", server.url))
+        .patch(format!(
+            "{}/api/v1/namespaces/default/functions/kept",
+            server.url
+        ))
         .bearer_auth(&server.token)
         .json(&json!({"retention": {"max_count": 0}}))
         .send()

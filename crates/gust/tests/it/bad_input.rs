@@ -54,7 +54,10 @@ async fn invalid_function_fields_are_named() {
             "timeout_s",
         ),
         (json!({"name": "ok", "runtime": "cobol"}), "runtime"),
-        (json!({"name": "ok", "runtime": "python3.11"}), "runtime"),
+        (
+            json!({"name": "ok", "runtime": "python3.11", "network": "off"}),
+            "network",
+        ),
         (json!({"name": "Not A Label", "runtime": "wasm"}), "name"),
         (
             json!({"name": "ok", "runtime": "wasm", "min_scale": 5, "max_scale": 1}),

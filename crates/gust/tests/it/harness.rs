@@ -147,6 +147,55 @@ impl TestServer {
             .expect("build")
     }
 
+    /// Create a function on `runtime` and deploy a package (`.tar.gz` bytes) to it, waiting
+    /// for the build.
+    pub async fn deploy_package(
+        &self,
+        name: &str,
+        runtime: &str,
+        spec: FunctionSpec,
+        package: Vec<u8>,
+    ) -> Deployment {
+        let client = self.client();
+        let spec = FunctionSpec {
+            name: Some(name.into()),
+            runtime: Some(runtime.into()),
+            ..spec
+        };
+        client
+            .create_function("default", &spec)
+            .await
+            .expect("create function");
+        let deployment = client
+            .create_deployment("default", name, package, "application/gzip", false)
+            .await
+            .expect("upload");
+        client
+            .wait_for_build("default", name, &deployment.id, Duration::from_secs(300))
+            .await
+            .expect("build")
+    }
+
+    /// Deploy a folder of `tests/functions` and require the build to succeed.
+    pub async fn deploy_folder(
+        &self,
+        name: &str,
+        runtime: &str,
+        spec: FunctionSpec,
+        folder: &str,
+    ) -> Deployment {
+        let d = self
+            .deploy_package(name, runtime, spec, package(folder))
+            .await;
+        assert_eq!(
+            d.status,
+            DeploymentStatus::Ready,
+            "build of {folder} failed: {}",
+            d.build_log
+        );
+        d
+    }
+
     /// Deploy and require the build to succeed.
     pub async fn deploy_ready(&self, name: &str, spec: FunctionSpec, code: &[u8]) -> Deployment {
         let d = self.deploy(name, spec, code, "application/wasm").await;
@@ -218,6 +267,17 @@ pub fn command_guest() -> Vec<u8> {
 /// The hello example from the README.
 pub fn hello_guest() -> Vec<u8> {
     std::fs::read(build_guests().join("hello_wasm.wasm")).expect("hello guest")
+}
+
+/// A folder of `tests/functions` packed as `.tar.gz`, file modes kept (a custom runtime's
+/// `bootstrap` must stay executable).
+pub fn package(folder: &str) -> Vec<u8> {
+    let dir = workspace_root().join("tests/functions").join(folder);
+    let gz = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::fast());
+    let mut tar = tar::Builder::new(gz);
+    tar.append_dir_all(".", &dir)
+        .unwrap_or_else(|e| panic!("packing {}: {e}", dir.display()));
+    tar.into_inner().unwrap().finish().unwrap()
 }
 
 /// A `.tar.gz` holding the given (path, bytes) entries. Paths are written raw into the header,

@@ -11,5 +11,8 @@ mod crash;
 mod lifecycle;
 mod limits;
 mod observe;
+mod process;
 mod restart;
+mod sandbox;
+mod scaling;
 mod triggers;

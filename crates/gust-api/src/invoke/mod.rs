@@ -1,0 +1,271 @@
+//! The invocation path: `ANY /fn/{namespace}/{function}/{*path}` and `POST .../executions`.
+//!
+//! Socket → hyper → this handler: look the function up in memory (`live`), check its privacy,
+//! read the request body (bounded), then hand the request to what runs the function:
+//! - `wasm`: a fresh instance; the response streams back as the guest writes it, and the
+//!   record is assembled as the body passes through (`RecordingBody`).
+//! - `process`: the function's worker pool; the worker's whole answer comes back at once.
+//!
+//! Either way the record goes to the recorder once the run is over: nothing on this path
+//! waits for the store. `request` is the request in every form it takes; `draft` the record
+//! being assembled.
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+
+use axum::body::Body;
+use axum::extract::{Request, State};
+use axum::http::{HeaderMap, StatusCode};
+use axum::response::{IntoResponse, Response};
+use bytes::Bytes;
+use gust_core::{Execution, ExecutionTrigger, FunctionStatus, HttpOption, Privacy, Scope};
+use http_body_util::BodyExt;
+
+mod draft;
+mod process;
+mod request;
+mod wasm;
+
+pub use request::RunRequest;
+
+use crate::auth;
+use crate::error::ApiError;
+use crate::live::{LiveFunction, Runner};
+use crate::state::{AppState, Shared};
+
+/// Header carrying the id of the execution that served a response.
+pub const EXECUTION_ID_HEADER: &str = "x-gust-execution-id";
+
+/// Request headers never copied into execution records: they carry credentials.
+pub(crate) const REDACTED_HEADERS: [&str; 3] = ["authorization", "cookie", "proxy-authorization"];
+
+/// `ANY /fn/{ns}/{fn}/{*path}`.
+pub async fn invoke_http(State(state): State<Shared>, request: Request) -> Response {
+    match invoke_http_inner(&state, request).await {
+        Ok(response) => response,
+        Err(error) => error.into_response(),
+    }
+}
+
+async fn invoke_http_inner(state: &Shared, request: Request) -> Result<Response, ApiError> {
+    let (mut parts, body) = request.into_parts();
+    let (namespace, function, rest) = split_fn_path(parts.uri.path()).ok_or_else(|| {
+        ApiError::not_found("invoke a function at /fn/{namespace}/{function}/{path}")
+    })?;
+    let live = find(state, namespace, function).await?;
+
+    if live.function.privacy == Privacy::Private {
+        let caller = auth::authenticate(state, auth::bearer(&parts.headers))?;
+        caller.require_in(Scope::Invoke, &live.function.namespace_id)?;
+        // The token is Gust's credential, not the function's: it does not reach the guest.
+        parts.headers.remove(axum::http::header::AUTHORIZATION);
+    }
+    if live.function.http_option == HttpOption::Redirected && !is_https(&parts.headers) {
+        let host = parts
+            .headers
+            .get("host")
+            .and_then(|h| h.to_str().ok())
+            .unwrap_or("localhost");
+        let location = format!(
+            "https://{host}{}",
+            parts
+                .uri
+                .path_and_query()
+                .map(|p| p.as_str())
+                .unwrap_or("/")
+        );
+        return Ok((StatusCode::MOVED_PERMANENTLY, [("location", location)]).into_response());
+    }
+
+    if crate::jobs::wants_async(&parts.headers)? {
+        let body = read_body(body, gust_core::execution::ASYNC_BODY_LIMIT).await?;
+        let request = RunRequest {
+            method: parts.method,
+            path: rest.to_string(),
+            query: parts.uri.query().unwrap_or("").to_string(),
+            headers: parts.headers,
+            body,
+        };
+        return crate::jobs::accept_http(state, &live, request).await;
+    }
+    let body = read_body(body, state.config.max_request_bytes).await?;
+    let request = RunRequest {
+        method: parts.method,
+        path: rest.to_string(),
+        query: parts.uri.query().unwrap_or("").to_string(),
+        headers: parts.headers,
+        body,
+    };
+    match &live.runner {
+        Runner::Wasm { component, limits } => {
+            wasm::respond(state, &live, component, limits, request).await
+        }
+        Runner::Process(pool) => process::respond(state, &live, pool, request).await,
+    }
+}
+
+/// Run a function to completion from the API (`POST .../executions`) and return its record.
+pub async fn execute(
+    state: &Shared,
+    live: Arc<LiveFunction>,
+    request: RunRequest,
+) -> Result<Execution, ApiError> {
+    let id = gust_core::new_id();
+    let execution = run_to_end(&live, id.clone(), ExecutionTrigger::Api, request, |watch| {
+        state.logs.watch(&id, watch)
+    })
+    .await;
+    let execution = match execution {
+        Ok(execution) => execution,
+        Err(not_run) => {
+            state.logs.unwatch(&id);
+            return Err(not_run);
+        }
+    };
+    state.recorder.record(execution.clone());
+    state.logs.unwatch(&id);
+    state.recorder.flush().await;
+    Ok(execution)
+}
+
+/// Run `request` through `live` to the end and return its record, with id `id`. `on_start`
+/// gets the run's live output as it starts (for followers of its logs).
+/// `Err` when it could not run at all (every worker busy, none can start).
+pub async fn run_to_end(
+    live: &LiveFunction,
+    id: String,
+    trigger: ExecutionTrigger,
+    request: RunRequest,
+    on_start: impl FnOnce(gust_runtime_wasm::LogWatch),
+) -> Result<Execution, ApiError> {
+    let draft = draft::Draft::from_request(live, id, trigger, &request);
+    match &live.runner {
+        Runner::Wasm { component, limits } => {
+            Ok(wasm::run_to_end(component, limits, draft, request, on_start).await)
+        }
+        Runner::Process(pool) => process::run_to_end(pool, draft, request).await,
+    }
+}
+
+/// The request of an API execution.
+#[derive(Debug, Clone, serde::Deserialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ExecutionInput {
+    #[serde(default = "default_method")]
+    pub method: String,
+    #[serde(default = "default_path")]
+    pub path: String,
+    #[serde(default)]
+    pub headers: BTreeMap<String, String>,
+    /// The request body, as text.
+    pub body: Option<String>,
+    /// Run in the background: the server answers 202 with the queued execution once it is
+    /// stored, and runs it (with retries) from its queue.
+    #[serde(default)]
+    pub r#async: bool,
+}
+
+fn default_method() -> String {
+    "POST".into()
+}
+
+fn default_path() -> String {
+    "/".into()
+}
+
+/// Find an invocable function: memory first; on a miss, the store says why it is not invocable.
+pub async fn find(
+    state: &AppState,
+    namespace: &str,
+    function: &str,
+) -> Result<Arc<LiveFunction>, ApiError> {
+    if let Some(live) = state.live.get(namespace, function) {
+        return Ok(live);
+    }
+    let ns = state.store.get_namespace(namespace).await?;
+    let f = state.store.get_function(&ns.id, function).await?;
+    if let Some(live) = state.live.get(&ns.id, &f.id) {
+        return Ok(live);
+    }
+    let why = match f.status {
+        FunctionStatus::Building => "its first deployment is still building",
+        FunctionStatus::Error => "its deployment failed to build",
+        _ => "it has no active deployment; deploy code first",
+    };
+    Err(ApiError::unavailable(
+        format!("function `{}` cannot be invoked yet: {why}", f.name),
+        1,
+    ))
+}
+
+/// `/fn/ns/fn/rest` → (ns, fn, "/rest"); the rest defaults to `/`.
+fn split_fn_path(path: &str) -> Option<(&str, &str, &str)> {
+    let tail = path.strip_prefix("/fn/")?;
+    let (namespace, tail) = tail.split_once('/')?;
+    let (function, rest) = match tail.find('/') {
+        Some(i) => (&tail[..i], &tail[i..]),
+        None => (tail, "/"),
+    };
+    (!namespace.is_empty() && !function.is_empty()).then_some((namespace, function, rest))
+}
+
+fn is_https(headers: &HeaderMap) -> bool {
+    headers
+        .get("x-forwarded-proto")
+        .is_some_and(|v| v.as_bytes().eq_ignore_ascii_case(b"https"))
+}
+
+async fn read_body(body: Body, limit: usize) -> Result<Bytes, ApiError> {
+    match http_body_util::Limited::new(body, limit).collect().await {
+        Ok(collected) => Ok(collected.to_bytes()),
+        Err(e)
+            if e.downcast_ref::<http_body_util::LengthLimitError>()
+                .is_some() =>
+        {
+            Err(ApiError::too_large(format!(
+                "the request body exceeds {} bytes",
+                limit
+            )))
+        }
+        Err(e) => Err(ApiError::bad_request(format!(
+            "could not read the request body: {e}"
+        ))),
+    }
+}
+
+fn header_map(headers: &HeaderMap, redact: &[&str]) -> BTreeMap<String, String> {
+    headers
+        .iter()
+        .map(|(name, value)| {
+            let shown = if redact.contains(&name.as_str()) {
+                "[redacted]".to_string()
+            } else {
+                String::from_utf8_lossy(value.as_bytes()).into_owned()
+            };
+            (name.as_str().to_string(), shown)
+        })
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn fn_paths_split_into_parts() {
+        assert_eq!(
+            split_fn_path("/fn/default/hello"),
+            Some(("default", "hello", "/"))
+        );
+        assert_eq!(
+            split_fn_path("/fn/default/hello/"),
+            Some(("default", "hello", "/"))
+        );
+        assert_eq!(
+            split_fn_path("/fn/default/hello/a/b"),
+            Some(("default", "hello", "/a/b"))
+        );
+        assert_eq!(split_fn_path("/fn/default"), None);
+        assert_eq!(split_fn_path("/fn//x"), None);
+    }
+}

@@ -1,0 +1,125 @@
+//! The process side of the invocation path: a request goes to the function's worker pool
+//! (python, node or custom), which answers with the whole response, the request's output and,
+//! when it had to start a worker, how long that took.
+
+use axum::body::Body;
+use axum::http::{HeaderName, HeaderValue, StatusCode};
+use axum::response::Response;
+use gust_core::execution::RecordedBody;
+use gust_core::{Execution, ExecutionLogs, ExecutionResponse, ExecutionStatus, ExecutionTrigger};
+use gust_runtime_process::{
+    FunctionPool, Outcome, ProcessInvokeError, ProcessRequest, ProcessResponse,
+};
+
+use super::draft::{Draft, Ending};
+use super::{EXECUTION_ID_HEADER, RunRequest};
+use crate::error::ApiError;
+use crate::live::LiveFunction;
+use crate::state::Shared;
+
+/// Answer an HTTP invocation.
+pub(super) async fn respond(
+    state: &Shared,
+    live: &LiveFunction,
+    pool: &FunctionPool,
+    request: RunRequest,
+) -> Result<Response, ApiError> {
+    let draft = Draft::from_request(live, gust_core::new_id(), ExecutionTrigger::Http, &request);
+    let answer = pool
+        .invoke(process_request(&request, &draft.id))
+        .await
+        .map_err(not_run)?;
+    let mut response = Response::builder()
+        .status(StatusCode::from_u16(answer.status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR));
+    for (name, value) in &answer.headers {
+        // A header the function got wrong is left out rather than failing its response.
+        if let (Ok(name), Ok(value)) = (
+            HeaderName::from_bytes(name.as_bytes()),
+            HeaderValue::from_str(value),
+        ) {
+            response = response.header(name, value);
+        }
+    }
+    let response = response
+        .header(EXECUTION_ID_HEADER, draft.id.as_str())
+        .body(Body::from(answer.body.clone()))
+        .map_err(ApiError::internal)?;
+    state.recorder.record(draft.end(ending(answer)));
+    Ok(response)
+}
+
+/// Run a request to its end (API and async executions); `Err` when it could not run at all.
+pub(super) async fn run_to_end(
+    pool: &FunctionPool,
+    draft: Draft,
+    request: RunRequest,
+) -> Result<Execution, ApiError> {
+    let answer = pool
+        .invoke(process_request(&request, &draft.id))
+        .await
+        .map_err(not_run)?;
+    Ok(draft.end(ending(answer)))
+}
+
+/// A request the pool could not take: 429 when every worker is busy and the queue is full,
+/// 503 when no worker can start.
+fn not_run(error: ProcessInvokeError) -> ApiError {
+    match error {
+        ProcessInvokeError::Overloaded { retry_after } => ApiError::too_many_requests(
+            "every worker of the function is busy and its queue is full",
+            retry_after.as_secs_f64().ceil().max(1.0) as u64,
+        ),
+        ProcessInvokeError::Unavailable(reason) => {
+            ApiError::unavailable(format!("the function cannot run now: {reason}"), 5)
+        }
+    }
+}
+
+fn process_request(request: &RunRequest, execution_id: &str) -> ProcessRequest {
+    ProcessRequest {
+        method: request.method.as_str().to_string(),
+        path: request.path.clone(),
+        query: form_urlencoded::parse(request.query.as_bytes())
+            .into_owned()
+            .collect(),
+        headers: request
+            .headers
+            .iter()
+            .map(|(name, value)| {
+                (
+                    name.as_str().to_string(),
+                    String::from_utf8_lossy(value.as_bytes()).into_owned(),
+                )
+            })
+            .collect(),
+        body: request.body.clone(),
+        execution_id: execution_id.to_string(),
+    }
+}
+
+fn ending(answer: ProcessResponse) -> Ending {
+    let (status, message) = match answer.outcome {
+        Outcome::Completed => (ExecutionStatus::Completed, None),
+        Outcome::Failed(reason) => (ExecutionStatus::Failed, Some(reason)),
+        Outcome::Timeout => (
+            ExecutionStatus::Timeout,
+            Some("the function ran past its timeout; its worker was stopped".to_string()),
+        ),
+    };
+    Ending {
+        status,
+        message,
+        logs: ExecutionLogs {
+            stdout: answer.logs.stdout,
+            stderr: answer.logs.stderr,
+            truncated: answer.logs.truncated,
+        },
+        response: Some(ExecutionResponse {
+            status_code: answer.status,
+            headers: answer.headers.into_iter().collect(),
+            body: RecordedBody::capture(&answer.body, answer.body.len() as u64),
+        }),
+        cold_start: answer.cold_start.is_some(),
+        startup: answer.cold_start.map(Into::into),
+    }
+}

@@ -1,0 +1,77 @@
+//! `gust doctor`: what this host supports, checked here and now: the sandbox parts (namespaces,
+//! cgroup controllers, seccomp), the interpreters of the process runtimes, and whether the
+//! WebAssembly pooling allocator gets its address space. Runs locally; needs no server.
+
+use anyhow::Context;
+use clap::Args;
+use gust_runtime_process::{ProcessConfig, ProcessRuntime};
+
+#[derive(Args, Debug)]
+pub struct DoctorArgs {}
+
+pub async fn run(_args: DoctorArgs, global: &crate::context::GlobalArgs) -> anyhow::Result<()> {
+    let scratch = tempfile::tempdir().context("creating a scratch dir")?;
+    let wasm = gust_runtime_wasm::WasmRuntime::new(gust_runtime_wasm::WasmConfig::from_env(
+        scratch.path().join("artifacts"),
+    ))
+    .context("starting the WebAssembly runtime")?;
+    let mut config = ProcessConfig::from_env(scratch.path());
+    // A check, not a server: no interpreters kept warm.
+    config.stem_cells = 0;
+    let process = ProcessRuntime::start(config).await;
+    let runtimes = match &process {
+        Ok(runtime) => runtime.runtimes(),
+        Err(e) => ProcessRuntime::unavailable(&e.to_string()),
+    };
+    if global.json {
+        let sandbox = process.as_ref().ok().map(|p| {
+            p.sandbox_support()
+                .features
+                .iter()
+                .map(|f| {
+                    serde_json::json!({
+                        "part": f.capability.label(),
+                        "available": f.available,
+                        "detail": f.detail,
+                    })
+                })
+                .collect::<Vec<_>>()
+        });
+        return crate::output::json(&serde_json::json!({
+            "sandbox": sandbox,
+            "sandbox_error": process.as_ref().err().map(|e| e.to_string()),
+            "runtimes": runtimes,
+            "wasm_pooling": wasm.pooling(),
+        }));
+    }
+    println!("sandbox");
+    match &process {
+        Ok(runtime) => print!("{}", runtime.sandbox_support()),
+        Err(e) => println!("  unavailable: {e}"),
+    }
+    println!("\nruntimes");
+    let allocation = if wasm.pooling() {
+        "pooling allocator"
+    } else {
+        "on-demand allocation: the pooling reservation was refused"
+    };
+    println!(
+        "{:<34} {:<8} {} ({allocation})",
+        "wasm",
+        "ok",
+        wasm.version()
+    );
+    for runtime in runtimes.iter().filter(|r| r.id.is_process()) {
+        println!(
+            "{:<34} {:<8} {}",
+            runtime.id.as_str(),
+            if runtime.available { "ok" } else { "missing" },
+            if runtime.available {
+                runtime.version.clone()
+            } else {
+                runtime.reason.clone().unwrap_or_default()
+            }
+        );
+    }
+    Ok(())
+}

@@ -1,0 +1,294 @@
+//! Process runtimes through the server: Python and Node functions with a dependency installed
+//! at build, the handler contract (responses, JSON values, exceptions), build failures that
+//! name their cause, cold and warm starts on the record, and a custom runtime from a tiny
+//! executable.
+
+use gust_core::{ExecutionStatus, FunctionSpec, RuntimeId};
+use reqwest::StatusCode;
+
+use crate::harness::{TestServer, spec, tar_gz};
+
+async fn get(server: &TestServer, function: &str, path: &str) -> reqwest::Response {
+    server
+        .http()
+        .get(format!("{}/fn/default/{function}{path}", server.url))
+        .bearer_auth(&server.token)
+        .send()
+        .await
+        .unwrap()
+}
+
+#[tokio::test]
+async fn runtimes_list_the_process_runtimes_as_available() {
+    let server = TestServer::start();
+    let runtimes = server.client().runtimes().await.unwrap();
+    for id in [RuntimeId::Python311, RuntimeId::Node20, RuntimeId::Custom] {
+        let runtime = runtimes.iter().find(|r| r.id == id).unwrap();
+        assert!(runtime.available, "{runtime:?}");
+    }
+    let python = runtimes
+        .iter()
+        .find(|r| r.id == RuntimeId::Python311)
+        .unwrap();
+    assert!(python.version.starts_with("3.11"), "{python:?}");
+}
+
+#[tokio::test]
+async fn a_python_function_installs_its_requirements_and_follows_the_handler_contract() {
+    let server = TestServer::start();
+    let deployment = server
+        .deploy_folder(
+            "py",
+            "python3.11",
+            FunctionSpec {
+                env: Some([("GREETING".to_string(), "hej".to_string())].into()),
+                ..spec()
+            },
+            "python-hello",
+        )
+        .await;
+    assert!(
+        deployment.build_log.contains("Successfully installed six"),
+        "{}",
+        deployment.build_log
+    );
+
+    // A {statusCode, headers, body} answer, with the dependency working.
+    let response = get(&server, "py", "/").await;
+    assert_eq!(response.status(), StatusCode::OK);
+    assert_eq!(response.headers()["content-type"], "text/plain");
+    let id = response.headers()["x-gust-execution-id"]
+        .to_str()
+        .unwrap()
+        .to_string();
+    assert_eq!(
+        response.text().await.unwrap(),
+        "hello from python, six 1.17.0"
+    );
+    let client = server.client();
+    let first = client.get_execution("default", "py", &id).await.unwrap();
+    assert_eq!(first.status, ExecutionStatus::Completed);
+    assert_eq!(first.logs.stdout, "hello from python on stdout\n");
+    assert!(first.cold_start, "the first request started a worker");
+    let startup = first.startup.clone().unwrap();
+    assert!(
+        startup.total_us > 0 && startup.import_us.is_some(),
+        "{startup:?}"
+    );
+
+    // Any JSON value: 200 application/json. The second request finds a warm worker.
+    let response = get(&server, "py", "/json").await;
+    assert_eq!(response.status(), StatusCode::OK);
+    assert_eq!(response.headers()["content-type"], "application/json");
+    let id = response.headers()["x-gust-execution-id"]
+        .to_str()
+        .unwrap()
+        .to_string();
+    let value: serde_json::Value = response.json().await.unwrap();
+    assert_eq!(value["items"], serde_json::json!([1, 2, 3]));
+    assert_eq!(value["function"], "py");
+    let warm = client.get_execution("default", "py", &id).await.unwrap();
+    assert!(!warm.cold_start && warm.startup.is_none());
+
+    // The event carries method, query, headers and body; the env is the function's.
+    let response = server
+        .http()
+        .post(format!("{}/fn/default/py/echo?a=1&b=two", server.url))
+        .bearer_auth(&server.token)
+        .header("x-test", "yes")
+        .body("payload")
+        .send()
+        .await
+        .unwrap();
+    let echo: serde_json::Value = response.json().await.unwrap();
+    assert_eq!(echo["method"], "POST");
+    assert_eq!(echo["query"], serde_json::json!({"a": "1", "b": "two"}));
+    assert_eq!(echo["body"], "payload");
+    assert_eq!(echo["isBase64Encoded"], false);
+    assert_eq!(echo["header"], "yes");
+    let env: serde_json::Value = get(&server, "py", "/env").await.json().await.unwrap();
+    assert_eq!(env["GREETING"], "hej");
+
+    // An exception: a 500 to the caller, a failed execution with the traceback in its logs.
+    let response = get(&server, "py", "/error").await;
+    assert_eq!(response.status(), StatusCode::INTERNAL_SERVER_ERROR);
+    let id = response.headers()["x-gust-execution-id"]
+        .to_str()
+        .unwrap()
+        .to_string();
+    let failed = client.get_execution("default", "py", &id).await.unwrap();
+    assert_eq!(failed.status, ExecutionStatus::Failed);
+    assert!(
+        failed.logs.stderr.contains("Traceback")
+            && failed
+                .logs
+                .stderr
+                .contains("ValueError: the handler failed on purpose"),
+        "{:?}",
+        failed.logs
+    );
+    // The worker survives a handler's exception.
+    assert_eq!(get(&server, "py", "/json").await.status(), StatusCode::OK);
+
+    // From the API too.
+    let execution = client
+        .create_execution(
+            "default",
+            "py",
+            &serde_json::json!({"method": "GET", "path": "/json"}),
+        )
+        .await
+        .unwrap();
+    assert_eq!(execution.status, ExecutionStatus::Completed);
+    assert!(execution.response.unwrap().body.body.contains("\"items\""));
+}
+
+#[tokio::test]
+async fn a_node_function_installs_its_dependencies_and_follows_the_handler_contract() {
+    let server = TestServer::start();
+    let deployment = server
+        .deploy_folder("js", "node20", spec(), "node-hello")
+        .await;
+    assert!(
+        deployment.build_log.contains("npm install"),
+        "{}",
+        deployment.build_log
+    );
+    let response = get(&server, "js", "/").await;
+    assert_eq!(response.status(), StatusCode::OK);
+    assert_eq!(
+        response.text().await.unwrap(),
+        "hello from node, is-number says true"
+    );
+    let value: serde_json::Value = get(&server, "js", "/json?n=7").await.json().await.unwrap();
+    assert_eq!(
+        value,
+        serde_json::json!({"numeric": true, "function": "js"})
+    );
+
+    let response = get(&server, "js", "/error").await;
+    assert_eq!(response.status(), StatusCode::INTERNAL_SERVER_ERROR);
+    let id = response.headers()["x-gust-execution-id"]
+        .to_str()
+        .unwrap()
+        .to_string();
+    let failed = server
+        .client()
+        .get_execution("default", "js", &id)
+        .await
+        .unwrap();
+    assert_eq!(failed.status, ExecutionStatus::Failed);
+    assert!(
+        failed
+            .logs
+            .stderr
+            .contains("Error: the handler failed on purpose"),
+        "{:?}",
+        failed.logs
+    );
+}
+
+#[tokio::test]
+async fn builds_fail_with_the_reason_when_code_cannot_load() {
+    let server = TestServer::start();
+    // Function name, runtime, package files, what the build log must name.
+    type Case<'a> = (&'a str, &'a str, Vec<(&'a str, &'a [u8])>, &'a str);
+    let cases: [Case; 5] = [
+        (
+            "bad-req",
+            "python3.11",
+            vec![
+                ("main.py", b"def handle(e, c):\n    return 1\n"),
+                (
+                    "requirements.txt",
+                    b"gust-no-such-package-exists-0xdeadbeef\n",
+                ),
+            ],
+            "gust-no-such-package-exists-0xdeadbeef",
+        ),
+        (
+            "bad-import",
+            "python3.11",
+            vec![("main.py", b"import not_a_module_anywhere\n")],
+            "not_a_module_anywhere",
+        ),
+        (
+            "no-handler",
+            "python3.11",
+            vec![("main.py", b"def other(e, c):\n    return 1\n")],
+            "handle",
+        ),
+        (
+            "bad-js",
+            "node20",
+            vec![(
+                "main.js",
+                b"exports.handle = (e, c) => { syntax error here\n",
+            )],
+            "SyntaxError",
+        ),
+        (
+            "no-bootstrap",
+            "custom",
+            vec![("run.sh", b"#!/bin/sh\n")],
+            "bootstrap",
+        ),
+    ];
+    for (name, runtime, files, needle) in cases {
+        let deployment = server
+            .deploy_package(name, runtime, spec(), tar_gz(&files))
+            .await;
+        assert_eq!(
+            deployment.status,
+            gust_core::DeploymentStatus::Failed,
+            "{name}: {}",
+            deployment.build_log
+        );
+        assert!(
+            deployment.build_log.contains(needle),
+            "{name}: the log names the cause: {}",
+            deployment.build_log
+        );
+        let function = server.client().get_function("default", name).await.unwrap();
+        assert_eq!(function.status, gust_core::FunctionStatus::Error);
+    }
+    // A .wasm is not a python function's code.
+    let deployment = server
+        .deploy_package("py-wasm", "python3.11", spec(), b"\0asm\x01\0\0\0".to_vec())
+        .await;
+    assert_eq!(deployment.status, gust_core::DeploymentStatus::Failed);
+}
+
+#[tokio::test]
+async fn a_custom_runtime_speaks_the_worker_protocol() {
+    let server = TestServer::start();
+    server
+        .deploy_folder("shout", "custom", spec(), "custom-shout")
+        .await;
+    for word in ["hello", "louder"] {
+        let response = server
+            .http()
+            .post(format!("{}/fn/default/shout/", server.url))
+            .bearer_auth(&server.token)
+            .body(word)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(response.status(), StatusCode::OK);
+        let id = response.headers()["x-gust-execution-id"]
+            .to_str()
+            .unwrap()
+            .to_string();
+        assert_eq!(response.text().await.unwrap(), word.to_uppercase());
+        let execution = server
+            .client()
+            .get_execution("default", "shout", &id)
+            .await
+            .unwrap();
+        assert!(
+            execution.logs.stdout.starts_with("request "),
+            "{:?}",
+            execution.logs
+        );
+    }
+}

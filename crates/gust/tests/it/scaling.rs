@@ -1,0 +1,260 @@
+//! Scaling of process functions through the server: `min_scale` workers warm once the
+//! deployment is active, `max_scale` never exceeded under a burst, 429 with Retry-After past
+//! the queue, scale to zero after the idle timeout, detach, and scale changes without a
+//! restart.
+
+use std::time::Duration;
+
+use gust_core::FunctionSpec;
+use reqwest::StatusCode;
+
+use crate::harness::{TestServer, spec};
+
+async fn instances(server: &TestServer, function: &str) -> Vec<serde_json::Value> {
+    let list: serde_json::Value = server
+        .client()
+        .send(server.client().request(
+            reqwest::Method::GET,
+            &format!("/api/v1/namespaces/default/functions/{function}/instances"),
+        ))
+        .await
+        .unwrap();
+    list["items"].as_array().unwrap().clone()
+}
+
+/// Poll until `check` holds on the instance count, for at most `limit`.
+async fn wait_for_count(
+    server: &TestServer,
+    function: &str,
+    limit: Duration,
+    check: impl Fn(usize) -> bool,
+) -> usize {
+    let deadline = tokio::time::Instant::now() + limit;
+    loop {
+        let count = instances(server, function).await.len();
+        if check(count) || tokio::time::Instant::now() >= deadline {
+            return count;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
+fn sleep_request(server: &TestServer, function: &str, ms: u32) -> reqwest::RequestBuilder {
+    server
+        .http()
+        .get(format!(
+            "{}/fn/default/{function}/sleep?ms={ms}",
+            server.url
+        ))
+        .bearer_auth(&server.token)
+}
+
+#[tokio::test]
+async fn min_scale_is_warm_at_deploy_and_max_scale_holds_under_a_burst() {
+    let server = TestServer::start();
+    server
+        .deploy_folder(
+            "burst",
+            "python3.11",
+            FunctionSpec {
+                min_scale: Some(1),
+                max_scale: Some(2),
+                ..spec()
+            },
+            "python-hello",
+        )
+        .await;
+    let warm = wait_for_count(&server, "burst", Duration::from_secs(10), |n| n >= 1).await;
+    assert_eq!(
+        warm, 1,
+        "min_scale workers start when the deployment is active"
+    );
+
+    // Eight requests of 300 ms at once on at most two workers: all answered (the rest wait in
+    // the queue), never more than two workers.
+    let burst: Vec<_> = (0..8)
+        .map(|_| tokio::spawn(sleep_request(&server, "burst", 300).send()))
+        .collect();
+    let mut peak = 0;
+    for _ in 0..20 {
+        peak = peak.max(instances(&server, "burst").await.len());
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    for request in burst {
+        assert_eq!(request.await.unwrap().unwrap().status(), StatusCode::OK);
+    }
+    assert_eq!(peak, 2, "the burst scaled to max_scale and no further");
+
+    // Raising max_scale takes effect without a restart.
+    server
+        .client()
+        .update_function(
+            "default",
+            "burst",
+            &FunctionSpec {
+                max_scale: Some(4),
+                ..spec()
+            },
+        )
+        .await
+        .unwrap();
+    let burst: Vec<_> = (0..8)
+        .map(|_| tokio::spawn(sleep_request(&server, "burst", 400).send()))
+        .collect();
+    let grown = wait_for_count(&server, "burst", Duration::from_secs(5), |n| n >= 4).await;
+    for request in burst {
+        assert_eq!(request.await.unwrap().unwrap().status(), StatusCode::OK);
+    }
+    assert_eq!(grown, 4);
+}
+
+#[tokio::test]
+async fn past_the_queue_requests_get_429_with_retry_after() {
+    let server = TestServer::start_with_env(
+        &[],
+        &[("GUST_QUEUE_LIMIT", "2"), ("GUST_QUEUE_WAIT_MS", "5000")],
+    );
+    server
+        .deploy_folder(
+            "narrow",
+            "python3.11",
+            FunctionSpec {
+                max_scale: Some(1),
+                ..spec()
+            },
+            "python-hello",
+        )
+        .await;
+    // One running, two queued, the rest refused at once.
+    let burst: Vec<_> = (0..8)
+        .map(|_| tokio::spawn(sleep_request(&server, "narrow", 700).send()))
+        .collect();
+    let mut ok = 0;
+    let mut refused = 0;
+    for request in burst {
+        let response = request.await.unwrap().unwrap();
+        match response.status() {
+            StatusCode::OK => ok += 1,
+            StatusCode::TOO_MANY_REQUESTS => {
+                refused += 1;
+                let retry: u64 = response.headers()["retry-after"]
+                    .to_str()
+                    .unwrap()
+                    .parse()
+                    .unwrap();
+                assert!(retry >= 1);
+                let body: serde_json::Value = response.json().await.unwrap();
+                assert_eq!(body["error"]["code"], "too_many_requests");
+            }
+            other => panic!("unexpected {other}"),
+        }
+    }
+    assert!(ok >= 1 && refused >= 1, "{ok} answered, {refused} refused");
+    assert!(ok <= 3, "one worker plus a queue of two: {ok} answered");
+}
+
+#[tokio::test]
+async fn idle_workers_stop_and_detach_stops_them_all() {
+    let server = TestServer::start_with_env(&[], &[("GUST_IDLE_TIMEOUT_SECS", "1")]);
+    server
+        .deploy_folder("idle", "python3.11", spec(), "python-hello")
+        .await;
+    assert_eq!(
+        instances(&server, "idle").await.len(),
+        0,
+        "min_scale 0: none at deploy"
+    );
+    let response = sleep_request(&server, "idle", 10).send().await.unwrap();
+    assert_eq!(response.status(), StatusCode::OK);
+    let listed = instances(&server, "idle").await;
+    assert_eq!(listed.len(), 1);
+    let worker = &listed[0];
+    assert!(worker["pid"].as_i64().unwrap() > 0);
+    assert_eq!(worker["requests_served"], 1);
+    assert!(worker["memory_bytes"].as_u64().unwrap_or(1) > 0);
+    let gone = wait_for_count(&server, "idle", Duration::from_secs(10), |n| n == 0).await;
+    assert_eq!(gone, 0, "scaled to zero after the idle timeout");
+
+    // Detach: every worker stops; the next request starts a fresh one.
+    let busy: Vec<_> = (0..3)
+        .map(|_| tokio::spawn(sleep_request(&server, "idle", 200).send()))
+        .collect();
+    for request in busy {
+        request.await.unwrap().unwrap();
+    }
+    let before = instances(&server, "idle").await.len();
+    assert!(before >= 1);
+    let detached: serde_json::Value = server
+        .client()
+        .send(server.client().request(
+            reqwest::Method::DELETE,
+            "/api/v1/namespaces/default/functions/idle/instances",
+        ))
+        .await
+        .unwrap();
+    assert_eq!(detached["detached"], before);
+    assert_eq!(instances(&server, "idle").await.len(), 0);
+    let response = sleep_request(&server, "idle", 10).send().await.unwrap();
+    assert_eq!(response.status(), StatusCode::OK);
+}
+
+#[tokio::test]
+async fn a_new_deployment_replaces_the_old_workers() {
+    let server = TestServer::start();
+    server
+        .deploy_folder(
+            "versions",
+            "python3.11",
+            FunctionSpec {
+                min_scale: Some(1),
+                ..spec()
+            },
+            "python-hello",
+        )
+        .await;
+    wait_for_count(&server, "versions", Duration::from_secs(10), |n| n == 1).await;
+    let old_pid = instances(&server, "versions").await[0]["pid"].clone();
+    // A slow request in flight on the old version finishes after the new one is deployed.
+    let slow = tokio::spawn(sleep_request(&server, "versions", 1500).send());
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    let code = crate::harness::tar_gz(&[(
+        "main.py",
+        b"def handle(event, context):\n    return {'version': 2}\n",
+    )]);
+    let client = server.client();
+    let deployment = client
+        .create_deployment("default", "versions", code, "application/gzip", true)
+        .await
+        .unwrap();
+    let deployment = client
+        .wait_for_build(
+            "default",
+            "versions",
+            &deployment.id,
+            Duration::from_secs(120),
+        )
+        .await
+        .unwrap();
+    assert_eq!(deployment.status, gust_core::DeploymentStatus::Ready);
+    let answer: serde_json::Value = server
+        .http()
+        .get(format!("{}/fn/default/versions/", server.url))
+        .bearer_auth(&server.token)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(answer["version"], 2);
+    assert_eq!(
+        slow.await.unwrap().unwrap().status(),
+        StatusCode::OK,
+        "the old worker finished its request"
+    );
+    let now = instances(&server, "versions").await;
+    assert!(
+        now.iter().all(|w| w["pid"] != old_pid),
+        "the old worker drained: {now:?}"
+    );
+}
