@@ -135,6 +135,73 @@ impl Api {
         Ok(())
     }
 
+    /// `POST /api/v1/namespaces/default/functions` with a full spec.
+    pub async fn create_function_with(&self, spec: &serde_json::Value) -> anyhow::Result<()> {
+        let path = format!("/api/v1/namespaces/{NAMESPACE}/functions");
+        let (status, body) = self
+            .request(
+                Method::POST,
+                &path,
+                Some(("application/json", spec.to_string().into())),
+                true,
+            )
+            .await?;
+        ensure!(
+            status.is_success(),
+            "creating function {spec}: HTTP {status}: {}",
+            String::from_utf8_lossy(&body)
+        );
+        Ok(())
+    }
+
+    /// `PATCH` a function's settings.
+    pub async fn update_function(
+        &self,
+        name: &str,
+        patch: &serde_json::Value,
+    ) -> anyhow::Result<()> {
+        let path = format!("/api/v1/namespaces/{NAMESPACE}/functions/{name}");
+        let (status, body) = self
+            .request(
+                Method::PATCH,
+                &path,
+                Some(("application/json", patch.to_string().into())),
+                true,
+            )
+            .await?;
+        ensure!(
+            status.is_success(),
+            "updating {name}: HTTP {status}: {}",
+            String::from_utf8_lossy(&body)
+        );
+        Ok(())
+    }
+
+    /// Stop every worker of a function (`DELETE …/instances`).
+    pub async fn detach(&self, name: &str) -> anyhow::Result<()> {
+        let path = format!("/api/v1/namespaces/{NAMESPACE}/functions/{name}/instances");
+        let (status, body) = self.request(Method::DELETE, &path, None, true).await?;
+        ensure!(
+            status.is_success(),
+            "detaching {name}: HTTP {status}: {}",
+            String::from_utf8_lossy(&body)
+        );
+        Ok(())
+    }
+
+    /// One request to a public function, which must answer 200.
+    pub async fn get_function_path(&self, name: &str) -> anyhow::Result<Bytes> {
+        let (status, body) = self
+            .request(Method::GET, &function_path(name), None, false)
+            .await?;
+        ensure!(
+            status == StatusCode::OK,
+            "{name}: HTTP {status}: {}",
+            String::from_utf8_lossy(&body)
+        );
+        Ok(body)
+    }
+
     /// Uploads a deployment and polls the function every 1 ms until it
     /// answers 200. Returns the time from upload start to that first 200 and
     /// the body it returned.

@@ -6,6 +6,7 @@ mod async_run;
 mod child;
 mod gust;
 mod load;
+mod process_run;
 mod raw_server;
 mod report;
 
@@ -49,6 +50,9 @@ struct Cli {
     /// Print the figures as one JSON object instead of the table.
     #[arg(long)]
     json: bool,
+    /// Cold starts to time per process runtime (0 skips the process runtimes).
+    #[arg(long, default_value_t = 20)]
+    cold_rounds: usize,
     /// Skip Gust; measure the raw server against itself (harness check).
     #[arg(long, hide = true)]
     only_raw: bool,
@@ -273,6 +277,7 @@ async fn measure(
 
     // Async last, on a server of its own, with the synchronous one stopped.
     let mut async_result = None;
+    let process_inputs = async_inputs.clone();
     if let (Some((bin, wasm)), Some(&conns)) = (async_inputs, cli.connections.iter().max()) {
         if let Some(gust) = servers.pop() {
             gust.shutdown().await?;
@@ -283,6 +288,27 @@ async fn measure(
         );
     }
 
+    let mut process_result = None;
+    if let (Some((bin, _)), Some(&conns)) = (&process_inputs, cli.connections.iter().max())
+        && cli.cold_rounds > 0
+    {
+        if let Some(gust) = servers.pop() {
+            gust.shutdown().await?;
+        }
+        process_result = Some(
+            process_run::measure(
+                bin,
+                tmp,
+                servers,
+                conns,
+                cli.warmup,
+                cli.duration,
+                cli.cold_rounds,
+            )
+            .await?,
+        );
+    }
+
     Ok(Report {
         targets,
         runs,
@@ -290,6 +316,7 @@ async fn measure(
         duration: cli.duration,
         deploy_to_first_response,
         async_result,
+        process_result,
     })
 }
 

@@ -32,12 +32,17 @@ pub struct Report {
     pub duration: Duration,
     pub deploy_to_first_response: Option<Duration>,
     pub async_result: Option<crate::async_run::AsyncResult>,
+    pub process_result: Option<crate::process_run::ProcessResult>,
 }
 
 impl Report {
     pub fn errors(&self) -> u64 {
         self.runs.iter().map(|r| r.stats.errors).sum::<u64>()
             + self.async_result.as_ref().map_or(0, |a| a.submit.errors)
+            + self
+                .process_result
+                .as_ref()
+                .map_or(0, |p| p.warm.iter().map(|(_, s)| s.errors).sum::<u64>())
     }
 
     /// The drain rate over Gust's synchronous rate at the same connection count.
@@ -129,6 +134,9 @@ pub fn print_table(report: &Report) {
                 .map_or_else(|| "-".to_owned(), |r| format!("{r:.2}"))
         );
     }
+    if let Some(p) = &report.process_result {
+        p.print();
+    }
 }
 
 /// Error details go to stderr in both output modes.
@@ -203,6 +211,7 @@ pub fn to_json(report: &Report) -> Value {
             "drain_per_s": a.drain_per_s(),
             "drain_over_sync_ratio": report.drain_ratio(),
         })),
+        "process": report.process_result.as_ref().map(|p| p.to_json()),
         "errors": report.errors(),
     })
 }
