@@ -69,6 +69,15 @@ pub struct Settings {
     secrets: Vec<(String, String)>,
     #[arg(long)]
     handler: Option<String>,
+    /// CPU in thousandths of a core (process runtimes; 50-16000).
+    #[arg(long)]
+    cpu: Option<u32>,
+    /// Process runtimes: no network access (an empty network namespace).
+    #[arg(long, conflicts_with = "network")]
+    no_network: bool,
+    /// Process runtimes: network access again (the default).
+    #[arg(long)]
+    network: bool,
 }
 
 fn parse_pair(s: &str) -> Result<(String, String), String> {
@@ -99,6 +108,14 @@ impl Settings {
             env: map(self.env),
             secrets: map(self.secrets),
             handler: self.handler,
+            cpu_millis: self.cpu,
+            network: if self.no_network {
+                Some(false)
+            } else if self.network {
+                Some(true)
+            } else {
+                None
+            },
             ..FunctionSpec::default()
         }
     }

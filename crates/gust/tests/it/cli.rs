@@ -1,21 +1,9 @@
 //! End to end through the CLI: `gust deploy`, `invoke`, `fn`, `exec`, `login`, and errors
 //! that come with hints.
 
-use std::process::{Command, Output};
+use std::process::Command;
 
-use crate::harness::{TestServer, gust_bin, hello_guest};
-
-fn gust(server: &TestServer, home: &std::path::Path, args: &[&str]) -> Output {
-    Command::new(gust_bin())
-        .args(args)
-        .env("GUST_URL", &server.url)
-        .env("GUST_TOKEN", &server.token)
-        .env("HOME", home)
-        .env_remove("XDG_CONFIG_HOME")
-        .env("NO_COLOR", "1")
-        .output()
-        .expect("running gust")
-}
+use crate::harness::{TestServer, cli as gust, cli_stdout, gust_bin, hello_guest};
 
 fn text(bytes: &[u8]) -> String {
     String::from_utf8_lossy(bytes).into_owned()
@@ -119,6 +107,33 @@ async fn deploy_invoke_and_inspect_through_the_cli() {
     assert!(text(&out.stdout).contains("public"));
     let out = gust(&server, home.path(), &["fn", "delete", "second"]);
     assert!(out.status.success());
+}
+
+#[tokio::test]
+async fn a_python_folder_deploys_and_answers_through_the_cli() {
+    let server = TestServer::start();
+    let home = tempfile::tempdir().unwrap();
+    let folder = crate::harness::workspace_root().join("tests/functions/python-hello");
+    let folder = folder.to_str().unwrap();
+    cli_stdout(&gust(
+        &server,
+        home.path(),
+        &[
+            "deploy",
+            folder,
+            "--name",
+            "hello-py",
+            "--runtime",
+            "python3.11",
+        ],
+    ));
+    let answer = cli_stdout(&gust(&server, home.path(), &["invoke", "hello-py"]));
+    assert_eq!(answer, "hello from python, six 1.17.0");
+    let doctor = cli_stdout(&gust(&server, home.path(), &["doctor"]));
+    assert!(
+        doctor.contains("seccomp filter") && doctor.contains("python3.11"),
+        "{doctor}"
+    );
 }
 
 #[tokio::test]

@@ -222,6 +222,29 @@ impl Drop for TestServer {
     }
 }
 
+/// Run the `gust` CLI against `server`, with `home` as its home (where `gust login` writes).
+pub fn cli(server: &TestServer, home: &Path, args: &[&str]) -> std::process::Output {
+    Command::new(gust_bin())
+        .args(args)
+        .env("GUST_URL", &server.url)
+        .env("GUST_TOKEN", &server.token)
+        .env("HOME", home)
+        .env_remove("XDG_CONFIG_HOME")
+        .env("NO_COLOR", "1")
+        .output()
+        .expect("running gust")
+}
+
+/// The stdout of a CLI run that must succeed.
+pub fn cli_stdout(output: &std::process::Output) -> String {
+    assert!(
+        output.status.success(),
+        "gust failed: {}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    String::from_utf8_lossy(&output.stdout).into_owned()
+}
+
 pub fn gust_bin() -> &'static str {
     env!("CARGO_BIN_EXE_gust")
 }

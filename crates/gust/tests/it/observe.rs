@@ -1,13 +1,12 @@
 //! Watching a server: `/metrics` in Prometheus format, logs followed live while an execution
 //! prints them, and the CLI's `logs`, `invoke --async`, `exec replay`, `trigger` and `event`.
 
-use std::process::Command;
 use std::time::{Duration, Instant};
 
 use gust_core::FunctionSpec;
 use serde_json::json;
 
-use crate::harness::{TestServer, gust_bin, hello_guest, spec, test_guest};
+use crate::harness::{TestServer, cli, cli_stdout as stdout, hello_guest, spec, test_guest};
 
 /// The value of one sample line of the metrics text (`name{labels} value`).
 fn sample(text: &str, name: &str, labels: &[&str]) -> Option<f64> {
@@ -148,23 +147,7 @@ async fn logs_stream_while_the_execution_runs() {
 }
 
 fn gust(server: &TestServer, args: &[&str]) -> std::process::Output {
-    Command::new(gust_bin())
-        .args(args)
-        .env("GUST_URL", &server.url)
-        .env("GUST_TOKEN", &server.token)
-        .env("NO_COLOR", "1")
-        .env("XDG_CONFIG_HOME", server.data_dir.join("cli-config"))
-        .output()
-        .expect("running gust")
-}
-
-fn stdout(output: &std::process::Output) -> String {
-    assert!(
-        output.status.success(),
-        "gust failed: {}",
-        String::from_utf8_lossy(&output.stderr)
-    );
-    String::from_utf8_lossy(&output.stdout).into_owned()
+    cli(server, &server.data_dir, args)
 }
 
 #[tokio::test]
