@@ -115,24 +115,12 @@ impl Api {
         Ok((status, body))
     }
 
-    /// `POST /api/v1/namespaces/default/functions`.
+    /// `POST /api/v1/namespaces/default/functions`: a public function.
     pub async fn create_function(&self, name: &str, runtime: &str) -> anyhow::Result<()> {
-        let spec = serde_json::json!({ "name": name, "runtime": runtime, "privacy": "public" });
-        let path = format!("/api/v1/namespaces/{NAMESPACE}/functions");
-        let (status, body) = self
-            .request(
-                Method::POST,
-                &path,
-                Some(("application/json", spec.to_string().into())),
-                true,
-            )
-            .await?;
-        ensure!(
-            status.is_success(),
-            "creating function {name}: HTTP {status}: {}",
-            String::from_utf8_lossy(&body)
-        );
-        Ok(())
+        self.create_function_with(
+            &serde_json::json!({ "name": name, "runtime": runtime, "privacy": "public" }),
+        )
+        .await
     }
 
     /// `POST /api/v1/namespaces/default/functions` with a full spec.

@@ -297,6 +297,32 @@ impl<'a> ExecutionRow<'a> {
     }
 }
 
+/// A write that must have touched one row, else the record is not there.
+fn touched_one(
+    done: sqlx::sqlite::SqliteQueryResult,
+    kind: &'static str,
+    id: &str,
+) -> StoreResult<()> {
+    if done.rows_affected() == 0 {
+        return Err(StoreError::not_found(kind, id));
+    }
+    Ok(())
+}
+
+/// Delete the row `id` of a table whose rows nothing else refers to.
+async fn delete_row(
+    pool: &SqlitePool,
+    table: &'static str,
+    kind: &'static str,
+    id: &str,
+) -> StoreResult<()> {
+    let done = sqlx::query(&format!("DELETE FROM {table} WHERE id = ?"))
+        .bind(id)
+        .execute(pool)
+        .await?;
+    touched_one(done, kind, id)
+}
+
 fn json<T: serde::Serialize>(value: &T) -> StoreResult<String> {
     Ok(serde_json::to_string(value)?)
 }
@@ -554,21 +580,11 @@ impl Store for SqliteStore {
             .bind(&d.id)
             .execute(&self.pool)
             .await?;
-        if done.rows_affected() == 0 {
-            return Err(StoreError::not_found("deployment", &d.id));
-        }
-        Ok(())
+        touched_one(done, "deployment", &d.id)
     }
 
     async fn delete_deployment(&self, id: &str) -> StoreResult<()> {
-        let done = sqlx::query("DELETE FROM deployments WHERE id = ?")
-            .bind(id)
-            .execute(&self.pool)
-            .await?;
-        if done.rows_affected() == 0 {
-            return Err(StoreError::not_found("deployment", id));
-        }
-        Ok(())
+        delete_row(&self.pool, "deployments", "deployment", id).await
     }
 
     async fn activate_deployment(
@@ -765,21 +781,11 @@ impl Store for SqliteStore {
             .bind(&t.id)
             .execute(&self.pool)
             .await?;
-        if done.rows_affected() == 0 {
-            return Err(StoreError::not_found("trigger", &t.id));
-        }
-        Ok(())
+        touched_one(done, "trigger", &t.id)
     }
 
     async fn delete_trigger(&self, id: &str) -> StoreResult<()> {
-        let done = sqlx::query("DELETE FROM triggers WHERE id = ?")
-            .bind(id)
-            .execute(&self.pool)
-            .await?;
-        if done.rows_affected() == 0 {
-            return Err(StoreError::not_found("trigger", id));
-        }
-        Ok(())
+        delete_row(&self.pool, "triggers", "trigger", id).await
     }
 
     async fn replace_triggers(
@@ -880,14 +886,7 @@ impl Store for SqliteStore {
     }
 
     async fn delete_token(&self, id: &str) -> StoreResult<()> {
-        let done = sqlx::query("DELETE FROM tokens WHERE id = ?")
-            .bind(id)
-            .execute(&self.pool)
-            .await?;
-        if done.rows_affected() == 0 {
-            return Err(StoreError::not_found("token", id));
-        }
-        Ok(())
+        delete_row(&self.pool, "tokens", "token", id).await
     }
 
     async fn all_tokens(&self) -> StoreResult<Vec<(Token, String)>> {

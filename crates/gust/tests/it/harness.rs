@@ -119,7 +119,7 @@ impl TestServer {
         }
     }
 
-    /// Create a function and deploy `code` to it, waiting for the build.
+    /// Create a Wasm function and deploy `code` to it, waiting for the build.
     pub async fn deploy(
         &self,
         name: &str,
@@ -127,24 +127,8 @@ impl TestServer {
         code: &[u8],
         content_type: &str,
     ) -> Deployment {
-        let client = self.client();
-        let spec = FunctionSpec {
-            name: Some(name.into()),
-            runtime: Some("wasm".into()),
-            ..spec
-        };
-        client
-            .create_function("default", &spec)
+        self.deploy_as(name, "wasm", spec, code.to_vec(), content_type)
             .await
-            .expect("create function");
-        let deployment = client
-            .create_deployment("default", name, code.to_vec(), content_type, false)
-            .await
-            .expect("upload");
-        client
-            .wait_for_build("default", name, &deployment.id, Duration::from_secs(120))
-            .await
-            .expect("build")
     }
 
     /// Create a function on `runtime` and deploy a package (`.tar.gz` bytes) to it, waiting
@@ -155,6 +139,18 @@ impl TestServer {
         runtime: &str,
         spec: FunctionSpec,
         package: Vec<u8>,
+    ) -> Deployment {
+        self.deploy_as(name, runtime, spec, package, "application/gzip")
+            .await
+    }
+
+    async fn deploy_as(
+        &self,
+        name: &str,
+        runtime: &str,
+        spec: FunctionSpec,
+        code: Vec<u8>,
+        content_type: &str,
     ) -> Deployment {
         let client = self.client();
         let spec = FunctionSpec {
@@ -167,7 +163,7 @@ impl TestServer {
             .await
             .expect("create function");
         let deployment = client
-            .create_deployment("default", name, package, "application/gzip", false)
+            .create_deployment("default", name, code, content_type, false)
             .await
             .expect("upload");
         client
