@@ -105,6 +105,38 @@ impl Drop for PoolInner {
     }
 }
 
+impl PoolInner {
+    /// A request is done with `worker`: free its slot for the next one.
+    fn release(&self, worker: &Worker, elapsed: Duration) {
+        self.state
+            .lock()
+            .unwrap()
+            .release(worker.seq, elapsed, Instant::now());
+        self.released.notify_waiters();
+        if !worker.accepts_requests() {
+            self.changed.notify_one();
+        }
+    }
+}
+
+/// A caller waiting in the queue; dropped before it got its answer, it returns any lease
+/// sent to it.
+struct Waiting {
+    rx: Option<oneshot::Receiver<Result<Lease<Arc<Worker>>, ProcessInvokeError>>>,
+    inner: Arc<PoolInner>,
+}
+
+impl Drop for Waiting {
+    fn drop(&mut self) {
+        if let Some(mut rx) = self.rx.take() {
+            rx.close();
+            if let Ok(Ok(lease)) = rx.try_recv() {
+                self.inner.release(&lease.worker, Duration::ZERO);
+            }
+        }
+    }
+}
+
 /// One deployment's workers. Cheap to clone; dropping the last clone stops every worker.
 #[derive(Clone)]
 pub struct FunctionPool {
@@ -148,26 +180,26 @@ impl FunctionPool {
         &self,
         request: ProcessRequest,
     ) -> Result<ProcessResponse, ProcessInvokeError> {
-        let inner = &self.inner;
         let lease = self.acquire().await?;
-        let started = Instant::now();
-        let mut response = lease.worker.invoke(&request).await;
-        response.cold_start = lease.cold;
-        inner
-            .state
-            .lock()
-            .unwrap()
-            .release(lease.worker.seq, started.elapsed(), Instant::now());
-        inner.released.notify_waiters();
-        if !lease.worker.accepts_requests() {
-            inner.changed.notify_one();
-        }
-        Ok(response)
+        // Once sent, a request keeps its worker busy whether or not the caller still waits
+        // (a client that hangs up cannot stop code in a worker): it runs to its end — or to
+        // its timeout, which kills the worker — in a task of its own, then frees its slot.
+        let inner = self.inner.clone();
+        let run = tokio::spawn(async move {
+            let started = Instant::now();
+            let mut response = lease.worker.invoke(&request).await;
+            response.cold_start = lease.cold;
+            inner.release(&lease.worker, started.elapsed());
+            response
+        });
+        run.await.map_err(|e| {
+            ProcessInvokeError::Unavailable(format!("the request's task ended abnormally: {e}"))
+        })
     }
 
     async fn acquire(&self) -> Result<Lease<Arc<Worker>>, ProcessInvokeError> {
         let inner = &self.inner;
-        let (tx, mut rx) = oneshot::channel();
+        let (tx, rx) = oneshot::channel();
         let decision = inner.state.lock().unwrap().acquire(tx, Instant::now());
         match decision {
             Acquire::Warm(worker) => Ok(Lease { worker, cold: None }),
@@ -179,8 +211,15 @@ impl FunctionPool {
                 if start {
                     tokio::spawn(inner.clone().start_worker());
                 }
+                // Should this caller go away while it waits, a lease handed to it meanwhile
+                // goes back to the pool instead of holding a slot forever.
+                let mut waiting = Waiting {
+                    rx: Some(rx),
+                    inner: inner.clone(),
+                };
+                let rx = waiting.rx.as_mut().expect("set above");
                 let wait = inner.runtime.config.queue_wait;
-                match tokio::time::timeout(wait, &mut rx).await {
+                let outcome = match tokio::time::timeout(wait, &mut *rx).await {
                     Ok(Ok(result)) => result,
                     Ok(Err(_)) => Err(ProcessInvokeError::Unavailable(
                         "the pool was stopped".into(),
@@ -189,12 +228,15 @@ impl FunctionPool {
                         // A lease sent just as the wait ended must not be lost.
                         rx.close();
                         if let Ok(Ok(lease)) = rx.try_recv() {
+                            waiting.rx = None;
                             return Ok(lease);
                         }
                         let retry_after = inner.state.lock().unwrap().retry_after();
                         Err(ProcessInvokeError::Overloaded { retry_after })
                     }
-                }
+                };
+                waiting.rx = None;
+                outcome
             }
         }
     }

@@ -333,15 +333,19 @@ async fn read_output(worker: std::sync::Weak<Worker>, pipe: Arc<pipe::Receiver>,
 }
 
 /// Read whatever the pipes hold right now, without waiting.
+/// Cheap when nothing came: tokio answers from its cached readiness, without a system call
+/// and without touching a buffer.
 fn drain_pipes(worker: &Worker, pipes: &[Arc<pipe::Receiver>; 2]) {
     let _reading = worker.output.lock().unwrap();
-    let mut buf = [0u8; 16 * 1024];
+    let mut buf = Vec::new();
     for (pipe, stderr) in pipes.iter().zip([false, true]) {
-        while let Ok(n) = pipe.try_read(&mut buf) {
-            if n == 0 {
-                break;
+        loop {
+            buf.clear();
+            buf.reserve(16 * 1024);
+            match pipe.try_read_buf(&mut buf) {
+                Ok(n) if n > 0 => attribute_output(worker, &buf, stderr),
+                _ => break,
             }
-            attribute_output(worker, &buf[..n], stderr);
         }
     }
 }

@@ -258,3 +258,51 @@ async fn a_new_deployment_replaces_the_old_workers() {
         "the old worker drained: {now:?}"
     );
 }
+
+#[tokio::test]
+async fn callers_that_hang_up_do_not_keep_their_workers() {
+    let server = TestServer::start_with_env(&[], &[("GUST_QUEUE_WAIT_MS", "3000")]);
+    server
+        .deploy_folder(
+            "hangup",
+            "python3.11",
+            FunctionSpec {
+                max_scale: Some(1),
+                ..spec()
+            },
+            "python-hello",
+        )
+        .await;
+    // Callers that give up mid-request, some while running, some while queued.
+    let impatient = reqwest::Client::builder()
+        .timeout(Duration::from_millis(150))
+        .build()
+        .unwrap();
+    let gone: Vec<_> = (0..4)
+        .map(|_| {
+            let request = impatient
+                .get(format!("{}/fn/default/hangup/sleep?ms=300", server.url))
+                .bearer_auth(&server.token);
+            tokio::spawn(request.send())
+        })
+        .collect();
+    for request in gone {
+        assert!(request.await.unwrap().is_err(), "the caller timed out");
+    }
+    // Their requests finish in the worker, then the worker is free again.
+    let idle = {
+        let mut idle = false;
+        for _ in 0..100 {
+            let now = instances(&server, "hangup").await;
+            if now.len() == 1 && now[0]["in_flight"] == 0 {
+                idle = true;
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+        idle
+    };
+    assert!(idle, "slots of callers that hung up were never freed");
+    let response = sleep_request(&server, "hangup", 10).send().await.unwrap();
+    assert_eq!(response.status(), StatusCode::OK);
+}
