@@ -141,6 +141,23 @@ async fn a_python_function_installs_its_requirements_and_follows_the_handler_con
         .unwrap();
     assert_eq!(execution.status, ExecutionStatus::Completed);
     assert!(execution.response.unwrap().body.body.contains("\"items\""));
+
+    // And in the background: an async execution runs on the same workers.
+    let queued = client
+        .submit_execution("default", "py", &serde_json::json!({"path": "/env"}), None)
+        .await
+        .unwrap();
+    let done = client
+        .wait_for_execution(
+            "default",
+            "py",
+            &queued.id,
+            std::time::Duration::from_secs(20),
+        )
+        .await
+        .unwrap();
+    assert_eq!(done.status, ExecutionStatus::Completed, "{done:?}");
+    assert!(done.response.unwrap().body.body.contains("hej"));
 }
 
 #[tokio::test]
