@@ -5,8 +5,8 @@
 //! are read when scraped; builds and store writes count where they happen.
 
 use std::collections::HashMap;
-use std::sync::RwLock;
 use std::sync::atomic::{AtomicI64, Ordering};
+use std::sync::{Mutex, RwLock};
 use std::time::Duration;
 
 use gust_core::{Execution, ExecutionStatus};
@@ -75,6 +75,17 @@ pub struct Metrics {
     pub wasm_instances: AtomicI64,
     /// Function id → (namespace name, function name), for labels people can read.
     names: RwLock<HashMap<String, (String, String)>>,
+    /// Each function's metrics, found once: counting a record then costs no label building
+    /// or hashing of label sets (the writer task counts every record).
+    handles: Mutex<HashMap<String, FunctionHandles>>,
+}
+
+struct FunctionHandles {
+    labels: FunctionLabels,
+    /// By (trigger, status).
+    invocations: HashMap<(&'static str, &'static str), Counter>,
+    duration: Histogram,
+    cold_starts: Counter,
 }
 
 /// 100 µs to ~100 s in factors of 2: invocations, builds and store writes all fit.
@@ -155,6 +166,7 @@ impl Default for Metrics {
             store_latency,
             wasm_instances: AtomicI64::new(0),
             names: RwLock::default(),
+            handles: Mutex::default(),
         }
     }
 }
@@ -190,6 +202,7 @@ impl Metrics {
 
     /// Count a committed batch of execution records (each ended attempt once).
     pub fn observe_executions(&self, batch: &[Execution]) {
+        let mut handles = self.handles.lock().unwrap_or_else(|p| p.into_inner());
         for e in batch {
             if !ended_attempt(e) {
                 continue;
@@ -199,26 +212,39 @@ impl Metrics {
                 ExecutionStatus::Queued => ExecutionStatus::Failed,
                 other => other,
             };
-            let labels = self.labels(&e.function_id);
-            let trigger = serde_json::to_value(e.trigger)
-                .ok()
-                .and_then(|v| v.as_str().map(str::to_string))
-                .unwrap_or_default();
-            self.invocations
-                .get_or_create(&InvocationLabels {
-                    namespace: labels.namespace.clone(),
-                    function: labels.function.clone(),
-                    trigger,
-                    status: status.as_str().to_string(),
+            let function = match handles.get_mut(&e.function_id) {
+                Some(function) => function,
+                None => {
+                    let labels = self.labels(&e.function_id);
+                    let function = FunctionHandles {
+                        duration: self.durations.get_or_create(&labels).clone(),
+                        cold_starts: self.cold_starts.get_or_create(&labels).clone(),
+                        invocations: HashMap::new(),
+                        labels,
+                    };
+                    handles.entry(e.function_id.clone()).or_insert(function)
+                }
+            };
+            let labels = &function.labels;
+            function
+                .invocations
+                .entry((e.trigger.as_str(), status.as_str()))
+                .or_insert_with(|| {
+                    self.invocations
+                        .get_or_create(&InvocationLabels {
+                            namespace: labels.namespace.clone(),
+                            function: labels.function.clone(),
+                            trigger: e.trigger.as_str().to_string(),
+                            status: status.as_str().to_string(),
+                        })
+                        .clone()
                 })
                 .inc();
             if let Some(us) = e.duration_us {
-                self.durations
-                    .get_or_create(&labels)
-                    .observe(us as f64 / 1e6);
+                function.duration.observe(us as f64 / 1e6);
             }
             if e.cold_start {
-                self.cold_starts.get_or_create(&labels).inc();
+                function.cold_starts.inc();
             }
         }
     }

@@ -20,6 +20,17 @@ pub enum Trigger {
     Event,
 }
 
+impl Trigger {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Http => "http",
+            Self::Api => "api",
+            Self::Schedule => "schedule",
+            Self::Event => "event",
+        }
+    }
+}
+
 /// `queued → running → completed | failed | timeout`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
 #[serde(rename_all = "lowercase")]

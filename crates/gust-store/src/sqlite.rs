@@ -268,7 +268,6 @@ async fn update_state<'e>(
 /// The columns of an execution row beside its JSON document.
 struct ExecutionRow<'a> {
     execution: &'a Execution,
-    trigger: String,
     data: String,
 }
 
@@ -277,10 +276,8 @@ impl<'a> ExecutionRow<'a> {
         "(id, function_id, status, trigger, data, idempotency_key, dead_letter)";
 
     fn new(execution: &'a Execution) -> StoreResult<Self> {
-        let trigger = serde_json::to_value(execution.trigger)?;
         Ok(Self {
             execution,
-            trigger: trigger.as_str().unwrap_or_default().to_string(),
             data: json(execution)?,
         })
     }
@@ -290,7 +287,7 @@ impl<'a> ExecutionRow<'a> {
         row.push_bind(e.id.clone())
             .push_bind(e.function_id.clone())
             .push_bind(e.status.as_str())
-            .push_bind(self.trigger)
+            .push_bind(e.trigger.as_str())
             .push_bind(self.data)
             .push_bind(e.idempotency_key.clone())
             .push_bind(i64::from(e.dead_letter));
