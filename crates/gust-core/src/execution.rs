@@ -6,6 +6,8 @@ use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
+use crate::stored;
+
 /// What started an execution.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
 #[serde(rename_all = "lowercase")]
@@ -75,11 +77,15 @@ impl std::str::FromStr for ExecutionStatus {
 /// A body as recorded: UTF-8 text as is, anything else base64, cut at a bound.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, ToSchema)]
 pub struct RecordedBody {
+    #[serde(default, skip_serializing_if = "stored::skip_empty")]
     pub body: String,
     /// `body` is base64 because the bytes were not UTF-8.
+    #[serde(default, skip_serializing_if = "stored::skip_false")]
     pub is_base64: bool,
     /// The body was longer than the bound and was cut; `size` says how long it was.
+    #[serde(default, skip_serializing_if = "stored::skip_false")]
     pub truncated: bool,
+    #[serde(default, skip_serializing_if = "stored::skip_zero")]
     pub size: u64,
 }
 
@@ -88,7 +94,9 @@ pub struct RecordedBody {
 pub struct ExecutionRequest {
     pub method: String,
     pub path: String,
+    #[serde(default, skip_serializing_if = "stored::skip_empty")]
     pub query: String,
+    #[serde(default, skip_serializing_if = "stored::skip_no_headers")]
     pub headers: BTreeMap<String, String>,
     #[serde(flatten)]
     pub body: RecordedBody,
@@ -98,6 +106,7 @@ pub struct ExecutionRequest {
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, ToSchema)]
 pub struct ExecutionResponse {
     pub status_code: u16,
+    #[serde(default, skip_serializing_if = "stored::skip_no_headers")]
     pub headers: BTreeMap<String, String>,
     #[serde(flatten)]
     pub body: RecordedBody,
@@ -106,9 +115,12 @@ pub struct ExecutionResponse {
 /// What the function printed. Bounded; truncation is marked.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, ToSchema)]
 pub struct ExecutionLogs {
+    #[serde(default, skip_serializing_if = "stored::skip_empty")]
     pub stdout: String,
+    #[serde(default, skip_serializing_if = "stored::skip_empty")]
     pub stderr: String,
     /// Output past the bound was dropped (a marker line says where).
+    #[serde(default, skip_serializing_if = "stored::skip_false")]
     pub truncated: bool,
 }
 
@@ -118,57 +130,75 @@ pub struct Execution {
     pub id: String,
     pub namespace_id: String,
     pub function_id: String,
+    #[serde(default, skip_serializing_if = "stored::skip_none")]
     pub deployment_id: Option<String>,
     pub trigger: Trigger,
     pub status: ExecutionStatus,
     pub request: ExecutionRequest,
+    #[serde(default, skip_serializing_if = "stored::skip_none")]
     pub response: Option<ExecutionResponse>,
+    #[serde(default)]
     pub logs: ExecutionLogs,
     /// Why it failed or timed out, in one line.
+    #[serde(default, skip_serializing_if = "stored::skip_none")]
     pub error_message: Option<String>,
     /// Wall time from start to the end of the response, in microseconds.
+    #[serde(default, skip_serializing_if = "stored::skip_none")]
     pub duration_us: Option<u64>,
     /// Whether this run had to start a fresh instance of the code.
+    #[serde(default, skip_serializing_if = "stored::skip_false")]
     pub cold_start: bool,
     /// How the start of the instance was spent (what the runtime can tell).
-    #[serde(default)]
+    #[serde(default, skip_serializing_if = "stored::skip_none")]
     pub startup: Option<Startup>,
     /// Runs started so far (async executions retry up to `max_attempts`).
+    #[serde(default = "stored::one", skip_serializing_if = "stored::skip_one")]
     pub attempts: u32,
     /// Ran in the background: accepted with a 202, then run by the queue.
-    #[serde(default, rename = "async")]
+    #[serde(default, rename = "async", skip_serializing_if = "stored::skip_false")]
     pub is_async: bool,
     /// Attempts allowed (the function's `max_attempts` when it was accepted).
-    #[serde(default = "one")]
+    #[serde(default = "stored::one", skip_serializing_if = "stored::skip_one")]
     pub max_attempts: u32,
     /// Queued: the earliest time the next attempt may start.
-    #[serde(default)]
+    #[serde(
+        default,
+        skip_serializing_if = "stored::skip_none",
+        serialize_with = "stored::timestamp::option::serialize"
+    )]
     pub run_after: Option<DateTime<Utc>>,
     /// Every attempt failed; kept until replayed or pruned.
-    #[serde(default)]
+    #[serde(default, skip_serializing_if = "stored::skip_false")]
     pub dead_letter: bool,
     /// The client's `Idempotency-Key`: a repeated submit returns this execution.
-    #[serde(default)]
+    #[serde(default, skip_serializing_if = "stored::skip_none")]
     pub idempotency_key: Option<String>,
     /// What started it: the trigger id (schedule, event) with the event name for events.
-    #[serde(default)]
+    #[serde(default, skip_serializing_if = "stored::skip_none")]
     pub source: Option<String>,
     /// The execution this one replays.
-    #[serde(default)]
+    #[serde(default, skip_serializing_if = "stored::skip_none")]
     pub replay_of: Option<String>,
     /// Links in a chain of event-triggered executions that led to this one (0: not started by
     /// an event). Events of executions past [`MAX_EVENT_DEPTH`] trigger nothing.
     #[serde(default, skip_serializing_if = "is_zero")]
     pub event_depth: u32,
     /// When it was accepted (queued, for async ones).
+    #[serde(serialize_with = "stored::timestamp::serialize")]
     pub created_at: DateTime<Utc>,
     /// When its latest attempt started.
+    #[serde(
+        default,
+        skip_serializing_if = "stored::skip_none",
+        serialize_with = "stored::timestamp::option::serialize"
+    )]
     pub started_at: Option<DateTime<Utc>>,
+    #[serde(
+        default,
+        skip_serializing_if = "stored::skip_none",
+        serialize_with = "stored::timestamp::option::serialize"
+    )]
     pub finished_at: Option<DateTime<Utc>>,
-}
-
-fn one() -> u32 {
-    1
 }
 
 fn is_zero(n: &u32) -> bool {

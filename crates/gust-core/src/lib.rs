@@ -18,6 +18,7 @@ pub mod list;
 pub mod namespace;
 pub mod runtime;
 pub mod schedule;
+pub mod stored;
 pub mod token;
 pub mod trigger;
 pub mod validate;

@@ -278,7 +278,7 @@ impl<'a> ExecutionRow<'a> {
     fn new(execution: &'a Execution) -> StoreResult<Self> {
         Ok(Self {
             execution,
-            data: json(execution)?,
+            data: gust_core::stored::to_json(execution)?,
         })
     }
 
