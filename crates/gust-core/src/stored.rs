@@ -122,9 +122,9 @@ pub mod timestamp {
         let nanos = t.nanosecond();
         put(t.second(), 2, None);
         if nanos != 0 {
-            let (value, digits) = if nanos % 1_000_000 == 0 {
+            let (value, digits) = if nanos.is_multiple_of(1_000_000) {
                 (nanos / 1_000_000, 3)
-            } else if nanos % 1_000 == 0 {
+            } else if nanos.is_multiple_of(1_000) {
                 (nanos / 1_000, 6)
             } else {
                 (nanos, 9)
