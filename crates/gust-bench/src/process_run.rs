@@ -16,8 +16,9 @@ use crate::child::{self, ServerProcess};
 use crate::gust::{self, Api};
 use crate::load::{self, RequestShape, Stats};
 
-/// Requests a Gust worker may hold at once (they queue in the worker, one running).
-const CONCURRENCY: u32 = 16;
+/// Requests the one Gust worker may hold at once: as many as the load has connections, which
+/// the raw server, one process too, also holds at once.
+const CONCURRENCY: u32 = 64;
 /// Pause between cold-start rounds, so the pre-started interpreters are back.
 const COLD_PAUSE: Duration = Duration::from_millis(300);
 
