@@ -127,8 +127,10 @@ pub struct ExecutionLogs {
 /// One execution as stored and returned.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
 pub struct Execution {
+    #[serde(default, skip_serializing_if = "stored::skip_column")]
     pub id: String,
     pub namespace_id: String,
+    #[serde(default, skip_serializing_if = "stored::skip_column")]
     pub function_id: String,
     #[serde(default, skip_serializing_if = "stored::skip_none")]
     pub deployment_id: Option<String>,

@@ -205,8 +205,17 @@ impl Record for Deployment {
 
 impl Record for Execution {
     const TABLE: &'static str = "executions";
+    /// The stored JSON leaves out what the row's own columns hold.
+    const COLUMNS: &'static str = "id, function_id, data";
     fn id(&self) -> String {
         self.id.clone()
+    }
+    fn from_row(row: &sqlx::sqlite::SqliteRow) -> StoreResult<Self> {
+        let data: String = row.try_get("data")?;
+        let mut execution: Execution = serde_json::from_str(&data)?;
+        execution.id = row.try_get("id")?;
+        execution.function_id = row.try_get("function_id")?;
+        Ok(execution)
     }
 }
 
@@ -678,7 +687,7 @@ impl Store for SqliteStore {
             }
             let key = execution.idempotency_key.as_deref().unwrap_or_default();
             let row = sqlx::query(
-                "SELECT data FROM executions WHERE function_id = ? AND idempotency_key = ?",
+                "SELECT id, function_id, data FROM executions WHERE function_id = ? AND idempotency_key = ?",
             )
             .bind(&execution.function_id)
             .bind(key)
@@ -697,7 +706,7 @@ impl Store for SqliteStore {
         limit: u32,
     ) -> StoreResult<Vec<Execution>> {
         let rows = sqlx::query(
-            "SELECT data FROM executions WHERE status = 'queued' AND id > ? ORDER BY id LIMIT ?",
+            "SELECT id, function_id, data FROM executions WHERE status = 'queued' AND id > ? ORDER BY id LIMIT ?",
         )
         .bind(after.unwrap_or(""))
         .bind(i64::from(limit))
@@ -820,7 +829,7 @@ impl Store for SqliteStore {
 
     async fn get_execution(&self, function_id: &str, id: &str) -> StoreResult<Execution> {
         self.fetch_one(
-            "SELECT data FROM executions WHERE function_id = ? AND id = ?",
+            "SELECT id, function_id, data FROM executions WHERE function_id = ? AND id = ?",
             &[function_id, id],
             "execution",
             id,
