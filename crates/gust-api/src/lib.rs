@@ -151,7 +151,7 @@ async fn healthz() -> axum::Json<serde_json::Value> {
 async fn metrics_text(
     axum::extract::State(state): axum::extract::State<Shared>,
 ) -> impl axum::response::IntoResponse {
-    let depths = state.queue.depths().await;
+    let depths = state.queue.depths(&*state.store).await;
     let instances: Vec<(String, &'static str, usize)> = state
         .live
         .pools()

@@ -236,7 +236,10 @@ mod tests {
             );
         }
         let mut back: crate::Execution = serde_json::from_str(&stored).unwrap();
-        assert!(back.id.is_empty() && back.function_id.is_empty(), "{stored}");
+        assert!(
+            back.id.is_empty() && back.function_id.is_empty(),
+            "{stored}"
+        );
         back.id = execution.id.clone();
         back.function_id = execution.function_id.clone();
         assert_eq!(back, execution);

@@ -700,6 +700,19 @@ impl Store for SqliteStore {
         Ok(results)
     }
 
+    async fn queued_counts(&self) -> StoreResult<Vec<(String, usize)>> {
+        let rows: Vec<(String, i64)> = sqlx::query_as(
+            "SELECT function_id, COUNT(*) FROM executions WHERE status = 'queued' \
+             GROUP BY function_id",
+        )
+        .fetch_all(&self.pool)
+        .await?;
+        Ok(rows
+            .into_iter()
+            .map(|(function_id, n)| (function_id, n.max(0) as usize))
+            .collect())
+    }
+
     async fn queued_executions(
         &self,
         after: Option<&str>,

@@ -96,6 +96,8 @@ pub trait Store: Send + Sync + 'static {
     /// transaction. An execution whose idempotency key its function already used is not
     /// written: the first execution with that key comes back instead, with `false`.
     async fn insert_executions(&self, batch: &[Execution]) -> StoreResult<Vec<(Execution, bool)>>;
+    /// How many executions are queued, per function id.
+    async fn queued_counts(&self) -> StoreResult<Vec<(String, usize)>>;
     /// Queued executions in id (acceptance) order, after `after` when given.
     async fn queued_executions(
         &self,

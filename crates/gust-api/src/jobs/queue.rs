@@ -35,7 +35,9 @@ enum Command {
         retry: Option<Box<Execution>>,
     },
     /// Per-function queue depths, for metrics.
-    Depths(tokio::sync::oneshot::Sender<Vec<(String, usize)>>),
+    /// Queued executions per function held in memory, or `None` when some are only in the
+    /// store (memory overflowed) and the store must count.
+    Depths(tokio::sync::oneshot::Sender<Option<Vec<(String, usize)>>>),
     /// Stop starting runs; answer once the running ones have ended.
     Drain(tokio::sync::oneshot::Sender<()>),
 }
@@ -71,10 +73,17 @@ impl Queue {
     }
 
     /// Queued executions per function id.
-    pub async fn depths(&self) -> Vec<(String, usize)> {
+    pub async fn depths(&self, store: &dyn gust_store::Store) -> Vec<(String, usize)> {
         let (tx, rx) = tokio::sync::oneshot::channel();
         let _ = self.tx.send(Command::Depths(tx));
-        rx.await.unwrap_or_default()
+        match rx.await {
+            Ok(Some(in_memory)) => in_memory,
+            Ok(None) => store.queued_counts().await.unwrap_or_else(|e| {
+                tracing::warn!(error = %e, "counting queued executions failed");
+                Vec::new()
+            }),
+            Err(_) => Vec::new(),
+        }
     }
 
     /// Stop starting executions and wait for the running ones (shutdown). Those that do not
@@ -205,6 +214,9 @@ impl Dispatcher {
                         let _ = done.send(());
                     }
                 }
+                Command::Depths(reply) if self.spilled => {
+                    let _ = reply.send(None);
+                }
                 Command::Depths(reply) => {
                     let mut depths: HashMap<String, usize> = self
                         .functions
@@ -214,7 +226,7 @@ impl Dispatcher {
                     for e in self.delayed_executions.values() {
                         *depths.entry(e.function_id.clone()).or_default() += 1;
                     }
-                    let _ = reply.send(depths.into_iter().collect());
+                    let _ = reply.send(Some(depths.into_iter().collect()));
                 }
                 Command::Drain(done) => {
                     self.draining = true;

@@ -260,3 +260,39 @@ async fn the_cli_drives_async_work_triggers_events_and_logs() {
     let logs = stdout(&gust(&server, &["logs", "cli-job"]));
     assert!(logs.contains("tick 1") && logs.contains(&id), "{logs}");
 }
+
+#[tokio::test]
+async fn queue_depth_counts_executions_held_only_in_the_store() {
+    // No async workers, and room for 100 queued executions in memory: the rest wait in the
+    // store alone, and the gauge must still count them.
+    let server = TestServer::start_with_env(
+        &[],
+        &[("GUST_ASYNC_WORKERS", "0"), ("GUST_QUEUE_MEMORY", "100")],
+    );
+    server.deploy_ready("hello", spec(), &hello_guest()).await;
+    let http = server.http();
+    let url = format!("{}/fn/default/hello/", server.url);
+    for _ in 0..150 {
+        let r = http
+            .post(&url)
+            .bearer_auth(&server.token)
+            .header("x-gust-async", "true")
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status(), reqwest::StatusCode::ACCEPTED);
+    }
+    let text = http
+        .get(format!("{}/metrics", server.url))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert_eq!(
+        sample(&text, "gust_queue_depth", &["function=\"hello\""]),
+        Some(150.0),
+        "{text}"
+    );
+}
