@@ -201,7 +201,22 @@ pub async fn serve(
         // Small responses must not wait for Nagle's algorithm.
         let _ = tcp.set_nodelay(true);
     });
-    axum::serve(listener, router(state.clone()))
+    // Invocations skip the router: `/fn/` is the one prefix the hot path has, and matching it
+    // by hand spares each request the route lookup and the extensions axum records.
+    let app = router(state.clone());
+    let gateway = state.clone();
+    let service = tower::service_fn(move |request: axum::extract::Request| {
+        let app = app.clone();
+        let gateway = gateway.clone();
+        async move {
+            if request.uri().path().starts_with("/fn/") {
+                Ok(invoke::invoke_http(axum::extract::State(gateway), request).await)
+            } else {
+                tower::ServiceExt::oneshot(app, request).await
+            }
+        }
+    });
+    axum::serve(listener, tower::make::Shared::new(service))
         .with_graceful_shutdown(shutdown)
         .await?;
     // Async executions that are running get a moment to finish; the rest run after the next start.
