@@ -185,41 +185,21 @@ mod tests {
 
     #[test]
     fn stored_form_leaves_defaults_out_and_reads_back_whole() {
-        let execution = crate::Execution {
-            id: crate::new_id(),
-            namespace_id: crate::new_id(),
-            function_id: crate::new_id(),
-            deployment_id: Some(crate::new_id()),
-            trigger: crate::ExecutionTrigger::Http,
-            status: crate::ExecutionStatus::Completed,
-            request: crate::ExecutionRequest {
-                method: "GET".into(),
-                path: "/".into(),
-                headers: [("accept".to_string(), "*/*".to_string())].into(),
-                ..Default::default()
-            },
-            response: Some(crate::ExecutionResponse {
-                status_code: 200,
-                ..Default::default()
-            }),
-            logs: Default::default(),
-            error_message: None,
-            duration_us: Some(378),
-            cold_start: false,
-            startup: None,
-            attempts: 1,
-            is_async: false,
-            max_attempts: 1,
-            run_after: None,
-            dead_letter: false,
-            idempotency_key: None,
-            source: None,
-            replay_of: None,
-            event_depth: 0,
-            created_at: crate::now(),
-            started_at: Some(crate::now()),
-            finished_at: Some(crate::now()),
-        };
+        // A row as written before the stored form existed: every field, in the API's form.
+        let full = r#"{"id":"01a2109a-2284-75ea-9d77-6fd26a0e33b8",
+            "namespace_id":"01a2109a-21ee-73c5-bb7e-ec7d1ff2b4d8",
+            "function_id":"01a2109a-222f-77e6-ba64-1dbd3320e9d0",
+            "deployment_id":"01a2109a-2238-760e-be99-6e8904ecf8d9","trigger":"http",
+            "status":"completed","request":{"method":"GET","path":"/","query":"",
+            "headers":{"accept":"*/*"},"body":"","is_base64":false,"truncated":false,"size":0},
+            "response":{"status_code":200,"headers":{},"body":"","is_base64":false,
+            "truncated":false,"size":0},"logs":{"stdout":"","stderr":"","truncated":false},
+            "error_message":null,"duration_us":378,"cold_start":false,"startup":null,
+            "attempts":1,"async":false,"max_attempts":1,"run_after":null,"dead_letter":false,
+            "idempotency_key":null,"source":null,"replay_of":null,
+            "created_at":"2026-11-25T02:47:46.564Z","started_at":"2026-11-25T02:47:46.564Z",
+            "finished_at":"2026-11-25T02:47:46.565Z"}"#;
+        let execution: crate::Execution = serde_json::from_str(full).unwrap();
         let stored = super::to_json(&execution).unwrap();
         let api = serde_json::to_string(&execution).unwrap();
         assert!(stored.len() < api.len(), "{stored}");
