@@ -76,6 +76,9 @@ fn setup(plan: &ChildPlan) -> Result<std::convert::Infallible, String> {
     if plan.user_namespace {
         sys::become_user_keeping_capabilities(plan.uid, plan.gid)
             .map_err(|e| format!("taking the sandbox's ids: {e}"))?;
+        // Changing ids clears the parent-death signal: set it again, or a sandbox would
+        // outlive a spawner that was killed outright, beyond the reach of any kill.
+        let _ = sys::set_parent_death_signal(libc::SIGKILL);
     }
     if plan.set_hostname {
         sys::sethostname(b"gust").map_err(|e| format!("sethostname: {e}"))?;

@@ -1,5 +1,6 @@
-//! The server's side: [`Spawner`] starts the spawner process and talks to it; [`Sandbox`] is
-//! one running sandbox (kill, wait, attach code, limits, memory). Async, for tokio.
+//! The server's side: [`Spawner`] starts the spawner process and talks to it (starting a new
+//! one if it dies); [`Sandbox`] is one running sandbox (kill, wait, attach code, limits,
+//! memory). Async, for tokio.
 
 use std::collections::HashMap;
 use std::os::fd::{AsRawFd, OwnedFd};
@@ -45,6 +46,8 @@ struct Delivery {
 
 struct Shared {
     sock: AsyncFd<OwnedFd>,
+    /// Set when the spawner has closed its socket: it and all its sandboxes are gone.
+    gone: std::sync::atomic::AtomicBool,
     /// Requests waiting for their reply, by id.
     pending: Mutex<HashMap<u64, oneshot::Sender<Delivery>>>,
     /// Running sandboxes' exit slots, by pid; filled when `Exited` arrives.
@@ -53,12 +56,11 @@ struct Shared {
     support: SandboxSupport,
 }
 
-/// Ends the spawner when the last [`Spawner`] handle goes: stopping the reader drops the last
+/// Ends the spawner when the last [`Connection`] handle goes: stopping the reader drops the last
 /// reference to the socket, and at its end of file the spawner ends every sandbox, removes
 /// their cgroups and exits (tokio reaps it).
 struct Owner {
     reader: tokio::task::JoinHandle<()>,
-    _child: tokio::process::Child,
 }
 
 impl Drop for Owner {
@@ -67,16 +69,75 @@ impl Drop for Owner {
     }
 }
 
-/// The server's handle on its spawner process. Cheap to clone.
+/// The server's handle on its spawner, cheap to clone. Should the spawner process die
+/// (killed by hand, a bug), its sandboxes die with it (they have it as parent-death signal)
+/// and the next [`Spawner::spawn`] starts a new spawner, so workers come back without a
+/// restart of the server.
 #[derive(Clone)]
 pub struct Spawner {
-    shared: Arc<Shared>,
-    _owner: Arc<Owner>,
+    inner: Arc<Restarting>,
+}
+
+struct Restarting {
+    command: SpawnerCommand,
+    config: SpawnerConfig,
+    support: SandboxSupport,
+    current: tokio::sync::Mutex<Connection>,
 }
 
 impl Spawner {
     /// Starts the spawner and waits for its report of what this host supports.
     pub async fn start(command: &SpawnerCommand, config: &SpawnerConfig) -> SandboxResult<Self> {
+        let connection = Connection::start(command, config).await?;
+        Ok(Spawner {
+            inner: Arc::new(Restarting {
+                command: command.clone(),
+                config: config.clone(),
+                support: connection.shared.support.clone(),
+                current: tokio::sync::Mutex::new(connection),
+            }),
+        })
+    }
+
+    pub fn support(&self) -> &SandboxSupport {
+        &self.inner.support
+    }
+
+    /// Starts a sandboxed process (see [`Connection::spawn`]), through a new spawner when the
+    /// last one has died.
+    pub async fn spawn(&self, spec: &SandboxSpec) -> SandboxResult<Sandbox> {
+        let connection = self.connection().await?;
+        match connection.spawn(spec).await {
+            // It died between the check and the request: once more, on a new one.
+            Err(_) if connection.is_gone() => self.connection().await?.spawn(spec).await,
+            result => result,
+        }
+    }
+
+    /// The live connection, after starting a new spawner if the current one is gone.
+    async fn connection(&self) -> SandboxResult<Connection> {
+        let mut current = self.inner.current.lock().await;
+        if current.is_gone() {
+            tracing::warn!("the sandbox spawner had exited; starting a new one");
+            *current = Connection::start(&self.inner.command, &self.inner.config).await?;
+        }
+        Ok(current.clone())
+    }
+}
+
+/// One spawner process and the socket to it. Cheap to clone.
+#[derive(Clone)]
+struct Connection {
+    shared: Arc<Shared>,
+    _owner: Arc<Owner>,
+}
+
+impl Connection {
+    fn is_gone(&self) -> bool {
+        self.shared.gone.load(Ordering::Acquire)
+    }
+
+    async fn start(command: &SpawnerCommand, config: &SpawnerConfig) -> SandboxResult<Self> {
         let start_error = |source| SandboxError::StartSpawner {
             program: command.program.display().to_string(),
             source,
@@ -127,29 +188,23 @@ impl Spawner {
         };
         let shared = Arc::new(Shared {
             sock,
+            gone: std::sync::atomic::AtomicBool::new(false),
             pending: Mutex::new(HashMap::new()),
             exits: Mutex::new(HashMap::new()),
             next_id: AtomicU64::new(1),
             support,
         });
-        let reader = tokio::spawn(read_replies(shared.clone()));
-        Ok(Spawner {
+        let reader = tokio::spawn(read_replies(shared.clone(), child));
+        Ok(Connection {
             shared,
-            _owner: Arc::new(Owner {
-                reader,
-                _child: child,
-            }),
+            _owner: Arc::new(Owner { reader }),
         })
-    }
-
-    pub fn support(&self) -> &SandboxSupport {
-        &self.shared.support
     }
 
     /// Starts a sandboxed process. Returns once it is cloned and released; its own set-up
     /// (mounts, exec) continues in parallel, and a failure there shows as an early exit with
     /// a `gust sandbox: …` line on its stderr.
-    pub async fn spawn(&self, spec: &SandboxSpec) -> SandboxResult<Sandbox> {
+    async fn spawn(&self, spec: &SandboxSpec) -> SandboxResult<Sandbox> {
         let started_ns = crate::wire::monotonic_ns();
         let id = self.shared.next_id.fetch_add(1, Ordering::Relaxed);
         let spec = Box::new(spec.clone());
@@ -247,8 +302,9 @@ async fn recv(sock: &AsyncFd<OwnedFd>) -> SandboxResult<Option<(Reply, Vec<Owned
     }
 }
 
-/// Routes replies to their requests and exits to their sandboxes, until the spawner goes.
-async fn read_replies(shared: Arc<Shared>) {
+/// Routes replies to their requests and exits to their sandboxes, until the spawner goes;
+/// then reaps it.
+async fn read_replies(shared: Arc<Shared>, mut spawner: tokio::process::Child) {
     loop {
         let (reply, fds) = match recv(&shared.sock).await {
             Ok(Some(message)) => message,
@@ -278,6 +334,7 @@ async fn read_replies(shared: Arc<Shared>) {
         }
     }
     tracing::error!("the sandbox spawner exited; every sandbox has ended with it");
+    shared.gone.store(true, Ordering::Release);
     shared.pending.lock().unwrap().clear();
     for (_, slot) in shared.exits.lock().unwrap().drain() {
         let _ = slot.send(Some(ExitInfo {
@@ -285,6 +342,7 @@ async fn read_replies(shared: Arc<Shared>) {
             ..ExitInfo::default()
         }));
     }
+    let _ = spawner.wait().await;
 }
 
 /// The descriptors of a sandboxed process: its protocol socket and its output pipes.
@@ -297,7 +355,8 @@ pub struct SandboxIo {
 /// One running sandbox. Dropping it kills the process.
 pub struct Sandbox {
     pid: i32,
-    spawner: Spawner,
+    /// The spawner that started it, which alone can act on it.
+    spawner: Connection,
     cgroup: Option<Cgroup>,
     exit: watch::Receiver<Option<ExitInfo>>,
     io: Option<SandboxIo>,

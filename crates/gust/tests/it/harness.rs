@@ -111,6 +111,11 @@ impl TestServer {
         None
     }
 
+    /// The server process's pid.
+    pub fn pid(&self) -> u32 {
+        self.child.as_ref().expect("the server is running").id()
+    }
+
     /// SIGKILL: the server gets no chance to finish anything.
     pub fn kill(&mut self) {
         if let Some(mut child) = self.child.take() {

@@ -309,3 +309,71 @@ async fn a_custom_runtime_speaks_the_worker_protocol() {
         );
     }
 }
+
+/// The server's sandbox spawner: its child process started with `GUST_SANDBOX_SPAWNER` set.
+fn spawner_pid(server: u32) -> Option<u32> {
+    let tasks = std::fs::read_dir(format!("/proc/{server}/task")).ok()?;
+    tasks
+        .flatten()
+        .filter_map(|task| std::fs::read_to_string(task.path().join("children")).ok())
+        .flat_map(|children| {
+            children
+                .split_whitespace()
+                .filter_map(|pid| pid.parse::<u32>().ok())
+                .collect::<Vec<_>>()
+        })
+        .find(|pid| {
+            std::fs::read(format!("/proc/{pid}/environ")).is_ok_and(|env| {
+                env.split(|&b| b == 0)
+                    .any(|v| v.starts_with(b"GUST_SANDBOX_SPAWNER="))
+            })
+        })
+}
+
+#[tokio::test]
+async fn workers_come_back_after_the_sandbox_spawner_is_killed() {
+    let server = TestServer::start();
+    server
+        .deploy_folder("shout", "custom", spec(), "custom-shout")
+        .await;
+    let shout = |word: &'static str| {
+        let request = server
+            .http()
+            .post(format!("{}/fn/default/shout/", server.url))
+            .bearer_auth(&server.token)
+            .body(word);
+        async move {
+            let response = request.send().await.unwrap();
+            (response.status(), response.text().await.unwrap())
+        }
+    };
+    assert_eq!(
+        shout("before").await,
+        (StatusCode::OK, "BEFORE".to_string())
+    );
+
+    let old = spawner_pid(server.pid()).expect("the server runs a spawner");
+    let killed = std::process::Command::new("kill")
+        .args(["-KILL", &old.to_string()])
+        .status()
+        .unwrap();
+    assert!(killed.success());
+
+    // Its sandboxes, the worker among them, die with it; requests fail (never hang) until the
+    // pool has noticed, then a new spawner starts the replacement.
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
+    loop {
+        let (status, body) = shout("after").await;
+        if status == StatusCode::OK {
+            assert_eq!(body, "AFTER");
+            break;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "no worker came back after the spawner died: {status} {body}"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+    let new = spawner_pid(server.pid()).expect("a new spawner runs");
+    assert_ne!(new, old);
+}
