@@ -15,7 +15,7 @@ use tokio::sync::mpsc;
 use crate::error::{ProcessError, ProcessResult};
 use crate::protocol::{FunctionInfo, Load};
 use crate::runtime::Shared;
-use crate::runtimes::{Interpreter, base_env, worker_argv};
+use crate::runtimes::{Interpreter, base_env, worker_sandbox};
 use crate::worker::Fresh;
 
 /// What to build.
@@ -242,20 +242,14 @@ async fn import_check(
     spec: &BuildSpec,
     interpreter: Option<&Interpreter>,
 ) -> ProcessResult<u64> {
-    let mut env = base_env(spec.runtime);
-    env.extend(spec.env.iter().cloned());
-    let sandbox_spec = SandboxSpec {
-        argv: worker_argv(spec.runtime, interpreter),
-        env,
-        cwd: gust_sandbox::CODE_DIR.into(),
-        code: Some(CodeDir {
-            host_path: spec.code_dir.clone(),
-            writable: false,
-        }),
-        runtime_paths: interpreter.map(|i| i.mounts.clone()).unwrap_or_default(),
-        network: true,
-        limits: shared.config.limits(512, 0),
-    };
+    let sandbox_spec = worker_sandbox(
+        spec.runtime,
+        interpreter,
+        &spec.env,
+        Some(&spec.code_dir),
+        true,
+        shared.config.limits(512, 0),
+    );
     let timeout = shared.config.start_timeout;
     let mut fresh = Fresh::spawn(&shared.spawner, &sandbox_spec, timeout)
         .await

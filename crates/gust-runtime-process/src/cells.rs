@@ -12,7 +12,7 @@ use gust_core::RuntimeId;
 use gust_sandbox::{Capability, SandboxSpec, Spawner};
 
 use crate::config::ProcessConfig;
-use crate::runtimes::{Runtimes, base_env, worker_argv};
+use crate::runtimes::{Runtimes, worker_sandbox};
 use crate::worker::Fresh;
 
 /// Memory a cell may use before it is given a function (then the function's `memory_mb`).
@@ -135,14 +135,13 @@ impl Cells {
 
     fn spec(&self, key: CellKey) -> Result<SandboxSpec, String> {
         let interpreter = self.inner.runtimes.interpreter(key.runtime)?;
-        Ok(SandboxSpec {
-            argv: worker_argv(key.runtime, interpreter),
-            env: base_env(key.runtime),
-            cwd: "/tmp".into(),
-            code: None,
-            runtime_paths: interpreter.map(|i| i.mounts.clone()).unwrap_or_default(),
-            network: key.network,
-            limits: self.inner.config.limits(CELL_MEMORY_MB, 0),
-        })
+        Ok(worker_sandbox(
+            key.runtime,
+            interpreter,
+            &[],
+            None,
+            key.network,
+            self.inner.config.limits(CELL_MEMORY_MB, 0),
+        ))
     }
 }

@@ -89,7 +89,7 @@ impl Runtimes {
 }
 
 /// argv of a worker: the interpreter with the embedded bootstrap, or the custom `bootstrap`.
-pub fn worker_argv(runtime: RuntimeId, interpreter: Option<&Interpreter>) -> Vec<String> {
+fn worker_argv(runtime: RuntimeId, interpreter: Option<&Interpreter>) -> Vec<String> {
     match (runtime, interpreter) {
         // -I: ignore PYTHON* variables and the user site; -S: skip `site` (~5 ms).
         (RuntimeId::Python311, Some(i)) => vec![
@@ -105,6 +105,37 @@ pub fn worker_argv(runtime: RuntimeId, interpreter: Option<&Interpreter>) -> Vec
             NODE_BOOTSTRAP.into(),
         ],
         _ => vec![format!("{}/bootstrap", gust_sandbox::CODE_DIR)],
+    }
+}
+
+/// The sandbox of a worker for `runtime`: its argv, the base environment then `env`, the
+/// interpreter's files, and `code` read-only at `/code` (stem cells start without, and get
+/// theirs attached later).
+pub fn worker_sandbox(
+    runtime: RuntimeId,
+    interpreter: Option<&Interpreter>,
+    env: &[(String, String)],
+    code: Option<&Path>,
+    network: bool,
+    limits: gust_sandbox::Limits,
+) -> gust_sandbox::SandboxSpec {
+    let mut all_env = base_env(runtime);
+    all_env.extend(env.iter().cloned());
+    gust_sandbox::SandboxSpec {
+        argv: worker_argv(runtime, interpreter),
+        env: all_env,
+        cwd: if code.is_some() {
+            gust_sandbox::CODE_DIR.into()
+        } else {
+            "/tmp".into()
+        },
+        code: code.map(|dir| gust_sandbox::CodeDir {
+            host_path: dir.to_path_buf(),
+            writable: false,
+        }),
+        runtime_paths: interpreter.map(|i| i.mounts.clone()).unwrap_or_default(),
+        network,
+        limits,
     }
 }
 

@@ -77,25 +77,22 @@ async fn invoke_http_inner(state: &Shared, request: Request) -> Result<Response,
         return Ok((StatusCode::MOVED_PERMANENTLY, [("location", location)]).into_response());
     }
 
-    if crate::jobs::wants_async(&parts.headers)? {
-        let body = read_body(body, gust_core::execution::ASYNC_BODY_LIMIT).await?;
-        let request = RunRequest {
-            method: parts.method,
-            path: rest.to_string(),
-            query: parts.uri.query().unwrap_or("").to_string(),
-            headers: parts.headers,
-            body,
-        };
-        return crate::jobs::accept_http(state, &live, request).await;
-    }
-    let body = read_body(body, state.config.max_request_bytes).await?;
+    let is_async = crate::jobs::wants_async(&parts.headers)?;
+    let limit = if is_async {
+        gust_core::execution::ASYNC_BODY_LIMIT
+    } else {
+        state.config.max_request_bytes
+    };
     let request = RunRequest {
-        method: parts.method,
         path: rest.to_string(),
         query: parts.uri.query().unwrap_or("").to_string(),
+        method: parts.method,
         headers: parts.headers,
-        body,
+        body: read_body(body, limit).await?,
     };
+    if is_async {
+        return crate::jobs::accept_http(state, &live, request).await;
+    }
     match &live.runner {
         Runner::Wasm { component, limits } => {
             wasm::respond(state, &live, component, limits, request).await

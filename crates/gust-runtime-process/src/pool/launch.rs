@@ -6,13 +6,13 @@ use std::sync::Arc;
 use std::sync::atomic::Ordering;
 use std::time::Instant;
 
-use gust_sandbox::{CodeDir, SandboxSpec};
+use gust_sandbox::SandboxSpec;
 
 use super::PoolInner;
 use crate::cells::CellKey;
 use crate::protocol::{FunctionInfo, Load};
 use crate::request::ColdStart;
-use crate::runtimes::{base_env, worker_argv};
+use crate::runtimes::worker_sandbox;
 use crate::worker::{Fresh, Worker, WorkerLimits};
 
 impl PoolInner {
@@ -116,21 +116,15 @@ impl PoolInner {
     pub(super) fn sandbox_spec(&self) -> Result<SandboxSpec, String> {
         let spec = &self.spec;
         let interpreter = self.runtime.runtimes.interpreter(spec.runtime)?;
-        let mut env = base_env(spec.runtime);
         // Fresh processes get the function's environment at exec too, so a custom runtime
         // (or the interpreter itself) sees it from its first instruction.
-        env.extend(spec.env.iter().cloned());
-        Ok(SandboxSpec {
-            argv: worker_argv(spec.runtime, interpreter),
-            env,
-            cwd: gust_sandbox::CODE_DIR.into(),
-            code: Some(CodeDir {
-                host_path: spec.code_dir.clone(),
-                writable: false,
-            }),
-            runtime_paths: interpreter.map(|i| i.mounts.clone()).unwrap_or_default(),
-            network: spec.network,
-            limits: self.runtime.config.limits(spec.memory_mb, spec.cpu_millis),
-        })
+        Ok(worker_sandbox(
+            spec.runtime,
+            interpreter,
+            &spec.env,
+            Some(&spec.code_dir),
+            spec.network,
+            self.runtime.config.limits(spec.memory_mb, spec.cpu_millis),
+        ))
     }
 }
