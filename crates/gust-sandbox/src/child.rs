@@ -28,6 +28,9 @@ pub struct ChildPlan<'a> {
     pub set_hostname: bool,
     /// Whether the child is in a new user namespace (where it must take a mapped id early).
     pub user_namespace: bool,
+    /// Whether the child is pid 1 of a new pid namespace: only then may it signal "every
+    /// process" (-1) to end the sandbox.
+    pub pid_namespace: bool,
     /// Ids to become (inside the user namespace when there is one).
     pub uid: u32,
     pub gid: u32,
@@ -179,7 +182,10 @@ fn init(worker: libc::pid_t, plan: &ChildPlan) -> ! {
         match sys::wait_any() {
             Ok((pid, status)) if pid == worker => {
                 let _ = sys::write_all(FD_STATUS, &status.to_le_bytes());
-                let _ = sys::kill(-1, libc::SIGKILL);
+                // In its own pid namespace, -1 is every process of the sandbox. Outside one it
+                // would be every process this user may signal (the server's own, when it runs
+                // unprivileged): take the worker's process group (it called setsid) instead.
+                let _ = sys::kill(if plan.pid_namespace { -1 } else { -worker }, libc::SIGKILL);
                 // SAFETY: ends init, and with it the pid namespace.
                 unsafe { libc::_exit(0) }
             }

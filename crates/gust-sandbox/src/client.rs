@@ -172,9 +172,12 @@ impl Connection {
         let sock =
             unsafe { AsyncFd::register(ours) }.map_err(|e| SandboxError::Channel(e.into()))?;
 
-        let hello = tokio::time::timeout(Duration::from_secs(10), recv(&sock))
-            .await
-            .map_err(|_| SandboxError::SpawnerGone("no hello within 10 s".into()))??;
+        let hello = tokio::time::timeout(
+            Duration::from_secs(10),
+            recv(&sock, &mut vec![0u8; MAX_MESSAGE]),
+        )
+        .await
+        .map_err(|_| SandboxError::SpawnerGone("no hello within 10 s".into()))??;
         let support = match hello {
             Some((Reply::Hello { support }, _)) => support,
             Some((other, _)) => {
@@ -286,11 +289,13 @@ impl Connection {
 }
 
 /// Receives one message; `None` at end of file.
-async fn recv(sock: &AsyncFd<OwnedFd>) -> SandboxResult<Option<(Reply, Vec<OwnedFd>)>> {
-    let mut buf = vec![0u8; MAX_MESSAGE];
+async fn recv(
+    sock: &AsyncFd<OwnedFd>,
+    buf: &mut [u8],
+) -> SandboxResult<Option<(Reply, Vec<OwnedFd>)>> {
     loop {
         let mut guard = sock.readable().await.map_err(SandboxError::Channel)?;
-        match guard.try_io(|fd| sys::recv_with_fds(fd.as_raw_fd(), &mut buf)) {
+        match guard.try_io(|fd| sys::recv_with_fds(fd.as_raw_fd(), buf)) {
             Ok(Ok((0, _))) => return Ok(None),
             Ok(Ok((n, fds))) => {
                 let reply = serde_json::from_slice(&buf[..n]).map_err(SandboxError::Protocol)?;
@@ -305,8 +310,9 @@ async fn recv(sock: &AsyncFd<OwnedFd>) -> SandboxResult<Option<(Reply, Vec<Owned
 /// Routes replies to their requests and exits to their sandboxes, until the spawner goes;
 /// then reaps it.
 async fn read_replies(shared: Arc<Shared>, mut spawner: tokio::process::Child) {
+    let mut buf = vec![0u8; MAX_MESSAGE];
     loop {
-        let (reply, fds) = match recv(&shared.sock).await {
+        let (reply, fds) = match recv(&shared.sock, &mut buf).await {
             Ok(Some(message)) => message,
             Ok(None) | Err(_) => break,
         };
@@ -342,6 +348,9 @@ async fn read_replies(shared: Arc<Shared>, mut spawner: tokio::process::Child) {
             ..ExitInfo::default()
         }));
     }
+    // It may still run (a message it sent could not be read): stop it, so its sandboxes,
+    // already reported dead, end with it (parent-death signal).
+    let _ = spawner.start_kill();
     let _ = spawner.wait().await;
 }
 

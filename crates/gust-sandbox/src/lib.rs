@@ -83,6 +83,3 @@ pub use spawner::run_spawner_if_requested;
 pub use spec::{CODE_DIR, CodeDir, ExitInfo, Limits, SandboxSpec, system_paths};
 pub use support::{Capability, Feature, SandboxSupport};
 pub use wire::{EXEC_TIME_ENV, SPAWNER_ENV, SpawnerConfig, monotonic_ns};
-
-/// The descriptor number of the protocol socket inside every sandboxed process.
-pub const CHANNEL_FD: i32 = child::FD_CHANNEL;

@@ -99,35 +99,7 @@ impl SandboxSupport {
             })
             .collect()
     }
-
-    /// Support when no spawner could be started at all.
-    pub fn none(reason: &str) -> Self {
-        SandboxSupport {
-            features: ALL
-                .iter()
-                .map(|&capability| Feature {
-                    capability,
-                    available: false,
-                    detail: reason.to_string(),
-                })
-                .collect(),
-        }
-    }
 }
-
-const ALL: [Capability; 11] = [
-    Capability::UserNamespace,
-    Capability::PidNamespace,
-    Capability::MountNamespace,
-    Capability::IpcNamespace,
-    Capability::UtsNamespace,
-    Capability::NetworkNamespace,
-    Capability::CgroupMemory,
-    Capability::CgroupCpu,
-    Capability::CgroupPids,
-    Capability::Seccomp,
-    Capability::AttachCode,
-];
 
 impl fmt::Display for SandboxSupport {
     /// `gust doctor`'s table: one line per part, `ok` or `missing`, then the detail.

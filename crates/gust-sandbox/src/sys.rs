@@ -415,6 +415,11 @@ pub fn chdir(path: &CStr) -> io::Result<()> {
     check_int(unsafe { libc::chdir(path.as_ptr()) }).map(drop)
 }
 
+pub fn fchdir(dir: &OwnedFd) -> io::Result<()> {
+    // SAFETY: dir is an open descriptor owned by the caller.
+    check_int(unsafe { libc::fchdir(dir.as_raw_fd()) }).map(drop)
+}
+
 /// Replaces this process image. Returns only on failure.
 pub fn execve(path: &CStr, argv: &[CString], envp: &[CString]) -> io::Error {
     let mut argv_ptrs: Vec<*const libc::c_char> = argv.iter().map(|a| a.as_ptr()).collect();

@@ -31,8 +31,12 @@ impl Spawner {
             .map_err(|e| format!("entering the sandbox's mount namespace: {e}"))?;
         let target = std::ffi::CString::new(CODE_DIR).unwrap();
         let moved = sys::move_mount_to(&tree, &target);
-        if let Err(e) = sys::setns(own_ns, libc::CLONE_NEWNS) {
-            // Staying in a sandbox's namespace would make every later spawn wrong.
+        let back = sys::setns(own_ns, libc::CLONE_NEWNS).and_then(|()| match &self.own_cwd {
+            Some(cwd) => sys::fchdir(cwd),
+            None => Ok(()),
+        });
+        if let Err(e) = back {
+            // Staying in a sandbox's namespace (or at its root) would make every later spawn wrong.
             eprintln!("gust sandbox spawner: cannot return to its own mount namespace: {e}");
             std::process::exit(1);
         }

@@ -141,6 +141,7 @@ impl Spawner {
             }),
             set_hostname: self.has(Capability::UtsNamespace),
             user_namespace: user_ns,
+            pid_namespace: pid_ns,
             uid: if user_ns { INSIDE_ID } else { outside_id },
             gid: if user_ns { INSIDE_ID } else { outside_id },
             program,

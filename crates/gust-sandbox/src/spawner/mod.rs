@@ -38,6 +38,9 @@ pub(crate) struct Spawner {
     last_cap: u32,
     /// Our own mount namespace, to come back to after attaching code inside a sandbox's.
     own_mount_ns: Option<OwnedFd>,
+    /// Its working directory: entering a mount namespace resets it to that root, and the
+    /// server's paths (a relative `--data-dir`) are relative to it.
+    own_cwd: Option<OwnedFd>,
     next_seq: u64,
     running: HashMap<i32, Running>,
     /// cgroups whose removal failed while their processes were still exiting: retried.
@@ -84,6 +87,7 @@ impl Spawner {
         let filters = seccomp.available.then_some(filters);
         features.push(seccomp);
         let own_mount_ns = sys::open(c"/proc/self/ns/mnt", libc::O_RDONLY).ok();
+        let own_cwd = sys::open(c".", libc::O_PATH | libc::O_DIRECTORY).ok();
         let attach = launch::probe_attach(&features, own_mount_ns.is_some());
         features.push(attach);
 
@@ -100,6 +104,7 @@ impl Spawner {
             resolv_conf: std::fs::read("/etc/resolv.conf").unwrap_or_default(),
             last_cap,
             own_mount_ns,
+            own_cwd,
             next_seq: 0,
             running: HashMap::new(),
             doomed: Vec::new(),

@@ -53,9 +53,16 @@ impl TestServer {
             Ok(file) => Stdio::from(file),
             Err(_) => Stdio::null(),
         };
+        // Run from the data dir's parent and name it relatively, as `gust serve` is usually
+        // run (the default is `./gust-data`), so relative paths are what the tests exercise.
+        let (workdir, relative) = match (data_dir.parent(), data_dir.file_name()) {
+            (Some(parent), Some(name)) => (parent.to_path_buf(), PathBuf::from(".").join(name)),
+            _ => (PathBuf::from("."), data_dir.to_path_buf()),
+        };
         let mut child = Command::new(gust_bin())
+            .current_dir(workdir)
             .args(["serve", "--listen", "127.0.0.1:0", "--data-dir"])
-            .arg(data_dir)
+            .arg(relative)
             .args(extra)
             .env("GUST_LOG", "info")
             .env("NO_COLOR", "1")

@@ -377,3 +377,27 @@ async fn workers_come_back_after_the_sandbox_spawner_is_killed() {
     let new = spawner_pid(server.pid()).expect("a new spawner runs");
     assert_ne!(new, old);
 }
+
+#[tokio::test]
+async fn builds_and_workers_still_start_after_code_was_attached_to_a_stem_cell() {
+    // Attaching code steps the spawner into a sandbox's mount namespace and back, which moves
+    // its working directory to `/`; the server's data dir is relative here (see the harness).
+    let server = TestServer::start();
+    server
+        .deploy_folder("py", "python3.11", spec(), "python-hello")
+        .await;
+    assert_eq!(get(&server, "py", "/").await.status(), StatusCode::OK);
+    server
+        .deploy_folder("shout", "custom", spec(), "custom-shout")
+        .await;
+    let response = server
+        .http()
+        .post(format!("{}/fn/default/shout/", server.url))
+        .bearer_auth(&server.token)
+        .body("again")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), StatusCode::OK);
+    assert_eq!(response.text().await.unwrap(), "AGAIN");
+}
