@@ -127,8 +127,7 @@ def _load(msg):
 
 
 def _frames():
-    """Yields (header, body) for each frame on fd 3, and None whenever the bytes read so far
-    are used up: the caller flushes its replies then, so pipelined requests cost one write."""
+    """Yields (header, body) for each frame on fd 3."""
     buf = b""
     pos = 0
     while True:
@@ -147,7 +146,6 @@ def _frames():
                 break
             yield msg, buf[nl + 1:end]
             pos = end
-        yield None
 
 
 def _invoke(func, is_async, msg, raw, log_limit):
@@ -213,17 +211,12 @@ def main():
     func = None
     log_limit = 65536
     is_async = False
-    replies = []
-    for frame in frames:
-        if frame is None:
-            if replies:
-                _write(replies)
-                replies = []
-            continue
-        msg, raw = frame
+    for msg, raw in frames:
         kind = msg.get("type")
         if kind == "invoke" and func is not None:
-            replies.append(_invoke(func, is_async, msg, raw, log_limit))
+            # Answered at once, not with the rest of its read: a later request's handler
+            # (slow, or timing out) must not hold back a result that is ready.
+            _write([_invoke(func, is_async, msg, raw, log_limit)])
         elif kind == "load" and func is None:
             try:
                 func, import_us = _load(msg)

@@ -22,18 +22,12 @@ impl PoolInner {
         let now = Instant::now();
         let mut state = self.state.lock().unwrap();
         match result {
-            Ok((worker, cold)) => {
-                if state.draining {
-                    // Replaced while starting: nobody will ask this one for anything.
-                    state.starting = state.starting.saturating_sub(1);
-                    worker.kill("the deployment was replaced");
-                } else {
-                    state.worker_ready(worker, cold, now);
-                }
-            }
+            // Even while draining: requests may wait for this very worker. `drain` waits for
+            // starts to end and then stops every worker, this one included.
+            Ok((worker, cold)) => state.worker_ready(worker, cold, now),
             Err(reason) => {
                 tracing::warn!(function = %self.spec.function_name, "a worker failed to start: {reason}");
-                state.start_failed(&reason);
+                state.start_failed(&reason, now);
             }
         }
         drop(state);

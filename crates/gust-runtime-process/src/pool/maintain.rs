@@ -35,8 +35,9 @@ pub(super) async fn run(
             for seq in unusable {
                 state.remove(seq);
             }
-            let stopped = state.take_surplus(Instant::now(), idle_timeout);
-            (stopped, state.plan_starts())
+            let now = Instant::now();
+            let stopped = state.take_surplus(now, idle_timeout);
+            (stopped, state.plan_starts(now))
         };
         for worker in stopped {
             worker.kill("the worker was idle and has been stopped");

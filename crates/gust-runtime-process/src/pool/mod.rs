@@ -252,30 +252,43 @@ impl FunctionPool {
         self.inner.changed.notify_one();
     }
 
-    /// The live workers.
+    /// The live workers. Their memory is read after the pool's lock is released: requests
+    /// take that lock, and reading a cgroup file is I/O.
     pub fn instances(&self) -> Vec<InstanceInfo> {
+        let live: Vec<(Arc<Worker>, u32)> = {
+            let state = self.inner.state.lock().unwrap();
+            state
+                .slots
+                .iter()
+                .filter(|slot| slot.worker.accepts_requests())
+                .map(|slot| (slot.worker.clone(), slot.inflight))
+                .collect()
+        };
+        live.into_iter()
+            .map(|(worker, inflight)| InstanceInfo {
+                pid: worker.pid(),
+                state: if inflight > 0 {
+                    InstanceState::Busy
+                } else {
+                    InstanceState::Idle
+                },
+                started_at: worker.started_at,
+                requests_served: worker.served.load(std::sync::atomic::Ordering::Relaxed),
+                in_flight: inflight,
+                memory_bytes: worker.memory_bytes(),
+                stem_cell: worker.stem_cell,
+            })
+            .collect()
+    }
+
+    /// How many workers are live (for metrics: no I/O).
+    pub fn instance_count(&self) -> usize {
         let state = self.inner.state.lock().unwrap();
         state
             .slots
             .iter()
             .filter(|slot| slot.worker.accepts_requests())
-            .map(|slot| InstanceInfo {
-                pid: slot.worker.pid(),
-                state: if slot.inflight > 0 {
-                    InstanceState::Busy
-                } else {
-                    InstanceState::Idle
-                },
-                started_at: slot.worker.started_at,
-                requests_served: slot
-                    .worker
-                    .served
-                    .load(std::sync::atomic::Ordering::Relaxed),
-                in_flight: slot.inflight,
-                memory_bytes: slot.worker.memory_bytes(),
-                stem_cell: slot.worker.stem_cell,
-            })
-            .collect()
+            .count()
     }
 
     /// Kills every worker (Qinling's detach); requests in flight on them fail, new requests

@@ -60,7 +60,13 @@ pub struct PoolState<W> {
     pub draining: bool,
     /// Moving average of request time, µs: the basis of Retry-After.
     avg_us: f64,
+    /// After a failed start, the pool's own starts (min_scale, the queue) wait until then,
+    /// so a worker that cannot start is not retried in a loop. A request may still try.
+    retry_starts_at: Option<Instant>,
 }
+
+/// How long the pool's own starts pause after one failed.
+const START_RETRY_PAUSE: Duration = Duration::from_secs(1);
 
 impl<W: Member> PoolState<W> {
     pub fn new(min: u32, max: u32, concurrency: u32, queue_limit: usize) -> Self {
@@ -74,6 +80,7 @@ impl<W: Member> PoolState<W> {
             queue_limit,
             draining: false,
             avg_us: 100_000.0,
+            retry_starts_at: None,
         }
     }
 
@@ -119,6 +126,7 @@ impl<W: Member> PoolState<W> {
     /// are cold starts, each with its own wait as total.
     pub fn worker_ready(&mut self, worker: W, cold: ColdStart, now: Instant) {
         self.starting = self.starting.saturating_sub(1);
+        self.retry_starts_at = None;
         self.slots.push(Slot {
             worker: worker.clone(),
             inflight: 0,
@@ -130,8 +138,9 @@ impl<W: Member> PoolState<W> {
 
     /// A launch failed: with no other worker to wait for, waiters get the reason now rather
     /// than an Overloaded later.
-    pub fn start_failed(&mut self, reason: &str) {
+    pub fn start_failed(&mut self, reason: &str, now: Instant) {
         self.starting = self.starting.saturating_sub(1);
+        self.retry_starts_at = Some(now + START_RETRY_PAUSE);
         if self.slots.iter().all(|s| !s.worker.usable()) && self.starting == 0 {
             for waiter in self.waiters.drain(..) {
                 let _ = waiter
@@ -181,8 +190,8 @@ impl<W: Member> PoolState<W> {
 
     /// How many workers to launch now: up to `min`, plus enough for the waiters that the
     /// workers already coming will not absorb, never past `max`. Counts them as starting.
-    pub fn plan_starts(&mut self) -> u32 {
-        if self.draining {
+    pub fn plan_starts(&mut self, now: Instant) -> u32 {
+        if self.draining || self.retry_starts_at.is_some_and(|at| now < at) {
             return 0;
         }
         let usable = self.slots.iter().filter(|s| s.worker.usable()).count() as u32;

@@ -42,7 +42,8 @@ struct InFlight {
 
 enum Reply {
     Result(Box<WorkerMessage>, Bytes),
-    Died(String),
+    /// Why, with what its pipes said for the request meanwhile.
+    Died(String, Logs),
 }
 
 pub struct Worker {
@@ -60,6 +61,10 @@ pub struct Worker {
     kill_reason: Mutex<Option<String>>,
     /// Set once the worker is gone.
     dead: Mutex<Option<String>>,
+    /// Cleared the moment it is killed or its socket closes, before `dead` has a reason
+    /// (which waits for the pipes and the exit): pools stop routing to it at once, and
+    /// checking costs no lock on their hot path.
+    accepting: std::sync::atomic::AtomicBool,
     /// Held while output read from the pipes is attributed to a request, so a result frame
     /// cannot answer its request between a pipe read and the attribution of what it read.
     output: Mutex<()>,
@@ -94,6 +99,7 @@ impl Worker {
             served: AtomicU64::new(0),
             kill_reason: Mutex::new(None),
             dead: Mutex::new(None),
+            accepting: std::sync::atomic::AtomicBool::new(true),
             output: Mutex::new(()),
         });
         let pipes = [Arc::new(stdout), Arc::new(stderr)];
@@ -123,11 +129,12 @@ impl Worker {
 
     /// Neither dead nor being killed.
     pub fn accepts_requests(&self) -> bool {
-        self.dead.lock().unwrap().is_none() && self.kill_reason.lock().unwrap().is_none()
+        self.accepting.load(Ordering::Acquire)
     }
 
     /// Kills the process; requests in flight fail with `reason`.
     pub fn kill(&self, reason: &str) {
+        self.accepting.store(false, Ordering::Release);
         self.kill_reason
             .lock()
             .unwrap()
@@ -173,8 +180,7 @@ impl Worker {
                 self.served.fetch_add(1, Ordering::Relaxed);
                 self.response(*message, body)
             }
-            Ok(Ok(Reply::Died(reason))) => {
-                let logs = self.take_fd_logs(id);
+            Ok(Ok(Reply::Died(reason, logs))) => {
                 ProcessResponse::failure(Outcome::Failed(reason), logs, self.pid())
             }
             Ok(Err(_)) => ProcessResponse::failure(
@@ -281,6 +287,7 @@ async fn read_frames(
             }
         }
     }
+    worker.accepting.store(false, Ordering::Release);
     // Let the output pipes drain (they end when every process in the sandbox is gone) so a
     // crash's last words reach the request's logs.
     for task in output {
@@ -296,7 +303,7 @@ async fn read_frames(
         .map(|(_, f)| f)
         .collect();
     for entry in pending {
-        let _ = entry.reply.send(Reply::Died(reason.clone()));
+        let _ = entry.reply.send(Reply::Died(reason.clone(), entry.fd_logs));
     }
     let _ = exits.send(worker.seq);
 }
@@ -337,13 +344,11 @@ async fn read_output(worker: std::sync::Weak<Worker>, pipe: Arc<pipe::Receiver>,
 /// and without touching a buffer.
 fn drain_pipes(worker: &Worker, pipes: &[Arc<pipe::Receiver>; 2]) {
     let _reading = worker.output.lock().unwrap();
-    let mut buf = Vec::new();
+    let mut buf = [0u8; 16 * 1024];
     for (pipe, stderr) in pipes.iter().zip([false, true]) {
         loop {
-            buf.clear();
-            buf.reserve(16 * 1024);
-            match pipe.try_read_buf(&mut buf) {
-                Ok(n) if n > 0 => attribute_output(worker, &buf, stderr),
+            match pipe.try_read(&mut buf) {
+                Ok(n) if n > 0 => attribute_output(worker, &buf[..n], stderr),
                 _ => break,
             }
         }

@@ -15,6 +15,7 @@ def handle(event, context):
     path = event["path"]
     if path == "/exit":
         print("about to exit", flush=True)
+        os.write(2, b"last words on fd 2\n")
         os._exit(3)
     if path == "/segv":
         os.kill(os.getpid(), signal.SIGSEGV)
@@ -43,6 +44,12 @@ async fn a_crashed_worker_is_replaced_and_the_request_in_flight_gets_the_reason(
         matches!(&crashed.outcome, Outcome::Failed(m) if m.contains("exited with status 3")),
         "{:?}",
         crashed.outcome
+    );
+    // What reached the pipes before the crash is the request's, not lost with the worker.
+    assert!(
+        crashed.logs.stderr.contains("last words on fd 2"),
+        "{:?}",
+        crashed.logs
     );
     let segv = call(&pool, get("/segv")).await;
     assert!(

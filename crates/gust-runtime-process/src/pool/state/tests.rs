@@ -74,7 +74,7 @@ fn max_scale_is_never_exceeded_and_the_queue_is_bounded() {
 fn a_released_worker_takes_the_next_waiter() {
     let now = Instant::now();
     let mut state = PoolState::new(1, 1, 1, 10);
-    assert_eq!(state.plan_starts(), 1);
+    assert_eq!(state.plan_starts(now), 1);
     state.worker_ready(Fake(1), ColdStart::default(), now);
     assert!(matches!(ask(&mut state, now).0, Acquire::Warm(Fake(1))));
     let (decision, mut rx) = ask(&mut state, now);
@@ -91,8 +91,8 @@ fn a_released_worker_takes_the_next_waiter() {
 fn min_scale_is_started_and_kept_and_idle_workers_above_it_stop() {
     let now = Instant::now();
     let mut state = PoolState::new(1, 3, 1, 10);
-    assert_eq!(state.plan_starts(), 1);
-    assert_eq!(state.plan_starts(), 0, "already starting");
+    assert_eq!(state.plan_starts(now), 1);
+    assert_eq!(state.plan_starts(now), 0, "already starting");
     state.worker_ready(Fake(1), ColdStart::default(), now);
     let (_, _rx) = ask(&mut state, now); // busy worker 1: starts worker 2
     state.worker_ready(Fake(2), ColdStart::default(), now);
@@ -107,7 +107,7 @@ fn min_scale_is_started_and_kept_and_idle_workers_above_it_stop() {
 fn scaling_down_stops_idle_workers_above_the_new_max() {
     let now = Instant::now();
     let mut state = PoolState::new(3, 3, 1, 10);
-    assert_eq!(state.plan_starts(), 3);
+    assert_eq!(state.plan_starts(now), 3);
     for id in 1..=3 {
         state.worker_ready(Fake(id), ColdStart::default(), now);
     }
@@ -121,7 +121,7 @@ fn a_failed_start_with_no_other_worker_fails_the_waiters_at_once() {
     let now = Instant::now();
     let mut state = PoolState::new(0, 1, 1, 10);
     let (_, mut rx) = ask(&mut state, now);
-    state.start_failed("import error");
+    state.start_failed("import error", now);
     assert_eq!(
         rx.try_recv().unwrap().err(),
         Some(ProcessInvokeError::Unavailable("import error".into()))
@@ -137,4 +137,14 @@ fn a_draining_pool_takes_no_new_request() {
         Acquire::Draining
     ));
     assert!(state.is_quiet());
+}
+
+#[test]
+fn after_a_failed_start_the_pool_waits_before_starting_again() {
+    let now = Instant::now();
+    let mut state: PoolState<Fake> = PoolState::new(1, 1, 1, 10);
+    assert_eq!(state.plan_starts(now), 1);
+    state.start_failed("import error", now);
+    assert_eq!(state.plan_starts(now), 0, "no retry at once");
+    assert_eq!(state.plan_starts(now + Duration::from_secs(2)), 1);
 }
