@@ -31,7 +31,7 @@ use std::future::Future;
 
 use axum::Router;
 use axum::extract::DefaultBodyLimit;
-use axum::routing::{any, get, post};
+use axum::routing::{get, post};
 use axum::serve::ListenerExt;
 
 pub use error::{ApiError, ErrorBody};
@@ -39,7 +39,7 @@ pub use invoke::EXECUTION_ID_HEADER;
 pub use routes::openapi::ApiDoc;
 pub use state::{AppState, Bootstrap, ServerConfig, Shared};
 
-/// Every route of the server.
+/// Every route of the server but `/fn/…`, which [`serve`] hands to the invocation handler itself.
 pub fn router(state: Shared) -> Router {
     use routes::*;
     let api = Router::new()
@@ -132,10 +132,6 @@ pub fn router(state: Shared) -> Router {
         .route("/openapi.json", get(openapi::openapi_json));
     Router::new()
         .nest("/api/v1", api)
-        .route(
-            "/fn/{*path}",
-            any(invoke::invoke_http).layer(DefaultBodyLimit::disable()),
-        )
         .route("/healthz", get(healthz))
         .route("/metrics", get(metrics_text))
         .fallback(not_found)
@@ -156,7 +152,7 @@ async fn metrics_text(
         .live
         .pools()
         .into_iter()
-        .map(|(id, pool)| (id, pool.spec().runtime.as_str(), pool.instances().len()))
+        .map(|(id, pool)| (id, pool.spec().runtime.as_str(), pool.instance_count()))
         .collect();
     let text = state
         .metrics

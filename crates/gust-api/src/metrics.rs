@@ -174,15 +174,26 @@ impl Default for Metrics {
 impl Metrics {
     /// Remember a function's names for its labels.
     pub fn name_function(&self, function_id: &str, namespace: &str, function: &str) {
-        let mut names = self.names.write().unwrap_or_else(|p| p.into_inner());
-        if names
-            .get(function_id)
-            .is_none_or(|(n, f)| n != namespace || f != function)
-        {
-            names.insert(
-                function_id.to_string(),
-                (namespace.to_string(), function.to_string()),
-            );
+        let renamed = {
+            let mut names = self.names.write().unwrap_or_else(|p| p.into_inner());
+            let renamed = names
+                .get(function_id)
+                .is_none_or(|(n, f)| n != namespace || f != function);
+            if renamed {
+                names.insert(
+                    function_id.to_string(),
+                    (namespace.to_string(), function.to_string()),
+                );
+            }
+            renamed
+        };
+        // Handles made before the names were known (or under old ones) carry stale labels.
+        // Taken after `names` is released: `observe_executions` locks `handles` first.
+        if renamed {
+            self.handles
+                .lock()
+                .unwrap_or_else(|p| p.into_inner())
+                .remove(function_id);
         }
     }
 

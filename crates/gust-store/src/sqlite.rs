@@ -268,10 +268,7 @@ async fn update_state<'e>(
         query = query.bind(value[key].to_string());
     }
     let done = query.bind(&f.id).execute(executor).await?;
-    if done.rows_affected() == 0 {
-        return Err(StoreError::not_found("function", &f.id));
-    }
-    Ok(())
+    touched_one(done, "function", &f.id)
 }
 
 /// The columns of an execution row beside its JSON document.
@@ -409,10 +406,7 @@ impl Store for SqliteStore {
             .bind(&ns.id)
             .execute(&self.pool)
             .await?;
-        if done.rows_affected() == 0 {
-            return Err(StoreError::not_found("namespace", &ns.id));
-        }
-        Ok(())
+        touched_one(done, "namespace", &ns.id)
     }
 
     async fn delete_namespace(&self, id: &str) -> StoreResult<()> {
@@ -431,9 +425,7 @@ impl Store for SqliteStore {
             .bind(id)
             .execute(&mut *tx)
             .await?;
-        if done.rows_affected() == 0 {
-            return Err(StoreError::not_found("namespace", id));
-        }
+        touched_one(done, "namespace", id)?;
         tx.commit().await?;
         Ok(())
     }
@@ -500,10 +492,7 @@ impl Store for SqliteStore {
             .bind(&f.id)
             .execute(&self.pool)
             .await?;
-        if done.rows_affected() == 0 {
-            return Err(StoreError::not_found("function", &f.id));
-        }
-        Ok(())
+        touched_one(done, "function", &f.id)
     }
 
     async fn update_function_state(&self, f: &Function) -> StoreResult<()> {
@@ -526,9 +515,7 @@ impl Store for SqliteStore {
             .bind(id)
             .execute(&mut *tx)
             .await?;
-        if done.rows_affected() == 0 {
-            return Err(StoreError::not_found("function", id));
-        }
+        touched_one(done, "function", id)?;
         tx.commit().await?;
         Ok(())
     }
@@ -861,8 +848,7 @@ impl Store for SqliteStore {
             filters.push(("status", status.as_str().to_string()));
         }
         if let Some(trigger) = filter.trigger {
-            let value = serde_json::to_value(trigger)?;
-            filters.push(("trigger", value.as_str().unwrap_or_default().to_string()));
+            filters.push(("trigger", trigger.as_str().to_string()));
         }
         if let Some(since) = filter.since {
             filters.push(("id >=", gust_core::id::id_floor(since)));

@@ -102,8 +102,13 @@ pub(super) async fn run_to_end(
                 head,
                 running,
             };
-            // Reading the body drives the guest; the record arrives once it has returned.
-            let _ = RecordingBody::new(body, finisher).collect().await;
+            // Reading the body drives the guest; the record arrives once it has returned. The
+            // frames are not kept: the record holds its own bounded copy. The body is dropped
+            // before waiting, so an early error still ends the guest and sends the record.
+            {
+                let mut body = std::pin::pin!(RecordingBody::new(body, finisher));
+                while let Some(Ok(_)) = body.frame().await {}
+            }
             record
                 .await
                 .expect("a RecordingBody delivers its record when it ends or is dropped")
@@ -271,7 +276,6 @@ impl RecordingBody {
         }
     }
 
-    /// Ready once the guest has returned and the record is sent.
     /// Ready once the guest has returned and the record is sent; `false` when the guest was
     /// interrupted (a timeout or a trap after its response began), so the body must not look whole.
     fn poll_finish(&mut self, cx: &mut Context<'_>) -> Poll<bool> {

@@ -141,6 +141,7 @@ pub async fn deliver(state: &Shared, emitted: &Emitted) -> Vec<String> {
         tracing::warn!(event = %event.name, depth = emitted.depth, "event chain too long; not delivered");
         return Vec::new();
     }
+    let body = serde_json::to_vec(event).unwrap_or_default();
     let mut started = Vec::new();
     for trigger in state
         .triggers
@@ -160,7 +161,6 @@ pub async fn deliver(state: &Shared, emitted: &Emitted) -> Vec<String> {
             tracing::debug!(trigger = %trigger.id, "event trigger of a function without an active deployment");
             continue;
         };
-        let body = serde_json::to_vec(event).unwrap_or_default();
         let mut headers = std::collections::BTreeMap::new();
         headers.insert("content-type".to_string(), "application/json".to_string());
         headers.insert("x-gust-event".to_string(), event.name.clone());

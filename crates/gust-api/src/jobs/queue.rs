@@ -34,7 +34,6 @@ enum Command {
         id: String,
         retry: Option<Box<Execution>>,
     },
-    /// Per-function queue depths, for metrics.
     /// Queued executions per function held in memory, or `None` when some are only in the
     /// store (memory overflowed) and the store must count.
     Depths(tokio::sync::oneshot::Sender<Option<Vec<(String, usize)>>>),
@@ -205,8 +204,10 @@ impl Dispatcher {
                         queue.running -= 1;
                         self.list(&function_id);
                     }
+                    // A retry was in memory while it ran: keep it there. Spilled to the store, it
+                    // could be missed by a read-back that runs before its record commits.
                     if let Some(execution) = retry {
-                        self.admit(*execution);
+                        self.hold(*execution);
                     }
                     if self.running_total.load(Ordering::Relaxed) == 0
                         && let Some(done) = self.drained.take()
@@ -250,6 +251,11 @@ impl Dispatcher {
             self.spilled = true;
             return;
         }
+        self.hold(execution);
+    }
+
+    /// Keep an execution in memory, past the limit if need be.
+    fn hold(&mut self, execution: Execution) {
         self.known.insert(execution.id.clone());
         self.in_memory += 1;
         match execution.run_after {
@@ -298,9 +304,7 @@ impl Dispatcher {
 
     /// Start what capacity allows, one execution per function per turn.
     fn dispatch(&mut self) {
-        let mut idle_turns = 0;
-        while idle_turns < self.pending.len()
-            && self.running_total.load(Ordering::Relaxed) < self.workers
+        while !self.pending.is_empty() && self.running_total.load(Ordering::Relaxed) < self.workers
         {
             let Some(function_id) = self.pending.pop_front() else {
                 break;
@@ -326,7 +330,6 @@ impl Dispatcher {
             } else {
                 self.pending.push_back(function_id);
             }
-            idle_turns = 0;
             tokio::spawn(run(self.state.clone(), execution));
         }
         // Drop emptied functions so the map does not grow with every function ever queued.

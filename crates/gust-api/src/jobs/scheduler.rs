@@ -97,7 +97,10 @@ async fn fire(state: &Shared, mut trigger: FunctionTrigger) {
         // Deleted meanwhile: forget it.
         Err(gust_store::StoreError::NotFound { .. }) => state.triggers.remove(&trigger.id),
         Err(e) => {
-            tracing::error!(trigger = %trigger.id, error = %e, "saving the trigger's next run failed")
+            tracing::error!(trigger = %trigger.id, error = %e, "saving the trigger's next run failed");
+            // Advance it in memory anyway, or the past tick stays due and fires in a loop; after
+            // a restart the tick's idempotency key keeps it from running twice.
+            state.triggers.put(trigger)
         }
     }
 }

@@ -58,14 +58,14 @@ pub async fn list_executions(
         order: q.order,
     };
     query.validate()?;
-    let (_, function) = function_for(&state, &caller, &ns, &f).await?;
-    // Records are written off the request path: make sure every finished one is visible.
-    state.recorder.flush().await;
     if let (Some(since), Some(until)) = (q.since, q.until)
         && since >= until
     {
         return Err(ApiError::invalid("until", "must be later than `since`"));
     }
+    let (_, function) = function_for(&state, &caller, &ns, &f).await?;
+    // Records are written off the request path: make sure every finished one is visible.
+    state.recorder.flush().await;
     let filter = ExecutionFilter {
         status: q.status,
         trigger: q.trigger,

@@ -257,8 +257,9 @@ pub async fn get_function_logs(
     };
     let (tx, rx) = mpsc::channel(64);
     tokio::spawn(async move {
-        let mut seen: std::collections::HashSet<String> =
-            recent.iter().map(|e| e.id.clone()).collect();
+        // By attempt, not by execution: a retried execution's later attempts are new output.
+        let mut seen: std::collections::HashSet<(String, u32)> =
+            recent.iter().map(|e| (e.id.clone(), e.attempts)).collect();
         for e in &recent {
             if tx.send(output_event(e)).await.is_err() {
                 return;
@@ -272,7 +273,7 @@ pub async fn get_function_logs(
             match next {
                 Ok(e) => {
                     // A record read as recent may arrive again through the subscription.
-                    if seen.remove(&e.id) && e.status != ExecutionStatus::Queued {
+                    if seen.remove(&(e.id.clone(), e.attempts)) {
                         continue;
                     }
                     if tx.send(output_event(&e)).await.is_err() {
