@@ -25,10 +25,19 @@ pub(super) async fn respond(
     request: RunRequest,
 ) -> Result<Response, ApiError> {
     let draft = Draft::from_request(live, gust_core::new_id(), ExecutionTrigger::Http, &request);
-    let answer = pool
-        .invoke(process_request(&request, &draft.id))
-        .await
-        .map_err(not_run)?;
+    let recorder = state.recorder.clone();
+    let request = process_request(&request, &draft.id);
+    // Recorded in `finish`: a caller that hangs up does not stop the run, nor its record.
+    pool.invoke_then(request, move |answer| {
+        let response = http_response(&answer, &draft.id);
+        recorder.record(draft.end(ending(answer)));
+        response
+    })
+    .await
+    .map_err(not_run)?
+}
+
+fn http_response(answer: &ProcessResponse, execution_id: &str) -> Result<Response, ApiError> {
     let mut response = Response::builder()
         .status(StatusCode::from_u16(answer.status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR));
     for (name, value) in &answer.headers {
@@ -40,12 +49,10 @@ pub(super) async fn respond(
             response = response.header(name, value);
         }
     }
-    let response = response
-        .header(EXECUTION_ID_HEADER, draft.id.as_str())
+    response
+        .header(EXECUTION_ID_HEADER, execution_id)
         .body(Body::from(answer.body.clone()))
-        .map_err(ApiError::internal)?;
-    state.recorder.record(draft.end(ending(answer)));
-    Ok(response)
+        .map_err(ApiError::internal)
 }
 
 /// Run a request to its end (API and async executions); `Err` when it could not run at all.

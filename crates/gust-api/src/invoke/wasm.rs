@@ -41,7 +41,19 @@ pub(super) async fn respond(
         request.headers,
         request.body,
     )?;
-    match component.invoke(guest_request, limits).await {
+    let mut unanswered = Unanswered {
+        draft: Some(draft),
+        recorder: &state.recorder,
+        logs: None,
+    };
+    let invoked = component
+        .invoke_watched(guest_request, limits, |logs| unanswered.logs = Some(logs))
+        .await;
+    let draft = unanswered
+        .draft
+        .take()
+        .expect("taken only here and on drop");
+    match invoked {
         Ok((response, running)) => {
             let (mut head, body) = response.into_parts();
             let recorded_head = (head.status.as_u16(), header_map(&head.headers, &[]));
@@ -67,6 +79,35 @@ pub(super) async fn respond(
             state.recorder.record(execution);
             Ok(response)
         }
+    }
+}
+
+/// Records a run whose caller went away before the guest answered. Dropping the invocation
+/// stopped the guest, so the record says so, with what the guest had written.
+struct Unanswered<'a> {
+    draft: Option<Draft>,
+    recorder: &'a crate::recorder::Recorder,
+    logs: Option<LogWatch>,
+}
+
+impl Drop for Unanswered<'_> {
+    fn drop(&mut self) {
+        let Some(draft) = self.draft.take() else {
+            return;
+        };
+        let (stdout, stderr) = match &self.logs {
+            Some(logs) => logs.read_from((0, 0)),
+            None => Default::default(),
+        };
+        let mut ending = Ending::refused(
+            "the caller went away before the function answered; the function was stopped".into(),
+        );
+        ending.logs = ExecutionLogs {
+            stdout: String::from_utf8_lossy(&stdout).into_owned(),
+            stderr: String::from_utf8_lossy(&stderr).into_owned(),
+            truncated: false,
+        };
+        self.recorder.record(draft.end(ending));
     }
 }
 

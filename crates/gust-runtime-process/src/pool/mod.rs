@@ -16,9 +16,9 @@ use gust_core::RuntimeId;
 use tokio::sync::{Notify, mpsc, oneshot};
 
 use crate::error::ProcessInvokeError;
-use crate::request::{ProcessRequest, ProcessResponse};
+use crate::request::{ColdStart, ProcessRequest, ProcessResponse};
 use crate::runtime::Shared;
-use crate::worker::Worker;
+use crate::worker::{Sent, Worker};
 use state::{Acquire, Lease, Member, PoolState};
 
 /// What a pool runs: one deployment of one function.
@@ -137,6 +137,53 @@ impl Drop for Waiting {
     }
 }
 
+/// A request sent to a worker, and what to do with its answer. Once sent, a request keeps
+/// its worker busy whether or not the caller still waits (a client that hangs up cannot stop
+/// code in a worker): dropped early, the call hands the wait to a task of its own, which still
+/// enforces the timeout (killing the worker), frees the slot and hands the answer to `finish`.
+/// Otherwise the caller's own task does the waiting: no task per request.
+struct Call<F: FnOnce(ProcessResponse) -> R + Send + 'static, R> {
+    inner: Arc<PoolInner>,
+    worker: Arc<Worker>,
+    cold: Option<ColdStart>,
+    started: Instant,
+    /// Both set until the answer is in.
+    sent: Option<Sent>,
+    finish: Option<F>,
+}
+
+impl<F: FnOnce(ProcessResponse) -> R + Send + 'static, R> Call<F, R> {
+    async fn wait(&mut self) -> R {
+        let sent = self.sent.as_mut().expect("waited once");
+        let mut response = self.worker.wait(sent).await;
+        self.sent = None;
+        self.inner.release(&self.worker, self.started.elapsed());
+        response.cold_start = self.cold.take();
+        (self.finish.take().expect("waited once"))(response)
+    }
+}
+
+impl<F: FnOnce(ProcessResponse) -> R + Send + 'static, R> Drop for Call<F, R> {
+    fn drop(&mut self) {
+        let (Some(mut sent), Some(finish)) = (self.sent.take(), self.finish.take()) else {
+            return;
+        };
+        let (inner, worker) = (self.inner.clone(), self.worker.clone());
+        let (started, cold) = (self.started, self.cold.take());
+        let rest = async move {
+            let mut response = worker.wait(&mut sent).await;
+            inner.release(&worker, started.elapsed());
+            response.cold_start = cold;
+            finish(response);
+        };
+        match tokio::runtime::Handle::try_current() {
+            Ok(runtime) => drop(runtime.spawn(rest)),
+            // The runtime is going away, and every worker with it.
+            Err(_) => self.inner.release(&self.worker, started.elapsed()),
+        }
+    }
+}
+
 /// One deployment's workers. Cheap to clone; dropping the last clone stops every worker.
 #[derive(Clone)]
 pub struct FunctionPool {
@@ -180,21 +227,30 @@ impl FunctionPool {
         &self,
         request: ProcessRequest,
     ) -> Result<ProcessResponse, ProcessInvokeError> {
+        self.invoke_then(request, |response| response).await
+    }
+
+    /// [`invoke`](Self::invoke), handing the answer to `finish`, also when the caller stops
+    /// waiting for it (then in a task of its own, its result dropped): what must happen with
+    /// every answer, such as recording it, belongs there.
+    pub async fn invoke_then<F, R>(
+        &self,
+        request: ProcessRequest,
+        finish: F,
+    ) -> Result<R, ProcessInvokeError>
+    where
+        F: FnOnce(ProcessResponse) -> R + Send + 'static,
+    {
         let lease = self.acquire().await?;
-        // Once sent, a request keeps its worker busy whether or not the caller still waits
-        // (a client that hangs up cannot stop code in a worker): it runs to its end — or to
-        // its timeout, which kills the worker — in a task of its own, then frees its slot.
-        let inner = self.inner.clone();
-        let run = tokio::spawn(async move {
-            let started = Instant::now();
-            let mut response = lease.worker.invoke(&request).await;
-            response.cold_start = lease.cold;
-            inner.release(&lease.worker, started.elapsed());
-            response
-        });
-        run.await.map_err(|e| {
-            ProcessInvokeError::Unavailable(format!("the request's task ended abnormally: {e}"))
-        })
+        let mut call = Call {
+            inner: self.inner.clone(),
+            started: Instant::now(),
+            sent: Some(lease.worker.send(&request)),
+            worker: lease.worker,
+            cold: lease.cold,
+            finish: Some(finish),
+        };
+        Ok(call.wait().await)
     }
 
     async fn acquire(&self) -> Result<Lease<Arc<Worker>>, ProcessInvokeError> {

@@ -40,6 +40,13 @@ struct InFlight {
     fd_logs: Logs,
 }
 
+/// A request on its way: what [`Worker::wait`] needs to get its answer.
+pub struct Sent {
+    id: u64,
+    rx: oneshot::Receiver<Reply>,
+    deadline: tokio::time::Instant,
+}
+
 enum Reply {
     Result(Box<WorkerMessage>, Bytes),
     /// Why, with what its pipes said for the request meanwhile.
@@ -49,7 +56,7 @@ enum Reply {
 pub struct Worker {
     pub seq: u64,
     sandbox: Sandbox,
-    writer: tokio::sync::Mutex<OwnedWriteHalf>,
+    writer: Arc<tokio::sync::Mutex<OwnedWriteHalf>>,
     inflight: Mutex<HashMap<u64, InFlight>>,
     next_id: AtomicU64,
     limits: WorkerLimits,
@@ -90,7 +97,7 @@ impl Worker {
         let worker = Arc::new(Worker {
             seq,
             sandbox,
-            writer: tokio::sync::Mutex::new(writer),
+            writer: Arc::new(tokio::sync::Mutex::new(writer)),
             inflight: Mutex::new(HashMap::new()),
             next_id: AtomicU64::new(1),
             limits,
@@ -142,18 +149,18 @@ impl Worker {
         self.sandbox.kill();
     }
 
-    /// Runs one request, within the function's timeout.
-    pub async fn invoke(&self, request: &ProcessRequest) -> ProcessResponse {
+    /// Sends one request to the process. Never waits, so a caller that goes away cannot leave
+    /// half a frame on the socket: a frame the socket cannot take whole right now is finished
+    /// by a task of its own, holding the writer until it is out.
+    pub fn send(&self, request: &ProcessRequest) -> Sent {
         let id = self.next_id.fetch_add(1, Ordering::Relaxed);
+        let deadline = tokio::time::Instant::now() + self.limits.timeout;
         let (tx, rx) = oneshot::channel();
         {
             let mut inflight = self.inflight.lock().unwrap();
             if let Some(reason) = self.dead.lock().unwrap().clone() {
-                return ProcessResponse::failure(
-                    Outcome::Failed(reason),
-                    Logs::default(),
-                    self.pid(),
-                );
+                let _ = tx.send(Reply::Died(reason, Logs::default()));
+                return Sent { id, rx, deadline };
             }
             inflight.insert(
                 id,
@@ -171,11 +178,40 @@ impl Worker {
             limits.memory_mb,
             limits.timeout.as_millis() as u64,
         );
-        // A failed write means the worker is dying: the reader will fail this request with
-        // the reason, so just wait for that.
-        let _ = self.writer.lock().await.write_all(&frame).await;
+        // A failed write means the worker is dying: the reader fails the request with the
+        // reason, which `wait` then returns.
+        let mut written = 0;
+        let writer = match self.writer.clone().try_lock_owned() {
+            Ok(writer) => {
+                while written < frame.len() {
+                    match writer.try_write(&frame[written..]) {
+                        Ok(n) => written += n,
+                        Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
+                        Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => break,
+                        Err(_) => return Sent { id, rx, deadline },
+                    }
+                }
+                Some(writer)
+            }
+            Err(_) => None,
+        };
+        if written < frame.len() {
+            let lock = self.writer.clone();
+            tokio::spawn(async move {
+                let mut writer = match writer {
+                    Some(writer) => writer,
+                    None => lock.lock_owned().await,
+                };
+                let _ = writer.write_all(&frame[written..]).await;
+            });
+        }
+        Sent { id, rx, deadline }
+    }
 
-        match tokio::time::timeout(limits.timeout, rx).await {
+    /// The answer to a sent request, within the function's timeout. Safe to stop and call
+    /// again with the same `sent`.
+    pub async fn wait(&self, sent: &mut Sent) -> ProcessResponse {
+        match tokio::time::timeout_at(sent.deadline, &mut sent.rx).await {
             Ok(Ok(Reply::Result(message, body))) => {
                 self.served.fetch_add(1, Ordering::Relaxed);
                 self.response(*message, body)
@@ -189,7 +225,7 @@ impl Worker {
                 self.pid(),
             ),
             Err(_elapsed) => {
-                let logs = self.take_fd_logs(id);
+                let logs = self.take_fd_logs(sent.id);
                 self.kill("the worker was stopped: another request on it timed out");
                 ProcessResponse::failure(Outcome::Timeout, logs, self.pid())
             }

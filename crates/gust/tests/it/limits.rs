@@ -229,3 +229,53 @@ async fn a_timeout_after_the_response_began_cuts_the_body_visibly() {
         "partial\n"
     );
 }
+
+#[tokio::test]
+async fn a_guest_whose_caller_hangs_up_is_stopped_and_recorded() {
+    let server = TestServer::start();
+    server
+        .deploy_ready(
+            "forsaken",
+            FunctionSpec {
+                timeout_s: Some(30),
+                ..spec()
+            },
+            &test_guest(),
+        )
+        .await;
+    let impatient = reqwest::Client::builder()
+        .timeout(Duration::from_millis(300))
+        .build()
+        .unwrap();
+    let gone = impatient
+        .get(format!("{}/fn/default/forsaken/loop", server.url))
+        .bearer_auth(&server.token)
+        .send()
+        .await;
+    assert!(gone.is_err(), "the caller timed out");
+    // Recorded at once, long before the 30 s timeout would have stopped the guest.
+    let client = server.client();
+    let deadline = Instant::now() + Duration::from_secs(10);
+    let execution = loop {
+        let page = client
+            .list_executions("default", "forsaken", &[])
+            .await
+            .unwrap();
+        if let Some(execution) = page.items.into_iter().next() {
+            break execution;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "the abandoned run was never recorded"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    };
+    assert_eq!(execution.status, ExecutionStatus::Failed);
+    let message = execution.error_message.clone().unwrap_or_default();
+    assert!(message.contains("caller went away"), "{execution:?}");
+    let response = client
+        .invoke(reqwest::Method::GET, "default", "forsaken", "/", vec![])
+        .await
+        .unwrap();
+    assert_eq!(response.status(), StatusCode::OK);
+}

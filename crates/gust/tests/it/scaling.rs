@@ -5,7 +5,7 @@
 
 use std::time::Duration;
 
-use gust_core::FunctionSpec;
+use gust_core::{ExecutionStatus, FunctionSpec};
 use reqwest::StatusCode;
 
 use crate::harness::{TestServer, spec};
@@ -303,6 +303,94 @@ async fn callers_that_hang_up_do_not_keep_their_workers() {
         idle
     };
     assert!(idle, "slots of callers that hung up were never freed");
+    // What ran is recorded although nobody was left to answer (those that hung up while
+    // queued never ran).
+    let client = server.client();
+    let ran = client
+        .list_executions("default", "hangup", &[])
+        .await
+        .unwrap()
+        .items;
+    assert!(
+        !ran.is_empty(),
+        "the run whose caller hung up has no record"
+    );
+    for execution in &ran {
+        assert_eq!(
+            execution.status,
+            ExecutionStatus::Completed,
+            "{execution:?}"
+        );
+        assert_eq!(execution.response.as_ref().unwrap().status_code, 200);
+    }
     let response = sleep_request(&server, "hangup", 10).send().await.unwrap();
+    assert_eq!(response.status(), StatusCode::OK);
+}
+
+#[tokio::test]
+async fn a_run_whose_caller_hung_up_still_times_out_and_is_recorded() {
+    let server = TestServer::start();
+    server
+        .deploy_folder(
+            "abandoned",
+            "python3.11",
+            FunctionSpec {
+                min_scale: Some(1),
+                max_scale: Some(1),
+                timeout_s: Some(1),
+                ..spec()
+            },
+            "python-hello",
+        )
+        .await;
+    assert_eq!(
+        wait_for_count(&server, "abandoned", Duration::from_secs(20), |n| n == 1).await,
+        1
+    );
+    let first_pid = instances(&server, "abandoned").await[0]["pid"].clone();
+    let impatient = reqwest::Client::builder()
+        .timeout(Duration::from_millis(150))
+        .build()
+        .unwrap();
+    let gone = impatient
+        .get(format!(
+            "{}/fn/default/abandoned/sleep?ms=30000",
+            server.url
+        ))
+        .bearer_auth(&server.token)
+        .send()
+        .await;
+    assert!(gone.is_err(), "the caller timed out");
+    // The timeout still holds: the worker is stopped and the run recorded as timed out.
+    let client = server.client();
+    let mut recorded = None;
+    for _ in 0..100 {
+        let page = client
+            .list_executions("default", "abandoned", &[])
+            .await
+            .unwrap();
+        if let Some(execution) = page.items.into_iter().next() {
+            recorded = Some(execution);
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    let execution = recorded.expect("the abandoned run was never recorded");
+    assert_eq!(execution.status, ExecutionStatus::Timeout, "{execution:?}");
+    // min_scale brings a fresh worker in place of the stopped one.
+    let mut replaced = false;
+    for _ in 0..100 {
+        let now = instances(&server, "abandoned").await;
+        if now.len() == 1 && now[0]["pid"] != first_pid {
+            replaced = true;
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    assert!(replaced, "the worker that timed out was not replaced");
+    let response = sleep_request(&server, "abandoned", 10)
+        .send()
+        .await
+        .unwrap();
     assert_eq!(response.status(), StatusCode::OK);
 }
