@@ -258,14 +258,19 @@ impl Connection {
     }
 
     async fn send(&self, request: &Request) -> SandboxResult<()> {
+        self.shared.send(request).await
+    }
+
+    fn kill_now(&self, pid: i32) {
+        self.shared.kill_now(pid)
+    }
+}
+
+impl Shared {
+    async fn send(&self, request: &Request) -> SandboxResult<()> {
         let bytes = serde_json::to_vec(request).map_err(SandboxError::Protocol)?;
         loop {
-            let mut guard = self
-                .shared
-                .sock
-                .writable()
-                .await
-                .map_err(SandboxError::Channel)?;
+            let mut guard = self.sock.writable().await.map_err(SandboxError::Channel)?;
             match guard.try_io(|fd| sys::send_with_fds(fd.as_raw_fd(), &bytes, &[])) {
                 Ok(result) => return result.map_err(SandboxError::Channel),
                 Err(_would_block) => continue,
@@ -273,17 +278,17 @@ impl Connection {
         }
     }
 
-    /// Best-effort kill from synchronous code (drop): sends now, or from a task when the
-    /// socket is momentarily full.
-    fn kill_now(&self, pid: i32) {
+    /// Best-effort kill from synchronous code (drop, the reply reader): sends now, or from a
+    /// task when the socket is momentarily full.
+    fn kill_now(self: &Arc<Self>, pid: i32) {
         let request = Request::Kill { pid };
         let bytes = serde_json::to_vec(&request).unwrap();
-        let sent = sys::send_with_fds(self.shared.sock.get_ref().as_raw_fd(), &bytes, &[]);
+        let sent = sys::send_with_fds(self.sock.get_ref().as_raw_fd(), &bytes, &[]);
         if sent.is_err()
             && let Ok(handle) = tokio::runtime::Handle::try_current()
         {
-            let spawner = self.clone();
-            handle.spawn(async move { spawner.send(&Request::Kill { pid }).await });
+            let shared = self.clone();
+            handle.spawn(async move { shared.send(&Request::Kill { pid }).await });
         }
     }
 }
@@ -335,8 +340,19 @@ async fn read_replies(shared: Arc<Shared>, mut spawner: tokio::process::Child) {
             }
             _ => None,
         };
-        if let Some(waiter) = shared.pending.lock().unwrap().remove(&id) {
-            let _ = waiter.send(Delivery { reply, fds, exit });
+        let waiter = shared.pending.lock().unwrap().remove(&id);
+        let undelivered = match waiter {
+            Some(waiter) => waiter.send(Delivery { reply, fds, exit }).err(),
+            None => Some(Delivery { reply, fds, exit }),
+        };
+        // A sandbox nobody waits for any more (its spawn was cancelled) would run unowned,
+        // out of reach of every timeout and scale-down: end it.
+        if let Some(Delivery {
+            reply: Reply::Spawned { pid, .. },
+            ..
+        }) = undelivered
+        {
+            shared.kill_now(pid);
         }
     }
     tracing::error!("the sandbox spawner exited; every sandbox has ended with it");
