@@ -75,15 +75,41 @@ pub(crate) async fn build(
         .interpreter(spec.runtime)
         .map_err(|reason| ProcessError::RuntimeUnavailable(spec.runtime.to_string(), reason))?;
     let mut report = BuildReport::default();
-    make_readable(&spec.code_dir)?;
-    let owner = std::os::unix::fs::MetadataExt::uid(
-        &std::fs::metadata(&spec.code_dir)
-            .map_err(|e| ProcessError::io(format!("reading {}", spec.code_dir.display()), e))?,
-    );
-    let group = std::fs::metadata(&spec.code_dir)
-        .map(|m| std::os::unix::fs::MetadataExt::gid(&m))
-        .unwrap_or(owner);
+    let owner = std::fs::metadata(&spec.code_dir)
+        .map(|m| {
+            use std::os::unix::fs::MetadataExt;
+            (m.uid(), m.gid())
+        })
+        .map_err(|e| ProcessError::io(format!("reading {}", spec.code_dir.display()), e))?;
+    // Installs run as the sandbox's user, who is lent the folder: whatever they do, it is
+    // given back, and everything in it made readable to the workers.
+    let installed = run_installs(shared, spec, interpreter, &mut report, log).await;
+    let code_dir = spec.code_dir.clone();
+    let given_back = tokio::task::spawn_blocking(move || give_back(&code_dir, owner))
+        .await
+        .map_err(|e| ProcessError::Build(format!("giving the code folder back failed: {e}")))?;
+    installed?;
+    given_back?;
 
+    report.import_us = import_check(shared, spec, interpreter)
+        .await
+        .inspect_err(|e| {
+            log(&format!("{e}\n"));
+        })?;
+    log(&format!("handler {} loads\n", spec.handler));
+    report.duration = started.elapsed();
+    Ok(report)
+}
+
+/// The dependency installs the code asks for (pip, npm), or the bootstrap check of a custom
+/// runtime.
+async fn run_installs(
+    shared: &Shared,
+    spec: &BuildSpec,
+    interpreter: Option<&Interpreter>,
+    report: &mut BuildReport,
+    log: &mut (dyn FnMut(&str) + Send),
+) -> ProcessResult<()> {
     match (spec.runtime, interpreter) {
         (RuntimeId::Python311, Some(python))
             if spec.code_dir.join("requirements.txt").is_file() =>
@@ -138,21 +164,7 @@ pub(crate) async fn build(
         (RuntimeId::Custom, _) => check_bootstrap(&spec.code_dir)?,
         _ => {}
     }
-    // Installs ran as the sandbox's user, who was lent the folder: give it back.
-    walk(&spec.code_dir, &mut |path, _| {
-        std::os::unix::fs::lchown(path, Some(owner), Some(group))
-            .map_err(|e| ProcessError::io(format!("giving back {}", path.display()), e))
-    })?;
-    make_readable(&spec.code_dir)?;
-
-    report.import_us = import_check(shared, spec, interpreter)
-        .await
-        .inspect_err(|e| {
-            log(&format!("{e}\n"));
-        })?;
-    log(&format!("handler {} loads\n", spec.handler));
-    report.duration = started.elapsed();
-    Ok(report)
+    Ok(())
 }
 
 /// Runs one install command in a sandbox (network on, /code writable), streaming its
@@ -315,11 +327,16 @@ fn check_bootstrap(code_dir: &Path) -> ProcessResult<()> {
     Ok(())
 }
 
-/// The sandbox user is not the owner of the code: folders need a+rx, files a+r (and keep
-/// their x bits for everyone).
-fn make_readable(dir: &Path) -> ProcessResult<()> {
-    use std::os::unix::fs::PermissionsExt;
+/// Gives `dir` and everything in it back to `owner`, and makes it readable to the sandbox
+/// user, who is not the owner: folders a+rx, files a+r (keeping their x bits for everyone).
+/// One walk for both.
+fn give_back(dir: &Path, (uid, gid): (u32, u32)) -> ProcessResult<()> {
+    use std::os::unix::fs::{MetadataExt, PermissionsExt};
     walk(dir, &mut |path, meta| {
+        if meta.uid() != uid || meta.gid() != gid {
+            std::os::unix::fs::lchown(path, Some(uid), Some(gid))
+                .map_err(|e| ProcessError::io(format!("giving back {}", path.display()), e))?;
+        }
         if meta.file_type().is_symlink() {
             return Ok(()); // chmod would follow it
         }

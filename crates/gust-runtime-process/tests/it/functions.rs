@@ -233,6 +233,8 @@ async fn a_failing_install_fails_the_build_with_its_log() {
             "gust-no-such-package-exists-0xdeadbeef==9.9.9\n",
         ),
     ]);
+    use std::os::unix::fs::MetadataExt;
+    let owner = std::fs::metadata(dir.path()).unwrap().uid();
     let error = build(&env, RuntimeId::Python311, dir.path())
         .await
         .unwrap_err();
@@ -241,6 +243,24 @@ async fn a_failing_install_fails_the_build_with_its_log() {
         error.contains("gust-no-such-package-exists-0xdeadbeef"),
         "pip's output is in the log: {error}"
     );
+    // The folder lent to the sandbox's user for the install is given back all the same.
+    let mut stack = vec![dir.path().to_path_buf()];
+    while let Some(folder) = stack.pop() {
+        let meta = std::fs::symlink_metadata(&folder).unwrap();
+        assert_eq!(meta.uid(), owner, "{} not given back", folder.display());
+        for entry in std::fs::read_dir(&folder).unwrap().flatten() {
+            let meta = entry.path().symlink_metadata().unwrap();
+            assert_eq!(
+                meta.uid(),
+                owner,
+                "{} not given back",
+                entry.path().display()
+            );
+            if meta.is_dir() {
+                stack.push(entry.path());
+            }
+        }
+    }
 }
 
 /// A custom runtime in plain sh: the protocol needs nothing but line reads and byte counts.
