@@ -111,9 +111,23 @@ impl LiveFunctions {
 
     /// Load every function that has an active deployment (at start).
     pub async fn load_all(&self, state: &AppState) -> Result<(), ApiError> {
-        for (function, _) in state.store.active_functions().await? {
-            let namespace = state.store.get_namespace(&function.namespace_id).await?;
-            if let Err(e) = self.install(state, &namespace, &function).await {
+        // The query brings each active deployment along, and namespaces are fetched once each:
+        // no store round trip per function beyond that.
+        let mut namespaces: HashMap<String, Namespace> = HashMap::new();
+        for (function, deployment) in state.store.active_functions().await? {
+            let loaded = async {
+                if !namespaces.contains_key(&function.namespace_id) {
+                    let namespace = state.store.get_namespace(&function.namespace_id).await?;
+                    namespaces.insert(function.namespace_id.clone(), namespace);
+                }
+                if !function.runtime.is_process() {
+                    self.preload(state, &deployment).await?;
+                }
+                self.install(state, &namespaces[&function.namespace_id], &function)
+                    .await
+            }
+            .await;
+            if let Err(e) = loaded {
                 tracing::error!(function = %function.id, error = %e.message, "could not load function");
             }
         }

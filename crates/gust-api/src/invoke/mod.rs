@@ -107,22 +107,27 @@ pub async fn execute(
     live: Arc<LiveFunction>,
     request: RunRequest,
 ) -> Result<Execution, ApiError> {
-    let id = gust_core::new_id();
-    let execution = run_to_end(&live, id.clone(), ExecutionTrigger::Api, request, |watch| {
-        state.logs.watch(&id, watch)
-    })
-    .await;
-    let execution = match execution {
-        Ok(execution) => execution,
-        Err(not_run) => {
-            state.logs.unwatch(&id);
-            return Err(not_run);
-        }
-    };
-    state.recorder.record(execution.clone());
-    state.logs.unwatch(&id);
-    state.recorder.flush().await;
-    Ok(execution)
+    // In a task of its own: a caller that hangs up neither stops the run nor loses its record.
+    let state = state.clone();
+    let run = tokio::spawn(async move {
+        let id = gust_core::new_id();
+        let execution = run_to_end(&live, id.clone(), ExecutionTrigger::Api, request, |watch| {
+            state.logs.watch(&id, watch)
+        })
+        .await;
+        let execution = match execution {
+            Ok(execution) => execution,
+            Err(not_run) => {
+                state.logs.unwatch(&id);
+                return Err(not_run);
+            }
+        };
+        state.recorder.record(execution.clone());
+        state.logs.unwatch(&id);
+        state.recorder.flush().await;
+        Ok(execution)
+    });
+    run.await.map_err(ApiError::internal)?
 }
 
 /// Run `request` through `live` to the end and return its record, with id `id`. `on_start`

@@ -279,3 +279,45 @@ async fn a_guest_whose_caller_hangs_up_is_stopped_and_recorded() {
         .unwrap();
     assert_eq!(response.status(), StatusCode::OK);
 }
+
+#[tokio::test]
+async fn an_api_execution_whose_caller_hangs_up_runs_to_its_end_and_is_recorded() {
+    let server = TestServer::start();
+    server.deploy_ready("patient", spec(), &test_guest()).await;
+    let impatient = reqwest::Client::builder()
+        .timeout(Duration::from_millis(200))
+        .build()
+        .unwrap();
+    let gone = impatient
+        .post(format!(
+            "{}/api/v1/namespaces/default/functions/patient/executions",
+            server.url
+        ))
+        .bearer_auth(&server.token)
+        .json(&json!({"method": "GET", "path": "/sleep?ms=800"}))
+        .send()
+        .await;
+    assert!(gone.is_err(), "the caller timed out");
+    let client = server.client();
+    let deadline = Instant::now() + Duration::from_secs(10);
+    let execution = loop {
+        let page = client
+            .list_executions("default", "patient", &[])
+            .await
+            .unwrap();
+        if let Some(execution) = page.items.into_iter().next() {
+            break execution;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "the execution was never recorded"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    };
+    assert_eq!(
+        execution.status,
+        ExecutionStatus::Completed,
+        "{execution:?}"
+    );
+    assert_eq!(execution.response.unwrap().body.body, "slept 800");
+}
