@@ -126,6 +126,7 @@ pub async fn start(state: Shared, receiver: QueueReceiver) -> anyhow::Result<()>
         delayed_executions: HashMap::new(),
         in_memory: 0,
         spilled: false,
+        reload_after: None,
         draining: false,
         drained: None,
     };
@@ -161,6 +162,9 @@ struct Dispatcher {
     /// Some queued executions are only in the store (memory was full): read them back as
     /// the queue drains.
     spilled: bool,
+    /// Every execution queued in the store with an id up to this one has been read into
+    /// memory (`None`: read from the start).
+    reload_after: Option<String>,
     workers: usize,
     running_total: Arc<AtomicUsize>,
     /// Shutting down: start nothing new.
@@ -247,8 +251,17 @@ impl Dispatcher {
             return;
         }
         if self.in_memory >= self.memory_limit {
-            // It is safe in the store; it comes back when the queue has drained.
+            // It is safe in the store; it comes back when the queue has drained. The read-back
+            // resumes past `reload_after`: should this one sort before that (a replay, a race
+            // with an earlier read), the next read-back starts over from the beginning.
             self.spilled = true;
+            if self
+                .reload_after
+                .as_deref()
+                .is_some_and(|after| execution.id.as_str() <= after)
+            {
+                self.reload_after = None;
+            }
             return;
         }
         self.hold(execution);
@@ -342,7 +355,9 @@ impl Dispatcher {
     /// Read queued executions back from the store (at start, and after memory overflowed).
     async fn load_from_store(&mut self) {
         const PAGE: u32 = 1000;
-        let mut after: Option<String> = None;
+        // Ids grow with time, and everything queued up to `reload_after` has been read: start
+        // past it, so each read-back reads only what spilled, not the whole queue again.
+        let mut after = self.reload_after.clone();
         self.spilled = false;
         loop {
             let page = match self
@@ -359,18 +374,20 @@ impl Dispatcher {
                 }
             };
             let done = page.len() < PAGE as usize;
-            after = page.last().map(|e| e.id.clone());
             for execution in page {
                 if self.in_memory >= self.memory_limit {
                     self.spilled = true;
+                    self.reload_after = after;
                     return;
                 }
+                after = Some(execution.id.clone());
                 self.admit(execution);
             }
             if done {
                 break;
             }
         }
+        self.reload_after = after;
     }
 }
 

@@ -423,3 +423,71 @@ async fn finished_executions_are_pruned_past_their_retention() {
     let body: serde_json::Value = r.json().await.unwrap();
     assert_eq!(body["error"]["field"], "retention.max_count");
 }
+
+/// Submits `count` async invocations of `function`, each answered 202.
+async fn submit(server: &TestServer, function: &str, count: usize) {
+    let http = server.http();
+    let url = format!("{}/fn/default/{function}/", server.url);
+    for _ in 0..count {
+        let response = http
+            .post(&url)
+            .bearer_auth(&server.token)
+            .header("x-gust-async", "true")
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(response.status(), StatusCode::ACCEPTED);
+    }
+}
+
+#[tokio::test]
+async fn a_queue_larger_than_memory_runs_every_execution_once() {
+    // Room for 100 queued executions in memory: the rest wait in the store alone and are read
+    // back as the queue drains, while new ones keep arriving.
+    let small_memory = ("GUST_QUEUE_MEMORY", "100");
+    let dir = tempfile::tempdir().unwrap();
+    let mut server = TestServer::start_in_env(
+        dir.path(),
+        &[],
+        &[("GUST_ASYNC_WORKERS", "0"), small_memory],
+    );
+    server.deploy_ready("bulk", spec(), &test_guest()).await;
+    submit(&server, "bulk", 450).await;
+    assert_eq!(server.stop(), Some(0));
+
+    let server = TestServer::start_in_env(dir.path(), &[], &[small_memory]);
+    submit(&server, "bulk", 150).await;
+    let client = server.client();
+    let deadline = std::time::Instant::now() + Duration::from_secs(60);
+    let completed = loop {
+        let page = client
+            .list_executions(
+                "default",
+                "bulk",
+                &[("status", "completed"), ("limit", "1000")],
+            )
+            .await
+            .unwrap();
+        if page.total >= 600 {
+            break page;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "{} of 600 executions completed",
+            page.total
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    };
+    assert_eq!(completed.total, 600);
+    assert!(
+        completed.items.iter().all(|e| e.attempts == 1),
+        "every execution ran once"
+    );
+    for status in ["queued", "running"] {
+        let left = client
+            .list_executions("default", "bulk", &[("status", status)])
+            .await
+            .unwrap();
+        assert_eq!(left.total, 0, "{status} executions left");
+    }
+}
