@@ -10,13 +10,12 @@
 pub mod start;
 
 use std::collections::HashMap;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use bytes::Bytes;
 use gust_sandbox::Sandbox;
-use tokio::io::AsyncWriteExt;
 use tokio::net::unix::{OwnedReadHalf, OwnedWriteHalf, pipe};
 use tokio::sync::{mpsc, oneshot};
 
@@ -40,6 +39,88 @@ struct InFlight {
     fd_logs: Logs,
 }
 
+/// Frames on their way to the process. Whoever finds the socket free writes; a sender that
+/// finds someone writing leaves its frame queued for them, so no sender waits on another, and
+/// frames that pile up meanwhile leave in one write. What the socket cannot take now is
+/// finished by a task that waits until it can.
+struct Outbox {
+    socket: OwnedWriteHalf,
+    queued: Mutex<Vec<u8>>,
+    /// Someone is writing: a sender, or the task finishing a write.
+    busy: AtomicBool,
+}
+
+impl Outbox {
+    fn new(socket: OwnedWriteHalf) -> Self {
+        Self {
+            socket,
+            queued: Mutex::new(Vec::new()),
+            busy: AtomicBool::new(false),
+        }
+    }
+
+    fn send(self: &Arc<Self>, frame: Vec<u8>) {
+        {
+            let mut queued = self.queued.lock().unwrap();
+            if queued.is_empty() {
+                *queued = frame;
+            } else {
+                queued.extend_from_slice(&frame);
+            }
+        }
+        self.flush();
+    }
+
+    /// Write what is queued, unless someone else is writing: they see it before they stop.
+    fn flush(self: &Arc<Self>) {
+        while !self.busy.swap(true, Ordering::SeqCst) {
+            loop {
+                let bytes = std::mem::take(&mut *self.queued.lock().unwrap());
+                if bytes.is_empty() {
+                    break;
+                }
+                let written = self.write_now(&bytes);
+                if written < bytes.len() {
+                    // Still busy: the task clears it once the rest is out.
+                    tokio::spawn(self.clone().finish(bytes, written));
+                    return;
+                }
+            }
+            self.busy.store(false, Ordering::SeqCst);
+            // A frame queued after the last take, while this writer still looked busy.
+            if self.queued.lock().unwrap().is_empty() {
+                return;
+            }
+        }
+    }
+
+    /// Writes what the socket takes without waiting; all of it when the socket has failed
+    /// (the worker is dying, the bytes have nowhere to go).
+    fn write_now(&self, bytes: &[u8]) -> usize {
+        let mut written = 0;
+        while written < bytes.len() {
+            match self.socket.try_write(&bytes[written..]) {
+                Ok(n) => written += n,
+                Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
+                Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => break,
+                Err(_) => return bytes.len(),
+            }
+        }
+        written
+    }
+
+    async fn finish(self: Arc<Self>, bytes: Vec<u8>, mut written: usize) {
+        while written < bytes.len() {
+            if self.socket.writable().await.is_err() {
+                break;
+            }
+            written += self.write_now(&bytes[written..]);
+        }
+        self.busy.store(false, Ordering::SeqCst);
+        self.flush();
+    }
+}
+
 /// A request on its way: what [`Worker::wait`] needs to get its answer.
 pub struct Sent {
     id: u64,
@@ -56,7 +137,7 @@ enum Reply {
 pub struct Worker {
     pub seq: u64,
     sandbox: Sandbox,
-    writer: Arc<tokio::sync::Mutex<OwnedWriteHalf>>,
+    outbox: Arc<Outbox>,
     inflight: Mutex<HashMap<u64, InFlight>>,
     next_id: AtomicU64,
     limits: WorkerLimits,
@@ -97,7 +178,7 @@ impl Worker {
         let worker = Arc::new(Worker {
             seq,
             sandbox,
-            writer: Arc::new(tokio::sync::Mutex::new(writer)),
+            outbox: Arc::new(Outbox::new(writer)),
             inflight: Mutex::new(HashMap::new()),
             next_id: AtomicU64::new(1),
             limits,
@@ -149,9 +230,8 @@ impl Worker {
         self.sandbox.kill();
     }
 
-    /// Sends one request to the process. Never waits, so a caller that goes away cannot leave
-    /// half a frame on the socket: a frame the socket cannot take whole right now is finished
-    /// by a task of its own, holding the writer until it is out.
+    /// Sends one request to the process. Never waits (see [`Outbox`]), so a caller that goes
+    /// away cannot leave half a frame on the socket.
     pub fn send(&self, request: &ProcessRequest) -> Sent {
         let id = self.next_id.fetch_add(1, Ordering::Relaxed);
         let deadline = tokio::time::Instant::now() + self.limits.timeout;
@@ -180,31 +260,7 @@ impl Worker {
         );
         // A failed write means the worker is dying: the reader fails the request with the
         // reason, which `wait` then returns.
-        let mut written = 0;
-        let writer = match self.writer.clone().try_lock_owned() {
-            Ok(writer) => {
-                while written < frame.len() {
-                    match writer.try_write(&frame[written..]) {
-                        Ok(n) => written += n,
-                        Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
-                        Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => break,
-                        Err(_) => return Sent { id, rx, deadline },
-                    }
-                }
-                Some(writer)
-            }
-            Err(_) => None,
-        };
-        if written < frame.len() {
-            let lock = self.writer.clone();
-            tokio::spawn(async move {
-                let mut writer = match writer {
-                    Some(writer) => writer,
-                    None => lock.lock_owned().await,
-                };
-                let _ = writer.write_all(&frame[written..]).await;
-            });
-        }
+        self.outbox.send(frame);
         Sent { id, rx, deadline }
     }
 
