@@ -424,22 +424,6 @@ async fn finished_executions_are_pruned_past_their_retention() {
     assert_eq!(body["error"]["field"], "retention.max_count");
 }
 
-/// Submits `count` async invocations of `function`, each answered 202.
-async fn submit(server: &TestServer, function: &str, count: usize) {
-    let http = server.http();
-    let url = format!("{}/fn/default/{function}/", server.url);
-    for _ in 0..count {
-        let response = http
-            .post(&url)
-            .bearer_auth(&server.token)
-            .header("x-gust-async", "true")
-            .send()
-            .await
-            .unwrap();
-        assert_eq!(response.status(), StatusCode::ACCEPTED);
-    }
-}
-
 #[tokio::test]
 async fn a_queue_larger_than_memory_runs_every_execution_once() {
     // Room for 100 queued executions in memory: the rest wait in the store alone and are read
@@ -452,11 +436,11 @@ async fn a_queue_larger_than_memory_runs_every_execution_once() {
         &[("GUST_ASYNC_WORKERS", "0"), small_memory],
     );
     server.deploy_ready("bulk", spec(), &test_guest()).await;
-    submit(&server, "bulk", 450).await;
+    server.submit_async("bulk", 450).await;
     assert_eq!(server.stop(), Some(0));
 
     let server = TestServer::start_in_env(dir.path(), &[], &[small_memory]);
-    submit(&server, "bulk", 150).await;
+    server.submit_async("bulk", 150).await;
     let client = server.client();
     let deadline = std::time::Instant::now() + Duration::from_secs(60);
     let completed = loop {

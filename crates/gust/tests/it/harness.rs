@@ -8,7 +8,7 @@ use std::sync::OnceLock;
 use std::time::Duration;
 
 use gust_client::Client;
-use gust_core::{Deployment, DeploymentStatus, FunctionSpec};
+use gust_core::{Deployment, DeploymentStatus, Execution, FunctionSpec};
 
 pub struct TestServer {
     child: Option<Child>,
@@ -218,6 +218,50 @@ impl TestServer {
 
     pub fn http(&self) -> reqwest::Client {
         reqwest::Client::new()
+    }
+
+    /// A client that hangs up after `patience`.
+    pub fn impatient(&self, patience: Duration) -> reqwest::Client {
+        reqwest::Client::builder()
+            .timeout(patience)
+            .build()
+            .unwrap()
+    }
+
+    /// The newest execution of `function`, once there is one (within 10 s).
+    pub async fn first_execution(&self, function: &str) -> Execution {
+        let client = self.client();
+        let deadline = std::time::Instant::now() + Duration::from_secs(10);
+        loop {
+            let page = client
+                .list_executions("default", function, &[])
+                .await
+                .unwrap();
+            if let Some(execution) = page.items.into_iter().next() {
+                return execution;
+            }
+            assert!(
+                std::time::Instant::now() < deadline,
+                "no execution of {function} was recorded"
+            );
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+    }
+
+    /// Submits `count` async invocations of `function`, each answered 202.
+    pub async fn submit_async(&self, function: &str, count: usize) {
+        let http = self.http();
+        let url = format!("{}/fn/default/{function}/", self.url);
+        for _ in 0..count {
+            let response = http
+                .post(&url)
+                .bearer_auth(&self.token)
+                .header("x-gust-async", "true")
+                .send()
+                .await
+                .unwrap();
+            assert_eq!(response.status(), reqwest::StatusCode::ACCEPTED);
+        }
     }
 }
 

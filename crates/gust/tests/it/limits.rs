@@ -243,37 +243,20 @@ async fn a_guest_whose_caller_hangs_up_is_stopped_and_recorded() {
             &test_guest(),
         )
         .await;
-    let impatient = reqwest::Client::builder()
-        .timeout(Duration::from_millis(300))
-        .build()
-        .unwrap();
-    let gone = impatient
+    let gone = server
+        .impatient(Duration::from_millis(300))
         .get(format!("{}/fn/default/forsaken/loop", server.url))
         .bearer_auth(&server.token)
         .send()
         .await;
     assert!(gone.is_err(), "the caller timed out");
     // Recorded at once, long before the 30 s timeout would have stopped the guest.
-    let client = server.client();
-    let deadline = Instant::now() + Duration::from_secs(10);
-    let execution = loop {
-        let page = client
-            .list_executions("default", "forsaken", &[])
-            .await
-            .unwrap();
-        if let Some(execution) = page.items.into_iter().next() {
-            break execution;
-        }
-        assert!(
-            Instant::now() < deadline,
-            "the abandoned run was never recorded"
-        );
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    };
+    let execution = server.first_execution("forsaken").await;
     assert_eq!(execution.status, ExecutionStatus::Failed);
     let message = execution.error_message.clone().unwrap_or_default();
     assert!(message.contains("caller went away"), "{execution:?}");
-    let response = client
+    let response = server
+        .client()
         .invoke(reqwest::Method::GET, "default", "forsaken", "/", vec![])
         .await
         .unwrap();
@@ -284,11 +267,8 @@ async fn a_guest_whose_caller_hangs_up_is_stopped_and_recorded() {
 async fn an_api_execution_whose_caller_hangs_up_runs_to_its_end_and_is_recorded() {
     let server = TestServer::start();
     server.deploy_ready("patient", spec(), &test_guest()).await;
-    let impatient = reqwest::Client::builder()
-        .timeout(Duration::from_millis(200))
-        .build()
-        .unwrap();
-    let gone = impatient
+    let gone = server
+        .impatient(Duration::from_millis(200))
         .post(format!(
             "{}/api/v1/namespaces/default/functions/patient/executions",
             server.url
@@ -298,22 +278,7 @@ async fn an_api_execution_whose_caller_hangs_up_runs_to_its_end_and_is_recorded(
         .send()
         .await;
     assert!(gone.is_err(), "the caller timed out");
-    let client = server.client();
-    let deadline = Instant::now() + Duration::from_secs(10);
-    let execution = loop {
-        let page = client
-            .list_executions("default", "patient", &[])
-            .await
-            .unwrap();
-        if let Some(execution) = page.items.into_iter().next() {
-            break execution;
-        }
-        assert!(
-            Instant::now() < deadline,
-            "the execution was never recorded"
-        );
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    };
+    let execution = server.first_execution("patient").await;
     assert_eq!(
         execution.status,
         ExecutionStatus::Completed,

@@ -270,19 +270,9 @@ async fn queue_depth_counts_executions_held_only_in_the_store() {
         &[("GUST_ASYNC_WORKERS", "0"), ("GUST_QUEUE_MEMORY", "100")],
     );
     server.deploy_ready("hello", spec(), &hello_guest()).await;
-    let http = server.http();
-    let url = format!("{}/fn/default/hello/", server.url);
-    for _ in 0..150 {
-        let r = http
-            .post(&url)
-            .bearer_auth(&server.token)
-            .header("x-gust-async", "true")
-            .send()
-            .await
-            .unwrap();
-        assert_eq!(r.status(), reqwest::StatusCode::ACCEPTED);
-    }
-    let text = http
+    server.submit_async("hello", 150).await;
+    let text = server
+        .http()
         .get(format!("{}/metrics", server.url))
         .send()
         .await

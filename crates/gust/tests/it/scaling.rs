@@ -348,11 +348,8 @@ async fn a_run_whose_caller_hung_up_still_times_out_and_is_recorded() {
         1
     );
     let first_pid = instances(&server, "abandoned").await[0]["pid"].clone();
-    let impatient = reqwest::Client::builder()
-        .timeout(Duration::from_millis(150))
-        .build()
-        .unwrap();
-    let gone = impatient
+    let gone = server
+        .impatient(Duration::from_millis(150))
         .get(format!(
             "{}/fn/default/abandoned/sleep?ms=30000",
             server.url
@@ -362,20 +359,7 @@ async fn a_run_whose_caller_hung_up_still_times_out_and_is_recorded() {
         .await;
     assert!(gone.is_err(), "the caller timed out");
     // The timeout still holds: the worker is stopped and the run recorded as timed out.
-    let client = server.client();
-    let mut recorded = None;
-    for _ in 0..100 {
-        let page = client
-            .list_executions("default", "abandoned", &[])
-            .await
-            .unwrap();
-        if let Some(execution) = page.items.into_iter().next() {
-            recorded = Some(execution);
-            break;
-        }
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
-    let execution = recorded.expect("the abandoned run was never recorded");
+    let execution = server.first_execution("abandoned").await;
     assert_eq!(execution.status, ExecutionStatus::Timeout, "{execution:?}");
     // min_scale brings a fresh worker in place of the stopped one.
     let mut replaced = false;
