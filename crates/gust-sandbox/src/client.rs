@@ -6,7 +6,7 @@ use std::collections::HashMap;
 use std::os::fd::{AsRawFd, OwnedFd};
 use std::os::unix::process::CommandExt as _;
 use std::path::{Path, PathBuf};
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -47,7 +47,7 @@ struct Delivery {
 struct Shared {
     sock: AsyncFd<OwnedFd>,
     /// Set when the spawner has closed its socket: it and all its sandboxes are gone.
-    gone: std::sync::atomic::AtomicBool,
+    gone: AtomicBool,
     /// Requests waiting for their reply, by id.
     pending: Mutex<HashMap<u64, oneshot::Sender<Delivery>>>,
     /// Running sandboxes' exit slots, by pid; filled when `Exited` arrives.
@@ -191,7 +191,7 @@ impl Connection {
         };
         let shared = Arc::new(Shared {
             sock,
-            gone: std::sync::atomic::AtomicBool::new(false),
+            gone: AtomicBool::new(false),
             pending: Mutex::new(HashMap::new()),
             exits: Mutex::new(HashMap::new()),
             next_id: AtomicU64::new(1),
@@ -249,20 +249,12 @@ impl Connection {
     async fn request(&self, id: u64, request: &Request) -> SandboxResult<Delivery> {
         let (tx, rx) = oneshot::channel();
         self.shared.pending.lock().unwrap().insert(id, tx);
-        if let Err(e) = self.send(request).await {
+        if let Err(e) = self.shared.send(request).await {
             self.shared.pending.lock().unwrap().remove(&id);
             return Err(e);
         }
         rx.await
             .map_err(|_| SandboxError::SpawnerGone("it closed its socket".into()))
-    }
-
-    async fn send(&self, request: &Request) -> SandboxResult<()> {
-        self.shared.send(request).await
-    }
-
-    fn kill_now(&self, pid: i32) {
-        self.shared.kill_now(pid)
     }
 }
 
@@ -406,7 +398,7 @@ impl Sandbox {
 
     pub fn kill(&self) {
         if self.exit.borrow().is_none() {
-            self.spawner.kill_now(self.pid);
+            self.spawner.shared.kill_now(self.pid);
         }
     }
 

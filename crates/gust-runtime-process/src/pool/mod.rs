@@ -155,10 +155,15 @@ struct Call<F: FnOnce(ProcessResponse) -> R + Send + 'static, R> {
 impl<F: FnOnce(ProcessResponse) -> R + Send + 'static, R> Call<F, R> {
     async fn wait(&mut self) -> R {
         let sent = self.sent.as_mut().expect("waited once");
-        let mut response = self.worker.wait(sent).await;
+        let response = answer(
+            &self.inner,
+            &self.worker,
+            sent,
+            self.started,
+            self.cold.take(),
+        )
+        .await;
         self.sent = None;
-        self.inner.release(&self.worker, self.started.elapsed());
-        response.cold_start = self.cold.take();
         (self.finish.take().expect("waited once"))(response)
     }
 }
@@ -171,10 +176,7 @@ impl<F: FnOnce(ProcessResponse) -> R + Send + 'static, R> Drop for Call<F, R> {
         let (inner, worker) = (self.inner.clone(), self.worker.clone());
         let (started, cold) = (self.started, self.cold.take());
         let rest = async move {
-            let mut response = worker.wait(&mut sent).await;
-            inner.release(&worker, started.elapsed());
-            response.cold_start = cold;
-            finish(response);
+            finish(answer(&inner, &worker, &mut sent, started, cold).await);
         };
         match tokio::runtime::Handle::try_current() {
             Ok(runtime) => drop(runtime.spawn(rest)),
@@ -182,6 +184,20 @@ impl<F: FnOnce(ProcessResponse) -> R + Send + 'static, R> Drop for Call<F, R> {
             Err(_) => self.inner.release(&self.worker, started.elapsed()),
         }
     }
+}
+
+/// Waits for a sent request's answer, then frees its slot.
+async fn answer(
+    inner: &PoolInner,
+    worker: &Worker,
+    sent: &mut Sent,
+    started: Instant,
+    cold: Option<ColdStart>,
+) -> ProcessResponse {
+    let mut response = worker.wait(sent).await;
+    inner.release(worker, started.elapsed());
+    response.cold_start = cold;
+    response
 }
 
 /// One deployment's workers. Cheap to clone; dropping the last clone stops every worker.

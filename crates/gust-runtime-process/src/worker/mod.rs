@@ -152,7 +152,7 @@ pub struct Worker {
     /// Cleared the moment it is killed or its socket closes, before `dead` has a reason
     /// (which waits for the pipes and the exit): pools stop routing to it at once, and
     /// checking costs no lock on their hot path.
-    accepting: std::sync::atomic::AtomicBool,
+    accepting: AtomicBool,
     /// Held while output read from the pipes is attributed to a request, so a result frame
     /// cannot answer its request between a pipe read and the attribution of what it read.
     output: Mutex<()>,
@@ -187,7 +187,7 @@ impl Worker {
             served: AtomicU64::new(0),
             kill_reason: Mutex::new(None),
             dead: Mutex::new(None),
-            accepting: std::sync::atomic::AtomicBool::new(true),
+            accepting: AtomicBool::new(true),
             output: Mutex::new(()),
         });
         let pipes = [Arc::new(stdout), Arc::new(stderr)];
