@@ -15,10 +15,23 @@ const captures = new AsyncLocalStorage();
 let logLimit = 65536;
 let handler = null;
 
+// Frames gather until the event loop turns and leave in one write: every reply to the
+// invocations of one read (and any async ones settling together) shares a syscall.
+let pending = null;
 function send(header, body) {
   if (body && body.length) header.len = body.length;
-  const head = Buffer.from(JSON.stringify(header) + '\n');
-  sock.write(body && body.length ? Buffer.concat([head, body]) : head);
+  if (!pending) {
+    pending = [];
+    setImmediate(flush);
+  }
+  pending.push(Buffer.from(JSON.stringify(header) + '\n'));
+  if (body && body.length) pending.push(body);
+}
+function flush() {
+  if (!pending) return;
+  const parts = pending;
+  pending = null;
+  sock.write(parts.length === 1 ? parts[0] : Buffer.concat(parts));
 }
 
 // console.log and friends write to process.stdout/stderr: route those writes to the
@@ -77,22 +90,44 @@ function toResponse(result) {
   return [200, { 'content-type': 'application/json' }, Buffer.from(json === undefined ? 'null' : json)];
 }
 
-async function invoke(msg, raw) {
+function invoke(msg, raw) {
   const event = msg.event;
   event.body = event.isBase64Encoded ? raw.toString('base64') : raw.toString('utf8');
   const store = { stdout: [], stderr: [], size: 0, truncated: false };
   const reply = { type: 'result', id: msg.id };
-  let body = null;
+  let result;
   try {
-    const result = await captures.run(store, () => handler(event, makeContext(msg.context || {})));
-    [reply.status, reply.headers, body] = toResponse(result);
+    result = captures.run(store, handler, event, makeContext(msg.context || {}));
   } catch (err) {
-    const trace = (err && err.stack) || String(err);
-    store.stderr.push(trace + '\n');
-    reply.error = String((err && err.message) || err);
+    return finish(reply, store, false, err);
   }
-  reply.stdout = store.stdout.join('');
-  reply.stderr = store.stderr.join('');
+  // A synchronous handler's reply goes out without a promise; an async one's when it settles.
+  if (result && typeof result.then === 'function') {
+    result.then((value) => finish(reply, store, true, value), (err) => finish(reply, store, false, err));
+  } else {
+    finish(reply, store, true, result);
+  }
+}
+
+function fail(reply, store, err) {
+  store.stderr.push(((err && err.stack) || String(err)) + '\n');
+  reply.error = String((err && err.message) || err);
+}
+
+// `ok`: the handler returned `value`; else it threw (or rejected with) `value`.
+function finish(reply, store, ok, value) {
+  let body = null;
+  if (!ok) {
+    fail(reply, store, value);
+  } else {
+    try {
+      [reply.status, reply.headers, body] = toResponse(value);
+    } catch (err) {
+      fail(reply, store, err);
+    }
+  }
+  if (store.stdout.length) reply.stdout = store.stdout.join('');
+  if (store.stderr.length) reply.stderr = store.stderr.join('');
   if (store.truncated) reply.truncated = true;
   send(reply, body);
 }
@@ -134,22 +169,11 @@ function onFrame(msg, raw) {
     logLimit = msg.log_limit || logLimit;
     load(msg).then(
       (importUs) => send({ type: 'loaded', import_us: importUs }),
-      (err) => { send({ type: 'error', message: (err && err.stack) || String(err) }); sock.end(); },
+      (err) => { send({ type: 'error', message: (err && err.stack) || String(err) }); flush(); sock.end(); },
     );
   }
 }
-// Replies produced while handling one read (every synchronous handler's) leave in one write.
-let corked = false;
-function uncork() {
-  corked = false;
-  sock.uncork();
-}
 sock.on('data', (chunk) => {
-  if (!corked) {
-    corked = true;
-    sock.cork();
-    setImmediate(uncork);
-  }
   buffer = buffer.length ? Buffer.concat([buffer, chunk]) : chunk;
   for (;;) {
     const nl = buffer.indexOf(10);

@@ -205,6 +205,83 @@ async fn a_node_function_installs_its_dependencies_and_follows_the_handler_contr
     );
 }
 
+/// The execution a response was recorded as.
+async fn execution_of(
+    server: &TestServer,
+    function: &str,
+    response: &reqwest::Response,
+) -> gust_core::Execution {
+    let id = response.headers()["x-gust-execution-id"].to_str().unwrap();
+    server
+        .client()
+        .get_execution("default", function, id)
+        .await
+        .unwrap()
+}
+
+#[tokio::test]
+async fn a_synchronous_node_handler_answers_and_its_failures_leave_the_worker_serving() {
+    let server = TestServer::start();
+    let handler = b"exports.handle = (event) => {
+  if (event.path === '/throw') throw 'a bare string';
+  if (event.path === '/unencodable') return { statusCode: 200, body: { n: 10n } };
+  console.log('sync hello');
+  return { statusCode: 201, headers: { 'x-sync': 'yes' }, body: 'sync ' + event.httpMethod };
+};
+";
+    server
+        .deploy_package(
+            "sync",
+            "node20",
+            FunctionSpec {
+                min_scale: Some(1),
+                max_scale: Some(1),
+                ..spec()
+            },
+            tar_gz(&[("main.js", handler)]),
+        )
+        .await;
+
+    let response = get(&server, "sync", "/").await;
+    assert_eq!(response.status(), StatusCode::CREATED);
+    assert_eq!(response.headers()["x-sync"], "yes");
+    let first = execution_of(&server, "sync", &response).await;
+    assert_eq!(response.text().await.unwrap(), "sync GET");
+    assert_eq!(first.logs.stdout, "sync hello\n");
+
+    // A thrown non-Error and a body JSON cannot encode both fail the request, not the worker.
+    let response = get(&server, "sync", "/throw").await;
+    assert_eq!(response.status(), StatusCode::INTERNAL_SERVER_ERROR);
+    let thrown = execution_of(&server, "sync", &response).await;
+    assert_eq!(thrown.status, ExecutionStatus::Failed);
+    assert!(thrown.logs.stderr.contains("a bare string"), "{thrown:?}");
+    let response = get(&server, "sync", "/unencodable").await;
+    assert_eq!(response.status(), StatusCode::INTERNAL_SERVER_ERROR);
+    let unencodable = execution_of(&server, "sync", &response).await;
+    assert_eq!(unencodable.status, ExecutionStatus::Failed);
+    assert!(
+        unencodable
+            .error_message
+            .as_deref()
+            .is_some_and(|m| m.contains("BigInt")),
+        "{unencodable:?}"
+    );
+
+    let response = get(&server, "sync", "/").await;
+    assert_eq!(response.status(), StatusCode::CREATED);
+    let list: serde_json::Value = server
+        .client()
+        .send(server.client().request(
+            reqwest::Method::GET,
+            "/api/v1/namespaces/default/functions/sync/instances",
+        ))
+        .await
+        .unwrap();
+    let workers = list["items"].as_array().unwrap();
+    assert_eq!(workers.len(), 1, "{workers:?}");
+    assert_eq!(workers[0]["requests_served"], 4, "{workers:?}");
+}
+
 #[tokio::test]
 async fn builds_fail_with_the_reason_when_code_cannot_load() {
     let server = TestServer::start();
