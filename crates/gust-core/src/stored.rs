@@ -31,7 +31,10 @@ pub fn to_json<T: Serialize>(value: &T) -> serde_json::Result<String> {
     }
     STORING.with(|s| s.set(true));
     let _storing = Storing;
-    serde_json::to_string(value)
+    // A typical record is 300-500 bytes: one allocation instead of a string grown six times.
+    let mut json = Vec::with_capacity(512);
+    serde_json::to_writer(&mut json, value)?;
+    Ok(String::from_utf8(json).expect("serde_json writes UTF-8"))
 }
 
 fn storing() -> bool {
