@@ -16,6 +16,7 @@ use std::time::Duration;
 
 use bytes::Bytes;
 use gust_sandbox::Sandbox;
+use tokio::io::AsyncWriteExt;
 use tokio::net::unix::{OwnedReadHalf, OwnedWriteHalf, pipe};
 use tokio::sync::{mpsc, oneshot};
 
@@ -39,86 +40,27 @@ struct InFlight {
     fd_logs: Logs,
 }
 
-/// Frames on their way to the process. Whoever finds the socket free writes; a sender that
-/// finds someone writing leaves its frame queued for them, so no sender waits on another, and
-/// frames that pile up meanwhile leave in one write. What the socket cannot take now is
-/// finished by a task that waits until it can.
-struct Outbox {
-    socket: OwnedWriteHalf,
-    queued: Mutex<Vec<u8>>,
-    /// Someone is writing: a sender, or the task finishing a write.
-    busy: AtomicBool,
-}
-
-impl Outbox {
-    fn new(socket: OwnedWriteHalf) -> Self {
-        Self {
-            socket,
-            queued: Mutex::new(Vec::new()),
-            busy: AtomicBool::new(false),
-        }
-    }
-
-    fn send(self: &Arc<Self>, frame: Vec<u8>) {
-        {
-            let mut queued = self.queued.lock().unwrap();
-            if queued.is_empty() {
-                *queued = frame;
-            } else {
-                queued.extend_from_slice(&frame);
+/// Frames on their way to the process, through one writer task per worker. The writer takes
+/// the first frame, lets the scheduler run everything else that is ready, then sends all
+/// frames queued meanwhile in one write: under load the requests dispatched in one scheduler
+/// turn share a system call and a wake-up of the worker. Senders never wait, so a caller
+/// that goes away cannot leave half a frame on the socket. The task ends with the worker (the
+/// sender dropped) or with the socket.
+fn start_writer(mut socket: OwnedWriteHalf) -> mpsc::UnboundedSender<Vec<u8>> {
+    let (tx, mut rx) = mpsc::unbounded_channel::<Vec<u8>>();
+    tokio::spawn(async move {
+        while let Some(mut bytes) = rx.recv().await {
+            tokio::task::yield_now().await;
+            while let Ok(frame) = rx.try_recv() {
+                bytes.extend_from_slice(&frame);
             }
-        }
-        self.flush();
-    }
-
-    /// Write what is queued, unless someone else is writing: they see it before they stop.
-    fn flush(self: &Arc<Self>) {
-        while !self.busy.swap(true, Ordering::SeqCst) {
-            loop {
-                let bytes = std::mem::take(&mut *self.queued.lock().unwrap());
-                if bytes.is_empty() {
-                    break;
-                }
-                let written = self.write_now(&bytes);
-                if written < bytes.len() {
-                    // Still busy: the task clears it once the rest is out.
-                    tokio::spawn(self.clone().finish(bytes, written));
-                    return;
-                }
-            }
-            self.busy.store(false, Ordering::SeqCst);
-            // A frame queued after the last take, while this writer still looked busy.
-            if self.queued.lock().unwrap().is_empty() {
+            // A failed write means the worker is dying: its reader fails the requests.
+            if socket.write_all(&bytes).await.is_err() {
                 return;
             }
         }
-    }
-
-    /// Writes what the socket takes without waiting; all of it when the socket has failed
-    /// (the worker is dying, the bytes have nowhere to go).
-    fn write_now(&self, bytes: &[u8]) -> usize {
-        let mut written = 0;
-        while written < bytes.len() {
-            match self.socket.try_write(&bytes[written..]) {
-                Ok(n) => written += n,
-                Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
-                Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => break,
-                Err(_) => return bytes.len(),
-            }
-        }
-        written
-    }
-
-    async fn finish(self: Arc<Self>, bytes: Vec<u8>, mut written: usize) {
-        while written < bytes.len() {
-            if self.socket.writable().await.is_err() {
-                break;
-            }
-            written += self.write_now(&bytes[written..]);
-        }
-        self.busy.store(false, Ordering::SeqCst);
-        self.flush();
-    }
+    });
+    tx
 }
 
 /// A request on its way: what [`Worker::wait`] needs to get its answer.
@@ -137,7 +79,7 @@ enum Reply {
 pub struct Worker {
     pub seq: u64,
     sandbox: Sandbox,
-    outbox: Arc<Outbox>,
+    frames: mpsc::UnboundedSender<Vec<u8>>,
     inflight: Mutex<HashMap<u64, InFlight>>,
     next_id: AtomicU64,
     limits: WorkerLimits,
@@ -178,7 +120,7 @@ impl Worker {
         let worker = Arc::new(Worker {
             seq,
             sandbox,
-            outbox: Arc::new(Outbox::new(writer)),
+            frames: start_writer(writer),
             inflight: Mutex::new(HashMap::new()),
             next_id: AtomicU64::new(1),
             limits,
@@ -230,8 +172,7 @@ impl Worker {
         self.sandbox.kill();
     }
 
-    /// Sends one request to the process. Never waits (see [`Outbox`]), so a caller that goes
-    /// away cannot leave half a frame on the socket.
+    /// Sends one request to the process. Never waits (see [`start_writer`]).
     pub fn send(&self, request: &ProcessRequest) -> Sent {
         let id = self.next_id.fetch_add(1, Ordering::Relaxed);
         let deadline = tokio::time::Instant::now() + self.limits.timeout;
@@ -258,9 +199,9 @@ impl Worker {
             limits.memory_mb,
             limits.timeout.as_millis() as u64,
         );
-        // A failed write means the worker is dying: the reader fails the request with the
+        // A worker whose writer has stopped is dying: the reader fails the request with the
         // reason, which `wait` then returns.
-        self.outbox.send(frame);
+        let _ = self.frames.send(frame);
         Sent { id, rx, deadline }
     }
 
