@@ -125,10 +125,11 @@ impl AppState {
         let triggers = Arc::new(TriggerSet::default());
         let (events, event_rx) = EventBus::channel(triggers.clone());
         let recorder = Recorder::start(
-            store.clone(),
+            &*store,
             metrics.clone(),
             record_observer(metrics.clone(), logs.clone(), events.clone()),
-        );
+        )
+        .context("starting the execution writer")?;
         let (queue, queue_rx) = Queue::channel();
         let (builder, build_queue) = Builder::channel();
         let state = Arc::new(AppState {

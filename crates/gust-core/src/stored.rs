@@ -22,6 +22,14 @@ thread_local! {
 
 /// `value` as JSON in its stored form (defaults left out).
 pub fn to_json<T: Serialize>(value: &T) -> serde_json::Result<String> {
+    // A typical record is 300-500 bytes: one allocation instead of a string grown six times.
+    let mut json = Vec::with_capacity(512);
+    write_json(&mut json, value)?;
+    Ok(String::from_utf8(json).expect("serde_json writes UTF-8"))
+}
+
+/// [`to_json`] appended to `out` (a writer reuses one buffer for every record).
+pub fn write_json<T: Serialize>(out: &mut Vec<u8>, value: &T) -> serde_json::Result<()> {
     /// Clears the flag even if serialization unwinds, so API output on this thread stays whole.
     struct Storing;
     impl Drop for Storing {
@@ -31,10 +39,7 @@ pub fn to_json<T: Serialize>(value: &T) -> serde_json::Result<String> {
     }
     STORING.with(|s| s.set(true));
     let _storing = Storing;
-    // A typical record is 300-500 bytes: one allocation instead of a string grown six times.
-    let mut json = Vec::with_capacity(512);
-    serde_json::to_writer(&mut json, value)?;
-    Ok(String::from_utf8(json).expect("serde_json writes UTF-8"))
+    serde_json::to_writer(out, value)
 }
 
 fn storing() -> bool {

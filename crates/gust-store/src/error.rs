@@ -8,6 +8,9 @@ pub enum StoreError {
     Conflict(String),
     #[error("database error")]
     Database(#[from] sqlx::Error),
+    /// From the execution writer's own connection.
+    #[error("database error: {0}")]
+    Writer(#[from] rusqlite::Error),
     #[error("database migration failed")]
     Migrate(#[from] sqlx::migrate::MigrateError),
     #[error("stored record is not readable")]

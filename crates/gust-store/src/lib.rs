@@ -10,8 +10,10 @@ mod blob;
 mod error;
 mod sqlite;
 mod store;
+mod writer;
 
 pub use blob::{BlobStore, BlobWriter};
 pub use error::{StoreError, StoreResult};
 pub use sqlite::SqliteStore;
-pub use store::{ExecutionFilter, Store};
+pub use store::{ExecutionFilter, ExecutionWriter, Store};
+pub use writer::SqliteExecutionWriter;

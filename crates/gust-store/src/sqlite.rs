@@ -17,7 +17,8 @@ use sqlx::sqlite::{
 };
 use sqlx::{QueryBuilder, Row, Sqlite};
 
-use crate::store::{ExecutionFilter, Store};
+use crate::store::{ExecutionFilter, ExecutionWriter, Store};
+use crate::writer::SqliteExecutionWriter;
 use crate::{StoreError, StoreResult};
 
 static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations");
@@ -26,12 +27,11 @@ static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations");
 /// in WAL mode. Override with `GUST_SQLITE_CONNECTIONS`.
 const DEFAULT_CONNECTIONS: u32 = 4;
 
-/// Rows in one multi-row INSERT: 7 columns each stays far below SQLite's bound-parameter cap.
-const ROWS_PER_INSERT: usize = 100;
-
 #[derive(Debug, Clone)]
 pub struct SqliteStore {
     pool: SqlitePool,
+    /// The database file, for connections outside the pool (the execution writer's).
+    path: std::path::PathBuf,
 }
 
 impl SqliteStore {
@@ -58,7 +58,10 @@ impl SqliteStore {
             .connect_with(options)
             .await?;
         MIGRATOR.run(&pool).await?;
-        Ok(Self { pool })
+        Ok(Self {
+            pool,
+            path: path.to_path_buf(),
+        })
     }
 
     async fn fetch_one<T: Record>(
@@ -215,11 +218,11 @@ impl Record for Execution {
         self.id.clone()
     }
     fn from_row(row: &sqlx::sqlite::SqliteRow) -> StoreResult<Self> {
-        let data: String = row.try_get("data")?;
-        let mut execution: Execution = serde_json::from_str(&data)?;
-        execution.id = row.try_get("id")?;
-        execution.function_id = row.try_get("function_id")?;
-        Ok(execution)
+        crate::writer::stored_execution((
+            row.try_get("id")?,
+            row.try_get("function_id")?,
+            row.try_get("data")?,
+        ))
     }
 }
 
@@ -273,35 +276,6 @@ async fn update_state<'e>(
     }
     let done = query.bind(&f.id).execute(executor).await?;
     touched_one(done, "function", &f.id)
-}
-
-/// The columns of an execution row beside its JSON document.
-struct ExecutionRow<'a> {
-    execution: &'a Execution,
-    data: String,
-}
-
-impl<'a> ExecutionRow<'a> {
-    const COLUMNS: &'static str =
-        "(id, function_id, status, trigger, data, idempotency_key, dead_letter)";
-
-    fn new(execution: &'a Execution) -> StoreResult<Self> {
-        Ok(Self {
-            execution,
-            data: gust_core::stored::to_json(execution)?,
-        })
-    }
-
-    fn push(self, mut row: sqlx::query_builder::Separated<'_, 'a, Sqlite, &'static str>) {
-        let e = self.execution;
-        row.push_bind(e.id.as_str())
-            .push_bind(e.function_id.as_str())
-            .push_bind(e.status.as_str())
-            .push_bind(e.trigger.as_str())
-            .push_bind(self.data)
-            .push_bind(e.idempotency_key.as_deref())
-            .push_bind(i64::from(e.dead_letter));
-    }
 }
 
 /// A write that must have touched one row, else the record is not there.
@@ -629,66 +603,8 @@ impl Store for SqliteStore {
         Ok(n > 0)
     }
 
-    async fn put_executions(&self, batch: &[Execution]) -> StoreResult<()> {
-        if batch.is_empty() {
-            return Ok(());
-        }
-        let mut tx = self.pool.begin().await?;
-        // Many rows per statement: per-statement overhead, not SQLite, dominates small inserts.
-        for chunk in batch.chunks(ROWS_PER_INSERT) {
-            let mut insert = QueryBuilder::<Sqlite>::new(format!(
-                "INSERT OR REPLACE INTO executions {} ",
-                ExecutionRow::COLUMNS
-            ));
-            let rows = chunk
-                .iter()
-                .map(ExecutionRow::new)
-                .collect::<StoreResult<Vec<_>>>()?;
-            insert.push_values(rows, |row, e| e.push(row));
-            insert.build().execute(&mut *tx).await?;
-        }
-        tx.commit().await?;
-        Ok(())
-    }
-
-    async fn insert_executions(&self, batch: &[Execution]) -> StoreResult<Vec<(Execution, bool)>> {
-        let mut tx = self.pool.begin().await?;
-        let mut inserted = std::collections::HashSet::new();
-        for chunk in batch.chunks(ROWS_PER_INSERT) {
-            let mut insert = QueryBuilder::<Sqlite>::new(format!(
-                "INSERT INTO executions {} ",
-                ExecutionRow::COLUMNS
-            ));
-            let rows = chunk
-                .iter()
-                .map(ExecutionRow::new)
-                .collect::<StoreResult<Vec<_>>>()?;
-            insert.push_values(rows, |row, e| e.push(row));
-            // A repeated idempotency key conflicts with the first execution's row: skip it.
-            insert.push(" ON CONFLICT DO NOTHING RETURNING id");
-            for row in insert.build().fetch_all(&mut *tx).await? {
-                inserted.insert(row.try_get::<String, _>(0)?);
-            }
-        }
-        let mut results = Vec::with_capacity(batch.len());
-        for execution in batch {
-            if inserted.contains(&execution.id) {
-                results.push((execution.clone(), true));
-                continue;
-            }
-            let key = execution.idempotency_key.as_deref().unwrap_or_default();
-            let row = sqlx::query(
-                "SELECT id, function_id, data FROM executions WHERE function_id = ? AND idempotency_key = ?",
-            )
-            .bind(&execution.function_id)
-            .bind(key)
-            .fetch_optional(&mut *tx)
-            .await?
-            .ok_or_else(|| StoreError::not_found("execution", &execution.id))?;
-            results.push((Execution::from_row(&row)?, false));
-        }
-        tx.commit().await?;
-        Ok(results)
+    fn execution_writer(&self) -> StoreResult<Box<dyn ExecutionWriter>> {
+        Ok(Box::new(SqliteExecutionWriter::open(&self.path)?))
     }
 
     async fn queued_counts(&self) -> StoreResult<Vec<(String, usize)>> {

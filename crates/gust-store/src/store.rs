@@ -81,9 +81,9 @@ pub trait Store: Send + Sync + 'static {
     /// Whether any deployment, of any function, still uses the blob `sha256`.
     async fn blob_in_use(&self, sha256: &str) -> StoreResult<bool>;
 
-    // Executions.
-    /// Insert or replace each execution (writes are batched by the caller).
-    async fn put_executions(&self, batch: &[Execution]) -> StoreResult<()>;
+    // Executions. Records are written through an [`ExecutionWriter`]; these read them.
+    /// A writer of execution records with a connection of its own, for one thread.
+    fn execution_writer(&self) -> StoreResult<Box<dyn ExecutionWriter>>;
     async fn get_execution(&self, function_id: &str, id: &str) -> StoreResult<Execution>;
     async fn list_executions(
         &self,
@@ -92,10 +92,6 @@ pub trait Store: Send + Sync + 'static {
         filter: &ExecutionFilter,
     ) -> StoreResult<Page<Execution>>;
 
-    /// Store new executions before they run (async ones, before their 202), in one
-    /// transaction. An execution whose idempotency key its function already used is not
-    /// written: the first execution with that key comes back instead, with `false`.
-    async fn insert_executions(&self, batch: &[Execution]) -> StoreResult<Vec<(Execution, bool)>>;
     /// How many executions are queued, per function id.
     async fn queued_counts(&self) -> StoreResult<Vec<(String, usize)>>;
     /// Queued executions in id (acceptance) order, after `after` when given.
@@ -143,4 +139,15 @@ pub trait Store: Send + Sync + 'static {
     async fn delete_token(&self, id: &str) -> StoreResult<()>;
     /// Every token with its secret hash (the API keeps them in memory for fast checks).
     async fn all_tokens(&self) -> StoreResult<Vec<(Token, String)>>;
+}
+
+/// Writes execution records: one per invocation, so the hottest writes there are. Synchronous,
+/// for a thread of its own that batches them (the recorder); each call is one transaction.
+pub trait ExecutionWriter: Send {
+    /// Insert or replace each execution.
+    fn put(&mut self, batch: &[Execution]) -> StoreResult<()>;
+    /// Store new executions before they run (async ones, before their 202). An execution
+    /// whose idempotency key its function already used is not written: the first execution
+    /// with that key comes back instead, with `false`.
+    fn insert(&mut self, batch: &[Execution]) -> StoreResult<Vec<(Execution, bool)>>;
 }

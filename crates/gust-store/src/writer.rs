@@ -1,0 +1,132 @@
+//! [`SqliteExecutionWriter`]: execution records written through a connection of their own.
+//!
+//! Every invocation writes a record, so this is the store's hottest path. It runs on one thread
+//! (the recorder's), synchronously: prepared statements kept for the connection's life, values
+//! bound straight from the record and from one reused JSON buffer, no hop to another thread per
+//! statement. Everything else in the store goes through sqlx; both use the same SQLite library
+//! and file, and SQLite orders their writes.
+
+use std::path::Path;
+use std::time::Duration;
+
+use gust_core::Execution;
+use rusqlite::types::{ToSqlOutput, ValueRef};
+use rusqlite::{Connection, OptionalExtension, TransactionBehavior, params};
+
+use crate::StoreResult;
+use crate::store::ExecutionWriter;
+
+const COLUMNS: &str = "(id, function_id, status, trigger, data, idempotency_key, dead_letter)";
+const VALUES: &str = "VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)";
+
+pub struct SqliteExecutionWriter {
+    connection: Connection,
+    /// The stored JSON of the record being bound.
+    json: Vec<u8>,
+}
+
+impl SqliteExecutionWriter {
+    /// A connection to the database at `path`, which [`SqliteStore::open`](crate::SqliteStore)
+    /// has already created and migrated.
+    pub(crate) fn open(path: &Path) -> StoreResult<Self> {
+        let connection = Connection::open(path)?;
+        // Per connection: the same durability as the store's own connections (WAL is a
+        // property of the file, set when the store opened it).
+        connection.pragma_update(None, "synchronous", "NORMAL")?;
+        connection.busy_timeout(Duration::from_secs(10))?;
+        Ok(Self {
+            connection,
+            json: Vec::with_capacity(1024),
+        })
+    }
+
+    /// Binds the row of `execution` to `statement`'s seven parameters.
+    fn bind(
+        json: &mut Vec<u8>,
+        statement: &mut rusqlite::Statement<'_>,
+        execution: &Execution,
+    ) -> StoreResult<()> {
+        json.clear();
+        gust_core::stored::write_json(json, execution)?;
+        statement.raw_bind_parameter(1, execution.id.as_str())?;
+        statement.raw_bind_parameter(2, execution.function_id.as_str())?;
+        statement.raw_bind_parameter(3, execution.status.as_str())?;
+        statement.raw_bind_parameter(4, execution.trigger.as_str())?;
+        // serde_json writes UTF-8: bound as text without another check.
+        statement.raw_bind_parameter(5, ToSqlOutput::Borrowed(ValueRef::Text(json)))?;
+        statement.raw_bind_parameter(6, execution.idempotency_key.as_deref())?;
+        statement.raw_bind_parameter(7, i64::from(execution.dead_letter))?;
+        Ok(())
+    }
+}
+
+impl ExecutionWriter for SqliteExecutionWriter {
+    fn put(&mut self, batch: &[Execution]) -> StoreResult<()> {
+        if batch.is_empty() {
+            return Ok(());
+        }
+        let tx = self
+            .connection
+            .transaction_with_behavior(TransactionBehavior::Immediate)?;
+        {
+            let mut insert = tx.prepare_cached(&format!(
+                "INSERT OR REPLACE INTO executions {COLUMNS} {VALUES}"
+            ))?;
+            for execution in batch {
+                Self::bind(&mut self.json, &mut insert, execution)?;
+                insert.raw_execute()?;
+            }
+        }
+        tx.commit()?;
+        Ok(())
+    }
+
+    fn insert(&mut self, batch: &[Execution]) -> StoreResult<Vec<(Execution, bool)>> {
+        let tx = self
+            .connection
+            .transaction_with_behavior(TransactionBehavior::Immediate)?;
+        let mut results = Vec::with_capacity(batch.len());
+        {
+            // A repeated idempotency key conflicts with the first execution's row: not written,
+            // and that first execution is the answer.
+            let mut insert = tx.prepare_cached(&format!(
+                "INSERT INTO executions {COLUMNS} {VALUES} ON CONFLICT DO NOTHING"
+            ))?;
+            let mut first = tx.prepare_cached(
+                "SELECT id, function_id, data FROM executions \
+                 WHERE function_id = ?1 AND idempotency_key = ?2",
+            )?;
+            for execution in batch {
+                Self::bind(&mut self.json, &mut insert, execution)?;
+                if insert.raw_execute()? == 1 {
+                    results.push((execution.clone(), true));
+                    continue;
+                }
+                let key = execution.idempotency_key.as_deref().unwrap_or_default();
+                let stored = first
+                    .query_row(params![execution.function_id, key], |row| {
+                        Ok((
+                            row.get::<_, String>(0)?,
+                            row.get::<_, String>(1)?,
+                            row.get::<_, String>(2)?,
+                        ))
+                    })
+                    .optional()?
+                    .ok_or_else(|| crate::StoreError::not_found("execution", &execution.id))?;
+                results.push((stored_execution(stored)?, false));
+            }
+        }
+        tx.commit()?;
+        Ok(results)
+    }
+}
+
+/// A row's `(id, function_id, data)` as the execution it holds.
+pub(crate) fn stored_execution(
+    (id, function_id, data): (String, String, String),
+) -> StoreResult<Execution> {
+    let mut execution: Execution = serde_json::from_str(&data)?;
+    execution.id = id;
+    execution.function_id = function_id;
+    Ok(execution)
+}
