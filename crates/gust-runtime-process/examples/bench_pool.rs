@@ -217,10 +217,12 @@ async fn round_trip(
 }
 
 fn request() -> ProcessRequest {
+    let mut headers = http::HeaderMap::new();
+    headers.insert(http::header::HOST, http::HeaderValue::from_static("bench"));
     ProcessRequest {
-        method: "GET".into(),
+        method: http::Method::GET,
         path: "/".into(),
-        headers: vec![("host".into(), "bench".into())],
+        headers,
         execution_id: "bench".into(),
         ..ProcessRequest::default()
     }

@@ -52,7 +52,7 @@
 //! });
 //! let response = pool
 //!     .invoke(ProcessRequest {
-//!         method: "GET".into(),
+//!         method: http::Method::GET,
 //!         path: "/".into(),
 //!         ..ProcessRequest::default()
 //!     })

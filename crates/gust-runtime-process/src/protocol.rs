@@ -4,6 +4,7 @@
 //! when `len` is 0 or missing). Bodies never pass through JSON, so binary requests and
 //! responses cost no escaping, and a frame is read with one line read plus one exact read.
 
+use std::borrow::Cow;
 use std::collections::BTreeMap;
 
 use bytes::Bytes;
@@ -23,7 +24,7 @@ const MAX_BODY: usize = 64 * 1024 * 1024;
 #[derive(Debug, Default, Deserialize)]
 pub struct WorkerMessage {
     #[serde(rename = "type")]
-    pub kind: String,
+    pub kind: Kind,
     #[serde(default)]
     pub id: Option<u64>,
     #[serde(default)]
@@ -46,8 +47,9 @@ pub struct WorkerMessage {
     // result
     #[serde(default)]
     pub status: Option<u16>,
-    #[serde(default)]
-    pub headers: Option<BTreeMap<String, serde_json::Value>>,
+    /// Response headers in order; a name given a JSON array is repeated once per value.
+    #[serde(default, deserialize_with = "header_list")]
+    pub headers: Vec<(String, String)>,
     #[serde(default)]
     pub error: Option<String>,
     #[serde(default)]
@@ -61,29 +63,131 @@ pub struct WorkerMessage {
     pub stream: Option<String>,
 }
 
-impl WorkerMessage {
-    /// Response headers, a JSON array value meaning several headers of that name.
-    pub fn header_pairs(&self) -> Vec<(String, String)> {
-        let mut pairs = Vec::new();
-        for (name, value) in self.headers.iter().flatten() {
-            match value {
-                serde_json::Value::Array(values) => {
-                    for v in values {
-                        pairs.push((name.clone(), text(v)));
-                    }
-                }
-                other => pairs.push((name.clone(), text(other))),
-            }
-        }
-        pairs
+/// A frame's `type`. The ones the host acts on are read without allocating.
+#[derive(Debug, Default, Clone, PartialEq, Eq)]
+pub enum Kind {
+    Hello,
+    Loaded,
+    Error,
+    Result,
+    Log,
+    /// Any other type (ignored), kept for messages.
+    Other(String),
+    #[default]
+    Missing,
+}
+
+impl std::fmt::Display for Kind {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            Kind::Hello => "hello",
+            Kind::Loaded => "loaded",
+            Kind::Error => "error",
+            Kind::Result => "result",
+            Kind::Log => "log",
+            Kind::Other(other) => other,
+            Kind::Missing => "(no type)",
+        })
     }
 }
 
-fn text(value: &serde_json::Value) -> String {
-    match value {
-        serde_json::Value::String(s) => s.clone(),
-        other => other.to_string(),
+impl<'de> Deserialize<'de> for Kind {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        struct KindVisitor;
+        impl serde::de::Visitor<'_> for KindVisitor {
+            type Value = Kind;
+            fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                f.write_str("a frame type")
+            }
+            fn visit_str<E: serde::de::Error>(self, v: &str) -> Result<Kind, E> {
+                Ok(match v {
+                    "hello" => Kind::Hello,
+                    "loaded" => Kind::Loaded,
+                    "error" => Kind::Error,
+                    "result" => Kind::Result,
+                    "log" => Kind::Log,
+                    other => Kind::Other(other.to_string()),
+                })
+            }
+        }
+        deserializer.deserialize_str(KindVisitor)
     }
+}
+
+/// `{"name": "value", "set-cookie": ["a", "b"]}` as pairs, straight from the frame: values
+/// that are not strings are written as JSON.
+fn header_list<'de, D: serde::Deserializer<'de>>(
+    deserializer: D,
+) -> Result<Vec<(String, String)>, D::Error> {
+    use serde::de::{MapAccess, SeqAccess, Visitor};
+
+    /// One header's value or values.
+    struct Values(Vec<String>);
+    impl<'de> Deserialize<'de> for Values {
+        fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+            struct ValuesVisitor;
+            impl<'de> Visitor<'de> for ValuesVisitor {
+                type Value = Values;
+                fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                    f.write_str("a header value or a list of them")
+                }
+                fn visit_str<E: serde::de::Error>(self, v: &str) -> Result<Values, E> {
+                    Ok(Values(vec![v.to_string()]))
+                }
+                fn visit_string<E: serde::de::Error>(self, v: String) -> Result<Values, E> {
+                    Ok(Values(vec![v]))
+                }
+                fn visit_u64<E: serde::de::Error>(self, v: u64) -> Result<Values, E> {
+                    Ok(Values(vec![v.to_string()]))
+                }
+                fn visit_i64<E: serde::de::Error>(self, v: i64) -> Result<Values, E> {
+                    Ok(Values(vec![v.to_string()]))
+                }
+                fn visit_f64<E: serde::de::Error>(self, v: f64) -> Result<Values, E> {
+                    Ok(Values(vec![serde_json::Value::from(v).to_string()]))
+                }
+                fn visit_bool<E: serde::de::Error>(self, v: bool) -> Result<Values, E> {
+                    Ok(Values(vec![v.to_string()]))
+                }
+                fn visit_unit<E: serde::de::Error>(self) -> Result<Values, E> {
+                    Ok(Values(vec!["null".to_string()]))
+                }
+                fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<Values, A::Error> {
+                    let mut values = Vec::new();
+                    while let Some(value) = seq.next_element::<serde_json::Value>()? {
+                        values.push(match value {
+                            serde_json::Value::String(s) => s,
+                            other => other.to_string(),
+                        });
+                    }
+                    Ok(Values(values))
+                }
+            }
+            deserializer.deserialize_any(ValuesVisitor)
+        }
+    }
+
+    struct ListVisitor;
+    impl<'de> Visitor<'de> for ListVisitor {
+        type Value = Vec<(String, String)>;
+        fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+            f.write_str("an object of headers")
+        }
+        fn visit_unit<E: serde::de::Error>(self) -> Result<Self::Value, E> {
+            Ok(Vec::new())
+        }
+        fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Self::Value, A::Error> {
+            let mut pairs = Vec::with_capacity(map.size_hint().unwrap_or(4));
+            while let Some((name, Values(values))) = map.next_entry::<String, Values>()? {
+                match <[String; 1]>::try_from(values) {
+                    Ok([value]) => pairs.push((name, value)),
+                    Err(values) => pairs.extend(values.into_iter().map(|v| (name.clone(), v))),
+                }
+            }
+            Ok(pairs)
+        }
+    }
+    deserializer.deserialize_any(ListVisitor)
 }
 
 /// Reads frames from a worker's socket.
@@ -152,85 +256,136 @@ pub struct FunctionInfo<'a> {
     pub timeout_ms: u64,
 }
 
-#[derive(Serialize)]
-struct Invoke<'a> {
-    #[serde(rename = "type")]
-    kind: &'static str,
-    id: u64,
-    len: usize,
-    event: Event<'a>,
-    context: Context<'a>,
-}
-
-#[derive(Serialize)]
-#[serde(rename_all = "camelCase")]
-struct Event<'a> {
-    http_method: &'a str,
-    path: &'a str,
-    query_string_parameters: BTreeMap<&'a str, &'a str>,
-    headers: BTreeMap<String, std::borrow::Cow<'a, str>>,
-    is_base64_encoded: bool,
-}
-
-#[derive(Serialize)]
-#[serde(rename_all = "camelCase")]
-struct Context<'a> {
-    function_name: &'a str,
-    execution_id: &'a str,
-    memory_limit_mb: u64,
+/// The part of every `invoke` header that is the same for all of a worker's requests (the
+/// context's function fields), written once.
+#[derive(Debug, Clone)]
+pub struct InvokeTemplate {
+    /// `"functionName":…,"memoryLimitMb":…,"timeoutMs":…` (no braces).
+    context: Vec<u8>,
     timeout_ms: u64,
-    deadline_ms: u64,
 }
 
-/// Encodes an `invoke` frame: the event without its body in the header, the body raw after.
-/// Header names are lower-cased and repeated ones joined with ", "; a repeated query key
-/// keeps its last value.
-pub fn encode_invoke(
-    id: u64,
-    request: &ProcessRequest,
-    function_name: &str,
-    memory_mb: u64,
-    timeout_ms: u64,
-) -> Vec<u8> {
-    let mut headers: BTreeMap<String, std::borrow::Cow<'_, str>> = BTreeMap::new();
-    for (name, value) in &request.headers {
-        headers
-            .entry(name.to_ascii_lowercase())
-            .and_modify(|prev| *prev = format!("{prev}, {value}").into())
-            .or_insert(value.as_str().into());
-    }
-    let now_ms = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map(|d| d.as_millis() as u64)
-        .unwrap_or(0);
-    let header = Invoke {
-        kind: "invoke",
-        id,
-        len: request.body.len(),
-        event: Event {
-            http_method: &request.method,
-            path: &request.path,
-            query_string_parameters: request
-                .query
-                .iter()
-                .map(|(k, v)| (k.as_str(), v.as_str()))
-                .collect(),
-            headers,
-            is_base64_encoded: std::str::from_utf8(&request.body).is_err(),
-        },
-        context: Context {
-            function_name,
-            execution_id: &request.execution_id,
-            memory_limit_mb: memory_mb,
+impl InvokeTemplate {
+    pub fn new(function_name: &str, memory_mb: u64, timeout_ms: u64) -> Self {
+        let mut context = Vec::with_capacity(64 + function_name.len());
+        context.extend_from_slice(b"\"functionName\":");
+        push_str(&mut context, function_name);
+        context.extend_from_slice(b",\"memoryLimitMb\":");
+        push_u64(&mut context, memory_mb);
+        context.extend_from_slice(b",\"timeoutMs\":");
+        push_u64(&mut context, timeout_ms);
+        Self {
+            context,
             timeout_ms,
-            deadline_ms: now_ms + timeout_ms,
-        },
-    };
-    let mut frame = Vec::with_capacity(256 + request.body.len());
-    serde_json::to_writer(&mut frame, &header).expect("JSON of plain values");
-    frame.push(b'\n');
-    frame.extend_from_slice(&request.body);
-    frame
+        }
+    }
+
+    /// An `invoke` frame: the event without its body in the header, the body raw after.
+    /// Header names are lower-case (as `HeaderMap` keeps them) and a repeated header's values
+    /// are joined with ", "; a repeated query key keeps its last value. Written by hand: this
+    /// runs for every request, and serde's general path costs several times more.
+    pub fn encode(&self, id: u64, request: &ProcessRequest) -> Vec<u8> {
+        let now_ms = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map(|d| d.as_millis() as u64)
+            .unwrap_or(0);
+        let body = &request.body;
+        let mut out = Vec::with_capacity(384 + self.context.len() + body.len());
+        out.extend_from_slice(b"{\"type\":\"invoke\",\"id\":");
+        push_u64(&mut out, id);
+        out.extend_from_slice(b",\"len\":");
+        push_u64(&mut out, body.len() as u64);
+        out.extend_from_slice(b",\"event\":{\"httpMethod\":");
+        push_str(&mut out, request.method.as_str());
+        out.extend_from_slice(b",\"path\":");
+        push_str(&mut out, &request.path);
+        out.extend_from_slice(b",\"queryStringParameters\":{");
+        push_query(&mut out, &request.query);
+        out.extend_from_slice(b"},\"headers\":{");
+        push_headers(&mut out, &request.headers);
+        out.extend_from_slice(b"},\"isBase64Encoded\":");
+        let binary = std::str::from_utf8(body).is_err();
+        out.extend_from_slice(if binary { b"true" } else { b"false" });
+        out.extend_from_slice(b"},\"context\":{");
+        out.extend_from_slice(&self.context);
+        out.extend_from_slice(b",\"executionId\":");
+        push_str(&mut out, &request.execution_id);
+        out.extend_from_slice(b",\"deadlineMs\":");
+        push_u64(&mut out, now_ms + self.timeout_ms);
+        out.extend_from_slice(b"}}\n");
+        out.extend_from_slice(body);
+        out
+    }
+}
+
+/// `s` as a JSON string. Text with nothing to escape, the usual case, is copied as is; the
+/// rest goes through serde_json, which escapes exactly `"`, `\\` and control characters.
+fn push_str(out: &mut Vec<u8>, s: &str) {
+    if s.bytes().all(|b| b >= 0x20 && b != b'"' && b != b'\\') {
+        out.reserve(s.len() + 2);
+        out.push(b'"');
+        out.extend_from_slice(s.as_bytes());
+        out.push(b'"');
+    } else {
+        serde_json::to_writer(&mut *out, s).expect("a string is JSON");
+    }
+}
+
+fn push_u64(out: &mut Vec<u8>, n: u64) {
+    out.extend_from_slice(itoa::Buffer::new().format(n).as_bytes());
+}
+
+/// The query string's pairs, decoded, as object members.
+fn push_query(out: &mut Vec<u8>, query: &str) {
+    if query.is_empty() {
+        return;
+    }
+    let mut pairs: Vec<(Cow<'_, str>, Cow<'_, str>)> = Vec::new();
+    for (key, value) in form_urlencoded::parse(query.as_bytes()) {
+        match pairs.iter_mut().find(|(k, _)| *k == key) {
+            Some(pair) => pair.1 = value,
+            None => pairs.push((key, value)),
+        }
+    }
+    for (i, (key, value)) in pairs.iter().enumerate() {
+        if i > 0 {
+            out.push(b',');
+        }
+        push_str(out, key);
+        out.push(b':');
+        push_str(out, value);
+    }
+}
+
+/// The headers as object members; values that are not UTF-8 are decoded lossily.
+fn push_headers(out: &mut Vec<u8>, headers: &http::HeaderMap) {
+    fn text(v: &http::HeaderValue) -> Cow<'_, str> {
+        String::from_utf8_lossy(v.as_bytes())
+    }
+    let mut first_member = true;
+    for name in headers.keys() {
+        let mut values = headers.get_all(name).iter();
+        let Some(first) = values.next() else {
+            continue;
+        };
+        if !first_member {
+            out.push(b',');
+        }
+        first_member = false;
+        push_str(out, name.as_str());
+        out.push(b':');
+        match values.next() {
+            None => push_str(out, &text(first)),
+            Some(second) => {
+                let mut joined = text(first).into_owned();
+                for more in std::iter::once(second).chain(values) {
+                    joined.push_str(", ");
+                    joined.push_str(&text(more));
+                }
+                push_str(out, &joined);
+            }
+        }
+    }
 }
 
 /// Encodes a frame with a JSON header and no body.
@@ -246,35 +401,116 @@ mod tests {
 
     #[tokio::test]
     async fn frames_are_a_json_line_then_the_raw_body() {
-        let wire: &[u8] = b"{\"type\":\"result\",\"id\":7,\"len\":3,\"status\":201,\"headers\":{\"x\":[\"a\",\"b\"]}}\n\x00\x01\x02{\"type\":\"log\",\"id\":7}\n";
+        let wire: &[u8] = b"{\"type\":\"result\",\"id\":7,\"len\":3,\"status\":201,\"headers\":{\"x\":[\"a\",\"b\"],\"n\":5,\"c\":\"t\"}}\n\x00\x01\x02{\"type\":\"log\",\"id\":7}\n{\"type\":\"made-up\"}\n";
         let mut reader = FrameReader::new(wire);
         let (message, body) = reader.next().await.unwrap().unwrap();
         assert_eq!(
-            (message.kind.as_str(), message.id, message.status),
-            ("result", Some(7), Some(201))
+            (message.kind, message.id, message.status),
+            (Kind::Result, Some(7), Some(201))
         );
         assert_eq!(&body[..], &[0, 1, 2]);
         assert_eq!(
-            message.header_pairs(),
-            vec![("x".into(), "a".into()), ("x".into(), "b".into())]
+            message.headers,
+            vec![
+                ("x".into(), "a".into()),
+                ("x".into(), "b".into()),
+                ("n".into(), "5".into()),
+                ("c".into(), "t".into())
+            ]
         );
         let (log, body) = reader.next().await.unwrap().unwrap();
-        assert_eq!((log.kind.as_str(), body.len()), ("log", 0));
+        assert_eq!((log.kind, body.len()), (Kind::Log, 0));
+        let (other, _) = reader.next().await.unwrap().unwrap();
+        assert_eq!(other.kind.to_string(), "made-up");
         assert!(reader.next().await.unwrap().is_none());
+    }
+
+    #[tokio::test]
+    async fn headers_that_are_neither_an_object_nor_null_break_the_frame() {
+        let wire: &[u8] = b"{\"type\":\"result\",\"id\":1,\"headers\":[\"x\"]}\n";
+        assert!(FrameReader::new(wire).next().await.is_err());
     }
 
     #[test]
     fn binary_bodies_are_flagged_and_sent_raw() {
         let request = ProcessRequest {
-            method: "POST".into(),
+            method: http::Method::POST,
             body: Bytes::from_static(&[0xff, 0x00]),
             ..ProcessRequest::default()
         };
-        let frame = encode_invoke(1, &request, "f", 128, 1000);
+        let frame = InvokeTemplate::new("f", 128, 1000).encode(1, &request);
         let newline = frame.iter().position(|b| *b == b'\n').unwrap();
         let header: serde_json::Value = serde_json::from_slice(&frame[..newline]).unwrap();
         assert_eq!(header["event"]["isBase64Encoded"], true);
+        assert_eq!(header["event"]["httpMethod"], "POST");
         assert_eq!(header["len"], 2);
         assert_eq!(&frame[newline + 1..], &[0xff, 0x00]);
+    }
+
+    #[test]
+    fn repeated_headers_are_joined_and_repeated_query_keys_keep_the_last_value() {
+        let mut headers = http::HeaderMap::new();
+        headers.append("accept", "text/plain".parse().unwrap());
+        headers.append("x-multi", "a".parse().unwrap());
+        headers.append("x-multi", "b".parse().unwrap());
+        headers.append("x-quote", "say \"hi\"".parse().unwrap());
+        let request = ProcessRequest {
+            method: http::Method::GET,
+            path: "/p".into(),
+            query: "a=1&b=x%20y&a=2&flag".into(),
+            headers,
+            execution_id: "e1".into(),
+            ..ProcessRequest::default()
+        };
+        let frame = InvokeTemplate::new("f", 64, 500).encode(9, &request);
+        let header: serde_json::Value = serde_json::from_slice(&frame[..frame.len() - 1]).unwrap();
+        let event = &header["event"];
+        assert_eq!(
+            event["headers"],
+            serde_json::json!({"accept": "text/plain", "x-multi": "a, b", "x-quote": "say \"hi\""})
+        );
+        assert_eq!(
+            event["queryStringParameters"],
+            serde_json::json!({"a": "2", "b": "x y", "flag": ""})
+        );
+        assert_eq!(header["context"]["executionId"], "e1");
+        assert_eq!(header["context"]["memoryLimitMb"], 64);
+        assert_eq!(header["id"], 9);
+    }
+
+    #[test]
+    fn strings_that_need_escaping_are_escaped_as_json() {
+        let mut headers = http::HeaderMap::new();
+        headers.insert(
+            "x-bytes",
+            http::HeaderValue::from_bytes(b"caf\xe9").unwrap(),
+        );
+        let request = ProcessRequest {
+            method: http::Method::from_bytes(b"PATCH").unwrap(),
+            path: "/a\"b\\c/\u{e9}t\u{e9}".into(),
+            query: "q=%0A%22x%22&k%5C=%01".into(),
+            headers,
+            execution_id: "id".into(),
+            ..ProcessRequest::default()
+        };
+        let frame = InvokeTemplate::new("fn \"quoted\"\n", 1, 2).encode(3, &request);
+        let header: serde_json::Value = serde_json::from_slice(&frame[..frame.len() - 1]).unwrap();
+        assert_eq!(header["event"]["path"], "/a\"b\\c/\u{e9}t\u{e9}");
+        assert_eq!(
+            header["event"]["queryStringParameters"],
+            serde_json::json!({"q": "\n\"x\"", "k\\": "\u{1}"})
+        );
+        assert_eq!(header["event"]["headers"]["x-bytes"], "caf\u{fffd}");
+        assert_eq!(header["context"]["functionName"], "fn \"quoted\"\n");
+        assert_eq!(header["context"]["timeoutMs"], 2);
+        let deadline = header["context"]["deadlineMs"].as_u64().unwrap();
+        let now_ms = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .unwrap()
+            .as_millis() as u64;
+        assert!(
+            deadline <= now_ms + 2 && deadline + 60_000 > now_ms,
+            "{deadline} vs {now_ms}"
+        );
     }
 }

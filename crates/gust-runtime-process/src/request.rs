@@ -3,14 +3,17 @@
 
 use bytes::Bytes;
 
-/// An HTTP request for a function, as the API received it.
+/// An HTTP request for a function, as the API received it. The pool hands it back with the
+/// answer (see [`FunctionPool::invoke_then`](crate::FunctionPool::invoke_then)), so whoever
+/// records the execution need not copy it first.
 #[derive(Debug, Clone, Default)]
 pub struct ProcessRequest {
-    pub method: String,
+    pub method: http::Method,
     /// The path after the function's prefix, starting with `/`.
     pub path: String,
-    pub query: Vec<(String, String)>,
-    pub headers: Vec<(String, String)>,
+    /// The query string as received, without `?`; the worker gets it parsed.
+    pub query: String,
+    pub headers: http::HeaderMap,
     pub body: Bytes,
     /// Given to the handler as `context.execution_id` / `executionId`.
     pub execution_id: String,

@@ -37,16 +37,39 @@ impl Ending {
     }
 }
 
-/// An execution record being assembled.
-pub(super) struct Draft {
-    pub id: String,
+/// Who runs and since when, taken as a request arrives: enough to assemble its record later,
+/// possibly on another thread (see [`Draft::started`]).
+pub(super) struct Start {
     namespace_id: String,
     function_id: String,
     deployment_id: String,
-    trigger: ExecutionTrigger,
-    request: ExecutionRequest,
     created_at: chrono::DateTime<chrono::Utc>,
     started: Instant,
+}
+
+impl Start {
+    pub fn now(live: &LiveFunction) -> Self {
+        Self {
+            namespace_id: live.function.namespace_id.clone(),
+            function_id: live.function.id.clone(),
+            deployment_id: live.deployment_id.clone(),
+            created_at: gust_core::now(),
+            started: Instant::now(),
+        }
+    }
+
+    /// Time since the start, and the time it ended: an execution's end as its caller saw it.
+    pub fn ended(&self) -> (std::time::Duration, chrono::DateTime<chrono::Utc>) {
+        (self.started.elapsed(), gust_core::now())
+    }
+}
+
+/// An execution record being assembled.
+pub(super) struct Draft {
+    pub id: String,
+    start: Start,
+    trigger: ExecutionTrigger,
+    request: ExecutionRequest,
 }
 
 impl Draft {
@@ -56,26 +79,49 @@ impl Draft {
         trigger: ExecutionTrigger,
         request: &RunRequest,
     ) -> Self {
+        Self::started(Start::now(live), id, trigger, request)
+    }
+
+    /// A draft for a run that began at `start`.
+    pub fn started(
+        start: Start,
+        id: String,
+        trigger: ExecutionTrigger,
+        request: &RunRequest,
+    ) -> Self {
         Self {
             id,
-            namespace_id: live.function.namespace_id.clone(),
-            function_id: live.function.id.clone(),
-            deployment_id: live.deployment_id.clone(),
+            start,
             trigger,
             request: request.to_record(false),
-            created_at: gust_core::now(),
-            started: Instant::now(),
         }
     }
 
-    /// The finished record.
+    /// The finished record, ending now.
     pub fn end(self, ending: Ending) -> Execution {
-        let duration = self.started.elapsed();
+        let (duration, finished_at) = self.start.ended();
+        self.end_at(ending, duration, finished_at)
+    }
+
+    /// The finished record of a run that took `duration` and ended at `finished_at`.
+    pub fn end_at(
+        self,
+        ending: Ending,
+        duration: std::time::Duration,
+        finished_at: chrono::DateTime<chrono::Utc>,
+    ) -> Execution {
+        let Start {
+            namespace_id,
+            function_id,
+            deployment_id,
+            created_at,
+            ..
+        } = self.start;
         Execution {
             id: self.id,
-            namespace_id: self.namespace_id,
-            function_id: self.function_id,
-            deployment_id: Some(self.deployment_id),
+            namespace_id,
+            function_id,
+            deployment_id: Some(deployment_id),
             trigger: self.trigger,
             status: ending.status,
             request: self.request,
@@ -94,9 +140,9 @@ impl Draft {
             source: None,
             replay_of: None,
             event_depth: 0,
-            created_at: self.created_at,
-            started_at: Some(self.created_at),
-            finished_at: Some(gust_core::now()),
+            created_at,
+            started_at: Some(created_at),
+            finished_at: Some(finished_at),
         }
     }
 }

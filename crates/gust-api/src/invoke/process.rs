@@ -11,7 +11,7 @@ use gust_runtime_process::{
     FunctionPool, Outcome, ProcessInvokeError, ProcessRequest, ProcessResponse,
 };
 
-use super::draft::{Draft, Ending};
+use super::draft::{Draft, Ending, Start};
 use super::{EXECUTION_ID_HEADER, RunRequest};
 use crate::error::ApiError;
 use crate::live::LiveFunction;
@@ -24,35 +24,49 @@ pub(super) async fn respond(
     pool: &FunctionPool,
     request: RunRequest,
 ) -> Result<Response, ApiError> {
-    let draft = Draft::from_request(live, gust_core::new_id(), ExecutionTrigger::Http, &request);
-    let recorder = state.recorder.clone();
-    let request = process_request(&request, &draft.id);
+    let start = Start::now(live);
+    let state = state.clone();
     // Recorded in `finish`: a caller that hangs up does not stop the run, nor its record.
-    pool.invoke_then(request, move |answer| {
-        let response = http_response(&answer, &draft.id);
-        recorder.record(draft.end(ending(answer)));
-        response
-    })
+    pool.invoke_then(
+        process_request(request, gust_core::new_id()),
+        move |request, answer| {
+            let response = http_response(&answer, &request.execution_id);
+            let (duration, finished_at) = start.ended();
+            // Assembled on the recorder's thread: turning the request and the answer into a
+            // record is work the caller need not wait for.
+            state.recorder.record_with(move || {
+                let (request, id) = run_request(request);
+                Draft::started(start, id, ExecutionTrigger::Http, &request).end_at(
+                    ending(answer),
+                    duration,
+                    finished_at,
+                )
+            });
+            response
+        },
+    )
     .await
     .map_err(not_run)?
 }
 
 fn http_response(answer: &ProcessResponse, execution_id: &str) -> Result<Response, ApiError> {
-    let mut response = Response::builder()
-        .status(StatusCode::from_u16(answer.status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR));
+    let mut response = Response::new(Body::from(answer.body.clone()));
+    *response.status_mut() =
+        StatusCode::from_u16(answer.status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
+    let headers = response.headers_mut();
+    headers.reserve(answer.headers.len() + 1);
     for (name, value) in &answer.headers {
         // A header the function got wrong is left out rather than failing its response.
         if let (Ok(name), Ok(value)) = (
             HeaderName::from_bytes(name.as_bytes()),
             HeaderValue::from_str(value),
         ) {
-            response = response.header(name, value);
+            headers.append(name, value);
         }
     }
-    response
-        .header(EXECUTION_ID_HEADER, execution_id)
-        .body(Body::from(answer.body.clone()))
-        .map_err(ApiError::internal)
+    let id = HeaderValue::from_str(execution_id).map_err(ApiError::internal)?;
+    headers.insert(const { HeaderName::from_static(EXECUTION_ID_HEADER) }, id);
+    Ok(response)
 }
 
 /// Run a request to its end (API and async executions); `Err` when it could not run at all.
@@ -62,7 +76,7 @@ pub(super) async fn run_to_end(
     request: RunRequest,
 ) -> Result<Execution, ApiError> {
     let answer = pool
-        .invoke(process_request(&request, &draft.id))
+        .invoke(process_request(request, draft.id.clone()))
         .await
         .map_err(not_run)?;
     Ok(draft.end(ending(answer)))
@@ -82,26 +96,27 @@ fn not_run(error: ProcessInvokeError) -> ApiError {
     }
 }
 
-fn process_request(request: &RunRequest, execution_id: &str) -> ProcessRequest {
+fn process_request(request: RunRequest, execution_id: String) -> ProcessRequest {
     ProcessRequest {
-        method: request.method.as_str().to_string(),
-        path: request.path.clone(),
-        query: form_urlencoded::parse(request.query.as_bytes())
-            .into_owned()
-            .collect(),
-        headers: request
-            .headers
-            .iter()
-            .map(|(name, value)| {
-                (
-                    name.as_str().to_string(),
-                    String::from_utf8_lossy(value.as_bytes()).into_owned(),
-                )
-            })
-            .collect(),
-        body: request.body.clone(),
-        execution_id: execution_id.to_string(),
+        method: request.method,
+        path: request.path,
+        query: request.query,
+        headers: request.headers,
+        body: request.body,
+        execution_id,
     }
+}
+
+/// The pool's request back as the run request it was made from, and the execution's id.
+fn run_request(request: ProcessRequest) -> (RunRequest, String) {
+    let run = RunRequest {
+        method: request.method,
+        path: request.path,
+        query: request.query,
+        headers: request.headers,
+        body: request.body,
+    };
+    (run, request.execution_id)
 }
 
 fn ending(answer: ProcessResponse) -> Ending {

@@ -108,11 +108,15 @@ impl Drop for PoolInner {
 impl PoolInner {
     /// A request is done with `worker`: free its slot for the next one.
     fn release(&self, worker: &Worker, elapsed: Duration) {
-        self.state
-            .lock()
-            .unwrap()
-            .release(worker.seq, elapsed, Instant::now());
-        self.released.notify_waiters();
+        let draining = {
+            let mut state = self.state.lock().unwrap();
+            state.release(worker.seq, elapsed, Instant::now());
+            state.draining
+        };
+        // Only a drain waits for releases.
+        if draining {
+            self.released.notify_waiters();
+        }
         if !worker.accepts_requests() {
             self.changed.notify_one();
         }
@@ -142,17 +146,18 @@ impl Drop for Waiting {
 /// code in a worker): dropped early, the call hands the wait to a task of its own, which still
 /// enforces the timeout (killing the worker), frees the slot and hands the answer to `finish`.
 /// Otherwise the caller's own task does the waiting: no task per request.
-struct Call<F: FnOnce(ProcessResponse) -> R + Send + 'static, R> {
+struct Call<F: FnOnce(ProcessRequest, ProcessResponse) -> R + Send + 'static, R> {
     inner: Arc<PoolInner>,
     worker: Arc<Worker>,
     cold: Option<ColdStart>,
     started: Instant,
-    /// Both set until the answer is in.
+    /// All three set until the answer is in.
     sent: Option<Sent>,
+    request: Option<ProcessRequest>,
     finish: Option<F>,
 }
 
-impl<F: FnOnce(ProcessResponse) -> R + Send + 'static, R> Call<F, R> {
+impl<F: FnOnce(ProcessRequest, ProcessResponse) -> R + Send + 'static, R> Call<F, R> {
     async fn wait(&mut self) -> R {
         let sent = self.sent.as_mut().expect("waited once");
         let response = answer(
@@ -164,19 +169,25 @@ impl<F: FnOnce(ProcessResponse) -> R + Send + 'static, R> Call<F, R> {
         )
         .await;
         self.sent = None;
-        (self.finish.take().expect("waited once"))(response)
+        let request = self.request.take().expect("waited once");
+        (self.finish.take().expect("waited once"))(request, response)
     }
 }
 
-impl<F: FnOnce(ProcessResponse) -> R + Send + 'static, R> Drop for Call<F, R> {
+impl<F: FnOnce(ProcessRequest, ProcessResponse) -> R + Send + 'static, R> Drop for Call<F, R> {
     fn drop(&mut self) {
-        let (Some(mut sent), Some(finish)) = (self.sent.take(), self.finish.take()) else {
+        let (Some(mut sent), Some(request), Some(finish)) =
+            (self.sent.take(), self.request.take(), self.finish.take())
+        else {
             return;
         };
         let (inner, worker) = (self.inner.clone(), self.worker.clone());
         let (started, cold) = (self.started, self.cold.take());
         let rest = async move {
-            finish(answer(&inner, &worker, &mut sent, started, cold).await);
+            finish(
+                request,
+                answer(&inner, &worker, &mut sent, started, cold).await,
+            );
         };
         match tokio::runtime::Handle::try_current() {
             Ok(runtime) => drop(runtime.spawn(rest)),
@@ -243,25 +254,26 @@ impl FunctionPool {
         &self,
         request: ProcessRequest,
     ) -> Result<ProcessResponse, ProcessInvokeError> {
-        self.invoke_then(request, |response| response).await
+        self.invoke_then(request, |_, response| response).await
     }
 
-    /// [`invoke`](Self::invoke), handing the answer to `finish`, also when the caller stops
-    /// waiting for it (then in a task of its own, its result dropped): what must happen with
-    /// every answer, such as recording it, belongs there.
+    /// [`invoke`](Self::invoke), handing the request back with its answer to `finish`, also
+    /// when the caller stops waiting for it (then in a task of its own, its result dropped):
+    /// what must happen with every answer, such as recording it, belongs there.
     pub async fn invoke_then<F, R>(
         &self,
         request: ProcessRequest,
         finish: F,
     ) -> Result<R, ProcessInvokeError>
     where
-        F: FnOnce(ProcessResponse) -> R + Send + 'static,
+        F: FnOnce(ProcessRequest, ProcessResponse) -> R + Send + 'static,
     {
         let lease = self.acquire().await?;
         let mut call = Call {
             inner: self.inner.clone(),
             started: Instant::now(),
             sent: Some(lease.worker.send(&request)),
+            request: Some(request),
             worker: lease.worker,
             cold: lease.cold,
             finish: Some(finish),
@@ -271,8 +283,22 @@ impl FunctionPool {
 
     async fn acquire(&self) -> Result<Lease<Arc<Worker>>, ProcessInvokeError> {
         let inner = &self.inner;
-        let (tx, rx) = oneshot::channel();
-        let decision = inner.state.lock().unwrap().acquire(tx, Instant::now());
+        let decision = {
+            let mut state = inner.state.lock().unwrap();
+            let now = Instant::now();
+            // The common case first: a warm worker with room, no reply channel to make.
+            match state.take_warm(now) {
+                Some(worker) => Ok(worker),
+                None => {
+                    let (tx, rx) = oneshot::channel();
+                    Err((state.acquire(tx, now), rx))
+                }
+            }
+        };
+        let (decision, rx) = match decision {
+            Ok(worker) => return Ok(Lease { worker, cold: None }),
+            Err(queued) => queued,
+        };
         match decision {
             Acquire::Warm(worker) => Ok(Lease { worker, cold: None }),
             Acquire::Overloaded(retry_after) => Err(ProcessInvokeError::Overloaded { retry_after }),

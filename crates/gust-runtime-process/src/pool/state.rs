@@ -99,18 +99,11 @@ impl<W: Member> PoolState<W> {
         if self.draining {
             return Acquire::Draining;
         }
-        let concurrency = self.concurrency;
-        if let Some(slot) = self
-            .slots
-            .iter_mut()
-            .find(|s| s.inflight < concurrency && s.worker.usable())
-        {
-            slot.inflight += 1;
-            slot.last_used = now;
-            return Acquire::Warm(slot.worker.clone());
+        if let Some(worker) = self.take_warm(now) {
+            return Acquire::Warm(worker);
         }
         let waiting = self.waiting();
-        let coming = (self.starting * concurrency) as usize;
+        let coming = (self.starting * self.concurrency) as usize;
         let start = self.total() < self.max && waiting >= coming;
         if !start && waiting >= self.queue_limit + coming {
             return Acquire::Overloaded(self.retry_after());
@@ -120,6 +113,21 @@ impl<W: Member> PoolState<W> {
         }
         self.waiters.push_back(Waiter { reply, since: now });
         Acquire::Wait { start }
+    }
+
+    /// A worker with room (oldest first), its slot counted as taken; `None` while draining.
+    pub fn take_warm(&mut self, now: Instant) -> Option<W> {
+        if self.draining {
+            return None;
+        }
+        let concurrency = self.concurrency;
+        let slot = self
+            .slots
+            .iter_mut()
+            .find(|s| s.inflight < concurrency && s.worker.usable())?;
+        slot.inflight += 1;
+        slot.last_used = now;
+        Some(slot.worker.clone())
     }
 
     /// A launched worker is ready: it joins and takes waiters up to its concurrency; they

@@ -5,11 +5,12 @@
 //! the process's stdout and stderr (output written below the language's own streams — C
 //! extensions, subprocesses), giving it to the request in flight when there is exactly one.
 //! When the socket closes, the worker is dead: every request in flight fails with the reason
-//! (exit status, signal, memory limit) and the pool hears of it.
+//! (exit status, signal, memory limit) and the pool hears of it. A watchdog task enforces the
+//! function's timeout for every request in flight, so no request arms a timer of its own.
 
 pub mod start;
 
-use std::collections::HashMap;
+use std::collections::BTreeMap;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
@@ -20,7 +21,7 @@ use tokio::io::AsyncWriteExt;
 use tokio::net::unix::{OwnedReadHalf, OwnedWriteHalf, pipe};
 use tokio::sync::{mpsc, oneshot};
 
-use crate::protocol::{FrameReader, WorkerMessage, encode_invoke};
+use crate::protocol::{FrameReader, InvokeTemplate, Kind, WorkerMessage};
 use crate::request::{Logs, Outcome, ProcessRequest, ProcessResponse};
 pub use start::Fresh;
 
@@ -36,6 +37,8 @@ pub struct WorkerLimits {
 /// A request waiting for its result.
 struct InFlight {
     reply: oneshot::Sender<Reply>,
+    /// When the watchdog stops the worker for it.
+    deadline: tokio::time::Instant,
     /// Output read from the process's stdout/stderr pipes while it was the only request.
     fd_logs: Logs,
 }
@@ -65,24 +68,30 @@ fn start_writer(mut socket: OwnedWriteHalf) -> mpsc::UnboundedSender<Vec<u8>> {
 
 /// A request on its way: what [`Worker::wait`] needs to get its answer.
 pub struct Sent {
-    id: u64,
     rx: oneshot::Receiver<Reply>,
-    deadline: tokio::time::Instant,
 }
 
 enum Reply {
     Result(Box<WorkerMessage>, Bytes),
     /// Why, with what its pipes said for the request meanwhile.
     Died(String, Logs),
+    /// It ran past the function's timeout (the worker is being stopped).
+    TimedOut(Logs),
 }
 
 pub struct Worker {
     pub seq: u64,
     sandbox: Sandbox,
     frames: mpsc::UnboundedSender<Vec<u8>>,
-    inflight: Mutex<HashMap<u64, InFlight>>,
+    /// By request id: ids grow and every request gets the same timeout, so the first entry
+    /// is the next to time out.
+    inflight: Mutex<BTreeMap<u64, InFlight>>,
+    /// Wakes the watchdog: a request went out while none was in flight, or the worker died.
+    watch: Arc<tokio::sync::Notify>,
     next_id: AtomicU64,
     limits: WorkerLimits,
+    /// The invoke frame's fixed part, from `limits`.
+    invoke: InvokeTemplate,
     pub started_at: chrono::DateTime<chrono::Utc>,
     pub stem_cell: bool,
     pub served: AtomicU64,
@@ -97,7 +106,8 @@ pub struct Worker {
     accepting: AtomicBool,
     /// Held while output read from the pipes is attributed to a request, so a result frame
     /// cannot answer its request between a pipe read and the attribution of what it read.
-    output: Mutex<()>,
+    /// Holds the buffer [`drain_pipes`] reads into.
+    output: Mutex<Vec<u8>>,
 }
 
 impl Worker {
@@ -121,8 +131,14 @@ impl Worker {
             seq,
             sandbox,
             frames: start_writer(writer),
-            inflight: Mutex::new(HashMap::new()),
+            inflight: Mutex::new(BTreeMap::new()),
+            watch: Arc::new(tokio::sync::Notify::new()),
             next_id: AtomicU64::new(1),
+            invoke: InvokeTemplate::new(
+                &limits.function_name,
+                limits.memory_mb,
+                limits.timeout.as_millis() as u64,
+            ),
             limits,
             started_at: chrono::Utc::now(),
             stem_cell,
@@ -130,7 +146,7 @@ impl Worker {
             kill_reason: Mutex::new(None),
             dead: Mutex::new(None),
             accepting: AtomicBool::new(true),
-            output: Mutex::new(()),
+            output: Mutex::new(Vec::new()),
         });
         let pipes = [Arc::new(stdout), Arc::new(stderr)];
         let out = tokio::spawn(read_output(
@@ -139,6 +155,10 @@ impl Worker {
             false,
         ));
         let err = tokio::spawn(read_output(Arc::downgrade(&worker), pipes[1].clone(), true));
+        tokio::spawn(watch_deadlines(
+            Arc::downgrade(&worker),
+            worker.watch.clone(),
+        ));
         tokio::spawn(read_frames(
             worker.clone(),
             reader,
@@ -175,77 +195,62 @@ impl Worker {
     /// Sends one request to the process. Never waits (see [`start_writer`]).
     pub fn send(&self, request: &ProcessRequest) -> Sent {
         let id = self.next_id.fetch_add(1, Ordering::Relaxed);
-        let deadline = tokio::time::Instant::now() + self.limits.timeout;
         let (tx, rx) = oneshot::channel();
         {
             let mut inflight = self.inflight.lock().unwrap();
             if let Some(reason) = self.dead.lock().unwrap().clone() {
                 let _ = tx.send(Reply::Died(reason, Logs::default()));
-                return Sent { id, rx, deadline };
+                return Sent { rx };
             }
             inflight.insert(
                 id,
                 InFlight {
                     reply: tx,
+                    deadline: tokio::time::Instant::now() + self.limits.timeout,
                     fd_logs: Logs::default(),
                 },
             );
+            if inflight.len() == 1 {
+                self.watch.notify_one();
+            }
         }
-        let limits = &self.limits;
-        let frame = encode_invoke(
-            id,
-            request,
-            &limits.function_name,
-            limits.memory_mb,
-            limits.timeout.as_millis() as u64,
-        );
+        let frame = self.invoke.encode(id, request);
         // A worker whose writer has stopped is dying: the reader fails the request with the
         // reason, which `wait` then returns.
         let _ = self.frames.send(frame);
-        Sent { id, rx, deadline }
+        Sent { rx }
     }
 
-    /// The answer to a sent request, within the function's timeout. Safe to stop and call
-    /// again with the same `sent`.
+    /// The answer to a sent request: its result, or why it has none (the worker died, or the
+    /// request ran past the timeout). Safe to stop and call again with the same `sent`.
     pub async fn wait(&self, sent: &mut Sent) -> ProcessResponse {
-        match tokio::time::timeout_at(sent.deadline, &mut sent.rx).await {
-            Ok(Ok(Reply::Result(message, body))) => {
+        match (&mut sent.rx).await {
+            Ok(Reply::Result(message, body)) => {
                 self.served.fetch_add(1, Ordering::Relaxed);
                 self.response(*message, body)
             }
-            Ok(Ok(Reply::Died(reason, logs))) => {
+            Ok(Reply::Died(reason, logs)) => {
                 ProcessResponse::failure(Outcome::Failed(reason), logs, self.pid())
             }
-            Ok(Err(_)) => ProcessResponse::failure(
+            Ok(Reply::TimedOut(logs)) => {
+                ProcessResponse::failure(Outcome::Timeout, logs, self.pid())
+            }
+            Err(_) => ProcessResponse::failure(
                 Outcome::Failed("the worker went away".into()),
                 Logs::default(),
                 self.pid(),
             ),
-            Err(_elapsed) => {
-                let logs = self.take_fd_logs(sent.id);
-                self.kill("the worker was stopped: another request on it timed out");
-                ProcessResponse::failure(Outcome::Timeout, logs, self.pid())
-            }
         }
     }
 
-    fn take_fd_logs(&self, id: u64) -> Logs {
-        self.inflight
-            .lock()
-            .unwrap()
-            .remove(&id)
-            .map(|f| f.fd_logs)
-            .unwrap_or_default()
-    }
-
     /// A `result` frame as a response; `error` set means the handler raised.
-    fn response(&self, message: WorkerMessage, body: Bytes) -> ProcessResponse {
+    fn response(&self, mut message: WorkerMessage, body: Bytes) -> ProcessResponse {
         let limit = self.limits.log_limit;
         let mut logs = Logs::default();
         logs.append(false, message.stdout.as_deref().unwrap_or(""), limit);
         logs.append(true, message.stderr.as_deref().unwrap_or(""), limit);
         logs.truncated |= message.truncated;
-        let headers = message.header_pairs();
+        let headers = std::mem::take(&mut message.headers);
         match message.error {
             Some(error) => ProcessResponse::failure(
                 Outcome::Failed(format!("the handler raised: {error}")),
@@ -281,6 +286,44 @@ impl Worker {
     }
 }
 
+/// Stops the worker when a request runs past the function's timeout: that request times out,
+/// the others in flight fail with the reason. Sleeps until the earliest deadline in flight (or,
+/// with none in flight, until a request goes out); ends with the worker.
+async fn watch_deadlines(worker: std::sync::Weak<Worker>, watch: Arc<tokio::sync::Notify>) {
+    loop {
+        let Some(live) = worker.upgrade() else {
+            return;
+        };
+        if live.dead.lock().unwrap().is_some() {
+            return;
+        }
+        let first = live
+            .inflight
+            .lock()
+            .unwrap()
+            .first_key_value()
+            .map(|(id, entry)| (*id, entry.deadline));
+        match first {
+            None => {
+                let woken = watch.notified();
+                drop(live);
+                woken.await;
+            }
+            Some((id, deadline)) if deadline <= tokio::time::Instant::now() => {
+                let entry = live.inflight.lock().unwrap().remove(&id);
+                if let Some(entry) = entry {
+                    let _ = entry.reply.send(Reply::TimedOut(entry.fd_logs));
+                }
+                live.kill("the worker was stopped: another request on it timed out");
+            }
+            Some((_, deadline)) => {
+                drop(live);
+                tokio::time::sleep_until(deadline).await;
+            }
+        }
+    }
+}
+
 /// Routes frames until the socket closes, then fails what is left and reports the death.
 async fn read_frames(
     worker: Arc<Worker>,
@@ -291,8 +334,8 @@ async fn read_frames(
 ) {
     loop {
         match reader.next().await {
-            Ok(Some((message, body))) => match (message.kind.as_str(), message.id) {
-                ("result", Some(id)) => {
+            Ok(Some((message, body))) => match (&message.kind, message.id) {
+                (Kind::Result, Some(id)) => {
                     // What the worker wrote to its pipes before this result is in them now:
                     // take it for this request before the request is answered.
                     drain_pipes(&worker, &pipes);
@@ -303,7 +346,7 @@ async fn read_frames(
                         let _ = entry.reply.send(Reply::Result(Box::new(message), body));
                     }
                 }
-                ("log", Some(id)) => {
+                (Kind::Log, Some(id)) => {
                     let text = String::from_utf8_lossy(&body);
                     let stderr = message.stream.as_deref() == Some("stderr");
                     if let Some(entry) = worker.inflight.lock().unwrap().get_mut(&id) {
@@ -328,16 +371,11 @@ async fn read_frames(
     }
     let reason = worker.death_reason().await;
     *worker.dead.lock().unwrap() = Some(reason.clone());
-    let pending: Vec<InFlight> = worker
-        .inflight
-        .lock()
-        .unwrap()
-        .drain()
-        .map(|(_, f)| f)
-        .collect();
-    for entry in pending {
+    let pending = std::mem::take(&mut *worker.inflight.lock().unwrap());
+    for entry in pending.into_values() {
         let _ = entry.reply.send(Reply::Died(reason.clone(), entry.fd_logs));
     }
+    worker.watch.notify_one();
     let _ = exits.send(worker.seq);
 }
 
@@ -374,14 +412,17 @@ async fn read_output(worker: std::sync::Weak<Worker>, pipe: Arc<pipe::Receiver>,
 
 /// Read whatever the pipes hold right now, without waiting.
 /// Cheap when nothing came: tokio answers from its cached readiness, without a system call
-/// and without touching a buffer.
+/// and without touching the buffer (one per worker, kept for its life).
 fn drain_pipes(worker: &Worker, pipes: &[Arc<pipe::Receiver>; 2]) {
-    let _reading = worker.output.lock().unwrap();
-    let mut buf = [0u8; 16 * 1024];
+    let mut buf = worker.output.lock().unwrap();
     for (pipe, stderr) in pipes.iter().zip([false, true]) {
         loop {
-            match pipe.try_read(&mut buf) {
-                Ok(n) if n > 0 => attribute_output(worker, &buf[..n], stderr),
+            buf.clear();
+            if buf.capacity() == 0 {
+                buf.reserve(16 * 1024);
+            }
+            match pipe.try_read_buf(&mut *buf) {
+                Ok(n) if n > 0 => attribute_output(worker, &buf, stderr),
                 _ => break,
             }
         }

@@ -9,7 +9,7 @@ use tokio::net::UnixStream;
 use tokio::net::unix::pipe;
 use tokio::net::unix::{OwnedReadHalf, OwnedWriteHalf};
 
-use crate::protocol::{FrameReader, PROTOCOL_VERSION, WorkerMessage, encode};
+use crate::protocol::{FrameReader, Kind, PROTOCOL_VERSION, WorkerMessage, encode};
 
 /// A sandboxed process that has said hello and waits for `load`.
 pub struct Fresh {
@@ -55,7 +55,7 @@ impl Fresh {
             interpreter_us: 0,
         };
         let hello = match tokio::time::timeout(timeout, fresh.reader.next()).await {
-            Ok(Ok(Some((hello, _)))) if hello.kind == "hello" => hello,
+            Ok(Ok(Some((hello, _)))) if hello.kind == Kind::Hello => hello,
             Ok(Ok(Some((other, _)))) => {
                 return Err(format!(
                     "the worker's first message was `{}`, not hello",
@@ -100,10 +100,17 @@ impl Fresh {
             ));
         }
         match tokio::time::timeout(timeout, self.reader.next()).await {
-            Ok(Ok(Some((loaded, _)))) if loaded.kind == "loaded" => {
+            Ok(Ok(Some((loaded, _)))) if loaded.kind == Kind::Loaded => {
                 Ok(loaded.import_us.unwrap_or(0))
             }
-            Ok(Ok(Some((WorkerMessage { kind, message, .. }, body)))) if kind == "error" => {
+            Ok(Ok(Some((
+                WorkerMessage {
+                    kind: Kind::Error,
+                    message,
+                    ..
+                },
+                body,
+            )))) => {
                 let detail = message.unwrap_or_else(|| String::from_utf8_lossy(&body).into_owned());
                 Err(format!(
                     "the handler could not be loaded:\n{}",

@@ -46,7 +46,7 @@ async fn a_python_function_with_a_dependency_installed_at_build_runs_in_a_pool()
 
     let pool = env.runtime.pool(spec(RuntimeId::Python311, dir.path()));
     let mut request = get("/hello?name=gust");
-    request.method = "POST".into();
+    request.method = http::Method::POST;
     request.body = "ping".into();
     let response = call(&pool, request).await;
     assert_eq!(response.outcome, Outcome::Completed, "{:?}", response.logs);
@@ -288,7 +288,7 @@ async fn a_custom_runtime_from_a_tiny_executable_speaks_the_protocol() {
     let pool = env.runtime.pool(spec(RuntimeId::Custom, dir.path()));
     for word in ["shout", "louder"] {
         let mut request = get("/");
-        request.method = "POST".into();
+        request.method = http::Method::POST;
         request.body = word.to_string().into();
         let response = call(&pool, request).await;
         assert_eq!(response.outcome, Outcome::Completed, "{:?}", response.logs);

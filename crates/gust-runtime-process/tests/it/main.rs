@@ -96,18 +96,13 @@ pub async fn build(env: &Env, runtime: RuntimeId, code_dir: &Path) -> Result<Str
 
 pub fn get(path: &str) -> ProcessRequest {
     let (path, query) = path.split_once('?').unwrap_or((path, ""));
+    let mut headers = http::HeaderMap::new();
+    headers.insert(http::header::ACCEPT, http::HeaderValue::from_static("*/*"));
     ProcessRequest {
-        method: "GET".into(),
+        method: http::Method::GET,
         path: path.into(),
-        query: query
-            .split('&')
-            .filter(|kv| !kv.is_empty())
-            .map(|kv| {
-                let (k, v) = kv.split_once('=').unwrap_or((kv, ""));
-                (k.to_string(), v.to_string())
-            })
-            .collect(),
-        headers: vec![("Accept".into(), "*/*".into())],
+        query: query.into(),
+        headers,
         execution_id: "exec-1".into(),
         ..ProcessRequest::default()
     }
