@@ -16,22 +16,38 @@ let logLimit = 65536;
 let handler = null;
 
 // Frames gather until the event loop turns and leave in one write: every reply to the
-// invocations of one read (and any async ones settling together) shares a syscall.
+// invocations of one read (and any async ones settling together) shares a syscall. A text
+// body stays a string until then, so the usual reply costs one conversion to bytes, not three.
 let pending = null;
+let pendingBinary = false;
 function send(header, body) {
-  if (body && body.length) header.len = body.length;
   if (!pending) {
     pending = [];
+    pendingBinary = false;
     setImmediate(flush);
   }
-  pending.push(Buffer.from(JSON.stringify(header) + '\n'));
-  if (body && body.length) pending.push(body);
+  if (typeof body === 'string') {
+    const len = Buffer.byteLength(body);
+    pending.push(len ? header.slice(0, -1) + ',"len":' + len + '}\n' + body : header + '\n');
+  } else if (body && body.length) {
+    pending.push(header.slice(0, -1) + ',"len":' + body.length + '}\n', body);
+    pendingBinary = true;
+  } else {
+    pending.push(header + '\n');
+  }
+}
+function sendJson(header) {
+  send(JSON.stringify(header), null);
 }
 function flush() {
   if (!pending) return;
   const parts = pending;
   pending = null;
-  sock.write(parts.length === 1 ? parts[0] : Buffer.concat(parts));
+  if (!pendingBinary) {
+    sock.write(parts.length === 1 ? parts[0] : parts.join(''));
+  } else {
+    sock.write(Buffer.concat(parts.map((p) => (typeof p === 'string' ? Buffer.from(p) : p))));
+  }
 }
 
 // console.log and friends write to process.stdout/stderr: route those writes to the
@@ -61,75 +77,92 @@ function capture(stream, key) {
 capture(process.stdout, 'stdout');
 capture(process.stderr, 'stderr');
 
-function makeContext(c) {
-  return {
-    functionName: c.functionName,
-    executionId: c.executionId,
-    memoryLimitMb: c.memoryLimitMb,
-    timeoutMs: c.timeoutMs,
-    deadlineMs: c.deadlineMs,
-    getRemainingTimeInMillis() { return Math.max(0, c.deadlineMs - Date.now()); },
-  };
+// The handler's second argument; one shared method rather than a closure per request.
+class Context {
+  constructor(c) {
+    this.functionName = c.functionName;
+    this.executionId = c.executionId;
+    this.memoryLimitMb = c.memoryLimitMb;
+    this.timeoutMs = c.timeoutMs;
+    this.deadlineMs = c.deadlineMs;
+  }
+  getRemainingTimeInMillis() { return Math.max(0, this.deadlineMs - Date.now()); }
 }
 
+// A header value as the protocol carries it: a string, or an array of them.
+function headerValue(v) {
+  return typeof v === 'string' ? v : Array.isArray(v) ? v.map(String) : String(v);
+}
+
+// A handler's return value as [status, headers, body]; the body a string (UTF-8 text) or a
+// Buffer.
 function toResponse(result) {
   if (result && typeof result === 'object' && !Array.isArray(result) && 'statusCode' in result) {
     const headers = {};
-    for (const [k, v] of Object.entries(result.headers || {})) headers[k] = Array.isArray(v) ? v.map(String) : String(v);
+    const given = result.headers;
+    if (given) for (const k in given) headers[k] = headerValue(given[k]);
     let body = result.body;
-    if (body === undefined || body === null) body = Buffer.alloc(0);
+    if (body === undefined || body === null) body = '';
     else if (Buffer.isBuffer(body) || body instanceof Uint8Array) body = Buffer.from(body);
-    else if (typeof body === 'string') body = Buffer.from(body, result.isBase64Encoded ? 'base64' : 'utf8');
-    else {
-      body = Buffer.from(JSON.stringify(body));
+    else if (typeof body === 'string') {
+      if (result.isBase64Encoded) body = Buffer.from(body, 'base64');
+    } else {
+      body = JSON.stringify(body);
       if (!Object.keys(headers).some((k) => k.toLowerCase() === 'content-type')) headers['content-type'] = 'application/json';
     }
     return [Number(result.statusCode), headers, body];
   }
   const json = JSON.stringify(result);
-  return [200, { 'content-type': 'application/json' }, Buffer.from(json === undefined ? 'null' : json)];
+  return [200, { 'content-type': 'application/json' }, json === undefined ? 'null' : json];
 }
 
 function invoke(msg, raw) {
   const event = msg.event;
   event.body = event.isBase64Encoded ? raw.toString('base64') : raw.toString('utf8');
   const store = { stdout: [], stderr: [], size: 0, truncated: false };
-  const reply = { type: 'result', id: msg.id };
+  const id = msg.id;
   let result;
   try {
-    result = captures.run(store, handler, event, makeContext(msg.context || {}));
+    result = captures.run(store, handler, event, new Context(msg.context || {}));
   } catch (err) {
-    return finish(reply, store, false, err);
+    return finish(id, store, false, err);
   }
   // A synchronous handler's reply goes out without a promise; an async one's when it settles.
   if (result && typeof result.then === 'function') {
-    result.then((value) => finish(reply, store, true, value), (err) => finish(reply, store, false, err));
+    result.then((value) => finish(id, store, true, value), (err) => finish(id, store, false, err));
   } else {
-    finish(reply, store, true, result);
+    finish(id, store, true, result);
   }
 }
 
-function fail(reply, store, err) {
-  store.stderr.push(((err && err.stack) || String(err)) + '\n');
-  reply.error = String((err && err.message) || err);
-}
-
-// `ok`: the handler returned `value`; else it threw (or rejected with) `value`.
-function finish(reply, store, ok, value) {
+// `ok`: the handler returned `value`; else it threw (or rejected with) `value`. The result's
+// header is written by hand: JSON.stringify of the whole object costs more than the handler.
+function finish(id, store, ok, value) {
+  let status = 200;
+  let headers = null;
   let body = null;
-  if (!ok) {
-    fail(reply, store, value);
-  } else {
+  let error = null;
+  if (ok) {
     try {
-      [reply.status, reply.headers, body] = toResponse(value);
+      [status, headers, body] = toResponse(value);
     } catch (err) {
-      fail(reply, store, err);
+      error = err;
     }
+  } else {
+    error = value;
   }
-  if (store.stdout.length) reply.stdout = store.stdout.join('');
-  if (store.stderr.length) reply.stderr = store.stderr.join('');
-  if (store.truncated) reply.truncated = true;
-  send(reply, body);
+  let header = '{"type":"result","id":' + id;
+  if (error !== null) {
+    store.stderr.push(((error && error.stack) || String(error)) + '\n');
+    header += ',"error":' + JSON.stringify(String((error && error.message) || error));
+    body = null;
+  } else {
+    header += ',"status":' + (Number.isFinite(status) ? status : 'null') + ',"headers":' + JSON.stringify(headers);
+  }
+  if (store.stdout.length) header += ',"stdout":' + JSON.stringify(store.stdout.join(''));
+  if (store.stderr.length) header += ',"stderr":' + JSON.stringify(store.stderr.join(''));
+  if (store.truncated) header += ',"truncated":true';
+  send(header + '}', body);
 }
 
 async function load(msg) {
@@ -168,8 +201,8 @@ function onFrame(msg, raw) {
     loaded = true;
     logLimit = msg.log_limit || logLimit;
     load(msg).then(
-      (importUs) => send({ type: 'loaded', import_us: importUs }),
-      (err) => { send({ type: 'error', message: (err && err.stack) || String(err) }); flush(); sock.end(); },
+      (importUs) => sendJson({ type: 'loaded', import_us: importUs }),
+      (err) => { sendJson({ type: 'error', message: (err && err.stack) || String(err) }); flush(); sock.end(); },
     );
   }
 }
@@ -189,7 +222,7 @@ sock.on('data', (chunk) => {
 sock.on('end', () => process.exit(0));
 sock.on('error', () => process.exit(1));
 
-send({
+sendJson({
   type: 'hello', protocol: 1, runtime: 'node20', version: process.versions.node,
   interpreter_us: execNs ? Number((process.hrtime.bigint() - execNs) / 1000n) : null,
   exec_ns: execNs ? String(execNs) : null,
