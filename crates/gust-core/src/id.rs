@@ -3,7 +3,12 @@
 
 /// A fresh, time-ordered, globally unique id.
 pub fn new_id() -> String {
-    uuid::Uuid::now_v7().to_string()
+    // Every invocation mints one: written straight into its string, not through `Display`.
+    let mut text = [0u8; uuid::fmt::Hyphenated::LENGTH];
+    uuid::Uuid::now_v7()
+        .hyphenated()
+        .encode_lower(&mut text)
+        .to_owned()
 }
 
 /// Whether `s` has the shape of an id (so `{fn}` in a path can be told from a name).
@@ -24,6 +29,13 @@ pub fn id_floor(time: chrono::DateTime<chrono::Utc>) -> String {
 
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn ids_are_lower_case_hyphenated_uuids() {
+        let id = super::new_id();
+        assert!(super::looks_like_id(&id), "{id}");
+        assert_eq!(id, uuid::Uuid::parse_str(&id).unwrap().to_string());
+    }
+
     #[test]
     fn id_floor_orders_with_minted_ids() {
         let before = super::id_floor(crate::now());
