@@ -63,6 +63,12 @@ enum Cmd {
     /// The baseline server (started by the bench itself).
     #[command(hide = true)]
     RawServer,
+    /// Only the load: the bench's client against one URL, for profiling a server by hand.
+    #[command(hide = true)]
+    Load {
+        /// `http://ADDR/path`; the address must be an IP and port.
+        url: String,
+    },
 }
 
 fn main() -> ExitCode {
@@ -79,6 +85,7 @@ fn main() -> ExitCode {
     };
     let result = match cli.cmd {
         Some(Cmd::RawServer) => rt.block_on(raw_server::run()),
+        Some(Cmd::Load { ref url }) => rt.block_on(load_only(&cli, url)),
         None => rt.block_on(bench(&cli)),
     };
     match result {
@@ -123,6 +130,28 @@ impl Drop for TempDir {
 
 fn workspace_root() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("../..")
+}
+
+async fn load_only(cli: &Cli, url: &str) -> anyhow::Result<()> {
+    let rest = url
+        .strip_prefix("http://")
+        .context("the URL must start with http://")?;
+    let (addr, path) = rest.split_at(rest.find('/').unwrap_or(rest.len()));
+    let addr = addr
+        .parse()
+        .with_context(|| format!("{addr:?} is not an IP address and port"))?;
+    let shape = load::RequestShape::get(if path.is_empty() { "/" } else { path });
+    for &conns in &cli.connections {
+        let stats = load::load(addr, &shape, conns, cli.warmup, cli.duration).await?;
+        println!(
+            "{conns} conns: {:.0} req/s, p50 {} µs, p99 {} µs, {} errors",
+            stats.req_per_s(),
+            stats.p50_us().unwrap_or(0),
+            stats.p99_us().unwrap_or(0),
+            stats.errors
+        );
+    }
+    Ok(())
 }
 
 /// Resolves and reads inputs before anything is started, so a missing build
