@@ -130,3 +130,62 @@ pub(crate) fn stored_execution(
     execution.function_id = function_id;
     Ok(execution)
 }
+
+#[cfg(test)]
+mod tests {
+    use gust_core::{Execution, ExecutionStatus};
+
+    use crate::{SqliteStore, Store};
+
+    fn execution(id: &str, key: Option<&str>) -> Execution {
+        serde_json::from_value(serde_json::json!({
+            "id": id, "namespace_id": "ns", "function_id": "f", "trigger": "http",
+            "status": "completed", "request": {"method": "GET", "path": "/x", "body": "hi"},
+            "idempotency_key": key, "created_at": "2026-01-01T00:00:00Z",
+        }))
+        .unwrap()
+    }
+
+    #[tokio::test]
+    async fn records_are_put_replaced_and_read_back_whole() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = SqliteStore::open(&dir.path().join("gust.db"))
+            .await
+            .unwrap();
+        let mut writer = store.execution_writer().unwrap();
+        let first = execution("0195f2b4-0000-7000-8000-000000000001", None);
+        writer
+            .put(&[
+                first.clone(),
+                execution("0195f2b4-0000-7000-8000-000000000002", None),
+            ])
+            .unwrap();
+        assert_eq!(store.get_execution("f", &first.id).await.unwrap(), first);
+
+        let mut failed = first.clone();
+        failed.status = ExecutionStatus::Failed;
+        failed.error_message = Some("boom".into());
+        writer.put(std::slice::from_ref(&failed)).unwrap();
+        assert_eq!(store.get_execution("f", &first.id).await.unwrap(), failed);
+    }
+
+    #[tokio::test]
+    async fn an_insert_with_a_used_idempotency_key_returns_the_first_execution() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = SqliteStore::open(&dir.path().join("gust.db"))
+            .await
+            .unwrap();
+        let mut writer = store.execution_writer().unwrap();
+        let first = execution("0195f2b4-0000-7000-8000-00000000000a", Some("k"));
+        let again = execution("0195f2b4-0000-7000-8000-00000000000b", Some("k"));
+        let other = execution("0195f2b4-0000-7000-8000-00000000000c", Some("other"));
+        let results = writer
+            .insert(&[first.clone(), again.clone(), other.clone()])
+            .unwrap();
+        assert_eq!(
+            results,
+            vec![(first.clone(), true), (first.clone(), false), (other, true)]
+        );
+        assert!(store.get_execution("f", &again.id).await.is_err());
+    }
+}
