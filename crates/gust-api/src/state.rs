@@ -125,7 +125,9 @@ impl AppState {
         let triggers = Arc::new(TriggerSet::default());
         let (events, event_rx) = EventBus::channel(triggers.clone());
         let recorder = Recorder::start(
-            &*store,
+            store
+                .execution_writer()
+                .context("opening the execution writer")?,
             metrics.clone(),
             record_observer(metrics.clone(), logs.clone(), events.clone()),
         )

@@ -25,7 +25,7 @@ pub(super) async fn respond(
     request: RunRequest,
 ) -> Result<Response, ApiError> {
     let start = Start::now(live);
-    let state = state.clone();
+    let slot = state.recorder.slot().await;
     // Recorded in `finish`: a caller that hangs up does not stop the run, nor its record.
     pool.invoke_then(
         process_request(request, gust_core::new_id()),
@@ -34,7 +34,7 @@ pub(super) async fn respond(
             let (duration, finished_at) = start.ended();
             // Assembled on the recorder's thread: turning the request and the answer into a
             // record is work the caller need not wait for.
-            state.recorder.record_with(move || {
+            slot.record_with(move || {
                 let (request, id) = run_request(request);
                 Draft::started(start, id, ExecutionTrigger::Http, &request).end_at(
                     ending(answer),

@@ -23,6 +23,7 @@ use super::draft::{Draft, Ending};
 use super::{EXECUTION_ID_HEADER, RunRequest, header_map};
 use crate::error::ApiError;
 use crate::live::LiveFunction;
+use crate::recorder::RecordSlot;
 use crate::state::Shared;
 
 /// Answer an HTTP invocation: the guest's head as soon as it is set, its body as it streams.
@@ -34,6 +35,7 @@ pub(super) async fn respond(
     request: RunRequest,
 ) -> Result<Response, ApiError> {
     let draft = Draft::from_request(live, gust_core::new_id(), ExecutionTrigger::Http, &request);
+    let slot = state.recorder.slot().await;
     let path_and_query = request.path_and_query();
     let guest_request = guest_request(
         request.method,
@@ -42,14 +44,13 @@ pub(super) async fn respond(
         request.body,
     )?;
     let mut unanswered = Unanswered {
-        draft: Some(draft),
-        recorder: &state.recorder,
+        draft: Some((draft, slot)),
         logs: None,
     };
     let invoked = component
         .invoke_watched(guest_request, limits, |logs| unanswered.logs = Some(logs))
         .await;
-    let draft = unanswered
+    let (draft, slot) = unanswered
         .draft
         .take()
         .expect("taken only here and on drop");
@@ -64,7 +65,7 @@ pub(super) async fn respond(
             let body = RecordingBody::new(
                 body,
                 Finisher {
-                    sink: Sink::Recorder(state.recorder.clone()),
+                    sink: Sink::Recorder(slot),
                     draft,
                     head: recorded_head,
                     running,
@@ -76,7 +77,7 @@ pub(super) async fn respond(
             let execution = draft.end(ending(error.outcome(), None, None));
             let id = execution.id.clone();
             let response = error_response(&error, &id);
-            state.recorder.record(execution);
+            slot.record(execution);
             Ok(response)
         }
     }
@@ -84,15 +85,15 @@ pub(super) async fn respond(
 
 /// Records a run whose caller went away before the guest answered. Dropping the invocation
 /// stopped the guest, so the record says so, with what the guest had written.
-struct Unanswered<'a> {
-    draft: Option<Draft>,
-    recorder: &'a crate::recorder::Recorder,
+struct Unanswered {
+    /// With the record's place in the recorder's queue.
+    draft: Option<(Draft, RecordSlot)>,
     logs: Option<LogWatch>,
 }
 
-impl Drop for Unanswered<'_> {
+impl Drop for Unanswered {
     fn drop(&mut self) {
-        let Some(draft) = self.draft.take() else {
+        let Some((draft, slot)) = self.draft.take() else {
             return;
         };
         let (stdout, stderr) = match &self.logs {
@@ -107,7 +108,7 @@ impl Drop for Unanswered<'_> {
             stderr: String::from_utf8_lossy(&stderr).into_owned(),
             truncated: false,
         };
-        self.recorder.record(draft.end(ending));
+        slot.record(draft.end(ending));
     }
 }
 
@@ -238,8 +239,8 @@ fn error_response(error: &InvokeError, execution_id: &str) -> Response {
 
 /// Where a finished record goes.
 pub(super) enum Sink {
-    /// HTTP invocations: queued for the store.
-    Recorder(crate::recorder::Recorder),
+    /// HTTP invocations: queued for the store, in the place taken for them.
+    Recorder(RecordSlot),
     /// API executions: back to the handler, which returns it.
     Reply(oneshot::Sender<Execution>),
 }
@@ -282,7 +283,7 @@ fn deliver(
     };
     let execution = draft.end(ending(outcome, Some(response), error));
     match sink {
-        Sink::Recorder(recorder) => recorder.record(execution),
+        Sink::Recorder(slot) => slot.record(execution),
         Sink::Reply(reply) => {
             let _ = reply.send(execution);
         }
