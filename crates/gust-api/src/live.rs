@@ -30,6 +30,15 @@ pub struct LiveFunction {
     pub function: Function,
     pub deployment_id: String,
     pub runner: Runner,
+    /// What each of its execution records names, shared rather than copied per request.
+    pub ids: Arc<ExecutionIds>,
+}
+
+/// The namespace, function and deployment an execution record belongs to.
+pub struct ExecutionIds {
+    pub namespace_id: String,
+    pub function_id: String,
+    pub deployment_id: String,
 }
 
 #[derive(Default)]
@@ -162,6 +171,11 @@ impl LiveFunctions {
             .metrics
             .name_function(&function.id, &namespace.name, &function.name);
         let live = Arc::new(LiveFunction {
+            ids: Arc::new(ExecutionIds {
+                namespace_id: function.namespace_id.clone(),
+                function_id: function.id.clone(),
+                deployment_id: deployment_id.clone(),
+            }),
             function: function.clone(),
             deployment_id,
             runner,

@@ -1,6 +1,7 @@
 //! [`Draft`]: an execution record being assembled while a request runs, finished by the
 //! runtime that ran it with an [`Ending`].
 
+use std::sync::Arc;
 use std::time::Instant;
 
 use gust_core::{
@@ -9,7 +10,7 @@ use gust_core::{
 };
 
 use super::RunRequest;
-use crate::live::LiveFunction;
+use crate::live::{ExecutionIds, LiveFunction};
 
 /// How a run ended, in the terms of the record.
 pub(super) struct Ending {
@@ -40,9 +41,7 @@ impl Ending {
 /// Who runs and since when, taken as a request arrives: enough to assemble its record later,
 /// possibly on another thread (see [`Draft::started`]).
 pub(super) struct Start {
-    namespace_id: String,
-    function_id: String,
-    deployment_id: String,
+    ids: Arc<ExecutionIds>,
     created_at: chrono::DateTime<chrono::Utc>,
     started: Instant,
 }
@@ -50,9 +49,7 @@ pub(super) struct Start {
 impl Start {
     pub fn now(live: &LiveFunction) -> Self {
         Self {
-            namespace_id: live.function.namespace_id.clone(),
-            function_id: live.function.id.clone(),
-            deployment_id: live.deployment_id.clone(),
+            ids: live.ids.clone(),
             created_at: gust_core::now(),
             started: Instant::now(),
         }
@@ -111,17 +108,13 @@ impl Draft {
         finished_at: chrono::DateTime<chrono::Utc>,
     ) -> Execution {
         let Start {
-            namespace_id,
-            function_id,
-            deployment_id,
-            created_at,
-            ..
+            ids, created_at, ..
         } = self.start;
         Execution {
             id: self.id,
-            namespace_id,
-            function_id,
-            deployment_id: Some(deployment_id),
+            namespace_id: ids.namespace_id.clone(),
+            function_id: ids.function_id.clone(),
+            deployment_id: Some(ids.deployment_id.clone()),
             trigger: self.trigger,
             status: ending.status,
             request: self.request,

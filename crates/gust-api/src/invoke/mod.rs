@@ -236,17 +236,19 @@ async fn read_body(body: Body, limit: usize) -> Result<Bytes, ApiError> {
 }
 
 fn header_map(headers: &HeaderMap, redact: &[&str]) -> BTreeMap<String, String> {
-    headers
-        .iter()
-        .map(|(name, value)| {
-            let shown = if redact.contains(&name.as_str()) {
-                "[redacted]".to_string()
-            } else {
-                String::from_utf8_lossy(value.as_bytes()).into_owned()
-            };
-            (name.as_str().to_string(), shown)
-        })
-        .collect()
+    let mut map = BTreeMap::new();
+    for (name, value) in headers {
+        let shown = if redact.contains(&name.as_str()) {
+            "[redacted]".to_string()
+        } else {
+            match value.to_str() {
+                Ok(text) => text.to_owned(),
+                Err(_) => String::from_utf8_lossy(value.as_bytes()).into_owned(),
+            }
+        };
+        map.insert(name.as_str().to_owned(), shown);
+    }
+    map
 }
 
 #[cfg(test)]
