@@ -15,8 +15,9 @@ const captures = new AsyncLocalStorage();
 let logLimit = 65536;
 let handler = null;
 
-// Frames gather until the event loop turns and leave in one write: every reply to the
-// invocations of one read (and any async ones settling together) shares a syscall. A text
+// Frames gather until the JavaScript of the current turn is done (a microtask) and leave in
+// one write: every reply to the invocations of one read (and any async ones settling
+// together) shares a syscall, and goes out before the loop polls again. A text
 // body stays a string until then, so the usual reply costs one conversion to bytes, not three.
 let pending = null;
 let pendingBinary = false;
@@ -24,7 +25,7 @@ function send(header, body) {
   if (!pending) {
     pending = [];
     pendingBinary = false;
-    setImmediate(flush);
+    queueMicrotask(flush);
   }
   if (typeof body === 'string') {
     const len = Buffer.byteLength(body);
