@@ -14,6 +14,7 @@ pub mod error;
 pub mod execution;
 pub mod function;
 pub mod id;
+pub mod json;
 pub mod list;
 pub mod namespace;
 pub mod runtime;

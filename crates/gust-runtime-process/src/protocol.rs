@@ -11,6 +11,8 @@ use bytes::Bytes;
 use serde::{Deserialize, Serialize};
 use tokio::io::{AsyncBufReadExt, AsyncReadExt, BufReader};
 
+use gust_core::json::{push_str, push_u64};
+
 use crate::request::ProcessRequest;
 
 /// Protocol version spoken by this host; a worker's hello names the one it speaks.
@@ -316,23 +318,6 @@ impl InvokeTemplate {
         out.extend_from_slice(body);
         out
     }
-}
-
-/// `s` as a JSON string. Text with nothing to escape, the usual case, is copied as is; the
-/// rest goes through serde_json, which escapes exactly `"`, `\\` and control characters.
-fn push_str(out: &mut Vec<u8>, s: &str) {
-    if s.bytes().all(|b| b >= 0x20 && b != b'"' && b != b'\\') {
-        out.reserve(s.len() + 2);
-        out.push(b'"');
-        out.extend_from_slice(s.as_bytes());
-        out.push(b'"');
-    } else {
-        serde_json::to_writer(&mut *out, s).expect("a string is JSON");
-    }
-}
-
-fn push_u64(out: &mut Vec<u8>, n: u64) {
-    out.extend_from_slice(itoa::Buffer::new().format(n).as_bytes());
 }
 
 /// The query string's pairs, decoded, as object members.

@@ -102,7 +102,9 @@ async fn main() -> anyhow::Result<()> {
     let mut bytes = 0;
     for batch in &batches {
         for e in batch {
-            bytes += gust_core::stored::to_json(e)?.len();
+            let mut json = Vec::new();
+            gust_core::stored::write_execution(&mut json, e);
+            bytes += json.len();
         }
     }
     let n = (batches.len() * BATCH) as f64;

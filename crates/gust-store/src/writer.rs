@@ -2,8 +2,8 @@
 //!
 //! Every invocation writes a record, so this is the store's hottest path. It runs on one thread
 //! (the recorder's), synchronously: prepared statements kept for the connection's life, values
-//! bound straight from the record and from one reused JSON buffer, no hop to another thread per
-//! statement. Everything else in the store goes through sqlx; both use the same SQLite library
+//! bound straight from the record and from one reused buffer holding its stored JSON (written
+//! by hand, [`gust_core::stored::write_execution`]), no hop to another thread per statement. Everything else in the store goes through sqlx; both use the same SQLite library
 //! and file, and SQLite orders their writes.
 
 use std::path::Path;
@@ -47,12 +47,12 @@ impl SqliteExecutionWriter {
         execution: &Execution,
     ) -> StoreResult<()> {
         json.clear();
-        gust_core::stored::write_json(json, execution)?;
+        gust_core::stored::write_execution(json, execution);
         statement.raw_bind_parameter(1, execution.id.as_str())?;
         statement.raw_bind_parameter(2, execution.function_id.as_str())?;
         statement.raw_bind_parameter(3, execution.status.as_str())?;
         statement.raw_bind_parameter(4, execution.trigger.as_str())?;
-        // serde_json writes UTF-8: bound as text without another check.
+        // Written from Rust strings, so UTF-8: bound as text without another check.
         statement.raw_bind_parameter(5, ToSqlOutput::Borrowed(ValueRef::Text(json)))?;
         statement.raw_bind_parameter(6, execution.idempotency_key.as_deref())?;
         statement.raw_bind_parameter(7, i64::from(execution.dead_letter))?;
