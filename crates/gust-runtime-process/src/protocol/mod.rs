@@ -15,6 +15,8 @@ use gust_core::json::{push_str, push_u64};
 
 use crate::request::ProcessRequest;
 
+mod result_header;
+
 /// Protocol version spoken by this host; a worker's hello names the one it speaks.
 pub const PROTOCOL_VERSION: u32 = 1;
 /// Longest header line accepted from a worker (a result with inline logs).
@@ -93,6 +95,19 @@ impl std::fmt::Display for Kind {
     }
 }
 
+impl Kind {
+    fn from_name(name: &str) -> Kind {
+        match name {
+            "hello" => Kind::Hello,
+            "loaded" => Kind::Loaded,
+            "error" => Kind::Error,
+            "result" => Kind::Result,
+            "log" => Kind::Log,
+            other => Kind::Other(other.to_string()),
+        }
+    }
+}
+
 impl<'de> Deserialize<'de> for Kind {
     fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
         struct KindVisitor;
@@ -102,14 +117,7 @@ impl<'de> Deserialize<'de> for Kind {
                 f.write_str("a frame type")
             }
             fn visit_str<E: serde::de::Error>(self, v: &str) -> Result<Kind, E> {
-                Ok(match v {
-                    "hello" => Kind::Hello,
-                    "loaded" => Kind::Loaded,
-                    "error" => Kind::Error,
-                    "result" => Kind::Result,
-                    "log" => Kind::Log,
-                    other => Kind::Other(other.to_string()),
-                })
+                Ok(Kind::from_name(v))
             }
         }
         deserializer.deserialize_str(KindVisitor)
@@ -221,8 +229,11 @@ impl<R: tokio::io::AsyncRead + Unpin> FrameReader<R> {
                 "a header line without its newline (too long, or cut short)",
             ));
         }
-        let message: WorkerMessage = serde_json::from_slice(&self.line)
-            .map_err(|e| invalid(&format!("a header that is not the protocol's JSON: {e}")))?;
+        let message = match result_header::parse(&self.line) {
+            Some(message) => message,
+            None => serde_json::from_slice(&self.line)
+                .map_err(|e| invalid(&format!("a header that is not the protocol's JSON: {e}")))?,
+        };
         if message.len > MAX_BODY {
             return Err(invalid("a body larger than 64 MiB"));
         }
