@@ -34,31 +34,47 @@ impl<'a> Object<'a> {
         Self { out, first: true }
     }
 
-    /// Starts member `name`; its value is written next, into [`out`](Self::out).
+    /// Starts member `name`, one of this program's own field names (written as is); its
+    /// value is written next, into the returned buffer.
     #[inline]
-    pub fn key(&mut self, name: &str) -> &mut Vec<u8> {
-        if !self.first {
-            self.out.push(b',');
-        }
-        self.first = false;
+    pub fn key(&mut self, name: &'static str) -> &mut Vec<u8> {
+        debug_assert!(name.bytes().all(|b| b >= 0x20 && b != b'"' && b != b'\\'));
+        self.comma();
         self.out.push(b'"');
         self.out.extend_from_slice(name.as_bytes());
         self.out.extend_from_slice(b"\":");
         self.out
     }
 
+    /// Starts a member whose name comes from data (escaped as JSON).
     #[inline]
-    pub fn str(&mut self, name: &str, value: &str) {
+    pub fn key_from(&mut self, name: &str) -> &mut Vec<u8> {
+        self.comma();
+        push_str(self.out, name);
+        self.out.push(b':');
+        self.out
+    }
+
+    #[inline]
+    fn comma(&mut self) {
+        if !self.first {
+            self.out.push(b',');
+        }
+        self.first = false;
+    }
+
+    #[inline]
+    pub fn str(&mut self, name: &'static str, value: &str) {
         push_str(self.key(name), value);
     }
 
     #[inline]
-    pub fn u64(&mut self, name: &str, value: u64) {
+    pub fn u64(&mut self, name: &'static str, value: u64) {
         push_u64(self.key(name), value);
     }
 
     #[inline]
-    pub fn bool(&mut self, name: &str, value: bool) {
+    pub fn bool(&mut self, name: &'static str, value: bool) {
         let out = self.key(name);
         out.extend_from_slice(if value { b"true" } else { b"false" });
     }
@@ -66,12 +82,12 @@ impl<'a> Object<'a> {
     /// A map of strings, in its own order (a `BTreeMap`'s, as serde writes it).
     pub fn strings<'m>(
         &mut self,
-        name: &str,
+        name: &'static str,
         map: impl IntoIterator<Item = (&'m String, &'m String)>,
     ) {
         let mut inner = Object::open(self.key(name));
         for (k, v) in map {
-            inner.str(k, v);
+            push_str(inner.key_from(k), v);
         }
         inner.close();
     }

@@ -387,7 +387,7 @@ mod tests {
             "request": {"method": "POST", "path": "/a/é", "query": "x=1&y=\u{1}",
                 "headers": {"b": "2", "a": "1 \\ 2"}, "body": "aGk=", "is_base64": true,
                 "truncated": true, "size": 70000},
-            "response": {"status_code": 503, "headers": {"set-cookie": "k=v"},
+            "response": {"status_code": 503, "headers": {"set-cookie": "k=v", "x-\"odd\\\n": "v"},
                 "body": "{\"error\":\"x\"}", "size": 13},
             "logs": {"stdout": "out\n", "stderr": "err ☃\n", "truncated": true},
             "error_message": "the handler raised: x", "duration_us": 0, "cold_start": true,
