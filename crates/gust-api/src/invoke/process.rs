@@ -4,8 +4,8 @@
 
 use axum::body::Body;
 use axum::http::{HeaderName, HeaderValue, StatusCode};
-use axum::response::Response;
-use gust_core::execution::RecordedBody;
+use axum::response::{IntoResponse, Response};
+use gust_core::execution::{RECORDED_BODY_LIMIT, RecordedBody};
 use gust_core::{Execution, ExecutionLogs, ExecutionResponse, ExecutionStatus, ExecutionTrigger};
 use gust_runtime_process::{
     FunctionPool, Outcome, ProcessInvokeError, ProcessRequest, ProcessResponse,
@@ -33,15 +33,24 @@ pub(super) async fn respond(
             let response = http_response(&answer, &request.execution_id);
             let (duration, finished_at) = start.ended();
             // Assembled on the recorder's thread: turning the request and the answer into a
-            // record is work the caller need not wait for.
-            slot.record_with(move || {
+            // record is work the caller need not wait for. Unless a body is larger than a
+            // record keeps: then the record is made here, so that what waits in the queue
+            // is never more than a record.
+            let small = request.body.len() <= RECORDED_BODY_LIMIT
+                && answer.body.len() <= RECORDED_BODY_LIMIT;
+            let assemble = move || {
                 let (request, id) = run_request(request);
                 Draft::started(start, id, ExecutionTrigger::Http, &request).end_at(
                     ending(answer),
                     duration,
                     finished_at,
                 )
-            });
+            };
+            if small {
+                slot.record_with(assemble);
+            } else {
+                slot.record(assemble());
+            }
             response
         },
     )
@@ -50,22 +59,41 @@ pub(super) async fn respond(
 }
 
 fn http_response(answer: &ProcessResponse, execution_id: &str) -> Result<Response, ApiError> {
+    let id = HeaderValue::from_str(execution_id).map_err(ApiError::internal)?;
+    let mut response = function_response(answer).unwrap_or_else(IntoResponse::into_response);
+    // Room for it was reserved (an error response has a few headers).
+    let _ = response
+        .headers_mut()
+        .try_insert(const { HeaderName::from_static(EXECUTION_ID_HEADER) }, id);
+    Ok(response)
+}
+
+/// The function's answer as a response, less the headers HTTP cannot carry; a 502 if it gave
+/// more headers than a response holds (tens of thousands), which no client could read.
+fn function_response(answer: &ProcessResponse) -> Result<Response, ApiError> {
+    let too_many = || {
+        ApiError::new(
+            StatusCode::BAD_GATEWAY,
+            "bad_response",
+            "the function answered with more headers than a response can carry",
+        )
+    };
     let mut response = Response::new(Body::from(answer.body.clone()));
     *response.status_mut() =
         StatusCode::from_u16(answer.status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
     let headers = response.headers_mut();
-    headers.reserve(answer.headers.len() + 1);
+    headers
+        .try_reserve(answer.headers.len() + 1)
+        .map_err(|_| too_many())?;
     for (name, value) in &answer.headers {
         // A header the function got wrong is left out rather than failing its response.
         if let (Ok(name), Ok(value)) = (
             HeaderName::from_bytes(name.as_bytes()),
             HeaderValue::from_str(value),
         ) {
-            headers.append(name, value);
+            headers.try_append(name, value).map_err(|_| too_many())?;
         }
     }
-    let id = HeaderValue::from_str(execution_id).map_err(ApiError::internal)?;
-    headers.insert(const { HeaderName::from_static(EXECUTION_ID_HEADER) }, id);
     Ok(response)
 }
 
