@@ -11,6 +11,9 @@ def handle(event, context):
         return {"items": [1, 2, 3], "function": context.function_name}
     if path == "/error":
         raise ValueError("the handler failed on purpose")
+    if path == "/half-pair":
+        print("half a pair: \ud83d")
+        return "ok"
     if path == "/env":
         return {"GREETING": os.environ.get("GREETING")}
     if path == "/sleep":

@@ -92,7 +92,7 @@ class Context {
 
 // A header value as the protocol carries it: a string, or an array of them.
 function headerValue(v) {
-  return typeof v === 'string' ? v : Array.isArray(v) ? v.map(String) : String(v);
+  return typeof v === 'string' ? v.toWellFormed() : Array.isArray(v) ? v.map((x) => String(x).toWellFormed()) : String(v).toWellFormed();
 }
 
 // A handler's return value as [status, headers, body]; the body a string (UTF-8 text) or a
@@ -101,7 +101,7 @@ function toResponse(result) {
   if (result && typeof result === 'object' && !Array.isArray(result) && 'statusCode' in result) {
     const headers = {};
     const given = result.headers;
-    if (given) for (const k in given) headers[k] = headerValue(given[k]);
+    if (given) for (const k of Object.keys(given)) headers[k.toWellFormed()] = headerValue(given[k]);
     let body = result.body;
     if (body === undefined || body === null) body = '';
     else if (Buffer.isBuffer(body) || body instanceof Uint8Array) body = Buffer.from(body);
@@ -129,8 +129,14 @@ function invoke(msg, raw) {
     return finish(id, store, false, err);
   }
   // A synchronous handler's reply goes out without a promise; an async one's when it settles.
-  if (result && typeof result.then === 'function') {
-    result.then((value) => finish(id, store, true, value), (err) => finish(id, store, false, err));
+  let then;
+  try {
+    then = result && result.then;
+  } catch (err) {
+    return finish(id, store, false, err);
+  }
+  if (typeof then === 'function') {
+    Promise.resolve(result).then((value) => finish(id, store, true, value), (err) => finish(id, store, false, err));
   } else {
     finish(id, store, true, result);
   }
@@ -142,26 +148,27 @@ function finish(id, store, ok, value) {
   let status = 200;
   let headers = null;
   let body = null;
-  let error = null;
+  let error = value;
   if (ok) {
     try {
       [status, headers, body] = toResponse(value);
     } catch (err) {
+      ok = false;
       error = err;
     }
-  } else {
-    error = value;
   }
   let header = '{"type":"result","id":' + id;
-  if (error !== null) {
+  if (!ok) {
     store.stderr.push(((error && error.stack) || String(error)) + '\n');
-    header += ',"error":' + JSON.stringify(String((error && error.message) || error));
+    header += ',"error":' + JSON.stringify(String((error && error.message) || error).toWellFormed());
     body = null;
   } else {
     header += ',"status":' + (Number.isFinite(status) ? status : 'null') + ',"headers":' + JSON.stringify(headers);
   }
-  if (store.stdout.length) header += ',"stdout":' + JSON.stringify(store.stdout.join(''));
-  if (store.stderr.length) header += ',"stderr":' + JSON.stringify(store.stderr.join(''));
+  // toWellFormed: a lone surrogate (printed, or left by cutting a log at the limit) would
+  // make JSON that is not UTF-8; it becomes U+FFFD instead.
+  if (store.stdout.length) header += ',"stdout":' + JSON.stringify(store.stdout.join('').toWellFormed());
+  if (store.stderr.length) header += ',"stderr":' + JSON.stringify(store.stderr.join('').toWellFormed());
   if (store.truncated) header += ',"truncated":true';
   send(header + '}', body);
 }

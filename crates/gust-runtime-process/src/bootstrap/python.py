@@ -17,7 +17,7 @@ def _loads(line):
 
 
 def _send(header):
-    _write([_dumps(header).encode(), b"\n"])
+    _write([_dumps(header).encode("utf-8", "replace"), b"\n"])
 
 
 class _Capture:
@@ -181,7 +181,8 @@ def _invoke(func, is_async, msg, raw, log_limit):
         reply["truncated"] = True
     if body:
         reply["len"] = len(body)
-    return _dumps(reply).encode() + b"\n" + body
+    # "replace": a lone surrogate (printed, or in a header) must not make the frame invalid.
+    return _dumps(reply).encode("utf-8", "replace") + b"\n" + body
 
 
 _event_loop = None

@@ -109,6 +109,13 @@ async fn a_python_function_installs_its_requirements_and_follows_the_handler_con
     let env: serde_json::Value = get(&server, "py", "/env").await.json().await.unwrap();
     assert_eq!(env["GREETING"], "hej");
 
+    // Half a surrogate pair printed: not UTF-8, so it is replaced, and the worker's frame
+    // stays valid.
+    let response = get(&server, "py", "/half-pair").await;
+    assert_eq!(response.status(), StatusCode::OK);
+    let half = execution_of(&server, "py", &response).await;
+    assert_eq!(half.logs.stdout, "half a pair: ?\n");
+
     // An exception: a 500 to the caller, a failed execution with the traceback in its logs.
     let response = get(&server, "py", "/error").await;
     assert_eq!(response.status(), StatusCode::INTERNAL_SERVER_ERROR);
@@ -224,7 +231,21 @@ async fn a_synchronous_node_handler_answers_and_its_failures_leave_the_worker_se
     let server = TestServer::start();
     let handler = b"exports.handle = (event) => {
   if (event.path === '/throw') throw 'a bare string';
+  if (event.path === '/null') throw null;
   if (event.path === '/unencodable') return { statusCode: 200, body: { n: 10n } };
+  if (event.path === '/thenable') return { get then() { throw new Error('no then today'); } };
+  if (event.path === '/odd') {
+    const headers = Object.create({ inherited: 'no' });
+    headers['x-\"odd\\\\'] = 'v';
+    headers['x-ok'] = 'y';
+    console.log('half a pair: \\ud83d');
+    return { statusCode: 200, headers, body: 'odd' };
+  }
+  if (event.path === '/many') {
+    const headers = {};
+    for (let i = 0; i < 40000; i++) headers['x-' + i] = 'v';
+    return { statusCode: 200, headers, body: 'many' };
+  }
   console.log('sync hello');
   return { statusCode: 201, headers: { 'x-sync': 'yes' }, body: 'sync ' + event.httpMethod };
 };
@@ -267,6 +288,42 @@ async fn a_synchronous_node_handler_answers_and_its_failures_leave_the_worker_se
         "{unencodable:?}"
     );
 
+    // Failures a handler can make of a value: `throw null`, a thenable that throws.
+    for path in ["/null", "/thenable"] {
+        let response = get(&server, "sync", path).await;
+        assert_eq!(
+            response.status(),
+            StatusCode::INTERNAL_SERVER_ERROR,
+            "{path}"
+        );
+        let failed = execution_of(&server, "sync", &response).await;
+        assert_eq!(failed.status, ExecutionStatus::Failed, "{path}: {failed:?}");
+    }
+
+    // Headers HTTP cannot carry are left out of the response but kept in the record, which
+    // stays readable; inherited properties are not headers; half a surrogate pair in the
+    // logs becomes U+FFFD instead of breaking the worker's frame.
+    let response = get(&server, "sync", "/odd").await;
+    assert_eq!(response.status(), StatusCode::OK);
+    assert_eq!(response.headers()["x-ok"], "y");
+    assert!(response.headers().get("inherited").is_none());
+    let odd = execution_of(&server, "sync", &response).await;
+    let recorded = &odd.response.as_ref().unwrap().headers;
+    assert_eq!(
+        recorded.get("x-\"odd\\").map(String::as_str),
+        Some("v"),
+        "{odd:?}"
+    );
+    assert!(!recorded.contains_key("inherited"), "{odd:?}");
+    assert_eq!(odd.logs.stdout, "half a pair: \u{fffd}\n");
+
+    // More headers than a response holds: a 502 that says so, and the run is recorded.
+    let response = get(&server, "sync", "/many").await;
+    assert_eq!(response.status(), StatusCode::BAD_GATEWAY);
+    let many = execution_of(&server, "sync", &response).await;
+    assert_eq!(many.status, ExecutionStatus::Completed);
+    assert_eq!(many.response.as_ref().unwrap().headers.len(), 40000);
+
     let response = get(&server, "sync", "/").await;
     assert_eq!(response.status(), StatusCode::CREATED);
     let list: serde_json::Value = server
@@ -279,7 +336,7 @@ async fn a_synchronous_node_handler_answers_and_its_failures_leave_the_worker_se
         .unwrap();
     let workers = list["items"].as_array().unwrap();
     assert_eq!(workers.len(), 1, "{workers:?}");
-    assert_eq!(workers[0]["requests_served"], 4, "{workers:?}");
+    assert_eq!(workers[0]["requests_served"], 8, "{workers:?}");
 }
 
 #[tokio::test]
