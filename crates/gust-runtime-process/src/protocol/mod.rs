@@ -337,10 +337,31 @@ fn push_query(out: &mut Vec<u8>, query: &str) {
         return;
     }
     let mut pairs: Vec<(Cow<'_, str>, Cow<'_, str>)> = Vec::new();
+    // Where each key is in `pairs`, once there are enough that a scan would cost more (a
+    // query of thousands of keys must not cost their square).
+    let mut index: Option<std::collections::HashMap<Cow<'_, str>, usize>> = None;
     for (key, value) in form_urlencoded::parse(query.as_bytes()) {
-        match pairs.iter_mut().find(|(k, _)| *k == key) {
-            Some(pair) => pair.1 = value,
-            None => pairs.push((key, value)),
+        let at = match &index {
+            Some(index) => index.get(&key).copied(),
+            None => pairs.iter().position(|(k, _)| *k == key),
+        };
+        match at {
+            Some(at) => pairs[at].1 = value,
+            None => {
+                if let Some(index) = &mut index {
+                    index.insert(key.clone(), pairs.len());
+                }
+                pairs.push((key, value));
+                if index.is_none() && pairs.len() > 16 {
+                    index = Some(
+                        pairs
+                            .iter()
+                            .enumerate()
+                            .map(|(i, (k, _))| (k.clone(), i))
+                            .collect(),
+                    );
+                }
+            }
         }
     }
     for (i, (key, value)) in pairs.iter().enumerate() {
@@ -472,6 +493,26 @@ mod tests {
         assert_eq!(header["context"]["executionId"], "e1");
         assert_eq!(header["context"]["memoryLimitMb"], 64);
         assert_eq!(header["id"], 9);
+    }
+
+    #[test]
+    fn long_queries_keep_the_last_value_of_each_key() {
+        let mut query: Vec<String> = (0..5000).map(|i| format!("k{i}={i}")).collect();
+        query.push("k7=last".into());
+        query.push("k4999=end".into());
+        let request = ProcessRequest {
+            query: query.join("&"),
+            ..ProcessRequest::default()
+        };
+        let frame = InvokeTemplate::new("f", 64, 500).encode(1, &request);
+        let header: serde_json::Value = serde_json::from_slice(&frame[..frame.len() - 1]).unwrap();
+        let parameters = header["event"]["queryStringParameters"]
+            .as_object()
+            .unwrap();
+        assert_eq!(parameters.len(), 5000);
+        assert_eq!(parameters["k7"], "last");
+        assert_eq!(parameters["k4999"], "end");
+        assert_eq!(parameters["k20"], "20");
     }
 
     #[test]
