@@ -17,8 +17,11 @@
 //! [`ExecutionWriter`], with its own connection, and keeps that work off the runtime's threads.
 //! It runs at a lower priority ([`WRITER_NICE`]): records are batched and nobody waits on
 //! them, so under load the requests go first and the writer takes the CPU they leave. It
-//! cannot fall behind for long: HTTP invocations of process functions take a slot in the
-//! channel before they run ([`Recorder::slot`]), so a full channel holds new requests back.
+//! cannot fall behind for long: HTTP invocations take one of [`QUEUE`] places before they run
+//! ([`Recorder::slot`]) and give it back when the writer takes their record, so a writer that
+//! falls behind holds new requests back. Inserts and flushes need no place: they never queue
+//! behind requests waiting for one. Their callers wait for them, which bounds them, as the
+//! dispatcher's concurrency bounds the records of queued executions.
 
 use std::sync::Arc;
 use std::thread::Thread;
@@ -26,12 +29,12 @@ use std::time::{Duration, Instant};
 
 use gust_core::Execution;
 use gust_store::{ExecutionWriter, StoreError};
-use tokio::sync::{mpsc, oneshot};
+use tokio::sync::{OwnedSemaphorePermit, Semaphore, mpsc, oneshot};
 
 use crate::metrics::Metrics;
 
-/// Records in flight before senders wait. A burst beyond it slows callers slightly rather
-/// than dropping records.
+/// Places for request records: HTTP invocations running or whose records wait for the
+/// writer. A burst beyond it slows callers slightly rather than dropping records.
 const QUEUE: usize = 16 * 1024;
 /// Most executions one transaction writes.
 const BATCH: usize = 1024;
@@ -59,10 +62,17 @@ enum Message {
     Flush(oneshot::Sender<()>),
 }
 
+/// A message, with the place its record held if it took one (given back when the writer
+/// takes the message).
+type Queued = (Message, Option<OwnedSemaphorePermit>);
+
 #[derive(Clone)]
 pub struct Recorder {
-    /// Feeds the writer; bounded so memory stays bounded if the disk stalls.
-    tx: mpsc::Sender<Message>,
+    /// Feeds the writer, in order.
+    tx: mpsc::UnboundedSender<Queued>,
+    /// The places request records take (see [`slot`](Self::slot)): what bounds the queue's
+    /// memory if the disk stalls.
+    places: Arc<Semaphore>,
     /// Unparked by whoever must not wait out the linger.
     writer: Thread,
 }
@@ -84,7 +94,7 @@ impl Recorder {
         observer: Observer,
         capacity: usize,
     ) -> Result<Self, StoreError> {
-        let (tx, rx) = mpsc::channel(capacity);
+        let (tx, rx) = mpsc::unbounded_channel();
         let thread = std::thread::Builder::new()
             .name("gust-recorder".into())
             .spawn(move || {
@@ -97,37 +107,31 @@ impl Recorder {
             .map_err(|e| StoreError::Unavailable(format!("starting the execution writer: {e}")))?;
         Ok(Self {
             tx,
+            places: Arc::new(Semaphore::new(capacity)),
             writer: thread.thread().clone(),
         })
     }
 
-    /// Queue a record. Never blocks the caller: when the queue is full, a task waits for room.
-    /// (The hot paths take a [`slot`](Self::slot) first instead.)
+    /// Queue a record (of a queued execution's progress: their dispatcher bounds them).
+    /// Never waits, and keeps the order of records sent from one task.
     pub fn record(&self, execution: Execution) {
-        match self.tx.try_send(Message::Record(Box::new(execution))) {
-            Ok(()) => {}
-            Err(mpsc::error::TrySendError::Full(message)) => {
-                let tx = self.tx.clone();
-                tokio::spawn(async move {
-                    let _ = tx.send(message).await;
-                });
-            }
-            Err(mpsc::error::TrySendError::Closed(_)) => {
-                tracing::error!("execution recorder stopped; record lost")
-            }
-        }
+        send(&self.tx, Message::Record(Box::new(execution)), None);
     }
 
-    /// Room in the queue for one record, waited for when the queue is full: what a request
-    /// takes before it runs, so that a writer that falls behind slows new requests down
-    /// instead of letting records pile up in memory.
+    /// A place for one request's record, waited for when all are taken: what a request takes
+    /// before it runs, so that a writer that falls behind slows new requests down instead of
+    /// letting records pile up in memory.
     pub async fn slot(&self) -> RecordSlot {
-        RecordSlot(self.tx.clone().reserve_owned().await.ok())
+        let place = self.places.clone().acquire_owned().await.ok();
+        RecordSlot {
+            tx: self.tx.clone(),
+            place,
+        }
     }
 
     /// Sends a message someone waits on, and wakes the writer for it.
     async fn send_urgent(&self, message: Message) -> bool {
-        let sent = self.tx.send(message).await.is_ok();
+        let sent = self.tx.send((message, None)).is_ok();
         self.writer.unpark();
         sent
     }
@@ -154,8 +158,17 @@ impl Recorder {
     }
 }
 
+fn send(tx: &mpsc::UnboundedSender<Queued>, message: Message, place: Option<OwnedSemaphorePermit>) {
+    if tx.send((message, place)).is_err() {
+        tracing::error!("execution recorder stopped; record lost");
+    }
+}
+
 /// A place in the recorder's queue, taken ahead (see [`Recorder::slot`]).
-pub struct RecordSlot(Option<mpsc::OwnedPermit<Message>>);
+pub struct RecordSlot {
+    tx: mpsc::UnboundedSender<Queued>,
+    place: Option<OwnedSemaphorePermit>,
+}
 
 impl RecordSlot {
     /// Queue a record; never waits.
@@ -170,12 +183,7 @@ impl RecordSlot {
     }
 
     fn send(self, message: Message) {
-        match self.0 {
-            Some(permit) => {
-                permit.send(message);
-            }
-            None => tracing::error!("execution recorder stopped; record lost"),
-        }
+        send(&self.tx, message, self.place);
     }
 }
 
@@ -188,7 +196,8 @@ struct Batch {
 }
 
 impl Batch {
-    fn add(&mut self, message: Message) {
+    /// Takes `message` from the queue; its place, if it held one, is free again.
+    fn add(&mut self, (message, _place): Queued) {
         match message {
             Message::Record(e) => self.records.push(*e),
             Message::RecordLater(assemble) => self.records.push(assemble()),
@@ -212,29 +221,37 @@ impl Batch {
 
 fn write_loop(
     mut writer: Box<dyn ExecutionWriter>,
-    mut rx: mpsc::Receiver<Message>,
+    mut rx: mpsc::UnboundedReceiver<Queued>,
     metrics: Arc<Metrics>,
     observer: Observer,
 ) {
     while let Some(first) = rx.blocking_recv() {
-        let mut batch = Batch::default();
-        batch.add(first);
-        let deadline = Instant::now() + LINGER;
-        loop {
-            while batch.len() < BATCH {
-                match rx.try_recv() {
-                    Ok(message) => batch.add(message),
-                    Err(_) => break,
+        // A panic (assembling a record, in the store, in the observer) costs its batch, not
+        // the writer: a dead writer would refuse every insert and drop every later record.
+        // The batch's waiters see their acks dropped: an insert fails, a flush returns.
+        let batch = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+            let mut batch = Batch::default();
+            batch.add(first);
+            let deadline = Instant::now() + LINGER;
+            loop {
+                while batch.len() < BATCH {
+                    match rx.try_recv() {
+                        Ok(message) => batch.add(message),
+                        Err(_) => break,
+                    }
                 }
+                let now = Instant::now();
+                if batch.urgent() || batch.len() >= BATCH || now >= deadline {
+                    break;
+                }
+                // Woken early only by an insert or a flush (see `send_urgent`).
+                std::thread::park_timeout(deadline - now);
             }
-            let now = Instant::now();
-            if batch.urgent() || batch.len() >= BATCH || now >= deadline {
-                break;
-            }
-            // Woken early only by an insert or a flush (see `send_urgent`).
-            std::thread::park_timeout(deadline - now);
+            write(&mut *writer, batch, &metrics, &observer);
+        }));
+        if batch.is_err() {
+            tracing::error!("the execution writer panicked; the records of its batch are lost");
         }
-        write(&mut *writer, batch, &metrics, &observer);
     }
 }
 
@@ -385,6 +402,47 @@ mod tests {
             .unwrap();
         recorder.flush().await;
         assert_eq!(written(&shared), ["1", "2", "3", "4"]);
+    }
+
+    #[tokio::test]
+    async fn inserts_and_flushes_do_not_wait_behind_requests_waiting_for_a_place() {
+        let (recorder, shared) = recorder(1);
+        let held = recorder.slot().await;
+        let waiting = tokio::spawn({
+            let recorder = recorder.clone();
+            async move { recorder.slot().await.record(execution("2")) }
+        });
+        tokio::time::sleep(Duration::from_millis(50)).await;
+        assert!(!waiting.is_finished(), "the only place is held");
+        tokio::time::timeout(Duration::from_secs(5), async {
+            recorder.insert(execution("1")).await.unwrap();
+            recorder.flush().await;
+        })
+        .await
+        .expect("an insert and a flush went past the request waiting for a place");
+        held.record(execution("3"));
+        tokio::time::timeout(Duration::from_secs(5), waiting)
+            .await
+            .unwrap()
+            .unwrap();
+        recorder.flush().await;
+        assert_eq!(written(&shared), ["1", "3", "2"]);
+    }
+
+    #[tokio::test]
+    async fn a_record_that_panics_costs_its_batch_not_the_writer() {
+        let (recorder, shared) = recorder(16);
+        recorder
+            .slot()
+            .await
+            .record_with(|| panic!("a record that cannot be assembled"));
+        recorder.flush().await;
+        recorder.record(execution("after"));
+        recorder.flush().await;
+        let (stored, _) = recorder.insert(execution("inserted")).await.unwrap();
+        assert_eq!(stored.id, "inserted");
+        recorder.flush().await;
+        assert_eq!(written(&shared), ["after", "inserted"]);
     }
 
     #[tokio::test]
