@@ -28,7 +28,6 @@ pub enum Runner {
 /// One invocable function.
 pub struct LiveFunction {
     pub function: Function,
-    pub deployment_id: String,
     pub runner: Runner,
     /// What each of its execution records names, shared rather than copied per request.
     pub ids: Arc<ExecutionIds>,
@@ -174,10 +173,9 @@ impl LiveFunctions {
             ids: Arc::new(ExecutionIds {
                 namespace_id: function.namespace_id.clone(),
                 function_id: function.id.clone(),
-                deployment_id: deployment_id.clone(),
+                deployment_id,
             }),
             function: function.clone(),
-            deployment_id,
             runner,
         });
         // Swap under one lock: a concurrent request sees the old entry or the new, never none.
