@@ -77,15 +77,15 @@ impl std::str::FromStr for ExecutionStatus {
 /// A body as recorded: UTF-8 text as is, anything else base64, cut at a bound.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, ToSchema)]
 pub struct RecordedBody {
-    #[serde(default, skip_serializing_if = "stored::skip_empty")]
+    #[serde(default)]
     pub body: String,
     /// `body` is base64 because the bytes were not UTF-8.
-    #[serde(default, skip_serializing_if = "stored::skip_false")]
+    #[serde(default)]
     pub is_base64: bool,
     /// The body was longer than the bound and was cut; `size` says how long it was.
-    #[serde(default, skip_serializing_if = "stored::skip_false")]
+    #[serde(default)]
     pub truncated: bool,
-    #[serde(default, skip_serializing_if = "stored::skip_zero")]
+    #[serde(default)]
     pub size: u64,
 }
 
@@ -94,9 +94,9 @@ pub struct RecordedBody {
 pub struct ExecutionRequest {
     pub method: String,
     pub path: String,
-    #[serde(default, skip_serializing_if = "stored::skip_empty")]
+    #[serde(default)]
     pub query: String,
-    #[serde(default, skip_serializing_if = "stored::skip_no_headers")]
+    #[serde(default)]
     pub headers: BTreeMap<String, String>,
     #[serde(flatten)]
     pub body: RecordedBody,
@@ -106,7 +106,7 @@ pub struct ExecutionRequest {
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, ToSchema)]
 pub struct ExecutionResponse {
     pub status_code: u16,
-    #[serde(default, skip_serializing_if = "stored::skip_no_headers")]
+    #[serde(default)]
     pub headers: BTreeMap<String, String>,
     #[serde(flatten)]
     pub body: RecordedBody,
@@ -115,71 +115,67 @@ pub struct ExecutionResponse {
 /// What the function printed. Bounded; truncation is marked.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, ToSchema)]
 pub struct ExecutionLogs {
-    #[serde(default, skip_serializing_if = "stored::skip_empty")]
+    #[serde(default)]
     pub stdout: String,
-    #[serde(default, skip_serializing_if = "stored::skip_empty")]
+    #[serde(default)]
     pub stderr: String,
     /// Output past the bound was dropped (a marker line says where).
-    #[serde(default, skip_serializing_if = "stored::skip_false")]
+    #[serde(default)]
     pub truncated: bool,
 }
 
 /// One execution as stored and returned.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
 pub struct Execution {
-    #[serde(default, skip_serializing_if = "stored::skip_column")]
+    #[serde(default)]
     pub id: String,
     pub namespace_id: String,
-    #[serde(default, skip_serializing_if = "stored::skip_column")]
+    #[serde(default)]
     pub function_id: String,
-    #[serde(default, skip_serializing_if = "stored::skip_none")]
+    #[serde(default)]
     pub deployment_id: Option<String>,
     pub trigger: Trigger,
     pub status: ExecutionStatus,
     pub request: ExecutionRequest,
-    #[serde(default, skip_serializing_if = "stored::skip_none")]
+    #[serde(default)]
     pub response: Option<ExecutionResponse>,
     #[serde(default)]
     pub logs: ExecutionLogs,
     /// Why it failed or timed out, in one line.
-    #[serde(default, skip_serializing_if = "stored::skip_none")]
+    #[serde(default)]
     pub error_message: Option<String>,
     /// Wall time from start to the end of the response, in microseconds.
-    #[serde(default, skip_serializing_if = "stored::skip_none")]
+    #[serde(default)]
     pub duration_us: Option<u64>,
     /// Whether this run had to start a fresh instance of the code.
-    #[serde(default, skip_serializing_if = "stored::skip_false")]
+    #[serde(default)]
     pub cold_start: bool,
     /// How the start of the instance was spent (what the runtime can tell).
-    #[serde(default, skip_serializing_if = "stored::skip_none")]
+    #[serde(default)]
     pub startup: Option<Startup>,
     /// Runs started so far (async executions retry up to `max_attempts`).
-    #[serde(default = "stored::one", skip_serializing_if = "stored::skip_one")]
+    #[serde(default = "stored::one")]
     pub attempts: u32,
     /// Ran in the background: accepted with a 202, then run by the queue.
-    #[serde(default, rename = "async", skip_serializing_if = "stored::skip_false")]
+    #[serde(default, rename = "async")]
     pub is_async: bool,
     /// Attempts allowed (the function's `max_attempts` when it was accepted).
-    #[serde(default = "stored::one", skip_serializing_if = "stored::skip_one")]
+    #[serde(default = "stored::one")]
     pub max_attempts: u32,
     /// Queued: the earliest time the next attempt may start.
-    #[serde(
-        default,
-        skip_serializing_if = "stored::skip_none",
-        serialize_with = "stored::timestamp::option::serialize"
-    )]
+    #[serde(default, serialize_with = "stored::timestamp::option::serialize")]
     pub run_after: Option<DateTime<Utc>>,
     /// Every attempt failed; kept until replayed or pruned.
-    #[serde(default, skip_serializing_if = "stored::skip_false")]
+    #[serde(default)]
     pub dead_letter: bool,
     /// The client's `Idempotency-Key`: a repeated submit returns this execution.
-    #[serde(default, skip_serializing_if = "stored::skip_none")]
+    #[serde(default)]
     pub idempotency_key: Option<String>,
     /// What started it: the trigger id (schedule, event) with the event name for events.
-    #[serde(default, skip_serializing_if = "stored::skip_none")]
+    #[serde(default)]
     pub source: Option<String>,
     /// The execution this one replays.
-    #[serde(default, skip_serializing_if = "stored::skip_none")]
+    #[serde(default)]
     pub replay_of: Option<String>,
     /// Links in a chain of event-triggered executions that led to this one (0: not started by
     /// an event). Events of executions past [`MAX_EVENT_DEPTH`] trigger nothing.
@@ -189,17 +185,9 @@ pub struct Execution {
     #[serde(serialize_with = "stored::timestamp::serialize")]
     pub created_at: DateTime<Utc>,
     /// When its latest attempt started.
-    #[serde(
-        default,
-        skip_serializing_if = "stored::skip_none",
-        serialize_with = "stored::timestamp::option::serialize"
-    )]
+    #[serde(default, serialize_with = "stored::timestamp::option::serialize")]
     pub started_at: Option<DateTime<Utc>>,
-    #[serde(
-        default,
-        skip_serializing_if = "stored::skip_none",
-        serialize_with = "stored::timestamp::option::serialize"
-    )]
+    #[serde(default, serialize_with = "stored::timestamp::option::serialize")]
     pub finished_at: Option<DateTime<Utc>>,
 }
 

@@ -3,8 +3,9 @@
 //! Every invocation writes a record, so this is the store's hottest path. It runs on one thread
 //! (the recorder's), synchronously: prepared statements kept for the connection's life, values
 //! bound straight from the record and from one reused buffer holding its stored JSON (written
-//! by hand, [`gust_core::stored::write_execution`]), no hop to another thread per statement. Everything else in the store goes through sqlx; both use the same SQLite library
-//! and file, and SQLite orders their writes.
+//! by hand, [`gust_core::stored::write_execution`]), no hop to another thread per statement.
+//! Everything else in the store goes through sqlx; both use the same SQLite library and file,
+//! and SQLite orders their writes.
 
 use std::path::Path;
 use std::time::Duration;
