@@ -283,21 +283,15 @@ impl FunctionPool {
 
     async fn acquire(&self) -> Result<Lease<Arc<Worker>>, ProcessInvokeError> {
         let inner = &self.inner;
-        let decision = {
+        let (decision, rx) = {
             let mut state = inner.state.lock().unwrap();
             let now = Instant::now();
             // The common case first: a warm worker with room, no reply channel to make.
-            match state.take_warm(now) {
-                Some(worker) => Ok(worker),
-                None => {
-                    let (tx, rx) = oneshot::channel();
-                    Err((state.acquire(tx, now), rx))
-                }
+            if let Some(worker) = state.take_warm(now) {
+                return Ok(Lease { worker, cold: None });
             }
-        };
-        let (decision, rx) = match decision {
-            Ok(worker) => return Ok(Lease { worker, cold: None }),
-            Err(queued) => queued,
+            let (tx, rx) = oneshot::channel();
+            (state.acquire(tx, now), rx)
         };
         match decision {
             Acquire::Warm(worker) => Ok(Lease { worker, cold: None }),
