@@ -73,7 +73,11 @@ fn setup(plan: &ChildPlan) -> Result<std::convert::Infallible, String> {
     sys::close(FD_SYNC);
 
     let sources = match &plan.root {
-        Some(root) => root.open_sources()?,
+        Some(root) => {
+            let sources = root.open_sources()?;
+            root.mount_root(plan.user_namespace.then_some(plan.uid))?;
+            sources
+        }
         None => Vec::new(),
     };
     if plan.user_namespace {

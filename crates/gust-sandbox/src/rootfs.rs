@@ -91,28 +91,46 @@ impl RootPlan {
         Ok(fds)
     }
 
-    /// Builds the root and moves into it. Runs in the sandbox's init, which still holds the
-    /// capabilities of its user namespace. `sources` come from [`RootPlan::open_sources`] and
-    /// are closed here, before anything untrusted runs.
-    pub fn enter(&self, sources: Vec<OwnedFd>) -> Result<(), String> {
-        let mut sources = sources.into_iter();
-        let root = &self.staging;
-        let c = |p: &Path| cpath(p).map_err(|e| format!("{}: {e}", p.display()));
+    /// Mounts the new root's tmpfs on the staging folder and makes it the working folder.
+    /// Runs in the sandbox's init while it still has the host identity, like
+    /// [`RootPlan::open_sources`]: the staging folder may lie under a folder only root may
+    /// cross (a data dir made 0700). `owner`: the id that will build the root, which must
+    /// own its top folder.
+    pub fn mount_root(&self, owner: Option<u32>) -> Result<(), String> {
         let step = |what: String| move |e: io::Error| format!("{what}: {e}");
-
         // Nothing mounted from here on may reach the host's namespace.
         sys::mount(None, c"/", None, libc::MS_REC | libc::MS_PRIVATE, None)
             .map_err(step("making mounts private".into()))?;
-        let root_c = c(root)?;
+        let staging = cpath(&self.staging).map_err(|e| e.to_string())?;
+        let options = match owner {
+            Some(id) => format!("size=4m,mode=755,uid={id},gid={id}"),
+            None => "size=4m,mode=755".into(),
+        };
+        let options = CString::new(options).unwrap();
         let tmpfs = c"tmpfs";
+        let mounting = format!("mounting the new root on {}", self.staging.display());
         sys::mount(
             Some(tmpfs),
-            &root_c,
+            &staging,
             Some(tmpfs),
             libc::MS_NOSUID | libc::MS_NODEV,
-            Some(c"size=4m,mode=755"),
+            Some(&options),
         )
-        .map_err(step(format!("mounting the new root on {}", root.display())))?;
+        .map_err(step(mounting))?;
+        sys::chdir(&staging).map_err(step("entering the new root".into()))
+    }
+
+    /// Builds the root (the working folder, from [`RootPlan::mount_root`]) and moves into
+    /// it. Runs in the sandbox's init, which still holds the capabilities of its user
+    /// namespace. `sources` come from [`RootPlan::open_sources`] and are closed here, before
+    /// anything untrusted runs.
+    pub fn enter(&self, sources: Vec<OwnedFd>) -> Result<(), String> {
+        let mut sources = sources.into_iter();
+        // Relative paths from here on: no walk from `/` down to the staging folder.
+        let root = Path::new(".");
+        let c = |p: &Path| cpath(p).map_err(|e| format!("{}: {e}", p.display()));
+        let step = |what: String| move |e: io::Error| format!("{what}: {e}");
+        let tmpfs = c"tmpfs";
 
         for entry in &self.entries {
             match entry {
@@ -164,7 +182,6 @@ impl RootPlan {
 
         // pivot_root(".", ".") stacks the old root under the new one; detaching it leaves
         // nothing of the host reachable, which chroot would not guarantee.
-        sys::chdir(&root_c).map_err(step("entering the new root".into()))?;
         sys::pivot_root(c".", c".").map_err(step("pivot_root".into()))?;
         sys::umount_detach(c".").map_err(step("detaching the host's root".into()))?;
         sys::chdir(c"/").map_err(step("chdir /".into()))?;

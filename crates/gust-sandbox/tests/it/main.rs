@@ -8,6 +8,9 @@ use std::path::Path;
 use gust_sandbox::{Limits, SandboxSpec, Spawner, SpawnerCommand, SpawnerConfig};
 
 pub async fn spawner(state: &Path) -> Spawner {
+    // A state folder only root may cross, as under /root or a data dir made 0700: each
+    // sandbox still reaches its staging folder inside it.
+    std::fs::set_permissions(state, std::os::unix::fs::PermissionsExt::from_mode(0o700)).unwrap();
     let command = SpawnerCommand {
         program: env!("CARGO_BIN_EXE_gust-sandbox-spawner").into(),
         args: vec![],

@@ -33,6 +33,12 @@ impl TestServer {
     /// A server on a fresh data dir with extra `GUST_*` settings.
     pub fn start_with_env(extra: &[&str], env: &[(&str, &str)]) -> Self {
         let temp = tempfile::tempdir().expect("temp dir");
+        // 0700, as a data dir under /root is: sandboxes must not need to cross it by path.
+        std::fs::set_permissions(
+            temp.path(),
+            std::os::unix::fs::PermissionsExt::from_mode(0o700),
+        )
+        .expect("restricting the data dir");
         let mut server = Self::start_in_env(temp.path(), extra, env);
         server._temp = Some(temp);
         server
