@@ -53,6 +53,9 @@ struct Cli {
     /// Cold starts to time per process runtime (0 skips the process runtimes).
     #[arg(long, default_value_t = 20)]
     cold_rounds: usize,
+    /// Raw/Gust window pairs per process-runtime comparison; the median ratio is reported.
+    #[arg(long, default_value_t = 3)]
+    warm_rounds: usize,
     /// Skip Gust; measure the raw server against itself (harness check).
     #[arg(long, hide = true)]
     only_raw: bool,
@@ -329,9 +332,12 @@ async fn measure(
                 bin,
                 tmp,
                 servers,
-                conns,
-                cli.warmup,
-                cli.duration,
+                process_run::Windows {
+                    conns,
+                    warmup: cli.warmup,
+                    duration: cli.duration,
+                    rounds: cli.warm_rounds,
+                },
                 cli.cold_rounds,
             )
             .await?,

@@ -2,7 +2,10 @@
 //! against a raw server in the same language running the same handler (Python: asyncio, and
 //! http.server for scale; Node: plain `http`), one process each side — one worker in Gust
 //! (`min_scale = max_scale = 1`), which the pool may pipeline requests into (`concurrency`).
-//! Then cold starts: all workers detached, one request timed, repeated.
+//! Each comparison alternates the raw server's window and Gust's, round after round, and
+//! reports the median of the rounds' ratios: on a noisy machine one pair of windows can land
+//! on either side of a quiet spell. Then cold starts: all workers detached, one request
+//! timed, repeated.
 
 use std::path::Path;
 use std::time::Duration;
@@ -86,29 +89,68 @@ server.listen(0, '127.0.0.1', () => console.log(`listening on http://127.0.0.1:$
 "#;
 
 pub struct ProcessResult {
-    /// (label, stats), raw servers and Gust functions interleaved per language.
-    pub warm: Vec<(String, Stats)>,
+    /// (label, one stats per round), raw servers and Gust functions interleaved per language.
+    pub warm: Vec<(String, Vec<Stats>)>,
     /// (runtime, cold request latencies in µs, sorted).
     pub cold: Vec<(&'static str, Vec<u32>)>,
 }
 
+/// The median of `values` (the upper one of an even count); `None` when empty.
+fn median(mut values: Vec<f64>) -> Option<f64> {
+    values.sort_by(f64::total_cmp);
+    values.get(values.len() / 2).copied()
+}
+
+/// The round with the median request rate: its latencies go in the table.
+fn median_round(rounds: &[Stats]) -> Option<&Stats> {
+    let mut sorted: Vec<&Stats> = rounds.iter().collect();
+    sorted.sort_by(|a, b| a.req_per_s().total_cmp(&b.req_per_s()));
+    sorted.get(sorted.len() / 2).copied()
+}
+
 impl ProcessResult {
-    fn rate(&self, label: &str) -> Option<f64> {
+    fn rounds(&self, label: &str) -> Option<&[Stats]> {
         self.warm
             .iter()
             .find(|(l, _)| l == label)
-            .map(|(_, s)| s.req_per_s())
+            .map(|(_, s)| s.as_slice())
+    }
+
+    /// `gust`'s rate over `raw`'s: the median of the per-round ratios where both ran the
+    /// same rounds side by side, else the ratio of the median rates.
+    fn ratio(&self, gust: &str, raw: &str) -> Option<f64> {
+        let (g, r) = (self.rounds(gust)?, self.rounds(raw)?);
+        if g.len() == r.len() {
+            median(
+                g.iter()
+                    .zip(r)
+                    .map(|(g, r)| g.req_per_s() / r.req_per_s())
+                    .collect(),
+            )
+        } else {
+            Some(median_round(g)?.req_per_s() / median_round(r)?.req_per_s())
+        }
     }
 
     pub fn to_json(&self) -> serde_json::Value {
         let warm: Vec<serde_json::Value> = self
             .warm
             .iter()
-            .map(|(label, s)| {
-                serde_json::json!({
-                    "target": label, "req_per_s": s.req_per_s(),
-                    "p50_us": s.p50_us(), "p99_us": s.p99_us(), "errors": s.errors,
-                })
+            .filter_map(|(label, rounds)| {
+                let s = median_round(rounds)?;
+                let rates: Vec<f64> = rounds.iter().map(Stats::req_per_s).collect();
+                Some(serde_json::json!({
+                    "target": label, "req_per_s": s.req_per_s(), "rounds_req_per_s": rates,
+                    "p50_us": s.p50_us(), "p99_us": s.p99_us(),
+                    "errors": rounds.iter().map(|s| s.errors).sum::<u64>(),
+                }))
+            })
+            .collect();
+        let ratios: Vec<serde_json::Value> = RATIOS
+            .iter()
+            .filter_map(|&(gust, raw)| {
+                let ratio = self.ratio(gust, raw)?;
+                Some(serde_json::json!({ "gust": gust, "raw": raw, "median_ratio": ratio }))
             })
             .collect();
         let cold: Vec<serde_json::Value> = self
@@ -121,7 +163,7 @@ impl ProcessResult {
                 })
             })
             .collect();
-        serde_json::json!({ "warm": warm, "cold": cold })
+        serde_json::json!({ "warm": warm, "ratios": ratios, "cold": cold })
     }
 
     pub fn print(&self) {
@@ -130,7 +172,10 @@ impl ProcessResult {
             "{:<30} {:>10} {:>9} {:>9}",
             "process runtimes", "req/s", "p50 µs", "p99 µs"
         );
-        for (label, stats) in &self.warm {
+        for (label, rounds) in &self.warm {
+            let Some(stats) = median_round(rounds) else {
+                continue;
+            };
             println!(
                 "{:<30} {:>10.0} {:>9} {:>9}",
                 label,
@@ -139,14 +184,24 @@ impl ProcessResult {
                 stats.p99_us().map_or("-".into(), |v| v.to_string())
             );
         }
-        for (gust, raw) in [
-            ("gust python3.11", "raw python asyncio"),
-            ("gust python3.11", "raw python http.server"),
-            ("gust node20", "raw node http"),
-        ] {
-            if let (Some(g), Some(r)) = (self.rate(gust), self.rate(raw)) {
-                println!("ratio {gust} / {raw}: {:.2}", g / r);
-            }
+        for &(gust, raw) in RATIOS {
+            let Some(ratio) = self.ratio(gust, raw) else {
+                continue;
+            };
+            let rounds = |label| self.rounds(label).map_or(0, <[Stats]>::len);
+            let per_round = if rounds(gust) == rounds(raw) && rounds(gust) > 1 {
+                let each: Vec<String> = self
+                    .rounds(gust)
+                    .unwrap()
+                    .iter()
+                    .zip(self.rounds(raw).unwrap())
+                    .map(|(g, r)| format!("{:.2}", g.req_per_s() / r.req_per_s()))
+                    .collect();
+                format!(" (median of rounds {})", each.join(", "))
+            } else {
+                String::new()
+            };
+            println!("ratio {gust} / {raw}: {ratio:.2}{per_round}");
         }
         for (runtime, latencies) in &self.cold {
             let at = |q: f64| {
@@ -164,14 +219,28 @@ impl ProcessResult {
     }
 }
 
-#[allow(clippy::too_many_arguments)]
+/// The comparisons reported: (Gust's target, the raw server's).
+const RATIOS: &[(&str, &str)] = &[
+    ("gust python3.11", "raw python asyncio"),
+    ("gust python3.11", "raw python http.server"),
+    ("gust node20", "raw node http"),
+];
+
+/// Windows and rounds of the warm comparisons.
+#[derive(Debug, Clone, Copy)]
+pub struct Windows {
+    pub conns: usize,
+    pub warmup: Duration,
+    pub duration: Duration,
+    /// Raw/Gust window pairs per comparison.
+    pub rounds: usize,
+}
+
 pub async fn measure(
     bin: &Path,
     tmp: &Path,
     servers: &mut Vec<ServerProcess>,
-    conns: usize,
-    warmup: Duration,
-    duration: Duration,
+    windows: Windows,
     cold_rounds: usize,
 ) -> anyhow::Result<ProcessResult> {
     let python = real_python().await?;
@@ -219,17 +288,55 @@ pub async fn measure(
         cmd.args(args);
         let server = child::spawn(label, cmd).await?;
         let shape = RequestShape::get("/");
-        eprintln!("measuring {label} with {conns} connection(s)…");
-        warm.push((
-            label.to_string(),
-            load::load(server.addr, &shape, conns, warmup, duration).await?,
-        ));
-        server.shutdown().await?;
-        if label == "raw python asyncio" {
-            warm.push(gust_run("gust python3.11", addr, "py", conns, warmup, duration).await?);
+        // http.server is there for scale: one window. The others alternate with Gust's.
+        let gust = match label {
+            "raw python asyncio" => Some(("gust python3.11", "py")),
+            "raw node http" => Some(("gust node20", "js")),
+            _ => None,
+        };
+        let rounds = if gust.is_some() {
+            windows.rounds.max(1)
+        } else {
+            1
+        };
+        let (mut raw_rounds, mut gust_rounds) = (Vec::new(), Vec::new());
+        for round in 1..=rounds {
+            eprintln!(
+                "measuring {label} with {} connection(s), round {round}/{rounds}…",
+                windows.conns
+            );
+            raw_rounds.push(
+                load::load(
+                    server.addr,
+                    &shape,
+                    windows.conns,
+                    windows.warmup,
+                    windows.duration,
+                )
+                .await?,
+            );
+            if let Some((gust_label, function)) = gust {
+                eprintln!(
+                    "measuring {gust_label} with {} connection(s), round {round}/{rounds}…",
+                    windows.conns
+                );
+                let shape = RequestShape::get(&gust::function_path(function));
+                gust_rounds.push(
+                    load::load(
+                        addr,
+                        &shape,
+                        windows.conns,
+                        windows.warmup,
+                        windows.duration,
+                    )
+                    .await?,
+                );
+            }
         }
-        if label == "raw node http" {
-            warm.push(gust_run("gust node20", addr, "js", conns, warmup, duration).await?);
+        server.shutdown().await?;
+        warm.push((label.to_string(), raw_rounds));
+        if let Some((gust_label, _)) = gust {
+            warm.push((gust_label.to_string(), gust_rounds));
         }
     }
 
@@ -250,22 +357,6 @@ pub async fn measure(
         cold.push((runtime, latencies));
     }
     Ok(ProcessResult { warm, cold })
-}
-
-async fn gust_run(
-    label: &str,
-    addr: std::net::SocketAddr,
-    function: &str,
-    conns: usize,
-    warmup: Duration,
-    duration: Duration,
-) -> anyhow::Result<(String, Stats)> {
-    eprintln!("measuring {label} with {conns} connection(s)…");
-    let shape = RequestShape::get(&gust::function_path(function));
-    Ok((
-        label.to_string(),
-        load::load(addr, &shape, conns, warmup, duration).await?,
-    ))
 }
 
 /// The interpreter itself, not the pyenv shim in front of it (~100 ms a start).

@@ -39,10 +39,13 @@ impl Report {
     pub fn errors(&self) -> u64 {
         self.runs.iter().map(|r| r.stats.errors).sum::<u64>()
             + self.async_result.as_ref().map_or(0, |a| a.submit.errors)
-            + self
-                .process_result
-                .as_ref()
-                .map_or(0, |p| p.warm.iter().map(|(_, s)| s.errors).sum::<u64>())
+            + self.process_result.as_ref().map_or(0, |p| {
+                p.warm
+                    .iter()
+                    .flat_map(|(_, s)| s)
+                    .map(|s| s.errors)
+                    .sum::<u64>()
+            })
     }
 
     /// The drain rate over Gust's synchronous rate at the same connection count.
