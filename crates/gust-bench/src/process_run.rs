@@ -95,17 +95,18 @@ pub struct ProcessResult {
     pub cold: Vec<(&'static str, Vec<u32>)>,
 }
 
-/// The median of `values` (the upper one of an even count); `None` when empty.
+/// The median of `values`; of an even count the lower one, so a claim errs on the modest
+/// side. `None` when empty.
 fn median(mut values: Vec<f64>) -> Option<f64> {
     values.sort_by(f64::total_cmp);
-    values.get(values.len() / 2).copied()
+    values.get(values.len().saturating_sub(1) / 2).copied()
 }
 
 /// The round with the median request rate: its latencies go in the table.
 fn median_round(rounds: &[Stats]) -> Option<&Stats> {
     let mut sorted: Vec<&Stats> = rounds.iter().collect();
     sorted.sort_by(|a, b| a.req_per_s().total_cmp(&b.req_per_s()));
-    sorted.get(sorted.len() / 2).copied()
+    sorted.get(sorted.len().saturating_sub(1) / 2).copied()
 }
 
 impl ProcessResult {
@@ -116,19 +117,26 @@ impl ProcessResult {
             .map(|(_, s)| s.as_slice())
     }
 
+    /// Each round's `gust` rate over `raw`'s, when both ran the same rounds side by side.
+    fn round_ratios(&self, gust: &str, raw: &str) -> Option<Vec<f64>> {
+        let (g, r) = (self.rounds(gust)?, self.rounds(raw)?);
+        (g.len() == r.len()).then(|| {
+            g.iter()
+                .zip(r)
+                .map(|(g, r)| g.req_per_s() / r.req_per_s())
+                .collect()
+        })
+    }
+
     /// `gust`'s rate over `raw`'s: the median of the per-round ratios where both ran the
     /// same rounds side by side, else the ratio of the median rates.
     fn ratio(&self, gust: &str, raw: &str) -> Option<f64> {
-        let (g, r) = (self.rounds(gust)?, self.rounds(raw)?);
-        if g.len() == r.len() {
-            median(
-                g.iter()
-                    .zip(r)
-                    .map(|(g, r)| g.req_per_s() / r.req_per_s())
-                    .collect(),
-            )
-        } else {
-            Some(median_round(g)?.req_per_s() / median_round(r)?.req_per_s())
+        match self.round_ratios(gust, raw) {
+            Some(each) => median(each),
+            None => Some(
+                median_round(self.rounds(gust)?)?.req_per_s()
+                    / median_round(self.rounds(raw)?)?.req_per_s(),
+            ),
         }
     }
 
@@ -188,18 +196,12 @@ impl ProcessResult {
             let Some(ratio) = self.ratio(gust, raw) else {
                 continue;
             };
-            let rounds = |label| self.rounds(label).map_or(0, <[Stats]>::len);
-            let per_round = if rounds(gust) == rounds(raw) && rounds(gust) > 1 {
-                let each: Vec<String> = self
-                    .rounds(gust)
-                    .unwrap()
-                    .iter()
-                    .zip(self.rounds(raw).unwrap())
-                    .map(|(g, r)| format!("{:.2}", g.req_per_s() / r.req_per_s()))
-                    .collect();
-                format!(" (median of rounds {})", each.join(", "))
-            } else {
-                String::new()
+            let per_round = match self.round_ratios(gust, raw) {
+                Some(each) if each.len() > 1 => {
+                    let each: Vec<String> = each.iter().map(|r| format!("{r:.2}")).collect();
+                    format!(" (median of rounds {})", each.join(", "))
+                }
+                _ => String::new(),
             };
             println!("ratio {gust} / {raw}: {ratio:.2}{per_round}");
         }
@@ -299,38 +301,20 @@ pub async fn measure(
         } else {
             1
         };
-        let (mut raw_rounds, mut gust_rounds) = (Vec::new(), Vec::new());
-        for round in 1..=rounds {
+        let window = |label: &'static str, round: usize, addr, shape: RequestShape| async move {
             eprintln!(
                 "measuring {label} with {} connection(s), round {round}/{rounds}…",
                 windows.conns
             );
-            raw_rounds.push(
-                load::load(
-                    server.addr,
-                    &shape,
-                    windows.conns,
-                    windows.warmup,
-                    windows.duration,
-                )
-                .await?,
-            );
+            let (conns, warmup, duration) = (windows.conns, windows.warmup, windows.duration);
+            load::load(addr, &shape, conns, warmup, duration).await
+        };
+        let (mut raw_rounds, mut gust_rounds) = (Vec::new(), Vec::new());
+        for round in 1..=rounds {
+            raw_rounds.push(window(label, round, server.addr, shape.clone()).await?);
             if let Some((gust_label, function)) = gust {
-                eprintln!(
-                    "measuring {gust_label} with {} connection(s), round {round}/{rounds}…",
-                    windows.conns
-                );
                 let shape = RequestShape::get(&gust::function_path(function));
-                gust_rounds.push(
-                    load::load(
-                        addr,
-                        &shape,
-                        windows.conns,
-                        windows.warmup,
-                        windows.duration,
-                    )
-                    .await?,
-                );
+                gust_rounds.push(window(gust_label, round, addr, shape).await?);
             }
         }
         server.shutdown().await?;
