@@ -2,6 +2,7 @@
 # Started once per worker (or stem cell) as `python3.11 -I -S -c <this file>`; loads the
 # function's handler when told to, then serves invocations one at a time, capturing each
 # one's stdout and stderr. Kept small: everything here is on every request's path.
+import _thread
 import json
 import os
 import sys
@@ -17,7 +18,8 @@ def _loads(line):
 
 
 def _send(header):
-    _write([_dumps(header).encode("utf-8", "replace"), b"\n"])
+    with _held_lock:
+        _write([_dumps(header).encode("utf-8", "replace"), b"\n"])
 
 
 class _Capture:
@@ -127,10 +129,12 @@ def _load(msg):
 
 
 def _frames():
-    """Yields (header, body) for each frame on fd 3."""
+    """Yields (header, body) for each frame on fd 3, and (None, None) before each wait for
+    more."""
     buf = b""
     pos = 0
     while True:
+        yield None, None
         data = os.read(3, 1 << 18)
         if not data:
             return
@@ -202,6 +206,39 @@ def _write(chunks):
         view = view[os.write(3, view):]
 
 
+# Results of the invocations that arrived in one read leave together, before the worker waits
+# for more: one write and one wake-up of the host for the lot, which costs the host more per
+# result than a hello handler costs here. A result never waits on a later handler for long,
+# though: the first one held arms the flusher, which sends whatever is held a millisecond
+# later, so a slow or hanging handler cannot keep a finished result from its caller.
+_HOLD_S = 0.001
+_held = []
+_held_lock = _thread.allocate_lock()  # _held, and fd 3's writes
+_armed = _thread.allocate_lock()  # released: a result is held and the flusher should run
+_armed.acquire()
+
+
+def _hold(frame):
+    with _held_lock:
+        if not _held and _armed.locked():
+            _armed.release()
+        _held.append(frame)
+
+
+def _flush():
+    with _held_lock:
+        if _held:
+            _write(_held)
+            _held.clear()
+
+
+def _flusher():
+    while True:
+        _armed.acquire()
+        time.sleep(_HOLD_S)
+        _flush()
+
+
 def main():
     now = time.monotonic_ns()
     _send({"type": "hello", "protocol": 1, "runtime": "python3.11",
@@ -213,11 +250,12 @@ def main():
     log_limit = 65536
     is_async = False
     for msg, raw in frames:
+        if msg is None:
+            _flush()
+            continue
         kind = msg.get("type")
         if kind == "invoke" and func is not None:
-            # Answered at once, not with the rest of its read: a later request's handler
-            # (slow, or timing out) must not hold back a result that is ready.
-            _write([_invoke(func, is_async, msg, raw, log_limit)])
+            _hold(_invoke(func, is_async, msg, raw, log_limit))
         elif kind == "load" and func is None:
             try:
                 func, import_us = _load(msg)
@@ -229,6 +267,7 @@ def main():
             is_async = bool(getattr(getattr(func, "__code__", None), "co_flags", 0) & 0x80)
             log_limit = int(msg.get("log_limit") or 65536)
             _send({"type": "loaded", "import_us": import_us})
+            _thread.start_new_thread(_flusher, ())
 
 
 main()

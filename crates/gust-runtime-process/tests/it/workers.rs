@@ -98,6 +98,33 @@ async fn a_timeout_kills_the_worker_and_a_fresh_one_replaces_it() {
 }
 
 #[tokio::test]
+async fn results_that_arrived_with_a_hanging_request_are_delivered_before_its_timeout() {
+    let env = env().await;
+    let dir = code(&[("main.py", PYTHON_LIFECYCLE)]);
+    build(&env, RuntimeId::Python311, dir.path()).await.unwrap();
+    let mut spec = spec(RuntimeId::Python311, dir.path());
+    spec.timeout = Duration::from_secs(3);
+    spec.max_scale = 1;
+    spec.concurrency = 8;
+    let pool = env.runtime.pool(spec);
+    call(&pool, get("/")).await;
+    // Sent together, so the worker reads the quick ones and the hanging one at once: the
+    // quick ones' results must not wait for the hang (and die with its worker).
+    let started = std::time::Instant::now();
+    let calls = ["/a", "/b", "/c", "/d", "/sleep"].map(|path| {
+        let pool = pool.clone();
+        async move { (call(&pool, get(path)).await, started.elapsed()) }
+    });
+    let responses = futures_join_all(calls).await;
+    let (hung, _) = &responses[4];
+    assert_eq!(hung.outcome, Outcome::Timeout);
+    for (response, took) in &responses[..4] {
+        assert_eq!(response.outcome, Outcome::Completed, "{:?}", response.logs);
+        assert!(*took < Duration::from_secs(2), "held back: {took:?}");
+    }
+}
+
+#[tokio::test]
 async fn output_below_the_language_reaches_the_request_and_logs_are_bounded() {
     let env = env_with(|c| c.log_limit = 1024).await;
     let dir = code(&[("main.py", PYTHON_LIFECYCLE)]);
