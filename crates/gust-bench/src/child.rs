@@ -73,6 +73,11 @@ fn parse_addr(s: &str) -> anyhow::Result<SocketAddr> {
 }
 
 impl ServerProcess {
+    /// The server's pid, while it runs.
+    pub fn pid(&self) -> Option<u32> {
+        self.child.id()
+    }
+
     /// Fails if the process has already exited (used while polling it).
     pub fn ensure_running(&mut self) -> anyhow::Result<()> {
         if let Some(status) = self.child.try_wait()? {

@@ -32,11 +32,28 @@ pub struct Stats {
     pub errors: u64,
     /// Error description → count (non-2xx statuses, transport errors).
     pub error_kinds: BTreeMap<String, u64>,
+    /// CPU the server's processes used per successful request over warm-up and window, where
+    /// the caller measured it.
+    pub cpu_us_per_request: Option<f64>,
     /// Latencies of successful requests in µs, sorted ascending.
     latencies_us: Vec<u32>,
 }
 
 impl Stats {
+    /// `requests` in one second, with no latencies, for tests of what reads them.
+    #[cfg(test)]
+    pub fn of(requests: u64, cpu_us_per_request: Option<f64>) -> Self {
+        Stats {
+            window: Duration::from_secs(1),
+            requests,
+            requests_with_warmup: requests,
+            errors: 0,
+            error_kinds: BTreeMap::new(),
+            cpu_us_per_request,
+            latencies_us: Vec::new(),
+        }
+    }
+
     pub fn req_per_s(&self) -> f64 {
         self.requests as f64 / self.window.as_secs_f64()
     }
@@ -159,6 +176,7 @@ pub async fn load(
         requests_with_warmup,
         errors: errors.count,
         error_kinds: errors.kinds,
+        cpu_us_per_request: None,
         latencies_us,
     })
 }
@@ -276,6 +294,7 @@ mod tests {
             requests_with_warmup: lat.len() as u64,
             errors: 0,
             error_kinds: BTreeMap::new(),
+            cpu_us_per_request: None,
             latencies_us: lat,
         }
     }

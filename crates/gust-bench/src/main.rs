@@ -4,6 +4,7 @@
 
 mod async_run;
 mod child;
+mod cpu;
 mod gust;
 mod load;
 mod process_run;

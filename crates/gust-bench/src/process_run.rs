@@ -4,8 +4,9 @@
 //! (`min_scale = max_scale = 1`), which the pool may pipeline requests into (`concurrency`).
 //! Each comparison alternates the raw server's window and Gust's, round after round, and
 //! reports the median of the rounds' ratios: on a noisy machine one pair of windows can land
-//! on either side of a quiet spell. Then cold starts: all workers detached, one request
-//! timed, repeated.
+//! on either side of a quiet spell. Each window also reads the CPU the server's processes used
+//! (Gust's with its workers), per request: a steadier measure of the cost than the rate. Then
+//! cold starts: all workers detached, one request timed, repeated.
 
 use std::path::Path;
 use std::time::Duration;
@@ -16,6 +17,7 @@ use tokio::process::Command;
 use tokio::time::{Instant, sleep};
 
 use crate::child::{self, ServerProcess};
+use crate::cpu;
 use crate::gust::{self, Api};
 use crate::load::{self, RequestShape, Stats};
 
@@ -102,6 +104,14 @@ fn median(mut values: Vec<f64>) -> Option<f64> {
     values.get(values.len().saturating_sub(1) / 2).copied()
 }
 
+fn rate(stats: &Stats) -> Option<f64> {
+    Some(stats.req_per_s())
+}
+
+fn cpu_per_request(stats: &Stats) -> Option<f64> {
+    stats.cpu_us_per_request
+}
+
 /// The round with the median request rate: its latencies go in the table.
 fn median_round(rounds: &[Stats]) -> Option<&Stats> {
     let mut sorted: Vec<&Stats> = rounds.iter().collect();
@@ -117,21 +127,28 @@ impl ProcessResult {
             .map(|(_, s)| s.as_slice())
     }
 
-    /// Each round's `gust` rate over `raw`'s, when both ran the same rounds side by side.
-    fn round_ratios(&self, gust: &str, raw: &str) -> Option<Vec<f64>> {
+    /// Each round's `metric` of `gust` over `raw`'s, when both ran the same rounds side by
+    /// side and the metric is known for each.
+    fn round_ratios(
+        &self,
+        gust: &str,
+        raw: &str,
+        metric: fn(&Stats) -> Option<f64>,
+    ) -> Option<Vec<f64>> {
         let (g, r) = (self.rounds(gust)?, self.rounds(raw)?);
-        (g.len() == r.len()).then(|| {
-            g.iter()
-                .zip(r)
-                .map(|(g, r)| g.req_per_s() / r.req_per_s())
-                .collect()
-        })
+        if g.len() != r.len() {
+            return None;
+        }
+        g.iter()
+            .zip(r)
+            .map(|(g, r)| Some(metric(g)? / metric(r)?))
+            .collect()
     }
 
     /// `gust`'s rate over `raw`'s: the median of the per-round ratios where both ran the
     /// same rounds side by side, else the ratio of the median rates.
     fn ratio(&self, gust: &str, raw: &str) -> Option<f64> {
-        match self.round_ratios(gust, raw) {
+        match self.round_ratios(gust, raw, rate) {
             Some(each) => median(each),
             None => Some(
                 median_round(self.rounds(gust)?)?.req_per_s()
@@ -147,8 +164,10 @@ impl ProcessResult {
             .filter_map(|(label, rounds)| {
                 let s = median_round(rounds)?;
                 let rates: Vec<f64> = rounds.iter().map(Stats::req_per_s).collect();
+                let cpu: Vec<Option<f64>> = rounds.iter().map(cpu_per_request).collect();
                 Some(serde_json::json!({
                     "target": label, "req_per_s": s.req_per_s(), "rounds_req_per_s": rates,
+                    "rounds_cpu_us_per_request": cpu,
                     "p50_us": s.p50_us(), "p99_us": s.p99_us(),
                     "errors": rounds.iter().map(|s| s.errors).sum::<u64>(),
                 }))
@@ -158,7 +177,12 @@ impl ProcessResult {
             .iter()
             .filter_map(|&(gust, raw)| {
                 let ratio = self.ratio(gust, raw)?;
-                Some(serde_json::json!({ "gust": gust, "raw": raw, "median_ratio": ratio }))
+                let cpu = self
+                    .round_ratios(gust, raw, cpu_per_request)
+                    .and_then(median);
+                Some(serde_json::json!({
+                    "gust": gust, "raw": raw, "median_ratio": ratio, "median_cpu_ratio": cpu,
+                }))
             })
             .collect();
         let cold: Vec<serde_json::Value> = self
@@ -177,33 +201,41 @@ impl ProcessResult {
     pub fn print(&self) {
         println!();
         println!(
-            "{:<30} {:>10} {:>9} {:>9}",
-            "process runtimes", "req/s", "p50 µs", "p99 µs"
+            "{:<30} {:>10} {:>9} {:>9} {:>12}",
+            "process runtimes", "req/s", "p50 µs", "p99 µs", "CPU µs/req"
         );
         for (label, rounds) in &self.warm {
             let Some(stats) = median_round(rounds) else {
                 continue;
             };
+            let cpu = median(rounds.iter().filter_map(cpu_per_request).collect());
             println!(
-                "{:<30} {:>10.0} {:>9} {:>9}",
+                "{:<30} {:>10.0} {:>9} {:>9} {:>12}",
                 label,
                 stats.req_per_s(),
                 stats.p50_us().map_or("-".into(), |v| v.to_string()),
-                stats.p99_us().map_or("-".into(), |v| v.to_string())
+                stats.p99_us().map_or("-".into(), |v| v.to_string()),
+                cpu.map_or("-".into(), |v| format!("{v:.1}"))
             );
         }
+        let per_round = |each: Option<Vec<f64>>| match each {
+            Some(each) if each.len() > 1 => {
+                let each: Vec<String> = each.iter().map(|r| format!("{r:.2}")).collect();
+                format!(" (median of rounds {})", each.join(", "))
+            }
+            _ => String::new(),
+        };
         for &(gust, raw) in RATIOS {
             let Some(ratio) = self.ratio(gust, raw) else {
                 continue;
             };
-            let per_round = match self.round_ratios(gust, raw) {
-                Some(each) if each.len() > 1 => {
-                    let each: Vec<String> = each.iter().map(|r| format!("{r:.2}")).collect();
-                    format!(" (median of rounds {})", each.join(", "))
-                }
-                _ => String::new(),
-            };
-            println!("ratio {gust} / {raw}: {ratio:.2}{per_round}");
+            let rounds = per_round(self.round_ratios(gust, raw, rate));
+            println!("ratio {gust} / {raw}: {ratio:.2}{rounds}");
+            let cpu = self.round_ratios(gust, raw, cpu_per_request);
+            if let Some(ratio) = cpu.clone().and_then(median) {
+                let rounds = per_round(cpu);
+                println!("  CPU per request, {gust} / {raw}: {ratio:.2}{rounds}");
+            }
         }
         for (runtime, latencies) in &self.cold {
             let at = |q: f64| {
@@ -249,7 +281,7 @@ pub async fn measure(
     let data_dir = tmp.join("process-data");
     std::fs::create_dir(&data_dir)?;
     let server = gust::spawn(bin, &data_dir, &tmp.join("gust.log"), &[]).await?;
-    let addr = server.addr;
+    let (addr, gust_pid) = (server.addr, server.pid());
     servers.push(server);
     let api = Api::new(addr, &data_dir).await?;
     for (name, runtime, file, code) in [
@@ -301,20 +333,28 @@ pub async fn measure(
         } else {
             1
         };
-        let window = |label: &'static str, round: usize, addr, shape: RequestShape| async move {
+        let window = |label: &'static str, round, addr, pid: Option<u32>, shape: RequestShape| async move {
             eprintln!(
                 "measuring {label} with {} connection(s), round {round}/{rounds}…",
                 windows.conns
             );
             let (conns, warmup, duration) = (windows.conns, windows.warmup, windows.duration);
-            load::load(addr, &shape, conns, warmup, duration).await
+            let cpu_before = pid.map(cpu::tree_cpu_us);
+            let mut stats = load::load(addr, &shape, conns, warmup, duration).await?;
+            if let (Some(pid), Some(before)) = (pid, cpu_before) {
+                let used = cpu::tree_cpu_us(pid).saturating_sub(before);
+                stats.cpu_us_per_request = (stats.requests_with_warmup > 0)
+                    .then(|| used as f64 / stats.requests_with_warmup as f64);
+            }
+            anyhow::Ok(stats)
         };
         let (mut raw_rounds, mut gust_rounds) = (Vec::new(), Vec::new());
         for round in 1..=rounds {
-            raw_rounds.push(window(label, round, server.addr, shape.clone()).await?);
+            let raw_window = window(label, round, server.addr, server.pid(), shape.clone());
+            raw_rounds.push(raw_window.await?);
             if let Some((gust_label, function)) = gust {
                 let shape = RequestShape::get(&gust::function_path(function));
-                gust_rounds.push(window(gust_label, round, addr, shape).await?);
+                gust_rounds.push(window(gust_label, round, addr, gust_pid, shape).await?);
             }
         }
         server.shutdown().await?;
@@ -363,4 +403,42 @@ fn package(file: &str, code: &str) -> anyhow::Result<Bytes> {
     header.set_cksum();
     tar.append_data(&mut header, file, code.as_bytes())?;
     Ok(tar.into_inner()?.finish()?.into())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn result(raw: Vec<Stats>, gust: Vec<Stats>) -> ProcessResult {
+        ProcessResult {
+            warm: vec![("raw".into(), raw), ("gust".into(), gust)],
+            cold: Vec::new(),
+        }
+    }
+
+    #[test]
+    fn ratios_are_per_round_and_their_median_errs_low() {
+        let result = result(
+            vec![Stats::of(100, Some(10.0)), Stats::of(200, Some(10.0))],
+            vec![Stats::of(90, Some(30.0)), Stats::of(100, Some(20.0))],
+        );
+        assert_eq!(
+            result.round_ratios("gust", "raw", rate),
+            Some(vec![0.9, 0.5])
+        );
+        assert_eq!(result.ratio("gust", "raw"), Some(0.5));
+        let cpu = result.round_ratios("gust", "raw", cpu_per_request);
+        assert_eq!(cpu.clone().and_then(median), Some(2.0));
+        assert_eq!(cpu, Some(vec![3.0, 2.0]));
+    }
+
+    #[test]
+    fn a_round_without_a_cpu_reading_gives_no_cpu_ratio() {
+        let result = result(
+            vec![Stats::of(100, Some(10.0)), Stats::of(100, None)],
+            vec![Stats::of(100, Some(20.0)), Stats::of(100, Some(20.0))],
+        );
+        assert_eq!(result.round_ratios("gust", "raw", cpu_per_request), None);
+        assert_eq!(result.ratio("gust", "raw"), Some(1.0));
+    }
 }
