@@ -4,6 +4,7 @@ use std::time::Duration;
 
 use gust_core::RuntimeId;
 use gust_runtime_process::Outcome;
+use sha2::Digest;
 
 use crate::{body, build, call, code, env, get, json, spec};
 
@@ -154,6 +155,57 @@ async fn a_python_json_value_is_a_200_and_binary_bodies_arrive_base64() {
         json(&response),
         serde_json::json!({"b64": true, "body": "/wAB"})
     );
+}
+
+#[tokio::test]
+async fn bodies_larger_than_a_read_arrive_whole_in_both_languages() {
+    let env = env().await;
+    // Bodies of a few MiB cross many of the worker's reads, several requests in flight on
+    // one worker: each must arrive whole and in its own request.
+    for (runtime, file, main) in [
+        (
+            RuntimeId::Python311,
+            "main.py",
+            "import hashlib\ndef handle(event, context):\n    body = event['body'].encode()\n    return {'len': len(body), 'sha256': hashlib.sha256(body).hexdigest()}\n",
+        ),
+        (
+            RuntimeId::Node20,
+            "main.js",
+            "const crypto = require('crypto');\nexports.handle = (event) => {\n  const body = Buffer.from(event.body);\n  return { len: body.length, sha256: crypto.createHash('sha256').update(body).digest('hex') };\n};\n",
+        ),
+    ] {
+        let dir = code(&[(file, main)]);
+        build(&env, runtime, dir.path()).await.unwrap();
+        let mut spec = spec(runtime, dir.path());
+        spec.max_scale = 1;
+        spec.concurrency = 4;
+        let pool = env.runtime.pool(spec);
+        let bodies: Vec<String> = (0..4u8)
+            .map(|i| {
+                let size = (1 << 20) + 77_777 * usize::from(i);
+                (0..size)
+                    .map(|n| char::from(b'a' + ((n + usize::from(i)) % 26) as u8))
+                    .collect()
+            })
+            .collect();
+        let calls = bodies.iter().map(|body| {
+            let pool = pool.clone();
+            let mut request = get("/");
+            request.method = http::Method::POST;
+            request.body = bytes::Bytes::from(body.clone());
+            async move { call(&pool, request).await }
+        });
+        let responses = crate::workers::futures_join_all(calls).await;
+        for (body, response) in bodies.iter().zip(&responses) {
+            let answer = json(response);
+            assert_eq!(answer["len"], body.len(), "{runtime:?}");
+            let digest: String = sha2::Sha256::digest(body.as_bytes())
+                .iter()
+                .map(|b| format!("{b:02x}"))
+                .collect();
+            assert_eq!(answer["sha256"], digest, "{runtime:?}");
+        }
+    }
 }
 
 #[tokio::test]
