@@ -40,7 +40,7 @@ pub struct Stats {
 }
 
 impl Stats {
-    /// `requests` in one second, with no latencies, for tests of what reads them.
+    /// `requests` in one second, with no latencies and no errors, for tests.
     #[cfg(test)]
     pub fn of(requests: u64, cpu_us_per_request: Option<f64>) -> Self {
         Stats {
@@ -290,12 +290,8 @@ mod tests {
     fn stats(lat: Vec<u32>) -> Stats {
         Stats {
             window: Duration::from_secs(2),
-            requests: lat.len() as u64,
-            requests_with_warmup: lat.len() as u64,
-            errors: 0,
-            error_kinds: BTreeMap::new(),
-            cpu_us_per_request: None,
-            latencies_us: lat,
+            latencies_us: lat.clone(),
+            ..Stats::of(lat.len() as u64, None)
         }
     }
 

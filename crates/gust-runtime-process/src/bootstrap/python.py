@@ -9,7 +9,6 @@ import sys
 import time
 
 _exec_ns = int(os.environ.get("GUST_EXEC_MONOTONIC_NS") or 0)
-_dumps = json.JSONEncoder(separators=(",", ":"), ensure_ascii=False, default=str).encode
 if json.encoder.c_make_encoder:
     # The same C encoder JSONEncoder.encode builds on every call (with a dict to detect
     # cycles, which a cycle's RecursionError makes redundant), built once: a third less time
@@ -19,6 +18,8 @@ if json.encoder.c_make_encoder:
 
     def _dumps(value):
         return "".join(_encode(value, 0))
+else:  # an interpreter built without the _json accelerator
+    _dumps = json.JSONEncoder(separators=(",", ":"), ensure_ascii=False, default=str).encode
 _scan = json.JSONDecoder().scan_once  # the C scanner, without loads' encoding sniffing
 
 
