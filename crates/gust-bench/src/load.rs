@@ -323,7 +323,12 @@ impl Connection {
         };
         let response = Response {
             status,
-            body_start: self.buf[head_len..end.min(head_len + 120)].to_vec(),
+            // Copied only for an error: a success's body is never shown.
+            body_start: if (200..300).contains(&status) {
+                Vec::new()
+            } else {
+                self.buf[head_len..end.min(head_len + 120)].to_vec()
+            },
             close: close || matches!(framing, Framing::UntilClose),
         };
         self.buf.drain(..end);
