@@ -43,6 +43,9 @@ struct InFlight {
     fd_logs: Logs,
 }
 
+/// Room for the frames of one write: a hello's invoke frames are a few hundred bytes each.
+const WRITE_BATCH: usize = 64 * 1024;
+
 /// Frames on their way to the process, through one writer task per worker. The writer takes
 /// the first frame, lets the scheduler run everything else that is ready, then sends all
 /// frames queued meanwhile in one write: under load the requests dispatched in one scheduler
@@ -52,13 +55,29 @@ struct InFlight {
 fn start_writer(mut socket: OwnedWriteHalf) -> mpsc::UnboundedSender<Vec<u8>> {
     let (tx, mut rx) = mpsc::unbounded_channel::<Vec<u8>>();
     tokio::spawn(async move {
-        while let Some(mut bytes) = rx.recv().await {
+        // Frames that arrived together, in one buffer kept for the worker's life: growing a
+        // fresh one on every write copied the frames again and faulted fresh pages in.
+        let mut batch = Vec::with_capacity(WRITE_BATCH);
+        while let Some(first) = rx.recv().await {
             tokio::task::yield_now().await;
-            while let Ok(frame) = rx.try_recv() {
-                bytes.extend_from_slice(&frame);
-            }
+            let written = if let Ok(second) = rx.try_recv() {
+                batch.clear();
+                batch.extend_from_slice(&first);
+                batch.extend_from_slice(&second);
+                while let Ok(frame) = rx.try_recv() {
+                    batch.extend_from_slice(&frame);
+                }
+                let written = socket.write_all(&batch).await;
+                if batch.capacity() > 16 * WRITE_BATCH {
+                    // Large bodies passed: the room they needed is not kept.
+                    batch = Vec::with_capacity(WRITE_BATCH);
+                }
+                written
+            } else {
+                socket.write_all(&first).await
+            };
             // A failed write means the worker is dying: its reader fails the requests.
-            if socket.write_all(&bytes).await.is_err() {
+            if written.is_err() {
                 return;
             }
         }
