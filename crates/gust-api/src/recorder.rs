@@ -187,6 +187,9 @@ impl RecordSlot {
     }
 }
 
+/// What one transaction writes. One is kept for the writer's life and emptied after each
+/// write, so its vectors keep their room: growing a vector of records to hundreds on every
+/// batch copied each record several times and faulted fresh pages in.
 #[derive(Default)]
 struct Batch {
     records: Vec<Execution>,
@@ -213,6 +216,14 @@ impl Batch {
         self.records.len() + self.inserts.len()
     }
 
+    /// Empty, with the room it had; also what drops the acks of a batch a panic cut short.
+    fn clear(&mut self) {
+        self.records.clear();
+        self.inserts.clear();
+        self.insert_acks.clear();
+        self.flush_acks.clear();
+    }
+
     /// Someone is waiting on this batch: write it now.
     fn urgent(&self) -> bool {
         !self.inserts.is_empty() || !self.flush_acks.is_empty()
@@ -225,12 +236,15 @@ fn write_loop(
     metrics: Arc<Metrics>,
     observer: Observer,
 ) {
+    let mut batch = Batch {
+        records: Vec::with_capacity(BATCH),
+        ..Batch::default()
+    };
     while let Some(first) = rx.blocking_recv() {
         // A panic (assembling a record, in the store, in the observer) costs its batch, not
         // the writer: a dead writer would refuse every insert and drop every later record.
-        // The batch's waiters see their acks dropped: an insert fails, a flush returns.
-        let batch = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
-            let mut batch = Batch::default();
+        // The batch's waiters see their acks dropped (below): an insert fails, a flush returns.
+        let written = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
             batch.add(first);
             let deadline = Instant::now() + LINGER;
             loop {
@@ -247,15 +261,21 @@ fn write_loop(
                 // Woken early only by an insert or a flush (see `send_urgent`).
                 std::thread::park_timeout(deadline - now);
             }
-            write(&mut *writer, batch, &metrics, &observer);
+            write(&mut *writer, &mut batch, &metrics, &observer);
         }));
-        if batch.is_err() {
+        if written.is_err() {
             tracing::error!("the execution writer panicked; the records of its batch are lost");
         }
+        batch.clear();
     }
 }
 
-fn write(writer: &mut dyn ExecutionWriter, batch: Batch, metrics: &Metrics, observer: &Observer) {
+fn write(
+    writer: &mut dyn ExecutionWriter,
+    batch: &mut Batch,
+    metrics: &Metrics,
+    observer: &Observer,
+) {
     // Inserts first: a record of an execution is only ever sent after its insert was acknowledged.
     if !batch.inserts.is_empty() {
         let started = std::time::Instant::now();
@@ -263,14 +283,14 @@ fn write(writer: &mut dyn ExecutionWriter, batch: Batch, metrics: &Metrics, obse
         metrics.observe_store("insert_executions", started.elapsed());
         match inserted {
             Ok(results) => {
-                for (ack, result) in batch.insert_acks.into_iter().zip(results) {
+                for (ack, result) in batch.insert_acks.drain(..).zip(results) {
                     let _ = ack.send(Ok(result));
                 }
             }
             Err(e) => {
                 tracing::error!(error = %e, count = batch.inserts.len(), "storing new executions failed");
                 let message = e.to_string();
-                for ack in batch.insert_acks {
+                for ack in batch.insert_acks.drain(..) {
                     let _ = ack.send(Err(StoreError::Unavailable(message.clone())));
                 }
             }
@@ -287,7 +307,7 @@ fn write(writer: &mut dyn ExecutionWriter, batch: Batch, metrics: &Metrics, obse
             }
         }
     }
-    for ack in batch.flush_acks {
+    for ack in batch.flush_acks.drain(..) {
         let _ = ack.send(());
     }
 }
@@ -325,8 +345,12 @@ mod tests {
         }
     }
 
+    /// The id of a record the fake store panics on.
+    const STORE_PANICS: &str = "the store panics on this one";
+
     impl ExecutionWriter for FakeWriter {
         fn put(&mut self, batch: &[Execution]) -> StoreResult<()> {
+            assert!(batch.iter().all(|e| e.id != STORE_PANICS), "store panicked");
             self.pass(batch);
             Ok(())
         }
@@ -443,6 +467,20 @@ mod tests {
         assert_eq!(stored.id, "inserted");
         recorder.flush().await;
         assert_eq!(written(&shared), ["after", "inserted"]);
+    }
+
+    #[tokio::test]
+    async fn a_flush_in_a_batch_the_store_panics_on_returns_and_the_writer_goes_on() {
+        let (recorder, shared) = recorder(16);
+        recorder.record(execution(STORE_PANICS));
+        // Sent right behind that record, the flush is written in its batch: its ack must be
+        // dropped with the batch, not kept for a next one that may never come.
+        tokio::time::timeout(Duration::from_secs(5), recorder.flush())
+            .await
+            .expect("the flush returned");
+        recorder.record(execution("after"));
+        recorder.flush().await;
+        assert_eq!(written(&shared), ["after"]);
     }
 
     #[tokio::test]
