@@ -188,8 +188,9 @@ impl RecordSlot {
 }
 
 /// What one transaction writes. One is kept for the writer's life and emptied after each
-/// write, so its vectors keep their room: growing a vector of records to hundreds on every
-/// batch copied each record several times and faulted fresh pages in.
+/// write, so its vectors keep the room they grew to (at most [`BATCH`] records): growing a
+/// vector of records to hundreds on every batch copied each record several times and faulted
+/// fresh pages in.
 #[derive(Default)]
 struct Batch {
     records: Vec<Execution>,
@@ -236,10 +237,7 @@ fn write_loop(
     metrics: Arc<Metrics>,
     observer: Observer,
 ) {
-    let mut batch = Batch {
-        records: Vec::with_capacity(BATCH),
-        ..Batch::default()
-    };
+    let mut batch = Batch::default();
     while let Some(first) = rx.blocking_recv() {
         // A panic (assembling a record, in the store, in the observer) costs its batch, not
         // the writer: a dead writer would refuse every insert and drop every later record.

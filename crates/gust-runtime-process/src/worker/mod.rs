@@ -43,8 +43,9 @@ struct InFlight {
     fd_logs: Logs,
 }
 
-/// Room for the frames of one write: a hello's invoke frames are a few hundred bytes each.
-const WRITE_BATCH: usize = 64 * 1024;
+/// Most room the writer's buffer keeps between writes: frames with large bodies may need more,
+/// but only while they pass.
+const WRITE_ROOM_KEPT: usize = 1024 * 1024;
 
 /// Frames on their way to the process, through one writer task per worker. The writer takes
 /// the first frame, lets the scheduler run everything else that is ready, then sends all
@@ -56,8 +57,9 @@ fn start_writer(mut socket: OwnedWriteHalf) -> mpsc::UnboundedSender<Vec<u8>> {
     let (tx, mut rx) = mpsc::unbounded_channel::<Vec<u8>>();
     tokio::spawn(async move {
         // Frames that arrived together, in one buffer kept for the worker's life: growing a
-        // fresh one on every write copied the frames again and faulted fresh pages in.
-        let mut batch = Vec::with_capacity(WRITE_BATCH);
+        // fresh one on every write copied the frames again and faulted fresh pages in. It
+        // grows on the first batch; a worker that is sent one frame at a time never has one.
+        let mut batch = Vec::new();
         while let Some(first) = rx.recv().await {
             tokio::task::yield_now().await;
             let written = if let Ok(second) = rx.try_recv() {
@@ -68,9 +70,8 @@ fn start_writer(mut socket: OwnedWriteHalf) -> mpsc::UnboundedSender<Vec<u8>> {
                     batch.extend_from_slice(&frame);
                 }
                 let written = socket.write_all(&batch).await;
-                if batch.capacity() > 16 * WRITE_BATCH {
-                    // Large bodies passed: the room they needed is not kept.
-                    batch = Vec::with_capacity(WRITE_BATCH);
+                if batch.capacity() > WRITE_ROOM_KEPT {
+                    batch = Vec::new();
                 }
                 written
             } else {
