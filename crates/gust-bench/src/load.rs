@@ -416,6 +416,9 @@ const READ_BUFFER: usize = 8 * 1024;
 
 #[cfg(test)]
 mod tests {
+    use std::sync::Arc;
+    use std::sync::atomic::{AtomicU64, Ordering};
+
     use super::*;
 
     fn stats(lat: Vec<u32>) -> Stats {
@@ -439,13 +442,10 @@ mod tests {
 
     /// A server on 127.0.0.1 that answers every request with `response`, closing the
     /// connection after it when it says so. Returns its address and the requests it read.
-    async fn canned(
-        response: &'static [u8],
-    ) -> (SocketAddr, std::sync::Arc<std::sync::atomic::AtomicU64>) {
-        use std::sync::atomic::Ordering;
+    async fn canned(response: &'static [u8]) -> (SocketAddr, Arc<AtomicU64>) {
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let addr = listener.local_addr().unwrap();
-        let served = std::sync::Arc::new(std::sync::atomic::AtomicU64::new(0));
+        let served = Arc::new(AtomicU64::new(0));
         let count = served.clone();
         let closes = String::from_utf8_lossy(response).contains("connection: close");
         tokio::spawn(async move {
@@ -493,7 +493,7 @@ mod tests {
         )
         .await
         .unwrap();
-        (stats, served.load(std::sync::atomic::Ordering::Relaxed))
+        (stats, served.load(Ordering::Relaxed))
     }
 
     #[tokio::test]
