@@ -1,26 +1,17 @@
-//! `ApiError`: the one error type of HTTP handlers, rendered as the envelope
-//! `{"error": {"code", "message", "field"}}` with the matching status. Client mistakes say exactly
-//! what was wrong; server faults are logged in full and answered with a short message.
-//!
-//! Which error goes where: handlers return `ApiError`; library crates return their own enums
-//! (`StoreError`, `WasmError`, `ValidationError`) which convert here; background tasks use anyhow.
+//! `ApiError`: an engine [`Error`] as the native API renders it, the envelope
+//! `{"error": {"code", "message", "field"}}` with the matching status (and `Retry-After`, and
+//! the execution's id when the error ended one).
 
 use axum::http::{HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 use gust_core::ValidationError;
+use gust_engine::{EXECUTION_ID_HEADER, Error};
 use gust_store::StoreError;
 use serde::Serialize;
 use utoipa::ToSchema;
 
 #[derive(Debug)]
-pub struct ApiError {
-    pub status: StatusCode,
-    pub code: &'static str,
-    pub message: String,
-    pub field: Option<String>,
-    /// Seconds a client should wait before retrying (429, 503).
-    pub retry_after: Option<u64>,
-}
+pub struct ApiError(pub Error);
 
 /// The error envelope every non-2xx JSON response carries.
 #[derive(Debug, Serialize, ToSchema)]
@@ -39,117 +30,72 @@ pub struct ErrorDetail {
 }
 
 impl ApiError {
-    pub fn new(status: StatusCode, code: &'static str, message: impl Into<String>) -> Self {
-        Self {
-            status,
-            code,
-            message: message.into(),
-            field: None,
-            retry_after: None,
-        }
-    }
-
     pub fn invalid(field: impl Into<String>, message: impl Into<String>) -> Self {
-        Self {
-            field: Some(field.into()),
-            ..Self::new(StatusCode::BAD_REQUEST, "invalid_value", message)
-        }
+        Self(Error::invalid(field, message))
     }
 
     pub fn bad_request(message: impl Into<String>) -> Self {
-        Self::new(StatusCode::BAD_REQUEST, "bad_request", message)
-    }
-
-    pub fn unauthorized(message: impl Into<String>) -> Self {
-        Self::new(StatusCode::UNAUTHORIZED, "unauthorized", message)
-    }
-
-    pub fn forbidden(message: impl Into<String>) -> Self {
-        Self::new(StatusCode::FORBIDDEN, "forbidden", message)
+        Self(Error::bad_request(message))
     }
 
     pub fn not_found(message: impl Into<String>) -> Self {
-        Self::new(StatusCode::NOT_FOUND, "not_found", message)
-    }
-
-    pub fn conflict(message: impl Into<String>) -> Self {
-        Self::new(StatusCode::CONFLICT, "conflict", message)
+        Self(Error::not_found(message))
     }
 
     pub fn too_large(message: impl Into<String>) -> Self {
-        Self::new(StatusCode::PAYLOAD_TOO_LARGE, "payload_too_large", message)
+        Self(Error::too_large(message))
     }
 
-    pub fn too_many_requests(message: impl Into<String>, retry_after: u64) -> Self {
-        Self {
-            retry_after: Some(retry_after),
-            ..Self::new(StatusCode::TOO_MANY_REQUESTS, "too_many_requests", message)
-        }
+    pub fn new(status: StatusCode, code: &'static str, message: impl Into<String>) -> Self {
+        Self(Error::new(status, code, message))
     }
+}
 
-    pub fn unavailable(message: impl Into<String>, retry_after: u64) -> Self {
-        Self {
-            retry_after: Some(retry_after),
-            ..Self::new(StatusCode::SERVICE_UNAVAILABLE, "unavailable", message)
-        }
-    }
-
-    /// A server fault: the detail goes to the log, the client gets a short message.
-    pub fn internal(error: impl std::fmt::Display) -> Self {
-        tracing::error!(error = %error, "internal error");
-        Self::new(
-            StatusCode::INTERNAL_SERVER_ERROR,
-            "internal",
-            "internal server error; see the server log",
-        )
+impl From<Error> for ApiError {
+    fn from(e: Error) -> Self {
+        Self(e)
     }
 }
 
 impl From<ValidationError> for ApiError {
     fn from(e: ValidationError) -> Self {
-        Self::invalid(e.field, e.message)
+        Self(e.into())
     }
 }
 
 impl From<StoreError> for ApiError {
     fn from(e: StoreError) -> Self {
-        match e {
-            StoreError::NotFound { .. } => Self::not_found(e.to_string()),
-            StoreError::Conflict(message) => Self::conflict(message),
-            StoreError::Unavailable(message) => {
-                tracing::error!(error = %message, "store unavailable");
-                Self::unavailable("the store cannot take writes right now; retry shortly", 1)
-            }
-            other => Self::internal(format!("{:#}", anyhow::Error::from(other))),
-        }
+        Self(e.into())
     }
 }
 
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
+        let Error {
+            status,
+            code,
+            message,
+            field,
+            retry_after,
+            execution_id,
+        } = self.0;
         let body = ErrorBody {
             error: ErrorDetail {
-                code: self.code.to_string(),
-                message: self.message,
-                field: self.field,
+                code: code.to_string(),
+                message,
+                field,
             },
         };
-        let mut response = (self.status, axum::Json(body)).into_response();
-        if let Some(seconds) = self.retry_after {
-            response
-                .headers_mut()
-                .insert("retry-after", HeaderValue::from(seconds));
+        let mut response = (status, axum::Json(body)).into_response();
+        let headers = response.headers_mut();
+        if let Some(seconds) = retry_after {
+            headers.insert("retry-after", HeaderValue::from(seconds));
+        }
+        if let Some(id) = execution_id.and_then(|id| HeaderValue::try_from(id).ok()) {
+            headers.insert(EXECUTION_ID_HEADER, id);
         }
         response
     }
 }
 
 pub type ApiResult<T> = Result<T, ApiError>;
-
-impl std::fmt::Display for ApiError {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(f, "{} ({})", self.message, self.status)
-    }
-}
-
-impl std::error::Error for ApiError {}

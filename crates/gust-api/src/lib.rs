@@ -1,46 +1,46 @@
-//! Gust's HTTP surface and what sits right behind it.
+//! Gust's native HTTP API: `/api/v1`, the `/fn/…` gateway, `/metrics` and `/healthz`. It
+//! only translates: handlers extract the caller and the input, call the engine
+//! ([`gust_engine::Engine`]) and render the result as JSON or the error envelope.
 //!
 //! Layout:
-//! - `state`: configuration, shared state, start-up (first-start bootstrap, loading functions).
 //! - `routes/`: the `/api/v1` handlers, one module per resource; `routes/openapi` generates the
 //!   OpenAPI document from them.
-//! - `invoke`: the invocation path, `/fn/{ns}/{fn}/{*path}` and API executions.
-//! - `live`: functions ready to invoke, in memory. `recorder`: execution records, batched.
-//! - `jobs/`: async executions (queue, retries), cron and event triggers, retention.
-//! - `logs`: live output of running executions; `metrics`: `GET /metrics`.
-//! - `builder` + `archive`: uploads to runnable deployments.
-//! - `auth`, `error`, `extract`: bearer tokens, the error envelope, input parsing.
-//!
-//! Errors: handlers return [`ApiError`]; start-up and background loops use anyhow.
+//! - `gateway`: `/fn/{ns}/{fn}/{*path}` handed to the engine's invocation path.
+//! - `auth`, `error`, `extract`: the bearer-token extractor, the error envelope, input parsing.
 
-mod archive;
 mod auth;
-mod builder;
 mod error;
 mod extract;
-mod invoke;
-mod jobs;
-mod live;
-mod logs;
-mod metrics;
-mod recorder;
+mod gateway;
 pub mod routes;
-mod state;
 
 use std::future::Future;
+use std::sync::Arc;
 
 use axum::Router;
 use axum::extract::DefaultBodyLimit;
 use axum::routing::{get, post};
 use axum::serve::ListenerExt;
+use gust_engine::Engine;
 
 pub use error::{ApiError, ErrorBody};
-pub use invoke::EXECUTION_ID_HEADER;
+pub use gust_engine::EXECUTION_ID_HEADER;
 pub use routes::openapi::ApiDoc;
-pub use state::{AppState, Bootstrap, ServerConfig, Shared};
+
+/// What every handler gets: the engine.
+#[derive(Clone)]
+pub struct ApiState(pub Arc<Engine>);
+
+impl std::ops::Deref for ApiState {
+    type Target = Arc<Engine>;
+
+    fn deref(&self) -> &Arc<Engine> {
+        &self.0
+    }
+}
 
 /// Every route of the server but `/fn/…`, which [`serve`] hands to the invocation handler itself.
-pub fn router(state: Shared) -> Router {
+pub fn router(state: ApiState) -> Router {
     use routes::*;
     let api = Router::new()
         .route("/runtimes", get(runtimes::list_runtimes))
@@ -145,18 +145,9 @@ async fn healthz() -> axum::Json<serde_json::Value> {
 
 /// Prometheus text format. Public like `/healthz`: counts and timings, no data.
 async fn metrics_text(
-    axum::extract::State(state): axum::extract::State<Shared>,
+    axum::extract::State(state): axum::extract::State<ApiState>,
 ) -> impl axum::response::IntoResponse {
-    let depths = state.queue.depths(&*state.store).await;
-    let instances: Vec<(String, &'static str, usize)> = state
-        .live
-        .pools()
-        .into_iter()
-        .map(|(id, pool)| (id, pool.spec().runtime.as_str(), pool.instance_count()))
-        .collect();
-    let text = state
-        .metrics
-        .render(&depths, state.queue.running(), &instances);
+    let text = state.metrics_text().await;
     (
         [(
             axum::http::header::CONTENT_TYPE,
@@ -185,14 +176,11 @@ const SHUTDOWN_GRACE: std::time::Duration = std::time::Duration::from_secs(10);
 /// requests finish. Tests bind `127.0.0.1:0` and pass the listener in.
 pub async fn serve(
     listener: tokio::net::TcpListener,
-    state: Shared,
+    engine: Arc<Engine>,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
-    if state.public_url.get().is_none() {
-        let _ = state
-            .public_url
-            .set(format!("http://{}", listener.local_addr()?));
-    }
+    engine.set_default_base_url(&format!("http://{}", listener.local_addr()?));
+    let state = ApiState(engine);
     let listener = listener.tap_io(|tcp| {
         // Small responses must not wait for Nagle's algorithm.
         let _ = tcp.set_nodelay(true);
@@ -206,7 +194,7 @@ pub async fn serve(
         let gateway = gateway.clone();
         async move {
             if request.uri().path().starts_with("/fn/") {
-                Ok(invoke::invoke_http(axum::extract::State(gateway), request).await)
+                Ok(gateway::invoke(&gateway, request).await)
             } else {
                 tower::ServiceExt::oneshot(app, request).await
             }
@@ -215,9 +203,6 @@ pub async fn serve(
     axum::serve(listener, tower::make::Shared::new(service))
         .with_graceful_shutdown(shutdown)
         .await?;
-    // Async executions that are running get a moment to finish; the rest run after the next start.
-    state.queue.drain(SHUTDOWN_GRACE).await;
-    // Everything recorded before shutdown reaches the store.
-    state.recorder.flush().await;
+    state.stop(SHUTDOWN_GRACE).await;
     Ok(())
 }

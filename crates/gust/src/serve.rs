@@ -6,7 +6,7 @@ use std::path::PathBuf;
 
 use anyhow::Context;
 use clap::{Args, ValueEnum};
-use gust_api::{AppState, ServerConfig};
+use gust_engine::{Engine, ServerConfig};
 
 #[derive(Args, Debug)]
 pub struct ServeArgs {
@@ -44,7 +44,7 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<()> {
         .await
         .with_context(|| format!("could not listen on {}", args.listen))?;
     let address = listener.local_addr()?;
-    let bootstrap = AppState::start(config).await?;
+    let bootstrap = Engine::start(config).await?;
 
     let mut stdout = std::io::stdout().lock();
     if let Some(token) = &bootstrap.new_admin_token {

@@ -6,18 +6,15 @@ use axum::extract::{Path, State};
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use chrono::{DateTime, Utc};
-use gust_core::{Execution, ExecutionStatus, ExecutionTrigger, ListQuery, Order, Page, Scope};
-use gust_store::ExecutionFilter;
+use gust_core::{Execution, ExecutionStatus, ExecutionTrigger, ListQuery, Order, Page};
+use gust_engine::ops::{Executed, ExecutionFilter, ExecutionInput};
+use gust_engine::{Accepted, Caller, EXECUTION_ID_HEADER};
 use serde::Deserialize;
 use utoipa::IntoParams;
 
-use crate::auth::Caller;
-use crate::error::{ApiError, ApiResult, ErrorBody};
+use crate::ApiState;
+use crate::error::{ApiResult, ErrorBody};
 use crate::extract::{ApiJson, ApiQuery};
-use crate::invoke::{self, ExecutionInput, RunRequest};
-use crate::jobs::{self, Submission};
-use crate::routes::function_for;
-use crate::state::Shared;
 
 /// List parameters plus filters. (Not `#[serde(flatten)]`: query strings cannot carry typed
 /// values through it.)
@@ -44,12 +41,11 @@ pub struct ExecutionListQuery {
     params(("ns" = String, Path), ("fn" = String, Path), ExecutionListQuery),
     responses((status = 200, body = Page<Execution>), (status = 400, body = ErrorBody), (status = 404, body = ErrorBody)))]
 pub async fn list_executions(
-    State(state): State<Shared>,
+    State(state): State<ApiState>,
     caller: Caller,
     Path((ns, f)): Path<(String, String)>,
     ApiQuery(q): ApiQuery<ExecutionListQuery>,
 ) -> ApiResult<Json<Page<Execution>>> {
-    caller.require(Scope::Read)?;
     let query = ListQuery {
         limit: q.limit,
         cursor: q.cursor,
@@ -57,15 +53,6 @@ pub async fn list_executions(
         search: None,
         order: q.order,
     };
-    query.validate()?;
-    if let (Some(since), Some(until)) = (q.since, q.until)
-        && since >= until
-    {
-        return Err(ApiError::invalid("until", "must be later than `since`"));
-    }
-    let (_, function) = function_for(&state, &caller, &ns, &f).await?;
-    // Records are written off the request path: make sure every finished one is visible.
-    state.recorder.flush().await;
     let filter = ExecutionFilter {
         status: q.status,
         trigger: q.trigger,
@@ -75,8 +62,7 @@ pub async fn list_executions(
     };
     Ok(Json(
         state
-            .store
-            .list_executions(&function.id, &query, &filter)
+            .list_executions(&caller, &ns, &f, &query, &filter)
             .await?,
     ))
 }
@@ -85,14 +71,11 @@ pub async fn list_executions(
     params(("ns" = String, Path), ("fn" = String, Path), ("id" = String, Path)),
     responses((status = 200, body = Execution), (status = 404, body = ErrorBody)))]
 pub async fn get_execution(
-    State(state): State<Shared>,
+    State(state): State<ApiState>,
     caller: Caller,
     Path((ns, f, id)): Path<(String, String, String)>,
 ) -> ApiResult<Json<Execution>> {
-    caller.require(Scope::Read)?;
-    let (_, function) = function_for(&state, &caller, &ns, &f).await?;
-    state.recorder.flush().await;
-    Ok(Json(state.store.get_execution(&function.id, &id).await?))
+    Ok(Json(state.get_execution(&caller, &ns, &f, &id).await?))
 }
 
 #[utoipa::path(post, path = "/api/v1/namespaces/{ns}/functions/{fn}/executions", tag = "executions",
@@ -103,37 +86,20 @@ pub async fn get_execution(
         (status = 202, description = "accepted and stored; runs from the queue", body = Execution),
         (status = 400, body = ErrorBody), (status = 413, body = ErrorBody), (status = 503, body = ErrorBody)))]
 pub async fn create_execution(
-    State(state): State<Shared>,
+    State(state): State<ApiState>,
     caller: Caller,
     Path((ns, f)): Path<(String, String)>,
     headers: HeaderMap,
     ApiJson(input): ApiJson<ExecutionInput>,
 ) -> ApiResult<Response> {
-    let (namespace, function) = function_for(&state, &caller, &ns, &f).await?;
-    caller.require_in(Scope::Invoke, &namespace.id)?;
-    let request = RunRequest::from_input(&input)?;
-    let live = invoke::find(&state, &namespace.id, &function.id).await?;
-    if !input.r#async {
-        let execution = invoke::execute(&state, live, request).await?;
-        return Ok((StatusCode::CREATED, Json(execution)).into_response());
+    let idempotency_key = gust_engine::jobs::idempotency_key(&headers)?;
+    match state
+        .create_execution(&caller, &ns, &f, &input, idempotency_key)
+        .await?
+    {
+        Executed::Ran(execution) => Ok((StatusCode::CREATED, Json(execution)).into_response()),
+        Executed::Accepted(accepted) => Ok(accepted_response(&state, &accepted)),
     }
-    let limit = gust_core::execution::ASYNC_BODY_LIMIT;
-    if request.body.len() > limit {
-        return Err(ApiError::too_large(format!(
-            "`body` is {} bytes; an async execution takes at most {limit}",
-            request.body.len()
-        )));
-    }
-    let submission = Submission {
-        trigger: ExecutionTrigger::Api,
-        request: request.to_record(true),
-        idempotency_key: jobs::idempotency_key(&headers)?,
-        source: None,
-        replay_of: None,
-        event_depth: 0,
-    };
-    let (execution, is_new) = jobs::submit(&state, &live.function, submission).await?;
-    Ok(jobs::accepted(&state, &live.function, &execution, is_new))
 }
 
 #[utoipa::path(post, path = "/api/v1/namespaces/{ns}/functions/{fn}/executions/{id}/replay", tag = "executions",
@@ -141,30 +107,35 @@ pub async fn create_execution(
     responses((status = 202, description = "a new async execution with the same request", body = Execution),
         (status = 404, body = ErrorBody), (status = 409, body = ErrorBody)))]
 pub async fn replay_execution(
-    State(state): State<Shared>,
+    State(state): State<ApiState>,
     caller: Caller,
     Path((ns, f, id)): Path<(String, String, String)>,
 ) -> ApiResult<Response> {
-    let (namespace, function) = function_for(&state, &caller, &ns, &f).await?;
-    caller.require_in(Scope::Invoke, &namespace.id)?;
-    state.recorder.flush().await;
-    let original = state.store.get_execution(&function.id, &id).await?;
-    if original.request.body.truncated {
-        return Err(ApiError::conflict(format!(
-            "execution {id} kept only {} of its {} request bytes, so it cannot be replayed exactly",
-            original.request.body.body.len(),
-            original.request.body.size
-        )));
+    let accepted = state.replay_execution(&caller, &ns, &f, &id).await?;
+    Ok(accepted_response(&state, &accepted))
+}
+
+/// The 202 for an accepted execution: its record, where to find it, and whether it is a
+/// repeat of an earlier submit with the same idempotency key.
+pub fn accepted_response(state: &ApiState, accepted: &Accepted) -> Response {
+    use axum::http::HeaderValue;
+    let location = format!(
+        "{}/api/v1/namespaces/{}/functions/{}/executions/{}",
+        state.base_url(),
+        accepted.namespace,
+        accepted.function,
+        accepted.execution.id
+    );
+    let mut response = (StatusCode::ACCEPTED, Json(&accepted.execution)).into_response();
+    let headers = response.headers_mut();
+    if let Ok(value) = HeaderValue::from_str(&location) {
+        headers.insert("location", value);
     }
-    let live = invoke::find(&state, &namespace.id, &function.id).await?;
-    let submission = Submission {
-        trigger: original.trigger,
-        request: original.request.clone(),
-        idempotency_key: None,
-        source: original.source.clone(),
-        replay_of: Some(original.id.clone()),
-        event_depth: original.event_depth,
-    };
-    let (execution, _) = jobs::submit(&state, &live.function, submission).await?;
-    Ok(jobs::accepted(&state, &live.function, &execution, true))
+    if let Ok(value) = HeaderValue::from_str(&accepted.execution.id) {
+        headers.insert(EXECUTION_ID_HEADER, value);
+    }
+    if !accepted.is_new {
+        headers.insert("idempotent-replayed", HeaderValue::from_static("true"));
+    }
+    response
 }

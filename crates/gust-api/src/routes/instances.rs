@@ -4,95 +4,30 @@
 
 use axum::Json;
 use axum::extract::{Path, State};
-use gust_core::Scope;
-use serde::Serialize;
-use utoipa::ToSchema;
+use gust_engine::Caller;
+use gust_engine::ops::{Detached, Instances};
 
-use crate::auth::Caller;
+use crate::ApiState;
 use crate::error::{ApiResult, ErrorBody};
-use crate::live::Runner;
-use crate::routes::function_for;
-use crate::state::Shared;
-
-/// One live worker.
-#[derive(Debug, Serialize, ToSchema)]
-pub struct Instance {
-    /// Host pid of the worker's sandbox.
-    pub pid: i32,
-    /// `idle` or `busy`.
-    pub state: String,
-    pub started_at: chrono::DateTime<chrono::Utc>,
-    pub requests_served: u64,
-    pub in_flight: u32,
-    /// Memory the worker's cgroup uses, when the host measures it.
-    pub memory_bytes: Option<u64>,
-    /// Started ahead of time as a stem cell (no interpreter start on its first request).
-    pub stem_cell: bool,
-}
-
-#[derive(Debug, Serialize, ToSchema)]
-pub struct Instances {
-    pub items: Vec<Instance>,
-    pub total: usize,
-}
-
-#[derive(Debug, Serialize, ToSchema)]
-pub struct Detached {
-    /// Workers stopped.
-    pub detached: usize,
-}
 
 #[utoipa::path(get, path = "/api/v1/namespaces/{ns}/functions/{fn}/instances", tag = "functions",
     params(("ns" = String, Path), ("fn" = String, Path)),
     responses((status = 200, body = Instances), (status = 404, body = ErrorBody)))]
 pub async fn list_instances(
-    State(state): State<Shared>,
+    State(state): State<ApiState>,
     caller: Caller,
     Path((ns, f)): Path<(String, String)>,
 ) -> ApiResult<Json<Instances>> {
-    caller.require(Scope::Read)?;
-    let (namespace, function) = function_for(&state, &caller, &ns, &f).await?;
-    let items: Vec<Instance> = match state.live.get(&namespace.id, &function.id) {
-        Some(live) => match &live.runner {
-            Runner::Process(pool) => pool
-                .instances()
-                .into_iter()
-                .map(|i| Instance {
-                    pid: i.pid,
-                    state: i.state.as_str().to_string(),
-                    started_at: i.started_at,
-                    requests_served: i.requests_served,
-                    in_flight: i.in_flight,
-                    memory_bytes: i.memory_bytes,
-                    stem_cell: i.stem_cell,
-                })
-                .collect(),
-            Runner::Wasm { .. } => Vec::new(),
-        },
-        None => Vec::new(),
-    };
-    Ok(Json(Instances {
-        total: items.len(),
-        items,
-    }))
+    Ok(Json(state.list_instances(&caller, &ns, &f).await?))
 }
 
 #[utoipa::path(delete, path = "/api/v1/namespaces/{ns}/functions/{fn}/instances", tag = "functions",
     params(("ns" = String, Path), ("fn" = String, Path)),
     responses((status = 200, body = Detached), (status = 404, body = ErrorBody)))]
 pub async fn detach_instances(
-    State(state): State<Shared>,
+    State(state): State<ApiState>,
     caller: Caller,
     Path((ns, f)): Path<(String, String)>,
 ) -> ApiResult<Json<Detached>> {
-    caller.require(Scope::Write)?;
-    let (namespace, function) = function_for(&state, &caller, &ns, &f).await?;
-    let detached = match state.live.get(&namespace.id, &function.id) {
-        Some(live) => match &live.runner {
-            Runner::Process(pool) => pool.detach().await,
-            Runner::Wasm { .. } => 0,
-        },
-        None => 0,
-    };
-    Ok(Json(Detached { detached }))
+    Ok(Json(state.detach_instances(&caller, &ns, &f).await?))
 }

@@ -15,16 +15,16 @@ use axum::extract::{Path, State};
 use axum::response::sse::{Event as SseEvent, KeepAlive, Sse};
 use axum::response::{IntoResponse, Response};
 use futures_util::Stream;
-use gust_core::{Execution, ExecutionLogs, ExecutionStatus, ListQuery, Order, Scope};
+use gust_core::{Execution, ExecutionLogs, ExecutionStatus, ListQuery, Order};
 use serde::{Deserialize, Serialize};
 use tokio::sync::mpsc;
 use utoipa::{IntoParams, ToSchema};
 
-use crate::auth::Caller;
+use gust_engine::{Caller, Shared};
+
+use crate::ApiState;
 use crate::error::{ApiResult, ErrorBody};
 use crate::extract::ApiQuery;
-use crate::routes::function_for;
-use crate::state::Shared;
 
 /// How often a follower looks again at an execution that is not running yet.
 const POLL: Duration = Duration::from_millis(100);
@@ -44,20 +44,18 @@ pub struct LogsQuery {
     responses((status = 200, body = ExecutionLogs, description = "JSON, or `text/event-stream` with `follow=true`"),
         (status = 404, body = ErrorBody)))]
 pub async fn get_execution_logs(
-    State(state): State<Shared>,
+    State(state): State<ApiState>,
     caller: Caller,
     Path((ns, f, id)): Path<(String, String, String)>,
     ApiQuery(q): ApiQuery<LogsQuery>,
 ) -> ApiResult<Response> {
-    caller.require(Scope::Read)?;
-    let (_, function) = function_for(&state, &caller, &ns, &f).await?;
-    state.recorder.flush().await;
-    let execution = state.store.get_execution(&function.id, &id).await?;
+    let execution = state.get_execution(&caller, &ns, &f, &id).await?;
+    let function = execution.function_id.clone();
     if !q.follow.unwrap_or(false) {
         return Ok(Json(execution.logs).into_response());
     }
     let (tx, rx) = mpsc::channel(64);
-    tokio::spawn(follow_execution(state, function.id, id, tx));
+    tokio::spawn(follow_execution(state.0.clone(), function, id, tx));
     Ok(sse(rx))
 }
 
@@ -92,11 +90,11 @@ async fn follow_execution(
             continue;
         }
         // Not running: ended, between attempts, or not started yet.
-        state.recorder.flush().await;
+        state.flush_records().await;
         let Ok(execution) = state.store.get_execution(&function_id, &id).await else {
             return;
         };
-        let ended_attempt = crate::metrics::ended_attempt(&execution);
+        let ended_attempt = gust_engine::metrics::ended_attempt(&execution);
         if ended_attempt && attempt.is_some() {
             // The rest of the attempt we were following, from its record.
             let logs = &execution.logs;
@@ -221,20 +219,19 @@ impl From<&Execution> for ExecutionOutput {
     responses((status = 200, body = Vec<ExecutionOutput>, description = "oldest first; `text/event-stream` with `follow=true`"),
         (status = 404, body = ErrorBody)))]
 pub async fn get_function_logs(
-    State(state): State<Shared>,
+    State(state): State<ApiState>,
     caller: Caller,
     Path((ns, f)): Path<(String, String)>,
     ApiQuery(q): ApiQuery<LogsQuery>,
 ) -> ApiResult<Response> {
-    caller.require(Scope::Read)?;
-    let (_, function) = function_for(&state, &caller, &ns, &f).await?;
+    let function = state.get_function(&caller, &ns, &f).await?;
     let tail = q.tail.unwrap_or(10).min(100);
     // Subscribe before reading the recent ones, so nothing falls between the two.
     let live = q
         .follow
         .unwrap_or(false)
         .then(|| state.logs.subscribe(&function.id));
-    state.recorder.flush().await;
+    state.flush_records().await;
     let mut recent = if tail == 0 {
         Vec::new()
     } else {
@@ -249,7 +246,7 @@ pub async fn get_function_logs(
             .await?
             .items
     };
-    recent.retain(crate::metrics::ended_attempt);
+    recent.retain(gust_engine::metrics::ended_attempt);
     recent.reverse();
     let Some(mut live) = live else {
         let outputs: Vec<ExecutionOutput> = recent.iter().map(ExecutionOutput::from).collect();

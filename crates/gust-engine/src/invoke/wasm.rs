@@ -6,25 +6,24 @@ use std::collections::BTreeMap;
 use std::pin::Pin;
 use std::task::{Context, Poll};
 
-use axum::body::Body;
-use axum::http::{HeaderMap, HeaderValue, Method, StatusCode};
-use axum::response::{IntoResponse, Response};
 use bytes::{Bytes, BytesMut};
 use gust_core::execution::{RECORDED_BODY_LIMIT, RecordedBody};
 use gust_core::{Execution, ExecutionLogs, ExecutionResponse, ExecutionStatus, ExecutionTrigger};
 use gust_runtime_wasm::{
     InvokeError, InvokeLimits, LogWatch, Outcome, OutcomeKind, ResponseBody, Running, WasmFunction,
 };
+use http::{HeaderMap, HeaderValue, Method, StatusCode};
 use http_body::Frame;
 use http_body_util::{BodyExt, Full};
 use tokio::sync::oneshot;
 
+use super::body::{Response, ResponseBody as InvocationBody};
 use super::draft::{Draft, Ending};
 use super::{EXECUTION_ID_HEADER, RunRequest, header_map};
-use crate::error::ApiError;
+use crate::Shared;
+use crate::error::Error;
 use crate::live::LiveFunction;
 use crate::recorder::RecordSlot;
-use crate::state::Shared;
 
 /// Answer an HTTP invocation: the guest's head as soon as it is set, its body as it streams.
 pub(super) async fn respond(
@@ -33,7 +32,7 @@ pub(super) async fn respond(
     component: &WasmFunction,
     limits: &InvokeLimits,
     request: RunRequest,
-) -> Result<Response, ApiError> {
+) -> Result<Response, Error> {
     let draft = Draft::from_request(live, gust_core::new_id(), ExecutionTrigger::Http, &request);
     let slot = state.recorder.slot().await;
     let path_and_query = request.path_and_query();
@@ -71,14 +70,14 @@ pub(super) async fn respond(
                     running,
                 },
             );
-            Ok(Response::from_parts(head, Body::new(body)))
+            Ok(Response::from_parts(head, InvocationBody::Streaming(body)))
         }
         Err(error) => {
             let execution = draft.end(ending(error.outcome(), None, None));
             let id = execution.id.clone();
-            let response = error_response(&error, &id);
+            let error = invoke_error(&error, id);
             slot.record(execution);
-            Ok(response)
+            Err(error)
         }
     }
 }
@@ -201,7 +200,7 @@ fn guest_request(
     path_and_query: &str,
     mut headers: HeaderMap,
     body: Bytes,
-) -> Result<http::Request<Full<Bytes>>, ApiError> {
+) -> Result<http::Request<Full<Bytes>>, Error> {
     // wasi:http needs an authority; API executions have no Host header of their own.
     if !headers.contains_key("host") {
         headers.insert("host", HeaderValue::from_static("localhost"));
@@ -210,31 +209,29 @@ fn guest_request(
         .method(method)
         .uri(path_and_query)
         .body(Full::new(body))
-        .map_err(|e| ApiError::bad_request(format!("invalid request: {e}")))?;
+        .map_err(|e| Error::bad_request(format!("invalid request: {e}")))?;
     *request.headers_mut() = headers;
     Ok(request)
 }
 
-fn error_response(error: &InvokeError, execution_id: &str) -> Response {
+fn invoke_error(error: &InvokeError, execution_id: String) -> Error {
     let outcome = error.outcome();
     let message = outcome
         .message
         .clone()
         .unwrap_or_else(|| "the function failed".into());
-    let api_error = match error {
-        InvokeError::Timeout(_) => ApiError::new(StatusCode::GATEWAY_TIMEOUT, "timeout", message),
-        InvokeError::Failed(_) => ApiError::new(
+    let error = match error {
+        InvokeError::Timeout(_) => Error::new(StatusCode::GATEWAY_TIMEOUT, "timeout", message),
+        InvokeError::Failed(_) => Error::new(
             StatusCode::INTERNAL_SERVER_ERROR,
             "function_failed",
             message,
         ),
     };
-    let mut response = api_error.into_response();
-    response.headers_mut().insert(
-        EXECUTION_ID_HEADER,
-        HeaderValue::from_str(execution_id).expect("ids are ASCII"),
-    );
-    response
+    Error {
+        execution_id: Some(execution_id),
+        ..error
+    }
 }
 
 /// Where a finished record goes.
@@ -294,7 +291,7 @@ fn deliver(
 /// the guest while it does (the guest runs on this task, not one of its own). The end of the
 /// body is held back until the guest has returned, so the record is complete; if the client
 /// goes away first, dropping this stops the guest and records why.
-struct RecordingBody {
+pub struct RecordingBody {
     inner: ResponseBody,
     captured: BytesMut,
     total: u64,

@@ -2,20 +2,19 @@
 //! (python, node or custom), which answers with the whole response, the request's output and,
 //! when it had to start a worker, how long that took.
 
-use axum::body::Body;
-use axum::http::{HeaderName, HeaderValue, StatusCode};
-use axum::response::{IntoResponse, Response};
 use gust_core::execution::{RECORDED_BODY_LIMIT, RecordedBody};
 use gust_core::{Execution, ExecutionLogs, ExecutionResponse, ExecutionStatus, ExecutionTrigger};
 use gust_runtime_process::{
     FunctionPool, Outcome, ProcessInvokeError, ProcessRequest, ProcessResponse,
 };
+use http::{HeaderName, HeaderValue, StatusCode};
 
+use super::body::{Response, ResponseBody};
 use super::draft::{Draft, Ending, Start};
 use super::{EXECUTION_ID_HEADER, RunRequest};
-use crate::error::ApiError;
+use crate::Shared;
+use crate::error::Error;
 use crate::live::LiveFunction;
-use crate::state::Shared;
 
 /// Answer an HTTP invocation.
 pub(super) async fn respond(
@@ -23,7 +22,7 @@ pub(super) async fn respond(
     live: &LiveFunction,
     pool: &FunctionPool,
     request: RunRequest,
-) -> Result<Response, ApiError> {
+) -> Result<Response, Error> {
     let start = Start::now(live);
     let slot = state.recorder.slot().await;
     // Recorded in `finish`: a caller that hangs up does not stop the run, nor its record.
@@ -58,10 +57,13 @@ pub(super) async fn respond(
     .map_err(not_run)?
 }
 
-fn http_response(answer: &ProcessResponse, execution_id: &str) -> Result<Response, ApiError> {
-    let id = HeaderValue::from_str(execution_id).map_err(ApiError::internal)?;
-    let mut response = function_response(answer).unwrap_or_else(IntoResponse::into_response);
-    // Room for it was reserved (an error response has a few headers).
+fn http_response(answer: &ProcessResponse, execution_id: &str) -> Result<Response, Error> {
+    let id = HeaderValue::from_str(execution_id).map_err(Error::internal)?;
+    let mut response = function_response(answer).map_err(|error| Error {
+        execution_id: Some(execution_id.to_string()),
+        ..error
+    })?;
+    // Room for it was reserved.
     let _ = response
         .headers_mut()
         .try_insert(const { HeaderName::from_static(EXECUTION_ID_HEADER) }, id);
@@ -70,15 +72,15 @@ fn http_response(answer: &ProcessResponse, execution_id: &str) -> Result<Respons
 
 /// The function's answer as a response, less the headers HTTP cannot carry; a 502 if it gave
 /// more headers than a response holds (tens of thousands), which no client could read.
-fn function_response(answer: &ProcessResponse) -> Result<Response, ApiError> {
+fn function_response(answer: &ProcessResponse) -> Result<Response, Error> {
     let too_many = || {
-        ApiError::new(
+        Error::new(
             StatusCode::BAD_GATEWAY,
             "bad_response",
             "the function answered with more headers than a response can carry",
         )
     };
-    let mut response = Response::new(Body::from(answer.body.clone()));
+    let mut response = Response::new(ResponseBody::whole(answer.body.clone()));
     *response.status_mut() =
         StatusCode::from_u16(answer.status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
     let headers = response.headers_mut();
@@ -102,7 +104,7 @@ pub(super) async fn run_to_end(
     pool: &FunctionPool,
     draft: Draft,
     request: RunRequest,
-) -> Result<Execution, ApiError> {
+) -> Result<Execution, Error> {
     let answer = pool
         .invoke(process_request(request, draft.id.clone()))
         .await
@@ -112,14 +114,14 @@ pub(super) async fn run_to_end(
 
 /// A request the pool could not take: 429 when every worker is busy and the queue is full,
 /// 503 when no worker can start.
-fn not_run(error: ProcessInvokeError) -> ApiError {
+fn not_run(error: ProcessInvokeError) -> Error {
     match error {
-        ProcessInvokeError::Overloaded { retry_after } => ApiError::too_many_requests(
+        ProcessInvokeError::Overloaded { retry_after } => Error::too_many_requests(
             "every worker of the function is busy and its queue is full",
             retry_after.as_secs_f64().ceil().max(1.0) as u64,
         ),
         ProcessInvokeError::Unavailable(reason) => {
-            ApiError::unavailable(format!("the function cannot run now: {reason}"), 5)
+            Error::unavailable(format!("the function cannot run now: {reason}"), 5)
         }
     }
 }

@@ -9,8 +9,8 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use gust_core::{Function, FunctionTrigger, TriggerKind, TriggerOrigin, TriggerSpec};
 use tokio::sync::Notify;
 
-use crate::error::ApiError;
-use crate::state::AppState;
+use crate::Engine;
+use crate::error::Error;
 
 #[derive(Default)]
 pub struct TriggerSet {
@@ -78,10 +78,10 @@ impl TriggerSet {
 /// triggers of origin `function`. `before` is the function as it was (`None`: just created);
 /// nothing is rewritten when neither field changed, so a cron trigger keeps its next run.
 pub async fn sync_function_fields(
-    state: &AppState,
+    state: &Engine,
     before: Option<&Function>,
     function: &Function,
-) -> Result<(), ApiError> {
+) -> Result<(), Error> {
     if let Some(before) = before
         && before.schedule == function.schedule
         && before.events == function.events

@@ -1,13 +1,13 @@
 //! [`RunRequest`]: one request for a function, whichever way it came in (over HTTP, from an
 //! API execution, or stored with an async one), and how an execution record keeps it.
 
-use axum::http::{HeaderMap, HeaderValue, Method};
 use bytes::Bytes;
 use gust_core::ExecutionRequest;
 use gust_core::execution::RecordedBody;
+use http::{HeaderMap, HeaderValue, Method};
 
 use super::{ExecutionInput, REDACTED_HEADERS, header_map};
-use crate::error::ApiError;
+use crate::error::Error;
 
 /// A request for a function, parsed and checked.
 #[derive(Debug, Clone)]
@@ -22,24 +22,24 @@ pub struct RunRequest {
 
 impl RunRequest {
     /// From an API execution's JSON, naming the field that is wrong.
-    pub fn from_input(input: &ExecutionInput) -> Result<Self, ApiError> {
+    pub fn from_input(input: &ExecutionInput) -> Result<Self, Error> {
         let method = Method::from_bytes(input.method.as_bytes())
-            .map_err(|_| ApiError::invalid("method", "is not an HTTP method"))?;
+            .map_err(|_| Error::invalid("method", "is not an HTTP method"))?;
         let path = if input.path.starts_with('/') {
             input.path.clone()
         } else {
             format!("/{}", input.path)
         };
-        let uri: axum::http::Uri = path
+        let uri: http::Uri = path
             .parse()
-            .map_err(|_| ApiError::invalid("path", "is not a valid request path"))?;
+            .map_err(|_| Error::invalid("path", "is not a valid request path"))?;
         let mut headers = HeaderMap::new();
         for (name, value) in &input.headers {
-            let name = axum::http::HeaderName::from_bytes(name.as_bytes()).map_err(|_| {
-                ApiError::invalid(format!("headers.{name}"), "is not a valid header name")
+            let name = http::HeaderName::from_bytes(name.as_bytes()).map_err(|_| {
+                Error::invalid(format!("headers.{name}"), "is not a valid header name")
             })?;
             let value = HeaderValue::from_str(value).map_err(|_| {
-                ApiError::invalid(format!("headers.{name}"), "is not a valid header value")
+                Error::invalid(format!("headers.{name}"), "is not a valid header value")
             })?;
             headers.insert(name, value);
         }
@@ -63,7 +63,7 @@ impl RunRequest {
                 continue;
             }
             if let (Ok(name), Ok(value)) = (
-                axum::http::HeaderName::from_bytes(name.as_bytes()),
+                http::HeaderName::from_bytes(name.as_bytes()),
                 HeaderValue::from_str(value),
             ) {
                 headers.append(name, value);

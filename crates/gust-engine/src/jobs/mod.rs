@@ -17,14 +17,13 @@ pub mod triggers;
 
 use std::time::Duration;
 
-use axum::http::{HeaderMap, HeaderValue, StatusCode};
-use axum::response::{IntoResponse, Response};
 use gust_core::{Execution, ExecutionRequest, ExecutionStatus, ExecutionTrigger, Function};
+use http::HeaderMap;
 
-use crate::error::ApiError;
-use crate::invoke::{EXECUTION_ID_HEADER, RunRequest};
+use crate::Shared;
+use crate::error::Error;
+use crate::invoke::RunRequest;
 use crate::live::LiveFunction;
-use crate::state::Shared;
 
 /// Header that turns an invocation over HTTP into an async execution.
 pub const ASYNC_HEADER: &str = "x-gust-async";
@@ -87,7 +86,7 @@ pub async fn submit(
     state: &Shared,
     function: &Function,
     submission: Submission,
-) -> Result<(Execution, bool), ApiError> {
+) -> Result<(Execution, bool), Error> {
     let now = gust_core::now();
     let execution = Execution {
         id: gust_core::new_id(),
@@ -125,39 +124,58 @@ pub async fn submit(
 }
 
 /// `X-Gust-Async`: `true` or `false` (absent: false); anything else is a 400 naming it.
-pub fn wants_async(headers: &HeaderMap) -> Result<bool, ApiError> {
+pub fn wants_async(headers: &HeaderMap) -> Result<bool, Error> {
     let Some(value) = headers.get(ASYNC_HEADER) else {
         return Ok(false);
     };
     match value.to_str().map(str::trim) {
         Ok(v) if v.eq_ignore_ascii_case("true") || v == "1" => Ok(true),
         Ok(v) if v.eq_ignore_ascii_case("false") || v == "0" => Ok(false),
-        _ => Err(ApiError::invalid(
-            "X-Gust-Async",
-            "must be `true` or `false`",
-        )),
+        _ => Err(Error::invalid("X-Gust-Async", "must be `true` or `false`")),
     }
 }
 
 /// The `Idempotency-Key` header, checked.
-pub fn idempotency_key(headers: &HeaderMap) -> Result<Option<String>, ApiError> {
+pub fn idempotency_key(headers: &HeaderMap) -> Result<Option<String>, Error> {
     let Some(value) = headers.get(IDEMPOTENCY_HEADER) else {
         return Ok(None);
     };
     let text = value
         .to_str()
-        .map_err(|_| ApiError::invalid("Idempotency-Key", "must be visible ASCII"))?;
+        .map_err(|_| Error::invalid("Idempotency-Key", "must be visible ASCII"))?;
     gust_core::execution::idempotency_key(text)
-        .map_err(|why| ApiError::invalid("Idempotency-Key", why))?;
+        .map_err(|why| Error::invalid("Idempotency-Key", why))?;
     Ok(Some(text.to_string()))
 }
 
-/// `POST /fn/...` with `X-Gust-Async: true`: accept, store, answer 202.
+/// An async execution, stored and queued.
+#[derive(Debug, Clone)]
+pub struct Accepted {
+    pub execution: Execution,
+    /// Where its record can be read: the function's namespace and name, as the caller knows them.
+    pub namespace: String,
+    pub function: String,
+    /// False when an earlier submit with the same idempotency key was returned instead.
+    pub is_new: bool,
+}
+
+impl Accepted {
+    pub fn new(function: &Function, (execution, is_new): (Execution, bool)) -> Self {
+        Self {
+            execution,
+            namespace: function.namespace.clone(),
+            function: function.name.clone(),
+            is_new,
+        }
+    }
+}
+
+/// `POST /fn/...` with `X-Gust-Async: true`: accept and store.
 pub async fn accept_http(
     state: &Shared,
     live: &LiveFunction,
     mut request: RunRequest,
-) -> Result<Response, ApiError> {
+) -> Result<Accepted, Error> {
     let idempotency_key = idempotency_key(&request.headers)?;
     // Gust's own headers are instructions to Gust, not part of the function's request.
     request.headers.remove(ASYNC_HEADER);
@@ -170,35 +188,6 @@ pub async fn accept_http(
         replay_of: None,
         event_depth: 0,
     };
-    let (execution, is_new) = submit(state, &live.function, submission).await?;
-    Ok(accepted(state, &live.function, &execution, is_new))
-}
-
-/// The 202 for an accepted execution: its record, where to find it, and whether it is a
-/// repeat of an earlier submit with the same idempotency key.
-pub fn accepted(
-    state: &Shared,
-    function: &Function,
-    execution: &Execution,
-    is_new: bool,
-) -> Response {
-    let location = format!(
-        "{}/api/v1/namespaces/{}/functions/{}/executions/{}",
-        state.base_url(),
-        function.namespace,
-        function.name,
-        execution.id
-    );
-    let mut response = (StatusCode::ACCEPTED, axum::Json(execution)).into_response();
-    let headers = response.headers_mut();
-    if let Ok(value) = HeaderValue::from_str(&location) {
-        headers.insert("location", value);
-    }
-    if let Ok(value) = HeaderValue::from_str(&execution.id) {
-        headers.insert(EXECUTION_ID_HEADER, value);
-    }
-    if !is_new {
-        headers.insert("idempotent-replayed", HeaderValue::from_static("true"));
-    }
-    response
+    let submitted = submit(state, &live.function, submission).await?;
+    Ok(Accepted::new(&live.function, submitted))
 }

@@ -19,9 +19,9 @@ use chrono::{DateTime, Utc};
 use gust_core::{Execution, ExecutionStatus};
 use tokio::sync::mpsc;
 
+use crate::Shared;
 use crate::invoke::{RunRequest, run_to_end};
 use crate::jobs::events::Change;
-use crate::state::Shared;
 
 /// Header telling an async run which attempt it is (1 for the first).
 pub const ATTEMPT_HEADER: &str = "x-gust-attempt";
@@ -416,7 +416,7 @@ async fn run(state: Shared, mut execution: Execution) {
             (ATTEMPT_HEADER, execution.attempts.to_string()),
             (crate::invoke::EXECUTION_ID_HEADER, execution.id.clone()),
         ] {
-            if let Ok(value) = axum::http::HeaderValue::from_str(&value) {
+            if let Ok(value) = http::HeaderValue::from_str(&value) {
                 request.headers.insert(name, value);
             }
         }

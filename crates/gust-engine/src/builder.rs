@@ -11,7 +11,7 @@ use tokio::sync::mpsc;
 
 use crate::archive;
 use crate::jobs::events::Change;
-use crate::state::Shared;
+use crate::{Engine, Shared};
 
 /// A deployment waiting for its build.
 #[derive(Debug)]
@@ -150,7 +150,7 @@ async fn build(state: &Shared, job: &BuildJob) -> anyhow::Result<()> {
 }
 
 /// `functions.{fn}.deployments.{id}.{change}`, with the deployment as it is now.
-pub fn emit(state: &Shared, namespace_id: &str, deployment: &Deployment, change: Change) {
+pub fn emit(state: &Engine, namespace_id: &str, deployment: &Deployment, change: Change) {
     state.events.resource(
         namespace_id,
         &format!(
@@ -169,7 +169,7 @@ pub async fn activate(
     function: &mut Function,
     deployment: &mut Deployment,
     save_deployment: bool,
-) -> Result<(), crate::error::ApiError> {
+) -> Result<(), crate::error::Error> {
     // Load the code first: if that fails nothing has changed and the previous deployment serves on.
     if !function.runtime.is_process() {
         state.live.preload(state, deployment).await?;

@@ -11,8 +11,8 @@ use gust_core::{Deployment, Function, Namespace};
 use gust_runtime_process::{FunctionPool, PoolSpec};
 use gust_runtime_wasm::{InvokeLimits, WasmFunction};
 
-use crate::error::ApiError;
-use crate::state::AppState;
+use crate::Engine;
+use crate::error::Error;
 
 /// What runs a function's requests.
 pub enum Runner {
@@ -91,17 +91,13 @@ impl LiveFunctions {
     }
 
     /// Bring the entry of `function` in line with the store.
-    pub async fn sync(&self, state: &AppState, function: &Function) -> Result<(), ApiError> {
+    pub async fn sync(&self, state: &Engine, function: &Function) -> Result<(), Error> {
         let namespace = state.store.get_namespace(&function.namespace_id).await?;
         self.install(state, &namespace, function).await
     }
 
     /// Re-sync every function of a namespace (its env or secrets changed).
-    pub async fn sync_namespace(
-        &self,
-        state: &AppState,
-        namespace: &Namespace,
-    ) -> Result<(), ApiError> {
+    pub async fn sync_namespace(&self, state: &Engine, namespace: &Namespace) -> Result<(), Error> {
         let ids: Vec<String> = {
             let routes = self.routes.read().unwrap_or_else(|p| p.into_inner());
             routes
@@ -118,7 +114,7 @@ impl LiveFunctions {
     }
 
     /// Load every function that has an active deployment (at start).
-    pub async fn load_all(&self, state: &AppState) -> Result<(), ApiError> {
+    pub async fn load_all(&self, state: &Engine) -> Result<(), Error> {
         // The query brings each active deployment along, and namespaces are fetched once each:
         // no store round trip per function beyond that.
         let mut namespaces: HashMap<String, Namespace> = HashMap::new();
@@ -144,10 +140,10 @@ impl LiveFunctions {
 
     async fn install(
         &self,
-        state: &AppState,
+        state: &Engine,
         namespace: &Namespace,
         function: &Function,
-    ) -> Result<(), ApiError> {
+    ) -> Result<(), Error> {
         let Some(deployment_id) = function.active_deployment.clone() else {
             self.remove(&function.id);
             return Ok(());
@@ -194,13 +190,13 @@ impl LiveFunctions {
     /// (applied in place), else a new one, the old one draining its in-flight requests.
     fn pool(
         &self,
-        state: &AppState,
+        state: &Engine,
         function: &Function,
         deployment_id: &str,
         env: Vec<(String, String)>,
-    ) -> Result<FunctionPool, ApiError> {
+    ) -> Result<FunctionPool, Error> {
         let runtime = state.process.as_ref().map_err(|reason| {
-            ApiError::unavailable(
+            Error::unavailable(
                 format!("process runtimes are not available on this server: {reason}"),
                 30,
             )
@@ -241,10 +237,10 @@ impl LiveFunctions {
     /// The component of a deployment: from the cache, else loaded as the store describes it.
     async fn component(
         &self,
-        state: &AppState,
+        state: &Engine,
         function_id: &str,
         deployment_id: &str,
-    ) -> Result<WasmFunction, ApiError> {
+    ) -> Result<WasmFunction, Error> {
         if let Some(found) = self
             .components
             .lock()
@@ -263,20 +259,20 @@ impl LiveFunctions {
     /// Load a deployment's component into the cache (from its artifact, compiling if needed).
     pub async fn preload(
         &self,
-        state: &AppState,
+        state: &Engine,
         deployment: &Deployment,
-    ) -> Result<WasmFunction, ApiError> {
+    ) -> Result<WasmFunction, Error> {
         let id = deployment.id.clone();
         let sha = deployment
             .wasm_sha256
             .clone()
-            .ok_or_else(|| ApiError::internal(format!("deployment {id} has no component")))?;
+            .ok_or_else(|| Error::internal(format!("deployment {id} has no component")))?;
         let source = state.blobs.path(&sha);
         let runtime = state.wasm.clone();
         let loaded = tokio::task::spawn_blocking(move || runtime.load_or_compile(&sha, &source))
             .await
-            .map_err(ApiError::internal)?
-            .map_err(|e| ApiError::internal(format!("loading deployment {id}: {e}")))?;
+            .map_err(Error::internal)?
+            .map_err(|e| Error::internal(format!("loading deployment {id}: {e}")))?;
         self.components
             .lock()
             .unwrap_or_else(|p| p.into_inner())

@@ -2,7 +2,7 @@
 //! kept, none older than `retention.max_age_s`). Queued and running ones are never pruned.
 //! Runs every `GUST_RETENTION_INTERVAL_S`, off the request path.
 
-use crate::state::Shared;
+use crate::Shared;
 
 pub fn spawn(state: Shared) {
     tokio::spawn(async move {

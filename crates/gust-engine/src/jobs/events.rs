@@ -18,9 +18,9 @@ use gust_core::execution::MAX_EVENT_DEPTH;
 use gust_core::{Event, Execution, ExecutionTrigger, TriggerKind};
 use tokio::sync::mpsc;
 
+use crate::Shared;
 use crate::jobs::triggers::TriggerSet;
 use crate::jobs::{Submission, submit};
-use crate::state::Shared;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Change {

@@ -58,8 +58,8 @@ impl ServerConfig {
     }
 }
 
-/// Everything handlers share.
-pub struct AppState {
+/// The platform: its parts, each behind a narrow handle, wired together once in [`Engine::start`].
+pub struct Engine {
     pub config: ServerConfig,
     pub store: Arc<dyn Store>,
     pub blobs: BlobStore,
@@ -89,7 +89,7 @@ pub struct AppState {
     pub public_url: std::sync::OnceLock<String>,
 }
 
-pub type Shared = Arc<AppState>;
+pub type Shared = Arc<Engine>;
 
 /// What the first start prints once.
 pub struct Bootstrap {
@@ -98,7 +98,7 @@ pub struct Bootstrap {
     pub new_admin_token: Option<String>,
 }
 
-impl AppState {
+impl Engine {
     /// Open or create the data dir and bring the server's state up.
     pub async fn start(config: ServerConfig) -> anyhow::Result<Bootstrap> {
         let data_dir = &config.data_dir;
@@ -134,7 +134,7 @@ impl AppState {
         .context("starting the execution writer")?;
         let (queue, queue_rx) = Queue::channel();
         let (builder, build_queue) = Builder::channel();
-        let state = Arc::new(AppState {
+        let state = Arc::new(Engine {
             config,
             store,
             blobs,

@@ -12,8 +12,8 @@ use std::time::Duration;
 
 use gust_core::{ExecutionTrigger, FunctionTrigger, TriggerKind};
 
+use crate::Shared;
 use crate::jobs::{Submission, submit};
-use crate::state::Shared;
 
 /// Longest sleep between looks at the clock (a safety net: changes also wake the task).
 const MAX_SLEEP: Duration = Duration::from_secs(60);

@@ -13,25 +13,24 @@
 use std::collections::BTreeMap;
 use std::sync::Arc;
 
-use axum::body::Body;
-use axum::extract::{Request, State};
-use axum::http::{HeaderMap, StatusCode};
-use axum::response::{IntoResponse, Response};
 use bytes::Bytes;
 use gust_core::{Execution, ExecutionTrigger, FunctionStatus, HttpOption, Privacy, Scope};
+use http::{HeaderMap, StatusCode};
 use http_body_util::BodyExt;
 
+mod body;
 mod draft;
 mod process;
 mod request;
 mod wasm;
 
+pub use body::{BodyError, Response, ResponseBody};
 pub use request::RunRequest;
 
 use crate::auth;
-use crate::error::ApiError;
+use crate::error::Error;
 use crate::live::{LiveFunction, Runner};
-use crate::state::{AppState, Shared};
+use crate::{Engine, Shared};
 
 /// Header carrying the id of the execution that served a response.
 pub const EXECUTION_ID_HEADER: &str = "x-gust-execution-id";
@@ -39,26 +38,33 @@ pub const EXECUTION_ID_HEADER: &str = "x-gust-execution-id";
 /// Request headers never copied into execution records: they carry credentials.
 pub(crate) const REDACTED_HEADERS: [&str; 3] = ["authorization", "cookie", "proxy-authorization"];
 
-/// `ANY /fn/{ns}/{fn}/{*path}`.
-pub async fn invoke_http(State(state): State<Shared>, request: Request) -> Response {
-    match invoke_http_inner(&state, request).await {
-        Ok(response) => response,
-        Err(error) => error.into_response(),
-    }
+/// What an invocation over HTTP came to.
+pub enum Invocation {
+    /// The function's response (or its error, recorded, as `Err`).
+    Response(Response),
+    /// `X-Gust-Async: true`: stored and queued; `is_new` is false when its idempotency key
+    /// was seen before.
+    Accepted(crate::jobs::Accepted),
 }
 
-async fn invoke_http_inner(state: &Shared, request: Request) -> Result<Response, ApiError> {
+/// `ANY /fn/{ns}/{fn}/{*path}`: find the function, check who may call it, read the body
+/// (bounded), then run it, or queue it when the caller asked for async.
+pub async fn invoke_http<B>(state: &Shared, request: http::Request<B>) -> Result<Invocation, Error>
+where
+    B: http_body::Body<Data = Bytes>,
+    B::Error: Into<Box<dyn std::error::Error + Send + Sync>>,
+{
     let (mut parts, body) = request.into_parts();
     let (namespace, function, rest) = split_fn_path(parts.uri.path()).ok_or_else(|| {
-        ApiError::not_found("invoke a function at /fn/{namespace}/{function}/{path}")
+        Error::not_found("invoke a function at /fn/{namespace}/{function}/{path}")
     })?;
     let live = find(state, namespace, function).await?;
 
     if live.function.privacy == Privacy::Private {
-        let caller = auth::authenticate(state, auth::bearer(&parts.headers))?;
+        let caller = auth::authenticate(&state.tokens, auth::bearer(&parts.headers))?;
         caller.require_in(Scope::Invoke, &live.function.namespace_id)?;
         // The token is Gust's credential, not the function's: it does not reach the guest.
-        parts.headers.remove(axum::http::header::AUTHORIZATION);
+        parts.headers.remove(http::header::AUTHORIZATION);
     }
     if live.function.http_option == HttpOption::Redirected && !is_https(&parts.headers) {
         let host = parts
@@ -74,7 +80,14 @@ async fn invoke_http_inner(state: &Shared, request: Request) -> Result<Response,
                 .map(|p| p.as_str())
                 .unwrap_or("/")
         );
-        return Ok((StatusCode::MOVED_PERMANENTLY, [("location", location)]).into_response());
+        let mut response = Response::new(ResponseBody::empty());
+        *response.status_mut() = StatusCode::MOVED_PERMANENTLY;
+        if let Ok(location) = http::HeaderValue::try_from(location) {
+            response
+                .headers_mut()
+                .insert(http::header::LOCATION, location);
+        }
+        return Ok(Invocation::Response(response));
     }
 
     let is_async = crate::jobs::wants_async(&parts.headers)?;
@@ -91,14 +104,17 @@ async fn invoke_http_inner(state: &Shared, request: Request) -> Result<Response,
         body: read_body(body, limit).await?,
     };
     if is_async {
-        return crate::jobs::accept_http(state, &live, request).await;
+        return crate::jobs::accept_http(state, &live, request)
+            .await
+            .map(Invocation::Accepted);
     }
-    match &live.runner {
+    let response = match &live.runner {
         Runner::Wasm { component, limits } => {
             wasm::respond(state, &live, component, limits, request).await
         }
         Runner::Process(pool) => process::respond(state, &live, pool, request).await,
-    }
+    };
+    response.map(Invocation::Response)
 }
 
 /// Run a function to completion from the API (`POST .../executions`) and return its record.
@@ -106,7 +122,7 @@ pub async fn execute(
     state: &Shared,
     live: Arc<LiveFunction>,
     request: RunRequest,
-) -> Result<Execution, ApiError> {
+) -> Result<Execution, Error> {
     // In a task of its own: a caller that hangs up neither stops the run nor loses its record.
     let state = state.clone();
     let run = tokio::spawn(async move {
@@ -127,7 +143,7 @@ pub async fn execute(
         state.recorder.flush().await;
         Ok(execution)
     });
-    run.await.map_err(ApiError::internal)?
+    run.await.map_err(Error::internal)?
 }
 
 /// Run `request` through `live` to the end and return its record, with id `id`. `on_start`
@@ -139,7 +155,7 @@ pub async fn run_to_end(
     trigger: ExecutionTrigger,
     request: RunRequest,
     on_start: impl FnOnce(gust_runtime_wasm::LogWatch),
-) -> Result<Execution, ApiError> {
+) -> Result<Execution, Error> {
     let draft = draft::Draft::from_request(live, id, trigger, &request);
     match &live.runner {
         Runner::Wasm { component, limits } => {
@@ -177,10 +193,10 @@ fn default_path() -> String {
 
 /// Find an invocable function: memory first; on a miss, the store says why it is not invocable.
 pub async fn find(
-    state: &AppState,
+    state: &Engine,
     namespace: &str,
     function: &str,
-) -> Result<Arc<LiveFunction>, ApiError> {
+) -> Result<Arc<LiveFunction>, Error> {
     if let Some(live) = state.live.get(namespace, function) {
         return Ok(live);
     }
@@ -194,7 +210,7 @@ pub async fn find(
         FunctionStatus::Error => "its deployment failed to build",
         _ => "it has no active deployment; deploy code first",
     };
-    Err(ApiError::unavailable(
+    Err(Error::unavailable(
         format!("function `{}` cannot be invoked yet: {why}", f.name),
         1,
     ))
@@ -217,19 +233,23 @@ fn is_https(headers: &HeaderMap) -> bool {
         .is_some_and(|v| v.as_bytes().eq_ignore_ascii_case(b"https"))
 }
 
-async fn read_body(body: Body, limit: usize) -> Result<Bytes, ApiError> {
+async fn read_body<B>(body: B, limit: usize) -> Result<Bytes, Error>
+where
+    B: http_body::Body<Data = Bytes>,
+    B::Error: Into<Box<dyn std::error::Error + Send + Sync>>,
+{
     match http_body_util::Limited::new(body, limit).collect().await {
         Ok(collected) => Ok(collected.to_bytes()),
         Err(e)
             if e.downcast_ref::<http_body_util::LengthLimitError>()
                 .is_some() =>
         {
-            Err(ApiError::too_large(format!(
+            Err(Error::too_large(format!(
                 "the request body exceeds {} bytes",
                 limit
             )))
         }
-        Err(e) => Err(ApiError::bad_request(format!(
+        Err(e) => Err(Error::bad_request(format!(
             "could not read the request body: {e}"
         ))),
     }

@@ -1,0 +1,37 @@
+//! The Gust platform, with no HTTP framework in it: every front door (the native API, the
+//! dialects, the console) is a translation of its wire format onto the operations here, so a
+//! function created through one deploys, runs, scales and records identically through all.
+//!
+//! Layout:
+//! - `ops/`: the platform's operations as plain async methods of [`Engine`], one module per
+//!   resource: namespaces, functions, deployments, executions, instances, triggers, events,
+//!   tokens. Each checks the caller's token, validates, writes the store and keeps the
+//!   in-memory sets and events in step, so no front door repeats a sequence.
+//! - `invoke/`: the invocation path (`/fn/…` and API executions); `live`: functions ready to
+//!   invoke, in memory; `recorder`: execution records, batched off the request path.
+//! - `jobs/`: async executions (queue, retries), cron and event triggers, retention.
+//! - `builder` + `archive`: uploads to runnable deployments.
+//! - `auth`: tokens in memory and scope checks; `logs`: live output; `metrics`: counters.
+//! - `start`: configuration and start-up, the one place the parts are wired together.
+//!
+//! Errors: operations return [`Error`], which says what went wrong in a client's terms; each
+//! front door renders it in its own format.
+
+pub mod archive;
+pub mod auth;
+mod builder;
+pub mod error;
+pub mod invoke;
+pub mod jobs;
+pub mod live;
+pub mod logs;
+pub mod metrics;
+pub mod ops;
+mod recorder;
+mod start;
+
+pub use auth::Caller;
+pub use error::{Error, Result};
+pub use invoke::{EXECUTION_ID_HEADER, Invocation, Response, ResponseBody};
+pub use jobs::Accepted;
+pub use start::{Bootstrap, Engine, ServerConfig, Shared};

@@ -1,0 +1,70 @@
+//! Change notices: bring the in-memory sets (live functions, tokens, triggers) in line with
+//! the store for one resource, named by id, when the change was made somewhere else (another
+//! node, a tool writing the store) and no operation of this engine saw it.
+
+use gust_core::{ListQuery, TriggerOrigin};
+use gust_store::StoreError;
+
+use crate::Engine;
+use crate::error::Result;
+
+/// What changed in the store.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ChangeNotice {
+    /// A namespace's env or secrets: its functions are loaded again.
+    Namespace { id: String },
+    /// A function's configuration or state (active deployment), or its removal.
+    Function { id: String },
+    /// The triggers of a function.
+    Triggers { function_id: String },
+    /// Any token.
+    Tokens,
+}
+
+impl Engine {
+    /// Refresh what this engine holds in memory about the resource a notice names.
+    pub async fn apply_change(&self, notice: &ChangeNotice) -> Result<()> {
+        match notice {
+            ChangeNotice::Namespace { id } => match self.store.get_namespace(id).await {
+                Ok(namespace) => self.live.sync_namespace(self, &namespace).await,
+                // Its functions went with it; their own notices remove them.
+                Err(StoreError::NotFound { .. }) => Ok(()),
+                Err(e) => Err(e.into()),
+            },
+            ChangeNotice::Function { id } => match self.store.get_function_by_id(id).await {
+                Ok(function) => {
+                    self.live.sync(self, &function).await?;
+                    self.reload_triggers(id).await
+                }
+                Err(StoreError::NotFound { .. }) => {
+                    self.live.remove(id);
+                    self.triggers.remove_function(id);
+                    Ok(())
+                }
+                Err(e) => Err(e.into()),
+            },
+            ChangeNotice::Triggers { function_id } => self.reload_triggers(function_id).await,
+            ChangeNotice::Tokens => {
+                self.tokens.reload(self.store.all_tokens().await?);
+                Ok(())
+            }
+        }
+    }
+
+    async fn reload_triggers(&self, function_id: &str) -> Result<()> {
+        let query = ListQuery {
+            limit: Some(gust_core::list::MAX_LIMIT),
+            ..Default::default()
+        };
+        let stored = self.store.list_triggers(function_id, &query).await?.items;
+        for origin in [TriggerOrigin::Api, TriggerOrigin::Function] {
+            let of_origin: Vec<_> = stored
+                .iter()
+                .filter(|t| t.origin == origin)
+                .cloned()
+                .collect();
+            self.triggers.replace(function_id, origin, &of_origin);
+        }
+        Ok(())
+    }
+}

@@ -1,0 +1,266 @@
+//! Deployments: uploads streamed to the blob store (hashed on the way, size-capped), then a
+//! build; activation, rebuilds, deletion and the uploaded code.
+
+use std::path::PathBuf;
+use std::sync::Arc;
+
+use gust_core::{Deployment, DeploymentStatus, Function, ListQuery, PackageFormat, Page, Scope};
+use gust_store::BlobWriter;
+
+use crate::Engine;
+use crate::auth::Caller;
+use crate::builder;
+use crate::error::{Error, Result};
+use crate::jobs::events::Change;
+
+/// An upload on its way to becoming a deployment of `function`: bytes go to a blob as they
+/// arrive, bounded by the server's upload limit. Finish it with [`Engine::create_deployment`],
+/// or [`Upload::discard`] it.
+pub struct Upload {
+    function: Function,
+    writer: BlobWriter,
+    /// The first bytes, to recognise the format.
+    head: Vec<u8>,
+    limit: u64,
+}
+
+/// What a deployment is made with, besides its code.
+#[derive(Debug, Default, Clone)]
+pub struct UploadOptions {
+    /// The content type the code arrived with (or one guessed from its file name).
+    pub content_type: Option<String>,
+    /// The file in the package to run (default: the only `.wasm` in it).
+    pub entrypoint: Option<String>,
+    /// Make it active once it builds (the first deployment always is).
+    pub activate: bool,
+}
+
+impl Upload {
+    /// Append bytes; 413 once the upload passes the limit.
+    pub async fn push(&mut self, bytes: &[u8]) -> Result<()> {
+        if self.writer.size() + bytes.len() as u64 > self.limit {
+            return Err(upload_too_large(self.limit));
+        }
+        if self.head.len() < 8 {
+            self.head
+                .extend_from_slice(&bytes[..bytes.len().min(8 - self.head.len())]);
+        }
+        self.writer.write(bytes).await.map_err(Error::internal)
+    }
+
+    /// Bytes received so far.
+    pub fn size(&self) -> u64 {
+        self.writer.size()
+    }
+
+    pub fn function(&self) -> &Function {
+        &self.function
+    }
+
+    /// Drop what was received.
+    pub async fn discard(self) {
+        self.writer.discard().await;
+    }
+}
+
+/// The 413 of an upload over `limit` bytes.
+pub fn upload_too_large(limit: u64) -> Error {
+    Error::too_large(format!(
+        "the upload exceeds the limit of {} MiB",
+        limit / (1024 * 1024)
+    ))
+}
+
+impl Engine {
+    /// Largest upload this server takes, in bytes.
+    pub fn upload_limit(&self) -> u64 {
+        self.config.max_upload_bytes
+    }
+
+    pub async fn list_deployments(
+        &self,
+        caller: &Caller,
+        ns: &str,
+        f: &str,
+        query: &ListQuery,
+    ) -> Result<Page<Deployment>> {
+        caller.require(Scope::Read)?;
+        query.validate()?;
+        let (_, function) = self.function_for(caller, ns, f).await?;
+        Ok(self.store.list_deployments(&function.id, query).await?)
+    }
+
+    /// Start an upload of new code for a function the caller may write.
+    pub async fn start_upload(&self, caller: &Caller, ns: &str, f: &str) -> Result<Upload> {
+        caller.require(Scope::Write)?;
+        let (_, function) = self.function_for(caller, ns, f).await?;
+        Ok(Upload {
+            function,
+            writer: self.blobs.writer().await.map_err(Error::internal)?,
+            head: Vec::new(),
+            limit: self.upload_limit(),
+        })
+    }
+
+    /// Store a finished upload as a deployment and queue its build. Nothing is kept when the
+    /// upload is refused.
+    pub async fn create_deployment(
+        &self,
+        upload: Upload,
+        options: UploadOptions,
+    ) -> Result<Deployment> {
+        if upload.size() == 0 {
+            upload.discard().await;
+            return Err(Error::invalid("code", "the upload is empty"));
+        }
+        let Some(format) = PackageFormat::detect(options.content_type.as_deref(), &upload.head)
+        else {
+            upload.discard().await;
+            return Err(Error::invalid(
+                "code",
+                "is not a .wasm component, a .tar.gz or a .zip",
+            ));
+        };
+        if let Some(e) = &options.entrypoint
+            && let Err(e) = gust_core::validate::text("entrypoint", e, 512)
+        {
+            upload.discard().await;
+            return Err(e.into());
+        }
+        let function = upload.function;
+        let (sha256, size) = upload.writer.commit().await.map_err(Error::internal)?;
+        let now = gust_core::now();
+        let deployment = Deployment {
+            id: gust_core::new_id(),
+            function_id: function.id.clone(),
+            sha256,
+            size,
+            format,
+            entrypoint: options.entrypoint,
+            wasm_sha256: None,
+            status: DeploymentStatus::Waiting,
+            build_log: String::new(),
+            build_duration_ms: None,
+            error_message: None,
+            active: false,
+            activate_when_ready: options.activate,
+            created_at: now,
+            updated_at: now,
+        };
+        self.store.create_deployment(&deployment).await?;
+        self.builder
+            .enqueue(deployment.id.clone(), function.id.clone());
+        builder::emit(self, &function.namespace_id, &deployment, Change::Create);
+        Ok(deployment)
+    }
+
+    pub async fn get_deployment(
+        &self,
+        caller: &Caller,
+        ns: &str,
+        f: &str,
+        id: &str,
+    ) -> Result<Deployment> {
+        caller.require(Scope::Read)?;
+        let (_, function) = self.function_for(caller, ns, f).await?;
+        Ok(self.store.get_deployment(&function.id, id).await?)
+    }
+
+    /// A deployment and the file holding its code as uploaded.
+    pub async fn deployment_code(
+        &self,
+        caller: &Caller,
+        ns: &str,
+        f: &str,
+        id: &str,
+    ) -> Result<(Deployment, PathBuf)> {
+        let deployment = self.get_deployment(caller, ns, f, id).await?;
+        let path = self.blobs.path(&deployment.sha256);
+        Ok((deployment, path))
+    }
+
+    pub async fn delete_deployment(
+        &self,
+        caller: &Caller,
+        ns: &str,
+        f: &str,
+        id: &str,
+    ) -> Result<()> {
+        caller.require(Scope::Write)?;
+        let (_, function) = self.function_for(caller, ns, f).await?;
+        let deployment = self.store.get_deployment(&function.id, id).await?;
+        if function.active_deployment.as_deref() == Some(deployment.id.as_str()) {
+            return Err(Error::conflict(
+                "this deployment is active; activate another one before deleting it",
+            ));
+        }
+        self.store.delete_deployment(&deployment.id).await?;
+        self.release_deployment(&deployment).await;
+        builder::emit(self, &function.namespace_id, &deployment, Change::Delete);
+        Ok(())
+    }
+
+    /// Free what a deleted deployment held: its unpacked code, and blobs and artifacts no
+    /// other deployment uses.
+    pub(crate) async fn release_deployment(&self, deployment: &Deployment) {
+        self.live.forget_deployment(&deployment.id);
+        let _ = tokio::fs::remove_dir_all(builder::code_dir(&self.config.data_dir, &deployment.id))
+            .await;
+        for sha in [Some(&deployment.sha256), deployment.wasm_sha256.as_ref()]
+            .into_iter()
+            .flatten()
+        {
+            if matches!(self.store.blob_in_use(sha).await, Ok(false)) {
+                let _ = self.blobs.remove(sha).await;
+                let _ = tokio::fs::remove_file(self.wasm.artifact_path(sha)).await;
+            }
+        }
+    }
+
+    /// Make a ready deployment the function's active one; it serves from now on.
+    pub async fn activate_deployment(
+        self: &Arc<Self>,
+        caller: &Caller,
+        ns: &str,
+        f: &str,
+        id: &str,
+    ) -> Result<Deployment> {
+        caller.require(Scope::Write)?;
+        let (_, mut function) = self.function_for(caller, ns, f).await?;
+        let mut deployment = self.store.get_deployment(&function.id, id).await?;
+        if deployment.status != DeploymentStatus::Ready {
+            return Err(Error::conflict(format!(
+                "only a ready deployment can be activated; this one is {}",
+                deployment.status.as_str()
+            )));
+        }
+        builder::activate(self, &mut function, &mut deployment, false).await?;
+        builder::emit(self, &function.namespace_id, &deployment, Change::Update);
+        Ok(deployment)
+    }
+
+    /// Build a finished deployment again (after a failure, or a runtime upgrade).
+    pub async fn rebuild_deployment(
+        &self,
+        caller: &Caller,
+        ns: &str,
+        f: &str,
+        id: &str,
+    ) -> Result<Deployment> {
+        caller.require(Scope::Write)?;
+        let (_, function) = self.function_for(caller, ns, f).await?;
+        let mut deployment = self.store.get_deployment(&function.id, id).await?;
+        if !deployment.status.is_final() {
+            return Err(Error::conflict(format!(
+                "the deployment is already {}",
+                deployment.status.as_str()
+            )));
+        }
+        deployment.status = DeploymentStatus::Waiting;
+        deployment.updated_at = gust_core::now();
+        self.store.update_deployment(&deployment).await?;
+        self.builder
+            .enqueue(deployment.id.clone(), function.id.clone());
+        Ok(deployment)
+    }
+}

@@ -1,0 +1,130 @@
+//! Executions: run a function from the API (to its end, or queued with `async`), read the
+//! records (every finished run is visible: the recorder is flushed first), replay one.
+
+use std::sync::Arc;
+
+use gust_core::{Execution, ExecutionTrigger, ListQuery, Page, Scope};
+
+use crate::Engine;
+use crate::auth::Caller;
+use crate::error::{Error, Result};
+use crate::invoke::{self, RunRequest};
+use crate::jobs::{self, Accepted, Submission};
+
+pub use crate::invoke::ExecutionInput;
+pub use gust_store::ExecutionFilter;
+
+/// What an API execution came to.
+pub enum Executed {
+    /// It ran to its end; here is its record.
+    Ran(Execution),
+    /// It was stored and queued (`async`).
+    Accepted(Accepted),
+}
+
+impl Engine {
+    pub async fn list_executions(
+        &self,
+        caller: &Caller,
+        ns: &str,
+        f: &str,
+        query: &ListQuery,
+        filter: &ExecutionFilter,
+    ) -> Result<Page<Execution>> {
+        caller.require(Scope::Read)?;
+        query.validate()?;
+        if let (Some(since), Some(until)) = (filter.since, filter.until)
+            && since >= until
+        {
+            return Err(Error::invalid("until", "must be later than `since`"));
+        }
+        let (_, function) = self.function_for(caller, ns, f).await?;
+        // Records are written off the request path: make sure every finished one is visible.
+        self.recorder.flush().await;
+        Ok(self
+            .store
+            .list_executions(&function.id, query, filter)
+            .await?)
+    }
+
+    pub async fn get_execution(
+        &self,
+        caller: &Caller,
+        ns: &str,
+        f: &str,
+        id: &str,
+    ) -> Result<Execution> {
+        caller.require(Scope::Read)?;
+        let (_, function) = self.function_for(caller, ns, f).await?;
+        self.recorder.flush().await;
+        Ok(self.store.get_execution(&function.id, id).await?)
+    }
+
+    /// Run the function with `input`: to its end, or, with `async`, stored and queued
+    /// (`idempotency_key`: a repeat with the same key returns the first execution).
+    pub async fn create_execution(
+        self: &Arc<Self>,
+        caller: &Caller,
+        ns: &str,
+        f: &str,
+        input: &ExecutionInput,
+        idempotency_key: Option<String>,
+    ) -> Result<Executed> {
+        let (namespace, function) = self.function_for(caller, ns, f).await?;
+        caller.require_in(Scope::Invoke, &namespace.id)?;
+        let request = RunRequest::from_input(input)?;
+        let live = invoke::find(self, &namespace.id, &function.id).await?;
+        if !input.r#async {
+            return Ok(Executed::Ran(invoke::execute(self, live, request).await?));
+        }
+        let limit = gust_core::execution::ASYNC_BODY_LIMIT;
+        if request.body.len() > limit {
+            return Err(Error::too_large(format!(
+                "`body` is {} bytes; an async execution takes at most {limit}",
+                request.body.len()
+            )));
+        }
+        let submission = Submission {
+            trigger: ExecutionTrigger::Api,
+            request: request.to_record(true),
+            idempotency_key,
+            source: None,
+            replay_of: None,
+            event_depth: 0,
+        };
+        let submitted = jobs::submit(self, &live.function, submission).await?;
+        Ok(Executed::Accepted(Accepted::new(&live.function, submitted)))
+    }
+
+    /// Queue a new async execution with the same request as execution `id`.
+    pub async fn replay_execution(
+        self: &Arc<Self>,
+        caller: &Caller,
+        ns: &str,
+        f: &str,
+        id: &str,
+    ) -> Result<Accepted> {
+        let (namespace, function) = self.function_for(caller, ns, f).await?;
+        caller.require_in(Scope::Invoke, &namespace.id)?;
+        self.recorder.flush().await;
+        let original = self.store.get_execution(&function.id, id).await?;
+        if original.request.body.truncated {
+            return Err(Error::conflict(format!(
+                "execution {id} kept only {} of its {} request bytes, so it cannot be replayed exactly",
+                original.request.body.body.len(),
+                original.request.body.size
+            )));
+        }
+        let live = invoke::find(self, &namespace.id, &function.id).await?;
+        let submission = Submission {
+            trigger: original.trigger,
+            request: original.request.clone(),
+            idempotency_key: None,
+            source: original.source.clone(),
+            replay_of: Some(original.id.clone()),
+            event_depth: original.event_depth,
+        };
+        let submitted = jobs::submit(self, &live.function, submission).await?;
+        Ok(Accepted::new(&live.function, submitted))
+    }
+}

@@ -1,0 +1,165 @@
+//! Functions: create, read, replace or patch, delete; and the runtimes they can name. Each
+//! write keeps the function's triggers (`schedule`, `events`), its live copy and its events in
+//! step before it returns.
+
+use gust_core::{
+    Function, FunctionPatch, FunctionSpec, ListQuery, Page, RuntimeId, RuntimeInfo, Scope,
+};
+use gust_runtime_process::ProcessRuntime;
+
+use crate::Engine;
+use crate::auth::Caller;
+use crate::error::{Error, Result};
+use crate::jobs::events::Change;
+use crate::jobs::triggers;
+
+impl Engine {
+    pub async fn list_functions(
+        &self,
+        caller: &Caller,
+        ns: &str,
+        query: &ListQuery,
+    ) -> Result<Page<Function>> {
+        caller.require(Scope::Read)?;
+        query.validate()?;
+        let namespace = self.namespace_for(caller, ns).await?;
+        let mut page = self.store.list_functions(&namespace.id, query).await?;
+        page.items.iter_mut().for_each(|f| self.decorate(f));
+        Ok(page)
+    }
+
+    pub async fn create_function(
+        &self,
+        caller: &Caller,
+        ns: &str,
+        spec: FunctionSpec,
+    ) -> Result<Function> {
+        caller.require(Scope::Write)?;
+        let namespace = self.namespace_for(caller, ns).await?;
+        let mut function = spec.into_new_function(&namespace.id, &namespace.name)?;
+        self.require_runtime(function.runtime)?;
+        self.store.create_function(&function).await?;
+        if let Err(e) = triggers::sync_function_fields(self, None, &function).await {
+            // Nothing half-made stays behind.
+            let _ = self.store.delete_function(&function.id).await;
+            return Err(e);
+        }
+        self.decorate(&mut function);
+        self.emit_function(&function, Change::Create);
+        Ok(function)
+    }
+
+    pub async fn get_function(&self, caller: &Caller, ns: &str, f: &str) -> Result<Function> {
+        caller.require(Scope::Read)?;
+        Ok(self.function_for(caller, ns, f).await?.1)
+    }
+
+    /// Replace the function's configuration with `spec` (what `spec` leaves out goes back to
+    /// its default); its state (status, active deployment) is kept.
+    pub async fn replace_function(
+        &self,
+        caller: &Caller,
+        ns: &str,
+        f: &str,
+        spec: FunctionSpec,
+    ) -> Result<Function> {
+        caller.require(Scope::Write)?;
+        let (_, current) = self.function_for(caller, ns, f).await?;
+        let function = spec.replace(&current)?;
+        self.save_function(&current, function).await
+    }
+
+    pub async fn update_function(
+        &self,
+        caller: &Caller,
+        ns: &str,
+        f: &str,
+        patch: FunctionPatch,
+    ) -> Result<Function> {
+        caller.require(Scope::Write)?;
+        let (_, current) = self.function_for(caller, ns, f).await?;
+        let mut function = current.clone();
+        patch.apply_to(&mut function)?;
+        self.save_function(&current, function).await
+    }
+
+    async fn save_function(&self, before: &Function, function: Function) -> Result<Function> {
+        self.require_runtime(function.runtime)?;
+        self.store.update_function(&function).await?;
+        triggers::sync_function_fields(self, Some(before), &function).await?;
+        // Re-read: the state fields may have moved on (a build finishing) since this request read them.
+        let mut function = self.store.get_function_by_id(&function.id).await?;
+        self.live.sync(self, &function).await?;
+        self.decorate(&mut function);
+        self.emit_function(&function, Change::Update);
+        Ok(function)
+    }
+
+    /// Delete the function, its triggers and deployments, and what only they used.
+    pub async fn delete_function(&self, caller: &Caller, ns: &str, f: &str) -> Result<()> {
+        caller.require(Scope::Write)?;
+        let (_, function) = self.function_for(caller, ns, f).await?;
+        let deployments = self
+            .store
+            .list_deployments(
+                &function.id,
+                &ListQuery {
+                    limit: Some(gust_core::list::MAX_LIMIT),
+                    ..Default::default()
+                },
+            )
+            .await?;
+        self.live.remove(&function.id);
+        self.store.delete_function(&function.id).await?;
+        self.triggers.remove_function(&function.id);
+        self.emit_function(&function, Change::Delete);
+        for deployment in deployments.items {
+            self.release_deployment(&deployment).await;
+        }
+        Ok(())
+    }
+
+    /// `functions.{id}.{change}`, with the function as it is now.
+    fn emit_function(&self, function: &Function, change: Change) {
+        self.events.resource(
+            &function.namespace_id,
+            &format!("functions.{}", function.id),
+            change,
+            || serde_json::to_value(function).unwrap_or_default(),
+        );
+    }
+
+    /// What this server can run.
+    pub fn runtimes(&self) -> Vec<RuntimeInfo> {
+        let mut all = vec![RuntimeInfo {
+            id: RuntimeId::Wasm,
+            name: "WebAssembly (wasi:http/proxy component)".into(),
+            available: true,
+            version: self.wasm.version().into(),
+            reason: None,
+        }];
+        all.extend(match &self.process {
+            Ok(runtime) => runtime.runtimes(),
+            Err(reason) => ProcessRuntime::unavailable(reason),
+        });
+        all
+    }
+
+    /// 400 on `runtime` unless this server can run it.
+    pub fn require_runtime(&self, runtime: RuntimeId) -> Result<()> {
+        match self.runtimes().into_iter().find(|r| r.id == runtime) {
+            Some(info) if info.available => Ok(()),
+            Some(info) => Err(Error::invalid(
+                "runtime",
+                format!(
+                    "runtime `{runtime}` is not available on this server: {}",
+                    info.reason.unwrap_or_default()
+                ),
+            )),
+            None => Err(Error::invalid(
+                "runtime",
+                format!("unknown runtime `{runtime}`"),
+            )),
+        }
+    }
+}

@@ -1,0 +1,94 @@
+//! The platform's operations, one module per resource, as methods of [`Engine`]. Every front
+//! door calls these and only translates: each operation checks the caller's token, validates,
+//! writes the store, and keeps the in-memory sets (live functions, tokens, triggers) and the
+//! platform's events in step before it returns. Reads of executions see every record written
+//! before they were asked (the recorder is flushed first).
+
+mod changes;
+mod deployments;
+mod events;
+mod executions;
+mod functions;
+mod instances;
+mod namespaces;
+mod tokens;
+mod triggers;
+
+pub use changes::ChangeNotice;
+pub use deployments::{Upload, UploadOptions, upload_too_large};
+pub use events::Published;
+pub use executions::{Executed, ExecutionFilter, ExecutionInput};
+pub use instances::{Detached, Instance, Instances};
+
+use gust_core::{Function, Namespace};
+
+use crate::Engine;
+use crate::auth::{self, Caller};
+use crate::error::Result;
+
+impl Engine {
+    /// Make every execution record taken so far readable from the store.
+    pub async fn flush_records(&self) {
+        self.recorder.flush().await;
+    }
+
+    /// `/metrics` in Prometheus' text format.
+    pub async fn metrics_text(&self) -> String {
+        let depths = self.queue.depths(&*self.store).await;
+        let instances: Vec<(String, &'static str, usize)> = self
+            .live
+            .pools()
+            .into_iter()
+            .map(|(id, pool)| (id, pool.spec().runtime.as_str(), pool.instance_count()))
+            .collect();
+        self.metrics
+            .render(&depths, self.queue.running(), &instances)
+    }
+
+    /// The base of function URLs when the configuration names none: the listener's address.
+    pub fn set_default_base_url(&self, url: &str) {
+        let _ = self.public_url.set(url.trim_end_matches('/').to_string());
+    }
+
+    /// Stop: async executions that are running get up to `grace` to finish (the rest run
+    /// after the next start), and every record taken reaches the store.
+    pub async fn stop(&self, grace: std::time::Duration) {
+        self.queue.drain(grace).await;
+        self.recorder.flush().await;
+    }
+
+    /// The caller a bearer secret stands for, or why it is refused (401).
+    pub fn authenticate(&self, secret: Option<&str>) -> Result<Caller> {
+        auth::authenticate(&self.tokens, secret)
+    }
+
+    /// Resolve a namespace (name or id), checking the caller may touch it.
+    pub async fn namespace_for(&self, caller: &Caller, key: &str) -> Result<Namespace> {
+        let ns = self.store.get_namespace(key).await?;
+        caller.require_namespace(&ns.id)?;
+        Ok(ns)
+    }
+
+    /// Resolve a function (names or ids), checking the caller may touch its namespace.
+    pub async fn function_for(
+        &self,
+        caller: &Caller,
+        ns: &str,
+        function: &str,
+    ) -> Result<(Namespace, Function)> {
+        let ns = self.namespace_for(caller, ns).await?;
+        let mut function = self.store.get_function(&ns.id, function).await?;
+        self.decorate(&mut function);
+        Ok((ns, function))
+    }
+
+    /// Fill the derived fields of a function for a response.
+    pub fn decorate(&self, function: &mut Function) {
+        function.url = format!(
+            "{}/fn/{}/{}",
+            self.base_url(),
+            function.namespace,
+            function.name
+        );
+    }
+}

@@ -1,0 +1,77 @@
+//! Namespaces: a function's home, with the env and secrets its functions share.
+
+use gust_core::{ListQuery, Namespace, NamespacePatch, NamespaceSpec, Page, Scope};
+
+use crate::Engine;
+use crate::auth::Caller;
+use crate::error::{Error, Result};
+use crate::jobs::events::Change;
+
+impl Engine {
+    pub async fn list_namespaces(
+        &self,
+        caller: &Caller,
+        query: &ListQuery,
+    ) -> Result<Page<Namespace>> {
+        caller.require(Scope::Read)?;
+        query.validate()?;
+        Ok(self
+            .store
+            .list_namespaces(query, caller.token.namespace_id.as_deref())
+            .await?)
+    }
+
+    pub async fn create_namespace(
+        &self,
+        caller: &Caller,
+        spec: NamespaceSpec,
+    ) -> Result<Namespace> {
+        caller.require(Scope::Admin)?;
+        let ns = spec.into_new_namespace()?;
+        self.store.create_namespace(&ns).await?;
+        self.emit_namespace(&ns, Change::Create);
+        Ok(ns)
+    }
+
+    pub async fn get_namespace(&self, caller: &Caller, key: &str) -> Result<Namespace> {
+        caller.require(Scope::Read)?;
+        self.namespace_for(caller, key).await
+    }
+
+    /// Apply `patch`; the functions of the namespace pick up its new env and secrets.
+    pub async fn update_namespace(
+        &self,
+        caller: &Caller,
+        key: &str,
+        patch: NamespacePatch,
+    ) -> Result<Namespace> {
+        caller.require(Scope::Write)?;
+        let mut namespace = self.namespace_for(caller, key).await?;
+        patch.apply_to(&mut namespace)?;
+        self.store.update_namespace(&namespace).await?;
+        self.live.sync_namespace(self, &namespace).await?;
+        self.emit_namespace(&namespace, Change::Update);
+        Ok(namespace)
+    }
+
+    pub async fn delete_namespace(&self, caller: &Caller, key: &str) -> Result<()> {
+        caller.require(Scope::Admin)?;
+        let namespace = self.namespace_for(caller, key).await?;
+        if namespace.name == gust_core::DEFAULT_NAMESPACE {
+            return Err(Error::conflict("the default namespace cannot be deleted"));
+        }
+        self.store.delete_namespace(&namespace.id).await?;
+        self.emit_namespace(&namespace, Change::Delete);
+        Ok(())
+    }
+
+    /// `namespaces.{id}.{change}`, with the namespace as it is now (secrets masked).
+    fn emit_namespace(&self, namespace: &Namespace, change: Change) {
+        self.events.resource(
+            &namespace.id,
+            &format!("namespaces.{}", namespace.id),
+            change,
+            || serde_json::to_value(namespace).unwrap_or_default(),
+        );
+    }
+}

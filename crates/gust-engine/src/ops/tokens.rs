@@ -1,0 +1,73 @@
+//! Tokens: admin only. The secret appears once, in what `create_token` returns.
+
+use gust_core::{ListQuery, Page, Scope, Token, TokenSpec};
+
+use crate::Engine;
+use crate::auth::{self, Caller};
+use crate::error::{Error, Result};
+
+impl Engine {
+    pub async fn list_tokens(&self, caller: &Caller, query: &ListQuery) -> Result<Page<Token>> {
+        caller.require(Scope::Admin)?;
+        query.validate()?;
+        Ok(self.store.list_tokens(query).await?)
+    }
+
+    /// A new token; the returned copy carries its secret, which is stored only as a hash.
+    pub async fn create_token(&self, caller: &Caller, spec: TokenSpec) -> Result<Token> {
+        caller.require(Scope::Admin)?;
+        let description = spec.description.unwrap_or_default();
+        gust_core::validate::text("description", &description, 256)?;
+        let scopes = spec
+            .scopes
+            .unwrap_or_else(|| vec![Scope::Read, Scope::Write, Scope::Invoke]);
+        if scopes.is_empty() {
+            return Err(Error::invalid("scopes", "must name at least one scope"));
+        }
+        let namespace_id = match spec.namespace {
+            Some(key) => Some(
+                self.store
+                    .get_namespace(&key)
+                    .await
+                    .map_err(|_| Error::invalid("namespace", format!("no namespace `{key}`")))?
+                    .id,
+            ),
+            None => None,
+        };
+        if spec.expires_at.is_some_and(|at| at <= gust_core::now()) {
+            return Err(Error::invalid("expires_at", "must be in the future"));
+        }
+        let secret = auth::new_secret();
+        let hash = auth::hash_secret(&secret);
+        let token = Token {
+            id: gust_core::new_id(),
+            description,
+            scopes,
+            namespace_id,
+            expires_at: spec.expires_at,
+            created_at: gust_core::now(),
+            token: None,
+        };
+        self.store.create_token(&token, &hash).await?;
+        self.tokens.insert(hash, token.clone());
+        Ok(Token {
+            token: Some(secret),
+            ..token
+        })
+    }
+
+    pub async fn get_token(&self, caller: &Caller, id: &str) -> Result<Token> {
+        caller.require(Scope::Admin)?;
+        Ok(self.store.get_token(id).await?)
+    }
+
+    pub async fn delete_token(&self, caller: &Caller, id: &str) -> Result<()> {
+        caller.require(Scope::Admin)?;
+        if caller.token.id == id {
+            return Err(Error::conflict("a token cannot delete itself"));
+        }
+        self.store.delete_token(id).await?;
+        self.tokens.remove(id);
+        Ok(())
+    }
+}

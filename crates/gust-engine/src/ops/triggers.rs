@@ -1,0 +1,65 @@
+//! Cron and event triggers. The store is written first, then the in-memory set the scheduler
+//! and the event router read.
+
+use gust_core::{FunctionTrigger, ListQuery, Page, Scope, TriggerOrigin, TriggerSpec};
+
+use crate::Engine;
+use crate::auth::Caller;
+use crate::error::{Error, Result};
+
+impl Engine {
+    pub async fn list_triggers(
+        &self,
+        caller: &Caller,
+        ns: &str,
+        f: &str,
+        query: &ListQuery,
+    ) -> Result<Page<FunctionTrigger>> {
+        caller.require(Scope::Read)?;
+        query.validate()?;
+        let (_, function) = self.function_for(caller, ns, f).await?;
+        Ok(self.store.list_triggers(&function.id, query).await?)
+    }
+
+    pub async fn create_trigger(
+        &self,
+        caller: &Caller,
+        ns: &str,
+        f: &str,
+        spec: TriggerSpec,
+    ) -> Result<FunctionTrigger> {
+        caller.require(Scope::Write)?;
+        let (namespace, function) = self.function_for(caller, ns, f).await?;
+        let trigger = spec.into_trigger(&namespace.id, &function.id, TriggerOrigin::Api)?;
+        self.store.create_trigger(&trigger).await?;
+        self.triggers.put(trigger.clone());
+        Ok(trigger)
+    }
+
+    pub async fn get_trigger(
+        &self,
+        caller: &Caller,
+        ns: &str,
+        f: &str,
+        id: &str,
+    ) -> Result<FunctionTrigger> {
+        caller.require(Scope::Read)?;
+        let (_, function) = self.function_for(caller, ns, f).await?;
+        Ok(self.store.get_trigger(&function.id, id).await?)
+    }
+
+    pub async fn delete_trigger(&self, caller: &Caller, ns: &str, f: &str, id: &str) -> Result<()> {
+        caller.require(Scope::Write)?;
+        let (_, function) = self.function_for(caller, ns, f).await?;
+        let trigger = self.store.get_trigger(&function.id, id).await?;
+        if trigger.origin == TriggerOrigin::Function {
+            return Err(Error::conflict(format!(
+                "trigger {id} comes from the function's `schedule` or `events` field; \
+                 change that field instead (PATCH the function)"
+            )));
+        }
+        self.store.delete_trigger(&trigger.id).await?;
+        self.triggers.remove(&trigger.id);
+        Ok(())
+    }
+}
