@@ -36,6 +36,7 @@ use axum::serve::ListenerExt;
 
 pub use error::{ApiError, ErrorBody};
 pub use invoke::EXECUTION_ID_HEADER;
+pub use jobs::JobsConfig;
 pub use routes::openapi::ApiDoc;
 pub use state::{AppState, Bootstrap, ServerConfig, Shared};
 
