@@ -671,4 +671,24 @@ mod tests {
         .unwrap();
         assert_eq!(settings.unknown_variables, ["GUST_QUEUE_LIMT"]);
     }
+
+    /// Every variable the server reads has its row in README.md's Configuration table.
+    #[test]
+    fn every_variable_is_documented() {
+        let readme = include_str!("../../../README.md");
+        let section = readme
+            .split("## Configuration")
+            .nth(1)
+            .and_then(|rest| rest.split("\n## ").next())
+            .expect("a Configuration section");
+        let nothing_set = Environment::default();
+        let mut reader = Reader::new(&nothing_set);
+        reader.settings(ServeFlags::default()).unwrap();
+        for variable in reader.read {
+            assert!(
+                section.contains(&format!("`{variable}`")),
+                "{variable} is missing from README.md's Configuration"
+            );
+        }
+    }
 }
