@@ -37,23 +37,27 @@ pub struct ServerConfig {
     pub log_limit: usize,
     /// Base URL shown in function `url`s; defaults to `http://<listen address>`.
     pub public_url: Option<String>,
+    /// Connections in the database pool (`GUST_SQLITE_CONNECTIONS`; default 4).
+    pub sqlite_connections: u32,
+    pub wasm: WasmConfig,
+    pub process: ProcessConfig,
+    pub jobs: JobsConfig,
 }
 
 impl ServerConfig {
+    /// The defaults, with state under `data_dir`.
     pub fn new(data_dir: PathBuf) -> Self {
-        let env_u64 = |name: &str, default: u64| {
-            std::env::var(name)
-                .ok()
-                .and_then(|v| v.parse().ok())
-                .unwrap_or(default)
-        };
         Self {
+            max_upload_bytes: 100 * 1024 * 1024,
+            max_unpacked_bytes: 1024 * 1024 * 1024,
+            max_request_bytes: 16 * 1024 * 1024,
+            log_limit: 64 * 1024,
+            public_url: None,
+            sqlite_connections: SqliteStore::DEFAULT_CONNECTIONS,
+            wasm: WasmConfig::new(data_dir.join("artifacts")),
+            process: ProcessConfig::new(&data_dir),
+            jobs: JobsConfig::default(),
             data_dir,
-            max_upload_bytes: env_u64("GUST_MAX_UPLOAD_MB", 100) * 1024 * 1024,
-            max_unpacked_bytes: env_u64("GUST_MAX_UNPACKED_MB", 1024) * 1024 * 1024,
-            max_request_bytes: (env_u64("GUST_MAX_REQUEST_MB", 16) * 1024 * 1024) as usize,
-            log_limit: (env_u64("GUST_LOG_LIMIT_KB", 64) * 1024) as usize,
-            public_url: std::env::var("GUST_PUBLIC_URL").ok(),
         }
     }
 }
@@ -104,20 +108,23 @@ impl Engine {
         let data_dir = &config.data_dir;
         std::fs::create_dir_all(data_dir)
             .with_context(|| format!("creating data dir {}", data_dir.display()))?;
-        let store = SqliteStore::open(&data_dir.join("gust.db"))
-            .await
-            .with_context(|| format!("opening the database in {}", data_dir.display()))?;
+        let store = SqliteStore::open_with_connections(
+            &data_dir.join("gust.db"),
+            config.sqlite_connections,
+        )
+        .await
+        .with_context(|| format!("opening the database in {}", data_dir.display()))?;
         let store: Arc<dyn Store> = Arc::new(store);
         let blobs = BlobStore::open(data_dir.join("blobs")).context("opening the blob store")?;
-        let wasm = WasmRuntime::new(WasmConfig::from_env(data_dir.join("artifacts")))
-            .context("starting the WebAssembly runtime")?;
+        let wasm =
+            WasmRuntime::new(config.wasm.clone()).context("starting the WebAssembly runtime")?;
         if !wasm.pooling() {
             tracing::warn!(
                 "WebAssembly instances use on-demand allocation (pooling refused by this host)"
             );
         }
 
-        let process = start_process_runtime(data_dir).await;
+        let process = start_process_runtime(config.process.clone()).await;
         let new_admin_token = bootstrap(&*store, data_dir).await?;
         let tokens = TokenCache::load(store.all_tokens().await?);
         let metrics = Arc::new(Metrics::default());
@@ -134,6 +141,7 @@ impl Engine {
         .context("starting the execution writer")?;
         let (queue, queue_rx) = Queue::channel();
         let (builder, build_queue) = Builder::channel();
+        let jobs_config = config.jobs.clone();
         let state = Arc::new(Engine {
             config,
             store,
@@ -147,7 +155,7 @@ impl Engine {
             queue,
             triggers,
             events,
-            jobs_config: JobsConfig::from_env(),
+            jobs_config,
             logs,
             metrics,
             public_url: std::sync::OnceLock::new(),
@@ -189,8 +197,8 @@ impl Engine {
 
 /// Start the process runtimes, saying once what the sandbox lacks on this host. A host that
 /// cannot make sandboxes at all still serves Wasm functions.
-async fn start_process_runtime(data_dir: &std::path::Path) -> Result<ProcessRuntime, String> {
-    match ProcessRuntime::start(ProcessConfig::from_env(data_dir)).await {
+async fn start_process_runtime(config: ProcessConfig) -> Result<ProcessRuntime, String> {
+    match ProcessRuntime::start(config).await {
         Ok(runtime) => {
             for warning in runtime.sandbox_support().warnings() {
                 tracing::warn!("sandbox: {warning}");

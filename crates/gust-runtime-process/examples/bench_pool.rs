@@ -40,7 +40,7 @@ fn env_num(name: &str, default: u64) -> u64 {
 }
 
 async fn start(stem_cells: usize, data: &Path) -> anyhow::Result<ProcessRuntime> {
-    let mut config = ProcessConfig::from_env(data);
+    let mut config = ProcessConfig::new(data);
     config.spawner = Some(SpawnerCommand::current_exe()?);
     config.stem_cells = stem_cells;
     Ok(ProcessRuntime::start(config).await?)

@@ -1,5 +1,5 @@
-//! [`ProcessConfig`]: the knobs of the process runtime, each with its default, the reason for
-//! it and its `GUST_*` override ([`ProcessConfig::from_env`]).
+//! [`ProcessConfig`]: the knobs of the process runtime, each with its default ([`ProcessConfig::new`]),
+//! the reason for it and the `GUST_*` variable `gust serve` sets it from.
 
 use std::path::PathBuf;
 use std::time::Duration;
@@ -50,30 +50,23 @@ pub struct ProcessConfig {
 }
 
 impl ProcessConfig {
-    /// Defaults for `data_dir`, overridden by the `GUST_*` variables that are set.
-    pub fn from_env(data_dir: impl Into<PathBuf>) -> Self {
-        let num = |name: &str, default: u64| -> u64 {
-            std::env::var(name)
-                .ok()
-                .and_then(|v| v.trim().parse().ok())
-                .unwrap_or(default)
-        };
-        let path = |name: &str| std::env::var_os(name).map(PathBuf::from);
+    /// The defaults, with state under `data_dir`.
+    pub fn new(data_dir: impl Into<PathBuf>) -> Self {
         ProcessConfig {
             data_dir: data_dir.into(),
-            idle_timeout: Duration::from_secs(num("GUST_IDLE_TIMEOUT_SECS", 300)),
-            queue_limit: num("GUST_QUEUE_LIMIT", 100) as usize,
-            queue_wait: Duration::from_millis(num("GUST_QUEUE_WAIT_MS", 10_000)),
-            log_limit: num("GUST_LOG_LIMIT_KB", 64) as usize * 1024,
-            stem_cells: num("GUST_STEM_CELLS", 2) as usize,
-            start_timeout: Duration::from_secs(num("GUST_WORKER_START_TIMEOUT_SECS", 30)),
-            build_timeout: Duration::from_secs(num("GUST_BUILD_TIMEOUT_SECS", 600)),
-            tmp_mb: num("GUST_SANDBOX_TMP_MB", 64),
-            pids: num("GUST_SANDBOX_PIDS", 128) as u32,
-            open_files: num("GUST_SANDBOX_NOFILE", 1024),
-            file_size_mb: num("GUST_SANDBOX_FSIZE_MB", 64),
-            python: path("GUST_PYTHON311"),
-            node: path("GUST_NODE20"),
+            idle_timeout: Duration::from_secs(300),
+            queue_limit: 100,
+            queue_wait: Duration::from_millis(10_000),
+            log_limit: 64 * 1024,
+            stem_cells: 2,
+            start_timeout: Duration::from_secs(30),
+            build_timeout: Duration::from_secs(600),
+            tmp_mb: 64,
+            pids: 128,
+            open_files: 1024,
+            file_size_mb: 64,
+            python: None,
+            node: None,
             spawner: None,
         }
     }

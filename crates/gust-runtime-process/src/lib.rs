@@ -11,8 +11,8 @@
 //! - `cells`: stem cells — pre-started interpreters that take a function's code on demand.
 //! - `pool/`: [`FunctionPool`] — scaling decisions (`state`), launching (`launch`), the
 //!   background task (`maintain`).
-//! - `build`: dependency installs and the import check. `config`: knobs and `GUST_*`
-//!   overrides. `request`: requests, responses, outcomes, cold-start breakdowns.
+//! - `build`: dependency installs and the import check. `config`: knobs and their
+//!   defaults. `request`: requests, responses, outcomes, cold-start breakdowns.
 //!
 //! What it leaves to others: HTTP (the API turns [`ProcessInvokeError::Overloaded`] into a
 //! 429 with Retry-After and [`Outcome`] into the status of the execution), recording
@@ -26,7 +26,7 @@
 //! ```no_run
 //! # async fn example() -> Result<(), Box<dyn std::error::Error>> {
 //! use gust_runtime_process::*;
-//! let runtime = ProcessRuntime::start(ProcessConfig::from_env("/var/lib/gust")).await?;
+//! let runtime = ProcessRuntime::start(ProcessConfig::new("/var/lib/gust")).await?;
 //! let spec = BuildSpec {
 //!     runtime: gust_core::RuntimeId::Python311,
 //!     code_dir: "/var/lib/gust/deployments/d1".into(),

@@ -29,7 +29,7 @@ async fn main() -> anyhow::Result<()> {
         .unwrap_or(1)
         .max(1);
     let dir = std::env::temp_dir().join(format!("gust-invoke-loop-{}", std::process::id()));
-    let runtime = WasmRuntime::new(WasmConfig::from_env(dir.clone()))?;
+    let runtime = WasmRuntime::new(WasmConfig::new(dir.clone()))?;
     let wasm = std::fs::read(&path)?;
     runtime.precompile(&wasm, "bench")?;
     let function = Arc::new(runtime.load("bench")?.expect("artifact"));

@@ -16,7 +16,8 @@ use wasmtime_wasi_http::p2::bindings::ProxyPre;
 use crate::guest::GuestState;
 use crate::{WasmError, WasmResult};
 
-/// Engine settings. Every knob has a `GUST_WASM_*` override, read by [`WasmConfig::from_env`].
+/// Engine settings. [`WasmConfig::new`] holds the defaults; `gust serve` sets each knob from
+/// its `GUST_WASM_*` variable.
 #[derive(Debug, Clone)]
 pub struct WasmConfig {
     /// Where compiled artifacts are cached (`DATA_DIR/artifacts`).
@@ -43,30 +44,23 @@ pub struct WasmConfig {
 }
 
 impl WasmConfig {
-    pub fn from_env(artifacts_dir: PathBuf) -> Self {
-        let env_u64 = |name: &str, default: u64| {
-            std::env::var(name)
-                .ok()
-                .and_then(|v| v.parse().ok())
-                .unwrap_or(default)
-        };
+    /// The defaults, caching artifacts in `artifacts_dir`.
+    pub fn new(artifacts_dir: PathBuf) -> Self {
         Self {
             artifacts_dir,
-            pool_instances: env_u64("GUST_WASM_POOL_INSTANCES", 1000) as u32,
+            pool_instances: 1000,
             // The top of a function's `memory_mb` range: per-function limits sit below it.
             max_memory_mb: 4096,
-            epoch_tick: Duration::from_millis(env_u64("GUST_WASM_EPOCH_TICK_MS", 10).max(1)),
-            keep_resident: env_u64("GUST_WASM_KEEP_RESIDENT_KB", default_keep_resident_kb())
-                as usize
-                * 1024,
-            table_keep_resident: env_u64("GUST_WASM_TABLE_KEEP_RESIDENT_KB", 64) as usize * 1024,
-            stack_keep_resident: env_u64("GUST_WASM_STACK_KEEP_RESIDENT_KB", 64) as usize * 1024,
+            epoch_tick: Duration::from_millis(10),
+            keep_resident: default_keep_resident_kb() * 1024,
+            table_keep_resident: 64 * 1024,
+            stack_keep_resident: 64 * 1024,
         }
     }
 }
 
 /// 4 MiB where the kernel reports dirty pages (Linux 6.7+), else 64 KiB; see `keep_resident`.
-fn default_keep_resident_kb() -> u64 {
+fn default_keep_resident_kb() -> usize {
     let release = std::fs::read_to_string("/proc/sys/kernel/osrelease").unwrap_or_default();
     let mut parts = release
         .trim()

@@ -23,10 +23,6 @@ use crate::{StoreError, StoreResult};
 
 static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations");
 
-/// Connections in the pool. SQLite runs one writer at a time; a few readers can overlap it
-/// in WAL mode. Override with `GUST_SQLITE_CONNECTIONS`.
-const DEFAULT_CONNECTIONS: u32 = 4;
-
 #[derive(Debug, Clone)]
 pub struct SqliteStore {
     pool: SqlitePool,
@@ -35,8 +31,17 @@ pub struct SqliteStore {
 }
 
 impl SqliteStore {
+    /// Connections in the pool. SQLite runs one writer at a time; a few readers can overlap it
+    /// in WAL mode. `gust serve` sets it from `GUST_SQLITE_CONNECTIONS`.
+    pub const DEFAULT_CONNECTIONS: u32 = 4;
+
     /// Open (creating if needed) the database at `path` and bring its schema up to date.
     pub async fn open(path: &Path) -> StoreResult<Self> {
+        Self::open_with_connections(path, Self::DEFAULT_CONNECTIONS).await
+    }
+
+    /// [`SqliteStore::open`] with a pool of `connections` (at least 1).
+    pub async fn open_with_connections(path: &Path, connections: u32) -> StoreResult<Self> {
         let options = SqliteConnectOptions::new()
             .filename(path)
             .create_if_missing(true)
@@ -49,10 +54,6 @@ impl SqliteStore {
             .page_size(16 * 1024)
             .foreign_keys(true)
             .busy_timeout(Duration::from_secs(10));
-        let connections = std::env::var("GUST_SQLITE_CONNECTIONS")
-            .ok()
-            .and_then(|v| v.parse().ok())
-            .unwrap_or(DEFAULT_CONNECTIONS);
         let pool = SqlitePoolOptions::new()
             .max_connections(connections)
             .connect_with(options)

@@ -4,21 +4,29 @@
 
 use anyhow::Context;
 use clap::Args;
-use gust_runtime_process::{ProcessConfig, ProcessRuntime};
+use gust_runtime_process::ProcessRuntime;
+
+use crate::settings::{ServeFlags, Settings};
 
 #[derive(Args, Debug)]
 pub struct DoctorArgs {}
 
 pub async fn run(_args: DoctorArgs, global: &crate::context::GlobalArgs) -> anyhow::Result<()> {
+    // The host as `gust serve` would use it (its pool size, its interpreters), in a scratch dir.
+    let server = Settings::read(ServeFlags::default())?.server;
     let scratch = tempfile::tempdir().context("creating a scratch dir")?;
-    let wasm = gust_runtime_wasm::WasmRuntime::new(gust_runtime_wasm::WasmConfig::from_env(
-        scratch.path().join("artifacts"),
-    ))
+    let wasm = gust_runtime_wasm::WasmRuntime::new(gust_runtime_wasm::WasmConfig {
+        artifacts_dir: scratch.path().join("artifacts"),
+        ..server.wasm
+    })
     .context("starting the WebAssembly runtime")?;
-    let mut config = ProcessConfig::from_env(scratch.path());
-    // A check, not a server: no interpreters kept warm.
-    config.stem_cells = 0;
-    let process = ProcessRuntime::start(config).await;
+    let process = ProcessRuntime::start(gust_runtime_process::ProcessConfig {
+        data_dir: scratch.path().into(),
+        // A check, not a server: no interpreters kept warm.
+        stem_cells: 0,
+        ..server.process
+    })
+    .await;
     let runtimes = match &process {
         Ok(runtime) => runtime.runtimes(),
         Err(e) => ProcessRuntime::unavailable(&e.to_string()),

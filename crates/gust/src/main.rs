@@ -14,6 +14,7 @@ mod login;
 mod logs;
 mod output;
 mod serve;
+mod settings;
 mod trigger;
 
 use clap::{Parser, Subcommand};
@@ -40,7 +41,10 @@ struct Cli {
 #[derive(Subcommand)]
 enum Command {
     /// Start the server.
-    Serve(serve::ServeArgs),
+    #[command(
+        after_help = "Every other setting is a GUST_* variable; README.md's Configuration lists them all."
+    )]
+    Serve(settings::ServeFlags),
     /// Create, list, show, change and delete functions.
     #[command(subcommand, name = "fn")]
     Function(function::FunctionCommand),

@@ -35,7 +35,7 @@ pub const IDEMPOTENCY_HEADER: &str = "idempotency-key";
 pub struct JobsConfig {
     /// Delay before the first retry, doubled per failed attempt (`GUST_RETRY_BASE_MS`; 1 s).
     pub retry_base: Duration,
-    /// Longest delay between attempts (`GUST_RETRY_MAX_S`; 5 min).
+    /// Longest delay between attempts (`GUST_RETRY_MAX_SECS`; 5 min).
     pub retry_cap: Duration,
     /// Async executions running at once across all functions (`GUST_ASYNC_WORKERS`; 256).
     /// Each function is also capped at `max_scale × concurrency`. 0: this server accepts and
@@ -44,26 +44,18 @@ pub struct JobsConfig {
     /// Queued executions held in memory (`GUST_QUEUE_MEMORY`; 100 000); the rest wait in the
     /// store and are read back as the queue drains.
     pub memory_queue: usize,
-    /// How often finished executions are pruned (`GUST_RETENTION_INTERVAL_S`; 5 min).
+    /// How often finished executions are pruned (`GUST_RETENTION_INTERVAL_SECS`; 5 min).
     pub retention_interval: Duration,
 }
 
-impl JobsConfig {
-    pub fn from_env() -> Self {
-        let env_u64 = |name: &str, default: u64| {
-            std::env::var(name)
-                .ok()
-                .and_then(|v| v.parse().ok())
-                .unwrap_or(default)
-        };
+impl Default for JobsConfig {
+    fn default() -> Self {
         Self {
-            retry_base: Duration::from_millis(env_u64("GUST_RETRY_BASE_MS", 1000).max(1)),
-            retry_cap: Duration::from_secs(env_u64("GUST_RETRY_MAX_S", 300).max(1)),
-            workers: env_u64("GUST_ASYNC_WORKERS", 256) as usize,
-            memory_queue: env_u64("GUST_QUEUE_MEMORY", 100_000).max(100) as usize,
-            retention_interval: Duration::from_secs(
-                env_u64("GUST_RETENTION_INTERVAL_S", 300).max(1),
-            ),
+            retry_base: Duration::from_secs(1),
+            retry_cap: Duration::from_secs(300),
+            workers: 256,
+            memory_queue: 100_000,
+            retention_interval: Duration::from_secs(300),
         }
     }
 }

@@ -1,6 +1,6 @@
 //! Prunes finished executions past each function's retention (`retention.max_count` newest
 //! kept, none older than `retention.max_age_s`). Queued and running ones are never pruned.
-//! Runs every `GUST_RETENTION_INTERVAL_S`, off the request path.
+//! Runs every `GUST_RETENTION_INTERVAL_SECS`, off the request path.
 
 use crate::Shared;
 

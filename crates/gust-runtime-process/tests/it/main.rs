@@ -23,7 +23,7 @@ pub struct Env {
 
 pub async fn env_with(tweak: impl FnOnce(&mut ProcessConfig)) -> Env {
     let data = tempfile::tempdir().unwrap();
-    let mut config = ProcessConfig::from_env(data.path());
+    let mut config = ProcessConfig::new(data.path());
     config.spawner = Some(SpawnerCommand {
         program: env!("CARGO_BIN_EXE_gust-process-spawner").into(),
         args: vec![],

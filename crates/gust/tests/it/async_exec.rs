@@ -350,7 +350,7 @@ async fn bad_async_requests_name_what_is_wrong() {
 
 #[tokio::test]
 async fn finished_executions_are_pruned_past_their_retention() {
-    let server = TestServer::start_with_env(&[], &[("GUST_RETENTION_INTERVAL_S", "1")]);
+    let server = TestServer::start_with_env(&[], &[("GUST_RETENTION_INTERVAL_SECS", "1")]);
     server
         .deploy_ready(
             "kept",

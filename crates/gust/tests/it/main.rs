@@ -15,4 +15,5 @@ mod process;
 mod restart;
 mod sandbox;
 mod scaling;
+mod settings;
 mod triggers;
