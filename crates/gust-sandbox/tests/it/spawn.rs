@@ -17,9 +17,11 @@ async fn a_shell_runs_in_its_sandbox() {
     assert!(stdout.starts_with("hello\n"));
 }
 
-/// The spawner processes of this test process, and how many children each has.
+/// The spawner processes of this test process (its children running this same executable),
+/// and how many children each has.
 fn spawner_children() -> Vec<(u32, usize)> {
     let me = std::process::id().to_string();
+    let this_exe = std::env::current_exe().unwrap();
     let mut found = Vec::new();
     for entry in std::fs::read_dir("/proc").unwrap().flatten() {
         let Ok(pid) = entry.file_name().to_string_lossy().parse::<u32>() else {
@@ -32,7 +34,7 @@ fn spawner_children() -> Vec<(u32, usize)> {
         let after = &stat[stat.rfind(')').unwrap() + 2..];
         let parent = after.split(' ').nth(1).unwrap_or("");
         let is_spawner = std::fs::read_link(format!("/proc/{pid}/exe"))
-            .map(|exe| exe.to_string_lossy().contains("gust-sandbox-spawner"))
+            .map(|exe| exe == this_exe)
             .unwrap_or(false);
         if parent == me && is_spawner {
             let mut children = 0;
