@@ -20,8 +20,8 @@ use crate::support::SandboxSupport;
 use crate::sys;
 use crate::wire::{MAX_MESSAGE, Reply, Request, SPAWNER_CONFIG_ENV, SPAWNER_ENV, SpawnerConfig};
 
-/// How to start the spawner: a binary that calls [`crate::run_spawner_if_requested`] first in
-/// `main`. By default the running executable itself.
+/// How to start the spawner: a binary that calls [`crate::run_spawner_if_requested`] before it
+/// has a second thread, first thing in `main`. By default the running executable itself.
 #[derive(Debug, Clone)]
 pub struct SpawnerCommand {
     pub program: PathBuf,

@@ -451,6 +451,12 @@ pub fn block_signals_into_fd() -> io::Result<OwnedFd> {
     }
 }
 
+/// Writes to a pipe whose reader is gone then fail with EPIPE instead of killing the process.
+pub fn ignore_sigpipe() {
+    // SAFETY: setting a disposition to SIG_IGN is always valid.
+    unsafe { libc::signal(libc::SIGPIPE, libc::SIG_IGN) };
+}
+
 pub fn reset_signals() {
     // SAFETY: resetting dispositions to SIG_DFL and clearing the mask is always valid.
     unsafe {

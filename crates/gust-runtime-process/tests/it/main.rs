@@ -15,6 +15,28 @@ use gust_runtime_process::{
 };
 use tempfile::TempDir;
 
+/// This test binary is also its own sandbox spawner, as `gust` is the server's. The spawner
+/// must be single-threaded and libtest runs each test on a thread of its own, so spawner mode
+/// starts from a constructor, before libtest's `main`.
+#[allow(unsafe_code)] // link_section: a function pointer in .init_array, called once by libc.
+#[used]
+#[unsafe(link_section = ".init_array")]
+static RUN_AS_SPAWNER: extern "C" fn() = {
+    extern "C" fn run_as_spawner() {
+        gust_runtime_process::run_spawner_if_requested();
+    }
+    run_as_spawner
+};
+
+/// This executable, re-run as the spawner. Should spawner mode ever fail to take over, the
+/// `--list` makes libtest only list the tests, not run them all again in each spawner.
+fn spawner_command() -> SpawnerCommand {
+    SpawnerCommand {
+        program: std::env::current_exe().expect("this test executable's path"),
+        args: vec!["--list".into()],
+    }
+}
+
 /// A runtime with its own data dir; `tweak` adjusts the config first.
 pub struct Env {
     pub runtime: ProcessRuntime,
@@ -24,10 +46,7 @@ pub struct Env {
 pub async fn env_with(tweak: impl FnOnce(&mut ProcessConfig)) -> Env {
     let data = tempfile::tempdir().unwrap();
     let mut config = ProcessConfig::new(data.path());
-    config.spawner = Some(SpawnerCommand {
-        program: env!("CARGO_BIN_EXE_gust-process-spawner").into(),
-        args: vec![],
-    });
+    config.spawner = Some(spawner_command());
     // Most tests do not need stem cells; the ones about cold starts turn them on.
     config.stem_cells = 0;
     config.queue_wait = Duration::from_secs(20);

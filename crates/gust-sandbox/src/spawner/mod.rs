@@ -48,7 +48,9 @@ pub(crate) struct Spawner {
 }
 
 /// Runs the spawner when this process was started as one (see [`SPAWNER_ENV`]); returns
-/// otherwise. The `gust` binary calls it first thing in `main`, before any thread exists.
+/// otherwise. It must run before the process has a second thread: the `gust` binary calls it
+/// first thing in `main`; a libtest binary, whose tests all run on threads of their own, has
+/// to call it from a constructor (see this crate's integration tests).
 pub fn run_spawner_if_requested() {
     let Some(fd) = std::env::var(SPAWNER_ENV)
         .ok()
@@ -60,6 +62,9 @@ pub fn run_spawner_if_requested() {
         .ok()
         .and_then(|c| serde_json::from_str(&c).ok())
         .unwrap_or_default();
+    // Releasing a sandbox that already died must fail, not kill the spawner. Rust ignores
+    // SIGPIPE only on its way into `main`, and a host may run the spawner before that.
+    sys::ignore_sigpipe();
     // SAFETY: the server passed this descriptor for us alone (dup2'd before exec).
     let ctrl = unsafe { sys::owned_from_raw(fd) };
     let code = match Spawner::start(ctrl, config) {

@@ -7,19 +7,37 @@ use std::path::Path;
 
 use gust_sandbox::{Limits, SandboxSpec, Spawner, SpawnerCommand, SpawnerConfig};
 
+/// This test binary is also its own sandbox spawner, as `gust` is the server's. The spawner
+/// must be single-threaded and libtest runs each test on a thread of its own, so spawner mode
+/// starts from a constructor, before libtest's `main`.
+#[allow(unsafe_code)] // link_section: a function pointer in .init_array, called once by libc.
+#[used]
+#[unsafe(link_section = ".init_array")]
+static RUN_AS_SPAWNER: extern "C" fn() = {
+    extern "C" fn run_as_spawner() {
+        gust_sandbox::run_spawner_if_requested();
+    }
+    run_as_spawner
+};
+
+/// This executable, re-run as the spawner. Should spawner mode ever fail to take over, the
+/// `--list` makes libtest only list the tests, not run them all again in each spawner.
+fn spawner_command() -> SpawnerCommand {
+    SpawnerCommand {
+        program: std::env::current_exe().expect("this test executable's path"),
+        args: vec!["--list".into()],
+    }
+}
+
 pub async fn spawner(state: &Path) -> Spawner {
     // A state folder only root may cross, as under /root or a data dir made 0700: each
     // sandbox still reaches its staging folder inside it.
     std::fs::set_permissions(state, std::os::unix::fs::PermissionsExt::from_mode(0o700)).unwrap();
-    let command = SpawnerCommand {
-        program: env!("CARGO_BIN_EXE_gust-sandbox-spawner").into(),
-        args: vec![],
-    };
     let config = SpawnerConfig {
         state_dir: state.to_path_buf(),
         ..SpawnerConfig::default()
     };
-    Spawner::start(&command, &config)
+    Spawner::start(&spawner_command(), &config)
         .await
         .expect("spawner starts")
 }

@@ -1,5 +1,7 @@
 //! Spawning: the process runs, sees its sandbox, and its end is reported.
 
+use std::path::Path;
+
 use crate::{run, shell, spawner};
 
 #[tokio::test]
@@ -17,9 +19,13 @@ async fn a_shell_runs_in_its_sandbox() {
     assert!(stdout.starts_with("hello\n"));
 }
 
-/// The spawner processes of this test process, and how many children each has.
-fn spawner_children() -> Vec<(u32, usize)> {
+/// The spawner processes of this test process (its children running this same executable)
+/// that serve `state`, and how many children each has. Tests sharing one process each have
+/// a spawner of their own; the state folder in its environment tells which is whose.
+fn spawner_children(state: &Path) -> Vec<(u32, usize)> {
     let me = std::process::id().to_string();
+    let this_exe = std::env::current_exe().unwrap();
+    let state = state.to_string_lossy().into_owned();
     let mut found = Vec::new();
     for entry in std::fs::read_dir("/proc").unwrap().flatten() {
         let Ok(pid) = entry.file_name().to_string_lossy().parse::<u32>() else {
@@ -32,9 +38,12 @@ fn spawner_children() -> Vec<(u32, usize)> {
         let after = &stat[stat.rfind(')').unwrap() + 2..];
         let parent = after.split(' ').nth(1).unwrap_or("");
         let is_spawner = std::fs::read_link(format!("/proc/{pid}/exe"))
-            .map(|exe| exe.to_string_lossy().contains("gust-sandbox-spawner"))
+            .map(|exe| exe == this_exe)
             .unwrap_or(false);
-        if parent == me && is_spawner {
+        let serves_state = std::fs::read(format!("/proc/{pid}/environ"))
+            .map(|env| String::from_utf8_lossy(&env).contains(&state))
+            .unwrap_or(false);
+        if parent == me && is_spawner && serves_state {
             let mut children = 0;
             for task in std::fs::read_dir(format!("/proc/{pid}/task"))
                 .unwrap()
@@ -69,7 +78,7 @@ async fn a_sandbox_whose_spawn_was_cancelled_is_ended() {
     assert!(exit.success());
     let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
     loop {
-        let spawners = spawner_children();
+        let spawners = spawner_children(state.path());
         assert_eq!(spawners.len(), 1, "one spawner: {spawners:?}");
         if spawners[0].1 == 0 {
             break;
