@@ -6,6 +6,7 @@ use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
+use crate::Function;
 use crate::stored;
 
 /// What started an execution.
@@ -191,6 +192,97 @@ pub struct Execution {
     pub finished_at: Option<DateTime<Utc>>,
 }
 
+impl Execution {
+    /// A new async execution of `function`, accepted now and waiting for its first attempt.
+    /// It runs on the function's active deployment with the function's `max_attempts`; the
+    /// optional provenance (idempotency key, source, replay, event depth) starts empty.
+    pub fn queued(function: &Function, trigger: Trigger, request: ExecutionRequest) -> Self {
+        Self {
+            id: crate::new_id(),
+            namespace_id: function.namespace_id.clone(),
+            function_id: function.id.clone(),
+            deployment_id: function.active_deployment.clone(),
+            trigger,
+            status: ExecutionStatus::Queued,
+            request,
+            response: None,
+            logs: ExecutionLogs::default(),
+            error_message: None,
+            duration_us: None,
+            cold_start: false,
+            startup: None,
+            attempts: 0,
+            is_async: true,
+            max_attempts: function.max_attempts,
+            run_after: None,
+            dead_letter: false,
+            idempotency_key: None,
+            source: None,
+            replay_of: None,
+            event_depth: 0,
+            created_at: crate::now(),
+            started_at: None,
+            finished_at: None,
+        }
+    }
+
+    /// A synchronous run of `deployment_id` that started at `started_at`: its one attempt is
+    /// running, and it was accepted when it started.
+    pub fn started(
+        id: String,
+        namespace_id: &str,
+        function_id: &str,
+        deployment_id: &str,
+        trigger: Trigger,
+        request: ExecutionRequest,
+        started_at: DateTime<Utc>,
+    ) -> Self {
+        Self {
+            id,
+            namespace_id: namespace_id.to_string(),
+            function_id: function_id.to_string(),
+            deployment_id: Some(deployment_id.to_string()),
+            trigger,
+            status: ExecutionStatus::Running,
+            request,
+            response: None,
+            logs: ExecutionLogs::default(),
+            error_message: None,
+            duration_us: None,
+            cold_start: false,
+            startup: None,
+            attempts: 1,
+            is_async: false,
+            max_attempts: 1,
+            run_after: None,
+            dead_letter: false,
+            idempotency_key: None,
+            source: None,
+            replay_of: None,
+            event_depth: 0,
+            created_at: started_at,
+            started_at: Some(started_at),
+            finished_at: None,
+        }
+    }
+
+    /// This run, ended at `finished_at` with `status` after `duration`. The duration is the
+    /// caller's: measured on a monotonic clock, it need not equal `finished_at - started_at`.
+    pub fn ended(
+        self,
+        status: ExecutionStatus,
+        duration: std::time::Duration,
+        finished_at: DateTime<Utc>,
+    ) -> Self {
+        Self {
+            status,
+            duration_us: Some(u64::try_from(duration.as_micros()).unwrap_or(u64::MAX)),
+            finished_at: Some(finished_at),
+            ..self
+        }
+    }
+}
+
 fn is_zero(n: &u32) -> bool {
     *n == 0
 }
@@ -327,6 +419,119 @@ mod tests {
         let whole = RecordedBody::whole(&big);
         assert!(!whole.truncated && whole.to_bytes() == big);
         assert_eq!(RecordedBody::whole(&[0xff, 0x00]).to_bytes(), [0xff, 0x00]);
+    }
+
+    fn request() -> ExecutionRequest {
+        ExecutionRequest {
+            method: "POST".into(),
+            path: "/orders".into(),
+            body: RecordedBody::whole(b"{}"),
+            ..ExecutionRequest::default()
+        }
+    }
+
+    #[test]
+    fn a_queued_execution_waits_on_its_functions_active_deployment() {
+        let mut function = crate::FunctionSpec {
+            name: Some("orders".into()),
+            runtime: Some("wasm".into()),
+            max_attempts: Some(7),
+            ..Default::default()
+        }
+        .into_new_function("ns-1", "shop")
+        .unwrap();
+        function.active_deployment = Some("dep-1".into());
+        let before = crate::now();
+        let execution = Execution::queued(&function, Trigger::Schedule, request());
+
+        assert!(crate::id::looks_like_id(&execution.id), "{}", execution.id);
+        assert_eq!(execution.namespace_id, "ns-1");
+        assert_eq!(execution.function_id, function.id);
+        assert_eq!(execution.deployment_id.as_deref(), Some("dep-1"));
+        assert_eq!(execution.trigger, Trigger::Schedule);
+        assert_eq!(execution.status, ExecutionStatus::Queued);
+        assert_eq!(execution.request, request());
+        // No attempt has started yet; the function's allowance is copied as it is now.
+        assert_eq!((execution.attempts, execution.max_attempts), (0, 7));
+        assert!(execution.is_async && !execution.dead_letter);
+        assert!(execution.created_at >= before);
+        assert_eq!(
+            (
+                execution.started_at,
+                execution.finished_at,
+                execution.run_after
+            ),
+            (None, None, None)
+        );
+        assert_eq!(execution.response, None);
+        assert_eq!(
+            (
+                execution.idempotency_key,
+                execution.source,
+                execution.replay_of
+            ),
+            (None, None, None)
+        );
+        assert_eq!(execution.event_depth, 0);
+
+        let other = Execution::queued(&function, Trigger::Api, request());
+        assert_ne!(
+            other.id, execution.id,
+            "each execution gets an id of its own"
+        );
+    }
+
+    #[test]
+    fn a_started_run_is_one_running_sync_attempt_until_it_ends() {
+        let started_at: DateTime<Utc> = "2026-03-01T10:00:00Z".parse().unwrap();
+        let run = Execution::started(
+            "exec-1".into(),
+            "ns-1",
+            "fn-1",
+            "dep-1",
+            Trigger::Http,
+            request(),
+            started_at,
+        );
+        assert_eq!(
+            (
+                run.id.as_str(),
+                run.namespace_id.as_str(),
+                run.function_id.as_str()
+            ),
+            ("exec-1", "ns-1", "fn-1")
+        );
+        assert_eq!(run.deployment_id.as_deref(), Some("dep-1"));
+        assert_eq!(run.status, ExecutionStatus::Running);
+        assert_eq!(
+            (run.attempts, run.max_attempts, run.is_async),
+            (1, 1, false)
+        );
+        assert_eq!(
+            (run.created_at, run.started_at),
+            (started_at, Some(started_at))
+        );
+        assert_eq!((run.finished_at, run.duration_us), (None, None));
+
+        let finished_at = started_at + chrono::Duration::milliseconds(3);
+        let ended = run.clone().ended(
+            ExecutionStatus::Completed,
+            std::time::Duration::from_micros(2_750),
+            finished_at,
+        );
+        assert_eq!(ended.status, ExecutionStatus::Completed);
+        assert_eq!(ended.duration_us, Some(2_750));
+        assert_eq!(ended.finished_at, Some(finished_at));
+        // Ending touches only the outcome.
+        assert_eq!(
+            Execution {
+                status: run.status,
+                duration_us: None,
+                finished_at: None,
+                ..ended
+            },
+            run
+        );
     }
 
     #[test]

@@ -7,7 +7,7 @@ use std::collections::BTreeMap;
 use std::time::Instant;
 
 use gust_core::execution::{RecordedBody, Trigger};
-use gust_core::{Execution, ExecutionLogs, ExecutionRequest, ExecutionResponse, ExecutionStatus};
+use gust_core::{Execution, ExecutionRequest, ExecutionResponse, ExecutionStatus};
 use gust_store::{SqliteStore, Store};
 
 const BATCH: usize = 512;
@@ -17,20 +17,22 @@ static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
 fn record(function_id: &str, namespace_id: &str, deployment_id: &str) -> Execution {
     let now = chrono::Utc::now();
+    let request = ExecutionRequest {
+        method: "GET".into(),
+        path: "/".into(),
+        headers: BTreeMap::from([("host".into(), "127.0.0.1:41234".into())]),
+        ..ExecutionRequest::default()
+    };
+    let run = Execution::started(
+        gust_core::id::new_id(),
+        namespace_id,
+        function_id,
+        deployment_id,
+        Trigger::Http,
+        request,
+        now,
+    );
     Execution {
-        id: gust_core::id::new_id(),
-        namespace_id: namespace_id.into(),
-        function_id: function_id.into(),
-        deployment_id: Some(deployment_id.into()),
-        trigger: Trigger::Http,
-        status: ExecutionStatus::Completed,
-        request: ExecutionRequest {
-            method: "GET".into(),
-            path: "/".into(),
-            query: String::new(),
-            headers: BTreeMap::from([("host".into(), "127.0.0.1:41234".into())]),
-            body: RecordedBody::default(),
-        },
         response: Some(ExecutionResponse {
             status_code: 200,
             headers: BTreeMap::from([("content-type".into(), "text/plain".into())]),
@@ -40,23 +42,11 @@ fn record(function_id: &str, namespace_id: &str, deployment_id: &str) -> Executi
                 ..RecordedBody::default()
             },
         }),
-        logs: ExecutionLogs::default(),
-        error_message: None,
-        duration_us: Some(115),
-        cold_start: false,
-        startup: None,
-        attempts: 1,
-        is_async: false,
-        max_attempts: 1,
-        run_after: None,
-        dead_letter: false,
-        idempotency_key: None,
-        source: None,
-        replay_of: None,
-        event_depth: 0,
-        created_at: now,
-        started_at: Some(now),
-        finished_at: Some(now),
+        ..run.ended(
+            ExecutionStatus::Completed,
+            std::time::Duration::from_micros(115),
+            now,
+        )
     }
 }
 

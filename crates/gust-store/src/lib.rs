@@ -7,6 +7,8 @@
 //! the client (404, 409), the rest are server faults.
 
 mod blob;
+#[cfg(feature = "conformance")]
+pub mod conformance;
 mod error;
 mod sqlite;
 mod store;

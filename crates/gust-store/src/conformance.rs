@@ -1,0 +1,1415 @@
+//! What every [`Store`] backend must do, written against the trait alone: one async function
+//! per behaviour, each given an empty store, panicking on the first check that fails.
+//!
+//! A backend runs them with [`conformance_tests!`](crate::conformance_tests), which makes one
+//! test per case, so a failure names the behaviour that broke. A case added here must be listed
+//! in that macro too.
+
+use std::collections::BTreeMap;
+use std::fmt::Debug;
+
+use chrono::{DateTime, Duration, Utc};
+use gust_core::{
+    Deployment, DeploymentStatus, Execution, ExecutionLogs, ExecutionRequest, ExecutionResponse,
+    ExecutionRetention, ExecutionStatus, ExecutionTrigger, Function, FunctionSpec, FunctionStatus,
+    FunctionTrigger, ListQuery, Namespace, NamespaceSpec, Order, PackageFormat, Page, Scope, Token,
+    TriggerKind, TriggerOrigin, TriggerSpec, execution::RecordedBody,
+};
+
+use crate::{ExecutionFilter, Store, StoreError, StoreResult};
+
+/// One `#[tokio::test]` per conformance case. `$open` names an async fn that returns
+/// `(store, guard)`: a store holding nothing yet (anything that derefs to `dyn Store`), and
+/// whatever must outlive it (its temporary directory, say). Each case opens its own store, so
+/// cases may check whole-store answers such as `all_triggers`.
+#[macro_export]
+macro_rules! conformance_tests {
+    ($open:path) => {
+        $crate::conformance_tests!(@cases $open;
+            namespaces_are_found_by_id_and_by_name,
+            namespace_names_are_unique,
+            namespaces_list_in_pages_with_search_and_restriction,
+            missing_namespaces_are_not_found_by_their_key,
+            a_namespace_holding_functions_is_not_deleted,
+            functions_are_found_by_name_and_by_id,
+            function_names_are_unique_within_a_namespace,
+            functions_list_per_namespace_in_pages_with_search,
+            updating_configuration_keeps_the_build_state,
+            updating_the_build_state_keeps_the_configuration,
+            missing_functions_are_not_found_by_their_id,
+            deleting_a_function_removes_what_belongs_to_it,
+            unfinished_deployments_are_those_still_building,
+            deployments_are_read_listed_and_deleted_per_function,
+            activating_a_deployment_makes_it_the_only_active_one,
+            blobs_are_in_use_while_a_deployment_refers_to_them,
+            tokens_keep_their_hash_and_never_their_secret,
+            triggers_are_read_updated_and_deleted_per_function,
+            replacing_triggers_touches_only_that_origin_of_that_function,
+            executions_are_put_replaced_and_read_per_function,
+            an_idempotency_key_admits_one_execution_per_function,
+            executions_list_in_pages_either_way,
+            executions_are_filtered_by_status_trigger_time_and_dead_letter,
+            queued_executions_come_in_acceptance_order,
+            interrupted_runs_go_back_to_the_queue,
+            pruning_drops_finished_executions_past_the_age_limit,
+            pruning_keeps_only_the_newest_finished_executions,
+        );
+    };
+    (@cases $open:path; $($case:ident),* $(,)?) => {
+        $(
+            #[tokio::test]
+            async fn $case() {
+                let (store, _guard) = $open().await;
+                $crate::conformance::$case(&*store).await;
+            }
+        )*
+    };
+}
+
+// Namespaces.
+
+pub async fn namespaces_are_found_by_id_and_by_name(store: &dyn Store) {
+    let ns = namespace("payments", "the payments team");
+    store.create_namespace(&ns).await.unwrap();
+    assert_eq!(store.get_namespace(&ns.id).await.unwrap(), ns);
+    // Secrets come back with their values: only their JSON form masks them.
+    assert_eq!(store.get_namespace("payments").await.unwrap(), ns);
+
+    let mut changed = ns.clone();
+    changed.description = "settles invoices".into();
+    changed.env.insert("REGION".into(), "us".into());
+    changed.secrets = BTreeMap::from([("STRIPE_KEY".into(), "sk_new".into())]);
+    store.update_namespace(&changed).await.unwrap();
+    assert_eq!(store.get_namespace(&ns.id).await.unwrap(), changed);
+}
+
+pub async fn namespace_names_are_unique(store: &dyn Store) {
+    let first = namespace("team", "first");
+    store.create_namespace(&first).await.unwrap();
+    let second = namespace("team", "second");
+    assert_conflict(store.create_namespace(&second).await);
+    assert_eq!(store.get_namespace("team").await.unwrap(), first);
+    assert_not_found(
+        store.get_namespace(&second.id).await,
+        "namespace",
+        &second.id,
+    );
+}
+
+pub async fn namespaces_list_in_pages_with_search_and_restriction(store: &dyn Store) {
+    let mut created = Vec::new();
+    for (name, description) in [
+        ("alpha", "the alpha team"),
+        ("beta", "the beta team"),
+        ("gamma", "the gamma team"),
+        ("ops", "100% uptime"),
+    ] {
+        let ns = namespace(name, description);
+        store.create_namespace(&ns).await.unwrap();
+        created.push(ns.id);
+    }
+    let mut oldest_first = created.clone();
+    oldest_first.sort();
+    let newest_first: Vec<String> = oldest_first.iter().rev().cloned().collect();
+
+    let listed = all_pages(2, Order::Desc, 4, async |q| {
+        store.list_namespaces(&q, None).await
+    })
+    .await;
+    assert_eq!(ids(&listed, |n| &n.id), newest_first);
+    let listed = all_pages(3, Order::Asc, 4, async |q| {
+        store.list_namespaces(&q, None).await
+    })
+    .await;
+    assert_eq!(ids(&listed, |n| &n.id), oldest_first);
+
+    let skipped = store
+        .list_namespaces(
+            &ListQuery {
+                offset: Some(1),
+                limit: Some(2),
+                order: Some(Order::Asc),
+                ..ListQuery::default()
+            },
+            None,
+        )
+        .await
+        .unwrap();
+    assert_eq!(ids(&skipped.items, |n| &n.id), oldest_first[1..3]);
+    assert_eq!(skipped.total, 4);
+
+    let names = async |search: &str| {
+        let page = store
+            .list_namespaces(&search_for(search), None)
+            .await
+            .unwrap();
+        assert_eq!(page.total as usize, page.items.len(), "search `{search}`");
+        let mut names: Vec<String> = page.items.into_iter().map(|n| n.name).collect();
+        names.sort();
+        names
+    };
+    assert_eq!(names("eta").await, ["beta"], "a name matches");
+    assert_eq!(names("uptime").await, ["ops"], "a description matches");
+    // Wildcards of the engine's pattern syntax are plain text in a search.
+    assert_eq!(names("%").await, ["ops"]);
+    assert_eq!(names("_").await, Vec::<String>::new());
+
+    let beta = store.get_namespace("beta").await.unwrap();
+    let only = store
+        .list_namespaces(&ListQuery::default(), Some(&beta.id))
+        .await
+        .unwrap();
+    assert_eq!(
+        (ids(&only.items, |n| &n.id), only.total),
+        (vec![beta.id], 1)
+    );
+}
+
+pub async fn missing_namespaces_are_not_found_by_their_key(store: &dyn Store) {
+    assert_not_found(store.get_namespace("nowhere").await, "namespace", "nowhere");
+    let never_created = namespace("ghost", "");
+    assert_not_found(
+        store.get_namespace(&never_created.id).await,
+        "namespace",
+        &never_created.id,
+    );
+    assert_not_found(
+        store.update_namespace(&never_created).await,
+        "namespace",
+        &never_created.id,
+    );
+    assert_not_found(
+        store.delete_namespace(&never_created.id).await,
+        "namespace",
+        &never_created.id,
+    );
+}
+
+pub async fn a_namespace_holding_functions_is_not_deleted(store: &dyn Store) {
+    let ns = created_namespace(store, "shop").await;
+    let f = created_function(store, &ns, "checkout").await;
+    assert_conflict(store.delete_namespace(&ns.id).await);
+    assert_eq!(store.get_namespace(&ns.id).await.unwrap(), ns);
+    assert_eq!(store.get_function_by_id(&f.id).await.unwrap(), f);
+
+    store.delete_function(&f.id).await.unwrap();
+    store.delete_namespace(&ns.id).await.unwrap();
+    assert_not_found(store.get_namespace(&ns.id).await, "namespace", &ns.id);
+}
+
+// Functions.
+
+pub async fn functions_are_found_by_name_and_by_id(store: &dyn Store) {
+    let ns = created_namespace(store, "shop").await;
+    let other = created_namespace(store, "blog").await;
+    let f = created_function(store, &ns, "checkout").await;
+    assert_eq!(store.get_function(&ns.id, "checkout").await.unwrap(), f);
+    assert_eq!(store.get_function(&ns.id, &f.id).await.unwrap(), f);
+    assert_eq!(store.get_function_by_id(&f.id).await.unwrap(), f);
+    // A name is looked up within its namespace only.
+    assert_not_found(
+        store.get_function(&other.id, "checkout").await,
+        "function",
+        "checkout",
+    );
+    assert_not_found(
+        store.get_function(&other.id, &f.id).await,
+        "function",
+        &f.id,
+    );
+}
+
+pub async fn function_names_are_unique_within_a_namespace(store: &dyn Store) {
+    let ns = created_namespace(store, "shop").await;
+    let other = created_namespace(store, "blog").await;
+    let first = created_function(store, &ns, "render").await;
+    assert_conflict(store.create_function(&function(&ns, "render")).await);
+    assert_eq!(store.get_function(&ns.id, "render").await.unwrap(), first);
+
+    let elsewhere = created_function(store, &other, "render").await;
+    assert_ne!(elsewhere.id, first.id);
+    assert_eq!(
+        store.get_function(&other.id, "render").await.unwrap(),
+        elsewhere
+    );
+}
+
+pub async fn functions_list_per_namespace_in_pages_with_search(store: &dyn Store) {
+    let ns = created_namespace(store, "shop").await;
+    let other = created_namespace(store, "blog").await;
+    let mut ours = Vec::new();
+    for name in ["cart", "pay-card", "pay-bank"] {
+        ours.push(created_function(store, &ns, name).await.id);
+    }
+    created_function(store, &other, "pay-later").await;
+    ours.sort();
+    let listed = all_pages(1, Order::Asc, 3, async |q| {
+        store.list_functions(&ns.id, &q).await
+    })
+    .await;
+    assert_eq!(ids(&listed, |f| &f.id), ours);
+
+    let found = store
+        .list_functions(&ns.id, &search_for("pay"))
+        .await
+        .unwrap();
+    let mut names: Vec<&str> = found.items.iter().map(|f| f.name.as_str()).collect();
+    names.sort();
+    assert_eq!((names, found.total), (vec!["pay-bank", "pay-card"], 2));
+}
+
+pub async fn updating_configuration_keeps_the_build_state(store: &dyn Store) {
+    let ns = created_namespace(store, "shop").await;
+    let f = created_function(store, &ns, "checkout").await;
+    let d = deployment(&f, DeploymentStatus::Ready, "aa");
+    store.create_deployment(&d).await.unwrap();
+    let built = Function {
+        status: FunctionStatus::Ready,
+        active_deployment: Some(d.id.clone()),
+        build_message: Some("built in 2s".into()),
+        ready_at: Some(base_time()),
+        ..f.clone()
+    };
+    store.update_function_state(&built).await.unwrap();
+
+    // A settings change read before the build finished.
+    let configured = Function {
+        memory_mb: 512,
+        description: "takes payments".into(),
+        env: BTreeMap::from([("MODE".into(), "live".into())]),
+        secrets: BTreeMap::from([("API_KEY".into(), "rotated".into())]),
+        ..f.clone()
+    };
+    store.update_function(&configured).await.unwrap();
+
+    let stored = store.get_function_by_id(&f.id).await.unwrap();
+    assert_eq!(
+        (stored.memory_mb, stored.description.as_str()),
+        (512, "takes payments")
+    );
+    assert_eq!(
+        (&stored.env, &stored.secrets),
+        (&configured.env, &configured.secrets)
+    );
+    assert_eq!(stored.status, FunctionStatus::Ready);
+    assert_eq!(stored.active_deployment, Some(d.id));
+    assert_eq!(stored.build_message.as_deref(), Some("built in 2s"));
+    assert_eq!(stored.ready_at, Some(base_time()));
+}
+
+pub async fn updating_the_build_state_keeps_the_configuration(store: &dyn Store) {
+    let ns = created_namespace(store, "shop").await;
+    let f = created_function(store, &ns, "checkout").await;
+    let configured = Function {
+        timeout_s: 90,
+        tags: vec!["billing".into()],
+        secrets: BTreeMap::from([("API_KEY".into(), "rotated".into())]),
+        ..f.clone()
+    };
+    store.update_function(&configured).await.unwrap();
+
+    // A build that read the function before the settings changed.
+    let failed = Function {
+        status: FunctionStatus::Error,
+        error_message: Some("the build failed: no handler".into()),
+        build_message: Some("failed after 1s".into()),
+        ..f.clone()
+    };
+    store.update_function_state(&failed).await.unwrap();
+
+    let stored = store.get_function_by_id(&f.id).await.unwrap();
+    assert_eq!(
+        Function {
+            status: failed.status,
+            error_message: failed.error_message.clone(),
+            build_message: failed.build_message.clone(),
+            updated_at: stored.updated_at,
+            ..configured
+        },
+        stored
+    );
+}
+
+pub async fn missing_functions_are_not_found_by_their_id(store: &dyn Store) {
+    let ns = created_namespace(store, "shop").await;
+    let never_created = function(&ns, "ghost");
+    let id = never_created.id.as_str();
+    assert_not_found(store.get_function_by_id(id).await, "function", id);
+    assert_not_found(store.update_function(&never_created).await, "function", id);
+    assert_not_found(
+        store.update_function_state(&never_created).await,
+        "function",
+        id,
+    );
+    assert_not_found(store.delete_function(id).await, "function", id);
+}
+
+pub async fn deleting_a_function_removes_what_belongs_to_it(store: &dyn Store) {
+    let ns = created_namespace(store, "shop").await;
+    let doomed = created_function(store, &ns, "doomed").await;
+    let kept = created_function(store, &ns, "kept").await;
+    let mut belongings = Vec::new();
+    for (serial, f, sha256) in [(1, &doomed, "d0"), (3, &kept, "k0")] {
+        let d = deployment(f, DeploymentStatus::Building, sha256);
+        store.create_deployment(&d).await.unwrap();
+        let t = trigger(f, TriggerKind::Event, TriggerOrigin::Api);
+        store.create_trigger(&t).await.unwrap();
+        let queued = execution(f, base_time(), serial, ExecutionStatus::Queued);
+        let done = execution(f, base_time(), serial + 1, ExecutionStatus::Completed);
+        put(store, vec![queued.clone(), done]).await;
+        belongings.push((d, t, queued));
+    }
+    let [(doomed_d, doomed_t, doomed_e), (kept_d, kept_t, kept_e)] = belongings.try_into().unwrap();
+
+    store.delete_function(&doomed.id).await.unwrap();
+
+    assert_not_found(
+        store.get_function_by_id(&doomed.id).await,
+        "function",
+        &doomed.id,
+    );
+    assert_not_found(
+        store.get_deployment(&doomed.id, &doomed_d.id).await,
+        "deployment",
+        &doomed_d.id,
+    );
+    assert_not_found(
+        store.get_trigger(&doomed.id, &doomed_t.id).await,
+        "trigger",
+        &doomed_t.id,
+    );
+    assert_not_found(
+        store.get_execution(&doomed.id, &doomed_e.id).await,
+        "execution",
+        &doomed_e.id,
+    );
+    let none = ListQuery::default();
+    let every = ExecutionFilter::default();
+    assert_eq!(
+        store
+            .list_deployments(&doomed.id, &none)
+            .await
+            .unwrap()
+            .total,
+        0
+    );
+    assert_eq!(
+        store.list_triggers(&doomed.id, &none).await.unwrap().total,
+        0
+    );
+    assert_eq!(
+        store
+            .list_executions(&doomed.id, &none, &every)
+            .await
+            .unwrap()
+            .total,
+        0
+    );
+    assert!(!store.blob_in_use("d0").await.unwrap());
+
+    // The other function keeps everything.
+    assert_eq!(
+        store.all_functions().await.unwrap(),
+        std::slice::from_ref(&kept)
+    );
+    assert_eq!(store.unfinished_deployments().await.unwrap(), [kept_d]);
+    assert_eq!(store.all_triggers().await.unwrap(), [kept_t]);
+    assert_eq!(store.queued_counts().await.unwrap(), [(kept.id.clone(), 1)]);
+    assert_eq!(store.queued_executions(None, 10).await.unwrap(), [kept_e]);
+    assert_eq!(
+        store
+            .list_executions(&kept.id, &none, &every)
+            .await
+            .unwrap()
+            .total,
+        2
+    );
+}
+
+// Deployments.
+
+pub async fn unfinished_deployments_are_those_still_building(store: &dyn Store) {
+    let ns = created_namespace(store, "shop").await;
+    let f = created_function(store, &ns, "checkout").await;
+    let g = created_function(store, &ns, "refund").await;
+    let mut waiting = deployment(&f, DeploymentStatus::Waiting, "aa");
+    let building = deployment(&g, DeploymentStatus::Building, "bb");
+    let ready = deployment(&f, DeploymentStatus::Ready, "cc");
+    let failed = deployment(&g, DeploymentStatus::Failed, "dd");
+    for d in [&waiting, &building, &ready, &failed] {
+        store.create_deployment(d).await.unwrap();
+    }
+    assert_eq!(
+        sorted_by_id(store.unfinished_deployments().await.unwrap(), |d| &d.id),
+        sorted_by_id(vec![waiting.clone(), building.clone()], |d| &d.id)
+    );
+
+    waiting.status = DeploymentStatus::Ready;
+    waiting.build_log = "compiled\n".into();
+    waiting.build_duration_ms = Some(1200);
+    store.update_deployment(&waiting).await.unwrap();
+    assert_eq!(
+        store.get_deployment(&f.id, &waiting.id).await.unwrap(),
+        waiting
+    );
+    assert_eq!(
+        store.unfinished_deployments().await.unwrap(),
+        std::slice::from_ref(&building)
+    );
+
+    let broke = Deployment {
+        status: DeploymentStatus::Failed,
+        error_message: Some("no .wasm in the archive".into()),
+        ..building
+    };
+    store.update_deployment(&broke).await.unwrap();
+    assert!(store.unfinished_deployments().await.unwrap().is_empty());
+    assert_eq!(store.get_deployment(&g.id, &broke.id).await.unwrap(), broke);
+}
+
+pub async fn deployments_are_read_listed_and_deleted_per_function(store: &dyn Store) {
+    let ns = created_namespace(store, "shop").await;
+    let f = created_function(store, &ns, "checkout").await;
+    let g = created_function(store, &ns, "refund").await;
+    let mut ours = Vec::new();
+    for sha256 in ["a1", "a2", "a3"] {
+        let d = deployment(&f, DeploymentStatus::Ready, sha256);
+        store.create_deployment(&d).await.unwrap();
+        ours.push(d);
+    }
+    let theirs = deployment(&g, DeploymentStatus::Ready, "b1");
+    store.create_deployment(&theirs).await.unwrap();
+
+    let listed = all_pages(2, Order::Desc, 3, async |q| {
+        store.list_deployments(&f.id, &q).await
+    })
+    .await;
+    let mut newest_first = sorted_by_id(ours.clone(), |d| &d.id);
+    newest_first.reverse();
+    assert_eq!(listed, newest_first);
+    // A deployment is read through its own function only.
+    assert_not_found(
+        store.get_deployment(&f.id, &theirs.id).await,
+        "deployment",
+        &theirs.id,
+    );
+
+    let gone = &ours[0];
+    store.delete_deployment(&gone.id).await.unwrap();
+    assert_not_found(
+        store.get_deployment(&f.id, &gone.id).await,
+        "deployment",
+        &gone.id,
+    );
+    assert_not_found(
+        store.delete_deployment(&gone.id).await,
+        "deployment",
+        &gone.id,
+    );
+    assert_not_found(store.update_deployment(gone).await, "deployment", &gone.id);
+    assert_eq!(
+        store
+            .list_deployments(&f.id, &ListQuery::default())
+            .await
+            .unwrap()
+            .total,
+        2
+    );
+}
+
+pub async fn activating_a_deployment_makes_it_the_only_active_one(store: &dyn Store) {
+    let ns = created_namespace(store, "shop").await;
+    let f = created_function(store, &ns, "checkout").await;
+    let idle = created_function(store, &ns, "idle").await;
+    let first = deployment(&f, DeploymentStatus::Building, "aa");
+    let second = deployment(&f, DeploymentStatus::Ready, "bb");
+    for d in [&first, &second] {
+        store.create_deployment(d).await.unwrap();
+    }
+
+    // A build that just finished: its deployment is saved with the activation.
+    let built = Deployment {
+        status: DeploymentStatus::Ready,
+        build_log: "ok\n".into(),
+        ..first.clone()
+    };
+    let serving_first = Function {
+        status: FunctionStatus::Ready,
+        active_deployment: Some(first.id.clone()),
+        ready_at: Some(base_time()),
+        ..f.clone()
+    };
+    store
+        .activate_deployment(&serving_first, &first.id, Some(&built))
+        .await
+        .unwrap();
+    let stored_first = store.get_deployment(&f.id, &first.id).await.unwrap();
+    assert_eq!(
+        stored_first,
+        Deployment {
+            active: true,
+            ..built.clone()
+        }
+    );
+    assert!(
+        !store
+            .get_deployment(&f.id, &second.id)
+            .await
+            .unwrap()
+            .active
+    );
+    assert_eq!(
+        store.get_function_by_id(&f.id).await.unwrap(),
+        serving_first
+    );
+    assert_eq!(
+        store.active_functions().await.unwrap(),
+        [(serving_first.clone(), stored_first)],
+        "a function without an active deployment is not loaded"
+    );
+
+    // A rollback to a deployment already built.
+    let serving_second = Function {
+        active_deployment: Some(second.id.clone()),
+        ..serving_first
+    };
+    store
+        .activate_deployment(&serving_second, &second.id, None)
+        .await
+        .unwrap();
+    let stored_second = store.get_deployment(&f.id, &second.id).await.unwrap();
+    assert_eq!(
+        stored_second,
+        Deployment {
+            active: true,
+            ..second
+        }
+    );
+    assert_eq!(
+        store.get_deployment(&f.id, &first.id).await.unwrap(),
+        Deployment {
+            active: false,
+            ..built
+        }
+    );
+    assert_eq!(
+        store.active_functions().await.unwrap(),
+        [(serving_second, stored_second)]
+    );
+    assert_eq!(store.get_function_by_id(&idle.id).await.unwrap(), idle);
+}
+
+pub async fn blobs_are_in_use_while_a_deployment_refers_to_them(store: &dyn Store) {
+    let ns = created_namespace(store, "shop").await;
+    let f = created_function(store, &ns, "checkout").await;
+    let d = Deployment {
+        format: PackageFormat::TarGz,
+        wasm_sha256: Some("inner".into()),
+        ..deployment(&f, DeploymentStatus::Ready, "upload")
+    };
+    store.create_deployment(&d).await.unwrap();
+    assert!(store.blob_in_use("upload").await.unwrap());
+    assert!(store.blob_in_use("inner").await.unwrap());
+    assert!(!store.blob_in_use("unrelated").await.unwrap());
+
+    store.delete_deployment(&d.id).await.unwrap();
+    assert!(!store.blob_in_use("upload").await.unwrap());
+    assert!(!store.blob_in_use("inner").await.unwrap());
+}
+
+// Tokens.
+
+pub async fn tokens_keep_their_hash_and_never_their_secret(store: &dyn Store) {
+    let shown_once = Token {
+        token: Some("gust_secret_value".into()),
+        ..token("deploys from CI")
+    };
+    store.create_token(&shown_once, "hash-1").await.unwrap();
+    let kept = Token {
+        token: None,
+        ..shown_once.clone()
+    };
+    assert_eq!(store.get_token(&kept.id).await.unwrap(), kept);
+    assert_eq!(
+        store.all_tokens().await.unwrap(),
+        [(kept.clone(), String::from("hash-1"))]
+    );
+    assert_conflict(store.create_token(&token("same secret"), "hash-1").await);
+
+    let mut oldest_first = vec![kept.clone()];
+    for (description, hash) in [("reader", "hash-2"), ("invoker", "hash-3")] {
+        let t = token(description);
+        store.create_token(&t, hash).await.unwrap();
+        oldest_first.push(t);
+    }
+    let oldest_first = sorted_by_id(oldest_first, |t| &t.id);
+    let listed = all_pages(2, Order::Asc, 3, async |q| store.list_tokens(&q).await).await;
+    assert_eq!(listed, oldest_first);
+
+    store.delete_token(&kept.id).await.unwrap();
+    assert_not_found(store.get_token(&kept.id).await, "token", &kept.id);
+    assert_not_found(store.delete_token(&kept.id).await, "token", &kept.id);
+    assert_eq!(store.all_tokens().await.unwrap().len(), 2);
+}
+
+// Triggers.
+
+pub async fn triggers_are_read_updated_and_deleted_per_function(store: &dyn Store) {
+    let ns = created_namespace(store, "shop").await;
+    let f = created_function(store, &ns, "checkout").await;
+    let g = created_function(store, &ns, "refund").await;
+    let cron = trigger(&f, TriggerKind::Cron, TriggerOrigin::Api);
+    let event = trigger(&f, TriggerKind::Event, TriggerOrigin::Api);
+    let theirs = trigger(&g, TriggerKind::Event, TriggerOrigin::Api);
+    for t in [&cron, &event, &theirs] {
+        store.create_trigger(t).await.unwrap();
+    }
+    assert_eq!(store.get_trigger(&f.id, &cron.id).await.unwrap(), cron);
+    assert_eq!(store.get_trigger(&f.id, &event.id).await.unwrap(), event);
+    assert_not_found(
+        store.get_trigger(&f.id, &theirs.id).await,
+        "trigger",
+        &theirs.id,
+    );
+    let listed = all_pages(1, Order::Asc, 2, async |q| {
+        store.list_triggers(&f.id, &q).await
+    })
+    .await;
+    assert_eq!(
+        listed,
+        sorted_by_id(vec![cron.clone(), event.clone()], |t| &t.id)
+    );
+
+    // The scheduler records each tick it fired.
+    let fired = FunctionTrigger {
+        last_run_at: Some(base_time()),
+        next_run_at: Some(base_time() + Duration::minutes(5)),
+        ..cron.clone()
+    };
+    store.update_trigger(&fired).await.unwrap();
+    assert_eq!(store.get_trigger(&f.id, &cron.id).await.unwrap(), fired);
+
+    store.delete_trigger(&cron.id).await.unwrap();
+    assert_not_found(
+        store.get_trigger(&f.id, &cron.id).await,
+        "trigger",
+        &cron.id,
+    );
+    assert_not_found(store.delete_trigger(&cron.id).await, "trigger", &cron.id);
+    assert_not_found(store.update_trigger(&fired).await, "trigger", &cron.id);
+    assert_eq!(
+        sorted_by_id(store.all_triggers().await.unwrap(), |t| &t.id),
+        sorted_by_id(vec![event, theirs], |t| &t.id)
+    );
+}
+
+pub async fn replacing_triggers_touches_only_that_origin_of_that_function(store: &dyn Store) {
+    let ns = created_namespace(store, "shop").await;
+    let f = created_function(store, &ns, "checkout").await;
+    let g = created_function(store, &ns, "refund").await;
+    let by_api = trigger(&f, TriggerKind::Cron, TriggerOrigin::Api);
+    let from_field = trigger(&f, TriggerKind::Event, TriggerOrigin::Function);
+    let other_function = trigger(&g, TriggerKind::Cron, TriggerOrigin::Function);
+    for t in [&by_api, &from_field, &other_function] {
+        store.create_trigger(t).await.unwrap();
+    }
+
+    let schedule = trigger(&f, TriggerKind::Cron, TriggerOrigin::Function);
+    let events = trigger(&f, TriggerKind::Event, TriggerOrigin::Function);
+    store
+        .replace_triggers(
+            &f.id,
+            TriggerOrigin::Function,
+            &[schedule.clone(), events.clone()],
+        )
+        .await
+        .unwrap();
+    let listed = store
+        .list_triggers(&f.id, &ListQuery::default())
+        .await
+        .unwrap();
+    assert_eq!(
+        sorted_by_id(listed.items, |t| &t.id),
+        sorted_by_id(vec![by_api.clone(), schedule, events], |t| &t.id)
+    );
+    assert_not_found(
+        store.get_trigger(&f.id, &from_field.id).await,
+        "trigger",
+        &from_field.id,
+    );
+
+    store
+        .replace_triggers(&f.id, TriggerOrigin::Function, &[])
+        .await
+        .unwrap();
+    assert_eq!(
+        sorted_by_id(store.all_triggers().await.unwrap(), |t| &t.id),
+        sorted_by_id(vec![by_api, other_function], |t| &t.id)
+    );
+}
+
+// Executions.
+
+pub async fn executions_are_put_replaced_and_read_per_function(store: &dyn Store) {
+    let ns = created_namespace(store, "shop").await;
+    let f = created_function(store, &ns, "checkout").await;
+    let g = created_function(store, &ns, "refund").await;
+    let run = completed_run(&f, base_time(), 1);
+    let theirs = completed_run(&g, base_time(), 2);
+    put(store, vec![run.clone(), theirs.clone()]).await;
+    assert_eq!(store.get_execution(&f.id, &run.id).await.unwrap(), run);
+    assert_eq!(
+        store.get_execution(&g.id, &theirs.id).await.unwrap(),
+        theirs
+    );
+    assert_not_found(
+        store.get_execution(&f.id, &theirs.id).await,
+        "execution",
+        &theirs.id,
+    );
+
+    // The recorder writes a record again when it learns more about the run.
+    let failed = Execution {
+        status: ExecutionStatus::Failed,
+        error_message: Some("the handler raised".into()),
+        response: None,
+        logs: ExecutionLogs {
+            stderr: "Traceback\n".into(),
+            truncated: true,
+            ..ExecutionLogs::default()
+        },
+        ..run.clone()
+    };
+    put(store, vec![failed.clone()]).await;
+    assert_eq!(store.get_execution(&f.id, &run.id).await.unwrap(), failed);
+    let listed = store
+        .list_executions(&f.id, &ListQuery::default(), &ExecutionFilter::default())
+        .await
+        .unwrap();
+    assert_eq!(listed.items, [failed]);
+}
+
+pub async fn an_idempotency_key_admits_one_execution_per_function(store: &dyn Store) {
+    let ns = created_namespace(store, "shop").await;
+    let f = created_function(store, &ns, "checkout").await;
+    let g = created_function(store, &ns, "refund").await;
+    let keyed = |function: &Function, serial: u64, key: Option<&str>| Execution {
+        idempotency_key: key.map(str::to_string),
+        ..execution(function, base_time(), serial, ExecutionStatus::Queued)
+    };
+    let first = keyed(&f, 1, Some("order-7"));
+    let repeat = keyed(&f, 2, Some("order-7"));
+    let other_key = keyed(&f, 3, Some("order-8"));
+    let unkeyed = keyed(&f, 4, None);
+    let also_unkeyed = keyed(&f, 5, None);
+    let same_key_elsewhere = keyed(&g, 6, Some("order-7"));
+    let results = insert(
+        store,
+        vec![
+            first.clone(),
+            repeat.clone(),
+            other_key.clone(),
+            unkeyed.clone(),
+            also_unkeyed.clone(),
+            same_key_elsewhere.clone(),
+        ],
+    )
+    .await;
+    assert_eq!(
+        results,
+        [
+            (first.clone(), true),
+            (first.clone(), false),
+            (other_key, true),
+            (unkeyed, true),
+            (also_unkeyed, true),
+            (same_key_elsewhere, true),
+        ]
+    );
+    assert_not_found(
+        store.get_execution(&f.id, &repeat.id).await,
+        "execution",
+        &repeat.id,
+    );
+
+    // A later repeat gets the first execution as it stands now, not as it was accepted.
+    let running = Execution {
+        status: ExecutionStatus::Running,
+        attempts: 1,
+        started_at: Some(base_time()),
+        ..first
+    };
+    put(store, vec![running.clone()]).await;
+    let later = keyed(&f, 7, Some("order-7"));
+    assert_eq!(insert(store, vec![later]).await, [(running, false)]);
+    let listed = store
+        .list_executions(&f.id, &ListQuery::default(), &ExecutionFilter::default())
+        .await
+        .unwrap();
+    assert_eq!(listed.total, 4);
+}
+
+pub async fn executions_list_in_pages_either_way(store: &dyn Store) {
+    let ns = created_namespace(store, "shop").await;
+    let f = created_function(store, &ns, "checkout").await;
+    let g = created_function(store, &ns, "refund").await;
+    let ours: Vec<Execution> = (0..5)
+        .map(|i| completed_run(&f, base_time() + Duration::minutes(i), 1))
+        .collect();
+    put(store, ours.clone()).await;
+    put(store, vec![completed_run(&g, base_time(), 2)]).await;
+
+    let every = ExecutionFilter::default();
+    let newest_first: Vec<Execution> = ours.iter().rev().cloned().collect();
+    let listed = all_pages(2, Order::Desc, 5, async |q| {
+        store.list_executions(&f.id, &q, &every).await
+    })
+    .await;
+    assert_eq!(listed, newest_first);
+    let listed = all_pages(3, Order::Asc, 5, async |q| {
+        store.list_executions(&f.id, &q, &every).await
+    })
+    .await;
+    assert_eq!(listed, ours);
+
+    // No order given: newest first.
+    let tail = store
+        .list_executions(
+            &f.id,
+            &ListQuery {
+                offset: Some(3),
+                ..ListQuery::default()
+            },
+            &every,
+        )
+        .await
+        .unwrap();
+    assert_eq!((tail.items.as_slice(), tail.total), (&newest_first[3..], 5));
+    assert_eq!(tail.next_cursor, None);
+}
+
+pub async fn executions_are_filtered_by_status_trigger_time_and_dead_letter(store: &dyn Store) {
+    let ns = created_namespace(store, "shop").await;
+    let f = created_function(store, &ns, "checkout").await;
+    let at = |minutes| base_time() + Duration::minutes(minutes);
+    let http_ok = completed_run(&f, at(0), 1);
+    let queued = execution(&f, at(10), 2, ExecutionStatus::Queued);
+    let scheduled_ok = Execution {
+        trigger: ExecutionTrigger::Schedule,
+        ..execution(&f, at(20), 3, ExecutionStatus::Completed)
+    };
+    let dead = Execution {
+        dead_letter: true,
+        attempts: 3,
+        ..execution(&f, at(30), 4, ExecutionStatus::Failed)
+    };
+    let retried = execution(&f, at(40), 5, ExecutionStatus::Failed);
+    put(
+        store,
+        vec![
+            http_ok.clone(),
+            queued.clone(),
+            scheduled_ok.clone(),
+            dead.clone(),
+            retried.clone(),
+        ],
+    )
+    .await;
+
+    let matching = async |filter: ExecutionFilter| {
+        let page = store
+            .list_executions(&f.id, &ListQuery::default(), &filter)
+            .await
+            .unwrap();
+        assert_eq!(page.total as usize, page.items.len(), "{filter:?}");
+        let mut ids: Vec<String> = page.items.into_iter().map(|e| e.id).collect();
+        ids.sort();
+        ids
+    };
+    let expect = |executions: &[&Execution]| {
+        let mut ids: Vec<String> = executions.iter().map(|e| e.id.clone()).collect();
+        ids.sort();
+        ids
+    };
+    assert_eq!(
+        matching(ExecutionFilter {
+            status: Some(ExecutionStatus::Completed),
+            ..ExecutionFilter::default()
+        })
+        .await,
+        expect(&[&http_ok, &scheduled_ok])
+    );
+    assert_eq!(
+        matching(ExecutionFilter {
+            trigger: Some(ExecutionTrigger::Http),
+            ..ExecutionFilter::default()
+        })
+        .await,
+        expect(&[&http_ok])
+    );
+    // `since` is inclusive, `until` exclusive.
+    assert_eq!(
+        matching(ExecutionFilter {
+            since: Some(at(10)),
+            until: Some(at(30)),
+            ..ExecutionFilter::default()
+        })
+        .await,
+        expect(&[&queued, &scheduled_ok])
+    );
+    assert_eq!(
+        matching(ExecutionFilter {
+            dead_letter: Some(true),
+            ..ExecutionFilter::default()
+        })
+        .await,
+        expect(&[&dead])
+    );
+    assert_eq!(
+        matching(ExecutionFilter {
+            status: Some(ExecutionStatus::Failed),
+            dead_letter: Some(false),
+            ..ExecutionFilter::default()
+        })
+        .await,
+        expect(&[&retried])
+    );
+    assert_eq!(
+        matching(ExecutionFilter {
+            status: Some(ExecutionStatus::Timeout),
+            ..ExecutionFilter::default()
+        })
+        .await,
+        expect(&[])
+    );
+}
+
+pub async fn queued_executions_come_in_acceptance_order(store: &dyn Store) {
+    let ns = created_namespace(store, "shop").await;
+    let f = created_function(store, &ns, "checkout").await;
+    let g = created_function(store, &ns, "refund").await;
+    let at = |minutes| base_time() + Duration::minutes(minutes);
+    // Accepted in this order, across functions, with finished runs in between.
+    let queue = vec![
+        execution(&f, at(0), 1, ExecutionStatus::Queued),
+        execution(&g, at(1), 2, ExecutionStatus::Queued),
+        execution(&f, at(2), 3, ExecutionStatus::Queued),
+        execution(&f, at(3), 4, ExecutionStatus::Queued),
+    ];
+    let others = vec![
+        execution(&f, at(0), 5, ExecutionStatus::Running),
+        execution(&g, at(2), 6, ExecutionStatus::Completed),
+    ];
+    // Written out of order: the order comes from the ids.
+    put(store, queue.iter().rev().cloned().chain(others).collect()).await;
+
+    let mut counts = store.queued_counts().await.unwrap();
+    counts.sort();
+    let mut want = vec![(f.id.clone(), 3), (g.id.clone(), 1)];
+    want.sort();
+    assert_eq!(counts, want);
+
+    assert_eq!(store.queued_executions(None, 10).await.unwrap(), queue);
+    assert_eq!(store.queued_executions(None, 2).await.unwrap(), queue[..2]);
+    assert_eq!(
+        store
+            .queued_executions(Some(&queue[1].id), 10)
+            .await
+            .unwrap(),
+        queue[2..]
+    );
+    assert!(
+        store
+            .queued_executions(Some(&queue[3].id), 10)
+            .await
+            .unwrap()
+            .is_empty()
+    );
+}
+
+pub async fn interrupted_runs_go_back_to_the_queue(store: &dyn Store) {
+    let ns = created_namespace(store, "shop").await;
+    let f = created_function(store, &ns, "checkout").await;
+    let running = |serial| Execution {
+        attempts: 1,
+        started_at: Some(base_time()),
+        ..execution(&f, base_time(), serial, ExecutionStatus::Running)
+    };
+    let interrupted = vec![running(1), running(2)];
+    let waiting = execution(&f, base_time(), 3, ExecutionStatus::Queued);
+    let finished = completed_run(&f, base_time(), 4);
+    put(
+        store,
+        interrupted
+            .iter()
+            .cloned()
+            .chain([waiting.clone(), finished.clone()])
+            .collect(),
+    )
+    .await;
+
+    let restart = base_time() + Duration::hours(1);
+    assert_eq!(store.requeue_running(restart).await.unwrap(), 2);
+    for before in &interrupted {
+        assert_eq!(
+            store.get_execution(&f.id, &before.id).await.unwrap(),
+            Execution {
+                status: ExecutionStatus::Queued,
+                run_after: Some(restart),
+                ..before.clone()
+            }
+        );
+    }
+    assert_eq!(
+        store.get_execution(&f.id, &waiting.id).await.unwrap(),
+        waiting
+    );
+    assert_eq!(
+        store.get_execution(&f.id, &finished.id).await.unwrap(),
+        finished
+    );
+    assert_eq!(store.queued_executions(None, 10).await.unwrap().len(), 3);
+    assert_eq!(store.requeue_running(restart).await.unwrap(), 0);
+}
+
+pub async fn pruning_drops_finished_executions_past_the_age_limit(store: &dyn Store) {
+    let ns = created_namespace(store, "shop").await;
+    let f = created_function(store, &ns, "checkout").await;
+    let g = created_function(store, &ns, "refund").await;
+    let now = base_time() + Duration::days(30);
+    let days_ago = |days| now - Duration::days(days);
+    let expired = [
+        completed_run(&f, days_ago(9), 1),
+        execution(&f, days_ago(8), 2, ExecutionStatus::Failed),
+    ];
+    let kept = [
+        completed_run(&f, days_ago(6), 3),
+        // Waiting or running, however old: pruning would lose work.
+        execution(&f, days_ago(20), 4, ExecutionStatus::Queued),
+        execution(&f, days_ago(20), 5, ExecutionStatus::Running),
+    ];
+    let other_function = completed_run(&g, days_ago(9), 6);
+    put(
+        store,
+        expired
+            .iter()
+            .chain(&kept)
+            .chain([&other_function])
+            .cloned()
+            .collect(),
+    )
+    .await;
+
+    let week = ExecutionRetention {
+        max_count: 1000,
+        max_age_s: 7 * 86_400,
+    };
+    assert_eq!(store.prune_executions(&f.id, &week, now).await.unwrap(), 2);
+    assert_eq!(
+        remaining_ids(store, &f).await,
+        sorted_ids(kept.iter().map(|e| &e.id))
+    );
+    assert_eq!(remaining_ids(store, &g).await, [other_function.id]);
+    assert_eq!(store.prune_executions(&f.id, &week, now).await.unwrap(), 0);
+}
+
+pub async fn pruning_keeps_only_the_newest_finished_executions(store: &dyn Store) {
+    let ns = created_namespace(store, "shop").await;
+    let f = created_function(store, &ns, "checkout").await;
+    let g = created_function(store, &ns, "refund").await;
+    let now = base_time() + Duration::days(1);
+    let at = |minutes| base_time() + Duration::minutes(minutes);
+    let finished: Vec<Execution> = (0..5).map(|i| completed_run(&f, at(i), 1)).collect();
+    let unfinished = [
+        execution(&f, at(-10), 2, ExecutionStatus::Queued),
+        execution(&f, at(-10), 3, ExecutionStatus::Running),
+    ];
+    let theirs: Vec<Execution> = (0..5).map(|i| completed_run(&g, at(i), 4)).collect();
+    put(
+        store,
+        finished
+            .iter()
+            .chain(&unfinished)
+            .chain(&theirs)
+            .cloned()
+            .collect(),
+    )
+    .await;
+
+    let three = ExecutionRetention {
+        max_count: 3,
+        max_age_s: 30 * 86_400,
+    };
+    assert_eq!(store.prune_executions(&f.id, &three, now).await.unwrap(), 2);
+    assert_eq!(
+        remaining_ids(store, &f).await,
+        sorted_ids(finished[2..].iter().chain(&unfinished).map(|e| &e.id))
+    );
+    assert_eq!(
+        remaining_ids(store, &g).await,
+        sorted_ids(theirs.iter().map(|e| &e.id))
+    );
+}
+
+// Fixtures.
+
+/// A fixed instant the executions of a case are placed around.
+fn base_time() -> DateTime<Utc> {
+    "2026-01-05T12:00:00Z".parse().unwrap()
+}
+
+/// An id minted at `at`: ids are time-ordered, and lists, time filters and pruning rely on it.
+/// `serial` tells apart those of the same instant.
+fn id_at(at: DateTime<Utc>, serial: u64) -> String {
+    let floor = gust_core::id::id_floor(at);
+    format!("{}{serial:012x}", &floor[..24])
+}
+
+fn namespace(name: &str, description: &str) -> Namespace {
+    NamespaceSpec {
+        name: Some(name.into()),
+        description: Some(description.into()),
+        env: Some(BTreeMap::from([("REGION".into(), "eu".into())])),
+        secrets: Some(BTreeMap::from([("STRIPE_KEY".into(), "sk_test".into())])),
+    }
+    .into_new_namespace()
+    .unwrap()
+}
+
+async fn created_namespace(store: &dyn Store, name: &str) -> Namespace {
+    let ns = namespace(name, "");
+    store.create_namespace(&ns).await.unwrap();
+    ns
+}
+
+fn function(ns: &Namespace, name: &str) -> Function {
+    FunctionSpec {
+        name: Some(name.into()),
+        runtime: Some("wasm".into()),
+        env: Some(BTreeMap::from([("LOG".into(), "debug".into())])),
+        secrets: Some(BTreeMap::from([("API_KEY".into(), "first".into())])),
+        ..FunctionSpec::default()
+    }
+    .into_new_function(&ns.id, &ns.name)
+    .unwrap()
+}
+
+async fn created_function(store: &dyn Store, ns: &Namespace, name: &str) -> Function {
+    let f = function(ns, name);
+    store.create_function(&f).await.unwrap();
+    f
+}
+
+fn deployment(function: &Function, status: DeploymentStatus, sha256: &str) -> Deployment {
+    let now = gust_core::now();
+    Deployment {
+        id: gust_core::new_id(),
+        function_id: function.id.clone(),
+        sha256: sha256.into(),
+        size: 2048,
+        format: PackageFormat::Wasm,
+        entrypoint: None,
+        wasm_sha256: Some(sha256.into()),
+        status,
+        build_log: String::new(),
+        build_duration_ms: None,
+        error_message: None,
+        active: false,
+        activate_when_ready: true,
+        created_at: now,
+        updated_at: now,
+    }
+}
+
+fn trigger(function: &Function, kind: TriggerKind, origin: TriggerOrigin) -> FunctionTrigger {
+    let spec = match kind {
+        TriggerKind::Cron => TriggerSpec {
+            kind: Some(kind),
+            schedule: Some("*/5 * * * *".into()),
+            body: Some("{\"report\":true}".into()),
+            ..TriggerSpec::default()
+        },
+        TriggerKind::Event => TriggerSpec {
+            kind: Some(kind),
+            events: Some(vec!["orders.created".into(), "functions.*".into()]),
+            ..TriggerSpec::default()
+        },
+    };
+    spec.into_trigger(&function.namespace_id, &function.id, origin)
+        .unwrap()
+}
+
+fn token(description: &str) -> Token {
+    Token {
+        id: gust_core::new_id(),
+        description: description.into(),
+        scopes: vec![Scope::Read, Scope::Invoke],
+        namespace_id: None,
+        expires_at: Some(base_time() + Duration::days(90)),
+        created_at: gust_core::now(),
+        token: None,
+    }
+}
+
+fn request(path: &str) -> ExecutionRequest {
+    ExecutionRequest {
+        method: "POST".into(),
+        path: path.into(),
+        query: "dry=1".into(),
+        headers: BTreeMap::from([("content-type".into(), "application/json".into())]),
+        body: RecordedBody::whole(b"{\"amount\":42}"),
+    }
+}
+
+/// An async execution of `function` accepted at `at`, now in `status`.
+fn execution(
+    function: &Function,
+    at: DateTime<Utc>,
+    serial: u64,
+    status: ExecutionStatus,
+) -> Execution {
+    Execution {
+        id: id_at(at, serial),
+        status,
+        created_at: at,
+        ..Execution::queued(function, ExecutionTrigger::Api, request("/jobs"))
+    }
+}
+
+/// An HTTP invocation of `function` that started at `at` and answered.
+fn completed_run(function: &Function, at: DateTime<Utc>, serial: u64) -> Execution {
+    let run = Execution::started(
+        id_at(at, serial),
+        &function.namespace_id,
+        &function.id,
+        "deployment-1",
+        ExecutionTrigger::Http,
+        request("/checkout"),
+        at,
+    );
+    Execution {
+        response: Some(ExecutionResponse {
+            status_code: 201,
+            headers: BTreeMap::from([("content-type".into(), "text/plain".into())]),
+            body: RecordedBody::capture(b"created", 7),
+        }),
+        logs: ExecutionLogs {
+            stdout: "charged 42\n".into(),
+            ..ExecutionLogs::default()
+        },
+        cold_start: true,
+        ..run.ended(
+            ExecutionStatus::Completed,
+            std::time::Duration::from_micros(3_250),
+            at + Duration::milliseconds(4),
+        )
+    }
+}
+
+// Helpers.
+
+/// Writes through the store's execution writer on a blocking thread, as the recorder does.
+async fn put(store: &dyn Store, batch: Vec<Execution>) {
+    let mut writer = store.execution_writer().unwrap();
+    tokio::task::spawn_blocking(move || writer.put(&batch))
+        .await
+        .unwrap()
+        .unwrap();
+}
+
+async fn insert(store: &dyn Store, batch: Vec<Execution>) -> Vec<(Execution, bool)> {
+    let mut writer = store.execution_writer().unwrap();
+    tokio::task::spawn_blocking(move || writer.insert(&batch))
+        .await
+        .unwrap()
+        .unwrap()
+}
+
+/// Every item of a list, read `limit` at a time through `next_cursor`. Each page must report
+/// the same `total`, and only the last may lack a cursor.
+async fn all_pages<T: Debug>(
+    limit: u32,
+    order: Order,
+    total: u64,
+    fetch: impl AsyncFn(ListQuery) -> StoreResult<Page<T>>,
+) -> Vec<T> {
+    let mut items = Vec::new();
+    let mut cursor = None;
+    loop {
+        let page = fetch(ListQuery {
+            limit: Some(limit),
+            cursor: cursor.take(),
+            order: Some(order),
+            ..ListQuery::default()
+        })
+        .await
+        .unwrap();
+        assert_eq!(page.total, total, "total of every page");
+        assert!(page.items.len() <= limit as usize, "{page:?}");
+        items.extend(page.items);
+        match page.next_cursor {
+            Some(next) => cursor = Some(next),
+            None => break,
+        }
+        assert!(items.len() < total as usize, "a cursor after the last item");
+    }
+    assert_eq!(items.len() as u64, total, "items over all pages");
+    items
+}
+
+fn search_for(text: &str) -> ListQuery {
+    ListQuery {
+        search: Some(text.into()),
+        ..ListQuery::default()
+    }
+}
+
+fn ids<T>(items: &[T], id: impl Fn(&T) -> &String) -> Vec<String> {
+    items.iter().map(|item| id(item).clone()).collect()
+}
+
+fn sorted_by_id<T>(mut items: Vec<T>, id: impl Fn(&T) -> &String) -> Vec<T> {
+    items.sort_by(|a, b| id(a).cmp(id(b)));
+    items
+}
+
+fn sorted_ids<'a>(ids: impl Iterator<Item = &'a String>) -> Vec<String> {
+    let mut ids: Vec<String> = ids.cloned().collect();
+    ids.sort();
+    ids
+}
+
+/// Ids of every execution of `function` still stored, sorted.
+async fn remaining_ids(store: &dyn Store, function: &Function) -> Vec<String> {
+    let page = store
+        .list_executions(
+            &function.id,
+            &ListQuery {
+                limit: Some(gust_core::list::MAX_LIMIT),
+                ..ListQuery::default()
+            },
+            &ExecutionFilter::default(),
+        )
+        .await
+        .unwrap();
+    sorted_ids(page.items.iter().map(|e| &e.id))
+}
+
+#[track_caller]
+fn assert_not_found<T: Debug>(result: StoreResult<T>, kind: &str, key: &str) {
+    match result {
+        Err(StoreError::NotFound {
+            kind: found_kind,
+            key: found_key,
+        }) => assert_eq!((found_kind, found_key.as_str()), (kind, key)),
+        other => panic!("expected {kind} `{key}` not found, got {other:?}"),
+    }
+}
+
+#[track_caller]
+fn assert_conflict<T: Debug>(result: StoreResult<T>) {
+    match result {
+        Err(StoreError::Conflict(message)) => assert!(!message.is_empty()),
+        other => panic!("expected a conflict, got {other:?}"),
+    }
+}
