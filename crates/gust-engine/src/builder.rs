@@ -46,7 +46,10 @@ impl Builder {
     }
 }
 
-pub fn spawn_workers(state: Shared, mut rx: mpsc::UnboundedReceiver<BuildJob>) {
+/// Start the build worker. One: a Wasm build's compilation already uses every core, and
+/// builds of one function must finish in the order they were queued (the first that builds
+/// becomes active).
+pub fn spawn_worker(state: Shared, mut rx: mpsc::UnboundedReceiver<BuildJob>) {
     tokio::spawn(async move {
         while let Some(job) = rx.recv().await {
             if let Err(e) = build(&state, &job).await {

@@ -163,7 +163,7 @@ impl Engine {
         if let Some(url) = &state.config.public_url {
             let _ = state.public_url.set(url.trim_end_matches('/').to_string());
         }
-        crate::builder::spawn_workers(state.clone(), build_queue);
+        crate::builder::spawn_worker(state.clone(), build_queue);
         state
             .live
             .load_all(&state)

@@ -13,6 +13,8 @@ use super::wasm::RecordingBody;
 /// Why a response body could not be read to its end.
 pub type BodyError = Box<dyn std::error::Error + Send + Sync>;
 
+// The front door boxes the whole body once, so the streaming variant's size costs no copy per frame.
+#[allow(clippy::large_enum_variant)]
 pub enum ResponseBody {
     Whole(Option<Bytes>),
     Streaming(RecordingBody),

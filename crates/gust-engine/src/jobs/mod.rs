@@ -17,7 +17,7 @@ pub mod triggers;
 
 use std::time::Duration;
 
-use gust_core::{Execution, ExecutionRequest, ExecutionStatus, ExecutionTrigger, Function};
+use gust_core::{Execution, ExecutionRequest, ExecutionTrigger, Function};
 use http::HeaderMap;
 
 use crate::Shared;
@@ -79,33 +79,12 @@ pub async fn submit(
     function: &Function,
     submission: Submission,
 ) -> Result<(Execution, bool), Error> {
-    let now = gust_core::now();
     let execution = Execution {
-        id: gust_core::new_id(),
-        namespace_id: function.namespace_id.clone(),
-        function_id: function.id.clone(),
-        deployment_id: function.active_deployment.clone(),
-        trigger: submission.trigger,
-        status: ExecutionStatus::Queued,
-        request: submission.request,
-        response: None,
-        logs: Default::default(),
-        error_message: None,
-        duration_us: None,
-        cold_start: false,
-        startup: None,
-        attempts: 0,
-        is_async: true,
-        max_attempts: function.max_attempts,
-        run_after: None,
-        dead_letter: false,
         idempotency_key: submission.idempotency_key,
         source: submission.source,
         replay_of: submission.replay_of,
         event_depth: submission.event_depth,
-        created_at: now,
-        started_at: None,
-        finished_at: None,
+        ..Execution::queued(function, submission.trigger, submission.request)
     };
     let (stored, is_new) = state.recorder.insert(execution).await?;
     if is_new {
