@@ -27,7 +27,13 @@ impl PythonVenv {
             let python = real_python();
             run(Command::new(&python).arg("-m").arg("venv").arg(dir));
             run(Command::new(dir.join("bin/python"))
-                .args(["-m", "pip", "install", "--disable-pip-version-check", "--no-input"])
+                .args([
+                    "-m",
+                    "pip",
+                    "install",
+                    "--disable-pip-version-check",
+                    "--no-input",
+                ])
                 .args(["--quiet"])
                 .args(requirements));
         });
@@ -61,7 +67,12 @@ impl NpmFolder {
                 .arg("install")
                 .arg("--prefix")
                 .arg(dir)
-                .args(["--no-audit", "--no-fund", "--save-exact", "--loglevel=error"])
+                .args([
+                    "--no-audit",
+                    "--no-fund",
+                    "--save-exact",
+                    "--loglevel=error",
+                ])
                 .args(packages));
         });
         Self { dir }

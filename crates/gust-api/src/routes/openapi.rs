@@ -11,7 +11,9 @@ use utoipa::{Modify, OpenApi};
 #[derive(OpenApi)]
 #[openapi(
     info(title = "Gust API", description = "Native API of Gust, a self-hosted serverless functions platform."),
-    // The paths come from the router's registration (`crate::router`).
+    // The paths come from the router's registration (`crate::router`); listed here are the
+    // schemas that only parameters refer to, which utoipa does not collect by itself.
+    components(schemas(gust_core::Order)),
     modifiers(&BearerAuth),
     security(("bearer" = [])),
 )]
