@@ -172,4 +172,23 @@ mod tests {
         assert!(std::env::current_exe().unwrap().starts_with(&target));
         assert!(target.join("CACHEDIR.TAG").is_file());
     }
+
+    #[test]
+    fn concurrent_requests_for_one_npm_folder_install_it_once() {
+        // A tiny package without dependencies: the point is the cache, not the package.
+        let packages = ["is-number@7.0.0"];
+        let folders: Vec<NpmFolder> = std::thread::scope(|scope| {
+            let requests: Vec<_> = (0..2)
+                .map(|_| scope.spawn(|| NpmFolder::with(&packages)))
+                .collect();
+            requests.into_iter().map(|r| r.join().unwrap()).collect()
+        });
+        assert_eq!(folders[0].dir(), folders[1].dir());
+        let manifest = folders[0].dir().join("node_modules/is-number/package.json");
+        assert!(
+            fs::read_to_string(manifest)
+                .unwrap()
+                .contains("\"version\": \"7.0.0\"")
+        );
+    }
 }
