@@ -3,8 +3,9 @@
 //! ([`gust_engine::Engine`]) and render the result as JSON or the error envelope.
 //!
 //! Layout:
-//! - `routes/`: the `/api/v1` handlers, one module per resource; `routes/openapi` generates the
-//!   OpenAPI document from them.
+//! - `routes/`: the `/api/v1` handlers, one module per resource; [`router`] registers each once,
+//!   and the OpenAPI document is derived from that registration (`routes/openapi` adds what
+//!   the handlers do not say: the title, the auth scheme, shared schemas).
 //! - `gateway`: `/fn/{ns}/{fn}/{*path}` handed to the engine's invocation path.
 //! - `auth`, `error`, `extract`: the bearer-token extractor, the error envelope, input parsing.
 
@@ -19,9 +20,12 @@ use std::sync::Arc;
 
 use axum::Router;
 use axum::extract::DefaultBodyLimit;
-use axum::routing::{get, post};
+use axum::routing::get;
 use axum::serve::ListenerExt;
 use gust_engine::Engine;
+use utoipa::OpenApi;
+use utoipa_axum::router::{OpenApiRouter, UtoipaMethodRouterExt};
+use utoipa_axum::routes;
 
 pub use error::{ApiError, ErrorBody};
 pub use gust_engine::EXECUTION_ID_HEADER;
@@ -39,104 +43,83 @@ impl std::ops::Deref for ApiState {
     }
 }
 
+/// The `/api/v1` routes, each registered once: the router and the OpenAPI document are both
+/// derived from this list, so neither can miss an operation the other has.
+fn api_routes() -> OpenApiRouter<ApiState> {
+    use routes::*;
+    OpenApiRouter::with_openapi(ApiDoc::openapi())
+        .routes(routes!(runtimes::list_runtimes))
+        .routes(routes!(
+            namespaces::list_namespaces,
+            namespaces::create_namespace
+        ))
+        .routes(routes!(
+            namespaces::get_namespace,
+            namespaces::update_namespace,
+            namespaces::delete_namespace
+        ))
+        .routes(routes!(
+            functions::list_functions,
+            functions::create_function
+        ))
+        .routes(routes!(
+            functions::get_function,
+            functions::replace_function,
+            functions::update_function,
+            functions::delete_function
+        ))
+        .routes(
+            routes!(
+                deployments::list_deployments,
+                deployments::create_deployment
+            )
+            // Uploads enforce their own, larger limit while streaming.
+            .layer(DefaultBodyLimit::disable()),
+        )
+        .routes(routes!(
+            deployments::get_deployment,
+            deployments::delete_deployment
+        ))
+        .routes(routes!(deployments::get_deployment_code))
+        .routes(routes!(deployments::activate_deployment))
+        .routes(routes!(deployments::rebuild_deployment))
+        .routes(routes!(
+            executions::list_executions,
+            executions::create_execution
+        ))
+        .routes(routes!(executions::get_execution))
+        .routes(routes!(executions::replay_execution))
+        .routes(routes!(logs::get_execution_logs))
+        .routes(routes!(logs::get_function_logs))
+        .routes(routes!(triggers::list_triggers, triggers::create_trigger))
+        .routes(routes!(triggers::get_trigger, triggers::delete_trigger))
+        .routes(routes!(
+            instances::list_instances,
+            instances::detach_instances
+        ))
+        .routes(routes!(events::publish_event))
+        .routes(routes!(tokens::list_tokens, tokens::create_token))
+        .routes(routes!(tokens::get_token, tokens::delete_token))
+}
+
+/// The OpenAPI document of `/api/v1`, as `GET /api/v1/openapi.json` serves it.
+pub fn openapi_document() -> utoipa::openapi::OpenApi {
+    api_routes().into_openapi()
+}
+
 /// Every route of the server but `/fn/…`, which [`serve`] hands to the invocation handler itself.
 pub fn router(state: ApiState) -> Router {
-    use routes::*;
-    let api = Router::new()
-        .route("/runtimes", get(runtimes::list_runtimes))
-        .route(
-            "/namespaces",
-            get(namespaces::list_namespaces).post(namespaces::create_namespace),
-        )
-        .route(
-            "/namespaces/{ns}",
-            get(namespaces::get_namespace)
-                .patch(namespaces::update_namespace)
-                .delete(namespaces::delete_namespace),
-        )
-        .route(
-            "/namespaces/{ns}/functions",
-            get(functions::list_functions).post(functions::create_function),
-        )
-        .route(
-            "/namespaces/{ns}/functions/{fn}",
-            get(functions::get_function)
-                .put(functions::replace_function)
-                .patch(functions::update_function)
-                .delete(functions::delete_function),
-        )
-        .route(
-            "/namespaces/{ns}/functions/{fn}/deployments",
-            get(deployments::list_deployments)
-                // Uploads enforce their own, larger limit while streaming.
-                .post(deployments::create_deployment)
-                .layer(DefaultBodyLimit::disable()),
-        )
-        .route(
-            "/namespaces/{ns}/functions/{fn}/deployments/{id}",
-            get(deployments::get_deployment).delete(deployments::delete_deployment),
-        )
-        .route(
-            "/namespaces/{ns}/functions/{fn}/deployments/{id}/code",
-            get(deployments::get_deployment_code),
-        )
-        .route(
-            "/namespaces/{ns}/functions/{fn}/deployments/{id}/activate",
-            post(deployments::activate_deployment),
-        )
-        .route(
-            "/namespaces/{ns}/functions/{fn}/deployments/{id}/rebuild",
-            post(deployments::rebuild_deployment),
-        )
-        .route(
-            "/namespaces/{ns}/functions/{fn}/executions",
-            get(executions::list_executions).post(executions::create_execution),
-        )
-        .route(
-            "/namespaces/{ns}/functions/{fn}/executions/{id}",
-            get(executions::get_execution),
-        )
-        .route(
-            "/namespaces/{ns}/functions/{fn}/executions/{id}/replay",
-            post(executions::replay_execution),
-        )
-        .route(
-            "/namespaces/{ns}/functions/{fn}/executions/{id}/logs",
-            get(logs::get_execution_logs),
-        )
-        .route(
-            "/namespaces/{ns}/functions/{fn}/logs",
-            get(logs::get_function_logs),
-        )
-        .route(
-            "/namespaces/{ns}/functions/{fn}/triggers",
-            get(triggers::list_triggers).post(triggers::create_trigger),
-        )
-        .route(
-            "/namespaces/{ns}/functions/{fn}/triggers/{id}",
-            get(triggers::get_trigger).delete(triggers::delete_trigger),
-        )
-        .route(
-            "/namespaces/{ns}/functions/{fn}/instances",
-            get(instances::list_instances).delete(instances::detach_instances),
-        )
-        .route("/namespaces/{ns}/events", post(events::publish_event))
-        .route(
-            "/tokens",
-            get(tokens::list_tokens).post(tokens::create_token),
-        )
-        .route(
-            "/tokens/{id}",
-            get(tokens::get_token).delete(tokens::delete_token),
-        )
-        .route("/openapi.json", get(openapi::openapi_json));
-    Router::new()
-        .nest("/api/v1", api)
-        .route("/healthz", get(healthz))
-        .route("/metrics", get(metrics_text))
-        .fallback(not_found)
-        .method_not_allowed_fallback(method_not_allowed)
-        .with_state(state)
+    let (api, document) = api_routes().split_for_parts();
+    let document = Arc::new(document);
+    api.route(
+        "/api/v1/openapi.json",
+        get(move || routes::openapi::openapi_json(document.clone())),
+    )
+    .route("/healthz", get(healthz))
+    .route("/metrics", get(metrics_text))
+    .fallback(not_found)
+    .method_not_allowed_fallback(method_not_allowed)
+    .with_state(state)
 }
 
 async fn healthz() -> axum::Json<serde_json::Value> {

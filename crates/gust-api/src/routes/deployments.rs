@@ -11,7 +11,7 @@ use gust_engine::Caller;
 use gust_engine::ops::{Upload, UploadOptions, upload_too_large};
 use http_body_util::BodyExt;
 use serde::Deserialize;
-use utoipa::IntoParams;
+use utoipa::{IntoParams, ToSchema};
 
 use crate::ApiState;
 use crate::error::{ApiError, ApiResult, ErrorBody};
@@ -24,6 +24,26 @@ pub struct UploadQuery {
     pub activate: Option<bool>,
     /// The file in the package to run (default: the only `.wasm` in it).
     pub entrypoint: Option<String>,
+}
+
+/// A package as the raw request body: a `.wasm` module, a `.tar.gz` or a `.zip`.
+#[derive(ToSchema)]
+#[schema(value_type = String, format = Binary)]
+pub struct DeploymentPackage(#[allow(dead_code)] Vec<u8>);
+
+/// An upload as multipart/form-data: the package in `code`, the options beside it.
+// Only describes the body: `receive_multipart` reads it part by part, as it streams.
+#[derive(ToSchema)]
+#[allow(dead_code)]
+pub struct DeploymentUploadForm {
+    /// The package: a `.wasm`, `.tar.gz` or `.zip`, told apart by the part's content type or
+    /// file name.
+    #[schema(value_type = String, format = Binary)]
+    code: Vec<u8>,
+    /// The file in the package to run; overrides the query parameter.
+    entrypoint: Option<String>,
+    /// Make this deployment active once it builds; overrides the query parameter.
+    activate: Option<bool>,
 }
 
 #[utoipa::path(get, path = "/api/v1/namespaces/{ns}/functions/{fn}/deployments", tag = "deployments",
@@ -42,7 +62,8 @@ pub async fn list_deployments(
 
 #[utoipa::path(post, path = "/api/v1/namespaces/{ns}/functions/{fn}/deployments", tag = "deployments",
     params(("ns" = String, Path), ("fn" = String, Path), UploadQuery),
-    request_body(description = "The code: a raw `.wasm` (application/wasm), `.tar.gz` (application/gzip) or `.zip` (application/zip) body, or multipart/form-data with a `code` part (and optional `entrypoint`, `activate` parts).", content_type = "application/octet-stream"),
+    request_body(description = "The code: a raw `.wasm` (application/wasm), `.tar.gz` (application/gzip) or `.zip` (application/zip) body, or multipart/form-data with a `code` part (and optional `entrypoint`, `activate` parts).",
+        content((DeploymentPackage = "application/octet-stream"), (DeploymentUploadForm = "multipart/form-data"))),
     responses((status = 201, body = Deployment), (status = 400, body = ErrorBody), (status = 413, body = ErrorBody)))]
 pub async fn create_deployment(
     State(state): State<ApiState>,
