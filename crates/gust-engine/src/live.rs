@@ -1,26 +1,24 @@
 //! The functions ready to invoke, kept in memory so the invocation path does no query: each
-//! entry holds the function's settings and what runs it — a loaded Wasm component with its
-//! limits, or the pool of worker processes of a python, node or custom function. Every change
-//! to a function, its namespace or its active deployment calls `sync`.
+//! entry holds the function's settings and what runs it, a [`Runtime`] — a loaded Wasm
+//! component with its limits, or the pool of worker processes of a python, node or custom
+//! function. Every change to a function, its namespace or its active deployment calls `sync`.
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex, RwLock};
 use std::time::Duration;
 
 use gust_core::{Deployment, Function, Namespace};
+use gust_runtime::Runtime;
 use gust_runtime_process::{FunctionPool, PoolSpec};
-use gust_runtime_wasm::{InvokeLimits, WasmFunction};
+use gust_runtime_wasm::{InvokeLimits, LimitedComponent, WasmFunction};
 
 use crate::Engine;
 use crate::error::Error;
 
-/// What runs a function's requests.
+/// What a function keeps running between requests, for listing and detaching its instances.
 pub enum Runner {
-    /// A fresh instance of the component per request, with these limits.
-    Wasm {
-        component: WasmFunction,
-        limits: InvokeLimits,
-    },
+    /// Nothing: each request gets a fresh instance.
+    Wasm {},
     /// Long-lived sandboxed workers, scaled by the pool.
     Process(FunctionPool),
 }
@@ -28,6 +26,8 @@ pub enum Runner {
 /// One invocable function.
 pub struct LiveFunction {
     pub function: Function,
+    /// Runs its requests.
+    pub runtime: Arc<dyn Runtime>,
     pub runner: Runner,
     /// What each of its execution records names, shared rather than copied per request.
     pub ids: Arc<ExecutionIds>,
@@ -149,18 +149,21 @@ impl LiveFunctions {
             return Ok(());
         };
         let env = merged_env(namespace, function);
-        let runner = if function.runtime.is_process() {
-            Runner::Process(self.pool(state, function, &deployment_id, env)?)
+        let (runtime, runner): (Arc<dyn Runtime>, _) = if function.runtime.is_process() {
+            let pool = self.pool(state, function, &deployment_id, env)?;
+            (Arc::new(pool.clone()), Runner::Process(pool))
         } else {
-            Runner::Wasm {
-                component: self.component(state, &function.id, &deployment_id).await?,
+            let component = LimitedComponent {
+                function: self.component(state, &function.id, &deployment_id).await?,
                 limits: InvokeLimits {
                     timeout: Duration::from_secs(u64::from(function.timeout_s)),
                     memory_mb: function.memory_mb,
                     env,
                     log_limit: state.config.log_limit,
                 },
-            }
+                serving: state.metrics.wasm_instances.clone(),
+            };
+            (Arc::new(component), Runner::Wasm {})
         };
         state
             .metrics
@@ -172,6 +175,7 @@ impl LiveFunctions {
                 deployment_id,
             }),
             function: function.clone(),
+            runtime,
             runner,
         });
         // Swap under one lock: a concurrent request sees the old entry or the new, never none.

@@ -10,7 +10,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 
 use gust_core::Execution;
-use gust_runtime_wasm::LogWatch;
+use gust_runtime::LogWatch;
 use tokio::sync::broadcast;
 
 /// Finished executions buffered per follower before a slow one starts missing some.

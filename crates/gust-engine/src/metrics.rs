@@ -6,7 +6,7 @@
 
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicI64, Ordering};
-use std::sync::{Mutex, RwLock};
+use std::sync::{Arc, Mutex, RwLock};
 use std::time::Duration;
 
 use gust_core::{Execution, ExecutionStatus};
@@ -71,8 +71,8 @@ pub struct Metrics {
     builds: Family<BuildLabels, Counter>,
     build_durations: HistogramFamily<BuildLabels>,
     store_latency: HistogramFamily<OperationLabels>,
-    /// Wasm instances alive now (one per request in flight).
-    pub wasm_instances: AtomicI64,
+    /// Wasm instances alive now (one per request in flight), counted by the runtime.
+    pub wasm_instances: Arc<AtomicI64>,
     /// Function id → (namespace name, function name), for labels people can read.
     names: RwLock<HashMap<String, (String, String)>>,
     /// Each function's metrics, found once: counting a record then costs no label building
@@ -164,7 +164,7 @@ impl Default for Metrics {
             builds,
             build_durations,
             store_latency,
-            wasm_instances: AtomicI64::new(0),
+            wasm_instances: Arc::default(),
             names: RwLock::default(),
             handles: Mutex::default(),
         }

@@ -19,7 +19,7 @@ use std::time::{Duration, Instant};
 
 use gust_core::RuntimeId;
 use gust_runtime_process::{
-    BuildSpec, PoolSpec, ProcessConfig, ProcessRequest, ProcessRuntime, SpawnerCommand,
+    BuildSpec, PoolSpec, ProcessConfig, ProcessRuntime, Request, SpawnerCommand,
 };
 
 const PY_HELLO: &str = "def handle(event, context):\n    return {'statusCode': 200, 'headers': {'content-type': 'text/plain'}, 'body': 'hello'}\n";
@@ -216,14 +216,14 @@ async fn round_trip(
     Ok(())
 }
 
-fn request() -> ProcessRequest {
+fn request() -> Request {
     let mut headers = http::HeaderMap::new();
     headers.insert(http::header::HOST, http::HeaderValue::from_static("bench"));
-    ProcessRequest {
+    Request {
         method: http::Method::GET,
         path: "/".into(),
         headers,
         execution_id: "bench".into(),
-        ..ProcessRequest::default()
+        ..Request::default()
     }
 }

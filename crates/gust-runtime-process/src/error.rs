@@ -1,10 +1,8 @@
 //! Errors. [`ProcessError`]: starting the runtime and building a function's code.
-//! [`ProcessInvokeError`]: why a request was not run at all (overload, no worker could start,
-//! the pool is draining). A request that ran and failed — handler exception, crash, timeout,
+//! [`gust_runtime::NotRun`]: why a request was not run at all (overload, no worker could
+//! start, the pool is draining). A request that ran and failed — handler exception, crash, timeout,
 //! memory limit — is not an error but a [`ProcessResponse`](crate::ProcessResponse) with its
 //! [`Outcome`](crate::Outcome).
-
-use std::time::Duration;
 
 #[derive(Debug, thiserror::Error)]
 pub enum ProcessError {
@@ -31,18 +29,4 @@ impl ProcessError {
             source,
         }
     }
-}
-
-#[derive(Debug, Clone, thiserror::Error, PartialEq, Eq)]
-pub enum ProcessInvokeError {
-    /// Every worker is busy and the queue is full or was waited on too long: a 429 with
-    /// `Retry-After` (rounded up to whole seconds).
-    #[error(
-        "every worker of the function is busy and its queue is full; retry after {retry_after:?}"
-    )]
-    Overloaded { retry_after: Duration },
-    /// No worker could be started (runtime missing, handler import failed, sandbox refused):
-    /// a 503 with the reason.
-    #[error("the function cannot run now: {0}")]
-    Unavailable(String),
 }

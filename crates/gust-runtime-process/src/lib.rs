@@ -10,15 +10,16 @@
 //!   (`start`: spawn, hello, load).
 //! - `cells`: stem cells — pre-started interpreters that take a function's code on demand.
 //! - `pool/`: [`FunctionPool`] — scaling decisions (`state`), launching (`launch`), the
-//!   background task (`maintain`).
+//!   background task (`maintain`), a pool as the function's [`gust_runtime::Runtime`] (`run`).
 //! - `build`: dependency installs and the import check. `config`: knobs and their
-//!   defaults. `request`: requests, responses, outcomes, cold-start breakdowns.
+//!   defaults. `request`: a worker's response and cold-start breakdowns (the request, the
+//!   outcome and the not-run error are `gust-runtime`'s, shared with the Wasm runtime).
 //!
-//! What it leaves to others: HTTP (the API turns [`ProcessInvokeError::Overloaded`] into a
+//! What it leaves to others: HTTP (the API turns [`NotRun::Overloaded`] into a
 //! 429 with Retry-After and [`Outcome`] into the status of the execution), recording
 //! executions, deciding which deployment is live. Sandboxing is `gust-sandbox`'s.
 //!
-//! Errors: [`ProcessError`] for start-up and builds; [`ProcessInvokeError`] when a request
+//! Errors: [`ProcessError`] for start-up and builds; [`NotRun`] when a request
 //! could not run at all; how a request that ran ended is its [`Outcome`].
 //!
 //! Use:
@@ -51,10 +52,10 @@
 //!     network: true,
 //! });
 //! let response = pool
-//!     .invoke(ProcessRequest {
+//!     .invoke(Request {
 //!         method: http::Method::GET,
 //!         path: "/".into(),
-//!         ..ProcessRequest::default()
+//!         ..Request::default()
 //!     })
 //!     .await?;
 //! assert_eq!(response.outcome, Outcome::Completed);
@@ -74,9 +75,10 @@ mod worker;
 
 pub use build::{BuildReport, BuildSpec};
 pub use config::ProcessConfig;
-pub use error::{ProcessError, ProcessInvokeError, ProcessResult};
+pub use error::{ProcessError, ProcessResult};
+pub use gust_runtime::{Logs, NotRun, Outcome, Request};
 pub use gust_sandbox::{SandboxSupport, SpawnerCommand, run_spawner_if_requested};
 pub use pool::{FunctionPool, InstanceInfo, InstanceState, PoolSpec};
 pub use protocol::PROTOCOL_VERSION;
-pub use request::{ColdStart, Logs, Outcome, ProcessRequest, ProcessResponse};
+pub use request::{ColdStart, ProcessResponse};
 pub use runtime::ProcessRuntime;

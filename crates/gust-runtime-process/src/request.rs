@@ -1,62 +1,8 @@
-//! One request into a worker and what comes back: [`ProcessRequest`], [`ProcessResponse`],
-//! its [`Outcome`], its [`Logs`] and, for a cold start, its [`ColdStart`] breakdown.
+//! What comes back from a worker: [`ProcessResponse`] and, for a cold start, its
+//! [`ColdStart`] breakdown.
 
 use bytes::Bytes;
-
-/// An HTTP request for a function, as the API received it. The pool hands it back with the
-/// answer (see [`FunctionPool::invoke_then`](crate::FunctionPool::invoke_then)), so whoever
-/// records the execution need not copy it first.
-#[derive(Debug, Clone, Default)]
-pub struct ProcessRequest {
-    pub method: http::Method,
-    /// The path after the function's prefix, starting with `/`.
-    pub path: String,
-    /// The query string as received, without `?`; the worker gets it parsed.
-    pub query: String,
-    pub headers: http::HeaderMap,
-    pub body: Bytes,
-    /// Given to the handler as `context.execution_id` / `executionId`.
-    pub execution_id: String,
-}
-
-/// How a request ended.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Outcome {
-    Completed,
-    /// The handler raised, or the worker crashed or hit its memory limit; the reason.
-    Failed(String),
-    /// The function's timeout passed; the worker was killed (and will be replaced).
-    Timeout,
-}
-
-/// A request's stdout and stderr, bounded by `log_limit` together.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub struct Logs {
-    pub stdout: String,
-    pub stderr: String,
-    /// Output was cut at the limit.
-    pub truncated: bool,
-}
-
-impl Logs {
-    /// Appends to one stream within `limit` bytes for both together.
-    pub(crate) fn append(&mut self, stderr: bool, text: &str, limit: usize) {
-        let room = limit.saturating_sub(self.stdout.len() + self.stderr.len());
-        let mut take = text.len().min(room);
-        while !text.is_char_boundary(take) {
-            take -= 1;
-        }
-        if take < text.len() {
-            self.truncated = true;
-        }
-        let target = if stderr {
-            &mut self.stderr
-        } else {
-            &mut self.stdout
-        };
-        target.push_str(&text[..take]);
-    }
-}
+use gust_runtime::{Logs, Outcome};
 
 /// What a cold request waited for. Times in µs.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
@@ -104,7 +50,7 @@ impl ProcessResponse {
     /// The response for a request that did not complete: 500 or 504 with a JSON error.
     pub(crate) fn failure(outcome: Outcome, logs: Logs, worker_pid: i32) -> Self {
         let (status, message) = match &outcome {
-            Outcome::Timeout => (504, "the function timed out".to_string()),
+            Outcome::Timeout(_) => (504, "the function timed out".to_string()),
             Outcome::Failed(reason) => (500, reason.clone()),
             Outcome::Completed => (500, "no response".to_string()),
         };
@@ -118,20 +64,5 @@ impl ProcessResponse {
             cold_start: None,
             worker_pid,
         }
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn logs_stop_at_the_limit_and_say_so() {
-        let mut logs = Logs::default();
-        logs.append(false, "hello ", 10);
-        logs.append(true, "wörld!", 10);
-        assert_eq!(logs.stdout, "hello ");
-        assert_eq!(logs.stderr, "wör");
-        assert!(logs.truncated);
     }
 }

@@ -7,9 +7,10 @@
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use bytes::Bytes;
-use gust_runtime_wasm::{InvokeLimits, WasmConfig, WasmFunction, WasmRuntime};
-use http_body_util::Full;
+use std::future::poll_fn;
+
+use gust_runtime::{Head, Request, Runtime};
+use gust_runtime_wasm::{InvokeLimits, LimitedComponent, WasmConfig, WasmRuntime};
 
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
@@ -32,21 +33,24 @@ async fn main() -> anyhow::Result<()> {
     let runtime = WasmRuntime::new(WasmConfig::new(dir.clone()))?;
     let wasm = std::fs::read(&path)?;
     runtime.precompile(&wasm, "bench")?;
-    let function = Arc::new(runtime.load("bench")?.expect("artifact"));
-    let limits = Arc::new(InvokeLimits {
-        timeout: Duration::from_secs(10),
-        memory_mb: 128,
-        env: vec![],
-        log_limit: 65536,
+    let component = Arc::new(LimitedComponent {
+        function: runtime.load("bench")?.expect("artifact"),
+        limits: InvokeLimits {
+            timeout: Duration::from_secs(10),
+            memory_mb: 128,
+            env: vec![],
+            log_limit: 65536,
+        },
+        serving: Arc::default(),
     });
 
     let started = Instant::now();
     let mut handles = Vec::new();
     for _ in 0..tasks {
-        let (function, limits) = (function.clone(), limits.clone());
-        handles.push(tokio::spawn(async move {
-            run(&function, &limits, n / tasks).await
-        }));
+        let component = component.clone();
+        handles.push(tokio::spawn(
+            async move { run(&*component, n / tasks).await },
+        ));
     }
     let mut samples = Vec::with_capacity(n as usize);
     for handle in handles {
@@ -65,24 +69,31 @@ async fn main() -> anyhow::Result<()> {
     Ok(())
 }
 
-async fn run(
-    function: &WasmFunction,
-    limits: &InvokeLimits,
-    n: u32,
-) -> anyhow::Result<Vec<Duration>> {
+/// Each request as the server runs it: through the [`Runtime`] trait, the body read to its
+/// end, the guest to its return, and the record's parts taken.
+async fn run(component: &dyn Runtime, n: u32) -> anyhow::Result<Vec<Duration>> {
     let mut samples = Vec::with_capacity(n as usize);
     for _ in 0..n {
         let started = Instant::now();
-        let request = http::Request::builder()
-            .uri("/")
-            .header("host", "localhost")
-            .body(Full::new(Bytes::new()))?;
-        let (response, running) = function
-            .invoke(request, limits)
+        let mut headers = http::HeaderMap::new();
+        headers.insert("host", http::HeaderValue::from_static("localhost"));
+        let request = Request {
+            path: "/".into(),
+            headers,
+            ..Request::default()
+        };
+        let mut run = component.start(request, &mut |_| {});
+        match poll_fn(|cx| run.as_mut().poll_head(cx)).await? {
+            Head::Answered(_) => {}
+            Head::Unusable { reason, .. } => anyhow::bail!("{reason}"),
+        }
+        while let Some(frame) = poll_fn(|cx| run.as_mut().poll_frame(cx)).await {
+            frame.map_err(|e| anyhow::anyhow!("{e}"))?;
+        }
+        poll_fn(|cx| run.as_mut().poll_end(cx))
             .await
-            .map_err(|e| anyhow::anyhow!("{e:?}"))?;
-        let (body, _outcome) = running.collect(response.into_body()).await;
-        body.map_err(|e| anyhow::anyhow!("{e}"))?;
+            .map_err(|e| anyhow::anyhow!("{e}"))?;
+        let _record = run.as_mut().finish();
         samples.push(started.elapsed());
     }
     Ok(samples)

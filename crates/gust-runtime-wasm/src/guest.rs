@@ -1,9 +1,8 @@
 //! Per-request state inside a wasmtime `Store`: the WASI and wasi:http contexts, the memory
-//! limiter, and the pipes that capture the guest's stdout and stderr.
-
-use std::sync::{Arc, Mutex};
+//! limiter, and the guest's stdout and stderr as WASI streams.
 
 use bytes::Bytes;
+use gust_runtime::LogPipe;
 use wasmtime::ResourceLimiter;
 use wasmtime::component::ResourceTable;
 use wasmtime_wasi::cli::{IsTerminal, StdoutStream};
@@ -75,115 +74,17 @@ impl ResourceLimiter for MemoryLimiter {
     }
 }
 
-/// Bounded capture of one output stream. Past the bound bytes are counted, not kept, and the
-/// captured text says so: truncation is never silent.
+/// A guest's stdout or stderr: the run's bounded pipe, as WASI streams.
 #[derive(Clone)]
-pub(crate) struct LogPipe {
-    inner: Arc<Mutex<LogBuffer>>,
-    /// Woken on every write, for followers of live logs (shared by stdout and stderr).
-    changed: Arc<tokio::sync::Notify>,
-}
+pub(crate) struct GuestPipe(pub LogPipe);
 
-/// Live view of a running guest's stdout and stderr, for streaming logs while it runs.
-#[derive(Clone)]
-pub struct LogWatch {
-    stdout: LogPipe,
-    stderr: LogPipe,
-}
-
-impl LogWatch {
-    pub(crate) fn new(stdout: &LogPipe, stderr: &LogPipe) -> Self {
-        Self {
-            stdout: stdout.clone(),
-            stderr: stderr.clone(),
-        }
-    }
-
-    /// What was kept past `from` (byte offsets into stdout and stderr).
-    pub fn read_from(&self, from: (usize, usize)) -> (Bytes, Bytes) {
-        (self.stdout.kept_from(from.0), self.stderr.kept_from(from.1))
-    }
-
-    /// Resolves at the next write. Create it before reading, so no write is missed between.
-    pub fn changed(&self) -> tokio::sync::futures::Notified<'_> {
-        self.stdout.changed.notified()
-    }
-
-    /// Wake every follower (the guest has ended).
-    pub fn wake(&self) {
-        self.stdout.changed.notify_waiters();
-    }
-}
-
-struct LogBuffer {
-    kept: Vec<u8>,
-    limit: usize,
-    dropped: u64,
-}
-
-/// What a guest printed.
-#[derive(Debug, Clone, Default)]
-pub struct CapturedLogs {
-    pub stdout: String,
-    pub stderr: String,
-    pub truncated: bool,
-}
-
-impl LogPipe {
-    pub fn new(limit: usize, changed: Arc<tokio::sync::Notify>) -> Self {
-        Self {
-            inner: Arc::new(Mutex::new(LogBuffer {
-                kept: Vec::new(),
-                limit,
-                dropped: 0,
-            })),
-            changed,
-        }
-    }
-
-    fn append(&self, bytes: &[u8]) {
-        {
-            let mut buf = self.inner.lock().unwrap_or_else(|p| p.into_inner());
-            let room = buf.limit.saturating_sub(buf.kept.len());
-            let take = room.min(bytes.len());
-            buf.kept.extend_from_slice(&bytes[..take]);
-            buf.dropped += (bytes.len() - take) as u64;
-        }
-        self.changed.notify_waiters();
-    }
-
-    fn kept_from(&self, from: usize) -> Bytes {
-        let buf = self.inner.lock().unwrap_or_else(|p| p.into_inner());
-        buf.kept
-            .get(from..)
-            .map(Bytes::copy_from_slice)
-            .unwrap_or_default()
-    }
-
-    /// The captured text and whether anything was dropped.
-    pub fn take(&self) -> (String, bool) {
-        let buf = self.inner.lock().unwrap_or_else(|p| p.into_inner());
-        let mut text = String::from_utf8_lossy(&buf.kept).into_owned();
-        if buf.dropped > 0 {
-            if !text.ends_with('\n') && !text.is_empty() {
-                text.push('\n');
-            }
-            text.push_str(&format!(
-                "[gust: output truncated, {} more bytes dropped]\n",
-                buf.dropped
-            ));
-        }
-        (text, buf.dropped > 0)
-    }
-}
-
-impl IsTerminal for LogPipe {
+impl IsTerminal for GuestPipe {
     fn is_terminal(&self) -> bool {
         false
     }
 }
 
-impl StdoutStream for LogPipe {
+impl StdoutStream for GuestPipe {
     fn p2_stream(&self) -> Box<dyn OutputStream> {
         Box::new(self.clone())
     }
@@ -194,9 +95,9 @@ impl StdoutStream for LogPipe {
 }
 
 #[wasmtime_wasi::async_trait]
-impl OutputStream for LogPipe {
+impl OutputStream for GuestPipe {
     fn write(&mut self, bytes: Bytes) -> Result<(), StreamError> {
-        self.append(&bytes);
+        self.0.append(&bytes);
         Ok(())
     }
 
@@ -211,17 +112,17 @@ impl OutputStream for LogPipe {
 }
 
 #[wasmtime_wasi::async_trait]
-impl Pollable for LogPipe {
+impl Pollable for GuestPipe {
     async fn ready(&mut self) {}
 }
 
-impl tokio::io::AsyncWrite for LogPipe {
+impl tokio::io::AsyncWrite for GuestPipe {
     fn poll_write(
         self: std::pin::Pin<&mut Self>,
         _cx: &mut std::task::Context<'_>,
         buf: &[u8],
     ) -> std::task::Poll<std::io::Result<usize>> {
-        self.append(buf);
+        self.0.append(buf);
         std::task::Poll::Ready(Ok(buf.len()))
     }
 
@@ -243,19 +144,6 @@ impl tokio::io::AsyncWrite for LogPipe {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn log_pipe_marks_truncation() {
-        let pipe = LogPipe::new(8, Default::default());
-        pipe.append(b"hello ");
-        pipe.append(b"world\n");
-        let (text, truncated) = pipe.take();
-        assert!(truncated);
-        assert_eq!(
-            text,
-            "hello wo\n[gust: output truncated, 4 more bytes dropped]\n"
-        );
-    }
 
     #[test]
     fn limiter_counts_all_memories() {

@@ -1,28 +1,36 @@
 //! One request through a fresh instance, run on the caller's task (a spawn would cost a task
-//! and, often, a hop to another thread). The caller gets the response as soon as the guest sets
-//! it, then keeps driving the guest ([`Running`]) while the body streams, and gets the
-//! [`Outcome`] — status, logs, error — once the guest is done.
+//! and, often, a hop to another thread): [`LimitedComponent`] is the Wasm [`Runtime`]. The
+//! caller gets the response head as soon as the guest sets it, then drives the guest while it
+//! reads the body, and the guest's [`Ending`] once it has returned.
 
+use std::collections::BTreeMap;
 use std::future::Future;
 use std::pin::Pin;
 use std::sync::Arc;
+use std::sync::atomic::{AtomicI64, Ordering};
 use std::task::{Context, Poll};
 use std::time::{Duration, Instant};
 
 use bytes::Bytes;
+use gust_core::ExecutionRequest;
+use gust_runtime::{
+    Abandoned, BodyError, Ending, Finished, Head, Invocation, LogPipe, LogWatch, Logs, NotRun,
+    Outcome, Request, Running, Runtime, recorded_headers,
+};
+use http::{HeaderValue, StatusCode};
+use http_body::{Body as _, Frame};
 use http_body_util::Full;
-
 use tokio::sync::oneshot;
 use wasmtime::{Store, UpdateDeadline};
 use wasmtime_wasi::WasiCtxBuilder;
-use wasmtime_wasi_http::p2::bindings::http::types::Scheme;
+use wasmtime_wasi_http::p2::bindings::http::types::{ErrorCode, Scheme};
 use wasmtime_wasi_http::{WasiHttpCtx, WasiHttpView};
 
 use crate::engine::WasmFunction;
-use crate::guest::{CapturedLogs, GuestState, LogPipe, LogWatch, MemoryLimiter};
+use crate::guest::{GuestPipe, GuestState, MemoryLimiter};
 
 /// The streaming body of a guest's response.
-pub type ResponseBody = wasmtime_wasi_http::p2::body::HyperOutgoingBody;
+type ResponseBody = wasmtime_wasi_http::p2::body::HyperOutgoingBody;
 
 /// What one invocation may use.
 #[derive(Debug, Clone)]
@@ -34,41 +42,46 @@ pub struct InvokeLimits {
     pub log_limit: usize,
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum OutcomeKind {
-    Completed,
-    Failed,
-    Timeout,
+/// A component with the limits its requests run under: what runs a `wasm` function.
+#[derive(Clone)]
+pub struct LimitedComponent {
+    pub function: WasmFunction,
+    pub limits: InvokeLimits,
+    /// Instances serving a request now, counted from instantiation until the guest has
+    /// returned or was stopped.
+    pub serving: Arc<AtomicI64>,
 }
 
-/// How an invocation ended, known once the guest has returned.
-#[derive(Debug, Clone)]
-pub struct Outcome {
-    pub kind: OutcomeKind,
-    /// Why it failed or timed out.
-    pub message: Option<String>,
-    pub logs: CapturedLogs,
-    /// Time to get a fresh instance ready, before the handler ran.
-    pub instantiate: Duration,
-    /// The guest did not return normally (trapped, timed out or was stopped), so anything it
-    /// was still writing is cut short.
-    pub interrupted: bool,
+impl Runtime for LimitedComponent {
+    fn start(&self, request: Request, watch: &mut dyn FnMut(LogWatch)) -> Running {
+        Box::pin(
+            self.function
+                .run(request, &self.limits, &self.serving, watch),
+        )
+    }
 }
 
-/// An invocation that produced no response.
-#[derive(Debug)]
-pub enum InvokeError {
-    /// The guest ran past its timeout before responding.
-    Timeout(Outcome),
-    /// The guest trapped, hit its memory limit or returned without a response.
-    Failed(Outcome),
+/// How the guest ended.
+struct GuestEnd {
+    ending: Ending,
+    /// It did not return normally (trapped, timed out or was stopped), so anything it was
+    /// still writing is cut short.
+    interrupted: bool,
 }
 
-impl InvokeError {
-    pub fn outcome(&self) -> &Outcome {
-        match self {
-            InvokeError::Timeout(o) | InvokeError::Failed(o) => o,
-        }
+/// Counts an instance serving a request for as long as it lives.
+struct Serving(Arc<AtomicI64>);
+
+impl Serving {
+    fn start(gauge: &Arc<AtomicI64>) -> Self {
+        gauge.fetch_add(1, Ordering::Relaxed);
+        Serving(gauge.clone())
+    }
+}
+
+impl Drop for Serving {
+    fn drop(&mut self) {
+        self.0.fetch_sub(1, Ordering::Relaxed);
     }
 }
 
@@ -76,26 +89,18 @@ impl InvokeError {
 const MESSAGE_LIMIT: usize = 4096;
 
 impl WasmFunction {
-    /// Run `request` in a fresh instance, on the caller's task: no spawn, no thread hop. Returns
-    /// once the guest has set its response (or ended without one). The returned [`Running`] is
-    /// the guest itself: the caller keeps polling it while it streams the body, and it yields
-    /// the [`Outcome`] once the guest returns.
-    pub async fn invoke(
+    /// A run of `request` in a fresh instance, on the caller's task: no spawn, no thread hop.
+    /// `watch` gets the guest's live output before it starts.
+    fn run(
         &self,
-        request: http::Request<Full<Bytes>>,
+        request: Request,
         limits: &InvokeLimits,
-    ) -> Result<(http::Response<ResponseBody>, Running), InvokeError> {
-        self.invoke_watched(request, limits, |_| {}).await
-    }
-
-    /// [`invoke`](Self::invoke), handing `watch` the guest's live output before it starts, for
-    /// followers of its logs.
-    pub async fn invoke_watched(
-        &self,
-        request: http::Request<Full<Bytes>>,
-        limits: &InvokeLimits,
-        watch: impl FnOnce(LogWatch),
-    ) -> Result<(http::Response<ResponseBody>, Running), InvokeError> {
+        serving: &Arc<AtomicI64>,
+        watch: &mut dyn FnMut(LogWatch),
+    ) -> WasmRun<impl Future<Output = GuestEnd> + Send + use<>> {
+        let recorded = request.to_record(false);
+        let execution_id = request.execution_id.clone();
+        let guest_request = guest_request(request);
         let runtime = &self.runtime;
         let changed = Arc::new(tokio::sync::Notify::new());
         let stdout = LogPipe::new(limits.log_limit, changed.clone());
@@ -103,8 +108,8 @@ impl WasmFunction {
         watch(LogWatch::new(&stdout, &stderr));
         let wasi = WasiCtxBuilder::new()
             .envs(&limits.env)
-            .stdout(stdout.clone())
-            .stderr(stderr.clone())
+            .stdout(GuestPipe(stdout.clone()))
+            .stderr(GuestPipe(stderr.clone()))
             .build();
         let state = GuestState {
             wasi,
@@ -131,12 +136,23 @@ impl WasmFunction {
             Ok(UpdateDeadline::Yield(1))
         });
 
-        let (response_tx, mut response_rx) = oneshot::channel();
+        let (response_tx, response_rx) = oneshot::channel();
         let pre = self.pre.clone();
         let memory_mb = limits.memory_mb;
         let timeout = limits.timeout;
         let pipes = (stdout.clone(), stderr.clone());
+        let serving = serving.clone();
         let guest = async move {
+            let _serving = Serving::start(&serving);
+            let request = match guest_request {
+                Ok(request) => request,
+                Err(reason) => {
+                    return GuestEnd {
+                        ending: Ending::failed(reason),
+                        interrupted: false,
+                    };
+                }
+            };
             let started = Instant::now();
             let mut instantiate = Duration::ZERO;
             let result = async {
@@ -154,154 +170,230 @@ impl WasmFunction {
             }
             .await;
             let state = store.data();
-            let (kind, message) = if state.timed_out {
-                (
-                    OutcomeKind::Timeout,
-                    Some(format!("timed out after {} s", timeout.as_secs_f64())),
-                )
+            let outcome = if state.timed_out {
+                Outcome::Timeout(format!("timed out after {} s", timeout.as_secs_f64()))
             } else if let Some(asked) = state.limiter.refused {
-                (
-                    OutcomeKind::Failed,
-                    Some(format!(
-                        "memory limit of {memory_mb} MiB was hit (the guest asked for {} MiB)",
-                        asked.div_ceil(1024 * 1024)
-                    )),
-                )
+                Outcome::Failed(format!(
+                    "memory limit of {memory_mb} MiB was hit (the guest asked for {} MiB)",
+                    asked.div_ceil(1024 * 1024)
+                ))
             } else if let Err(e) = &result {
                 let mut text = format!("the function trapped: {e:#}");
                 text.truncate(MESSAGE_LIMIT);
-                (OutcomeKind::Failed, Some(text))
+                Outcome::Failed(text)
             } else {
-                (OutcomeKind::Completed, None)
+                Outcome::Completed
             };
             drop(store);
-            Outcome {
-                kind,
-                message,
-                logs: capture(&stdout, &stderr),
-                instantiate,
+            GuestEnd {
+                ending: Ending {
+                    outcome,
+                    logs: capture(&stdout, &stderr),
+                    // A pooled Wasm instance is ready in microseconds: never a cold start,
+                    // but how long the instance took is kept.
+                    cold_start: false,
+                    startup: (!instantiate.is_zero()).then(|| gust_core::Startup {
+                        total_us: instantiate.as_micros() as u64,
+                        instantiate_us: Some(instantiate.as_micros() as u64),
+                        ..Default::default()
+                    }),
+                },
                 interrupted: result.is_err(),
             }
         };
-        let mut running = Running {
-            guest: Some(Box::pin(guest)),
-            outcome: None,
+        WasmRun {
+            guest: Some(guest),
+            end: None,
+            response_rx,
+            answered: false,
+            no_response: None,
+            body: None,
+            head: None,
+            request: Some(recorded),
+            execution_id,
             pipes,
-        };
-
-        // Drive the guest until it sets its response or ends without one.
-        let response = std::future::poll_fn(|cx| {
-            let _ = running.poll_outcome(cx);
-            match Pin::new(&mut response_rx).poll(cx) {
-                Poll::Ready(Ok(Ok(response))) => Poll::Ready(Ok(response)),
-                Poll::Ready(Ok(Err(code))) => Poll::Ready(Err(Some(code))),
-                // The guest dropped the outparam: it has returned (or trapped).
-                Poll::Ready(Err(_)) => Poll::Ready(Err(None)),
-                Poll::Pending => Poll::Pending,
-            }
-        })
-        .await;
-        match response {
-            Ok(response) => Ok((response, running)),
-            Err(code) => {
-                let mut outcome = running.finish().await;
-                if outcome.kind == OutcomeKind::Completed {
-                    outcome.kind = OutcomeKind::Failed;
-                    outcome.message = Some(match code {
-                        Some(code) => format!("the function answered with an error: {code:?}"),
-                        None => "the function returned without setting a response".into(),
-                    });
-                }
-                Err(match outcome.kind {
-                    OutcomeKind::Timeout => InvokeError::Timeout(outcome),
-                    _ => InvokeError::Failed(outcome),
-                })
-            }
         }
     }
 }
 
-type GuestFuture = Pin<Box<dyn Future<Output = Outcome> + Send>>;
-
-/// A guest that has answered and may still be streaming its body. Poll it (alongside the body)
-/// until it yields its [`Outcome`]; dropping it stops the guest.
-pub struct Running {
-    guest: Option<GuestFuture>,
-    outcome: Option<Outcome>,
-    /// The guest's stdout and stderr, readable even if it is stopped early.
-    pipes: (LogPipe, LogPipe),
+/// The request as the guest gets it. wasi:http needs an authority; API executions have no
+/// Host header of their own.
+fn guest_request(request: Request) -> Result<http::Request<Full<Bytes>>, String> {
+    let path_and_query = request.path_and_query();
+    let mut headers = request.headers;
+    if !headers.contains_key("host") {
+        headers.insert("host", HeaderValue::from_static("localhost"));
+    }
+    let mut guest_request = http::Request::builder()
+        .method(request.method)
+        .uri(path_and_query)
+        .body(Full::new(request.body))
+        .map_err(|e| format!("invalid request: {e}"))?;
+    *guest_request.headers_mut() = headers;
+    Ok(guest_request)
 }
 
-impl Running {
-    /// Make progress; ready with the outcome once the guest has returned.
-    pub fn poll_outcome(&mut self, cx: &mut Context<'_>) -> Poll<&Outcome> {
-        if let Some(guest) = self.guest.as_mut() {
-            match guest.as_mut().poll(cx) {
-                Poll::Ready(outcome) => {
-                    self.outcome = Some(outcome);
-                    self.guest = None;
+pin_project_lite::pin_project! {
+    /// A guest serving one request. It lives in the run's one box, the guest future in place.
+    /// Dropping it stops the guest.
+    struct WasmRun<G> {
+        #[pin]
+        guest: Option<G>,
+        end: Option<GuestEnd>,
+        response_rx: oneshot::Receiver<Result<hyper::Response<ResponseBody>, ErrorCode>>,
+        answered: bool,
+        // The guest ended without a response: with the error code it gave, if any.
+        no_response: Option<Option<ErrorCode>>,
+        body: Option<ResponseBody>,
+        // Status and headers as the record keeps them.
+        head: Option<(u16, BTreeMap<String, String>)>,
+        request: Option<ExecutionRequest>,
+        execution_id: String,
+        // The guest's stdout and stderr, readable even if it is stopped early.
+        pipes: (LogPipe, LogPipe),
+    }
+}
+
+/// Polls the guest if it is still running; true once it has ended.
+fn drive<G: Future<Output = GuestEnd>>(
+    mut guest: Pin<&mut Option<G>>,
+    end: &mut Option<GuestEnd>,
+    cx: &mut Context<'_>,
+) -> bool {
+    if let Some(running) = guest.as_mut().as_pin_mut()
+        && let Poll::Ready(ended) = running.poll(cx)
+    {
+        *end = Some(ended);
+        guest.set(None);
+    }
+    end.is_some()
+}
+
+impl<G: Future<Output = GuestEnd> + Send> Invocation for WasmRun<G> {
+    fn execution_id(&self) -> &str {
+        &self.execution_id
+    }
+
+    fn poll_head(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Result<Head, NotRun>> {
+        let this = self.project();
+        let ended = drive(this.guest, this.end, cx);
+        if this.no_response.is_none() {
+            match Pin::new(&mut *this.response_rx).poll(cx) {
+                Poll::Ready(Ok(Ok(response))) => {
+                    let (parts, body) = response.into_parts();
+                    *this.head =
+                        Some((parts.status.as_u16(), recorded_headers(&parts.headers, &[])));
+                    *this.body = Some(body);
+                    *this.answered = true;
+                    return Poll::Ready(Ok(Head::Answered(parts)));
                 }
+                Poll::Ready(Ok(Err(code))) => *this.no_response = Some(Some(code)),
+                // The guest dropped the outparam: it has returned (or trapped).
+                Poll::Ready(Err(_)) => *this.no_response = Some(None),
                 Poll::Pending => return Poll::Pending,
             }
         }
-        match &self.outcome {
-            Some(outcome) => Poll::Ready(outcome),
-            None => Poll::Pending,
+        // No response: the record waits for the guest's end.
+        if !ended {
+            return Poll::Pending;
         }
+        let end = this.end.as_mut().expect("ended");
+        if end.ending.outcome == Outcome::Completed {
+            end.ending.outcome = Outcome::Failed(match this.no_response.take().flatten() {
+                Some(code) => format!("the function answered with an error: {code:?}"),
+                None => "the function returned without setting a response".into(),
+            });
+        }
+        let status = match end.ending.outcome {
+            Outcome::Timeout(_) => StatusCode::GATEWAY_TIMEOUT,
+            _ => StatusCode::INTERNAL_SERVER_ERROR,
+        };
+        let reason = end
+            .ending
+            .outcome
+            .message()
+            .unwrap_or("the function failed")
+            .to_string();
+        Poll::Ready(Ok(Head::Unusable { status, reason }))
     }
 
-    /// Read `body` to its end while driving the guest, then wait for the guest to return.
-    pub async fn collect(
-        mut self,
-        mut body: ResponseBody,
-    ) -> (Result<Bytes, wasmtime_wasi_http::Error>, Outcome) {
-        use http_body::Body as _;
-        let mut bytes = bytes::BytesMut::new();
-        let read = std::future::poll_fn(|cx| {
-            loop {
-                let _ = self.poll_outcome(cx);
-                match Pin::new(&mut body).poll_frame(cx) {
-                    Poll::Ready(Some(Ok(frame))) => {
-                        if let Some(data) = frame.data_ref() {
-                            bytes.extend_from_slice(data);
-                        }
-                    }
-                    Poll::Ready(Some(Err(e))) => return Poll::Ready(Err(e)),
-                    Poll::Ready(None) => return Poll::Ready(Ok(())),
-                    Poll::Pending => return Poll::Pending,
-                }
+    fn poll_frame(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+    ) -> Poll<Option<Result<Frame<Bytes>, BodyError>>> {
+        let this = self.project();
+        // Let the guest run: it produces what is about to be read.
+        drive(this.guest, this.end, cx);
+        let Some(body) = this.body.as_mut() else {
+            return Poll::Ready(None);
+        };
+        match Pin::new(body).poll_frame(cx) {
+            Poll::Ready(Some(Err(e))) => Poll::Ready(Some(Err(e.into()))),
+            Poll::Ready(Some(Ok(frame))) => Poll::Ready(Some(Ok(frame))),
+            Poll::Ready(None) => {
+                *this.body = None;
+                Poll::Ready(None)
             }
-        })
-        .await;
-        let outcome = self.finish().await;
-        (read.map(|()| bytes.freeze()), outcome)
-    }
-
-    /// Run the guest to its end.
-    pub async fn finish(mut self) -> Outcome {
-        std::future::poll_fn(|cx| self.poll_outcome(cx).map(|o| o.clone())).await
-    }
-
-    /// Stop the guest where it is (its caller went away) and say so.
-    pub fn cancel(mut self, reason: &str) -> Outcome {
-        if let Some(outcome) = self.outcome.take() {
-            return outcome;
+            Poll::Pending => Poll::Pending,
         }
-        self.guest = None;
-        Outcome {
-            kind: OutcomeKind::Failed,
-            message: Some(reason.to_string()),
-            logs: capture(&self.pipes.0, &self.pipes.1),
-            instantiate: Duration::ZERO,
-            interrupted: true,
+    }
+
+    fn body_size(&self) -> Option<u64> {
+        self.body.as_ref().and_then(|body| body.size_hint().exact())
+    }
+
+    fn poll_end(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Result<(), BodyError>> {
+        let this = self.project();
+        if !drive(this.guest, this.end, cx) {
+            return Poll::Pending;
+        }
+        let interrupted = this.end.as_ref().is_some_and(|end| end.interrupted);
+        Poll::Ready(match interrupted && *this.answered {
+            true => Err(wasmtime_wasi_http::Error::HttpResponseIncomplete.into()),
+            false => Ok(()),
+        })
+    }
+
+    fn abandon(self: Pin<&mut Self>, reason: &str) -> Abandoned {
+        let mut this = self.project();
+        if this.end.is_none() {
+            this.guest.set(None);
+            *this.end = Some(GuestEnd {
+                ending: Ending {
+                    outcome: Outcome::Failed(reason.to_string()),
+                    logs: capture(&this.pipes.0, &this.pipes.1),
+                    cold_start: false,
+                    startup: None,
+                },
+                interrupted: true,
+            });
+        }
+        Abandoned::Stopped
+    }
+
+    fn fits_a_record(&self) -> bool {
+        // The request is kept as a record already; the body as the caller captured it.
+        true
+    }
+
+    fn finish(self: Pin<&mut Self>) -> Finished {
+        let this = self.project();
+        Finished {
+            execution_id: std::mem::take(this.execution_id),
+            request: this.request.take().unwrap_or_default(),
+            head: this.head.take(),
+            ending: this.end.take().map_or_else(
+                || Ending::failed("the function was not run to its end".into()),
+                |end| end.ending,
+            ),
         }
     }
 }
 
-fn capture(stdout: &LogPipe, stderr: &LogPipe) -> CapturedLogs {
+fn capture(stdout: &LogPipe, stderr: &LogPipe) -> Logs {
     let (stdout, out_cut) = stdout.take();
     let (stderr, err_cut) = stderr.take();
-    CapturedLogs {
+    Logs {
         stdout,
         stderr,
         truncated: out_cut || err_cut,

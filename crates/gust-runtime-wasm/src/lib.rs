@@ -4,15 +4,17 @@
 //! Layout:
 //! - `engine`: one [`WasmRuntime`] per server — the wasmtime engine (pooling allocator, epoch
 //!   ticker), the linker with WASI and wasi:http, and precompilation with an on-disk artifact cache.
-//! - `guest`: per-request store state — WASI context, memory limiter, bounded log pipes.
-//! - `invoke`: one request through a fresh instance, with its timeout and memory limit, run on
-//!   the caller's task: the response comes back as soon as the guest sets it, and the guest
-//!   ([`Running`]) is driven by whoever streams the body until it yields its [`Outcome`].
+//! - `guest`: per-request store state — WASI context, memory limiter, the output pipes as WASI
+//!   streams.
+//! - `invoke`: [`LimitedComponent`], the [`gust_runtime::Runtime`] of a loaded component: one
+//!   request through a fresh instance, with its timeout and memory limit, run on the caller's
+//!   task. The response head comes back as soon as the guest sets it, and the guest is driven
+//!   by whoever reads the body until it returns.
 //!
 //! What it leaves to others: which function to run, recording executions, HTTP routing.
 //!
-//! Errors: [`WasmError`] for building and loading; an invocation's failures are values in
-//! [`Outcome`] and [`InvokeError`], never panics.
+//! Errors: [`WasmError`] for building and loading; how a run ended is its
+//! [`gust_runtime::Ending`], never a panic.
 
 mod engine;
 mod error;
@@ -21,6 +23,4 @@ mod invoke;
 
 pub use engine::{WasmConfig, WasmFunction, WasmRuntime};
 pub use error::{WasmError, WasmResult};
-pub use guest::{CapturedLogs, LogWatch};
-pub use invoke::{InvokeError, InvokeLimits, Outcome, OutcomeKind, ResponseBody, Running};
-pub use wasmtime_wasi_http::Error as BodyError;
+pub use invoke::{InvokeLimits, LimitedComponent};

@@ -1,5 +1,5 @@
-//! The body of an invocation's response: the function's whole answer (process runtimes,
-//! errors), or a Wasm guest's body streaming through the recorder (`RecordingBody`). One
+//! The body of an invocation's response: a whole one (errors, redirects), or the function's
+//! body streaming through the recorder (`RecordingBody`). One
 //! concrete type, so a front door boxes it once, as it would box either alone.
 
 use std::pin::Pin;
@@ -8,10 +8,9 @@ use std::task::{Context, Poll};
 use bytes::Bytes;
 use http_body::{Frame, SizeHint};
 
-use super::wasm::RecordingBody;
+use super::run::RecordingBody;
 
-/// Why a response body could not be read to its end.
-pub type BodyError = Box<dyn std::error::Error + Send + Sync>;
+pub use gust_runtime::BodyError;
 
 // The front door boxes the whole body once, so the streaming variant's size costs no copy per frame.
 #[allow(clippy::large_enum_variant)]
@@ -48,9 +47,7 @@ impl http_body::Body for ResponseBody {
                     .filter(|b| !b.is_empty())
                     .map(|b| Ok(Frame::data(b))),
             ),
-            Self::Streaming(body) => Pin::new(body)
-                .poll_frame(cx)
-                .map(|frame| frame.map(|f| f.map_err(Into::into))),
+            Self::Streaming(body) => Pin::new(body).poll_frame(cx),
         }
     }
 

@@ -1,45 +1,19 @@
-//! [`Draft`]: an execution record being assembled while a request runs, finished by the
-//! runtime that ran it with an [`Ending`].
+//! [`Draft`]: an execution record being assembled while a request runs, finished with the
+//! run's [`Ending`].
 
 use std::sync::Arc;
 use std::time::Instant;
 
 use gust_core::{
     Execution, ExecutionLogs, ExecutionRequest, ExecutionResponse, ExecutionStatus,
-    ExecutionTrigger, Startup,
+    ExecutionTrigger,
 };
+use gust_runtime::{Ending, Outcome};
 
-use super::RunRequest;
 use crate::live::{ExecutionIds, LiveFunction};
 
-/// How a run ended, in the terms of the record.
-pub(super) struct Ending {
-    pub status: ExecutionStatus,
-    /// Why it failed or timed out.
-    pub message: Option<String>,
-    pub logs: ExecutionLogs,
-    pub response: Option<ExecutionResponse>,
-    /// It waited for a fresh worker.
-    pub cold_start: bool,
-    pub startup: Option<Startup>,
-}
-
-impl Ending {
-    /// The request could not even be handed to the function.
-    pub fn refused(message: String) -> Self {
-        Self {
-            status: ExecutionStatus::Failed,
-            message: Some(message),
-            logs: ExecutionLogs::default(),
-            response: None,
-            cold_start: false,
-            startup: None,
-        }
-    }
-}
-
 /// Who runs and since when, taken as a request arrives: enough to assemble its record later,
-/// possibly on another thread (see [`Draft::started`]).
+/// possibly on another thread.
 pub(super) struct Start {
     ids: Arc<ExecutionIds>,
     created_at: chrono::DateTime<chrono::Utc>,
@@ -70,57 +44,52 @@ pub(super) struct Draft {
 }
 
 impl Draft {
-    pub fn from_request(
-        live: &LiveFunction,
-        id: String,
-        trigger: ExecutionTrigger,
-        request: &RunRequest,
-    ) -> Self {
-        Self::started(Start::now(live), id, trigger, request)
-    }
-
     /// A draft for a run that began at `start`.
-    pub fn started(
+    pub fn new(
         start: Start,
         id: String,
         trigger: ExecutionTrigger,
-        request: &RunRequest,
+        request: ExecutionRequest,
     ) -> Self {
         Self {
             id,
             start,
             trigger,
-            request: request.to_record(false),
+            request,
         }
-    }
-
-    /// The finished record, ending now.
-    pub fn end(self, ending: Ending) -> Execution {
-        let (duration, finished_at) = self.start.ended();
-        self.end_at(ending, duration, finished_at)
     }
 
     /// The finished record of a run that took `duration` and ended at `finished_at`.
     pub fn end_at(
         self,
         ending: Ending,
+        response: Option<ExecutionResponse>,
         duration: std::time::Duration,
         finished_at: chrono::DateTime<chrono::Utc>,
     ) -> Execution {
         let Start {
             ids, created_at, ..
         } = self.start;
+        let (status, message) = match ending.outcome {
+            Outcome::Completed => (ExecutionStatus::Completed, None),
+            Outcome::Failed(reason) => (ExecutionStatus::Failed, Some(reason)),
+            Outcome::Timeout(reason) => (ExecutionStatus::Timeout, Some(reason)),
+        };
         Execution {
             id: self.id,
             namespace_id: ids.namespace_id.clone(),
             function_id: ids.function_id.clone(),
             deployment_id: Some(ids.deployment_id.clone()),
             trigger: self.trigger,
-            status: ending.status,
+            status,
             request: self.request,
-            response: ending.response,
-            logs: ending.logs,
-            error_message: ending.message,
+            response,
+            logs: ExecutionLogs {
+                stdout: ending.logs.stdout,
+                stderr: ending.logs.stderr,
+                truncated: ending.logs.truncated,
+            },
+            error_message: message,
             duration_us: Some(duration.as_micros() as u64),
             cold_start: ending.cold_start,
             startup: ending.startup,

@@ -1,14 +1,13 @@
 //! The invocation path: `ANY /fn/{namespace}/{function}/{*path}` and `POST .../executions`.
 //!
 //! Socket → hyper → this handler: look the function up in memory (`live`), check its privacy,
-//! read the request body (bounded), then hand the request to what runs the function:
-//! - `wasm`: a fresh instance; the response streams back as the guest writes it, and the
-//!   record is assembled as the body passes through (`RecordingBody`).
-//! - `process`: the function's worker pool; the worker's whole answer comes back at once.
+//! read the request body (bounded), then hand the request to what runs the function, a
+//! [`gust_runtime::Runtime`] (a Wasm component, a worker pool): `run` answers with the
+//! response head as soon as the function sets it and streams the body as it comes, and the
+//! record is assembled as the body passes through (`RecordingBody`).
 //!
-//! Either way the record goes to the recorder once the run is over: nothing on this path
-//! waits for the store. `request` is the request in every form it takes; `draft` the record
-//! being assembled.
+//! The record goes to the recorder once the run is over: nothing on this path waits for the
+//! store. `request` is the request in every form it takes; `draft` the record being assembled.
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
@@ -20,25 +19,23 @@ use http_body_util::BodyExt;
 
 mod body;
 mod draft;
-mod process;
 mod request;
-mod wasm;
+mod run;
 
 pub use body::{BodyError, Response, ResponseBody};
-pub use request::RunRequest;
+pub use request::{RunRequest, request_from_input};
 
 use crate::auth;
 use crate::error::Error;
-use crate::live::{LiveFunction, Runner};
+use crate::live::LiveFunction;
 use crate::{Engine, Shared};
 
 /// Header carrying the id of the execution that served a response.
 pub const EXECUTION_ID_HEADER: &str = "x-gust-execution-id";
 
-/// Request headers never copied into execution records: they carry credentials.
-pub(crate) const REDACTED_HEADERS: [&str; 3] = ["authorization", "cookie", "proxy-authorization"];
-
 /// What an invocation over HTTP came to.
+// Returned once per request and matched at once: its size costs less than a box would.
+#[allow(clippy::large_enum_variant)]
 pub enum Invocation {
     /// The function's response (or its error, recorded, as `Err`).
     Response(Response),
@@ -102,19 +99,16 @@ where
         method: parts.method,
         headers: parts.headers,
         body: read_body(body, limit).await?,
+        execution_id: String::new(),
     };
     if is_async {
         return crate::jobs::accept_http(state, &live, request)
             .await
             .map(Invocation::Accepted);
     }
-    let response = match &live.runner {
-        Runner::Wasm { component, limits } => {
-            wasm::respond(state, &live, component, limits, request).await
-        }
-        Runner::Process(pool) => process::respond(state, &live, pool, request).await,
-    };
-    response.map(Invocation::Response)
+    run::respond(state, &live, request)
+        .await
+        .map(Invocation::Response)
 }
 
 /// Run a function to completion from the API (`POST .../executions`) and return its record.
@@ -154,15 +148,9 @@ pub async fn run_to_end(
     id: String,
     trigger: ExecutionTrigger,
     request: RunRequest,
-    on_start: impl FnOnce(gust_runtime_wasm::LogWatch),
+    on_start: impl FnOnce(gust_runtime::LogWatch),
 ) -> Result<Execution, Error> {
-    let draft = draft::Draft::from_request(live, id, trigger, &request);
-    match &live.runner {
-        Runner::Wasm { component, limits } => {
-            Ok(wasm::run_to_end(component, limits, draft, request, on_start).await)
-        }
-        Runner::Process(pool) => process::run_to_end(pool, draft, request).await,
-    }
+    run::run_to_end(live, id, trigger, request, on_start).await
 }
 
 /// The request of an API execution.
@@ -253,22 +241,6 @@ where
             "could not read the request body: {e}"
         ))),
     }
-}
-
-fn header_map(headers: &HeaderMap, redact: &[&str]) -> BTreeMap<String, String> {
-    let mut map = BTreeMap::new();
-    for (name, value) in headers {
-        let shown = if redact.contains(&name.as_str()) {
-            "[redacted]".to_string()
-        } else {
-            match value.to_str() {
-                Ok(text) => text.to_owned(),
-                Err(_) => String::from_utf8_lossy(value.as_bytes()).into_owned(),
-            }
-        };
-        map.insert(name.as_str().to_owned(), shown);
-    }
-    map
 }
 
 #[cfg(test)]

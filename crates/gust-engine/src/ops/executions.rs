@@ -72,7 +72,7 @@ impl Engine {
     ) -> Result<Executed> {
         let (namespace, function) = self.function_for(caller, ns, f).await?;
         caller.require_in(Scope::Invoke, &namespace.id)?;
-        let request = RunRequest::from_input(input)?;
+        let request: RunRequest = invoke::request_from_input(input)?;
         let live = invoke::find(self, &namespace.id, &function.id).await?;
         if !input.r#async {
             return Ok(Executed::Ran(invoke::execute(self, live, request).await?));

@@ -6,19 +6,21 @@
 
 mod launch;
 mod maintain;
+mod run;
 mod state;
 
 use std::path::PathBuf;
 use std::sync::{Arc, Mutex};
+use std::task::Poll;
 use std::time::{Duration, Instant};
 
 use gust_core::RuntimeId;
 use tokio::sync::{Notify, mpsc, oneshot};
 
-use crate::error::ProcessInvokeError;
-use crate::request::{ColdStart, ProcessRequest, ProcessResponse};
+use crate::request::{ColdStart, ProcessResponse};
 use crate::runtime::Shared;
 use crate::worker::{Sent, Worker};
+use gust_runtime::{NotRun, Request};
 use state::{Acquire, Lease, Member, PoolState};
 
 /// What a pool runs: one deployment of one function.
@@ -126,7 +128,7 @@ impl PoolInner {
 /// A caller waiting in the queue; dropped before it got its answer, it returns any lease
 /// sent to it.
 struct Waiting {
-    rx: Option<oneshot::Receiver<Result<Lease<Arc<Worker>>, ProcessInvokeError>>>,
+    rx: Option<oneshot::Receiver<Result<Lease<Arc<Worker>>, NotRun>>>,
     inner: Arc<PoolInner>,
 }
 
@@ -141,53 +143,51 @@ impl Drop for Waiting {
     }
 }
 
-/// A request sent to a worker, and what to do with its answer. Once sent, a request keeps
-/// its worker busy whether or not the caller still waits (a client that hangs up cannot stop
-/// code in a worker): dropped early, the call hands the wait to a task of its own, which still
-/// enforces the timeout (killing the worker), frees the slot and hands the answer to `finish`.
-/// Otherwise the caller's own task does the waiting: no task per request.
-struct Call<F: FnOnce(ProcessRequest, ProcessResponse) -> R + Send + 'static, R> {
+/// A request sent to a worker. Once sent, a request keeps its worker busy whether or not the
+/// caller still waits (a client that hangs up cannot stop code in a worker): dropped early, the
+/// call hands the wait to a task of its own, which still enforces the timeout (killing the
+/// worker) and frees the slot. Otherwise the caller's own task does the waiting: no task per
+/// request.
+struct Call {
     inner: Arc<PoolInner>,
     worker: Arc<Worker>,
     cold: Option<ColdStart>,
     started: Instant,
-    /// All three set until the answer is in.
+    /// Set until the answer is in.
     sent: Option<Sent>,
-    request: Option<ProcessRequest>,
-    finish: Option<F>,
 }
 
-impl<F: FnOnce(ProcessRequest, ProcessResponse) -> R + Send + 'static, R> Call<F, R> {
-    async fn wait(&mut self) -> R {
-        let sent = self.sent.as_mut().expect("waited once");
-        let response = answer(
-            &self.inner,
-            &self.worker,
-            sent,
-            self.started,
-            self.cold.take(),
-        )
-        .await;
+impl Call {
+    fn new(inner: Arc<PoolInner>, lease: Lease<Arc<Worker>>, request: &Request) -> Self {
+        Call {
+            inner,
+            started: Instant::now(),
+            sent: Some(lease.worker.send(request)),
+            worker: lease.worker,
+            cold: lease.cold,
+        }
+    }
+
+    /// Ready with the answer, the slot freed.
+    fn poll_answer(&mut self, cx: &mut std::task::Context<'_>) -> Poll<ProcessResponse> {
+        let sent = self.sent.as_mut().expect("answered once");
+        let mut response = std::task::ready!(self.worker.poll_wait(sent, cx));
         self.sent = None;
-        let request = self.request.take().expect("waited once");
-        (self.finish.take().expect("waited once"))(request, response)
+        self.inner.release(&self.worker, self.started.elapsed());
+        response.cold_start = self.cold.take();
+        Poll::Ready(response)
     }
 }
 
-impl<F: FnOnce(ProcessRequest, ProcessResponse) -> R + Send + 'static, R> Drop for Call<F, R> {
+impl Drop for Call {
     fn drop(&mut self) {
-        let (Some(mut sent), Some(request), Some(finish)) =
-            (self.sent.take(), self.request.take(), self.finish.take())
-        else {
+        let Some(mut sent) = self.sent.take() else {
             return;
         };
-        let (inner, worker) = (self.inner.clone(), self.worker.clone());
-        let (started, cold) = (self.started, self.cold.take());
+        let (inner, worker, started) = (self.inner.clone(), self.worker.clone(), self.started);
         let rest = async move {
-            finish(
-                request,
-                answer(&inner, &worker, &mut sent, started, cold).await,
-            );
+            worker.wait(&mut sent).await;
+            inner.release(&worker, started.elapsed());
         };
         match tokio::runtime::Handle::try_current() {
             Ok(runtime) => drop(runtime.spawn(rest)),
@@ -195,20 +195,6 @@ impl<F: FnOnce(ProcessRequest, ProcessResponse) -> R + Send + 'static, R> Drop f
             Err(_) => self.inner.release(&self.worker, started.elapsed()),
         }
     }
-}
-
-/// Waits for a sent request's answer, then frees its slot.
-async fn answer(
-    inner: &PoolInner,
-    worker: &Worker,
-    sent: &mut Sent,
-    started: Instant,
-    cold: Option<ColdStart>,
-) -> ProcessResponse {
-    let mut response = worker.wait(sent).await;
-    inner.release(worker, started.elapsed());
-    response.cold_start = cold;
-    response
 }
 
 /// One deployment's workers. Cheap to clone; dropping the last clone stops every worker.
@@ -250,38 +236,20 @@ impl FunctionPool {
 
     /// Runs one request on a worker: a warm one with room, else a new one (cold), else after
     /// waiting in the queue. Refused with Overloaded past the queue's bound or wait limit.
-    pub async fn invoke(
-        &self,
-        request: ProcessRequest,
-    ) -> Result<ProcessResponse, ProcessInvokeError> {
-        self.invoke_then(request, |_, response| response).await
-    }
-
-    /// [`invoke`](Self::invoke), handing the request back with its answer to `finish`, also
-    /// when the caller stops waiting for it (then in a task of its own, its result dropped):
-    /// what must happen with every answer, such as recording it, belongs there.
-    pub async fn invoke_then<F, R>(
-        &self,
-        request: ProcessRequest,
-        finish: F,
-    ) -> Result<R, ProcessInvokeError>
-    where
-        F: FnOnce(ProcessRequest, ProcessResponse) -> R + Send + 'static,
-    {
+    pub async fn invoke(&self, request: Request) -> Result<ProcessResponse, NotRun> {
         let lease = self.acquire().await?;
-        let mut call = Call {
-            inner: self.inner.clone(),
-            started: Instant::now(),
-            sent: Some(lease.worker.send(&request)),
-            request: Some(request),
-            worker: lease.worker,
-            cold: lease.cold,
-            finish: Some(finish),
-        };
-        Ok(call.wait().await)
+        let mut call = Call::new(self.inner.clone(), lease, &request);
+        Ok(std::future::poll_fn(|cx| call.poll_answer(cx)).await)
     }
 
-    async fn acquire(&self) -> Result<Lease<Arc<Worker>>, ProcessInvokeError> {
+    /// A warm worker with room, if there is one: the common case, with no reply channel to
+    /// make and nothing to wait for.
+    fn take_warm(&self) -> Option<Lease<Arc<Worker>>> {
+        let worker = self.inner.state.lock().unwrap().take_warm(Instant::now())?;
+        Some(Lease { worker, cold: None })
+    }
+
+    async fn acquire(&self) -> Result<Lease<Arc<Worker>>, NotRun> {
         let inner = &self.inner;
         let (decision, rx) = {
             let mut state = inner.state.lock().unwrap();
@@ -295,8 +263,8 @@ impl FunctionPool {
         };
         match decision {
             Acquire::Warm(worker) => Ok(Lease { worker, cold: None }),
-            Acquire::Overloaded(retry_after) => Err(ProcessInvokeError::Overloaded { retry_after }),
-            Acquire::Draining => Err(ProcessInvokeError::Unavailable(
+            Acquire::Overloaded(retry_after) => Err(NotRun::Overloaded { retry_after }),
+            Acquire::Draining => Err(NotRun::Unavailable(
                 "this deployment is being replaced".into(),
             )),
             Acquire::Wait { start } => {
@@ -313,9 +281,7 @@ impl FunctionPool {
                 let wait = inner.runtime.config.queue_wait;
                 let outcome = match tokio::time::timeout(wait, &mut *rx).await {
                     Ok(Ok(result)) => result,
-                    Ok(Err(_)) => Err(ProcessInvokeError::Unavailable(
-                        "the pool was stopped".into(),
-                    )),
+                    Ok(Err(_)) => Err(NotRun::Unavailable("the pool was stopped".into())),
                     Err(_elapsed) => {
                         // A lease sent just as the wait ended must not be lost.
                         rx.close();
@@ -324,7 +290,7 @@ impl FunctionPool {
                             return Ok(lease);
                         }
                         let retry_after = inner.state.lock().unwrap().retry_after();
-                        Err(ProcessInvokeError::Overloaded { retry_after })
+                        Err(NotRun::Overloaded { retry_after })
                     }
                 };
                 waiting.rx = None;

@@ -7,8 +7,8 @@ use std::time::{Duration, Instant};
 
 use tokio::sync::oneshot;
 
-use crate::error::ProcessInvokeError;
 use crate::request::ColdStart;
+use gust_runtime::NotRun;
 
 /// What the state needs of a worker.
 pub trait Member: Clone {
@@ -23,7 +23,7 @@ pub struct Lease<W> {
     pub cold: Option<ColdStart>,
 }
 
-type Reply<W> = oneshot::Sender<Result<Lease<W>, ProcessInvokeError>>;
+type Reply<W> = oneshot::Sender<Result<Lease<W>, NotRun>>;
 
 struct Waiter<W> {
     reply: Reply<W>,
@@ -153,7 +153,7 @@ impl<W: Member> PoolState<W> {
             for waiter in self.waiters.drain(..) {
                 let _ = waiter
                     .reply
-                    .send(Err(ProcessInvokeError::Unavailable(reason.to_string())));
+                    .send(Err(NotRun::Unavailable(reason.to_string())));
             }
         }
     }

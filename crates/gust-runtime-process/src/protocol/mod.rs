@@ -13,7 +13,7 @@ use tokio::io::{AsyncBufReadExt, AsyncReadExt, BufReader};
 
 use gust_core::json::{push_str, push_u64};
 
-use crate::request::ProcessRequest;
+use gust_runtime::Request;
 
 mod result_header;
 
@@ -297,7 +297,7 @@ impl InvokeTemplate {
     /// Header names are lower-case (as `HeaderMap` keeps them) and a repeated header's values
     /// are joined with ", "; a repeated query key keeps its last value. Written by hand: this
     /// runs for every request, and serde's general path costs several times more.
-    pub fn encode(&self, id: u64, request: &ProcessRequest) -> Vec<u8> {
+    pub fn encode(&self, id: u64, request: &Request) -> Vec<u8> {
         let now_ms = std::time::SystemTime::now()
             .duration_since(std::time::UNIX_EPOCH)
             .map(|d| d.as_millis() as u64)
@@ -450,10 +450,10 @@ mod tests {
 
     #[test]
     fn binary_bodies_are_flagged_and_sent_raw() {
-        let request = ProcessRequest {
+        let request = Request {
             method: http::Method::POST,
             body: Bytes::from_static(&[0xff, 0x00]),
-            ..ProcessRequest::default()
+            ..Request::default()
         };
         let frame = InvokeTemplate::new("f", 128, 1000).encode(1, &request);
         let newline = frame.iter().position(|b| *b == b'\n').unwrap();
@@ -471,13 +471,13 @@ mod tests {
         headers.append("x-multi", "a".parse().unwrap());
         headers.append("x-multi", "b".parse().unwrap());
         headers.append("x-quote", "say \"hi\"".parse().unwrap());
-        let request = ProcessRequest {
+        let request = Request {
             method: http::Method::GET,
             path: "/p".into(),
             query: "a=1&b=x%20y&a=2&flag".into(),
             headers,
             execution_id: "e1".into(),
-            ..ProcessRequest::default()
+            ..Request::default()
         };
         let frame = InvokeTemplate::new("f", 64, 500).encode(9, &request);
         let header: serde_json::Value = serde_json::from_slice(&frame[..frame.len() - 1]).unwrap();
@@ -500,9 +500,9 @@ mod tests {
         let mut query: Vec<String> = (0..5000).map(|i| format!("k{i}={i}")).collect();
         query.push("k7=last".into());
         query.push("k4999=end".into());
-        let request = ProcessRequest {
+        let request = Request {
             query: query.join("&"),
-            ..ProcessRequest::default()
+            ..Request::default()
         };
         let frame = InvokeTemplate::new("f", 64, 500).encode(1, &request);
         let header: serde_json::Value = serde_json::from_slice(&frame[..frame.len() - 1]).unwrap();
@@ -522,13 +522,13 @@ mod tests {
             "x-bytes",
             http::HeaderValue::from_bytes(b"caf\xe9").unwrap(),
         );
-        let request = ProcessRequest {
+        let request = Request {
             method: http::Method::from_bytes(b"PATCH").unwrap(),
             path: "/a\"b\\c/\u{e9}t\u{e9}".into(),
             query: "q=%0A%22x%22&k%5C=%01".into(),
             headers,
             execution_id: "id".into(),
-            ..ProcessRequest::default()
+            ..Request::default()
         };
         let frame = InvokeTemplate::new("fn \"quoted\"\n", 1, 2).encode(3, &request);
         let header: serde_json::Value = serde_json::from_slice(&frame[..frame.len() - 1]).unwrap();

@@ -22,7 +22,9 @@ use tokio::net::unix::{OwnedReadHalf, OwnedWriteHalf, pipe};
 use tokio::sync::{mpsc, oneshot};
 
 use crate::protocol::{FrameReader, InvokeTemplate, Kind, WorkerMessage};
-use crate::request::{Logs, Outcome, ProcessRequest, ProcessResponse};
+use gust_runtime::{Logs, Outcome, Request};
+
+use crate::request::ProcessResponse;
 pub use start::Fresh;
 
 /// What the function's limits are, for messages and for the invoke frame.
@@ -213,7 +215,7 @@ impl Worker {
     }
 
     /// Sends one request to the process. Never waits (see [`start_writer`]).
-    pub fn send(&self, request: &ProcessRequest) -> Sent {
+    pub fn send(&self, request: &Request) -> Sent {
         let id = self.next_id.fetch_add(1, Ordering::Relaxed);
         let (tx, rx) = oneshot::channel();
         {
@@ -244,7 +246,20 @@ impl Worker {
     /// The answer to a sent request: its result, or why it has none (the worker died, or the
     /// request ran past the timeout). Safe to stop and call again with the same `sent`.
     pub async fn wait(&self, sent: &mut Sent) -> ProcessResponse {
-        match (&mut sent.rx).await {
+        std::future::poll_fn(|cx| self.poll_wait(sent, cx)).await
+    }
+
+    /// [`wait`](Self::wait), for callers that poll by hand.
+    pub fn poll_wait(
+        &self,
+        sent: &mut Sent,
+        cx: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<ProcessResponse> {
+        let reply = match std::pin::Pin::new(&mut sent.rx).poll(cx) {
+            std::task::Poll::Ready(reply) => reply,
+            std::task::Poll::Pending => return std::task::Poll::Pending,
+        };
+        std::task::Poll::Ready(match reply {
             Ok(Reply::Result(message, body)) => {
                 self.served.fetch_add(1, Ordering::Relaxed);
                 self.response(*message, body)
@@ -252,15 +267,19 @@ impl Worker {
             Ok(Reply::Died(reason, logs)) => {
                 ProcessResponse::failure(Outcome::Failed(reason), logs, self.pid())
             }
-            Ok(Reply::TimedOut(logs)) => {
-                ProcessResponse::failure(Outcome::Timeout, logs, self.pid())
-            }
+            Ok(Reply::TimedOut(logs)) => ProcessResponse::failure(
+                Outcome::Timeout(
+                    "the function ran past its timeout; its worker was stopped".into(),
+                ),
+                logs,
+                self.pid(),
+            ),
             Err(_) => ProcessResponse::failure(
                 Outcome::Failed("the worker went away".into()),
                 Logs::default(),
                 self.pid(),
             ),
-        }
+        })
     }
 
     /// A `result` frame as a response; `error` set means the handler raised.

@@ -10,8 +10,8 @@ use std::time::Duration;
 
 use gust_core::RuntimeId;
 use gust_runtime_process::{
-    BuildSpec, FunctionPool, PoolSpec, ProcessConfig, ProcessRequest, ProcessResponse,
-    ProcessRuntime, SpawnerCommand,
+    BuildSpec, FunctionPool, PoolSpec, ProcessConfig, ProcessResponse, ProcessRuntime, Request,
+    SpawnerCommand,
 };
 use tempfile::TempDir;
 
@@ -113,22 +113,22 @@ pub async fn build(env: &Env, runtime: RuntimeId, code_dir: &Path) -> Result<Str
     }
 }
 
-pub fn get(path: &str) -> ProcessRequest {
+pub fn get(path: &str) -> Request {
     let (path, query) = path.split_once('?').unwrap_or((path, ""));
     let mut headers = http::HeaderMap::new();
     headers.insert(http::header::ACCEPT, http::HeaderValue::from_static("*/*"));
-    ProcessRequest {
+    Request {
         method: http::Method::GET,
         path: path.into(),
         query: query.into(),
         headers,
         execution_id: "exec-1".into(),
-        ..ProcessRequest::default()
+        ..Request::default()
     }
 }
 
 /// Invokes with a bound on the whole call: a hang fails the test instead of stalling it.
-pub async fn call(pool: &FunctionPool, request: ProcessRequest) -> ProcessResponse {
+pub async fn call(pool: &FunctionPool, request: Request) -> ProcessResponse {
     tokio::time::timeout(Duration::from_secs(60), pool.invoke(request))
         .await
         .expect("the invocation finished in time")

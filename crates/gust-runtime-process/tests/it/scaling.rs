@@ -6,7 +6,7 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use gust_core::RuntimeId;
-use gust_runtime_process::{Outcome, ProcessInvokeError};
+use gust_runtime_process::{NotRun, Outcome};
 
 use crate::workers::futures_join_all;
 use crate::{build, call, code, env, env_with, eventually, get, spec};
@@ -84,7 +84,7 @@ async fn past_the_queue_requests_are_refused_with_a_retry_after_never_left_hangi
     let overloaded: Vec<_> = results
         .iter()
         .filter_map(|r| match r {
-            Err(ProcessInvokeError::Overloaded { retry_after }) => Some(*retry_after),
+            Err(NotRun::Overloaded { retry_after }) => Some(*retry_after),
             _ => None,
         })
         .collect();
@@ -112,7 +112,7 @@ async fn waiting_past_the_queue_wait_limit_is_refused_too() {
     let started = Instant::now();
     let refused = pool.invoke(get("/")).await;
     assert!(
-        matches!(refused, Err(ProcessInvokeError::Overloaded { .. })),
+        matches!(refused, Err(NotRun::Overloaded { .. })),
         "{refused:?}"
     );
     assert!(started.elapsed() < Duration::from_secs(1));
@@ -190,6 +190,6 @@ async fn draining_lets_requests_in_flight_finish_then_stops_every_worker() {
     assert!(pool.instances().is_empty());
     assert!(matches!(
         pool.invoke(get("/")).await,
-        Err(ProcessInvokeError::Unavailable(_))
+        Err(NotRun::Unavailable(_))
     ));
 }

@@ -86,6 +86,56 @@ async fn metrics_count_executions_builds_and_store_writes() {
 }
 
 #[tokio::test]
+async fn wasm_instances_count_requests_in_flight() {
+    let server = TestServer::start();
+    server.deploy_ready("sleeper", spec(), &test_guest()).await;
+    let metrics = || async {
+        let text = server
+            .http()
+            .get(format!("{}/metrics", server.url))
+            .send()
+            .await
+            .unwrap()
+            .text()
+            .await
+            .unwrap();
+        sample(&text, "gust_wasm_instances", &[]).expect("gust_wasm_instances is reported")
+    };
+    assert_eq!(metrics().await, 0.0);
+
+    let in_flight = 4;
+    let requests: Vec<_> = (0..in_flight)
+        .map(|_| {
+            let request = server
+                .http()
+                .get(format!("{}/fn/default/sleeper/sleep?ms=1500", server.url))
+                .bearer_auth(&server.token);
+            tokio::spawn(async move {
+                let response = request.send().await.unwrap();
+                let status = response.status();
+                response.bytes().await.unwrap();
+                status
+            })
+        })
+        .collect();
+    let deadline = Instant::now() + Duration::from_secs(5);
+    let mut most = 0.0;
+    while Instant::now() < deadline && most < 1.0 {
+        most = f64::max(most, metrics().await);
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    assert!(
+        (1.0..=in_flight as f64).contains(&most),
+        "{most} instances while {in_flight} requests run"
+    );
+    for request in requests {
+        assert!(request.await.unwrap().is_success());
+    }
+    // Each response ends once its guest has returned, and the guest is counted until then.
+    assert_eq!(metrics().await, 0.0);
+}
+
+#[tokio::test]
 async fn logs_stream_while_the_execution_runs() {
     let server = TestServer::start();
     server.deploy_ready("talker", spec(), &test_guest()).await;

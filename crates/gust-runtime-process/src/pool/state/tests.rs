@@ -18,7 +18,7 @@ impl Member for Fake {
     }
 }
 
-type Rx = oneshot::Receiver<Result<Lease<Fake>, ProcessInvokeError>>;
+type Rx = oneshot::Receiver<Result<Lease<Fake>, NotRun>>;
 
 fn ask(state: &mut PoolState<Fake>, now: Instant) -> (Acquire<Fake>, Rx) {
     let (tx, rx) = oneshot::channel();
@@ -124,7 +124,7 @@ fn a_failed_start_with_no_other_worker_fails_the_waiters_at_once() {
     state.start_failed("import error", now);
     assert_eq!(
         rx.try_recv().unwrap().err(),
-        Some(ProcessInvokeError::Unavailable("import error".into()))
+        Some(NotRun::Unavailable("import error".into()))
     );
 }
 
