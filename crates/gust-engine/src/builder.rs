@@ -59,12 +59,6 @@ pub fn spawn_worker(state: Shared, mut rx: mpsc::UnboundedReceiver<BuildJob>) {
     });
 }
 
-/// Where an archive deployment is unpacked (and, for process runtimes, where its workers
-/// find their code).
-pub fn code_dir(data_dir: &Path, deployment_id: &str) -> PathBuf {
-    data_dir.join("deployments").join(deployment_id)
-}
-
 async fn build(state: &Shared, job: &BuildJob) -> anyhow::Result<()> {
     let Ok(mut deployment) = state
         .store
@@ -175,7 +169,7 @@ pub async fn activate(
 ) -> Result<(), crate::error::Error> {
     // Load the code first: if that fails nothing has changed and the previous deployment serves on.
     if !function.runtime.is_process() {
-        state.live.preload(state, deployment).await?;
+        state.live.preload(deployment).await?;
     }
     function.active_deployment = Some(deployment.id.clone());
     function.status = FunctionStatus::Ready;
@@ -184,7 +178,7 @@ pub async fn activate(
     function.updated_at = gust_core::now();
     deployment.active = true;
     // Serve it before the store says it is active, so a client that sees it ready can call it.
-    state.live.sync(state, function).await?;
+    state.live.sync(function).await?;
     let saved = state
         .store
         .activate_deployment(
@@ -196,7 +190,7 @@ pub async fn activate(
     if let Err(e) = saved {
         // The store kept the old state; so must the live set.
         if let Ok(current) = state.store.get_function_by_id(&function.id).await {
-            let _ = state.live.sync(state, &current).await;
+            let _ = state.live.sync(&current).await;
         }
         return Err(e.into());
     }
@@ -234,7 +228,7 @@ async fn run(
     let wasm_sha = match deployment.format {
         PackageFormat::Wasm => deployment.sha256.clone(),
         PackageFormat::TarGz | PackageFormat::Zip => {
-            let dir = code_dir(&state.config.data_dir, &deployment.id);
+            let dir = crate::live::code_dir(&state.config.data_dir, &deployment.id);
             let unpacked = unpack(state, deployment, &dir, log).await?;
             let entry = find_entrypoint(&dir, deployment.entrypoint.as_deref(), &unpacked.files)?;
             log.line(format!("component: {}", entry.display()));
@@ -310,7 +304,7 @@ async fn build_process(
             function.runtime
         ));
     }
-    let dir = code_dir(&state.config.data_dir, &deployment.id);
+    let dir = crate::live::code_dir(&state.config.data_dir, &deployment.id);
     unpack(state, deployment, &dir, log).await?;
     let handler = function
         .handler

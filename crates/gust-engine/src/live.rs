@@ -4,16 +4,18 @@
 //! function. Every change to a function, its namespace or its active deployment calls `sync`.
 
 use std::collections::HashMap;
+use std::path::PathBuf;
 use std::sync::{Arc, Mutex, RwLock};
 use std::time::Duration;
 
-use gust_core::{Deployment, Function, Namespace};
+use gust_core::{Deployment, Function, FunctionStatus, Namespace};
 use gust_runtime::Runtime;
-use gust_runtime_process::{FunctionPool, PoolSpec};
-use gust_runtime_wasm::{InvokeLimits, LimitedComponent, WasmFunction};
+use gust_runtime_process::{FunctionPool, PoolSpec, ProcessRuntime};
+use gust_runtime_wasm::{InvokeLimits, LimitedComponent, WasmFunction, WasmRuntime};
+use gust_store::{BlobStore, Store};
 
-use crate::Engine;
 use crate::error::Error;
+use crate::metrics::Metrics;
 
 /// What a function keeps running between requests, for listing and detaching its instances.
 pub enum Runner {
@@ -40,8 +42,22 @@ pub struct ExecutionIds {
     pub deployment_id: String,
 }
 
-#[derive(Default)]
+/// What the live set loads functions from and with.
+pub struct Loaders {
+    pub store: Arc<dyn Store>,
+    pub blobs: BlobStore,
+    pub wasm: WasmRuntime,
+    /// The reason when this host cannot run process functions.
+    pub process: Result<ProcessRuntime, String>,
+    pub metrics: Arc<Metrics>,
+    /// Where deployments are unpacked (`DATA_DIR`).
+    pub data_dir: PathBuf,
+    /// Bytes of stdout and of stderr kept per execution.
+    pub log_limit: usize,
+}
+
 pub struct LiveFunctions {
+    loaders: Loaders,
     /// Namespace (name or id) → function (name or id) → entry: four paths per function, found
     /// with borrowed strings, so a request allocates nothing to look one up.
     routes: RwLock<Routes>,
@@ -53,6 +69,36 @@ pub struct LiveFunctions {
 }
 
 impl LiveFunctions {
+    pub fn new(loaders: Loaders) -> Self {
+        Self {
+            loaders,
+            routes: RwLock::default(),
+            components: Mutex::default(),
+            pools: Mutex::default(),
+        }
+    }
+
+    /// An invocable function: memory first; on a miss, the store says why it is not invocable.
+    pub async fn find(&self, namespace: &str, function: &str) -> Result<Arc<LiveFunction>, Error> {
+        if let Some(live) = self.get(namespace, function) {
+            return Ok(live);
+        }
+        let ns = self.loaders.store.get_namespace(namespace).await?;
+        let f = self.loaders.store.get_function(&ns.id, function).await?;
+        if let Some(live) = self.get(&ns.id, &f.id) {
+            return Ok(live);
+        }
+        let why = match f.status {
+            FunctionStatus::Building => "its first deployment is still building",
+            FunctionStatus::Error => "its deployment failed to build",
+            _ => "it has no active deployment; deploy code first",
+        };
+        Err(Error::unavailable(
+            format!("function `{}` cannot be invoked yet: {why}", f.name),
+            1,
+        ))
+    }
+
     pub fn get(&self, namespace: &str, function: &str) -> Option<Arc<LiveFunction>> {
         let routes = self.routes.read().unwrap_or_else(|p| p.into_inner());
         routes.get(namespace)?.get(function).cloned()
@@ -91,13 +137,17 @@ impl LiveFunctions {
     }
 
     /// Bring the entry of `function` in line with the store.
-    pub async fn sync(&self, state: &Engine, function: &Function) -> Result<(), Error> {
-        let namespace = state.store.get_namespace(&function.namespace_id).await?;
-        self.install(state, &namespace, function).await
+    pub async fn sync(&self, function: &Function) -> Result<(), Error> {
+        let namespace = self
+            .loaders
+            .store
+            .get_namespace(&function.namespace_id)
+            .await?;
+        self.install(&namespace, function).await
     }
 
     /// Re-sync every function of a namespace (its env or secrets changed).
-    pub async fn sync_namespace(&self, state: &Engine, namespace: &Namespace) -> Result<(), Error> {
+    pub async fn sync_namespace(&self, namespace: &Namespace) -> Result<(), Error> {
         let ids: Vec<String> = {
             let routes = self.routes.read().unwrap_or_else(|p| p.into_inner());
             routes
@@ -106,28 +156,29 @@ impl LiveFunctions {
                 .unwrap_or_default()
         };
         for id in ids {
-            if let Ok(function) = state.store.get_function(&namespace.id, &id).await {
-                self.install(state, namespace, &function).await?;
+            if let Ok(function) = self.loaders.store.get_function(&namespace.id, &id).await {
+                self.install(namespace, &function).await?;
             }
         }
         Ok(())
     }
 
     /// Load every function that has an active deployment (at start).
-    pub async fn load_all(&self, state: &Engine) -> Result<(), Error> {
+    pub async fn load_all(&self) -> Result<(), Error> {
+        let store = &self.loaders.store;
         // The query brings each active deployment along, and namespaces are fetched once each:
         // no store round trip per function beyond that.
         let mut namespaces: HashMap<String, Namespace> = HashMap::new();
-        for (function, deployment) in state.store.active_functions().await? {
+        for (function, deployment) in store.active_functions().await? {
             let loaded = async {
                 if !namespaces.contains_key(&function.namespace_id) {
-                    let namespace = state.store.get_namespace(&function.namespace_id).await?;
+                    let namespace = store.get_namespace(&function.namespace_id).await?;
                     namespaces.insert(function.namespace_id.clone(), namespace);
                 }
                 if !function.runtime.is_process() {
-                    self.preload(state, &deployment).await?;
+                    self.preload(&deployment).await?;
                 }
-                self.install(state, &namespaces[&function.namespace_id], &function)
+                self.install(&namespaces[&function.namespace_id], &function)
                     .await
             }
             .await;
@@ -138,34 +189,29 @@ impl LiveFunctions {
         Ok(())
     }
 
-    async fn install(
-        &self,
-        state: &Engine,
-        namespace: &Namespace,
-        function: &Function,
-    ) -> Result<(), Error> {
+    async fn install(&self, namespace: &Namespace, function: &Function) -> Result<(), Error> {
         let Some(deployment_id) = function.active_deployment.clone() else {
             self.remove(&function.id);
             return Ok(());
         };
         let env = merged_env(namespace, function);
         let (runtime, runner): (Arc<dyn Runtime>, _) = if function.runtime.is_process() {
-            let pool = self.pool(state, function, &deployment_id, env)?;
+            let pool = self.pool(function, &deployment_id, env)?;
             (Arc::new(pool.clone()), Runner::Process(pool))
         } else {
             let component = LimitedComponent {
-                function: self.component(state, &function.id, &deployment_id).await?,
+                function: self.component(&function.id, &deployment_id).await?,
                 limits: InvokeLimits {
                     timeout: Duration::from_secs(u64::from(function.timeout_s)),
                     memory_mb: function.memory_mb,
                     env,
-                    log_limit: state.config.log_limit,
+                    log_limit: self.loaders.log_limit,
                 },
-                serving: state.metrics.wasm_instances.clone(),
+                serving: self.loaders.metrics.wasm_instances.clone(),
             };
             (Arc::new(component), Runner::Wasm {})
         };
-        state
+        self.loaders
             .metrics
             .name_function(&function.id, &namespace.name, &function.name);
         let live = Arc::new(LiveFunction {
@@ -194,12 +240,11 @@ impl LiveFunctions {
     /// (applied in place), else a new one, the old one draining its in-flight requests.
     fn pool(
         &self,
-        state: &Engine,
         function: &Function,
         deployment_id: &str,
         env: Vec<(String, String)>,
     ) -> Result<FunctionPool, Error> {
-        let runtime = state.process.as_ref().map_err(|reason| {
+        let runtime = self.loaders.process.as_ref().map_err(|reason| {
             Error::unavailable(
                 format!("process runtimes are not available on this server: {reason}"),
                 30,
@@ -210,7 +255,7 @@ impl LiveFunctions {
             function_name: function.name.clone(),
             deployment_id: deployment_id.to_string(),
             runtime: function.runtime,
-            code_dir: crate::builder::code_dir(&state.config.data_dir, deployment_id),
+            code_dir: code_dir(&self.loaders.data_dir, deployment_id),
             handler: function
                 .handler
                 .clone()
@@ -241,7 +286,6 @@ impl LiveFunctions {
     /// The component of a deployment: from the cache, else loaded as the store describes it.
     async fn component(
         &self,
-        state: &Engine,
         function_id: &str,
         deployment_id: &str,
     ) -> Result<WasmFunction, Error> {
@@ -253,26 +297,23 @@ impl LiveFunctions {
         {
             return Ok(found.clone());
         }
-        let deployment = state
+        let deployment = self
+            .loaders
             .store
             .get_deployment(function_id, deployment_id)
             .await?;
-        self.preload(state, &deployment).await
+        self.preload(&deployment).await
     }
 
     /// Load a deployment's component into the cache (from its artifact, compiling if needed).
-    pub async fn preload(
-        &self,
-        state: &Engine,
-        deployment: &Deployment,
-    ) -> Result<WasmFunction, Error> {
+    pub async fn preload(&self, deployment: &Deployment) -> Result<WasmFunction, Error> {
         let id = deployment.id.clone();
         let sha = deployment
             .wasm_sha256
             .clone()
             .ok_or_else(|| Error::internal(format!("deployment {id} has no component")))?;
-        let source = state.blobs.path(&sha);
-        let runtime = state.wasm.clone();
+        let source = self.loaders.blobs.path(&sha);
+        let runtime = self.loaders.wasm.clone();
         let loaded = tokio::task::spawn_blocking(move || runtime.load_or_compile(&sha, &source))
             .await
             .map_err(Error::internal)?
@@ -283,6 +324,12 @@ impl LiveFunctions {
             .insert(id, loaded.clone());
         Ok(loaded)
     }
+}
+
+/// Where an archive deployment is unpacked (and, for process runtimes, where its workers
+/// find their code).
+pub fn code_dir(data_dir: &std::path::Path, deployment_id: &str) -> PathBuf {
+    data_dir.join("deployments").join(deployment_id)
 }
 
 /// Whether two pool specs need the same workers: everything but the scale, which a pool

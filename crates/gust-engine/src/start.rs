@@ -17,7 +17,7 @@ use crate::jobs::events::{Change, EventBus};
 use crate::jobs::queue::Queue;
 use crate::jobs::triggers::TriggerSet;
 use crate::jobs::{self, JobsConfig};
-use crate::live::LiveFunctions;
+use crate::live::{LiveFunctions, Loaders};
 use crate::logs::LiveLogs;
 use crate::metrics::Metrics;
 use crate::recorder::Recorder;
@@ -142,6 +142,15 @@ impl Engine {
         let (queue, queue_rx) = Queue::channel();
         let (builder, build_queue) = Builder::channel();
         let jobs_config = config.jobs.clone();
+        let live = LiveFunctions::new(Loaders {
+            store: store.clone(),
+            blobs: blobs.clone(),
+            wasm: wasm.clone(),
+            process: process.clone(),
+            metrics: metrics.clone(),
+            data_dir: config.data_dir.clone(),
+            log_limit: config.log_limit,
+        });
         let state = Arc::new(Engine {
             config,
             store,
@@ -149,7 +158,7 @@ impl Engine {
             wasm,
             process,
             tokens,
-            live: LiveFunctions::default(),
+            live,
             builder,
             recorder,
             queue,
@@ -166,7 +175,7 @@ impl Engine {
         crate::builder::spawn_worker(state.clone(), build_queue);
         state
             .live
-            .load_all(&state)
+            .load_all()
             .await
             .context("loading active functions")?;
         for deployment in state.store.unfinished_deployments().await? {
@@ -182,7 +191,11 @@ impl Engine {
             .context("starting the async execution queue")?;
         jobs::events::spawn_router(state.clone(), event_rx);
         jobs::scheduler::spawn(state.clone());
-        jobs::retention::spawn(state.clone());
+        jobs::retention::spawn(
+            state.store.clone(),
+            state.recorder.clone(),
+            state.jobs_config.retention_interval,
+        );
         Ok(Bootstrap {
             state,
             new_admin_token,

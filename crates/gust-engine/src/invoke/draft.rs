@@ -75,14 +75,16 @@ impl Draft {
             Outcome::Failed(reason) => (ExecutionStatus::Failed, Some(reason)),
             Outcome::Timeout(reason) => (ExecutionStatus::Timeout, Some(reason)),
         };
+        let run = Execution::started(
+            self.id,
+            &ids.namespace_id,
+            &ids.function_id,
+            &ids.deployment_id,
+            self.trigger,
+            self.request,
+            created_at,
+        );
         Execution {
-            id: self.id,
-            namespace_id: ids.namespace_id.clone(),
-            function_id: ids.function_id.clone(),
-            deployment_id: Some(ids.deployment_id.clone()),
-            trigger: self.trigger,
-            status,
-            request: self.request,
             response,
             logs: ExecutionLogs {
                 stdout: ending.logs.stdout,
@@ -90,21 +92,9 @@ impl Draft {
                 truncated: ending.logs.truncated,
             },
             error_message: message,
-            duration_us: Some(duration.as_micros() as u64),
             cold_start: ending.cold_start,
             startup: ending.startup,
-            attempts: 1,
-            is_async: false,
-            max_attempts: 1,
-            run_after: None,
-            dead_letter: false,
-            idempotency_key: None,
-            source: None,
-            replay_of: None,
-            event_depth: 0,
-            created_at,
-            started_at: Some(created_at),
-            finished_at: Some(finished_at),
+            ..run.ended(status, duration, finished_at)
         }
     }
 }

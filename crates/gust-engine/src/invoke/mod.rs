@@ -13,7 +13,7 @@ use std::collections::BTreeMap;
 use std::sync::Arc;
 
 use bytes::Bytes;
-use gust_core::{Execution, ExecutionTrigger, FunctionStatus, HttpOption, Privacy, Scope};
+use gust_core::{Execution, ExecutionTrigger, HttpOption, Privacy, Scope};
 use http::{HeaderMap, StatusCode};
 use http_body_util::BodyExt;
 
@@ -25,10 +25,10 @@ mod run;
 pub use body::{BodyError, Response, ResponseBody};
 pub use request::{RunRequest, request_from_input};
 
+use crate::Shared;
 use crate::auth;
 use crate::error::Error;
 use crate::live::LiveFunction;
-use crate::{Engine, Shared};
 
 /// Header carrying the id of the execution that served a response.
 pub const EXECUTION_ID_HEADER: &str = "x-gust-execution-id";
@@ -55,7 +55,7 @@ where
     let (namespace, function, rest) = split_fn_path(parts.uri.path()).ok_or_else(|| {
         Error::not_found("invoke a function at /fn/{namespace}/{function}/{path}")
     })?;
-    let live = find(state, namespace, function).await?;
+    let live = state.live.find(namespace, function).await?;
 
     if live.function.privacy == Privacy::Private {
         let caller = auth::authenticate(&state.tokens, auth::bearer(&parts.headers))?;
@@ -177,31 +177,6 @@ fn default_method() -> String {
 
 fn default_path() -> String {
     "/".into()
-}
-
-/// Find an invocable function: memory first; on a miss, the store says why it is not invocable.
-pub async fn find(
-    state: &Engine,
-    namespace: &str,
-    function: &str,
-) -> Result<Arc<LiveFunction>, Error> {
-    if let Some(live) = state.live.get(namespace, function) {
-        return Ok(live);
-    }
-    let ns = state.store.get_namespace(namespace).await?;
-    let f = state.store.get_function(&ns.id, function).await?;
-    if let Some(live) = state.live.get(&ns.id, &f.id) {
-        return Ok(live);
-    }
-    let why = match f.status {
-        FunctionStatus::Building => "its first deployment is still building",
-        FunctionStatus::Error => "its deployment failed to build",
-        _ => "it has no active deployment; deploy code first",
-    };
-    Err(Error::unavailable(
-        format!("function `{}` cannot be invoked yet: {why}", f.name),
-        1,
-    ))
 }
 
 /// `/fn/ns/fn/rest` → (ns, fn, "/rest"); the rest defaults to `/`.

@@ -6,11 +6,8 @@ use std::collections::HashMap;
 use std::sync::RwLock;
 use std::sync::atomic::{AtomicBool, Ordering};
 
-use gust_core::{Function, FunctionTrigger, TriggerKind, TriggerOrigin, TriggerSpec};
+use gust_core::{FunctionTrigger, TriggerKind, TriggerOrigin};
 use tokio::sync::Notify;
-
-use crate::Engine;
-use crate::error::Error;
 
 #[derive(Default)]
 pub struct TriggerSet {
@@ -72,53 +69,4 @@ impl TriggerSet {
         self.has_event_triggers.store(any_event, Ordering::Relaxed);
         self.changed.notify_one();
     }
-}
-
-/// Keep a function's `schedule` and `events` fields (Appwrite's shape) in step with its
-/// triggers of origin `function`. `before` is the function as it was (`None`: just created);
-/// nothing is rewritten when neither field changed, so a cron trigger keeps its next run.
-pub async fn sync_function_fields(
-    state: &Engine,
-    before: Option<&Function>,
-    function: &Function,
-) -> Result<(), Error> {
-    if let Some(before) = before
-        && before.schedule == function.schedule
-        && before.events == function.events
-    {
-        return Ok(());
-    }
-    let mut triggers = Vec::new();
-    if let Some(schedule) = &function.schedule {
-        let spec = TriggerSpec {
-            kind: Some(TriggerKind::Cron),
-            schedule: Some(schedule.clone()),
-            ..Default::default()
-        };
-        triggers.push(spec.into_trigger(
-            &function.namespace_id,
-            &function.id,
-            TriggerOrigin::Function,
-        )?);
-    }
-    if !function.events.is_empty() {
-        let spec = TriggerSpec {
-            kind: Some(TriggerKind::Event),
-            events: Some(function.events.clone()),
-            ..Default::default()
-        };
-        triggers.push(spec.into_trigger(
-            &function.namespace_id,
-            &function.id,
-            TriggerOrigin::Function,
-        )?);
-    }
-    state
-        .store
-        .replace_triggers(&function.id, TriggerOrigin::Function, &triggers)
-        .await?;
-    state
-        .triggers
-        .replace(&function.id, TriggerOrigin::Function, &triggers);
-    Ok(())
 }

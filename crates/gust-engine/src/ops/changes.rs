@@ -26,14 +26,14 @@ impl Engine {
     pub async fn apply_change(&self, notice: &ChangeNotice) -> Result<()> {
         match notice {
             ChangeNotice::Namespace { id } => match self.store.get_namespace(id).await {
-                Ok(namespace) => self.live.sync_namespace(self, &namespace).await,
+                Ok(namespace) => self.live.sync_namespace(&namespace).await,
                 // Its functions went with it; their own notices remove them.
                 Err(StoreError::NotFound { .. }) => Ok(()),
                 Err(e) => Err(e.into()),
             },
             ChangeNotice::Function { id } => match self.store.get_function_by_id(id).await {
                 Ok(function) => {
-                    self.live.sync(self, &function).await?;
+                    self.live.sync(&function).await?;
                     self.reload_triggers(id).await
                 }
                 Err(StoreError::NotFound { .. }) => {

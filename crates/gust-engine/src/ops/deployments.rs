@@ -204,8 +204,9 @@ impl Engine {
     /// other deployment uses.
     pub(crate) async fn release_deployment(&self, deployment: &Deployment) {
         self.live.forget_deployment(&deployment.id);
-        let _ = tokio::fs::remove_dir_all(builder::code_dir(&self.config.data_dir, &deployment.id))
-            .await;
+        let _ =
+            tokio::fs::remove_dir_all(crate::live::code_dir(&self.config.data_dir, &deployment.id))
+                .await;
         for sha in [Some(&deployment.sha256), deployment.wasm_sha256.as_ref()]
             .into_iter()
             .flatten()

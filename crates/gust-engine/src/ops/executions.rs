@@ -73,7 +73,7 @@ impl Engine {
         let (namespace, function) = self.function_for(caller, ns, f).await?;
         caller.require_in(Scope::Invoke, &namespace.id)?;
         let request: RunRequest = invoke::request_from_input(input)?;
-        let live = invoke::find(self, &namespace.id, &function.id).await?;
+        let live = self.live.find(&namespace.id, &function.id).await?;
         if !input.r#async {
             return Ok(Executed::Ran(invoke::execute(self, live, request).await?));
         }
@@ -115,7 +115,7 @@ impl Engine {
                 original.request.body.size
             )));
         }
-        let live = invoke::find(self, &namespace.id, &function.id).await?;
+        let live = self.live.find(&namespace.id, &function.id).await?;
         let submission = Submission {
             trigger: original.trigger,
             request: original.request.clone(),

@@ -4,6 +4,7 @@
 
 use gust_core::{
     Function, FunctionPatch, FunctionSpec, ListQuery, Page, RuntimeId, RuntimeInfo, Scope,
+    TriggerKind, TriggerOrigin, TriggerSpec,
 };
 use gust_runtime_process::ProcessRuntime;
 
@@ -11,7 +12,6 @@ use crate::Engine;
 use crate::auth::Caller;
 use crate::error::{Error, Result};
 use crate::jobs::events::Change;
-use crate::jobs::triggers;
 
 impl Engine {
     pub async fn list_functions(
@@ -39,7 +39,7 @@ impl Engine {
         let mut function = spec.into_new_function(&namespace.id, &namespace.name)?;
         self.require_runtime(function.runtime)?;
         self.store.create_function(&function).await?;
-        if let Err(e) = triggers::sync_function_fields(self, None, &function).await {
+        if let Err(e) = self.sync_function_fields(None, &function).await {
             // Nothing half-made stays behind.
             let _ = self.store.delete_function(&function.id).await;
             return Err(e);
@@ -86,10 +86,10 @@ impl Engine {
     async fn save_function(&self, before: &Function, function: Function) -> Result<Function> {
         self.require_runtime(function.runtime)?;
         self.store.update_function(&function).await?;
-        triggers::sync_function_fields(self, Some(before), &function).await?;
+        self.sync_function_fields(Some(before), &function).await?;
         // Re-read: the state fields may have moved on (a build finishing) since this request read them.
         let mut function = self.store.get_function_by_id(&function.id).await?;
-        self.live.sync(self, &function).await?;
+        self.live.sync(&function).await?;
         self.decorate(&mut function);
         self.emit_function(&function, Change::Update);
         Ok(function)
@@ -161,5 +161,52 @@ impl Engine {
                 format!("unknown runtime `{runtime}`"),
             )),
         }
+    }
+
+    /// Keep a function's `schedule` and `events` fields (Appwrite's shape) in step with its
+    /// triggers of origin `function`. `before` is the function as it was (`None`: just created);
+    /// nothing is rewritten when neither field changed, so a cron trigger keeps its next run.
+    async fn sync_function_fields(
+        &self,
+        before: Option<&Function>,
+        function: &Function,
+    ) -> Result<(), Error> {
+        if let Some(before) = before
+            && before.schedule == function.schedule
+            && before.events == function.events
+        {
+            return Ok(());
+        }
+        let mut triggers = Vec::new();
+        if let Some(schedule) = &function.schedule {
+            let spec = TriggerSpec {
+                kind: Some(TriggerKind::Cron),
+                schedule: Some(schedule.clone()),
+                ..Default::default()
+            };
+            triggers.push(spec.into_trigger(
+                &function.namespace_id,
+                &function.id,
+                TriggerOrigin::Function,
+            )?);
+        }
+        if !function.events.is_empty() {
+            let spec = TriggerSpec {
+                kind: Some(TriggerKind::Event),
+                events: Some(function.events.clone()),
+                ..Default::default()
+            };
+            triggers.push(spec.into_trigger(
+                &function.namespace_id,
+                &function.id,
+                TriggerOrigin::Function,
+            )?);
+        }
+        self.store
+            .replace_triggers(&function.id, TriggerOrigin::Function, &triggers)
+            .await?;
+        self.triggers
+            .replace(&function.id, TriggerOrigin::Function, &triggers);
+        Ok(())
     }
 }

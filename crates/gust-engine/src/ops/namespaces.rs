@@ -49,7 +49,7 @@ impl Engine {
         let mut namespace = self.namespace_for(caller, key).await?;
         patch.apply_to(&mut namespace)?;
         self.store.update_namespace(&namespace).await?;
-        self.live.sync_namespace(self, &namespace).await?;
+        self.live.sync_namespace(&namespace).await?;
         self.emit_namespace(&namespace, Change::Update);
         Ok(namespace)
     }
