@@ -11,7 +11,15 @@ use tokio::sync::mpsc;
 
 use crate::archive;
 use crate::jobs::events::Change;
-use crate::{Engine, Shared};
+use std::sync::Arc;
+
+use gust_runtime_process::ProcessRuntime;
+use gust_runtime_wasm::WasmRuntime;
+use gust_store::{BlobStore, Store};
+
+use crate::jobs::events::EventBus;
+use crate::live::LiveFunctions;
+use crate::metrics::Metrics;
 
 /// A deployment waiting for its build.
 #[derive(Debug)]
@@ -46,44 +54,60 @@ impl Builder {
     }
 }
 
+/// What builds read and write: the handles the build worker owns.
+pub struct BuildContext {
+    pub store: Arc<dyn Store>,
+    pub blobs: BlobStore,
+    pub wasm: WasmRuntime,
+    /// The reason when this host cannot run process functions.
+    pub process: Result<ProcessRuntime, String>,
+    pub live: Arc<LiveFunctions>,
+    pub events: EventBus,
+    pub metrics: Arc<Metrics>,
+    /// Where deployments are unpacked (`DATA_DIR`).
+    pub data_dir: PathBuf,
+    /// Largest total size an archive may unpack to.
+    pub max_unpacked_bytes: u64,
+}
+
 /// Start the build worker. One: a Wasm build's compilation already uses every core, and
 /// builds of one function must finish in the order they were queued (the first that builds
 /// becomes active).
-pub fn spawn_worker(state: Shared, mut rx: mpsc::UnboundedReceiver<BuildJob>) {
+pub fn spawn_worker(context: BuildContext, mut rx: mpsc::UnboundedReceiver<BuildJob>) {
     tokio::spawn(async move {
         while let Some(job) = rx.recv().await {
-            if let Err(e) = build(&state, &job).await {
+            if let Err(e) = build(&context, &job).await {
                 tracing::error!(deployment = %job.deployment_id, error = %format!("{e:#}"), "build bookkeeping failed");
             }
         }
     });
 }
 
-async fn build(state: &Shared, job: &BuildJob) -> anyhow::Result<()> {
-    let Ok(mut deployment) = state
+async fn build(context: &BuildContext, job: &BuildJob) -> anyhow::Result<()> {
+    let Ok(mut deployment) = context
         .store
         .get_deployment(&job.function_id, &job.deployment_id)
         .await
     else {
         return Ok(()); // deleted while queued
     };
-    let function = state.store.get_function_by_id(&job.function_id).await?;
+    let function = context.store.get_function_by_id(&job.function_id).await?;
     deployment.status = DeploymentStatus::Building;
     deployment.build_log.clear();
     deployment.error_message = None;
     deployment.updated_at = gust_core::now();
-    state.store.update_deployment(&deployment).await?;
+    context.store.update_deployment(&deployment).await?;
     if function.active_deployment.is_none() {
         let mut f = function.clone();
         f.status = FunctionStatus::Building;
-        state.store.update_function_state(&f).await?;
+        context.store.update_function_state(&f).await?;
     }
 
     let started = Instant::now();
     let mut log = BuildLog::default();
-    let result = run(state, &function, &mut deployment, &mut log).await;
+    let result = run(context, &function, &mut deployment, &mut log).await;
     let elapsed = started.elapsed();
-    state
+    context
         .metrics
         .observe_build(function.runtime.as_str(), result.is_ok(), elapsed);
     deployment.build_duration_ms = Some(elapsed.as_millis() as u64);
@@ -102,7 +126,7 @@ async fn build(state: &Shared, job: &BuildJob) -> anyhow::Result<()> {
     deployment.build_log = log.text;
 
     // Re-read: the function may have changed while it built.
-    let Ok(mut function) = state.store.get_function_by_id(&job.function_id).await else {
+    let Ok(mut function) = context.store.get_function_by_id(&job.function_id).await else {
         return Ok(());
     };
     function.updated_at = gust_core::now();
@@ -116,39 +140,52 @@ async fn build(state: &Shared, job: &BuildJob) -> anyhow::Result<()> {
             let is_active = function.active_deployment.as_deref() == Some(deployment.id.as_str());
             if is_active {
                 // A rebuild of the active deployment: serve the fresh artifact.
-                state.live.forget_deployment(&deployment.id);
+                context.live.forget_deployment(&deployment.id);
             }
             if is_active || function.active_deployment.is_none() || deployment.activate_when_ready {
-                if let Err(e) = activate(state, &mut function, &mut deployment, true).await {
+                if let Err(e) = activate(
+                    &*context.store,
+                    &context.live,
+                    &mut function,
+                    &mut deployment,
+                    true,
+                )
+                .await
+                {
                     deployment.status = DeploymentStatus::Failed;
                     deployment.error_message = Some(format!(
                         "the built component could not be loaded: {}",
                         e.message
                     ));
-                    state.store.update_deployment(&deployment).await?;
+                    context.store.update_deployment(&deployment).await?;
                 }
             } else {
-                state.store.update_deployment(&deployment).await?;
-                state.store.update_function_state(&function).await?;
+                context.store.update_deployment(&deployment).await?;
+                context.store.update_function_state(&function).await?;
             }
         }
         Err(message) => {
-            state.store.update_deployment(&deployment).await?;
+            context.store.update_deployment(&deployment).await?;
             function.build_message = Some(format!("deployment {} failed to build", deployment.id));
             if function.active_deployment.is_none() {
                 function.status = FunctionStatus::Error;
                 function.error_message = Some(message);
             }
-            state.store.update_function_state(&function).await?;
+            context.store.update_function_state(&function).await?;
         }
     }
-    emit(state, &function.namespace_id, &deployment, Change::Update);
+    emit(
+        &context.events,
+        &function.namespace_id,
+        &deployment,
+        Change::Update,
+    );
     Ok(())
 }
 
 /// `functions.{fn}.deployments.{id}.{change}`, with the deployment as it is now.
-pub fn emit(state: &Engine, namespace_id: &str, deployment: &Deployment, change: Change) {
-    state.events.resource(
+pub fn emit(events: &EventBus, namespace_id: &str, deployment: &Deployment, change: Change) {
+    events.resource(
         namespace_id,
         &format!(
             "functions.{}.deployments.{}",
@@ -162,14 +199,15 @@ pub fn emit(state: &Engine, namespace_id: &str, deployment: &Deployment, change:
 /// Make `deployment_id` the function's active deployment and serve it from now on.
 /// `save_deployment`: also write `deployment` (a build that just finished) in the same transaction.
 pub async fn activate(
-    state: &Shared,
+    store: &dyn Store,
+    live: &LiveFunctions,
     function: &mut Function,
     deployment: &mut Deployment,
     save_deployment: bool,
 ) -> Result<(), crate::error::Error> {
     // Load the code first: if that fails nothing has changed and the previous deployment serves on.
     if !function.runtime.is_process() {
-        state.live.preload(deployment).await?;
+        live.preload(deployment).await?;
     }
     function.active_deployment = Some(deployment.id.clone());
     function.status = FunctionStatus::Ready;
@@ -178,9 +216,8 @@ pub async fn activate(
     function.updated_at = gust_core::now();
     deployment.active = true;
     // Serve it before the store says it is active, so a client that sees it ready can call it.
-    state.live.sync(function).await?;
-    let saved = state
-        .store
+    live.sync(function).await?;
+    let saved = store
         .activate_deployment(
             function,
             &deployment.id,
@@ -189,8 +226,8 @@ pub async fn activate(
         .await;
     if let Err(e) = saved {
         // The store kept the old state; so must the live set.
-        if let Ok(current) = state.store.get_function_by_id(&function.id).await {
-            let _ = state.live.sync(&current).await;
+        if let Ok(current) = store.get_function_by_id(&function.id).await {
+            let _ = live.sync(&current).await;
         }
         return Err(e.into());
     }
@@ -210,7 +247,7 @@ impl BuildLog {
 }
 
 async fn run(
-    state: &Shared,
+    context: &BuildContext,
     function: &Function,
     deployment: &mut Deployment,
     log: &mut BuildLog,
@@ -223,28 +260,28 @@ async fn run(
         deployment.sha256
     ));
     if function.runtime.is_process() {
-        return build_process(state, function, deployment, log).await;
+        return build_process(context, function, deployment, log).await;
     }
     let wasm_sha = match deployment.format {
         PackageFormat::Wasm => deployment.sha256.clone(),
         PackageFormat::TarGz | PackageFormat::Zip => {
-            let dir = crate::live::code_dir(&state.config.data_dir, &deployment.id);
-            let unpacked = unpack(state, deployment, &dir, log).await?;
+            let dir = crate::live::code_dir(&context.data_dir, &deployment.id);
+            let unpacked = unpack(context, deployment, &dir, log).await?;
             let entry = find_entrypoint(&dir, deployment.entrypoint.as_deref(), &unpacked.files)?;
             log.line(format!("component: {}", entry.display()));
             deployment.entrypoint = Some(entry.display().to_string());
             let bytes = tokio::fs::read(dir.join(&entry))
                 .await
                 .map_err(|e| format!("reading {}: {e}", entry.display()))?;
-            state
+            context
                 .blobs
                 .put(&bytes)
                 .await
                 .map_err(|e| format!("storing the component: {e}"))?
         }
     };
-    let runtime = state.wasm.clone();
-    let path = state.blobs.path(&wasm_sha);
+    let runtime = context.wasm.clone();
+    let path = context.blobs.path(&wasm_sha);
     let sha = wasm_sha.clone();
     let compiled = tokio::task::spawn_blocking(move || {
         let bytes = std::fs::read(&path).map_err(|e| format!("reading the component: {e}"))?;
@@ -259,15 +296,15 @@ async fn run(
 
 /// Unpack an archive deployment into `dir` (emptied first), safely (see `archive`).
 async fn unpack(
-    state: &Shared,
+    context: &BuildContext,
     deployment: &Deployment,
     dir: &Path,
     log: &mut BuildLog,
 ) -> Result<archive::Unpacked, String> {
     let _ = tokio::fs::remove_dir_all(dir).await;
-    let archive_path = state.blobs.path(&deployment.sha256);
+    let archive_path = context.blobs.path(&deployment.sha256);
     let format = deployment.format;
-    let max = state.config.max_unpacked_bytes;
+    let max = context.max_unpacked_bytes;
     let unpack_dir = dir.to_path_buf();
     let unpacked = tokio::task::spawn_blocking(move || {
         archive::unpack(format, &archive_path, &unpack_dir, max)
@@ -286,12 +323,12 @@ async fn unpack(
 /// A python, node or custom deployment: unpack the folder, install its dependencies and
 /// check that the handler loads, all in a sandbox (see `gust-runtime-process`).
 async fn build_process(
-    state: &Shared,
+    context: &BuildContext,
     function: &Function,
     deployment: &mut Deployment,
     log: &mut BuildLog,
 ) -> Result<(), String> {
-    let runtime = state.process.as_ref().map_err(|reason| {
+    let runtime = context.process.as_ref().map_err(|reason| {
         format!(
             "the {} runtime is not available: {reason}",
             function.runtime
@@ -304,8 +341,8 @@ async fn build_process(
             function.runtime
         ));
     }
-    let dir = crate::live::code_dir(&state.config.data_dir, &deployment.id);
-    unpack(state, deployment, &dir, log).await?;
+    let dir = crate::live::code_dir(&context.data_dir, &deployment.id);
+    unpack(context, deployment, &dir, log).await?;
     let handler = function
         .handler
         .clone()

@@ -12,7 +12,7 @@ use gust_runtime_wasm::{WasmConfig, WasmRuntime};
 use gust_store::{BlobStore, SqliteStore, Store};
 
 use crate::auth::{self, TokenCache};
-use crate::builder::Builder;
+use crate::builder::{BuildContext, Builder};
 use crate::jobs::events::{Change, EventBus};
 use crate::jobs::queue::Queue;
 use crate::jobs::triggers::TriggerSet;
@@ -74,7 +74,7 @@ pub struct Engine {
     /// Token hashes in memory, so auth costs no query.
     pub tokens: TokenCache,
     /// Functions ready to invoke, by route.
-    pub live: LiveFunctions,
+    pub live: Arc<LiveFunctions>,
     /// Queue of deployments to build.
     pub builder: Builder,
     /// Execution records on their way to the store, batched off the request path.
@@ -142,7 +142,7 @@ impl Engine {
         let (queue, queue_rx) = Queue::channel();
         let (builder, build_queue) = Builder::channel();
         let jobs_config = config.jobs.clone();
-        let live = LiveFunctions::new(Loaders {
+        let live = Arc::new(LiveFunctions::new(Loaders {
             store: store.clone(),
             blobs: blobs.clone(),
             wasm: wasm.clone(),
@@ -150,7 +150,7 @@ impl Engine {
             metrics: metrics.clone(),
             data_dir: config.data_dir.clone(),
             log_limit: config.log_limit,
-        });
+        }));
         let state = Arc::new(Engine {
             config,
             store,
@@ -172,7 +172,20 @@ impl Engine {
         if let Some(url) = &state.config.public_url {
             let _ = state.public_url.set(url.trim_end_matches('/').to_string());
         }
-        crate::builder::spawn_worker(state.clone(), build_queue);
+        crate::builder::spawn_worker(
+            BuildContext {
+                store: state.store.clone(),
+                blobs: state.blobs.clone(),
+                wasm: state.wasm.clone(),
+                process: state.process.clone(),
+                live: state.live.clone(),
+                events: state.events.clone(),
+                metrics: state.metrics.clone(),
+                data_dir: state.config.data_dir.clone(),
+                max_unpacked_bytes: state.config.max_unpacked_bytes,
+            },
+            build_queue,
+        );
         state
             .live
             .load_all()

@@ -150,7 +150,12 @@ impl Engine {
         self.store.create_deployment(&deployment).await?;
         self.builder
             .enqueue(deployment.id.clone(), function.id.clone());
-        builder::emit(self, &function.namespace_id, &deployment, Change::Create);
+        builder::emit(
+            &self.events,
+            &function.namespace_id,
+            &deployment,
+            Change::Create,
+        );
         Ok(deployment)
     }
 
@@ -196,7 +201,12 @@ impl Engine {
         }
         self.store.delete_deployment(&deployment.id).await?;
         self.release_deployment(&deployment).await;
-        builder::emit(self, &function.namespace_id, &deployment, Change::Delete);
+        builder::emit(
+            &self.events,
+            &function.namespace_id,
+            &deployment,
+            Change::Delete,
+        );
         Ok(())
     }
 
@@ -235,8 +245,20 @@ impl Engine {
                 deployment.status.as_str()
             )));
         }
-        builder::activate(self, &mut function, &mut deployment, false).await?;
-        builder::emit(self, &function.namespace_id, &deployment, Change::Update);
+        builder::activate(
+            &*self.store,
+            &self.live,
+            &mut function,
+            &mut deployment,
+            false,
+        )
+        .await?;
+        builder::emit(
+            &self.events,
+            &function.namespace_id,
+            &deployment,
+            Change::Update,
+        );
         Ok(deployment)
     }
 
