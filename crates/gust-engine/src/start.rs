@@ -16,7 +16,7 @@ use crate::builder::{BuildContext, Builder};
 use crate::jobs::events::{Change, EventBus};
 use crate::jobs::queue::Queue;
 use crate::jobs::triggers::TriggerSet;
-use crate::jobs::{self, JobsConfig};
+use crate::jobs::{self, Jobs, JobsConfig};
 use crate::live::{LiveFunctions, Loaders};
 use crate::logs::LiveLogs;
 use crate::metrics::Metrics;
@@ -86,6 +86,8 @@ pub struct Engine {
     /// Platform and custom events on their way to event triggers.
     pub events: EventBus,
     pub jobs_config: JobsConfig,
+    /// The same handles, as background work and async submits use them.
+    pub jobs: Jobs,
     /// Output of running executions and followers of finished ones.
     pub logs: Arc<LiveLogs>,
     pub metrics: Arc<Metrics>,
@@ -151,6 +153,16 @@ impl Engine {
             data_dir: config.data_dir.clone(),
             log_limit: config.log_limit,
         }));
+        let jobs = Jobs {
+            store: store.clone(),
+            live: live.clone(),
+            triggers: triggers.clone(),
+            recorder: recorder.clone(),
+            queue: queue.clone(),
+            events: events.clone(),
+            logs: logs.clone(),
+            config: jobs_config.clone(),
+        };
         let state = Arc::new(Engine {
             config,
             store,
@@ -165,6 +177,7 @@ impl Engine {
             triggers,
             events,
             jobs_config,
+            jobs,
             logs,
             metrics,
             public_url: std::sync::OnceLock::new(),
@@ -199,11 +212,11 @@ impl Engine {
         }
         // Background work starts once every function that can run is loaded.
         state.triggers.load(state.store.all_triggers().await?);
-        jobs::queue::start(state.clone(), queue_rx)
+        jobs::queue::start(state.jobs.clone(), queue_rx)
             .await
             .context("starting the async execution queue")?;
-        jobs::events::spawn_router(state.clone(), event_rx);
-        jobs::scheduler::spawn(state.clone());
+        jobs::events::spawn_router(state.jobs.clone(), event_rx);
+        jobs::scheduler::spawn(state.jobs.clone());
         jobs::retention::spawn(
             state.store.clone(),
             state.recorder.clone(),

@@ -102,7 +102,7 @@ where
         execution_id: String::new(),
     };
     if is_async {
-        return crate::jobs::accept_http(state, &live, request)
+        return crate::jobs::accept_http(&state.jobs, &live, request)
             .await
             .map(Invocation::Accepted);
     }

@@ -18,7 +18,7 @@ use gust_core::execution::MAX_EVENT_DEPTH;
 use gust_core::{Event, Execution, ExecutionTrigger, TriggerKind};
 use tokio::sync::mpsc;
 
-use crate::Shared;
+use crate::jobs::Jobs;
 use crate::jobs::triggers::TriggerSet;
 use crate::jobs::{Submission, submit};
 
@@ -126,16 +126,16 @@ pub fn new_event(namespace_id: &str, name: String, payload: serde_json::Value) -
 }
 
 /// The router: deliver each emitted event to the triggers it matches.
-pub fn spawn_router(state: Shared, mut rx: mpsc::UnboundedReceiver<Emitted>) {
+pub fn spawn_router(jobs: Jobs, mut rx: mpsc::UnboundedReceiver<Emitted>) {
     tokio::spawn(async move {
         while let Some(emitted) = rx.recv().await {
-            deliver(&state, &emitted).await;
+            deliver(&jobs, &emitted).await;
         }
     });
 }
 
 /// Start one async execution per matching event trigger; returns their ids.
-pub async fn deliver(state: &Shared, emitted: &Emitted) -> Vec<String> {
+pub async fn deliver(jobs: &Jobs, emitted: &Emitted) -> Vec<String> {
     let event = &emitted.event;
     if emitted.depth >= MAX_EVENT_DEPTH {
         tracing::warn!(event = %event.name, depth = emitted.depth, "event chain too long; not delivered");
@@ -143,7 +143,7 @@ pub async fn deliver(state: &Shared, emitted: &Emitted) -> Vec<String> {
     }
     let body = serde_json::to_vec(event).unwrap_or_default();
     let mut started = Vec::new();
-    for trigger in state
+    for trigger in jobs
         .triggers
         .of_kind(TriggerKind::Event, Some(&event.namespace_id))
     {
@@ -157,7 +157,7 @@ pub async fn deliver(state: &Shared, emitted: &Emitted) -> Vec<String> {
         {
             continue;
         }
-        let Some(live) = state.live.get(&trigger.namespace_id, &trigger.function_id) else {
+        let Some(live) = jobs.live.get(&trigger.namespace_id, &trigger.function_id) else {
             tracing::debug!(trigger = %trigger.id, "event trigger of a function without an active deployment");
             continue;
         };
@@ -180,7 +180,7 @@ pub async fn deliver(state: &Shared, emitted: &Emitted) -> Vec<String> {
             replay_of: None,
             event_depth: emitted.depth + 1,
         };
-        match submit(state, &live.function, submission).await {
+        match submit(jobs, &live.function, submission).await {
             Ok((execution, _)) => started.push(execution.id),
             Err(e) => tracing::error!(trigger = %trigger.id, error = %e, "event delivery failed"),
         }

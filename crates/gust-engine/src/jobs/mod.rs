@@ -15,15 +15,19 @@ pub mod retention;
 pub mod scheduler;
 pub mod triggers;
 
+use std::sync::Arc;
 use std::time::Duration;
 
 use gust_core::{Execution, ExecutionRequest, ExecutionTrigger, Function};
+use gust_store::Store;
 use http::HeaderMap;
 
-use crate::Shared;
 use crate::error::Error;
 use crate::invoke::RunRequest;
 use crate::live::LiveFunction;
+use crate::live::LiveFunctions;
+use crate::logs::LiveLogs;
+use crate::recorder::Recorder;
 
 /// Header that turns an invocation over HTTP into an async execution.
 pub const ASYNC_HEADER: &str = "x-gust-async";
@@ -60,6 +64,19 @@ impl Default for JobsConfig {
     }
 }
 
+/// The handles background work uses, wired once at start and cloned into each task.
+#[derive(Clone)]
+pub struct Jobs {
+    pub store: Arc<dyn Store>,
+    pub live: Arc<LiveFunctions>,
+    pub triggers: Arc<triggers::TriggerSet>,
+    pub recorder: Recorder,
+    pub queue: queue::Queue,
+    pub events: events::EventBus,
+    pub logs: Arc<LiveLogs>,
+    pub config: JobsConfig,
+}
+
 /// What starts an async execution, besides the function and its request.
 #[derive(Debug, Clone)]
 pub struct Submission {
@@ -75,7 +92,7 @@ pub struct Submission {
 /// Store a new async execution of `function`, then queue it. Returns the execution and
 /// whether it is new (`false`: its idempotency key was seen before; nothing was queued).
 pub async fn submit(
-    state: &Shared,
+    jobs: &Jobs,
     function: &Function,
     submission: Submission,
 ) -> Result<(Execution, bool), Error> {
@@ -86,10 +103,10 @@ pub async fn submit(
         event_depth: submission.event_depth,
         ..Execution::queued(function, submission.trigger, submission.request)
     };
-    let (stored, is_new) = state.recorder.insert(execution).await?;
+    let (stored, is_new) = jobs.recorder.insert(execution).await?;
     if is_new {
-        state.queue.enqueue(stored.clone());
-        state.events.execution(&stored, events::Change::Create);
+        jobs.queue.enqueue(stored.clone());
+        jobs.events.execution(&stored, events::Change::Create);
     }
     Ok((stored, is_new))
 }
@@ -143,7 +160,7 @@ impl Accepted {
 
 /// `POST /fn/...` with `X-Gust-Async: true`: accept and store.
 pub async fn accept_http(
-    state: &Shared,
+    jobs: &Jobs,
     live: &LiveFunction,
     mut request: RunRequest,
 ) -> Result<Accepted, Error> {
@@ -159,6 +176,6 @@ pub async fn accept_http(
         replay_of: None,
         event_depth: 0,
     };
-    let submitted = submit(state, &live.function, submission).await?;
+    let submitted = submit(jobs, &live.function, submission).await?;
     Ok(Accepted::new(&live.function, submitted))
 }

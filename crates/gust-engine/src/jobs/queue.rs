@@ -19,8 +19,8 @@ use chrono::{DateTime, Utc};
 use gust_core::{Execution, ExecutionStatus};
 use tokio::sync::mpsc;
 
-use crate::Shared;
 use crate::invoke::{RunRequest, run_to_end};
+use crate::jobs::Jobs;
 use crate::jobs::events::Change;
 
 /// Header telling an async run which attempt it is (1 for the first).
@@ -101,24 +101,24 @@ pub struct QueueReceiver {
 }
 
 /// Re-queue what a crash interrupted, load the queue from the store and start dispatching.
-pub async fn start(state: Shared, receiver: QueueReceiver) -> anyhow::Result<()> {
-    let requeued = state.store.requeue_running(gust_core::now()).await?;
+pub async fn start(jobs: Jobs, receiver: QueueReceiver) -> anyhow::Result<()> {
+    let requeued = jobs.store.requeue_running(gust_core::now()).await?;
     if requeued > 0 {
         tracing::warn!(
             count = requeued,
             "async executions were running when the server stopped; they run again"
         );
     }
-    if state.jobs_config.workers == 0 {
+    if jobs.config.workers == 0 {
         tracing::warn!(
             "GUST_ASYNC_WORKERS=0: async executions are accepted and stored, but this server runs none"
         );
     }
     let mut dispatcher = Dispatcher {
-        memory_limit: state.jobs_config.memory_queue,
-        workers: state.jobs_config.workers,
+        memory_limit: jobs.config.memory_queue,
+        workers: jobs.config.workers,
         running_total: receiver.running.clone(),
-        state,
+        jobs,
         functions: HashMap::new(),
         pending: VecDeque::new(),
         delayed: BinaryHeap::new(),
@@ -145,7 +145,7 @@ struct FunctionQueue {
 }
 
 struct Dispatcher {
-    state: Shared,
+    jobs: Jobs,
     functions: HashMap<String, FunctionQueue>,
     /// Functions with ready executions, served round-robin.
     pending: VecDeque<String>,
@@ -325,7 +325,7 @@ impl Dispatcher {
             let Some(queue) = self.functions.get_mut(&function_id) else {
                 continue;
             };
-            let cap = function_cap(&self.state, &queue.namespace_id, &function_id);
+            let cap = function_cap(&self.jobs, &queue.namespace_id, &function_id);
             if queue.running >= cap {
                 // Full: it is listed again when one of its runs ends.
                 queue.listed = false;
@@ -343,7 +343,7 @@ impl Dispatcher {
             } else {
                 self.pending.push_back(function_id);
             }
-            tokio::spawn(run(self.state.clone(), execution));
+            tokio::spawn(run(self.jobs.clone(), execution));
         }
         // Drop emptied functions so the map does not grow with every function ever queued.
         if self.functions.len() > 1024 {
@@ -361,7 +361,7 @@ impl Dispatcher {
         self.spilled = false;
         loop {
             let page = match self
-                .state
+                .jobs
                 .store
                 .queued_executions(after.as_deref(), PAGE)
                 .await
@@ -392,22 +392,22 @@ impl Dispatcher {
 }
 
 /// Runs of one function at once: the same ceiling as its synchronous traffic.
-fn function_cap(state: &Shared, namespace_id: &str, function_id: &str) -> usize {
-    match state.live.get(namespace_id, function_id) {
+fn function_cap(jobs: &Jobs, namespace_id: &str, function_id: &str) -> usize {
+    match jobs.live.get(namespace_id, function_id) {
         Some(live) => (live.function.max_scale * live.function.concurrency).max(1) as usize,
         None => 1,
     }
 }
 
 /// One attempt of an async execution, and what follows it.
-async fn run(state: Shared, mut execution: Execution) {
+async fn run(jobs: Jobs, mut execution: Execution) {
     execution.status = ExecutionStatus::Running;
     execution.attempts += 1;
     execution.started_at = Some(gust_core::now());
     execution.run_after = None;
-    state.recorder.record(execution.clone());
+    jobs.recorder.record(execution.clone());
 
-    let live = state
+    let live = jobs
         .live
         .get(&execution.namespace_id, &execution.function_id);
     let request = RunRequest::from_record(&execution.request).map(|mut request| {
@@ -428,7 +428,7 @@ async fn run(state: Shared, mut execution: Execution) {
             execution.id.clone(),
             execution.trigger,
             request,
-            |watch| state.logs.watch(&execution.id, watch),
+            |watch| jobs.logs.watch(&execution.id, watch),
         )
         .await
         .map_err(|not_run| not_run.message),
@@ -458,8 +458,8 @@ async fn run(state: Shared, mut execution: Execution) {
     if failed && execution.attempts < execution.max_attempts {
         let delay = gust_core::execution::retry_delay(
             execution.attempts,
-            state.jobs_config.retry_base,
-            state.jobs_config.retry_cap,
+            jobs.config.retry_base,
+            jobs.config.retry_cap,
         );
         let at = gust_core::now() + chrono::Duration::from_std(delay).unwrap_or_default();
         let reason = execution.error_message.take().unwrap_or_default();
@@ -483,14 +483,14 @@ async fn run(state: Shared, mut execution: Execution) {
         execution.dead_letter = true;
     }
     if retry.is_none() {
-        state.events.execution(&execution, Change::Update);
+        jobs.events.execution(&execution, Change::Update);
     }
     let function_id = execution.function_id.clone();
     let id = execution.id.clone();
-    state.recorder.record(execution);
+    jobs.recorder.record(execution);
     // After the record is queued: a follower woken here reads the attempt's final output.
-    state.logs.unwatch(&id);
-    let _ = state.queue.tx.send(Command::Finished {
+    jobs.logs.unwatch(&id);
+    let _ = jobs.queue.tx.send(Command::Finished {
         function_id,
         id,
         retry,

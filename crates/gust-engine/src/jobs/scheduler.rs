@@ -12,24 +12,24 @@ use std::time::Duration;
 
 use gust_core::{ExecutionTrigger, FunctionTrigger, TriggerKind};
 
-use crate::Shared;
+use crate::jobs::Jobs;
 use crate::jobs::{Submission, submit};
 
 /// Longest sleep between looks at the clock (a safety net: changes also wake the task).
 const MAX_SLEEP: Duration = Duration::from_secs(60);
 
-pub fn spawn(state: Shared) {
+pub fn spawn(jobs: Jobs) {
     tokio::spawn(async move {
         loop {
             let now = gust_core::now();
-            let triggers = state.triggers.of_kind(TriggerKind::Cron, None);
+            let triggers = jobs.triggers.of_kind(TriggerKind::Cron, None);
             let mut earliest: Option<chrono::DateTime<chrono::Utc>> = None;
             for trigger in triggers {
                 let Some(due) = trigger.next_run_at else {
                     continue;
                 };
                 if due <= now {
-                    fire(&state, trigger).await;
+                    fire(&jobs, trigger).await;
                     // What it fired may have changed the set: look again at once.
                     earliest = Some(now);
                 } else {
@@ -43,18 +43,18 @@ pub fn spawn(state: Shared) {
             if sleep.is_zero() {
                 continue;
             }
-            let _ = tokio::time::timeout(sleep, state.triggers.changed.notified()).await;
+            let _ = tokio::time::timeout(sleep, jobs.triggers.changed.notified()).await;
         }
     });
 }
 
 /// Submit the run for the tick at `next_run_at`, then move the trigger to its next tick after
 /// now (skipping any others it missed).
-async fn fire(state: &Shared, mut trigger: FunctionTrigger) {
+async fn fire(jobs: &Jobs, mut trigger: FunctionTrigger) {
     let Some(tick) = trigger.next_run_at else {
         return;
     };
-    match state.live.get(&trigger.namespace_id, &trigger.function_id) {
+    match jobs.live.get(&trigger.namespace_id, &trigger.function_id) {
         Some(live) => {
             let mut headers = std::collections::BTreeMap::new();
             headers.insert("x-gust-trigger-id".to_string(), trigger.id.clone());
@@ -77,7 +77,7 @@ async fn fire(state: &Shared, mut trigger: FunctionTrigger) {
                 replay_of: None,
                 event_depth: 0,
             };
-            if let Err(e) = submit(state, &live.function, submission).await {
+            if let Err(e) = submit(jobs, &live.function, submission).await {
                 // Not advanced: the tick is tried again on the next pass.
                 tracing::error!(trigger = %trigger.id, error = %e, "cron trigger could not submit");
                 tokio::time::sleep(Duration::from_secs(1)).await;
@@ -92,15 +92,15 @@ async fn fire(state: &Shared, mut trigger: FunctionTrigger) {
     trigger.next_run_at = trigger
         .parsed_schedule()
         .and_then(|s| s.next_after(gust_core::now()));
-    match state.store.update_trigger(&trigger).await {
-        Ok(()) => state.triggers.put(trigger),
+    match jobs.store.update_trigger(&trigger).await {
+        Ok(()) => jobs.triggers.put(trigger),
         // Deleted meanwhile: forget it.
-        Err(gust_store::StoreError::NotFound { .. }) => state.triggers.remove(&trigger.id),
+        Err(gust_store::StoreError::NotFound { .. }) => jobs.triggers.remove(&trigger.id),
         Err(e) => {
             tracing::error!(trigger = %trigger.id, error = %e, "saving the trigger's next run failed");
             // Advance it in memory anyway, or the past tick stays due and fires in a loop; after
             // a restart the tick's idempotency key keeps it from running twice.
-            state.triggers.put(trigger)
+            jobs.triggers.put(trigger)
         }
     }
 }

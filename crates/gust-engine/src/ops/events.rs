@@ -59,7 +59,7 @@ impl Engine {
             from_function: None,
             depth: 0,
         };
-        let executions = deliver(self, &emitted).await;
+        let executions = deliver(&self.jobs, &emitted).await;
         Ok(Published {
             event: emitted.event,
             executions,

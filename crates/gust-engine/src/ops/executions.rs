@@ -92,7 +92,7 @@ impl Engine {
             replay_of: None,
             event_depth: 0,
         };
-        let submitted = jobs::submit(self, &live.function, submission).await?;
+        let submitted = jobs::submit(&self.jobs, &live.function, submission).await?;
         Ok(Executed::Accepted(Accepted::new(&live.function, submitted)))
     }
 
@@ -124,7 +124,7 @@ impl Engine {
             replay_of: Some(original.id.clone()),
             event_depth: original.event_depth,
         };
-        let submitted = jobs::submit(self, &live.function, submission).await?;
+        let submitted = jobs::submit(&self.jobs, &live.function, submission).await?;
         Ok(Accepted::new(&live.function, submitted))
     }
 }
