@@ -4,17 +4,19 @@
 
 use axum::extract::Request;
 use axum::response::{IntoResponse, Response};
-use gust_engine::{Invocation, Shared};
+use gust_engine::Invocation;
 
 use crate::ApiState;
 use crate::error::ApiError;
 use crate::routes::executions::accepted_response;
 
 pub async fn invoke(state: &ApiState, request: Request) -> Response {
-    let engine: &Shared = state;
-    match gust_engine::invoke::invoke_http(engine, request).await {
+    match gust_engine::invoke::invoke_http(&state.gateway, request).await {
         Ok(Invocation::Response(response)) => response.map(axum::body::Body::new),
-        Ok(Invocation::Accepted(accepted)) => accepted_response(state, &accepted),
+        Ok(Invocation::Async(live, request)) => match state.accept_async(&live, request).await {
+            Ok(accepted) => accepted_response(state, &accepted),
+            Err(error) => ApiError(error).into_response(),
+        },
         Err(error) => ApiError(error).into_response(),
     }
 }

@@ -13,6 +13,7 @@ use gust_store::{BlobStore, SqliteStore, Store};
 
 use crate::auth::{self, TokenCache};
 use crate::builder::{BuildContext, Builder};
+use crate::invoke::Gateway;
 use crate::jobs::events::{Change, EventBus};
 use crate::jobs::queue::Queue;
 use crate::jobs::triggers::TriggerSet;
@@ -72,7 +73,7 @@ pub struct Engine {
     /// cannot run them.
     pub process: Result<ProcessRuntime, String>,
     /// Token hashes in memory, so auth costs no query.
-    pub tokens: TokenCache,
+    pub tokens: Arc<TokenCache>,
     /// Functions ready to invoke, by route.
     pub live: Arc<LiveFunctions>,
     /// Queue of deployments to build.
@@ -88,6 +89,8 @@ pub struct Engine {
     pub jobs_config: JobsConfig,
     /// The same handles, as background work and async submits use them.
     pub jobs: Jobs,
+    /// The same handles again, as the invocation path uses them.
+    pub gateway: Gateway,
     /// Output of running executions and followers of finished ones.
     pub logs: Arc<LiveLogs>,
     pub metrics: Arc<Metrics>,
@@ -128,7 +131,7 @@ impl Engine {
 
         let process = start_process_runtime(config.process.clone()).await;
         let new_admin_token = bootstrap(&*store, data_dir).await?;
-        let tokens = TokenCache::load(store.all_tokens().await?);
+        let tokens = Arc::new(TokenCache::load(store.all_tokens().await?));
         let metrics = Arc::new(Metrics::default());
         let logs = Arc::new(LiveLogs::default());
         let triggers = Arc::new(TriggerSet::default());
@@ -163,6 +166,12 @@ impl Engine {
             logs: logs.clone(),
             config: jobs_config.clone(),
         };
+        let gateway = Gateway {
+            live: live.clone(),
+            recorder: recorder.clone(),
+            tokens: tokens.clone(),
+            max_request_bytes: config.max_request_bytes,
+        };
         let state = Arc::new(Engine {
             config,
             store,
@@ -177,6 +186,7 @@ impl Engine {
             triggers,
             events,
             jobs_config,
+            gateway,
             jobs,
             logs,
             metrics,

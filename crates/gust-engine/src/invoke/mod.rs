@@ -25,13 +25,26 @@ mod run;
 pub use body::{BodyError, Response, ResponseBody};
 pub use request::{RunRequest, request_from_input};
 
-use crate::Shared;
 use crate::auth;
+use crate::auth::TokenCache;
 use crate::error::Error;
 use crate::live::LiveFunction;
+use crate::live::LiveFunctions;
+use crate::logs::LiveLogs;
+use crate::recorder::Recorder;
 
 /// Header carrying the id of the execution that served a response.
 pub const EXECUTION_ID_HEADER: &str = "x-gust-execution-id";
+
+/// The handles the invocation path uses.
+#[derive(Clone)]
+pub struct Gateway {
+    pub live: Arc<LiveFunctions>,
+    pub recorder: Recorder,
+    pub tokens: Arc<TokenCache>,
+    /// Largest request body an invocation accepts.
+    pub max_request_bytes: usize,
+}
 
 /// What an invocation over HTTP came to.
 // Returned once per request and matched at once: its size costs less than a box would.
@@ -39,14 +52,31 @@ pub const EXECUTION_ID_HEADER: &str = "x-gust-execution-id";
 pub enum Invocation {
     /// The function's response (or its error, recorded, as `Err`).
     Response(Response),
-    /// `X-Gust-Async: true`: stored and queued; `is_new` is false when its idempotency key
-    /// was seen before.
-    Accepted(crate::jobs::Accepted),
+    /// `X-Gust-Async: true`: checked and read, for the queue to take (`Engine::accept_async`).
+    Async(Arc<LiveFunction>, RunRequest),
+}
+
+/// Header that turns an invocation over HTTP into an async execution.
+pub const ASYNC_HEADER: &str = "x-gust-async";
+
+/// `X-Gust-Async`: `true` or `false` (absent: false); anything else is a 400 naming it.
+pub fn wants_async(headers: &HeaderMap) -> Result<bool, Error> {
+    let Some(value) = headers.get(ASYNC_HEADER) else {
+        return Ok(false);
+    };
+    match value.to_str().map(str::trim) {
+        Ok(v) if v.eq_ignore_ascii_case("true") || v == "1" => Ok(true),
+        Ok(v) if v.eq_ignore_ascii_case("false") || v == "0" => Ok(false),
+        _ => Err(Error::invalid("X-Gust-Async", "must be `true` or `false`")),
+    }
 }
 
 /// `ANY /fn/{ns}/{fn}/{*path}`: find the function, check who may call it, read the body
 /// (bounded), then run it, or queue it when the caller asked for async.
-pub async fn invoke_http<B>(state: &Shared, request: http::Request<B>) -> Result<Invocation, Error>
+pub async fn invoke_http<B>(
+    gateway: &Gateway,
+    request: http::Request<B>,
+) -> Result<Invocation, Error>
 where
     B: http_body::Body<Data = Bytes>,
     B::Error: Into<Box<dyn std::error::Error + Send + Sync>>,
@@ -55,10 +85,10 @@ where
     let (namespace, function, rest) = split_fn_path(parts.uri.path()).ok_or_else(|| {
         Error::not_found("invoke a function at /fn/{namespace}/{function}/{path}")
     })?;
-    let live = state.live.find(namespace, function).await?;
+    let live = gateway.live.find(namespace, function).await?;
 
     if live.function.privacy == Privacy::Private {
-        let caller = auth::authenticate(&state.tokens, auth::bearer(&parts.headers))?;
+        let caller = auth::authenticate(&gateway.tokens, auth::bearer(&parts.headers))?;
         caller.require_in(Scope::Invoke, &live.function.namespace_id)?;
         // The token is Gust's credential, not the function's: it does not reach the guest.
         parts.headers.remove(http::header::AUTHORIZATION);
@@ -87,11 +117,11 @@ where
         return Ok(Invocation::Response(response));
     }
 
-    let is_async = crate::jobs::wants_async(&parts.headers)?;
+    let is_async = wants_async(&parts.headers)?;
     let limit = if is_async {
         gust_core::execution::ASYNC_BODY_LIMIT
     } else {
-        state.config.max_request_bytes
+        gateway.max_request_bytes
     };
     let request = RunRequest {
         path: rest.to_string(),
@@ -102,39 +132,38 @@ where
         execution_id: String::new(),
     };
     if is_async {
-        return crate::jobs::accept_http(&state.jobs, &live, request)
-            .await
-            .map(Invocation::Accepted);
+        return Ok(Invocation::Async(live, request));
     }
-    run::respond(state, &live, request)
+    run::respond(&gateway.recorder, &live, request)
         .await
         .map(Invocation::Response)
 }
 
 /// Run a function to completion from the API (`POST .../executions`) and return its record.
 pub async fn execute(
-    state: &Shared,
+    recorder: &Recorder,
+    logs: &Arc<LiveLogs>,
     live: Arc<LiveFunction>,
     request: RunRequest,
 ) -> Result<Execution, Error> {
     // In a task of its own: a caller that hangs up neither stops the run nor loses its record.
-    let state = state.clone();
+    let (recorder, logs) = (recorder.clone(), logs.clone());
     let run = tokio::spawn(async move {
         let id = gust_core::new_id();
         let execution = run_to_end(&live, id.clone(), ExecutionTrigger::Api, request, |watch| {
-            state.logs.watch(&id, watch)
+            logs.watch(&id, watch)
         })
         .await;
         let execution = match execution {
             Ok(execution) => execution,
             Err(not_run) => {
-                state.logs.unwatch(&id);
+                logs.unwatch(&id);
                 return Err(not_run);
             }
         };
-        state.recorder.record(execution.clone());
-        state.logs.unwatch(&id);
-        state.recorder.flush().await;
+        recorder.record(execution.clone());
+        logs.unwatch(&id);
+        recorder.flush().await;
         Ok(execution)
     });
     run.await.map_err(Error::internal)?

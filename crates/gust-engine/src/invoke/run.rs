@@ -18,19 +18,19 @@ use tokio::sync::oneshot;
 use super::body::{Response, ResponseBody};
 use super::draft::{Draft, Start};
 use super::{EXECUTION_ID_HEADER, RunRequest};
-use crate::Shared;
 use crate::error::Error;
 use crate::live::LiveFunction;
 use crate::recorder::RecordSlot;
+use crate::recorder::Recorder;
 
 /// Answer an HTTP invocation: the function's head as soon as it is set, its body as it comes.
 pub(super) async fn respond(
-    state: &Shared,
+    recorder: &Recorder,
     live: &LiveFunction,
     mut request: RunRequest,
 ) -> Result<Response, Error> {
     let start = Start::now(live);
-    let slot = state.recorder.slot().await;
+    let slot = recorder.slot().await;
     request.execution_id = gust_core::new_id();
     let run = live.runtime.start(request, &mut |_| {});
     let mut recording = Recording::new(run, Sink::Recorder(slot), start, ExecutionTrigger::Http);

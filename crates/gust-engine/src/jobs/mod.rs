@@ -29,8 +29,6 @@ use crate::live::LiveFunctions;
 use crate::logs::LiveLogs;
 use crate::recorder::Recorder;
 
-/// Header that turns an invocation over HTTP into an async execution.
-pub const ASYNC_HEADER: &str = "x-gust-async";
 /// Header that makes a repeated async submit return the first execution.
 pub const IDEMPOTENCY_HEADER: &str = "idempotency-key";
 
@@ -111,18 +109,6 @@ pub async fn submit(
     Ok((stored, is_new))
 }
 
-/// `X-Gust-Async`: `true` or `false` (absent: false); anything else is a 400 naming it.
-pub fn wants_async(headers: &HeaderMap) -> Result<bool, Error> {
-    let Some(value) = headers.get(ASYNC_HEADER) else {
-        return Ok(false);
-    };
-    match value.to_str().map(str::trim) {
-        Ok(v) if v.eq_ignore_ascii_case("true") || v == "1" => Ok(true),
-        Ok(v) if v.eq_ignore_ascii_case("false") || v == "0" => Ok(false),
-        _ => Err(Error::invalid("X-Gust-Async", "must be `true` or `false`")),
-    }
-}
-
 /// The `Idempotency-Key` header, checked.
 pub fn idempotency_key(headers: &HeaderMap) -> Result<Option<String>, Error> {
     let Some(value) = headers.get(IDEMPOTENCY_HEADER) else {
@@ -166,7 +152,7 @@ pub async fn accept_http(
 ) -> Result<Accepted, Error> {
     let idempotency_key = idempotency_key(&request.headers)?;
     // Gust's own headers are instructions to Gust, not part of the function's request.
-    request.headers.remove(ASYNC_HEADER);
+    request.headers.remove(crate::invoke::ASYNC_HEADER);
     request.headers.remove(IDEMPOTENCY_HEADER);
     let submission = Submission {
         trigger: ExecutionTrigger::Http,

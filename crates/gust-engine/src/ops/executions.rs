@@ -10,6 +10,7 @@ use crate::auth::Caller;
 use crate::error::{Error, Result};
 use crate::invoke::{self, RunRequest};
 use crate::jobs::{self, Accepted, Submission};
+use crate::live::LiveFunction;
 
 pub use crate::invoke::ExecutionInput;
 pub use gust_store::ExecutionFilter;
@@ -75,7 +76,9 @@ impl Engine {
         let request: RunRequest = invoke::request_from_input(input)?;
         let live = self.live.find(&namespace.id, &function.id).await?;
         if !input.r#async {
-            return Ok(Executed::Ran(invoke::execute(self, live, request).await?));
+            return Ok(Executed::Ran(
+                invoke::execute(&self.recorder, &self.logs, live, request).await?,
+            ));
         }
         let limit = gust_core::execution::ASYNC_BODY_LIMIT;
         if request.body.len() > limit {
@@ -94,6 +97,11 @@ impl Engine {
         };
         let submitted = jobs::submit(&self.jobs, &live.function, submission).await?;
         Ok(Executed::Accepted(Accepted::new(&live.function, submitted)))
+    }
+
+    /// Store and queue an invocation over HTTP that asked for async (`X-Gust-Async: true`).
+    pub async fn accept_async(&self, live: &LiveFunction, request: RunRequest) -> Result<Accepted> {
+        jobs::accept_http(&self.jobs, live, request).await
     }
 
     /// Queue a new async execution with the same request as execution `id`.

@@ -19,7 +19,8 @@ async fn accepted_executions_survive_a_sigkill() {
         .deploy_ready(
             "job",
             FunctionSpec {
-                // Ten at a time, 50 ms each: ~1.5 s of work, so the kill lands mid-queue.
+                // Ten at a time, 150 ms each: ~4.5 s of work, so the kill lands mid-queue even when
+                // submitting is slow on a loaded machine.
                 max_scale: Some(10),
                 ..spec()
             },
@@ -33,7 +34,7 @@ async fn accepted_executions_survive_a_sigkill() {
             .submit_execution(
                 "default",
                 "job",
-                &json!({"path": format!("/sleep?ms=50&n={i}")}),
+                &json!({"path": format!("/sleep?ms=150&n={i}")}),
                 None,
             )
             .await
