@@ -12,7 +12,9 @@
 //! - `jobs/`: async executions (queue, retries), cron and event triggers, retention.
 //! - `builder` + `archive`: uploads to runnable deployments.
 //! - `auth`: tokens in memory and scope checks; `logs`: live output; `metrics`: counters.
-//! - `start`: configuration and start-up, the one place the parts are wired together.
+//! - `start`: configuration and start-up, the one place the parts are wired together. Each
+//!   part gets only the handles it uses, so the modules form layers: `live` and `recorder`,
+//!   then `invoke`, then `jobs` and `builder`, then `ops`; no part imports [`Engine`].
 //!
 //! Errors: operations return [`Error`], which says what went wrong in a client's terms; each
 //! front door renders it in its own format.
