@@ -10,6 +10,7 @@ mod events;
 mod executions;
 mod functions;
 mod instances;
+mod logs;
 mod namespaces;
 mod tokens;
 mod triggers;
@@ -19,6 +20,7 @@ pub use deployments::{Upload, UploadOptions, upload_too_large};
 pub use events::Published;
 pub use executions::{Executed, ExecutionFilter, ExecutionInput};
 pub use instances::{Detached, Instance, Instances};
+pub use logs::{ExecutionOutput, FunctionLogs, LogEvent};
 
 use gust_core::{Function, Namespace};
 
