@@ -4,7 +4,7 @@
 //!
 //! Layout:
 //! - `ops/`: the platform's operations as plain async methods of [`Engine`], one module per
-//!   resource: namespaces, functions, deployments, executions, instances, triggers, events,
+//!   resource: namespaces, functions, deployments, executions, logs, instances, triggers, events,
 //!   tokens. Each checks the caller's token, validates, writes the store and keeps the
 //!   in-memory sets and events in step, so no front door repeats a sequence.
 //! - `invoke/`: the invocation path (`/fn/…` and API executions); `live`: functions ready to
