@@ -33,6 +33,29 @@ pub const RETENTION_COUNT: (u32, u32, u32) = (1, 1000, 1_000_000);
 pub const RETENTION_AGE_S: (u32, u32, u32) = (60, 7 * 86_400, 366 * 86_400);
 /// Longest description, in characters.
 pub const DESCRIPTION_MAX: usize = 1024;
+/// Longest title, in characters.
+pub const TITLE_MAX: usize = 128;
+
+/// How the function's code is called: which signature it exports and what it is given.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize, ToSchema)]
+#[serde(rename_all = "lowercase")]
+pub enum HandlerContract {
+    /// `handle(event, context)` returning `{statusCode, headers, body}` (or any JSON value).
+    #[default]
+    Gust,
+    /// Appwrite 0.15's `main(req, res)` (Python) / `module.exports = (req, res) => …` (Node):
+    /// `req.payload`, `req.env`, `req.headers`; answered with `res.send` or `res.json`.
+    Appwrite,
+}
+
+impl HandlerContract {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Gust => "gust",
+            Self::Appwrite => "appwrite",
+        }
+    }
+}
 
 /// Who may invoke a function over `/fn`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize, ToSchema)]
@@ -74,13 +97,21 @@ pub enum FunctionStatus {
 #[derive(Debug, Clone, Default, Serialize, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct FunctionSpec {
-    /// DNS label, unique in its namespace.
+    /// Create only: the id to give the function (`a-zA-Z0-9._-`, at most 36 characters, not
+    /// starting with `.`, `-` or `_`; unique on the server). Generated when absent.
+    pub id: Option<String>,
+    /// DNS label, unique in its namespace; it names the function in URLs. Defaults to the `id`
+    /// made into a DNS label when an `id` is given.
     pub name: Option<String>,
+    /// Free text shown in lists (at most 128 characters); defaults to the name.
+    pub title: Option<String>,
     pub description: Option<String>,
     /// One of the ids listed by `GET /api/v1/runtimes`.
     pub runtime: Option<String>,
     /// Entry point inside the code: `module.function` for process runtimes (default `main.handle`).
     pub handler: Option<String>,
+    /// How the code is called (default `gust`); `appwrite` needs a process runtime.
+    pub contract: Option<HandlerContract>,
     pub env: Option<BTreeMap<String, String>>,
     /// Write-only: values are never returned.
     pub secrets: Option<BTreeMap<String, String>>,
@@ -159,9 +190,14 @@ pub struct Function {
     /// The namespace's name, for display and URLs.
     pub namespace: String,
     pub name: String,
+    /// Free text shown in lists; the name unless one was given.
+    #[serde(default)]
+    pub title: String,
     pub description: String,
     pub runtime: RuntimeId,
     pub handler: Option<String>,
+    #[serde(default)]
+    pub contract: HandlerContract,
     pub env: BTreeMap<String, String>,
     /// Write-only: names are returned, each value masked as `********`.
     #[serde(serialize_with = "crate::namespace::mask_values")]
@@ -207,27 +243,38 @@ pub struct Function {
 impl FunctionSpec {
     /// Validate a create request and build the new function.
     pub fn into_new_function(
-        self,
+        mut self,
         namespace_id: &str,
         namespace: &str,
     ) -> ValidationResult<Function> {
-        let name = self
-            .name
-            .clone()
-            .ok_or_else(|| ValidationError::new("name", "is required"))?;
+        let given_id = self.id.take();
+        let id = match &given_id {
+            Some(id) => {
+                validate::custom_id("id", id)?;
+                id.clone()
+            }
+            None => crate::new_id(),
+        };
+        let name = match self.name.clone() {
+            Some(name) => name,
+            None if given_id.is_some() => validate::label_from_id(&id),
+            None => return Err(ValidationError::new("name", "is required")),
+        };
         validate::dns_label("name", &name)?;
         if self.runtime.is_none() {
             return Err(ValidationError::new("runtime", "is required"));
         }
         let now = crate::now();
         let mut function = Function {
-            id: crate::new_id(),
+            id,
             namespace_id: namespace_id.to_string(),
             namespace: namespace.to_string(),
+            title: name.clone(),
             name,
             description: String::new(),
             runtime: RuntimeId::Wasm,
             handler: None,
+            contract: HandlerContract::Gust,
             env: BTreeMap::new(),
             secrets: BTreeMap::new(),
             memory_mb: MEMORY_MB.1,
@@ -288,6 +335,14 @@ impl FunctionSpec {
     /// Leaves `function` untouched when it returns an error.
     pub fn apply_to(self, function: &mut Function) -> ValidationResult<()> {
         let mut next = function.clone();
+        if let Some(id) = self.id
+            && id != function.id
+        {
+            return Err(ValidationError::new(
+                "id",
+                "cannot be changed; create a new function instead",
+            ));
+        }
         if let Some(name) = self.name
             && name != function.name
         {
@@ -295,6 +350,20 @@ impl FunctionSpec {
                 "name",
                 "cannot be changed; create a new function instead",
             ));
+        }
+        if let Some(title) = self.title {
+            validate::text("title", &title, TITLE_MAX)?;
+            if title.chars().any(char::is_control) {
+                return Err(ValidationError::new(
+                    "title",
+                    "must not contain control characters",
+                ));
+            }
+            next.title = if title.trim().is_empty() {
+                next.name.clone()
+            } else {
+                title
+            };
         }
         if let Some(description) = self.description {
             validate::text("description", &description, DESCRIPTION_MAX)?;
@@ -315,6 +384,9 @@ impl FunctionSpec {
         if let Some(handler) = self.handler {
             validate_handler(&handler)?;
             next.handler = Some(handler);
+        }
+        if let Some(contract) = self.contract {
+            next.contract = contract;
         }
         if let Some(env) = self.env {
             validate::env_map("env", &env)?;
@@ -410,6 +482,17 @@ impl FunctionSpec {
         if let Some(events) = self.events {
             crate::trigger::event_patterns("events", &events)?;
             next.events = events;
+        }
+        if next.contract == HandlerContract::Appwrite
+            && !matches!(next.runtime, RuntimeId::Python311 | RuntimeId::Node20)
+        {
+            return Err(ValidationError::new(
+                "contract",
+                format!(
+                    "`appwrite` needs the python3.11 or node20 runtime, not {}",
+                    next.runtime
+                ),
+            ));
         }
         if next.handler.is_none() && next.runtime.is_process() {
             next.handler = Some("main.handle".to_string());
@@ -531,6 +614,45 @@ mod tests {
         let json = serde_json::to_string(&f).unwrap();
         assert!(!json.contains("hunter2"));
         assert!(json.contains(r#""API_KEY":"********""#));
+    }
+
+    #[test]
+    fn a_given_id_is_kept_and_names_the_function() {
+        let f = spec(r#"{"id":"My.Func_1","runtime":"wasm","title":"My function"}"#)
+            .into_new_function("ns1", "default")
+            .unwrap();
+        assert_eq!(f.id, "My.Func_1");
+        assert_eq!(f.name, "my-func-1");
+        assert_eq!(f.title, "My function");
+        let f = spec(r#"{"name":"plain","runtime":"wasm"}"#)
+            .into_new_function("ns1", "default")
+            .unwrap();
+        assert!(crate::id::looks_like_id(&f.id));
+        assert_eq!(f.title, "plain");
+    }
+
+    #[test]
+    fn ids_titles_and_contracts_are_checked() {
+        let cases = [
+            (r#"{"id":"_x","runtime":"wasm"}"#, "id"),
+            (r#"{"id":"a/b","runtime":"wasm"}"#, "id"),
+            (&format!(r#"{{"id":"{}","runtime":"wasm"}}"#, "a".repeat(37)), "id"),
+            (
+                &format!(r#"{{"name":"a","runtime":"wasm","title":"{}"}}"#, "t".repeat(129)),
+                "title",
+            ),
+            (r#"{"name":"a","runtime":"wasm","contract":"appwrite"}"#, "contract"),
+        ];
+        for (json, field) in cases {
+            let err = spec(json).into_new_function("ns1", "default").unwrap_err();
+            assert_eq!(err.field, field, "{json}");
+        }
+        let mut f = spec(r#"{"id":"fixed","runtime":"python3.11","contract":"appwrite"}"#)
+            .into_new_function("ns1", "default")
+            .unwrap();
+        assert_eq!(f.contract, HandlerContract::Appwrite);
+        let err = spec(r#"{"id":"other"}"#).apply_to(&mut f).unwrap_err();
+        assert_eq!(err.field, "id");
     }
 
     #[test]

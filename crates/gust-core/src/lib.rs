@@ -32,7 +32,8 @@ pub use execution::{
     Trigger as ExecutionTrigger,
 };
 pub use function::{
-    ExecutionRetention, Function, FunctionPatch, FunctionSpec, FunctionStatus, HttpOption, Privacy,
+    ExecutionRetention, Function, FunctionPatch, FunctionSpec, FunctionStatus, HandlerContract,
+    HttpOption, Privacy,
 };
 pub use id::new_id;
 pub use list::{ListQuery, Order, Page};

@@ -53,7 +53,7 @@ impl ListQuery {
             ));
         }
         if let Some(cursor) = &self.cursor
-            && !crate::id::looks_like_id(cursor)
+            && crate::validate::custom_id("cursor", cursor).is_err()
         {
             return Err(ValidationError::new(
                 "cursor",

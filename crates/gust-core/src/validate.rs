@@ -30,6 +30,51 @@ pub fn dns_label(field: &str, value: &str) -> ValidationResult<()> {
     Ok(())
 }
 
+/// Longest client-chosen id.
+pub const CUSTOM_ID_MAX: usize = 36;
+
+/// A client-chosen id: `a-zA-Z0-9._-`, at most 36 characters, not starting with `.`, `-` or
+/// `_` (the rule Appwrite's clients are written against).
+pub fn custom_id(field: &str, value: &str) -> ValidationResult<()> {
+    let err = |m: &str| Err(ValidationError::new(field, m));
+    if value.is_empty() {
+        return err("must not be empty");
+    }
+    if value.len() > CUSTOM_ID_MAX {
+        return err("must be at most 36 characters");
+    }
+    if !value
+        .bytes()
+        .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'.' | b'_' | b'-'))
+    {
+        return err("may contain only letters, digits, '.', '_' and '-'");
+    }
+    if value.starts_with(['.', '_', '-']) {
+        return err("must not start with '.', '_' or '-'");
+    }
+    Ok(())
+}
+
+/// A DNS label made from a valid id: lowercased, other characters turned into `-`.
+pub fn label_from_id(id: &str) -> String {
+    let mut label: String = id
+        .chars()
+        .map(|c| match c.to_ascii_lowercase() {
+            c @ ('a'..='z' | '0'..='9') => c,
+            _ => '-',
+        })
+        .collect();
+    while label.ends_with('-') {
+        label.pop();
+    }
+    if crate::id::looks_like_id(&label) {
+        // A uuid-shaped name would be read as an id in URLs.
+        label = format!("fn-{}", &label[..label.len().min(59)]);
+        label.truncate(63);
+    }
+    label
+}
+
 /// A number within inclusive bounds.
 pub fn within<T: PartialOrd + std::fmt::Display + Copy>(
     field: &str,
@@ -135,6 +180,21 @@ mod tests {
             let e = dns_label("name", bad).unwrap_err();
             assert_eq!(e.field, "name", "{bad}");
         }
+    }
+
+    #[test]
+    fn custom_ids_and_the_labels_made_from_them() {
+        for good in ["a", "Hello.World_1-x", &"x".repeat(36), "0190a0b2-7c1e-7d2a-9f00-1234567890ab"] {
+            assert!(custom_id("id", good).is_ok(), "{good}");
+        }
+        for bad in ["", "_a", ".a", "-a", "a b", "a/b", "é", &"x".repeat(37)] {
+            assert_eq!(custom_id("id", bad).unwrap_err().field, "id", "{bad}");
+        }
+        assert_eq!(label_from_id("My.Func_1"), "my-func-1");
+        assert_eq!(label_from_id("a__"), "a");
+        let uuid = "0190a0b2-7c1e-7d2a-9f00-1234567890ab";
+        assert!(dns_label("name", &label_from_id(uuid)).is_ok());
+        assert!(dns_label("name", &label_from_id(&"Z".repeat(36))).is_ok());
     }
 
     #[test]

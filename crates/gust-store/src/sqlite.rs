@@ -420,20 +420,33 @@ impl Store for SqliteStore {
         .bind(json(&f.secrets)?)
         .execute(&self.pool)
         .await
-        .map_err(conflict(format!(
-            "a function named `{}` already exists in namespace `{}`",
-            f.name, f.namespace
-        )))?;
+        .map_err(|e| match &e {
+            // The primary key's violation names `functions.id`; the name's names its columns.
+            sqlx::Error::Database(db) if db.is_unique_violation() => {
+                StoreError::Conflict(if db.message().ends_with("functions.id") {
+                    format!("a function with id `{}` already exists", f.id)
+                } else {
+                    format!(
+                        "a function named `{}` already exists in namespace `{}`",
+                        f.name, f.namespace
+                    )
+                })
+            }
+            _ => StoreError::Database(e),
+        })?;
         Ok(())
     }
 
     async fn get_function(&self, namespace_id: &str, key: &str) -> StoreResult<Function> {
-        let sql = format!(
-            "SELECT data, secrets FROM functions WHERE namespace_id = ? AND {} = ?",
-            key_column(key)
-        );
-        self.fetch_one(&sql, &[namespace_id, key], "function", key)
-            .await
+        // Ids may be chosen by clients, so any key may be an id: the id wins over a name.
+        self.fetch_one(
+            "SELECT data, secrets FROM functions WHERE namespace_id = ?1 AND (id = ?2 OR name = ?2) \
+             ORDER BY id = ?2 DESC LIMIT 1",
+            &[namespace_id, key],
+            "function",
+            key,
+        )
+        .await
     }
 
     async fn get_function_by_id(&self, id: &str) -> StoreResult<Function> {

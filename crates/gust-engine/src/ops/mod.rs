@@ -86,6 +86,10 @@ impl Engine {
 
     /// Fill the derived fields of a function for a response.
     pub fn decorate(&self, function: &mut Function) {
+        if function.title.is_empty() {
+            // Stored before functions had titles.
+            function.title.clone_from(&function.name);
+        }
         function.url = format!(
             "{}/fn/{}/{}",
             self.base_url(),
