@@ -78,6 +78,7 @@ impl IntoResponse for ApiError {
             field,
             retry_after,
             execution_id,
+            resource: _,
         } = self.0;
         let body = ErrorBody {
             error: ErrorDetail {

@@ -156,10 +156,12 @@ async fn method_not_allowed(method: axum::http::Method, uri: axum::http::Uri) ->
 const SHUTDOWN_GRACE: std::time::Duration = std::time::Duration::from_secs(10);
 
 /// Serve on a bound listener until `shutdown` resolves, then stop accepting and let in-flight
-/// requests finish. Tests bind `127.0.0.1:0` and pass the listener in.
+/// requests finish. `doors` holds the other front doors (the dialects), each under its own
+/// prefix, served beside the native routes. Tests bind `127.0.0.1:0` and pass the listener in.
 pub async fn serve(
     listener: tokio::net::TcpListener,
     engine: Arc<Engine>,
+    doors: Router,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
     engine.set_default_base_url(&format!("http://{}", listener.local_addr()?));
@@ -170,7 +172,7 @@ pub async fn serve(
     });
     // Invocations skip the router: `/fn/` is the one prefix the hot path has, and matching it
     // by hand spares each request the route lookup and the extensions axum records.
-    let app = router(state.clone());
+    let app = router(state.clone()).merge(doors);
     let gateway = state.clone();
     let service = tower::service_fn(move |request: axum::extract::Request| {
         let app = app.clone();

@@ -18,9 +18,12 @@ pub struct Error {
     pub message: String,
     pub field: Option<String>,
     /// Seconds a client should wait before retrying (429, 503).
-    pub retry_after: Option<u64>,
+    pub retry_after: Option<u32>,
     /// The execution the error ended, when one was recorded (a failed or timed-out run).
     pub execution_id: Option<String>,
+    /// What was missing (`function`, `deployment`, ...): for a 404, the resource not found;
+    /// so a dialect can name it in its own terms.
+    pub resource: Option<&'static str>,
 }
 
 impl Error {
@@ -32,6 +35,7 @@ impl Error {
             field: None,
             retry_after: None,
             execution_id: None,
+            resource: None,
         }
     }
 
@@ -68,14 +72,14 @@ impl Error {
 
     pub fn too_many_requests(message: impl Into<String>, retry_after: u64) -> Self {
         Self {
-            retry_after: Some(retry_after),
+            retry_after: Some(retry_after.min(u64::from(u32::MAX)) as u32),
             ..Self::new(StatusCode::TOO_MANY_REQUESTS, "too_many_requests", message)
         }
     }
 
     pub fn unavailable(message: impl Into<String>, retry_after: u64) -> Self {
         Self {
-            retry_after: Some(retry_after),
+            retry_after: Some(retry_after.min(u64::from(u32::MAX)) as u32),
             ..Self::new(StatusCode::SERVICE_UNAVAILABLE, "unavailable", message)
         }
     }
@@ -100,7 +104,10 @@ impl From<ValidationError> for Error {
 impl From<StoreError> for Error {
     fn from(e: StoreError) -> Self {
         match e {
-            StoreError::NotFound { .. } => Self::not_found(e.to_string()),
+            StoreError::NotFound { kind, .. } => Self {
+                resource: Some(kind),
+                ..Self::not_found(e.to_string())
+            },
             StoreError::Conflict(message) => Self::conflict(message),
             StoreError::Unavailable(message) => {
                 tracing::error!(error = %message, "store unavailable");

@@ -93,10 +93,14 @@ impl LiveFunctions {
             FunctionStatus::Error => "its deployment failed to build",
             _ => "it has no active deployment; deploy code first",
         };
-        Err(Error::unavailable(
-            format!("function `{}` cannot be invoked yet: {why}", f.name),
-            1,
-        ))
+        Err(Error {
+            // What is missing is a deployment to run.
+            resource: Some("deployment"),
+            ..Error::unavailable(
+                format!("function `{}` cannot be invoked yet: {why}", f.name),
+                1,
+            )
+        })
     }
 
     pub fn get(&self, namespace: &str, function: &str) -> Option<Arc<LiveFunction>> {

@@ -114,6 +114,8 @@ impl SqliteStore {
                 qb.push(" AND (name LIKE ")
                     .push_bind(pattern.clone())
                     .push(" ESCAPE '\\' OR json_extract(data, '$.description') LIKE ")
+                    .push_bind(pattern.clone())
+                    .push(" ESCAPE '\\' OR json_extract(data, '$.title') LIKE ")
                     .push_bind(pattern)
                     .push(" ESCAPE '\\')");
             }

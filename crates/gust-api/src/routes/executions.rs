@@ -94,7 +94,7 @@ pub async fn create_execution(
 ) -> ApiResult<Response> {
     let idempotency_key = gust_engine::jobs::idempotency_key(&headers)?;
     match state
-        .create_execution(&caller, &ns, &f, &input, idempotency_key)
+        .create_execution(Some(&caller), &ns, &f, &input, idempotency_key)
         .await?
     {
         Executed::Ran(execution) => Ok((StatusCode::CREATED, Json(execution)).into_response()),

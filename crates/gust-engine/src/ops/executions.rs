@@ -62,17 +62,33 @@ impl Engine {
     }
 
     /// Run the function with `input`: to its end, or, with `async`, stored and queued
-    /// (`idempotency_key`: a repeat with the same key returns the first execution).
+    /// (`idempotency_key`: a repeat with the same key returns the first execution). Without a
+    /// caller only a public function runs, as over `/fn/`.
     pub async fn create_execution(
         self: &Arc<Self>,
-        caller: &Caller,
+        caller: Option<&Caller>,
         ns: &str,
         f: &str,
         input: &ExecutionInput,
         idempotency_key: Option<String>,
     ) -> Result<Executed> {
-        let (namespace, function) = self.function_for(caller, ns, f).await?;
-        caller.require_in(Scope::Invoke, &namespace.id)?;
+        let (namespace, function) = match caller {
+            Some(caller) => {
+                let found = self.function_for(caller, ns, f).await?;
+                caller.require_in(Scope::Invoke, &found.0.id)?;
+                found
+            }
+            None => {
+                let namespace = self.store.get_namespace(ns).await?;
+                let function = self.store.get_function(&namespace.id, f).await?;
+                if function.privacy != gust_core::Privacy::Public {
+                    return Err(Error::unauthorized(
+                        "the function is private: a token with the `invoke` scope is needed",
+                    ));
+                }
+                (namespace, function)
+            }
+        };
         let request: RunRequest = invoke::request_from_input(input)?;
         let live = self.live.find(&namespace.id, &function.id).await?;
         if !input.r#async {
