@@ -33,7 +33,8 @@ pub async fn run(flags: ServeFlags) -> anyhow::Result<()> {
     stdout.flush()?;
     drop(stdout);
 
-    gust_api::serve(listener, bootstrap.state, shutdown_signal())
+    let dialects = gust_compat::router(bootstrap.state.clone());
+    gust_api::serve(listener, bootstrap.state, dialects, shutdown_signal())
         .await
         .context("serving")?;
     tracing::info!("stopped");

@@ -1,0 +1,262 @@
+//! Deployments and their builds. An upload is multipart (`entrypoint`, `code`, `activate`);
+//! archives over 5 MiB arrive in chunks, each its own request with `Content-Range`.
+
+use std::collections::BTreeMap;
+
+use axum::extract::{FromRequest, Multipart, Path, Query, Request};
+use axum::response::Response;
+use gust_core::DeploymentStatus;
+use gust_engine::ops::{Upload, UploadOptions};
+use http::StatusCode;
+
+use super::params::{ListParams, cursor_not_found};
+use super::{Appwrite, AppwriteError, Result, models, no_content, reply};
+
+pub async fn list_deployments(
+    aw: Appwrite,
+    Path(function): Path<String>,
+    Query(query): Query<BTreeMap<String, String>>,
+) -> Result<Response> {
+    let caller = aw.key()?;
+    let list = ListParams::parse(&query, true)?;
+    if let Some(cursor) = &list.window.cursor {
+        aw.engine
+            .get_deployment(caller, aw.ns(), &function, cursor)
+            .await
+            .map_err(|e| match e.resource {
+                Some("function") => AppwriteError::from(e),
+                _ => cursor_not_found(cursor),
+            })?;
+    }
+    let page = aw
+        .engine
+        .list_deployments(caller, aw.ns(), &function, &list.window.query(None))
+        .await?;
+    let (deployments, total) = list.window.cut(page);
+    let items = deployments
+        .iter()
+        .filter(|d| {
+            // Deployments have no name to search natively: match the id and entrypoint here.
+            list.search.as_deref().is_none_or(|s| {
+                d.id.contains(s) || d.entrypoint.as_deref().is_some_and(|e| e.contains(s))
+            })
+        })
+        .map(|d| models::deployment(d, aw.format))
+        .collect();
+    Ok(reply(
+        StatusCode::OK,
+        models::list("deployments", total, items),
+    ))
+}
+
+pub async fn get_deployment(
+    aw: Appwrite,
+    Path((function, id)): Path<(String, String)>,
+) -> Result<Response> {
+    let caller = aw.key()?;
+    let deployment = aw
+        .engine
+        .get_deployment(caller, aw.ns(), &function, &id)
+        .await?;
+    Ok(reply(
+        StatusCode::OK,
+        models::deployment(&deployment, aw.format),
+    ))
+}
+
+/// `POST .../deployments`: multipart with `entrypoint`, `code` (a `.tar.gz`) and `activate`.
+pub async fn create_deployment(
+    aw: Appwrite,
+    Path(function): Path<String>,
+    request: Request,
+) -> Result<Response> {
+    let caller = aw.key()?;
+    let mut upload = aw.engine.start_upload(caller, aw.ns(), &function).await?;
+    let mut form = Form::default();
+    if let Err(e) = receive(request, &mut upload, &mut form).await {
+        upload.discard().await;
+        return Err(e);
+    }
+    let options = match form.options() {
+        Ok(options) => options,
+        Err(e) => {
+            upload.discard().await;
+            return Err(e);
+        }
+    };
+    if upload.size() == 0 {
+        upload.discard().await;
+        return Err(AppwriteError::new(
+            StatusCode::BAD_REQUEST,
+            "storage_file_empty",
+            "Empty file passed to the endpoint.",
+        ));
+    }
+    let deployment = aw
+        .engine
+        .create_deployment(upload, options)
+        .await
+        .map_err(|e| match e.field.as_deref() {
+            Some("code") => AppwriteError::new(
+                StatusCode::BAD_REQUEST,
+                "storage_file_type_unsupported",
+                format!("The code is not a .tar.gz archive: {}", e.message),
+            ),
+            _ => e.into(),
+        })?;
+    Ok(reply(
+        StatusCode::CREATED,
+        models::deployment(&deployment, aw.format),
+    ))
+}
+
+/// The form's fields besides the code, and what the code part said about itself.
+#[derive(Default)]
+struct Form {
+    entrypoint: Option<String>,
+    activate: Option<String>,
+    saw_code: bool,
+}
+
+impl Form {
+    fn options(self) -> Result<UploadOptions> {
+        let entrypoint = self
+            .entrypoint
+            .filter(|e| !e.is_empty())
+            .ok_or_else(|| AppwriteError::invalid("Param \"entrypoint\" is not optional."))?;
+        if entrypoint.chars().count() > 1028 {
+            return Err(AppwriteError::invalid(
+                "Invalid entrypoint: Value must be a valid string and at most 1028 chars",
+            ));
+        }
+        let activate = match self.activate.as_deref().map(str::trim) {
+            None => {
+                return Err(AppwriteError::invalid(
+                    "Param \"activate\" is not optional.",
+                ));
+            }
+            Some("true" | "1") => true,
+            Some("false" | "0" | "") => false,
+            Some(_) => {
+                return Err(AppwriteError::invalid(
+                    "Invalid activate: Value must be a valid boolean",
+                ));
+            }
+        };
+        if !self.saw_code {
+            return Err(AppwriteError::invalid("Param \"code\" is not optional."));
+        }
+        Ok(UploadOptions {
+            // The bytes say what they are: a file merely named .tar.gz is refused.
+            content_type: None,
+            entrypoint: Some(entrypoint),
+            activate,
+        })
+    }
+}
+
+/// Stream the form: the code part goes to the upload as it arrives.
+async fn receive(request: Request, upload: &mut Upload, form: &mut Form) -> Result<()> {
+    let malformed = |e: axum::extract::multipart::MultipartError| {
+        AppwriteError::invalid(format!("Invalid multipart body: {e}"))
+    };
+    let mut multipart = Multipart::from_request(request, &())
+        .await
+        .map_err(|e| AppwriteError::invalid(format!("Invalid multipart body: {e}")))?;
+    while let Some(mut field) = multipart.next_field().await.map_err(malformed)? {
+        match field.name().unwrap_or("") {
+            "code" => {
+                let name = field.file_name().unwrap_or("").to_ascii_lowercase();
+                if !(name.ends_with(".tar.gz") || name.ends_with(".tgz") || name.ends_with(".gz")) {
+                    return Err(AppwriteError::new(
+                        StatusCode::BAD_REQUEST,
+                        "storage_file_type_unsupported",
+                        "The code must be a .tar.gz archive.",
+                    ));
+                }
+                form.saw_code = true;
+                while let Some(chunk) = field.chunk().await.map_err(malformed)? {
+                    upload.push(&chunk).await?;
+                }
+            }
+            "entrypoint" => form.entrypoint = Some(field.text().await.map_err(malformed)?),
+            "activate" => form.activate = Some(field.text().await.map_err(malformed)?),
+            _ => {}
+        }
+    }
+    Ok(())
+}
+
+/// `PATCH .../deployments/{id}`: make a ready deployment the active one; answers the function.
+pub async fn activate_deployment(
+    aw: Appwrite,
+    Path((function, id)): Path<(String, String)>,
+) -> Result<Response> {
+    let caller = aw.key()?;
+    let deployment = aw
+        .engine
+        .get_deployment(caller, aw.ns(), &function, &id)
+        .await?;
+    if deployment.status != DeploymentStatus::Ready {
+        return Err(AppwriteError::new(
+            StatusCode::BAD_REQUEST,
+            "build_not_ready",
+            format!(
+                "Build not ready: the deployment is {}",
+                deployment.status.as_str()
+            ),
+        ));
+    }
+    aw.engine
+        .activate_deployment(caller, aw.ns(), &function, &id)
+        .await?;
+    super::functions::get_function(aw, Path(function)).await
+}
+
+pub async fn delete_deployment(
+    aw: Appwrite,
+    Path((function, id)): Path<(String, String)>,
+) -> Result<Response> {
+    let caller = aw.key()?;
+    aw.engine
+        .delete_deployment(caller, aw.ns(), &function, &id)
+        .await
+        .map_err(|e| match e.status {
+            StatusCode::CONFLICT => AppwriteError::invalid(e.message),
+            _ => e.into(),
+        })?;
+    Ok(no_content())
+}
+
+/// `POST .../deployments/{id}/builds/{build}`: build a failed deployment again.
+pub async fn retry_build(
+    aw: Appwrite,
+    Path((function, id, build)): Path<(String, String, String)>,
+) -> Result<Response> {
+    let caller = aw.key()?;
+    let deployment = aw
+        .engine
+        .get_deployment(caller, aw.ns(), &function, &id)
+        .await?;
+    if build != deployment.id {
+        return Err(AppwriteError::new(
+            StatusCode::NOT_FOUND,
+            "build_not_found",
+            "Build not found",
+        ));
+    }
+    if deployment.status != DeploymentStatus::Failed {
+        return Err(AppwriteError::new(
+            StatusCode::BAD_REQUEST,
+            "build_in_progress",
+            format!(
+                "Build is already {}: only a failed build can be retried",
+                deployment.status.as_str()
+            ),
+        ));
+    }
+    aw.engine
+        .rebuild_deployment(caller, aw.ns(), &function, &id)
+        .await?;
+    Ok(no_content())
+}

@@ -1,0 +1,492 @@
+//! The Appwrite dialect at `/compat/appwrite/v1`: Appwrite's official SDKs of the 0.15
+//! generation (PyPI `appwrite==0.10.0`, npm `node-appwrite@7.0.3`, installed by the tests
+//! themselves) drive the whole life of a function, and raw requests check the conventions the
+//! SDKs rely on and the errors for bad input.
+
+use std::path::PathBuf;
+use std::process::Command;
+
+use gust_test_tools::{NpmFolder, PythonVenv};
+use reqwest::StatusCode;
+use serde_json::{Value, json};
+
+use crate::harness::{TestServer, tar_gz};
+
+const PREFIX: &str = "/compat/appwrite/v1";
+
+fn scripts() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/clients/appwrite")
+}
+
+/// The environment the SDK scripts read: endpoint, project, a full key and a read-only one.
+async fn sdk_env(server: &TestServer, workdir: &std::path::Path) -> Vec<(&'static str, String)> {
+    let read_only = server
+        .client()
+        .create_token(&json!({"description": "read only", "scopes": ["read"]}))
+        .await
+        .unwrap()
+        .token
+        .unwrap();
+    vec![
+        ("APPWRITE_ENDPOINT", format!("{}{PREFIX}", server.url)),
+        ("APPWRITE_PROJECT", "default".into()),
+        ("APPWRITE_KEY", server.token.clone()),
+        ("APPWRITE_READ_KEY", read_only),
+        ("WORKDIR", workdir.display().to_string()),
+    ]
+}
+
+fn run_script(mut command: Command, what: &str) {
+    let output = command
+        .output()
+        .unwrap_or_else(|e| panic!("running {what}: {e}"));
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(
+        output.status.success(),
+        "{what} failed ({}):\n{stdout}\n{stderr}",
+        output.status
+    );
+    assert!(stdout.contains("passed"), "{what}: {stdout}\n{stderr}");
+}
+
+#[tokio::test]
+async fn the_python_sdk_drives_the_whole_life_of_a_function() {
+    let venv = PythonVenv::with(&["appwrite==0.10.0"]);
+    let server = TestServer::start();
+    let workdir = tempfile::tempdir().unwrap();
+    let mut command = venv.command("python");
+    command
+        .arg(scripts().join("lifecycle.py"))
+        .envs(sdk_env(&server, workdir.path()).await);
+    run_script(command, "the Python SDK's lifecycle");
+}
+
+#[tokio::test]
+async fn the_node_sdk_drives_the_whole_life_of_a_function() {
+    let npm = NpmFolder::with(&["node-appwrite@7.0.3"]);
+    let server = TestServer::start();
+    let workdir = tempfile::tempdir().unwrap();
+    let mut command = Command::new("node");
+    command
+        .arg(scripts().join("lifecycle.js"))
+        .env("NODE_PATH", npm.dir().join("node_modules"))
+        .envs(sdk_env(&server, workdir.path()).await);
+    run_script(command, "the Node SDK's lifecycle");
+}
+
+/// A raw client of the dialect, with the headers the SDKs send.
+struct Raw<'a> {
+    server: &'a TestServer,
+    http: reqwest::Client,
+}
+
+impl<'a> Raw<'a> {
+    fn new(server: &'a TestServer) -> Self {
+        Self {
+            server,
+            http: server.http(),
+        }
+    }
+
+    fn request(&self, method: reqwest::Method, path: &str) -> reqwest::RequestBuilder {
+        self.http
+            .request(method, format!("{}{PREFIX}{path}", self.server.url))
+            .header("x-appwrite-project", "default")
+            .header("x-appwrite-key", &self.server.token)
+    }
+
+    async fn send(&self, request: reqwest::RequestBuilder) -> (StatusCode, String, Value) {
+        let response = request.send().await.unwrap();
+        let status = response.status();
+        let content_type = response
+            .headers()
+            .get("content-type")
+            .map(|v| v.to_str().unwrap().to_string())
+            .unwrap_or_else(|| panic!("a {status} without a content type"));
+        let text = response.text().await.unwrap();
+        let body = serde_json::from_str(&text).unwrap_or(Value::Null);
+        (status, content_type, body)
+    }
+
+    async fn json(&self, method: reqwest::Method, path: &str, body: Value) -> (StatusCode, Value) {
+        let (status, _, body) = self.send(self.request(method, path).json(&body)).await;
+        (status, body)
+    }
+
+    async fn get(&self, path: &str) -> (StatusCode, Value) {
+        let (status, _, body) = self.send(self.request(reqwest::Method::GET, path)).await;
+        (status, body)
+    }
+
+    /// An upload as the SDKs send it: multipart with `entrypoint`, `code`, `activate`.
+    async fn upload(
+        &self,
+        function: &str,
+        code: Vec<u8>,
+        file_name: &str,
+        headers: &[(&str, String)],
+    ) -> (StatusCode, Value) {
+        let form = reqwest::multipart::Form::new()
+            .text("entrypoint", "main.py")
+            .part(
+                "code",
+                reqwest::multipart::Part::bytes(code).file_name(file_name.to_string()),
+            )
+            .text("activate", "true");
+        let mut request = self
+            .request(
+                reqwest::Method::POST,
+                &format!("/functions/{function}/deployments"),
+            )
+            .multipart(form);
+        for (name, value) in headers {
+            request = request.header(*name, value);
+        }
+        let (status, _, body) = self.send(request).await;
+        (status, body)
+    }
+}
+
+fn assert_error(status: StatusCode, body: &Value, want: StatusCode, kind: &str) {
+    assert_eq!(status, want, "{body}");
+    assert_eq!(body["type"], kind, "{body}");
+    assert_eq!(body["code"], want.as_u16(), "{body}");
+    assert!(
+        body["message"].as_str().is_some_and(|m| !m.is_empty()),
+        "{body}"
+    );
+    assert!(body["version"].is_string(), "{body}");
+}
+
+#[tokio::test]
+async fn client_conventions_bodies_on_get_nulls_content_types_and_old_formats() {
+    use reqwest::Method;
+    let server = TestServer::start();
+    let raw = Raw::new(&server);
+    // The Python SDK sends `null` for every unset optional; they take their defaults.
+    let (status, created) = raw
+        .json(
+            Method::POST,
+            "/functions",
+            json!({"functionId": "conv", "name": "Conventions", "execute": [], "runtime": "python-3.11",
+                   "vars": null, "events": null, "schedule": null, "timeout": null}),
+        )
+        .await;
+    assert_eq!(status, StatusCode::CREATED, "{created}");
+    assert_eq!(created["vars"], json!({}));
+    assert_eq!(created["timeout"], 15);
+    assert_eq!(created["events"], json!([]));
+    assert_eq!(created["schedule"], "");
+    assert_eq!(created["status"], "disabled");
+
+    // GETs and DELETEs carry `{}` (Python) or `null` (Node) bodies: ignored.
+    for body in ["{}", "null"] {
+        let (status, content_type, listed) = raw
+            .send(
+                raw.request(Method::GET, "/functions")
+                    .header("content-type", "application/json")
+                    .body(body),
+            )
+            .await;
+        assert_eq!(status, StatusCode::OK, "{listed}");
+        assert!(
+            content_type.starts_with("application/json"),
+            "{content_type}"
+        );
+        assert_eq!(listed["total"], 1);
+    }
+
+    // The project may come in the query string.
+    let (status, _, _) = raw
+        .send(
+            server
+                .http()
+                .get(format!(
+                    "{}{PREFIX}/functions/conv?project=default",
+                    server.url
+                ))
+                .header("x-appwrite-key", &server.token),
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK);
+
+    // 0.13 clients (the CLI) get `dateCreated`; 0.15 ones `$createdAt`.
+    let (_, _, old) = raw
+        .send(
+            raw.request(Method::GET, "/functions/conv")
+                .header("x-appwrite-response-format", "0.13.0"),
+        )
+        .await;
+    assert!(
+        old["dateCreated"].is_i64() && old.get("$createdAt").is_none(),
+        "{old}"
+    );
+    let (_, _, new) = raw
+        .send(
+            raw.request(Method::GET, "/functions/conv")
+                .header("x-appwrite-response-format", "0.15.0"),
+        )
+        .await;
+    assert!(
+        new["$createdAt"].is_i64() && new.get("dateCreated").is_none(),
+        "{new}"
+    );
+
+    // The function is the same one natively: same id, the name as its title.
+    let native = server
+        .client()
+        .get_function("default", "conv")
+        .await
+        .unwrap();
+    assert_eq!(
+        (native.id.as_str(), native.title.as_str()),
+        ("conv", "Conventions")
+    );
+
+    // A 204 still says what it is.
+    let (status, content_type, _) = raw
+        .send(
+            raw.request(Method::DELETE, "/functions/conv")
+                .header("content-type", "application/json")
+                .body("{}"),
+        )
+        .await;
+    assert_eq!(status, StatusCode::NO_CONTENT);
+    assert!(!content_type.is_empty());
+
+    let (status, _, body) = raw.send(raw.request(Method::GET, "/nowhere")).await;
+    assert_error(
+        status,
+        &body,
+        StatusCode::NOT_FOUND,
+        "general_route_not_found",
+    );
+}
+
+#[tokio::test]
+async fn bad_input_is_a_400_naming_the_parameter_and_writes_nothing() {
+    use reqwest::Method;
+    let server = TestServer::start();
+    let raw = Raw::new(&server);
+    let base = json!({"functionId": "bad", "name": "n", "execute": [], "runtime": "python-3.11"});
+    let with = |field: &str, value: Value| {
+        let mut body = base.clone();
+        body[field] = value;
+        body
+    };
+    let without = |field: &str| {
+        let mut body = base.clone();
+        body.as_object_mut().unwrap().remove(field);
+        body
+    };
+    let cases = [
+        (without("name"), "name"),
+        (without("functionId"), "functionId"),
+        (without("runtime"), "runtime"),
+        (with("timeout", json!(0)), "timeout"),
+        (with("timeout", json!(901)), "timeout"),
+        (with("runtime", json!("cobol-1.0")), "runtime"),
+        (with("name", json!("x".repeat(129))), "name"),
+        (with("functionId", json!("_leading")), "functionId"),
+        (with("functionId", json!("x".repeat(37))), "functionId"),
+        (with("execute", json!("role:all")), "execute"),
+        (with("vars", json!({"9bad": "v"})), "vars"),
+        (with("schedule", json!("every day")), "schedule"),
+        (with("events", json!(["a..b"])), "events"),
+    ];
+    for (body, param) in cases {
+        let (status, error) = raw.json(Method::POST, "/functions", body.clone()).await;
+        assert_error(
+            status,
+            &error,
+            StatusCode::BAD_REQUEST,
+            "general_argument_invalid",
+        );
+        assert!(
+            error["message"].as_str().unwrap().contains(param),
+            "{param}: {error}"
+        );
+    }
+    let (status, body) = raw.json(Method::GET, "/functions", json!({})).await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(body["total"], 0, "nothing half-written: {body}");
+
+    let (status, _) = raw.json(Method::POST, "/functions", base.clone()).await;
+    assert_eq!(status, StatusCode::CREATED);
+    let (status, error) = raw.get("/functions?limit=101").await;
+    assert_error(
+        status,
+        &error,
+        StatusCode::BAD_REQUEST,
+        "general_argument_invalid",
+    );
+    let (status, error) = raw.get("/functions?orderType=sideways").await;
+    assert_error(
+        status,
+        &error,
+        StatusCode::BAD_REQUEST,
+        "general_argument_invalid",
+    );
+    let (status, error) = raw.get("/functions?cursor=missing").await;
+    assert_error(
+        status,
+        &error,
+        StatusCode::BAD_REQUEST,
+        "general_cursor_not_found",
+    );
+
+    // Uploads: an empty file, a file that is not a .tar.gz, a missing entrypoint.
+    let (status, error) = raw.upload("bad", Vec::new(), "code.tar.gz", &[]).await;
+    assert_error(
+        status,
+        &error,
+        StatusCode::BAD_REQUEST,
+        "storage_file_empty",
+    );
+    let (status, error) = raw.upload("bad", b"hello".to_vec(), "code.txt", &[]).await;
+    assert_error(
+        status,
+        &error,
+        StatusCode::BAD_REQUEST,
+        "storage_file_type_unsupported",
+    );
+    let (status, error) = raw
+        .upload("bad", b"not gzip at all".to_vec(), "code.tar.gz", &[])
+        .await;
+    assert_error(
+        status,
+        &error,
+        StatusCode::BAD_REQUEST,
+        "storage_file_type_unsupported",
+    );
+    let form = reqwest::multipart::Form::new()
+        .part(
+            "code",
+            reqwest::multipart::Part::bytes(tar_gz(&[("main.py", b"x = 1\n")]))
+                .file_name("code.tar.gz"),
+        )
+        .text("activate", "true");
+    let (status, _, error) = raw
+        .send(
+            raw.request(Method::POST, "/functions/bad/deployments")
+                .multipart(form),
+        )
+        .await;
+    assert_error(
+        status,
+        &error,
+        StatusCode::BAD_REQUEST,
+        "general_argument_invalid",
+    );
+    assert!(error["message"].as_str().unwrap().contains("entrypoint"));
+    let (status, body) = raw
+        .json(Method::GET, "/functions/bad/deployments", json!({}))
+        .await;
+    assert_eq!(
+        (status, &body["total"]),
+        (StatusCode::OK, &json!(0)),
+        "{body}"
+    );
+
+    // An execution's data is bounded; a function without a deployment has nothing to run.
+    let (status, error) = raw
+        .json(
+            Method::POST,
+            "/functions/bad/executions",
+            json!({"data": "x".repeat(8193)}),
+        )
+        .await;
+    assert_error(
+        status,
+        &error,
+        StatusCode::BAD_REQUEST,
+        "general_argument_invalid",
+    );
+    assert!(error["message"].as_str().unwrap().contains("data"));
+    let (status, error) = raw
+        .json(
+            Method::POST,
+            "/functions/bad/executions",
+            json!({"data": "x", "async": false}),
+        )
+        .await;
+    assert_error(
+        status,
+        &error,
+        StatusCode::NOT_FOUND,
+        "deployment_not_found",
+    );
+}
+
+#[tokio::test]
+async fn execute_permissions_let_guests_run_public_functions_only() {
+    use reqwest::Method;
+    let server = TestServer::start();
+    let raw = Raw::new(&server);
+    let handler = b"def main(req, res):\n    return res.send('hi ' + req.payload)\n";
+    for (id, execute) in [
+        ("open", json!(["role:all"])),
+        ("closed", json!(["role:member"])),
+    ] {
+        let (status, body) = raw
+            .json(
+                Method::POST,
+                "/functions",
+                json!({"functionId": id, "name": id, "execute": execute, "runtime": "python-3.11"}),
+            )
+            .await;
+        assert_eq!(status, StatusCode::CREATED, "{body}");
+        let (status, body) = raw
+            .upload(id, tar_gz(&[("main.py", handler)]), "code.tar.gz", &[])
+            .await;
+        assert_eq!(status, StatusCode::CREATED, "{body}");
+        server
+            .client()
+            .wait_for_build(
+                "default",
+                id,
+                body["$id"].as_str().unwrap(),
+                std::time::Duration::from_secs(120),
+            )
+            .await
+            .unwrap();
+    }
+    let guest = |id: &str| {
+        server
+            .http()
+            .post(format!("{}{PREFIX}/functions/{id}/executions", server.url))
+            .header("x-appwrite-project", "default")
+            .json(&json!({"data": "guest", "async": false}))
+    };
+    let (status, _, body) = raw.send(guest("open")).await;
+    assert_eq!(status, StatusCode::CREATED, "{body}");
+    assert_eq!(body["response"], "hi guest", "{body}");
+    let (status, _, body) = raw.send(guest("closed")).await;
+    assert_error(status, &body, StatusCode::UNAUTHORIZED, "user_unauthorized");
+    // With a key that may invoke, the closed one runs too.
+    let (status, body) = raw
+        .json(
+            Method::POST,
+            "/functions/closed/executions",
+            json!({"data": "key", "async": false}),
+        )
+        .await;
+    assert_eq!(status, StatusCode::CREATED, "{body}");
+    assert_eq!(body["response"], "hi key", "{body}");
+    // Guests still cannot manage functions.
+    let (status, _, body) = raw
+        .send(
+            server
+                .http()
+                .get(format!("{}{PREFIX}/functions", server.url))
+                .header("x-appwrite-project", "default"),
+        )
+        .await;
+    assert_error(
+        status,
+        &body,
+        StatusCode::UNAUTHORIZED,
+        "general_unauthorized_scope",
+    );
+}
