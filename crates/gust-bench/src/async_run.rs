@@ -107,6 +107,7 @@ async fn submit(
             HeaderName::from_static("x-gust-async"),
             HeaderValue::from_static("true"),
         )],
+        body: Bytes::new(),
     };
     load::load(addr, &shape, conns, warmup, duration).await
 }

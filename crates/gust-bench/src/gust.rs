@@ -85,6 +85,11 @@ impl Api {
         })
     }
 
+    /// The admin token, for load that calls the API.
+    pub fn token(&self) -> &str {
+        &self.token
+    }
+
     async fn request(
         &self,
         method: Method,

@@ -103,12 +103,14 @@ impl Errors {
     }
 }
 
-/// What each request of a run is: `GET path` by default; async submits add a header.
+/// What each request of a run is: `GET path` by default; async submits add a header, API
+/// executions a JSON body.
 #[derive(Clone)]
 pub struct RequestShape {
     pub method: Method,
     pub path: String,
     pub headers: Vec<(HeaderName, HeaderValue)>,
+    pub body: Bytes,
 }
 
 impl RequestShape {
@@ -117,10 +119,26 @@ impl RequestShape {
             method: Method::GET,
             path: path.to_string(),
             headers: Vec::new(),
+            body: Bytes::new(),
         }
     }
 
-    /// The request as it goes on the wire to `addr`, with an empty body.
+    /// `POST path` with a JSON body.
+    pub fn post_json(path: &str, headers: Vec<(HeaderName, HeaderValue)>, body: &str) -> Self {
+        let mut headers = headers;
+        headers.push((
+            HeaderName::from_static("content-type"),
+            HeaderValue::from_static("application/json"),
+        ));
+        Self {
+            method: Method::POST,
+            path: path.to_string(),
+            headers,
+            body: Bytes::copy_from_slice(body.as_bytes()),
+        }
+    }
+
+    /// The request as it goes on the wire to `addr`.
     fn encode(&self, addr: SocketAddr) -> anyhow::Result<Vec<u8>> {
         let uri: Uri = self.path.parse()?;
         let mut out = format!("{} {uri} HTTP/1.1\r\nhost: {addr}\r\n", self.method).into_bytes();
@@ -130,10 +148,11 @@ impl RequestShape {
             out.extend_from_slice(value.as_bytes());
             out.extend_from_slice(b"\r\n");
         }
-        if self.method != Method::GET {
-            out.extend_from_slice(b"content-length: 0\r\n");
+        if self.method != Method::GET || !self.body.is_empty() {
+            out.extend_from_slice(format!("content-length: {}\r\n", self.body.len()).as_bytes());
         }
         out.extend_from_slice(b"\r\n");
+        out.extend_from_slice(&self.body);
         Ok(out)
     }
 }

@@ -5,6 +5,7 @@
 mod async_run;
 mod child;
 mod cpu;
+mod dialect_run;
 mod gust;
 mod load;
 mod process_run;
@@ -254,6 +255,7 @@ async fn measure(
     }];
     let mut deploy_to_first_response = None;
     let mut async_inputs = None;
+    let mut api_token = None;
 
     match gust_inputs {
         None => targets.push(Target {
@@ -273,6 +275,7 @@ async fn measure(
 
             eprintln!("gust listening on {addr}; deploying hello (wasm)");
             let api = gust::Api::new(addr, &data_dir).await?;
+            api_token = Some(api.token().to_string());
             api.create_function("hello", "wasm").await?;
             let (took, body) = api
                 .deploy_and_wait("hello", wasm, "application/wasm", server)
@@ -307,6 +310,25 @@ async fn measure(
                 stats,
             });
         }
+    }
+
+    // Executions through the API, native and translated, on the same server.
+    let mut dialect_result = None;
+    if let (Some(token), Some(&conns), Some(gust)) =
+        (&api_token, cli.connections.iter().max(), targets.get(1))
+    {
+        dialect_result = Some(
+            dialect_run::measure(
+                gust.addr,
+                token,
+                "hello",
+                conns,
+                cli.warmup,
+                cli.duration,
+                cli.warm_rounds,
+            )
+            .await?,
+        );
     }
 
     // Async last, on a server of its own, with the synchronous one stopped.
@@ -353,6 +375,7 @@ async fn measure(
         duration: cli.duration,
         deploy_to_first_response,
         async_result,
+        dialect_result,
         process_result,
     })
 }

@@ -32,6 +32,7 @@ pub struct Report {
     pub duration: Duration,
     pub deploy_to_first_response: Option<Duration>,
     pub async_result: Option<crate::async_run::AsyncResult>,
+    pub dialect_result: Option<crate::dialect_run::DialectResult>,
     pub process_result: Option<crate::process_run::ProcessResult>,
 }
 
@@ -39,6 +40,7 @@ impl Report {
     pub fn errors(&self) -> u64 {
         self.runs.iter().map(|r| r.stats.errors).sum::<u64>()
             + self.async_result.as_ref().map_or(0, |a| a.submit.errors)
+            + self.dialect_result.as_ref().map_or(0, |d| d.errors())
             + self.process_result.as_ref().map_or(0, |p| {
                 p.warm
                     .iter()
@@ -137,6 +139,9 @@ pub fn print_table(report: &Report) {
                 .map_or_else(|| "-".to_owned(), |r| format!("{r:.2}"))
         );
     }
+    if let Some(d) = &report.dialect_result {
+        d.print();
+    }
     if let Some(p) = &report.process_result {
         p.print();
     }
@@ -148,6 +153,18 @@ pub fn print_errors(report: &Report) {
         eprintln!("errors: async submits: {} total", a.submit.errors);
         for (kind, n) in &a.submit.error_kinds {
             eprintln!("  {n} × {kind}");
+        }
+    }
+    if let Some(d) = &report.dialect_result {
+        let rounds = d.native.iter().chain(&d.translated);
+        for stats in rounds.filter(|s| s.errors > 0) {
+            eprintln!(
+                "errors: sync executions via the API: {} total",
+                stats.errors
+            );
+            for (kind, n) in &stats.error_kinds {
+                eprintln!("  {n} × {kind}");
+            }
         }
     }
     for run in report.runs.iter().filter(|r| r.stats.errors > 0) {
@@ -214,6 +231,7 @@ pub fn to_json(report: &Report) -> Value {
             "drain_per_s": a.drain_per_s(),
             "drain_over_sync_ratio": report.drain_ratio(),
         })),
+        "dialect": report.dialect_result.as_ref().map(|d| d.to_json()),
         "process": report.process_result.as_ref().map(|p| p.to_json()),
         "errors": report.errors(),
     })
