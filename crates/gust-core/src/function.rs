@@ -636,12 +636,21 @@ mod tests {
         let cases = [
             (r#"{"id":"_x","runtime":"wasm"}"#, "id"),
             (r#"{"id":"a/b","runtime":"wasm"}"#, "id"),
-            (&format!(r#"{{"id":"{}","runtime":"wasm"}}"#, "a".repeat(37)), "id"),
             (
-                &format!(r#"{{"name":"a","runtime":"wasm","title":"{}"}}"#, "t".repeat(129)),
+                &format!(r#"{{"id":"{}","runtime":"wasm"}}"#, "a".repeat(37)),
+                "id",
+            ),
+            (
+                &format!(
+                    r#"{{"name":"a","runtime":"wasm","title":"{}"}}"#,
+                    "t".repeat(129)
+                ),
                 "title",
             ),
-            (r#"{"name":"a","runtime":"wasm","contract":"appwrite"}"#, "contract"),
+            (
+                r#"{"name":"a","runtime":"wasm","contract":"appwrite"}"#,
+                "contract",
+            ),
         ];
         for (json, field) in cases {
             let err = spec(json).into_new_function("ns1", "default").unwrap_err();

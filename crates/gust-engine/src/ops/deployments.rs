@@ -135,6 +135,7 @@ impl Engine {
             function_id: function.id.clone(),
             sha256,
             size,
+            received: size,
             format,
             entrypoint: options.entrypoint,
             wasm_sha256: None,
