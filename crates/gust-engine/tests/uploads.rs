@@ -127,7 +127,7 @@ async fn chunks_append_in_order_and_the_last_queues_the_build() {
     assert_eq!(first.status, DeploymentStatus::Uploading);
     assert_eq!((first.received, first.size), (100_000, 250_000));
     assert!(first.sha256.is_empty());
-    assert_eq!(s.staged(), [first.id.clone()]);
+    assert_eq!(s.staged(), std::slice::from_ref(&first.id));
     assert_eq!(s.get(&first.id).await.unwrap(), first);
 
     let second = s

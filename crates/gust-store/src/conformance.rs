@@ -514,7 +514,7 @@ pub async fn uploads_in_progress_are_kept_apart_from_builds(store: &dyn Store) {
 
     // The next chunk arrives.
     upload.received += 5 * 1024 * 1024;
-    upload.updated_at = upload.updated_at + Duration::seconds(3);
+    upload.updated_at += Duration::seconds(3);
     store.update_deployment(&upload).await.unwrap();
     assert_eq!(
         store.get_deployment(&f.id, &upload.id).await.unwrap(),

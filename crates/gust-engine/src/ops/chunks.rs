@@ -199,6 +199,9 @@ impl Engine {
     /// Receive one chunk of a deployment's code, read from `body`: the whole of
     /// [`Engine::start_chunk`], [`ChunkUpload::push`] and [`Engine::finish_chunk`].
     /// `deployment`: None for the first chunk (which creates the deployment), else its id.
+    // Each argument is one input of the request (who, which function, which upload, where in
+    // it, the bytes, the options); bundling them would only rename them.
+    #[allow(clippy::too_many_arguments)]
     pub async fn upload_chunk(
         &self,
         caller: &Caller,
