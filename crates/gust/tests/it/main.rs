@@ -17,3 +17,4 @@ mod sandbox;
 mod scaling;
 mod settings;
 mod triggers;
+mod uploads;
