@@ -80,7 +80,13 @@ fn api_routes() -> OpenApiRouter<ApiState> {
             deployments::get_deployment,
             deployments::delete_deployment
         ))
-        .routes(routes!(deployments::get_deployment_code))
+        .routes(
+            routes!(
+                deployments::get_deployment_code,
+                deployments::upload_deployment_chunk
+            )
+            .layer(DefaultBodyLimit::disable()),
+        )
         .routes(routes!(deployments::activate_deployment))
         .routes(routes!(deployments::rebuild_deployment))
         .routes(routes!(

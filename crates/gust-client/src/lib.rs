@@ -50,6 +50,61 @@ impl ClientError {
 
 pub type ClientResult<T> = Result<T, ClientError>;
 
+/// How [`Client::upload_in_chunks`] sends an upload.
+#[derive(Debug, Clone)]
+pub struct ChunkedUpload {
+    /// Bytes per request.
+    pub chunk_size: usize,
+    /// The package's content type, sent with the first chunk.
+    pub content_type: String,
+    /// Make the deployment active once it builds.
+    pub activate: bool,
+    /// The id of an upload an earlier run left unfinished, to go on with instead of starting
+    /// a new one.
+    pub resume: Option<String>,
+    /// Retries of one chunk in a row before giving up.
+    pub attempts: u32,
+    /// Wait before the first retry, longer for each next one.
+    pub pause: Duration,
+}
+
+impl Default for ChunkedUpload {
+    fn default() -> Self {
+        Self {
+            chunk_size: 5 * 1024 * 1024,
+            content_type: "application/octet-stream".into(),
+            activate: false,
+            resume: None,
+            attempts: 5,
+            pause: Duration::from_millis(500),
+        }
+    }
+}
+
+/// Why a chunked upload stopped, and the deployment holding what arrived (if one was created),
+/// to resume with [`ChunkedUpload::resume`].
+#[derive(Debug, thiserror::Error)]
+#[error("{error}")]
+pub struct ChunkedUploadError {
+    pub deployment: Option<String>,
+    #[source]
+    pub error: ClientError,
+}
+
+/// No answer, a server fault, or a chunk the server expected elsewhere: trying again (from
+/// what the server holds) may succeed.
+fn worth_retrying(e: &ClientError) -> bool {
+    match e {
+        ClientError::Api { status, .. } => {
+            status.is_server_error()
+                || *status == StatusCode::RANGE_NOT_SATISFIABLE
+                || *status == StatusCode::TOO_MANY_REQUESTS
+        }
+        ClientError::Connect { .. } | ClientError::Http(_) => true,
+        ClientError::Decode(_) | ClientError::Timeout(_) => false,
+    }
+}
+
 #[derive(Debug, Clone)]
 pub struct Client {
     base: String,
@@ -204,6 +259,113 @@ impl Client {
             .header("content-type", content_type)
             .body(body);
         self.send(builder).await
+    }
+
+    /// Send `chunk` as bytes `start..` of an upload of `total` bytes (`Content-Range`): with
+    /// `deployment` None the first chunk, which creates the deployment (with the content type
+    /// and `activate` of `options`), else a later chunk of it.
+    pub async fn upload_chunk(
+        &self,
+        ns: &str,
+        f: &str,
+        deployment: Option<&str>,
+        chunk: bytes::Bytes,
+        (start, total): (u64, u64),
+        options: &ChunkedUpload,
+    ) -> ClientResult<Deployment> {
+        let range = format!(
+            "bytes {start}-{}/{total}",
+            (start + chunk.len() as u64).saturating_sub(1)
+        );
+        let collection = format!("/api/v1/namespaces/{ns}/functions/{f}/deployments");
+        let builder = match deployment {
+            None => self
+                .request(Method::POST, &collection)
+                .query(&[("activate", options.activate.to_string())])
+                .header("content-type", &options.content_type),
+            Some(id) => self
+                .request(Method::PUT, &format!("{collection}/{id}/code"))
+                .header("content-type", "application/octet-stream"),
+        };
+        self.send(builder.header("content-range", range).body(chunk))
+            .await
+    }
+
+    /// Upload `code` in chunks of `options.chunk_size` bytes, resuming after a failure: a
+    /// chunk that fails for a reason worth retrying (no answer, a server fault, a chunk out of
+    /// place) is retried from where the server says the upload stands, up to
+    /// `options.attempts` times in a row. `progress` gets the bytes the server holds after each
+    /// chunk. On a failure that ends it, [`ChunkedUpload::deployment`] says which upload to
+    /// resume.
+    pub async fn upload_in_chunks(
+        &self,
+        ns: &str,
+        f: &str,
+        code: bytes::Bytes,
+        options: &ChunkedUpload,
+        mut progress: impl FnMut(u64),
+    ) -> Result<Deployment, ChunkedUploadError> {
+        let total = code.len() as u64;
+        let chunk_size = options.chunk_size.max(1) as u64;
+        let fail = |deployment: Option<&Deployment>, error| ChunkedUploadError {
+            deployment: deployment.map(|d| d.id.clone()),
+            error,
+        };
+        let mut deployment = None;
+        if let Some(id) = &options.resume {
+            let resumed = self
+                .get_deployment(ns, f, id)
+                .await
+                .map_err(|e| fail(None, e))?;
+            if resumed.size != total {
+                return Err(fail(
+                    None,
+                    ClientError::Decode(format!(
+                        "deployment {id} is an upload of {} bytes, not of these {total}",
+                        resumed.size
+                    )),
+                ));
+            }
+            deployment = Some(resumed);
+        }
+        let mut failures = 0;
+        loop {
+            let held = match &deployment {
+                Some(d) if d.status != DeploymentStatus::Uploading => return Ok(d.clone()),
+                Some(d) => d.received,
+                None => 0,
+            };
+            progress(held);
+            let end = (held + chunk_size).min(total);
+            let sent = self
+                .upload_chunk(
+                    ns,
+                    f,
+                    deployment.as_ref().map(|d| d.id.as_str()),
+                    code.slice(held as usize..end as usize),
+                    (held, total),
+                    options,
+                )
+                .await;
+            match sent {
+                Ok(d) => {
+                    failures = 0;
+                    deployment = Some(d);
+                }
+                Err(e) if worth_retrying(&e) && failures < options.attempts => {
+                    failures += 1;
+                    tokio::time::sleep(options.pause * failures).await;
+                    // The chunk may have arrived with only its answer lost: go on from what
+                    // the server holds. A first chunk that failed is sent again whole.
+                    if let Some(d) = &deployment
+                        && let Ok(now) = self.get_deployment(ns, f, &d.id).await
+                    {
+                        deployment = Some(now);
+                    }
+                }
+                Err(e) => return Err(fail(deployment.as_ref(), e)),
+            }
+        }
     }
 
     pub async fn get_deployment(&self, ns: &str, f: &str, id: &str) -> ClientResult<Deployment> {

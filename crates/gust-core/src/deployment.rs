@@ -4,10 +4,13 @@ use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
-/// Build progress: `waiting → building → ready | failed`.
+/// Progress: `uploading → waiting → building → ready | failed`. An upload sent in one request
+/// starts at `waiting`; one sent in chunks is `uploading` until its last byte arrives.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
 #[serde(rename_all = "lowercase")]
 pub enum DeploymentStatus {
+    /// Chunks are still arriving (`received` of `size` bytes); nothing can build it yet.
+    Uploading,
     Waiting,
     Building,
     Ready,
@@ -17,6 +20,7 @@ pub enum DeploymentStatus {
 impl DeploymentStatus {
     pub fn as_str(self) -> &'static str {
         match self {
+            Self::Uploading => "uploading",
             Self::Waiting => "waiting",
             Self::Building => "building",
             Self::Ready => "ready",
@@ -81,8 +85,14 @@ pub struct Deployment {
     pub id: String,
     pub function_id: String,
     /// sha256 of the uploaded bytes, hex; the blob's address.
+    /// Empty while the upload is in progress.
     pub sha256: String,
+    /// Bytes of the whole upload (announced by the first chunk of a chunked one).
     pub size: u64,
+    /// Bytes received so far: `size` once the upload is complete. A chunked upload resumes
+    /// from here. (0 in deployments stored before chunked uploads existed.)
+    #[serde(default)]
+    pub received: u64,
     pub format: PackageFormat,
     /// The file inside the package to run (the `.wasm` for Wasm functions).
     pub entrypoint: Option<String>,
@@ -136,5 +146,20 @@ mod tests {
             Some(PackageFormat::Zip)
         );
         assert_eq!(PackageFormat::detect(None, b"hello"), None);
+    }
+
+    #[test]
+    fn deployments_stored_before_chunked_uploads_still_read() {
+        let old = r#"{"id":"d1","function_id":"f1","sha256":"ab","size":5,"format":"wasm",
+            "entrypoint":null,"wasm_sha256":null,"status":"ready","build_log":"",
+            "build_duration_ms":null,"error_message":null,"active":true,
+            "created_at":"2024-01-01T00:00:00Z","updated_at":"2024-01-01T00:00:00Z"}"#;
+        let d: Deployment = serde_json::from_str(old).unwrap();
+        assert_eq!((d.size, d.received), (5, 0));
+        assert_eq!(
+            serde_json::from_str::<DeploymentStatus>("\"uploading\"").unwrap(),
+            DeploymentStatus::Uploading
+        );
+        assert!(!DeploymentStatus::Uploading.is_final());
     }
 }

@@ -91,6 +91,10 @@ async fn build(context: &BuildContext, job: &BuildJob) -> anyhow::Result<()> {
     else {
         return Ok(()); // deleted while queued
     };
+    if deployment.status == DeploymentStatus::Uploading {
+        // Only a complete upload is queued; never build part of one.
+        return Ok(());
+    }
     let function = context.store.get_function_by_id(&job.function_id).await?;
     deployment.status = DeploymentStatus::Building;
     deployment.build_log.clear();
@@ -185,15 +189,7 @@ async fn build(context: &BuildContext, job: &BuildJob) -> anyhow::Result<()> {
 
 /// `functions.{fn}.deployments.{id}.{change}`, with the deployment as it is now.
 pub fn emit(events: &EventBus, namespace_id: &str, deployment: &Deployment, change: Change) {
-    events.resource(
-        namespace_id,
-        &format!(
-            "functions.{}.deployments.{}",
-            deployment.function_id, deployment.id
-        ),
-        change,
-        || serde_json::to_value(deployment).unwrap_or_default(),
-    );
+    events.deployment(namespace_id, deployment, change);
 }
 
 /// Make `deployment_id` the function's active deployment and serve it from now on.

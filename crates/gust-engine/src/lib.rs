@@ -10,7 +10,8 @@
 //! - `invoke/`: the invocation path (`/fn/…` and API executions); `live`: functions ready to
 //!   invoke, in memory; `recorder`: execution records, batched off the request path.
 //! - `jobs/`: async executions (queue, retries), cron and event triggers, retention.
-//! - `builder` + `archive`: uploads to runnable deployments.
+//! - `builder` + `archive`: uploads to runnable deployments; `uploads`: chunked uploads in
+//!   progress (staged bytes, a lock per upload).
 //! - `auth`: tokens in memory and scope checks; `logs`: live output; `metrics`: counters.
 //! - `start`: configuration and start-up, the one place the parts are wired together. Each
 //!   part gets only the handles it uses, so the modules form layers: `live` and `recorder`,
@@ -31,6 +32,7 @@ pub mod metrics;
 pub mod ops;
 mod recorder;
 mod start;
+pub mod uploads;
 
 pub use auth::Caller;
 pub use error::{Error, Result};

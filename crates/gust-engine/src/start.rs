@@ -22,6 +22,7 @@ use crate::live::{LiveFunctions, Loaders};
 use crate::logs::LiveLogs;
 use crate::metrics::Metrics;
 use crate::recorder::Recorder;
+use crate::uploads::Uploads;
 
 /// Settings of one server. Defaults suit one machine; each has a flag or `GUST_*` variable.
 #[derive(Debug, Clone)]
@@ -78,6 +79,8 @@ pub struct Engine {
     pub live: Arc<LiveFunctions>,
     /// Queue of deployments to build.
     pub builder: Builder,
+    /// Chunked uploads in progress: their staged bytes and a lock per upload.
+    pub uploads: Arc<Uploads>,
     /// Execution records on their way to the store, batched off the request path.
     pub recorder: Recorder,
     /// Async executions waiting to run, and the dispatcher that runs them.
@@ -121,6 +124,9 @@ impl Engine {
         .with_context(|| format!("opening the database in {}", data_dir.display()))?;
         let store: Arc<dyn Store> = Arc::new(store);
         let blobs = BlobStore::open(data_dir.join("blobs")).context("opening the blob store")?;
+        let uploads = Arc::new(
+            Uploads::open(data_dir.join("uploads")).context("creating the uploads folder")?,
+        );
         let wasm =
             WasmRuntime::new(config.wasm.clone()).context("starting the WebAssembly runtime")?;
         if !wasm.pooling() {
@@ -181,6 +187,7 @@ impl Engine {
             tokens,
             live,
             builder,
+            uploads,
             recorder,
             queue,
             triggers,
@@ -227,11 +234,7 @@ impl Engine {
             .context("starting the async execution queue")?;
         jobs::events::spawn_router(state.jobs.clone(), event_rx);
         jobs::scheduler::spawn(state.jobs.clone());
-        jobs::retention::spawn(
-            state.store.clone(),
-            state.recorder.clone(),
-            state.jobs_config.retention_interval,
-        );
+        jobs::retention::spawn(state.jobs.clone(), state.uploads.clone());
         Ok(Bootstrap {
             state,
             new_admin_token,

@@ -63,6 +63,33 @@ impl BlobStore {
         Ok(sha)
     }
 
+    /// Store a copy of the file at `path`, read a piece at a time (it may be larger than
+    /// memory should hold). Returns (sha256, size). The file itself is left in place: its owner
+    /// removes it once the blob is recorded, so a crash in between loses nothing.
+    pub async fn put_file(&self, path: &Path) -> StoreResult<(String, u64)> {
+        use tokio::io::AsyncReadExt;
+        let mut file = tokio::fs::File::open(path)
+            .await
+            .map_err(StoreError::io(format!("opening {}", path.display())))?;
+        let mut writer = self.writer().await?;
+        let mut buffer = vec![0; 256 * 1024];
+        loop {
+            let n = match file.read(&mut buffer).await {
+                Ok(0) => break,
+                Ok(n) => n,
+                Err(e) => {
+                    writer.discard().await;
+                    return Err(StoreError::io(format!("reading {}", path.display()))(e));
+                }
+            };
+            if let Err(e) = writer.write(&buffer[..n]).await {
+                writer.discard().await;
+                return Err(e);
+            }
+        }
+        writer.commit().await
+    }
+
     pub async fn read(&self, sha256: &str) -> StoreResult<Vec<u8>> {
         let path = self.path(sha256);
         tokio::fs::read(&path).await.map_err(|e| {
@@ -154,5 +181,21 @@ mod tests {
                 .next()
                 .is_none()
         );
+    }
+
+    #[tokio::test]
+    async fn a_file_is_stored_by_copy_and_left_in_place() {
+        let dir = tempfile::tempdir().unwrap();
+        let blobs = BlobStore::open(dir.path().join("blobs")).unwrap();
+        let source = dir.path().join("upload");
+        // Larger than one read, and not a multiple of it.
+        let bytes: Vec<u8> = (0..600_001u32).map(|i| (i % 251) as u8).collect();
+        std::fs::write(&source, &bytes).unwrap();
+        let (sha, size) = blobs.put_file(&source).await.unwrap();
+        assert_eq!(size, bytes.len() as u64);
+        assert_eq!(sha, hex::encode(Sha256::digest(&bytes)));
+        assert_eq!(blobs.read(&sha).await.unwrap(), bytes);
+        assert!(source.exists());
+        assert!(blobs.put_file(&dir.path().join("missing")).await.is_err());
     }
 }

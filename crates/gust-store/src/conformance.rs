@@ -39,6 +39,7 @@ macro_rules! conformance_tests {
             missing_functions_are_not_found_by_their_id,
             deleting_a_function_removes_what_belongs_to_it,
             unfinished_deployments_are_those_still_building,
+            uploads_in_progress_are_kept_apart_from_builds,
             deployments_are_read_listed_and_deleted_per_function,
             activating_a_deployment_makes_it_the_only_active_one,
             blobs_are_in_use_while_a_deployment_refers_to_them,
@@ -465,6 +466,77 @@ pub async fn unfinished_deployments_are_those_still_building(store: &dyn Store) 
     store.update_deployment(&broke).await.unwrap();
     assert!(store.unfinished_deployments().await.unwrap().is_empty());
     assert_eq!(store.get_deployment(&g.id, &broke.id).await.unwrap(), broke);
+}
+
+pub async fn uploads_in_progress_are_kept_apart_from_builds(store: &dyn Store) {
+    let ns = created_namespace(store, "shop").await;
+    let f = created_function(store, &ns, "checkout").await;
+    let g = created_function(store, &ns, "refund").await;
+    let mut upload = Deployment {
+        sha256: String::new(),
+        wasm_sha256: None,
+        size: 12 * 1024 * 1024,
+        received: 5 * 1024 * 1024,
+        ..deployment(&f, DeploymentStatus::Uploading, "")
+    };
+    let other_upload = Deployment {
+        sha256: String::new(),
+        received: 1,
+        ..deployment(&g, DeploymentStatus::Uploading, "")
+    };
+    let waiting = deployment(&g, DeploymentStatus::Waiting, "bb");
+    let ready = deployment(&f, DeploymentStatus::Ready, "cc");
+    for d in [&upload, &other_upload, &waiting, &ready] {
+        store.create_deployment(d).await.unwrap();
+    }
+    assert_eq!(
+        store.get_deployment(&f.id, &upload.id).await.unwrap(),
+        upload
+    );
+    // Nothing builds an upload in progress, not even after a restart.
+    assert_eq!(
+        store.unfinished_deployments().await.unwrap(),
+        std::slice::from_ref(&waiting)
+    );
+    assert_eq!(
+        store.uploading_deployments().await.unwrap(),
+        sorted_by_id(vec![upload.clone(), other_upload.clone()], |d| &d.id)
+    );
+    assert_eq!(
+        store
+            .list_deployments(&f.id, &ListQuery::default())
+            .await
+            .unwrap()
+            .total,
+        2,
+        "an upload in progress is listed with its function's deployments"
+    );
+
+    // The next chunk arrives.
+    upload.received += 5 * 1024 * 1024;
+    upload.updated_at += Duration::seconds(3);
+    store.update_deployment(&upload).await.unwrap();
+    assert_eq!(
+        store.get_deployment(&f.id, &upload.id).await.unwrap(),
+        upload
+    );
+
+    // The last one: the upload becomes a blob and waits for its build.
+    upload.received = upload.size;
+    upload.sha256 = "dd".into();
+    upload.status = DeploymentStatus::Waiting;
+    store.update_deployment(&upload).await.unwrap();
+    assert_eq!(
+        store.uploading_deployments().await.unwrap(),
+        std::slice::from_ref(&other_upload)
+    );
+    assert_eq!(
+        sorted_by_id(store.unfinished_deployments().await.unwrap(), |d| &d.id),
+        sorted_by_id(vec![waiting.clone(), upload.clone()], |d| &d.id)
+    );
+
+    store.delete_deployment(&other_upload.id).await.unwrap();
+    assert!(store.uploading_deployments().await.unwrap().is_empty());
 }
 
 pub async fn deployments_are_read_listed_and_deleted_per_function(store: &dyn Store) {
@@ -1207,6 +1279,7 @@ fn deployment(function: &Function, status: DeploymentStatus, sha256: &str) -> De
         function_id: function.id.clone(),
         sha256: sha256.into(),
         size: 2048,
+        received: 2048,
         format: PackageFormat::Wasm,
         entrypoint: None,
         wasm_sha256: Some(sha256.into()),

@@ -611,6 +611,14 @@ impl Store for SqliteStore {
         rows.iter().map(Deployment::from_row).collect()
     }
 
+    async fn uploading_deployments(&self) -> StoreResult<Vec<Deployment>> {
+        let rows =
+            sqlx::query("SELECT data FROM deployments WHERE status = 'uploading' ORDER BY id")
+                .fetch_all(&self.pool)
+                .await?;
+        rows.iter().map(Deployment::from_row).collect()
+    }
+
     async fn blob_in_use(&self, sha256: &str) -> StoreResult<bool> {
         let n: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM deployments WHERE json_extract(data, '$.sha256') = ?1 OR json_extract(data, '$.wasm_sha256') = ?1")
             .bind(sha256)

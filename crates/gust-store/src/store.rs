@@ -76,8 +76,11 @@ pub trait Store: Send + Sync + 'static {
         deployment_id: &str,
         deployment: Option<&Deployment>,
     ) -> StoreResult<()>;
-    /// Deployments whose build had not finished (to resume after a restart).
+    /// Deployments whose build had not finished (to resume after a restart). Uploads still in
+    /// progress are not among them: they cannot build yet.
     async fn unfinished_deployments(&self) -> StoreResult<Vec<Deployment>>;
+    /// Deployments of every function whose chunked upload is still in progress.
+    async fn uploading_deployments(&self) -> StoreResult<Vec<Deployment>>;
     /// Whether any deployment, of any function, still uses the blob `sha256`.
     async fn blob_in_use(&self, sha256: &str) -> StoreResult<bool>;
 

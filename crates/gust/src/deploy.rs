@@ -1,5 +1,7 @@
 //! `gust deploy PATH`: upload a `.wasm` (or a folder, packed as .tar.gz) with a progress bar,
 //! wait for the build, print its log if it fails. Creates the function if it does not exist.
+//! A package larger than `--chunk-mib` goes in chunks, each retried from what the server holds
+//! when it fails; an upload that still stops can be resumed with `--resume`.
 
 use std::path::{Path, PathBuf};
 use std::time::Duration;
@@ -7,6 +9,7 @@ use std::time::Duration;
 use anyhow::{Context, bail};
 use clap::Args;
 use futures_util::StreamExt;
+use gust_client::ChunkedUpload;
 use gust_core::{DeploymentStatus, FunctionSpec};
 use indicatif::{ProgressBar, ProgressStyle};
 
@@ -32,6 +35,14 @@ pub struct DeployArgs {
     /// Longest wait for the build, in seconds.
     #[arg(long, default_value_t = 300)]
     wait_timeout: u64,
+    /// Send packages larger than this many MiB in chunks of this size, so a failed request
+    /// costs one chunk rather than the whole upload.
+    #[arg(long, default_value_t = 5, value_parser = clap::value_parser!(u64).range(1..=4096))]
+    chunk_mib: u64,
+    /// Go on with the chunked upload an earlier run left unfinished (its deployment id, as
+    /// that run printed it), sending only what the server lacks.
+    #[arg(long, value_name = "DEPLOYMENT_ID")]
+    resume: Option<String>,
 }
 
 pub async fn run(args: DeployArgs, global: &GlobalArgs) -> anyhow::Result<()> {
@@ -73,31 +84,62 @@ pub async fn run(args: DeployArgs, global: &GlobalArgs) -> anyhow::Result<()> {
         ProgressStyle::with_template("uploading {bar:30} {bytes}/{total_bytes} {bytes_per_sec}")
             .unwrap_or_else(|_| ProgressStyle::default_bar()),
     );
-    let progress = bar.clone();
-    let chunks: Vec<bytes::Bytes> = bytes::Bytes::from(bytes)
-        .chunks(64 * 1024)
-        .map(bytes::Bytes::copy_from_slice)
-        .collect();
-    let stream = futures_util::stream::iter(chunks).map(move |chunk| {
-        progress.inc(chunk.len() as u64);
-        Ok::<_, std::io::Error>(chunk)
-    });
-    let deployment = client
-        .create_deployment(
-            ns,
-            &name,
-            reqwest::Body::wrap_stream(stream),
-            content_type,
-            true,
-        )
-        .await
-        .with_context(|| format!("uploading {}", args.path.display()))?;
+    let chunk_size = args.chunk_mib * 1024 * 1024;
+    let deployment = if total > chunk_size || args.resume.is_some() {
+        let options = ChunkedUpload {
+            chunk_size: usize::try_from(chunk_size)?,
+            content_type: content_type.into(),
+            activate: true,
+            resume: args.resume.clone(),
+            ..ChunkedUpload::default()
+        };
+        let progress = bar.clone();
+        let uploaded = client
+            .upload_in_chunks(ns, &name, bytes::Bytes::from(bytes), &options, |held| {
+                progress.set_position(held)
+            })
+            .await;
+        match uploaded {
+            Ok(deployment) => deployment,
+            Err(stopped) => {
+                bar.abandon();
+                let what = format!("uploading {}", args.path.display());
+                return Err(match stopped.deployment {
+                    Some(id) => anyhow::Error::new(stopped.error).context(format!(
+                        "{what} stopped; deployment {id} holds what arrived: run the same \
+                         command with `--resume {id}` to send the rest"
+                    )),
+                    None => anyhow::Error::new(stopped.error).context(what),
+                });
+            }
+        }
+    } else {
+        let progress = bar.clone();
+        let chunks: Vec<bytes::Bytes> = bytes::Bytes::from(bytes)
+            .chunks(64 * 1024)
+            .map(bytes::Bytes::copy_from_slice)
+            .collect();
+        let stream = futures_util::stream::iter(chunks).map(move |chunk| {
+            progress.inc(chunk.len() as u64);
+            Ok::<_, std::io::Error>(chunk)
+        });
+        client
+            .create_deployment(
+                ns,
+                &name,
+                reqwest::Body::wrap_stream(stream),
+                content_type,
+                true,
+            )
+            .await
+            .with_context(|| format!("uploading {}", args.path.display()))?
+    };
     bar.finish_and_clear();
     eprintln!(
         "uploaded deployment {} ({} bytes, sha256 {})",
         deployment.id,
         deployment.size,
-        &deployment.sha256[..12]
+        deployment.sha256.get(..12).unwrap_or_default()
     );
     if args.no_wait {
         return if global.json {

@@ -160,6 +160,7 @@ const ASYNC_WORKERS: Number = number("GUST_ASYNC_WORKERS", "executions", 0..=65_
 const QUEUE_MEMORY: Number = number("GUST_QUEUE_MEMORY", "executions", 100..=10_000_000);
 const RETENTION_INTERVAL_SECS: Number =
     number("GUST_RETENTION_INTERVAL_SECS", "seconds", 1..=7 * DAY_SECS);
+const UPLOAD_EXPIRY_SECS: Number = number("GUST_UPLOAD_EXPIRY_SECS", "seconds", 1..=30 * DAY_SECS);
 
 const KIB: u64 = 1024;
 const MIB: u64 = 1024 * 1024;
@@ -394,6 +395,7 @@ impl<'a> Reader<'a> {
                 self.number(&QUEUE_MEMORY, defaults.memory_queue as u64)?,
             )?,
             retention_interval: self.secs(&RETENTION_INTERVAL_SECS, defaults.retention_interval)?,
+            upload_expiry: self.secs(&UPLOAD_EXPIRY_SECS, defaults.upload_expiry)?,
         })
     }
 
@@ -526,6 +528,7 @@ mod tests {
         assert_eq!(server.process.data_dir, PathBuf::from("./gust-data"));
         assert_eq!(server.jobs.retry_cap, Duration::from_secs(300));
         assert_eq!(server.jobs.memory_queue, 100_000);
+        assert_eq!(server.jobs.upload_expiry, Duration::from_secs(24 * 60 * 60));
         assert!(settings.unknown_variables.is_empty());
     }
 
@@ -542,6 +545,7 @@ mod tests {
             ("GUST_IDLE_TIMEOUT_SECS", "0"),
             ("GUST_SANDBOX_PIDS", "64"),
             ("GUST_RETRY_MAX_SECS", "7"),
+            ("GUST_UPLOAD_EXPIRY_SECS", "90"),
             ("GUST_ASYNC_WORKERS", "0"),
             ("GUST_SQLITE_CONNECTIONS", "2"),
             ("GUST_LOG_FORMAT", "json"),
@@ -565,6 +569,7 @@ mod tests {
         assert_eq!(server.process.idle_timeout, Duration::ZERO);
         assert_eq!(server.process.pids, 64);
         assert_eq!(server.jobs.retry_cap, Duration::from_secs(7));
+        assert_eq!(server.jobs.upload_expiry, Duration::from_secs(90));
         assert_eq!(server.jobs.workers, 0);
         assert_eq!(server.sqlite_connections, 2);
         assert_eq!(

@@ -1,5 +1,7 @@
 //! `/api/v1/namespaces/{ns}/functions/{fn}/deployments[/{id}[/code|/activate|/rebuild]]`.
 //! Uploads stream to the blob store (hashed on the way, size-capped), then a build is queued.
+//! An upload may also come in chunks (`Content-Range`): the first one to the collection,
+//! creating the deployment, the next ones to `PUT …/{id}/code`.
 
 use axum::Json;
 use axum::body::Body;
@@ -8,7 +10,9 @@ use axum::http::{StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use gust_core::{Deployment, ListQuery, PackageFormat, Page};
 use gust_engine::Caller;
-use gust_engine::ops::{Upload, UploadOptions, upload_too_large};
+use gust_engine::ops::{
+    CONTENT_RANGE, ChunkRange, ChunkUpload, Upload, UploadOptions, upload_too_large,
+};
 use http_body_util::BodyExt;
 use serde::Deserialize;
 use utoipa::{IntoParams, ToSchema};
@@ -61,10 +65,11 @@ pub async fn list_deployments(
 }
 
 #[utoipa::path(post, path = "/api/v1/namespaces/{ns}/functions/{fn}/deployments", tag = "deployments",
-    params(("ns" = String, Path), ("fn" = String, Path), UploadQuery),
-    request_body(description = "The code: a raw `.wasm` (application/wasm), `.tar.gz` (application/gzip) or `.zip` (application/zip) body, or multipart/form-data with a `code` part (and optional `entrypoint`, `activate` parts).",
+    params(("ns" = String, Path), ("fn" = String, Path), UploadQuery,
+        ("Content-Range" = Option<String>, Header, description = "`bytes <start>-<end>/<total>`: the body is the first chunk of an upload sent in pieces (start 0, end inclusive, total the whole upload's size). The deployment is created `uploading` with `received` bytes; send the next chunks to `PUT …/deployments/{id}/code`. The format, `entrypoint` and `activate` are taken from this chunk.")),
+    request_body(description = "The code: a raw `.wasm` (application/wasm), `.tar.gz` (application/gzip) or `.zip` (application/zip) body, or multipart/form-data with a `code` part (and optional `entrypoint`, `activate` parts). With `Content-Range`, the first chunk of it.",
         content((DeploymentPackage = "application/octet-stream"), (DeploymentUploadForm = "multipart/form-data"))),
-    responses((status = 201, body = Deployment), (status = 400, body = ErrorBody), (status = 413, body = ErrorBody)))]
+    responses((status = 201, body = Deployment), (status = 400, body = ErrorBody), (status = 404, body = ErrorBody), (status = 413, body = ErrorBody)))]
 pub async fn create_deployment(
     State(state): State<ApiState>,
     caller: Caller,
@@ -72,6 +77,16 @@ pub async fn create_deployment(
     ApiQuery(query): ApiQuery<UploadQuery>,
     request: Request,
 ) -> ApiResult<(StatusCode, Json<Deployment>)> {
+    let mut options = UploadOptions {
+        content_type: None,
+        entrypoint: query.entrypoint,
+        activate: query.activate.unwrap_or(false),
+    };
+    if let Some(range) = content_range(&request) {
+        let deployment =
+            receive_chunk(&state, &caller, (&ns, &f, None), range, request, options).await?;
+        return Ok((StatusCode::CREATED, Json(deployment)));
+    }
     let mut upload = state.start_upload(&caller, &ns, &f).await?;
     let limit = state.upload_limit();
     let declared = request
@@ -84,24 +99,11 @@ pub async fn create_deployment(
         drain(request.into_body()).await;
         return Err(upload_too_large(limit).into());
     }
-    let content_type = request
-        .headers()
-        .get(header::CONTENT_TYPE)
-        .and_then(|v| v.to_str().ok())
-        .map(str::to_string);
-    let mut options = UploadOptions {
-        content_type: None,
-        entrypoint: query.entrypoint,
-        activate: query.activate.unwrap_or(false),
-    };
-    let received = if content_type
-        .as_deref()
-        .is_some_and(|t| t.starts_with("multipart/form-data"))
-    {
-        receive_multipart(&state, request, &mut upload, &mut options).await
+    let received = if is_multipart(&request) {
+        receive_multipart(&state, request, Sink::Whole(&mut upload), &mut options).await
     } else {
-        options.content_type = content_type;
-        receive_raw(request.into_body(), &mut upload).await
+        options.content_type = content_type(&request);
+        receive_raw(request.into_body(), Sink::Whole(&mut upload)).await
     };
     if let Err(e) = received {
         upload.discard().await;
@@ -111,17 +113,121 @@ pub async fn create_deployment(
     Ok((StatusCode::CREATED, Json(deployment)))
 }
 
+#[utoipa::path(put, path = "/api/v1/namespaces/{ns}/functions/{fn}/deployments/{id}/code", tag = "deployments",
+    params(("ns" = String, Path), ("fn" = String, Path), ("id" = String, Path),
+        ("Content-Range" = String, Header, description = "`bytes <start>-<end>/<total>`: where this chunk goes (end inclusive; total as the first chunk gave it). `start` must be the deployment's `received`; a chunk the deployment already holds is accepted again without change (a retry after a lost answer); any other start is refused with 416, the message naming the offset expected. The chunk that completes the upload queues the build (`waiting`).")),
+    request_body(description = "The chunk's bytes: a raw body, or multipart/form-data with a `code` part (other parts are ignored: the options came with the first chunk).",
+        content((DeploymentPackage = "application/octet-stream"), (DeploymentUploadForm = "multipart/form-data"))),
+    responses((status = 200, body = Deployment), (status = 400, body = ErrorBody), (status = 404, body = ErrorBody), (status = 409, body = ErrorBody), (status = 413, body = ErrorBody), (status = 416, body = ErrorBody)))]
+pub async fn upload_deployment_chunk(
+    State(state): State<ApiState>,
+    caller: Caller,
+    Path((ns, f, id)): Path<(String, String, String)>,
+    request: Request,
+) -> ApiResult<Json<Deployment>> {
+    let range = content_range(&request).unwrap_or_else(|| {
+        Err(gust_engine::Error::invalid(
+            CONTENT_RANGE,
+            "is required: `bytes <start>-<end>/<total>`",
+        ))
+    });
+    let options = UploadOptions::default();
+    let deployment = receive_chunk(
+        &state,
+        &caller,
+        (&ns, &f, Some(&id)),
+        range,
+        request,
+        options,
+    )
+    .await?;
+    Ok(Json(deployment))
+}
+
+/// The `Content-Range` of an upload sent in chunks, if the request has one.
+fn content_range(request: &Request) -> Option<gust_engine::Result<ChunkRange>> {
+    let value = request.headers().get(header::CONTENT_RANGE)?;
+    Some(match value.to_str() {
+        Ok(text) => ChunkRange::parse(text),
+        Err(_) => Err(gust_engine::Error::invalid(
+            CONTENT_RANGE,
+            "must be visible ASCII",
+        )),
+    })
+}
+
+fn is_multipart(request: &Request) -> bool {
+    content_type(request).is_some_and(|t| t.starts_with("multipart/form-data"))
+}
+
+fn content_type(request: &Request) -> Option<String> {
+    request
+        .headers()
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .map(str::to_string)
+}
+
+/// One chunk into the upload of deployment `id` of `f` (a new upload when `id` is None).
+async fn receive_chunk(
+    state: &ApiState,
+    caller: &Caller,
+    (ns, f, id): (&str, &str, Option<&str>),
+    range: gust_engine::Result<ChunkRange>,
+    request: Request,
+    mut options: UploadOptions,
+) -> ApiResult<Deployment> {
+    let started = match range {
+        Ok(range) => state.start_chunk(caller, ns, f, id, range).await,
+        Err(e) => Err(e),
+    };
+    let mut chunk = match started {
+        Ok(chunk) => chunk,
+        Err(e) => {
+            // A client sending a large chunk reads why it was refused, not a reset.
+            drain(request.into_body()).await;
+            return Err(e.into());
+        }
+    };
+    let received = if is_multipart(&request) {
+        receive_multipart(state, request, Sink::Chunk(&mut chunk), &mut options).await
+    } else {
+        options.content_type = content_type(&request);
+        receive_raw(request.into_body(), Sink::Chunk(&mut chunk)).await
+    };
+    if let Err(e) = received {
+        chunk.discard().await;
+        return Err(e);
+    }
+    Ok(state.finish_chunk(chunk, options).await?)
+}
+
+/// Where the bytes of a body go: a whole upload, or one chunk of one.
+enum Sink<'a> {
+    Whole(&'a mut Upload),
+    Chunk(&'a mut ChunkUpload),
+}
+
+impl Sink<'_> {
+    async fn push(&mut self, bytes: &[u8]) -> gust_engine::Result<()> {
+        match self {
+            Sink::Whole(upload) => upload.push(bytes).await,
+            Sink::Chunk(chunk) => chunk.push(bytes).await,
+        }
+    }
+}
+
 /// After a 413, read (and drop) this much more of the body, for at most `DRAIN_TIME`, so a
 /// client still sending gets our answer instead of a reset connection.
 const DRAIN_BYTES: u64 = 64 * 1024 * 1024;
 const DRAIN_TIME: std::time::Duration = std::time::Duration::from_secs(5);
 
-async fn receive_raw(mut body: Body, upload: &mut Upload) -> ApiResult<()> {
+async fn receive_raw(mut body: Body, mut sink: Sink<'_>) -> ApiResult<()> {
     while let Some(frame) = body.frame().await {
         let frame =
             frame.map_err(|e| ApiError::bad_request(format!("the upload was interrupted: {e}")))?;
         if let Some(data) = frame.data_ref()
-            && let Err(e) = upload.push(data).await
+            && let Err(e) = sink.push(data).await
         {
             drain(body).await;
             return Err(e.into());
@@ -148,7 +254,7 @@ async fn drain(mut body: Body) {
 async fn receive_multipart(
     state: &ApiState,
     request: Request,
-    upload: &mut Upload,
+    mut sink: Sink<'_>,
     options: &mut UploadOptions,
 ) -> ApiResult<()> {
     let mut multipart = Multipart::from_request(request, state)
@@ -173,7 +279,7 @@ async fn receive_multipart(
                             .map(str::to_string)
                     });
                 while let Some(chunk) = field.chunk().await.map_err(bad)? {
-                    upload.push(&chunk).await?;
+                    sink.push(&chunk).await?;
                 }
             }
             "entrypoint" => {

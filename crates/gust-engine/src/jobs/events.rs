@@ -15,7 +15,7 @@
 use std::sync::Arc;
 
 use gust_core::execution::MAX_EVENT_DEPTH;
-use gust_core::{Event, Execution, ExecutionTrigger, TriggerKind};
+use gust_core::{Deployment, Event, Execution, ExecutionTrigger, TriggerKind};
 use tokio::sync::mpsc;
 
 use crate::jobs::Jobs;
@@ -82,6 +82,19 @@ impl EventBus {
             from_function: None,
             depth: 0,
         });
+    }
+
+    /// Emit `functions.{fn}.deployments.{id}.{change}`, with the deployment as it is now.
+    pub fn deployment(&self, namespace_id: &str, deployment: &Deployment, change: Change) {
+        self.resource(
+            namespace_id,
+            &format!(
+                "functions.{}.deployments.{}",
+                deployment.function_id, deployment.id
+            ),
+            change,
+            || serde_json::to_value(deployment).unwrap_or_default(),
+        );
     }
 
     /// Emit `functions.{fn}.executions.{id}.{change}`. The payload is the record without its

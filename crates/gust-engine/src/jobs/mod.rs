@@ -4,7 +4,8 @@
 //!   dispatcher runs them with a per-function concurrency cap, retrying with backoff.
 //! - `triggers`: the cron and event triggers in memory; `scheduler` fires the cron ones;
 //!   `events` turns platform and custom events into executions of matching event triggers.
-//! - `retention`: prunes finished executions past each function's retention.
+//! - `retention`: prunes finished executions past each function's retention, and chunked
+//!   uploads abandoned by their clients.
 //!
 //! Every path into the queue goes through [`submit`]: an execution is written to the store
 //! before anyone is told it was accepted.
@@ -46,8 +47,12 @@ pub struct JobsConfig {
     /// Queued executions held in memory (`GUST_QUEUE_MEMORY`; 100 000); the rest wait in the
     /// store and are read back as the queue drains.
     pub memory_queue: usize,
-    /// How often finished executions are pruned (`GUST_RETENTION_INTERVAL_SECS`; 5 min).
+    /// How often finished executions and abandoned uploads are pruned
+    /// (`GUST_RETENTION_INTERVAL_SECS`; 5 min).
     pub retention_interval: Duration,
+    /// How long a chunked upload may wait for its next chunk before it is deleted
+    /// (`GUST_UPLOAD_EXPIRY_SECS`; 24 h).
+    pub upload_expiry: Duration,
 }
 
 impl Default for JobsConfig {
@@ -58,6 +63,7 @@ impl Default for JobsConfig {
             workers: 256,
             memory_queue: 100_000,
             retention_interval: Duration::from_secs(300),
+            upload_expiry: Duration::from_secs(24 * 60 * 60),
         }
     }
 }

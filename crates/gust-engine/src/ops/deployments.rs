@@ -71,6 +71,14 @@ pub fn upload_too_large(limit: u64) -> Error {
     ))
 }
 
+/// The 409 of an operation that needs the whole upload.
+fn still_uploading(deployment: &Deployment) -> Error {
+    Error::conflict(format!(
+        "the deployment is still uploading: {} of {} bytes received",
+        deployment.received, deployment.size
+    ))
+}
+
 impl Engine {
     /// Largest upload this server takes, in bytes.
     pub fn upload_limit(&self) -> u64 {
@@ -135,6 +143,7 @@ impl Engine {
             function_id: function.id.clone(),
             sha256,
             size,
+            received: size,
             format,
             entrypoint: options.entrypoint,
             wasm_sha256: None,
@@ -180,6 +189,9 @@ impl Engine {
         id: &str,
     ) -> Result<(Deployment, PathBuf)> {
         let deployment = self.get_deployment(caller, ns, f, id).await?;
+        if deployment.status == DeploymentStatus::Uploading {
+            return Err(still_uploading(&deployment));
+        }
         let path = self.blobs.path(&deployment.sha256);
         Ok((deployment, path))
     }
@@ -193,7 +205,16 @@ impl Engine {
     ) -> Result<()> {
         caller.require(Scope::Write)?;
         let (_, function) = self.function_for(caller, ns, f).await?;
-        let deployment = self.store.get_deployment(&function.id, id).await?;
+        let mut deployment = self.store.get_deployment(&function.id, id).await?;
+        // Not while a chunk of it is being written: the chunk would land in a deleted file.
+        let _lock = match deployment.status {
+            DeploymentStatus::Uploading => {
+                let lock = self.uploads.lock(&deployment.id).await;
+                deployment = self.store.get_deployment(&function.id, id).await?;
+                Some(lock)
+            }
+            _ => None,
+        };
         if function.active_deployment.as_deref() == Some(deployment.id.as_str()) {
             return Err(Error::conflict(
                 "this deployment is active; activate another one before deleting it",
@@ -210,16 +231,18 @@ impl Engine {
         Ok(())
     }
 
-    /// Free what a deleted deployment held: its unpacked code, and blobs and artifacts no
-    /// other deployment uses.
+    /// Free what a deleted deployment held: the bytes of an unfinished upload, its unpacked
+    /// code, and blobs and artifacts no other deployment uses.
     pub(crate) async fn release_deployment(&self, deployment: &Deployment) {
         self.live.forget_deployment(&deployment.id);
+        self.uploads.remove(&deployment.id).await;
         let _ =
             tokio::fs::remove_dir_all(crate::live::code_dir(&self.config.data_dir, &deployment.id))
                 .await;
         for sha in [Some(&deployment.sha256), deployment.wasm_sha256.as_ref()]
             .into_iter()
             .flatten()
+            .filter(|sha| !sha.is_empty())
         {
             if matches!(self.store.blob_in_use(sha).await, Ok(false)) {
                 let _ = self.blobs.remove(sha).await;
@@ -273,6 +296,9 @@ impl Engine {
         caller.require(Scope::Write)?;
         let (_, function) = self.function_for(caller, ns, f).await?;
         let mut deployment = self.store.get_deployment(&function.id, id).await?;
+        if deployment.status == DeploymentStatus::Uploading {
+            return Err(still_uploading(&deployment));
+        }
         if !deployment.status.is_final() {
             return Err(Error::conflict(format!(
                 "the deployment is already {}",

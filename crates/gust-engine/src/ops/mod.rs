@@ -5,6 +5,7 @@
 //! before they were asked (the recorder is flushed first).
 
 mod changes;
+mod chunks;
 mod deployments;
 mod events;
 mod executions;
@@ -16,6 +17,7 @@ mod tokens;
 mod triggers;
 
 pub use changes::ChangeNotice;
+pub use chunks::{CONTENT_RANGE, ChunkRange, ChunkUpload};
 pub use deployments::{Upload, UploadOptions, upload_too_large};
 pub use events::Published;
 pub use executions::{Executed, ExecutionFilter, ExecutionInput};

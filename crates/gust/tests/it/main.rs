@@ -18,3 +18,4 @@ mod sandbox;
 mod scaling;
 mod settings;
 mod triggers;
+mod uploads;
