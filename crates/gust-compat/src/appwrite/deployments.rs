@@ -6,11 +6,12 @@ use std::collections::BTreeMap;
 use axum::extract::{FromRequest, Multipart, Path, Query, Request};
 use axum::response::Response;
 use gust_core::DeploymentStatus;
-use gust_engine::ops::{Upload, UploadOptions};
+use gust_engine::ops::{CONTENT_RANGE, ChunkRange, ChunkUpload, Upload, UploadOptions};
 use http::StatusCode;
 
 use super::params::{ListParams, cursor_not_found};
 use super::{Appwrite, AppwriteError, Result, models, no_content, reply};
+use crate::common::Failure;
 
 pub async fn list_deployments(
     aw: Appwrite,
@@ -65,49 +66,124 @@ pub async fn get_deployment(
 }
 
 /// `POST .../deployments`: multipart with `entrypoint`, `code` (a `.tar.gz`) and `activate`.
+/// Archives over 5 MiB come in chunks: each request carries one in `code`, its place in
+/// `Content-Range`, and from the second on the deployment's id in `X-Appwrite-ID`.
 pub async fn create_deployment(
     aw: Appwrite,
     Path(function): Path<String>,
     request: Request,
 ) -> Result<Response> {
     let caller = aw.key()?;
-    let mut upload = aw.engine.start_upload(caller, aw.ns(), &function).await?;
+    let range = match request.headers().get(http::header::CONTENT_RANGE) {
+        None => None,
+        Some(value) => Some(chunk_range(value.to_str().unwrap_or(""))?),
+    };
+    let mut sink = match range {
+        None => Sink::Whole(aw.engine.start_upload(caller, aw.ns(), &function).await?),
+        Some(range) => {
+            let id = request
+                .headers()
+                .get("x-appwrite-id")
+                .and_then(|v| v.to_str().ok())
+                .filter(|id| !id.is_empty())
+                .map(str::to_string);
+            let chunk = aw
+                .engine
+                .start_chunk(caller, aw.ns(), &function, id.as_deref(), range)
+                .await
+                .map_err(range_error)?;
+            Sink::Chunk(chunk)
+        }
+    };
     let mut form = Form::default();
-    if let Err(e) = receive(request, &mut upload, &mut form).await {
-        upload.discard().await;
+    if let Err(e) = receive(request, &mut sink, &mut form).await {
+        sink.discard().await;
         return Err(e);
     }
     let options = match form.options() {
         Ok(options) => options,
         Err(e) => {
-            upload.discard().await;
+            sink.discard().await;
             return Err(e);
         }
     };
-    if upload.size() == 0 {
-        upload.discard().await;
-        return Err(AppwriteError::new(
-            StatusCode::BAD_REQUEST,
-            "storage_file_empty",
-            "Empty file passed to the endpoint.",
-        ));
-    }
-    let deployment = aw
-        .engine
-        .create_deployment(upload, options)
-        .await
-        .map_err(|e| match e.field.as_deref() {
-            Some("code") => AppwriteError::new(
+    let finished = match sink {
+        Sink::Whole(upload) if upload.size() == 0 => {
+            upload.discard().await;
+            return Err(AppwriteError::new(
                 StatusCode::BAD_REQUEST,
-                "storage_file_type_unsupported",
-                format!("The code is not a .tar.gz archive: {}", e.message),
-            ),
-            _ => e.into(),
-        })?;
+                "storage_file_empty",
+                "Empty file passed to the endpoint.",
+            ));
+        }
+        Sink::Whole(upload) => aw.engine.create_deployment(upload, options).await,
+        Sink::Chunk(chunk) => aw.engine.finish_chunk(chunk, options).await,
+    };
+    let deployment = finished.map_err(|e| match e.field.as_deref() {
+        Some("code") => AppwriteError::new(
+            StatusCode::BAD_REQUEST,
+            "storage_file_type_unsupported",
+            format!("The code is not a .tar.gz archive: {}", e.message),
+        ),
+        _ => range_error(e),
+    })?;
     Ok(reply(
         StatusCode::CREATED,
         models::deployment(&deployment, aw.format),
     ))
+}
+
+/// `bytes <start>-<end>/<total>` as the SDKs send it: they compute the last chunk's end as
+/// `min(start + 5 MiB - 1, total)`, so an end equal to the total means the last byte.
+fn chunk_range(value: &str) -> Result<ChunkRange> {
+    let fixed = match value.trim().rsplit_once('/') {
+        Some((span, total)) => match span.rsplit_once('-') {
+            Some((start, end)) if end.trim() == total.trim() => {
+                let last = total.trim().parse::<u64>().unwrap_or(0).saturating_sub(1);
+                format!("{start}-{last}/{total}")
+            }
+            _ => value.to_string(),
+        },
+        None => value.to_string(),
+    };
+    ChunkRange::parse(&fixed).map_err(range_error)
+}
+
+/// Errors about a chunk's place, in Appwrite's terms.
+fn range_error(e: gust_engine::Error) -> AppwriteError {
+    let about_range =
+        e.field.as_deref() == Some(CONTENT_RANGE) || Failure::of(&e) == Failure::BadRange;
+    if about_range {
+        AppwriteError::new(
+            StatusCode::BAD_REQUEST,
+            "storage_invalid_content_range",
+            format!("Invalid Content-Range: {}", e.message),
+        )
+    } else {
+        e.into()
+    }
+}
+
+/// Where the code part goes: a whole upload, or one chunk of a chunked one.
+enum Sink {
+    Whole(Upload),
+    Chunk(ChunkUpload),
+}
+
+impl Sink {
+    async fn push(&mut self, bytes: &[u8]) -> Result<()> {
+        match self {
+            Self::Whole(upload) => upload.push(bytes).await.map_err(AppwriteError::from),
+            Self::Chunk(chunk) => chunk.push(bytes).await.map_err(range_error),
+        }
+    }
+
+    async fn discard(self) {
+        match self {
+            Self::Whole(upload) => upload.discard().await,
+            Self::Chunk(chunk) => chunk.discard().await,
+        }
+    }
 }
 
 /// The form's fields besides the code, and what the code part said about itself.
@@ -155,8 +231,8 @@ impl Form {
     }
 }
 
-/// Stream the form: the code part goes to the upload as it arrives.
-async fn receive(request: Request, upload: &mut Upload, form: &mut Form) -> Result<()> {
+/// Stream the form: the code part goes to the sink as it arrives.
+async fn receive(request: Request, sink: &mut Sink, form: &mut Form) -> Result<()> {
     let malformed = |e: axum::extract::multipart::MultipartError| {
         AppwriteError::invalid(format!("Invalid multipart body: {e}"))
     };
@@ -176,7 +252,7 @@ async fn receive(request: Request, upload: &mut Upload, form: &mut Form) -> Resu
                 }
                 form.saw_code = true;
                 while let Some(chunk) = field.chunk().await.map_err(malformed)? {
-                    upload.push(&chunk).await?;
+                    sink.push(&chunk).await?;
                 }
             }
             "entrypoint" => form.entrypoint = Some(field.text().await.map_err(malformed)?),

@@ -1,7 +1,7 @@
 //! Appwrite 0.15's models, rendered from Gust's records, with the 0.13/0.14 field names for
 //! clients that ask for those formats.
 
-use gust_core::{Deployment, Function, Privacy, RuntimeId};
+use gust_core::{Deployment, DeploymentStatus, Function, Privacy, RuntimeId};
 use serde_json::{Map, Value, json};
 
 use super::Format;
@@ -103,6 +103,13 @@ pub fn function(f: &Function, times: ScheduleTimes, format: Format) -> Value {
     Value::Object(map)
 }
 
+/// The SDKs' chunk size.
+const CHUNK_BYTES: u64 = 5 * 1024 * 1024;
+
+fn chunks(bytes: u64) -> u64 {
+    bytes.div_ceil(CHUNK_BYTES).max(1)
+}
+
 pub fn deployment(d: &Deployment, format: Format) -> Value {
     let mut map = Map::new();
     map.insert("$id".into(), d.id.clone().into());
@@ -129,6 +136,13 @@ pub fn deployment(d: &Deployment, format: Format) -> Value {
         "status": status,
         "buildStdout": d.build_log,
         "buildStderr": d.error_message.clone().unwrap_or_default(),
+        // Not in 0.15's model, but the SDKs read them to report an upload's progress.
+        "chunksTotal": chunks(d.size),
+        "chunksUploaded": if d.status == DeploymentStatus::Uploading {
+            chunks(d.received)
+        } else {
+            chunks(d.size)
+        },
     });
     if let Value::Object(fields) = body {
         map.extend(fields);

@@ -124,7 +124,7 @@ pub enum BuildState {
 impl BuildState {
     pub fn of(status: DeploymentStatus) -> Self {
         match status {
-            DeploymentStatus::Waiting => Self::Queued,
+            DeploymentStatus::Uploading | DeploymentStatus::Waiting => Self::Queued,
             DeploymentStatus::Building => Self::Building,
             DeploymentStatus::Ready => Self::Ready,
             DeploymentStatus::Failed => Self::Failed,

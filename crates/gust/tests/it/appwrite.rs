@@ -474,6 +474,19 @@ async fn execute_permissions_let_guests_run_public_functions_only() {
         .await;
     assert_eq!(status, StatusCode::CREATED, "{body}");
     assert_eq!(body["response"], "hi key", "{body}");
+    // A cursor must be an execution of the function listed, not of another.
+    let (status, error) = raw
+        .get(&format!(
+            "/functions/open/executions?cursor={}",
+            body["$id"].as_str().unwrap()
+        ))
+        .await;
+    assert_error(
+        status,
+        &error,
+        StatusCode::BAD_REQUEST,
+        "general_cursor_not_found",
+    );
     // Guests still cannot manage functions.
     let (status, _, body) = raw
         .send(
@@ -489,4 +502,227 @@ async fn execute_permissions_let_guests_run_public_functions_only() {
         StatusCode::UNAUTHORIZED,
         "general_unauthorized_scope",
     );
+}
+
+/// Appwrite's CLI of the era (`appwrite-cli@0.16.0`, which asks for 0.13 models): it lists,
+/// deploys a folder it packs itself, and executes.
+#[tokio::test]
+async fn the_appwrite_cli_lists_deploys_and_executes() {
+    let npm = NpmFolder::with(&["appwrite-cli@0.16.0"]);
+    let server = TestServer::start();
+    let home = tempfile::tempdir().unwrap();
+    let work = tempfile::tempdir().unwrap();
+    let appwrite = |args: &[&str]| -> Value {
+        let output = Command::new(npm.dir().join("node_modules/.bin/appwrite"))
+            .args(args)
+            .env("HOME", home.path())
+            .env("NO_COLOR", "1")
+            .current_dir(work.path())
+            .output()
+            .unwrap();
+        let stdout = String::from_utf8_lossy(&output.stdout).to_string();
+        assert!(
+            output.status.success() && !stdout.contains("Error"),
+            "appwrite {args:?}: {stdout}\n{}",
+            String::from_utf8_lossy(&output.stderr)
+        );
+        // `--json` prints the response, then a success line.
+        match (stdout.find('{'), stdout.rfind('}')) {
+            (Some(start), Some(end)) => serde_json::from_str(&stdout[start..=end])
+                .unwrap_or_else(|e| panic!("appwrite {args:?}: {e}: {stdout}")),
+            _ => Value::Null,
+        }
+    };
+    let endpoint = format!("{}{PREFIX}", server.url);
+    appwrite(&[
+        "client",
+        "--endpoint",
+        &endpoint,
+        "--projectId",
+        "default",
+        "--key",
+        &server.token,
+    ]);
+    let created = appwrite(&[
+        "functions",
+        "create",
+        "--functionId",
+        "clifn",
+        "--name",
+        "CLI function",
+        "--execute",
+        "role:all",
+        "--runtime",
+        "python-3.11",
+        "--json",
+    ]);
+    assert_eq!(created["$id"], "clifn", "{created}");
+    assert!(created["dateCreated"].is_i64(), "0.13 models: {created}");
+
+    let code = work.path().join("code");
+    std::fs::create_dir(&code).unwrap();
+    std::fs::write(
+        code.join("main.py"),
+        "def main(req, res):\n    return res.send('cli ' + req.payload)\n",
+    )
+    .unwrap();
+    let deployment = appwrite(&[
+        "functions",
+        "createDeployment",
+        "--functionId",
+        "clifn",
+        "--entrypoint",
+        "main.py",
+        "--code",
+        "./code",
+        "--activate",
+        "true",
+        "--json",
+    ]);
+    let id = deployment["$id"].as_str().unwrap().to_string();
+    server
+        .client()
+        .wait_for_build("default", "clifn", &id, std::time::Duration::from_secs(120))
+        .await
+        .unwrap();
+    let listed = appwrite(&[
+        "functions",
+        "listDeployments",
+        "--functionId",
+        "clifn",
+        "--json",
+    ]);
+    assert_eq!(listed["deployments"][0]["status"], "ready", "{listed}");
+
+    let execution = appwrite(&[
+        "functions",
+        "createExecution",
+        "--functionId",
+        "clifn",
+        "--data",
+        "hello",
+        "--async",
+        "false",
+        "--json",
+    ]);
+    assert_eq!(execution["status"], "completed", "{execution}");
+    assert_eq!(
+        execution["stdout"], "cli hello",
+        "0.13 names the output stdout: {execution}"
+    );
+    let functions = appwrite(&["functions", "list", "--json"]);
+    assert_eq!(functions["total"], 1, "{functions}");
+}
+
+/// Bytes that do not compress, so an archive holding them stays over the chunk size.
+fn noise(len: usize) -> Vec<u8> {
+    let mut state = 0x9e37_79b9_7f4a_7c15_u64;
+    (0..len)
+        .map(|_| {
+            state ^= state << 13;
+            state ^= state >> 7;
+            state ^= state << 17;
+            state as u8
+        })
+        .collect()
+}
+
+#[tokio::test]
+async fn chunked_uploads_resume_and_refuse_bad_ranges() {
+    use reqwest::Method;
+    const CHUNK: usize = 5 * 1024 * 1024;
+    let server = TestServer::start();
+    let raw = Raw::new(&server);
+    let (status, body) = raw
+        .json(
+            Method::POST,
+            "/functions",
+            json!({"functionId": "chunky", "name": "chunky", "execute": [], "runtime": "python-3.11"}),
+        )
+        .await;
+    assert_eq!(status, StatusCode::CREATED, "{body}");
+    let handler = b"def main(req, res):\n    return res.send('big')\n";
+    let archive = tar_gz(&[
+        ("main.py", handler),
+        ("padding.bin", &noise(CHUNK + CHUNK / 4)),
+    ]);
+    let total = archive.len();
+    assert!(total > CHUNK);
+    let range =
+        |start: usize, end: usize| ("content-range", format!("bytes {start}-{end}/{total}"));
+
+    let first = archive[..CHUNK].to_vec();
+    let (status, created) = raw
+        .upload(
+            "chunky",
+            first.clone(),
+            "code.tar.gz",
+            &[range(0, CHUNK - 1)],
+        )
+        .await;
+    assert_eq!(status, StatusCode::CREATED, "{created}");
+    assert_eq!(created["status"], "processing", "{created}");
+    assert_eq!(created["chunksUploaded"], 1, "{created}");
+    let id = created["$id"].as_str().unwrap().to_string();
+    let with_id = |header: (&'static str, String)| vec![header, ("x-appwrite-id", id.clone())];
+
+    // The first chunk again (a retry after a lost answer) changes nothing.
+    let (status, again) = raw
+        .upload(
+            "chunky",
+            first,
+            "code.tar.gz",
+            &with_id(range(0, CHUNK - 1)),
+        )
+        .await;
+    assert_eq!(status, StatusCode::CREATED, "{again}");
+    assert_eq!(again["$id"], id.as_str());
+    // Ranges that are malformed, backwards, or leave a gap are refused.
+    let rest = archive[CHUNK..].to_vec();
+    for bad in [
+        ("content-range", "bytes nonsense".to_string()),
+        range(CHUNK + 10, CHUNK),
+        range(CHUNK + 1, total),
+    ] {
+        let (status, error) = raw
+            .upload("chunky", rest.clone(), "code.tar.gz", &with_id(bad.clone()))
+            .await;
+        assert_error(
+            status,
+            &error,
+            StatusCode::BAD_REQUEST,
+            "storage_invalid_content_range",
+        );
+        assert!(
+            error["message"].as_str().unwrap().contains("Content-Range"),
+            "{error}"
+        );
+    }
+    let (status, now) = raw
+        .get(&format!("/functions/chunky/deployments/{id}"))
+        .await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(
+        (&now["status"], &now["chunksUploaded"]),
+        (&json!("processing"), &json!(1)),
+        "{now}"
+    );
+
+    // The last chunk, with the SDKs' end equal to the total, completes it.
+    let (status, last) = raw
+        .upload("chunky", rest, "code.tar.gz", &with_id(range(CHUNK, total)))
+        .await;
+    assert_eq!(status, StatusCode::CREATED, "{last}");
+    assert_eq!(last["size"], total, "{last}");
+    let built = server
+        .client()
+        .wait_for_build(
+            "default",
+            "chunky",
+            &id,
+            std::time::Duration::from_secs(120),
+        )
+        .await
+        .unwrap();
+    assert_eq!(built.size, total as u64);
 }
