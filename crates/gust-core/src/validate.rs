@@ -184,7 +184,12 @@ mod tests {
 
     #[test]
     fn custom_ids_and_the_labels_made_from_them() {
-        for good in ["a", "Hello.World_1-x", &"x".repeat(36), "0190a0b2-7c1e-7d2a-9f00-1234567890ab"] {
+        for good in [
+            "a",
+            "Hello.World_1-x",
+            &"x".repeat(36),
+            "0190a0b2-7c1e-7d2a-9f00-1234567890ab",
+        ] {
             assert!(custom_id("id", good).is_ok(), "{good}");
         }
         for bad in ["", "_a", ".a", "-a", "a b", "a/b", "é", &"x".repeat(37)] {
