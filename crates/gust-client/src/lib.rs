@@ -195,14 +195,30 @@ impl Client {
         content_type: &str,
         activate: bool,
     ) -> ClientResult<Deployment> {
-        let builder = self
+        self.create_deployment_at(ns, f, body, content_type, activate, None)
+            .await
+    }
+
+    /// Upload code naming the file in the package to run (`entrypoint`), when given.
+    pub async fn create_deployment_at(
+        &self,
+        ns: &str,
+        f: &str,
+        body: impl Into<reqwest::Body>,
+        content_type: &str,
+        activate: bool,
+        entrypoint: Option<&str>,
+    ) -> ClientResult<Deployment> {
+        let mut builder = self
             .request(
                 Method::POST,
                 &format!("/api/v1/namespaces/{ns}/functions/{f}/deployments"),
             )
-            .query(&[("activate", if activate { "true" } else { "false" })])
-            .header("content-type", content_type)
-            .body(body);
+            .query(&[("activate", if activate { "true" } else { "false" })]);
+        if let Some(entrypoint) = entrypoint {
+            builder = builder.query(&[("entrypoint", entrypoint)]);
+        }
+        let builder = builder.header("content-type", content_type).body(body);
         self.send(builder).await
     }
 

@@ -26,6 +26,12 @@ pub struct DeployArgs {
     /// Create the function public (no token needed to invoke).
     #[arg(long)]
     public: bool,
+    /// Handler contract for a function created by this deploy: `gust` or `appwrite`.
+    #[arg(long, value_parser = crate::function::parse_contract)]
+    contract: Option<gust_core::HandlerContract>,
+    /// The file in the package to run (an `appwrite` function's module, e.g. `src/index.js`).
+    #[arg(long)]
+    entrypoint: Option<String>,
     /// Return once uploaded, without waiting for the build.
     #[arg(long)]
     no_wait: bool,
@@ -52,6 +58,7 @@ pub async fn run(args: DeployArgs, global: &GlobalArgs) -> anyhow::Result<()> {
                 name: Some(name.clone()),
                 runtime: Some(args.runtime.clone()),
                 privacy: args.public.then_some(gust_core::Privacy::Public),
+                contract: args.contract,
                 ..FunctionSpec::default()
             };
             client
@@ -83,12 +90,13 @@ pub async fn run(args: DeployArgs, global: &GlobalArgs) -> anyhow::Result<()> {
         Ok::<_, std::io::Error>(chunk)
     });
     let deployment = client
-        .create_deployment(
+        .create_deployment_at(
             ns,
             &name,
             reqwest::Body::wrap_stream(stream),
             content_type,
             true,
+            args.entrypoint.as_deref(),
         )
         .await
         .with_context(|| format!("uploading {}", args.path.display()))?;
