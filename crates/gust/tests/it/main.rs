@@ -3,6 +3,7 @@
 
 mod harness;
 
+mod appwrite;
 mod async_exec;
 mod auth;
 mod bad_input;
