@@ -59,6 +59,8 @@ pub struct ChunkedUpload {
     pub content_type: String,
     /// Make the deployment active once it builds.
     pub activate: bool,
+    /// The file in the package to run, sent with the first chunk.
+    pub entrypoint: Option<String>,
     /// The id of an upload an earlier run left unfinished, to go on with instead of starting
     /// a new one.
     pub resume: Option<String>,
@@ -74,6 +76,7 @@ impl Default for ChunkedUpload {
             chunk_size: 5 * 1024 * 1024,
             content_type: "application/octet-stream".into(),
             activate: false,
+            entrypoint: None,
             resume: None,
             attempts: 5,
             pause: Duration::from_millis(500),
@@ -250,14 +253,30 @@ impl Client {
         content_type: &str,
         activate: bool,
     ) -> ClientResult<Deployment> {
-        let builder = self
+        self.create_deployment_at(ns, f, body, content_type, activate, None)
+            .await
+    }
+
+    /// Upload code naming the file in the package to run (`entrypoint`), when given.
+    pub async fn create_deployment_at(
+        &self,
+        ns: &str,
+        f: &str,
+        body: impl Into<reqwest::Body>,
+        content_type: &str,
+        activate: bool,
+        entrypoint: Option<&str>,
+    ) -> ClientResult<Deployment> {
+        let mut builder = self
             .request(
                 Method::POST,
                 &format!("/api/v1/namespaces/{ns}/functions/{f}/deployments"),
             )
-            .query(&[("activate", if activate { "true" } else { "false" })])
-            .header("content-type", content_type)
-            .body(body);
+            .query(&[("activate", if activate { "true" } else { "false" })]);
+        if let Some(entrypoint) = entrypoint {
+            builder = builder.query(&[("entrypoint", entrypoint)]);
+        }
+        let builder = builder.header("content-type", content_type).body(body);
         self.send(builder).await
     }
 
@@ -279,10 +298,15 @@ impl Client {
         );
         let collection = format!("/api/v1/namespaces/{ns}/functions/{f}/deployments");
         let builder = match deployment {
-            None => self
-                .request(Method::POST, &collection)
-                .query(&[("activate", options.activate.to_string())])
-                .header("content-type", &options.content_type),
+            None => {
+                let mut first = self
+                    .request(Method::POST, &collection)
+                    .query(&[("activate", options.activate.to_string())]);
+                if let Some(entrypoint) = &options.entrypoint {
+                    first = first.query(&[("entrypoint", entrypoint)]);
+                }
+                first.header("content-type", &options.content_type)
+            }
             Some(id) => self
                 .request(Method::PUT, &format!("{collection}/{id}/code"))
                 .header("content-type", "application/octet-stream"),

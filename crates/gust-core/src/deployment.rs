@@ -94,7 +94,9 @@ pub struct Deployment {
     #[serde(default)]
     pub received: u64,
     pub format: PackageFormat,
-    /// The file inside the package to run (the `.wasm` for Wasm functions).
+    /// The file inside the package to run: the `.wasm` for Wasm functions, the module file
+    /// for the `appwrite` contract (`main.py`, `index.js` by default); for other process
+    /// functions, the handler the build loaded.
     pub entrypoint: Option<String>,
     /// sha256 of the runnable component (the upload itself, or the `.wasm` found in an archive).
     pub wasm_sha256: Option<String>,

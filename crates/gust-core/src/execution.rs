@@ -10,10 +10,11 @@ use crate::Function;
 use crate::stored;
 
 /// What started an execution.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize, ToSchema)]
 #[serde(rename_all = "lowercase")]
 pub enum Trigger {
     /// A request to `/fn/{ns}/{fn}/...`.
+    #[default]
     Http,
     /// `POST .../executions`.
     Api,

@@ -55,6 +55,36 @@ impl HandlerContract {
             Self::Appwrite => "appwrite",
         }
     }
+
+    /// The file an `appwrite` function's code is loaded from: the deployment's `entrypoint`,
+    /// a path inside the package (`./` allowed), else the default of Appwrite's images for
+    /// the runtime (`main.py`, `index.js`). `Err` says what is wrong with the one given.
+    pub fn appwrite_entrypoint(runtime: RuntimeId, given: Option<&str>) -> Result<String, String> {
+        let Some(given) = given.map(str::trim).filter(|g| !g.is_empty()) else {
+            return Ok(match runtime {
+                RuntimeId::Node20 => "index.js",
+                _ => "main.py",
+            }
+            .to_string());
+        };
+        let path = std::path::Path::new(given);
+        let mut parts = Vec::new();
+        for part in path.components() {
+            match part {
+                std::path::Component::Normal(part) => parts.push(part.to_string_lossy()),
+                std::path::Component::CurDir => {}
+                _ => {
+                    return Err(format!(
+                        "the entrypoint `{given}` must be a path inside the package, without `..`"
+                    ));
+                }
+            }
+        }
+        if parts.is_empty() {
+            return Err(format!("the entrypoint `{given}` names no file"));
+        }
+        Ok(parts.join("/"))
+    }
 }
 
 /// Who may invoke a function over `/fn`.
@@ -662,6 +692,20 @@ mod tests {
         assert_eq!(f.contract, HandlerContract::Appwrite);
         let err = spec(r#"{"id":"other"}"#).apply_to(&mut f).unwrap_err();
         assert_eq!(err.field, "id");
+    }
+
+    #[test]
+    fn appwrite_entrypoints_default_per_runtime_and_stay_inside_the_package() {
+        let file = |runtime, given| HandlerContract::appwrite_entrypoint(runtime, given);
+        assert_eq!(file(RuntimeId::Python311, None).unwrap(), "main.py");
+        assert_eq!(file(RuntimeId::Node20, Some(" ")).unwrap(), "index.js");
+        assert_eq!(
+            file(RuntimeId::Node20, Some("./src//index.js")).unwrap(),
+            "src/index.js"
+        );
+        for bad in ["../x.py", "/etc/passwd", "src/../../x.py", "."] {
+            assert!(file(RuntimeId::Python311, Some(bad)).is_err(), "{bad}");
+        }
     }
 
     #[test]

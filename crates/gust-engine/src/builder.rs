@@ -343,21 +343,22 @@ async fn build_process(
         .handler
         .clone()
         .unwrap_or_else(|| "main.handle".into());
+    let mut env = function.env.clone();
+    crate::contract::add_env(&mut env, function, &function.namespace, &deployment.id);
     let spec = gust_runtime_process::BuildSpec {
         runtime: function.runtime,
         code_dir: dir,
         handler: handler.clone(),
-        env: function
-            .env
-            .iter()
-            .map(|(k, v)| (k.clone(), v.clone()))
-            .collect(),
+        contract: function.contract,
+        entrypoint: deployment.entrypoint.clone(),
+        env: env.into_iter().collect(),
     };
     let report = runtime
         .build(&spec, &mut |line: &str| log.text.push_str(line))
         .await
         .map_err(|e| e.to_string())?;
-    deployment.entrypoint = Some(handler);
+    // The file an `appwrite` build loaded (the default filled in), else the handler.
+    deployment.entrypoint = Some(report.entrypoint.unwrap_or(handler));
     log.line(format!("handler loads ({} µs to import)", report.import_us));
     Ok(())
 }

@@ -11,7 +11,8 @@
 //!   invoke, in memory; `recorder`: execution records, batched off the request path.
 //! - `jobs/`: async executions (queue, retries), cron and event triggers, retention.
 //! - `builder` + `archive`: uploads to runnable deployments; `uploads`: chunked uploads in
-//!   progress (staged bytes, a lock per upload).
+//!   progress (staged bytes, a lock per upload); `contract`: what a handler contract adds to a
+//!   function's environment.
 //! - `auth`: tokens in memory and scope checks; `logs`: live output; `metrics`: counters.
 //! - `start`: configuration and start-up, the one place the parts are wired together. Each
 //!   part gets only the handles it uses, so the modules form layers: `live` and `recorder`,
@@ -23,6 +24,7 @@
 pub mod archive;
 pub mod auth;
 mod builder;
+mod contract;
 pub mod error;
 pub mod invoke;
 pub mod jobs;

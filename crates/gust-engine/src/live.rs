@@ -8,7 +8,7 @@ use std::path::PathBuf;
 use std::sync::{Arc, Mutex, RwLock};
 use std::time::Duration;
 
-use gust_core::{Deployment, Function, FunctionStatus, Namespace};
+use gust_core::{Deployment, Function, FunctionStatus, HandlerContract, Namespace};
 use gust_runtime::Runtime;
 use gust_runtime_process::{FunctionPool, PoolSpec, ProcessRuntime};
 use gust_runtime_wasm::{InvokeLimits, LimitedComponent, WasmFunction, WasmRuntime};
@@ -198,9 +198,20 @@ impl LiveFunctions {
             self.remove(&function.id);
             return Ok(());
         };
-        let env = merged_env(namespace, function);
+        let env = merged_env(namespace, function, &deployment_id);
         let (runtime, runner): (Arc<dyn Runtime>, _) = if function.runtime.is_process() {
-            let pool = self.pool(function, &deployment_id, env)?;
+            // The file the contract loads is the deployment's (only `appwrite` names one).
+            let entrypoint = match function.contract {
+                HandlerContract::Appwrite => {
+                    self.loaders
+                        .store
+                        .get_deployment(&function.id, &deployment_id)
+                        .await?
+                        .entrypoint
+                }
+                HandlerContract::Gust => None,
+            };
+            let pool = self.pool(function, &deployment_id, entrypoint, env)?;
             (Arc::new(pool.clone()), Runner::Process(pool))
         } else {
             let component = LimitedComponent {
@@ -246,6 +257,7 @@ impl LiveFunctions {
         &self,
         function: &Function,
         deployment_id: &str,
+        entrypoint: Option<String>,
         env: Vec<(String, String)>,
     ) -> Result<FunctionPool, Error> {
         let runtime = self.loaders.process.as_ref().map_err(|reason| {
@@ -264,6 +276,8 @@ impl LiveFunctions {
                 .handler
                 .clone()
                 .unwrap_or_else(|| "main.handle".into()),
+            contract: function.contract,
+            entrypoint,
             env,
             memory_mb: u64::from(function.memory_mb),
             cpu_millis: function.cpu_millis,
@@ -342,6 +356,8 @@ fn same_workers(a: &PoolSpec, b: &PoolSpec) -> bool {
     a.deployment_id == b.deployment_id
         && a.function_name == b.function_name
         && a.handler == b.handler
+        && a.contract == b.contract
+        && a.entrypoint == b.entrypoint
         && a.env == b.env
         && a.memory_mb == b.memory_mb
         && a.cpu_millis == b.cpu_millis
@@ -359,11 +375,16 @@ fn remove_from(routes: &mut Routes, function_id: &str) {
 }
 
 /// Namespace env, then namespace secrets, then the function's env and secrets: the most
-/// specific value wins.
-fn merged_env(namespace: &Namespace, function: &Function) -> Vec<(String, String)> {
+/// specific value wins. Then what the handler contract adds, over all of them.
+fn merged_env(
+    namespace: &Namespace,
+    function: &Function,
+    deployment_id: &str,
+) -> Vec<(String, String)> {
     let mut env = namespace.env.clone();
     env.extend(namespace.secrets.clone());
     env.extend(function.env.clone());
     env.extend(function.secrets.clone());
+    crate::contract::add_env(&mut env, function, &namespace.name, deployment_id);
     env.into_iter().collect()
 }

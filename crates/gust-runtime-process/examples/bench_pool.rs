@@ -98,6 +98,8 @@ async fn function(
         runtime: id,
         code_dir: dir.path().to_path_buf(),
         handler: "main.handle".into(),
+        contract: gust_core::HandlerContract::Gust,
+        entrypoint: None,
         env: vec![],
     };
     runtime.build(&spec, &mut |_| {}).await?;
@@ -112,6 +114,8 @@ fn pool_spec(runtime: RuntimeId, code: &Path, max_scale: u32, concurrency: u32) 
         runtime,
         code_dir: code.to_path_buf(),
         handler: "main.handle".into(),
+        contract: gust_core::HandlerContract::Gust,
+        entrypoint: None,
         env: vec![],
         memory_mb: 256,
         cpu_millis: 0,

@@ -7,7 +7,7 @@ use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
-use gust_core::RuntimeId;
+use gust_core::{HandlerContract, RuntimeId};
 use gust_sandbox::{CodeDir, Limits, SandboxSpec};
 use tokio::io::AsyncReadExt;
 use tokio::sync::mpsc;
@@ -25,6 +25,10 @@ pub struct BuildSpec {
     /// The unpacked code; dependencies are installed into it.
     pub code_dir: PathBuf,
     pub handler: String,
+    /// How the handler is called; `appwrite` checks `entrypoint` and its `main` instead.
+    pub contract: HandlerContract,
+    /// The file the `appwrite` contract loads (its runtime's default when `None`).
+    pub entrypoint: Option<String>,
     /// The function's environment, for the import check.
     pub env: Vec<(String, String)>,
 }
@@ -36,6 +40,8 @@ pub struct BuildReport {
     pub steps: Vec<String>,
     pub import_us: u64,
     pub duration: Duration,
+    /// The file an `appwrite` build loaded (the default filled in, `./` dropped).
+    pub entrypoint: Option<String>,
 }
 
 /// Installs are generous: pip and npm spawn many processes and unpack into /tmp.
@@ -74,6 +80,8 @@ pub(crate) async fn build(
         .runtimes
         .interpreter(spec.runtime)
         .map_err(|reason| ProcessError::RuntimeUnavailable(spec.runtime.to_string(), reason))?;
+    // Before the installs: a package without its entrypoint need not wait for them to fail.
+    let entrypoint = appwrite_entrypoint(spec).inspect_err(|e| log(&format!("{e}\n")))?;
     let mut report = BuildReport::default();
     let owner = std::fs::metadata(&spec.code_dir)
         .map(|m| {
@@ -91,14 +99,36 @@ pub(crate) async fn build(
     installed?;
     given_back?;
 
-    report.import_us = import_check(shared, spec, interpreter)
+    report.import_us = import_check(shared, spec, interpreter, entrypoint.as_deref())
         .await
         .inspect_err(|e| {
             log(&format!("{e}\n"));
         })?;
-    log(&format!("handler {} loads\n", spec.handler));
+    match &entrypoint {
+        None => log(&format!("handler {} loads\n", spec.handler)),
+        Some(file) => log(&format!(
+            "entrypoint {file} loads and defines its function\n"
+        )),
+    }
     report.duration = started.elapsed();
+    report.entrypoint = entrypoint;
     Ok(report)
+}
+
+/// The file an `appwrite` build loads, checked to be in the package (`None` for `gust`).
+fn appwrite_entrypoint(spec: &BuildSpec) -> ProcessResult<Option<String>> {
+    if spec.contract != HandlerContract::Appwrite {
+        return Ok(None);
+    }
+    let file = HandlerContract::appwrite_entrypoint(spec.runtime, spec.entrypoint.as_deref())
+        .map_err(ProcessError::Build)?;
+    if !spec.code_dir.join(&file).is_file() {
+        return Err(ProcessError::Build(format!(
+            "the entrypoint `{file}` is not a file in the package (name another with the \
+             deployment's `entrypoint`)"
+        )));
+    }
+    Ok(Some(file))
 }
 
 /// The dependency installs the code asks for (pip, npm), or the bootstrap check of a custom
@@ -253,6 +283,7 @@ async fn import_check(
     shared: &Shared,
     spec: &BuildSpec,
     interpreter: Option<&Interpreter>,
+    entrypoint: Option<&str>,
 ) -> ProcessResult<u64> {
     let sandbox_spec = worker_sandbox(
         spec.runtime,
@@ -274,6 +305,8 @@ async fn import_check(
     let load = Load {
         kind: "load",
         handler: &spec.handler,
+        contract: spec.contract.as_str(),
+        entrypoint,
         code_dir: &fresh.sandbox.code_path.clone(),
         env,
         function: FunctionInfo {

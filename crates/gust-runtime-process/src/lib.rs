@@ -32,6 +32,8 @@
 //!     runtime: gust_core::RuntimeId::Python311,
 //!     code_dir: "/var/lib/gust/deployments/d1".into(),
 //!     handler: "main.handle".into(),
+//!     contract: gust_core::HandlerContract::Gust,
+//!     entrypoint: None,
 //!     env: vec![],
 //! };
 //! runtime.build(&spec, &mut |line| eprint!("{line}")).await?;
@@ -42,6 +44,8 @@
 //!     runtime: spec.runtime,
 //!     code_dir: spec.code_dir.clone(),
 //!     handler: spec.handler.clone(),
+//!     contract: gust_core::HandlerContract::Gust,
+//!     entrypoint: None,
 //!     env: vec![],
 //!     memory_mb: 128,
 //!     cpu_millis: 0,

@@ -4,8 +4,8 @@
 use std::collections::BTreeMap;
 
 use bytes::Bytes;
-use gust_core::ExecutionRequest;
 use gust_core::execution::RecordedBody;
+use gust_core::{ExecutionRequest, ExecutionTrigger};
 use http::{HeaderMap, HeaderValue, Method};
 
 /// Request headers never copied into execution records: they carry credentials.
@@ -24,6 +24,9 @@ pub struct Request {
     pub body: Bytes,
     /// The execution it runs as; the function sees it (`context.execution_id`).
     pub execution_id: String,
+    /// What started the run. Set with the execution id, by the path that runs it; handler
+    /// contracts that tell the code how it was called (Appwrite's) pass it on.
+    pub trigger: ExecutionTrigger,
 }
 
 impl Request {
@@ -51,6 +54,7 @@ impl Request {
             headers,
             body: Bytes::from(request.body.to_bytes()),
             execution_id: String::new(),
+            trigger: ExecutionTrigger::default(),
         })
     }
 

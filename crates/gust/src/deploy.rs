@@ -29,6 +29,12 @@ pub struct DeployArgs {
     /// Create the function public (no token needed to invoke).
     #[arg(long)]
     public: bool,
+    /// Handler contract for a function created by this deploy: `gust` or `appwrite`.
+    #[arg(long, value_parser = crate::function::parse_contract)]
+    contract: Option<gust_core::HandlerContract>,
+    /// The file in the package to run (an `appwrite` function's module, e.g. `src/index.js`).
+    #[arg(long)]
+    entrypoint: Option<String>,
     /// Return once uploaded, without waiting for the build.
     #[arg(long)]
     no_wait: bool,
@@ -63,6 +69,7 @@ pub async fn run(args: DeployArgs, global: &GlobalArgs) -> anyhow::Result<()> {
                 name: Some(name.clone()),
                 runtime: Some(args.runtime.clone()),
                 privacy: args.public.then_some(gust_core::Privacy::Public),
+                contract: args.contract,
                 ..FunctionSpec::default()
             };
             client
@@ -90,6 +97,7 @@ pub async fn run(args: DeployArgs, global: &GlobalArgs) -> anyhow::Result<()> {
             chunk_size: usize::try_from(chunk_size)?,
             content_type: content_type.into(),
             activate: true,
+            entrypoint: args.entrypoint.clone(),
             resume: args.resume.clone(),
             ..ChunkedUpload::default()
         };
@@ -124,12 +132,13 @@ pub async fn run(args: DeployArgs, global: &GlobalArgs) -> anyhow::Result<()> {
             Ok::<_, std::io::Error>(chunk)
         });
         client
-            .create_deployment(
+            .create_deployment_at(
                 ns,
                 &name,
                 reqwest::Body::wrap_stream(stream),
                 content_type,
                 true,
+                args.entrypoint.as_deref(),
             )
             .await
             .with_context(|| format!("uploading {}", args.path.display()))?

@@ -3,7 +3,7 @@
 use std::collections::BTreeMap;
 
 use clap::{Args, Subcommand};
-use gust_core::{Function, FunctionSpec, Privacy};
+use gust_core::{Function, FunctionSpec, HandlerContract, Privacy};
 
 use crate::context::GlobalArgs;
 use crate::output;
@@ -69,6 +69,10 @@ pub struct Settings {
     secrets: Vec<(String, String)>,
     #[arg(long)]
     handler: Option<String>,
+    /// How the code is called: `gust` (the default) or `appwrite` (code written for
+    /// Appwrite 0.15; python3.11 and node20).
+    #[arg(long, value_parser = parse_contract)]
+    contract: Option<HandlerContract>,
     /// CPU in thousandths of a core (process runtimes; 50-16000).
     #[arg(long)]
     cpu: Option<u32>,
@@ -78,6 +82,13 @@ pub struct Settings {
     /// Process runtimes: network access again (the default).
     #[arg(long)]
     network: bool,
+}
+
+pub fn parse_contract(s: &str) -> Result<HandlerContract, String> {
+    [HandlerContract::Gust, HandlerContract::Appwrite]
+        .into_iter()
+        .find(|c| c.as_str() == s)
+        .ok_or_else(|| format!("`{s}` is not a contract: `gust` or `appwrite`"))
 }
 
 fn parse_pair(s: &str) -> Result<(String, String), String> {
@@ -108,6 +119,7 @@ impl Settings {
             env: map(self.env),
             secrets: map(self.secrets),
             handler: self.handler,
+            contract: self.contract,
             cpu_millis: self.cpu,
             network: if self.no_network {
                 Some(false)
@@ -193,6 +205,7 @@ fn show(f: &Function, global: &GlobalArgs) -> anyhow::Result<()> {
         ("id", f.id.clone()),
         ("namespace", f.namespace.clone()),
         ("runtime", f.runtime.to_string()),
+        ("contract", f.contract.as_str().to_string()),
         ("status", format!("{:?}", f.status).to_lowercase()),
         ("privacy", format!("{:?}", f.privacy).to_lowercase()),
         ("url", f.url.clone()),

@@ -26,7 +26,8 @@ use crate::extract::ApiQuery;
 pub struct UploadQuery {
     /// Make this deployment active once it builds (the first deployment always is).
     pub activate: Option<bool>,
-    /// The file in the package to run (default: the only `.wasm` in it).
+    /// The file in the package to run (default: the only `.wasm` in it; for a function of
+    /// the `appwrite` contract, `main.py` or `index.js`).
     pub entrypoint: Option<String>,
 }
 

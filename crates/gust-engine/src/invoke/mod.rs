@@ -130,6 +130,7 @@ where
         headers: parts.headers,
         body: read_body(body, limit).await?,
         execution_id: String::new(),
+        trigger: ExecutionTrigger::Http,
     };
     if is_async {
         return Ok(Invocation::Async(live, request));

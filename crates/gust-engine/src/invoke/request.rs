@@ -39,5 +39,7 @@ pub fn request_from_input(input: &ExecutionInput) -> Result<RunRequest, Error> {
         headers,
         body: Bytes::from(input.body.clone().unwrap_or_default()),
         execution_id: String::new(),
+        // The run path sets it again from the execution's trigger (an async one may differ).
+        trigger: gust_core::ExecutionTrigger::Api,
     })
 }

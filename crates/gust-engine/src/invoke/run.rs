@@ -32,6 +32,7 @@ pub(super) async fn respond(
     let start = Start::now(live);
     let slot = recorder.slot().await;
     request.execution_id = gust_core::new_id();
+    request.trigger = ExecutionTrigger::Http;
     let run = live.runtime.start(request, &mut |_| {});
     let mut recording = Recording::new(run, Sink::Recorder(slot), start, ExecutionTrigger::Http);
     match recording.head().await {
@@ -66,6 +67,7 @@ pub(super) async fn run_to_end(
 ) -> Result<Execution, Error> {
     let start = Start::now(live);
     request.execution_id = id;
+    request.trigger = trigger;
     let mut on_start = Some(on_start);
     let run = live.runtime.start(request, &mut |watch| {
         if let Some(on_start) = on_start.take() {

@@ -177,6 +177,7 @@ async function load(msg) {
   Object.assign(process.env, msg.env || {});
   const dir = msg.code_dir || '/code';
   process.chdir(dir);
+  if (msg.contract === 'appwrite') return loadAppwrite(msg, dir);
   const spec = msg.handler || 'main.handle';
   const dot = spec.lastIndexOf('.');
   const moduleName = dot > 0 ? spec.slice(0, dot) : 'main';
@@ -200,11 +201,127 @@ async function load(msg) {
   return Number((process.hrtime.bigint() - started) / 1000n);
 }
 
+// The `appwrite` contract (Appwrite 0.15's Node runtime): the entrypoint file exports the
+// function, called as `(req, res)` and answered with res.send or res.json. Nothing here runs
+// for the `gust` contract.
+let appwrite = false;
+let appwriteEnv = {};
+const TEXT = 'text/plain; charset=utf-8';
+const NO_ANSWER = 'the function settled without calling res.send or res.json';
+
+// An ES module (.mjs, or .js under "type": "module") is refused by require and imported.
+async function requireOrImport(file) {
+  try {
+    return file.endsWith('.mjs') ? await import(pathToFileURL(file).href) : require(file);
+  } catch (err) {
+    if (!err || err.code !== 'ERR_REQUIRE_ESM') throw err;
+    return import(pathToFileURL(file).href);
+  }
+}
+
+async function loadAppwrite(msg, dir) {
+  const entry = msg.entrypoint || 'index.js';
+  const started = process.hrtime.bigint();
+  const ns = await requireOrImport(path.join(dir, entry));
+  // module.exports = fn; or a default export (ES modules, transpiled TypeScript).
+  let fn = typeof ns === 'function' ? ns : ns && ns.default;
+  if (typeof fn !== 'function' && fn && typeof fn.default === 'function') fn = fn.default;
+  if (typeof fn !== 'function') {
+    throw new Error(`${entry} exports no function: Appwrite calls module.exports = async (req, res) => { ... }`);
+  }
+  appwriteEnv = Object.assign({}, msg.env || {});
+  handler = fn;
+  appwrite = true;
+  return Number((process.hrtime.bigint() - started) / 1000n);
+}
+
+function httpStatus(status) {
+  if (status === undefined || status === null) return 200;
+  const code = Number(status);
+  if (!Number.isInteger(code) || code < 100 || code > 599) throw new TypeError(`${status} is not an HTTP status code`);
+  return code;
+}
+
+function invokeAppwrite(msg, raw) {
+  const id = msg.id;
+  const headers = msg.event.headers || {};
+  const payload = raw.toString('utf8');
+  const env = Object.assign({}, appwriteEnv);
+  const given = msg.context && msg.context.trigger;
+  // Appwrite's name for API and HTTP runs alike is `http`.
+  const trigger = given === 'schedule' || given === 'event' ? given : 'http';
+  env.APPWRITE_FUNCTION_TRIGGER = trigger;
+  env.APPWRITE_FUNCTION_DATA = payload;
+  if (trigger === 'event') {
+    env.APPWRITE_FUNCTION_EVENT = headers['x-gust-event'] || '';
+    env.APPWRITE_FUNCTION_EVENT_DATA = payload;
+  }
+  const req = { payload, env, variables: env, headers };
+  const store = { stdout: [], stderr: [], size: 0, truncated: false };
+  // The first send or json call is the answer; later ones change nothing.
+  let answer = null;
+  const res = {
+    send(text, status) {
+      if (answer) return;
+      const body = text === undefined || text === null ? '' : Buffer.isBuffer(text) ? text : String(text);
+      answer = [httpStatus(status), TEXT, body];
+    },
+    json(obj, status) {
+      if (answer) return;
+      const json = JSON.stringify(obj);
+      answer = [httpStatus(status), 'application/json', json === undefined ? '' : json];
+    },
+  };
+  let result;
+  try {
+    result = captures.run(store, handler, req, res);
+  } catch (err) {
+    return finishAppwrite(id, store, answer, false, err);
+  }
+  let then;
+  try {
+    then = result && result.then;
+  } catch (err) {
+    return finishAppwrite(id, store, answer, false, err);
+  }
+  if (typeof then === 'function') {
+    Promise.resolve(result).then(() => finishAppwrite(id, store, answer, true), (err) => finishAppwrite(id, store, answer, false, err));
+  } else {
+    finishAppwrite(id, store, answer, true);
+  }
+}
+
+// `ok`: the handler returned; else it threw `error`. An answer given before a failure stands,
+// with the trace in the logs; without one, the trace is the answer, as in Appwrite.
+function finishAppwrite(id, store, answer, ok, error) {
+  let status;
+  let type;
+  let body;
+  let failure = null;
+  if (!ok) {
+    const trace = (error && error.stack) || String(error);
+    store.stderr.push(trace + '\n');
+    if (!answer) {
+      failure = String((error && error.message) || error);
+      [status, type, body] = [500, TEXT, trace];
+    }
+  }
+  if (answer) [status, type, body] = answer;
+  else if (ok) [failure, status, type, body] = [NO_ANSWER, 500, TEXT, NO_ANSWER];
+  let header = '{"type":"result","id":' + id + ',"status":' + status + ',"headers":{"content-type":"' + type + '"}';
+  if (failure !== null) header += ',"error":' + JSON.stringify(failure.toWellFormed());
+  if (store.stdout.length) header += ',"stdout":' + JSON.stringify(store.stdout.join('').toWellFormed());
+  if (store.stderr.length) header += ',"stderr":' + JSON.stringify(store.stderr.join('').toWellFormed());
+  if (store.truncated) header += ',"truncated":true';
+  send(header + '}', body);
+}
+
 let buffer = Buffer.alloc(0);
 let loaded = false;
 function onFrame(msg, raw) {
   if (msg.type === 'invoke') {
-    invoke(msg, raw);
+    if (appwrite) invokeAppwrite(msg, raw);
+    else invoke(msg, raw);
   } else if (msg.type === 'load' && !loaded) {
     loaded = true;
     logLimit = msg.log_limit || logLimit;

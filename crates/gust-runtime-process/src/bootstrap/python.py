@@ -128,6 +128,8 @@ def _load(msg):
     code = msg.get("code_dir") or "/code"
     os.chdir(code)
     sys.path.insert(0, code)
+    if msg.get("contract") == "appwrite":
+        return _load_appwrite(msg, env)
     module_name, _, func_name = (msg.get("handler") or "main.handle").rpartition(".")
     started = time.monotonic_ns()
     import importlib
@@ -136,6 +138,122 @@ def _load(msg):
     if not callable(func):
         raise AttributeError("module %r has no function %r" % (module_name, func_name))
     return func, (time.monotonic_ns() - started) // 1000
+
+
+# The `appwrite` contract (Appwrite 0.15's Python runtime): `main(req, res)` in the module
+# named by the entrypoint file, answered with res.send or res.json. Nothing here runs for the
+# `gust` contract.
+_appwrite_env = {}
+_TEXT = "text/plain; charset=utf-8"
+_NO_ANSWER = "the function returned without calling res.send or res.json"
+
+
+def _load_appwrite(msg, env):
+    global _appwrite_env
+    _appwrite_env = dict(env)
+    entry = msg.get("entrypoint") or "main.py"
+    # As Appwrite imports it: the path without `.py`, folders as packages.
+    module_name = (entry[:-3] if entry.endswith(".py") else entry).replace("/", ".")
+    started = time.monotonic_ns()
+    import importlib
+    module = importlib.import_module(module_name)
+    func = getattr(module, "main", None)
+    if not callable(func):
+        raise AttributeError("%s defines no function `main`: Appwrite calls main(req, res)" % entry)
+    return func, (time.monotonic_ns() - started) // 1000
+
+
+class AppwriteRequest:
+    """`req`: the body as text, the function's environment, the request's headers."""
+
+    __slots__ = ("payload", "env", "variables", "headers")
+
+    def __init__(self, payload, env, headers):
+        self.payload = payload
+        self.env = env
+        self.variables = env  # the name Appwrite 1.x gives it
+        self.headers = headers
+
+
+def _status(status):
+    code = int(status)
+    if not 100 <= code <= 599:
+        raise ValueError("%r is not an HTTP status code" % (status,))
+    return code
+
+
+class AppwriteResponse:
+    """`res`: the first send or json call is the answer; later ones change nothing."""
+
+    __slots__ = ("answer",)
+
+    def __init__(self):
+        self.answer = None
+
+    def send(self, text="", status=200):
+        if self.answer is None:
+            if isinstance(text, (bytes, bytearray)):
+                body = bytes(text)
+            else:
+                body = ("" if text is None else str(text)).encode("utf-8", "replace")
+            self.answer = (_status(status), _TEXT, body)
+        return self
+
+    def json(self, obj, status=200):
+        if self.answer is None:
+            self.answer = (_status(status), "application/json",
+                           _dumps(obj).encode("utf-8", "replace"))
+        return self
+
+
+def _invoke_appwrite(func, is_async, msg, raw, log_limit):
+    """Runs one invocation of main(req, res); returns its result frame."""
+    headers = msg["event"]["headers"]
+    payload = raw.decode("utf-8", "replace")
+    env = dict(_appwrite_env)
+    trigger = msg["context"].get("trigger")
+    if trigger != "schedule" and trigger != "event":
+        trigger = "http"  # Appwrite's name for API and HTTP runs alike
+    env["APPWRITE_FUNCTION_TRIGGER"] = trigger
+    env["APPWRITE_FUNCTION_DATA"] = payload
+    if trigger == "event":
+        env["APPWRITE_FUNCTION_EVENT"] = headers.get("x-gust-event", "")
+        env["APPWRITE_FUNCTION_EVENT_DATA"] = payload
+    res = AppwriteResponse()
+    out, err = _Capture(log_limit), _Capture(log_limit)
+    real_out, real_err = sys.stdout, sys.stderr
+    sys.stdout, sys.stderr = out, err
+    reply = {"type": "result", "id": msg["id"]}
+    failure = None
+    try:
+        result = func(AppwriteRequest(payload, env, headers), res)
+        if is_async:
+            _loop().run_until_complete(result)
+    except Exception:  # the function's failure is the request's, not the worker's
+        import traceback
+        failure = traceback.format_exc()
+        err.write(failure)
+    finally:
+        sys.stdout, sys.stderr = real_out, real_err
+    if res.answer is not None:
+        # Answered before any failure: the answer stands, the trace is in the logs.
+        status, kind, body = res.answer
+    else:
+        # Appwrite answers a failure with its trace as the body.
+        message = _NO_ANSWER if failure is None else failure.strip().splitlines()[-1]
+        status, kind, body = 500, _TEXT, (failure or _NO_ANSWER).encode("utf-8", "replace")
+        reply["error"] = message
+    reply["status"] = status
+    reply["headers"] = {"content-type": kind}
+    if out.parts:
+        reply["stdout"] = out.value()
+    if err.parts:
+        reply["stderr"] = err.value()
+    if out.truncated or err.truncated:
+        reply["truncated"] = True
+    if body:
+        reply["len"] = len(body)
+    return _dumps(reply).encode("utf-8", "replace") + b"\n" + body
 
 
 def _frames():
@@ -264,13 +382,14 @@ def main():
     func = None
     log_limit = 65536
     is_async = False
+    invoke = _invoke
     for msg, raw in frames:
         if msg is None:
             _flush()
             continue
         kind = msg.get("type")
         if kind == "invoke" and func is not None:
-            _hold(_invoke(func, is_async, msg, raw, log_limit))
+            _hold(invoke(func, is_async, msg, raw, log_limit))
         elif kind == "load" and func is None:
             try:
                 func, import_us = _load(msg)
@@ -281,6 +400,8 @@ def main():
             # CO_COROUTINE, read directly: importing `inspect` would add ~4 ms to cold starts.
             is_async = bool(getattr(getattr(func, "__code__", None), "co_flags", 0) & 0x80)
             log_limit = int(msg.get("log_limit") or 65536)
+            if msg.get("contract") == "appwrite":
+                invoke = _invoke_appwrite
             _send({"type": "loaded", "import_us": import_us})
             _thread.start_new_thread(_flusher, ())
 

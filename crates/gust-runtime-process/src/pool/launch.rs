@@ -6,6 +6,7 @@ use std::sync::Arc;
 use std::sync::atomic::Ordering;
 use std::time::Instant;
 
+use gust_core::HandlerContract;
 use gust_sandbox::SandboxSpec;
 
 use super::PoolInner;
@@ -46,6 +47,13 @@ impl PoolInner {
             .iter()
             .map(|(k, v)| (k.as_str(), v.as_str()))
             .collect();
+        let entrypoint = match spec.contract {
+            HandlerContract::Gust => None,
+            HandlerContract::Appwrite => Some(HandlerContract::appwrite_entrypoint(
+                spec.runtime,
+                spec.entrypoint.as_deref(),
+            )?),
+        };
         let mut cold = ColdStart::default();
 
         let mut fresh = None;
@@ -85,6 +93,8 @@ impl PoolInner {
         let load = Load {
             kind: "load",
             handler: &spec.handler,
+            contract: spec.contract.as_str(),
+            entrypoint: entrypoint.as_deref(),
             code_dir: &code_dir,
             env,
             function: FunctionInfo {
@@ -100,6 +110,7 @@ impl PoolInner {
             memory_mb: spec.memory_mb,
             timeout: spec.timeout,
             log_limit: self.runtime.config.log_limit,
+            contract: spec.contract,
         };
         let seq = self.runtime.next_worker.fetch_add(1, Ordering::Relaxed);
         let worker = Worker::run(fresh, seq, cold.stem_cell, limits, self.exits.clone());

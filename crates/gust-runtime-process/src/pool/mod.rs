@@ -14,7 +14,7 @@ use std::sync::{Arc, Mutex};
 use std::task::Poll;
 use std::time::{Duration, Instant};
 
-use gust_core::RuntimeId;
+use gust_core::{HandlerContract, RuntimeId};
 use tokio::sync::{Notify, mpsc, oneshot};
 
 use crate::request::{ColdStart, ProcessResponse};
@@ -33,8 +33,14 @@ pub struct PoolSpec {
     /// The deployment's code folder (after [`build`](crate::ProcessRuntime::build)); shown
     /// read-only at `/code`. It and its files must be readable by others (0755/0644).
     pub code_dir: PathBuf,
-    /// `module.function`, e.g. `main.handle`. Ignored by `custom` (its `bootstrap` decides).
+    /// `module.function`, e.g. `main.handle`. Ignored by `custom` (its `bootstrap` decides)
+    /// and by the `appwrite` contract.
     pub handler: String,
+    /// How the handler is called (`appwrite`: python3.11 and node20 only).
+    pub contract: HandlerContract,
+    /// The file the `appwrite` contract loads, relative to the code folder (`src/index.js`);
+    /// its runtime's default (`main.py`, `index.js`) when `None`.
+    pub entrypoint: Option<String>,
     /// The function's environment (namespace env and secrets merged), set before the import.
     pub env: Vec<(String, String)>,
     pub memory_mb: u64,

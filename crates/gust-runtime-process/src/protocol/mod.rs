@@ -256,6 +256,10 @@ pub struct Load<'a> {
     #[serde(rename = "type")]
     pub kind: &'static str,
     pub handler: &'a str,
+    /// How the handler is called: `gust` or `appwrite` (which loads `entrypoint`, a file).
+    pub contract: &'static str,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub entrypoint: Option<&'a str>,
     pub code_dir: &'a str,
     pub env: BTreeMap<&'a str, &'a str>,
     pub function: FunctionInfo<'a>,
@@ -276,10 +280,13 @@ pub struct InvokeTemplate {
     /// `"functionName":…,"memoryLimitMb":…,"timeoutMs":…` (no braces).
     context: Vec<u8>,
     timeout_ms: u64,
+    /// The context names what started the request (`trigger`): only for workers whose
+    /// contract tells the code, so the others parse nothing more.
+    with_trigger: bool,
 }
 
 impl InvokeTemplate {
-    pub fn new(function_name: &str, memory_mb: u64, timeout_ms: u64) -> Self {
+    pub fn new(function_name: &str, memory_mb: u64, timeout_ms: u64, with_trigger: bool) -> Self {
         let mut context = Vec::with_capacity(64 + function_name.len());
         context.extend_from_slice(b"\"functionName\":");
         push_str(&mut context, function_name);
@@ -290,6 +297,7 @@ impl InvokeTemplate {
         Self {
             context,
             timeout_ms,
+            with_trigger,
         }
     }
 
@@ -325,6 +333,11 @@ impl InvokeTemplate {
         push_str(&mut out, &request.execution_id);
         out.extend_from_slice(b",\"deadlineMs\":");
         push_u64(&mut out, now_ms + self.timeout_ms);
+        if self.with_trigger {
+            out.extend_from_slice(b",\"trigger\":\"");
+            out.extend_from_slice(request.trigger.as_str().as_bytes());
+            out.push(b'"');
+        }
         out.extend_from_slice(b"}}\n");
         out.extend_from_slice(body);
         out
@@ -455,7 +468,7 @@ mod tests {
             body: Bytes::from_static(&[0xff, 0x00]),
             ..Request::default()
         };
-        let frame = InvokeTemplate::new("f", 128, 1000).encode(1, &request);
+        let frame = InvokeTemplate::new("f", 128, 1000, false).encode(1, &request);
         let newline = frame.iter().position(|b| *b == b'\n').unwrap();
         let header: serde_json::Value = serde_json::from_slice(&frame[..newline]).unwrap();
         assert_eq!(header["event"]["isBase64Encoded"], true);
@@ -479,7 +492,7 @@ mod tests {
             execution_id: "e1".into(),
             ..Request::default()
         };
-        let frame = InvokeTemplate::new("f", 64, 500).encode(9, &request);
+        let frame = InvokeTemplate::new("f", 64, 500, false).encode(9, &request);
         let header: serde_json::Value = serde_json::from_slice(&frame[..frame.len() - 1]).unwrap();
         let event = &header["event"];
         assert_eq!(
@@ -496,6 +509,22 @@ mod tests {
     }
 
     #[test]
+    fn the_trigger_is_named_only_for_workers_that_asked_for_it() {
+        let request = Request {
+            trigger: gust_core::ExecutionTrigger::Schedule,
+            ..Request::default()
+        };
+        let context = |with_trigger| {
+            let frame = InvokeTemplate::new("f", 64, 500, with_trigger).encode(1, &request);
+            let header: serde_json::Value =
+                serde_json::from_slice(&frame[..frame.len() - 1]).unwrap();
+            header["context"].clone()
+        };
+        assert_eq!(context(true)["trigger"], "schedule");
+        assert!(context(false).get("trigger").is_none());
+    }
+
+    #[test]
     fn long_queries_keep_the_last_value_of_each_key() {
         let mut query: Vec<String> = (0..5000).map(|i| format!("k{i}={i}")).collect();
         query.push("k7=last".into());
@@ -504,7 +533,7 @@ mod tests {
             query: query.join("&"),
             ..Request::default()
         };
-        let frame = InvokeTemplate::new("f", 64, 500).encode(1, &request);
+        let frame = InvokeTemplate::new("f", 64, 500, false).encode(1, &request);
         let header: serde_json::Value = serde_json::from_slice(&frame[..frame.len() - 1]).unwrap();
         let parameters = header["event"]["queryStringParameters"]
             .as_object()
@@ -530,7 +559,7 @@ mod tests {
             execution_id: "id".into(),
             ..Request::default()
         };
-        let frame = InvokeTemplate::new("fn \"quoted\"\n", 1, 2).encode(3, &request);
+        let frame = InvokeTemplate::new("fn \"quoted\"\n", 1, 2, false).encode(3, &request);
         let header: serde_json::Value = serde_json::from_slice(&frame[..frame.len() - 1]).unwrap();
         assert_eq!(header["event"]["path"], "/a\"b\\c/\u{e9}t\u{e9}");
         assert_eq!(

@@ -16,6 +16,7 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use bytes::Bytes;
+use gust_core::HandlerContract;
 use gust_sandbox::Sandbox;
 use tokio::io::AsyncWriteExt;
 use tokio::net::unix::{OwnedReadHalf, OwnedWriteHalf, pipe};
@@ -34,6 +35,8 @@ pub struct WorkerLimits {
     pub memory_mb: u64,
     pub timeout: Duration,
     pub log_limit: usize,
+    /// How the handler is called; what each invoke frame carries depends on it.
+    pub contract: HandlerContract,
 }
 
 /// A request waiting for its result.
@@ -160,6 +163,7 @@ impl Worker {
                 &limits.function_name,
                 limits.memory_mb,
                 limits.timeout.as_millis() as u64,
+                limits.contract == HandlerContract::Appwrite,
             ),
             limits,
             started_at: chrono::Utc::now(),
@@ -282,7 +286,9 @@ impl Worker {
         })
     }
 
-    /// A `result` frame as a response; `error` set means the handler raised.
+    /// A `result` frame as a response; `error` set means the handler raised. A failure that
+    /// comes with a body (a contract whose callers expect the trace as the answer) keeps the
+    /// worker's status and body; without one, the caller gets Gust's JSON error.
     fn response(&self, mut message: WorkerMessage, body: Bytes) -> ProcessResponse {
         let limit = self.limits.log_limit;
         let mut logs = Logs::default();
@@ -291,11 +297,20 @@ impl Worker {
         logs.truncated |= message.truncated;
         let headers = std::mem::take(&mut message.headers);
         match message.error {
-            Some(error) => ProcessResponse::failure(
+            Some(error) if body.is_empty() => ProcessResponse::failure(
                 Outcome::Failed(format!("the handler raised: {error}")),
                 logs,
                 self.pid(),
             ),
+            Some(error) => ProcessResponse {
+                status: message.status.unwrap_or(500),
+                headers,
+                body,
+                outcome: Outcome::Failed(format!("the handler raised: {error}")),
+                logs,
+                cold_start: None,
+                worker_pid: self.pid(),
+            },
             None => ProcessResponse {
                 status: message.status.unwrap_or(200),
                 headers,

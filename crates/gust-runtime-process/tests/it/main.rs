@@ -1,6 +1,7 @@
 //! gust-runtime-process's integration tests: real spawner, real sandboxes, real interpreters.
 //! One module per area; `sandbox` holds the escape attempts.
 
+mod appwrite;
 mod functions;
 mod scaling;
 mod workers;
@@ -67,6 +68,10 @@ pub fn code(files: &[(&str, &str)]) -> TempDir {
     let dir = tempfile::tempdir().unwrap();
     for (name, content) in files {
         let path = dir.path().join(name);
+        if let Some(folder) = path.parent().filter(|p| !p.exists()) {
+            std::fs::create_dir_all(folder).unwrap();
+            std::fs::set_permissions(folder, std::fs::Permissions::from_mode(0o755)).unwrap();
+        }
         std::fs::write(&path, content).unwrap();
         let mode = if *name == "bootstrap" { 0o755 } else { 0o644 };
         std::fs::set_permissions(&path, std::fs::Permissions::from_mode(mode)).unwrap();
@@ -83,6 +88,8 @@ pub fn spec(runtime: RuntimeId, code_dir: &Path) -> PoolSpec {
         runtime,
         code_dir: code_dir.to_path_buf(),
         handler: "main.handle".into(),
+        contract: gust_core::HandlerContract::Gust,
+        entrypoint: None,
         env: vec![("GREETING".into(), "hi".into())],
         memory_mb: 256,
         cpu_millis: 0,
@@ -96,13 +103,23 @@ pub fn spec(runtime: RuntimeId, code_dir: &Path) -> PoolSpec {
 
 /// Builds `code_dir`, returning the build log or the error with it.
 pub async fn build(env: &Env, runtime: RuntimeId, code_dir: &Path) -> Result<String, String> {
+    build_spec(
+        env,
+        BuildSpec {
+            runtime,
+            code_dir: code_dir.to_path_buf(),
+            handler: "main.handle".into(),
+            contract: gust_core::HandlerContract::Gust,
+            entrypoint: None,
+            env: vec![],
+        },
+    )
+    .await
+}
+
+/// Builds as `spec` says, returning the build log or the error with it.
+pub async fn build_spec(env: &Env, spec: BuildSpec) -> Result<String, String> {
     let mut log = String::new();
-    let spec = BuildSpec {
-        runtime,
-        code_dir: code_dir.to_path_buf(),
-        handler: "main.handle".into(),
-        env: vec![],
-    };
     let result = env
         .runtime
         .build(&spec, &mut |line| log.push_str(line))

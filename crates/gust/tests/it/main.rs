@@ -8,6 +8,7 @@ mod async_exec;
 mod auth;
 mod bad_input;
 mod cli;
+mod contracts;
 mod crash;
 mod lifecycle;
 mod limits;

@@ -1,0 +1,480 @@
+//! The `appwrite` handler contract through a running server: code written for Appwrite 0.15,
+//! deployed unchanged, run through the executions API and `/fn/`, from cron and event
+//! triggers, and created with the CLI's flag.
+
+use std::time::Duration;
+
+use gust_core::{
+    Deployment, DeploymentStatus, Execution, ExecutionStatus, FunctionSpec, HandlerContract,
+};
+use reqwest::StatusCode;
+use serde_json::{Value, json};
+
+use crate::harness::{TestServer, cli, cli_stdout, spec, tar_gz};
+
+/// The Python example of Appwrite 0.15's documentation, as written there.
+const PYTHON_EXAMPLE: &str = "import json
+def main(req, res):
+    p = json.loads(req.payload or '{}')
+    return res.json({'hello': p.get('name', 'world')}, 200)
+";
+
+/// The Node example of Appwrite 0.15's documentation, as written there.
+const NODE_EXAMPLE: &str = "module.exports = async (req, res) => {
+  const p = req.payload ? JSON.parse(req.payload) : {};
+  res.json({ hello: p.name || 'world', trigger: req.env.APPWRITE_FUNCTION_TRIGGER });
+};
+";
+
+/// Appwrite code in a subfolder: echoes what it was given with a 201, prints, and raises
+/// when asked.
+const PYTHON_PROBE: &str = "import json
+def main(req, res):
+    print('payload was ' + req.payload)
+    if req.payload == 'boom':
+        raise RuntimeError('boom on purpose')
+    return res.send(json.dumps({
+        'payload': req.payload,
+        'env': req.env,
+        'same': req.variables is req.env,
+        'headers': req.headers,
+    }), 201)
+";
+
+const NODE_PROBE: &str = "module.exports = async (req, res) => {
+  console.log('payload was ' + req.payload);
+  if (req.payload === 'boom') throw new Error('boom on purpose');
+  res.send(JSON.stringify({ payload: req.payload, env: req.env,
+    same: req.variables === req.env, headers: req.headers }), 201);
+};
+";
+
+/// An appwrite function of `runtime` with the id, title, env and secret the tests check.
+fn appwrite_spec(id: &str, runtime: &str) -> FunctionSpec {
+    FunctionSpec {
+        id: Some(id.into()),
+        title: Some(format!("Appwrite on {runtime}")),
+        runtime: Some(runtime.into()),
+        contract: Some(HandlerContract::Appwrite),
+        env: Some(
+            [
+                ("GREETING".to_string(), "hej".to_string()),
+                // The platform's keys win over the function's own.
+                ("APPWRITE_FUNCTION_ID".to_string(), "spoofed".to_string()),
+            ]
+            .into(),
+        ),
+        secrets: Some([("TOKEN".to_string(), "s3cret".to_string())].into()),
+        ..spec()
+    }
+}
+
+/// Creates the function and deploys `files` with `entrypoint` (the default when `None`),
+/// waiting for the build.
+async fn deploy(
+    server: &TestServer,
+    spec: FunctionSpec,
+    files: &[(&str, &str)],
+    entrypoint: Option<&str>,
+) -> Deployment {
+    let client = server.client();
+    let function = client.create_function("default", &spec).await.unwrap();
+    let entries: Vec<(&str, &[u8])> = files.iter().map(|(p, c)| (*p, c.as_bytes())).collect();
+    let deployment = client
+        .create_deployment_at(
+            "default",
+            &function.name,
+            tar_gz(&entries),
+            "application/gzip",
+            false,
+            entrypoint,
+        )
+        .await
+        .unwrap();
+    client
+        .wait_for_build(
+            "default",
+            &function.name,
+            &deployment.id,
+            Duration::from_secs(120),
+        )
+        .await
+        .unwrap()
+}
+
+async fn deploy_ready(
+    server: &TestServer,
+    spec: FunctionSpec,
+    files: &[(&str, &str)],
+    entrypoint: Option<&str>,
+) -> Deployment {
+    let deployment = deploy(server, spec, files, entrypoint).await;
+    assert_eq!(
+        deployment.status,
+        DeploymentStatus::Ready,
+        "{}",
+        deployment.build_log
+    );
+    deployment
+}
+
+/// An API execution with `payload` as its body.
+async fn execute(server: &TestServer, function: &str, payload: &str) -> Execution {
+    server
+        .client()
+        .create_execution("default", function, &json!({"body": payload}))
+        .await
+        .unwrap()
+}
+
+/// POST `payload` to `/fn/default/{function}/`.
+async fn post(server: &TestServer, function: &str, payload: &str) -> reqwest::Response {
+    server
+        .http()
+        .post(format!("{}/fn/default/{function}/", server.url))
+        .bearer_auth(&server.token)
+        .header("x-custom", "Yes")
+        .body(payload.to_string())
+        .send()
+        .await
+        .unwrap()
+}
+
+fn response_json(execution: &Execution) -> Value {
+    let response = execution.response.as_ref().expect("a response");
+    serde_json::from_str(&response.body.body)
+        .unwrap_or_else(|e| panic!("not JSON ({e}): {execution:?}"))
+}
+
+/// The runtime a probe runs on, as its function and Appwrite's variables name it.
+struct Runtime {
+    id: &'static str,
+    name: &'static str,
+    version: &'static str,
+}
+
+/// What the probe saw, checked against the function it ran as.
+fn check_probe(
+    seen: &Value,
+    payload: &str,
+    function: &str,
+    deployment: &Deployment,
+    runtime: &Runtime,
+) {
+    assert_eq!(seen["payload"], payload, "the payload arrives unparsed");
+    assert_eq!(seen["same"], true, "req.variables is req.env");
+    let env = &seen["env"];
+    assert_eq!(env["GREETING"], "hej");
+    assert_eq!(env["TOKEN"], "s3cret");
+    assert_eq!(env["APPWRITE_FUNCTION_ID"], function);
+    assert_eq!(
+        env["APPWRITE_FUNCTION_NAME"],
+        format!("Appwrite on {}", runtime.id)
+    );
+    assert_eq!(env["APPWRITE_FUNCTION_DEPLOYMENT"], deployment.id.as_str());
+    assert_eq!(env["APPWRITE_FUNCTION_TRIGGER"], "http");
+    assert_eq!(env["APPWRITE_FUNCTION_PROJECT_ID"], "default");
+    assert_eq!(env["APPWRITE_FUNCTION_RUNTIME_NAME"], runtime.name);
+    assert_eq!(env["APPWRITE_FUNCTION_RUNTIME_VERSION"], runtime.version);
+    assert_eq!(env["APPWRITE_FUNCTION_DATA"], payload);
+    assert_eq!(env["APPWRITE_FUNCTION_USER_ID"], "");
+    assert_eq!(env["APPWRITE_FUNCTION_JWT"], "");
+}
+
+/// The same checks for both runtimes: the documentation's example at the default entrypoint,
+/// then the probe from `src/` through the API and `/fn/`, and its failure.
+async fn code_written_for_appwrite_runs_unchanged(
+    runtime: Runtime,
+    example: (&str, &str),
+    probe: (&str, &str),
+) {
+    let server = TestServer::start();
+    let example_id = format!("example-{}", &runtime.id[..4]);
+    let built = deploy_ready(
+        &server,
+        appwrite_spec(&example_id, runtime.id),
+        &[example],
+        None,
+    )
+    .await;
+    assert_eq!(built.entrypoint.as_deref(), Some(example.0));
+    let hello = execute(&server, &example_id, r#"{"name":"gust"}"#).await;
+    assert_eq!(hello.status, ExecutionStatus::Completed, "{hello:?}");
+    let response = hello.response.as_ref().unwrap();
+    assert_eq!(response.status_code, 200);
+    assert_eq!(response.headers["content-type"], "application/json");
+    let answer = response_json(&hello);
+    assert_eq!(answer["hello"], "gust");
+    if let Some(trigger) = answer.get("trigger") {
+        assert_eq!(
+            trigger, "http",
+            "an API execution is an http run to Appwrite code"
+        );
+    }
+    let world = post(&server, &example_id, "").await;
+    assert_eq!(world.status(), StatusCode::OK);
+    let world: Value = world.json().await.unwrap();
+    assert_eq!(world["hello"], "world");
+    if let Some(trigger) = world.get("trigger") {
+        assert_eq!(trigger, "http");
+    }
+
+    let probe_id = format!("probe-{}", &runtime.id[..4]);
+    let deployment = deploy_ready(
+        &server,
+        appwrite_spec(&probe_id, runtime.id),
+        &[probe],
+        Some(&format!("./{}", probe.0)),
+    )
+    .await;
+    assert_eq!(deployment.entrypoint.as_deref(), Some(probe.0));
+
+    // Through the executions API: the status passes through, the output is in the logs.
+    let payload = r#"{"name": "gust", "n": [1, 2]}"#;
+    let execution = execute(&server, &probe_id, payload).await;
+    assert_eq!(
+        execution.status,
+        ExecutionStatus::Completed,
+        "{execution:?}"
+    );
+    assert_eq!(execution.response.as_ref().unwrap().status_code, 201);
+    assert_eq!(execution.logs.stdout, format!("payload was {payload}\n"));
+    let seen = response_json(&execution);
+    check_probe(&seen, payload, &probe_id, &deployment, &runtime);
+
+    // Through /fn/: the same, with the request's headers (lower-cased names).
+    let response = post(&server, &probe_id, "plain text, not JSON").await;
+    assert_eq!(response.status(), StatusCode::CREATED);
+    let id = response.headers()["x-gust-execution-id"]
+        .to_str()
+        .unwrap()
+        .to_string();
+    let seen: Value = response.json().await.unwrap();
+    check_probe(
+        &seen,
+        "plain text, not JSON",
+        &probe_id,
+        &deployment,
+        &runtime,
+    );
+    assert_eq!(seen["headers"]["x-custom"], "Yes");
+    let recorded = server
+        .client()
+        .get_execution("default", &probe_id, &id)
+        .await
+        .unwrap();
+    assert_eq!(recorded.logs.stdout, "payload was plain text, not JSON\n");
+
+    // A raise or throw: a 500 whose body is the trace, a failed execution with it in stderr.
+    let response = post(&server, &probe_id, "boom").await;
+    assert_eq!(response.status(), StatusCode::INTERNAL_SERVER_ERROR);
+    let trace = response.text().await.unwrap();
+    assert!(trace.contains("boom on purpose"), "{trace}");
+    assert!(
+        trace.contains(probe.0.rsplit('/').next().unwrap()),
+        "the trace names the file: {trace}"
+    );
+    let failed = execute(&server, &probe_id, "boom").await;
+    assert_eq!(failed.status, ExecutionStatus::Failed, "{failed:?}");
+    let response = failed.response.as_ref().unwrap();
+    assert_eq!(response.status_code, 500);
+    assert!(response.body.body.contains("boom on purpose"));
+    assert!(failed.logs.stderr.contains("boom on purpose"), "{failed:?}");
+    assert!(failed.logs.stdout.contains("payload was boom"));
+}
+
+#[tokio::test]
+async fn python_code_written_for_appwrite_runs_unchanged() {
+    let runtime = Runtime {
+        id: "python3.11",
+        name: "Python",
+        version: "3.11",
+    };
+    code_written_for_appwrite_runs_unchanged(
+        runtime,
+        ("main.py", PYTHON_EXAMPLE),
+        ("src/index.py", PYTHON_PROBE),
+    )
+    .await;
+}
+
+#[tokio::test]
+async fn node_code_written_for_appwrite_runs_unchanged() {
+    let runtime = Runtime {
+        id: "node20",
+        name: "Node.js",
+        version: "20.0",
+    };
+    code_written_for_appwrite_runs_unchanged(
+        runtime,
+        ("index.js", NODE_EXAMPLE),
+        ("src/index.js", NODE_PROBE),
+    )
+    .await;
+}
+
+#[tokio::test]
+async fn appwrite_builds_fail_without_main_or_the_entrypoint_file() {
+    let server = TestServer::start();
+    let no_main = deploy(
+        &server,
+        appwrite_spec("no-main", "python3.11"),
+        &[(
+            "main.py",
+            "def handle(req, res):\n    return res.send('hi')\n",
+        )],
+        None,
+    )
+    .await;
+    assert_eq!(no_main.status, DeploymentStatus::Failed);
+    assert!(
+        no_main
+            .build_log
+            .contains("main.py defines no function `main`"),
+        "{}",
+        no_main.build_log
+    );
+    assert!(
+        no_main
+            .error_message
+            .as_deref()
+            .is_some_and(|m| m.contains("main")),
+        "{no_main:?}"
+    );
+
+    let elsewhere = deploy(
+        &server,
+        appwrite_spec("elsewhere", "node20"),
+        &[("src/index.js", NODE_EXAMPLE)],
+        None,
+    )
+    .await;
+    assert_eq!(elsewhere.status, DeploymentStatus::Failed);
+    assert!(
+        elsewhere
+            .error_message
+            .as_deref()
+            .is_some_and(|m| m.contains("`index.js` is not a file in the package")),
+        "{elsewhere:?}"
+    );
+}
+
+/// Waits up to 10 s for a completed execution of `function` started by `trigger`.
+async fn triggered(server: &TestServer, function: &str, trigger: &str) -> Execution {
+    for _ in 0..200 {
+        let page = server
+            .client()
+            .list_executions("default", function, &[("trigger", trigger)])
+            .await
+            .unwrap();
+        if let Some(done) = page
+            .items
+            .into_iter()
+            .find(|e| e.status == ExecutionStatus::Completed)
+        {
+            return done;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    panic!("no completed {trigger} execution of {function} in 10 s");
+}
+
+#[tokio::test]
+async fn scheduled_and_event_runs_tell_the_code_their_trigger() {
+    let server = TestServer::start();
+    let spec = FunctionSpec {
+        events: Some(vec!["orders.*".into()]),
+        ..appwrite_spec("triggered", "node20")
+    };
+    deploy_ready(&server, spec, &[("index.js", NODE_PROBE)], None).await;
+    let client = server.client();
+    client
+        .create_trigger(
+            "default",
+            "triggered",
+            &json!({"kind": "cron", "schedule": "@every 1s", "body": "tick"}),
+        )
+        .await
+        .unwrap();
+    let tick = triggered(&server, "triggered", "schedule").await;
+    let seen = response_json(&tick);
+    assert_eq!(seen["payload"], "tick");
+    assert_eq!(seen["env"]["APPWRITE_FUNCTION_TRIGGER"], "schedule");
+
+    client
+        .publish_event("default", "orders.created", &json!({"order": 42}))
+        .await
+        .unwrap();
+    let event = triggered(&server, "triggered", "event").await;
+    let seen = response_json(&event);
+    let env = &seen["env"];
+    assert_eq!(env["APPWRITE_FUNCTION_TRIGGER"], "event");
+    assert_eq!(env["APPWRITE_FUNCTION_EVENT"], "orders.created");
+    let data: Value = serde_json::from_str(env["APPWRITE_FUNCTION_EVENT_DATA"].as_str().unwrap())
+        .expect("the event's JSON");
+    assert_eq!(data["name"], "orders.created");
+    assert_eq!(data["payload"]["order"], 42);
+}
+
+#[tokio::test]
+async fn the_cli_creates_and_shows_appwrite_functions() {
+    let server = TestServer::start();
+    let home = tempfile::tempdir().unwrap();
+    let out = cli(
+        &server,
+        home.path(),
+        &[
+            "fn",
+            "create",
+            "aw",
+            "--runtime",
+            "python3.11",
+            "--contract",
+            "appwrite",
+            "--json",
+        ],
+    );
+    let created: Value = serde_json::from_str(&cli_stdout(&out)).unwrap();
+    assert_eq!(created["contract"], "appwrite");
+    let out = cli(&server, home.path(), &["fn", "get", "aw"]);
+    assert!(cli_stdout(&out).contains("appwrite"));
+
+    let code = home.path().join("code");
+    std::fs::create_dir_all(code.join("src")).unwrap();
+    std::fs::write(code.join("src/main.py"), PYTHON_EXAMPLE).unwrap();
+    let out = cli(
+        &server,
+        home.path(),
+        &[
+            "deploy",
+            code.to_str().unwrap(),
+            "--name",
+            "aw",
+            "--entrypoint",
+            "src/main.py",
+        ],
+    );
+    cli_stdout(&out);
+    let out = cli(
+        &server,
+        home.path(),
+        &["invoke", "aw", "--data", r#"{"name":"cli"}"#],
+    );
+    assert_eq!(cli_stdout(&out).trim(), r#"{"hello":"cli"}"#);
+
+    let out = cli(
+        &server,
+        home.path(),
+        &[
+            "fn",
+            "create",
+            "bad",
+            "--runtime",
+            "node20",
+            "--contract",
+            "lambda",
+        ],
+    );
+    assert!(!out.status.success());
+    assert!(String::from_utf8_lossy(&out.stderr).contains("`gust` or `appwrite`"));
+}
