@@ -97,7 +97,7 @@ pub async fn create_deployment(
         .and_then(|v| v.parse::<u64>().ok());
     if declared.is_some_and(|n| n > limit) {
         upload.discard().await;
-        drain(request.into_body()).await;
+        gust_engine::invoke::drain(request.into_body()).await;
         return Err(upload_too_large(limit).into());
     }
     let received = if is_multipart(&request) {
@@ -186,7 +186,7 @@ async fn receive_chunk(
         Ok(chunk) => chunk,
         Err(e) => {
             // A client sending a large chunk reads why it was refused, not a reset.
-            drain(request.into_body()).await;
+            gust_engine::invoke::drain(request.into_body()).await;
             return Err(e.into());
         }
     };
@@ -218,11 +218,6 @@ impl Sink<'_> {
     }
 }
 
-/// After a 413, read (and drop) this much more of the body, for at most `DRAIN_TIME`, so a
-/// client still sending gets our answer instead of a reset connection.
-const DRAIN_BYTES: u64 = 64 * 1024 * 1024;
-const DRAIN_TIME: std::time::Duration = std::time::Duration::from_secs(5);
-
 async fn receive_raw(mut body: Body, mut sink: Sink<'_>) -> ApiResult<()> {
     while let Some(frame) = body.frame().await {
         let frame =
@@ -230,26 +225,11 @@ async fn receive_raw(mut body: Body, mut sink: Sink<'_>) -> ApiResult<()> {
         if let Some(data) = frame.data_ref()
             && let Err(e) = sink.push(data).await
         {
-            drain(body).await;
+            gust_engine::invoke::drain(body).await;
             return Err(e.into());
         }
     }
     Ok(())
-}
-
-/// Read and drop what is left of a refused body (bounded in size and time), so the client
-/// reads our 413 on a connection still in step instead of a reset.
-async fn drain(mut body: Body) {
-    let mut drained = 0u64;
-    let _ = tokio::time::timeout(DRAIN_TIME, async {
-        while let Some(Ok(frame)) = body.frame().await {
-            drained += frame.data_ref().map_or(0, |d| d.len() as u64);
-            if drained > DRAIN_BYTES {
-                break;
-            }
-        }
-    })
-    .await;
 }
 
 async fn receive_multipart(

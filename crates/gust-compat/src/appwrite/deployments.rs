@@ -73,28 +73,15 @@ pub async fn create_deployment(
     Path(function): Path<String>,
     request: Request,
 ) -> Result<Response> {
-    let caller = aw.key()?;
-    let range = match request.headers().get(http::header::CONTENT_RANGE) {
-        None => None,
-        Some(value) => Some(chunk_range(value.to_str().unwrap_or(""))?),
-    };
-    let mut sink = match range {
-        None => Sink::Whole(aw.engine.start_upload(caller, aw.ns(), &function).await?),
-        Some(range) => {
-            let id = request
-                .headers()
-                .get("x-appwrite-id")
-                .and_then(|v| v.to_str().ok())
-                .filter(|id| !id.is_empty())
-                .map(str::to_string);
-            let chunk = aw
-                .engine
-                .start_chunk(caller, aw.ns(), &function, id.as_deref(), range)
-                .await
-                .map_err(range_error)?;
-            Sink::Chunk(chunk)
+    let sink = match open_sink(&aw, &function, request.headers()).await {
+        Ok(sink) => sink,
+        Err(e) => {
+            // The client is still sending its chunk: let it finish, then answer.
+            gust_engine::invoke::drain(request.into_body()).await;
+            return Err(e);
         }
     };
+    let mut sink = sink;
     let mut form = Form::default();
     if let Err(e) = receive(request, &mut sink, &mut form).await {
         sink.discard().await;
@@ -131,6 +118,28 @@ pub async fn create_deployment(
         StatusCode::CREATED,
         models::deployment(&deployment, aw.format),
     ))
+}
+
+/// Where this request's code goes: a whole upload, or the chunk its `Content-Range` names of
+/// the deployment its `X-Appwrite-ID` names (none: the first chunk).
+async fn open_sink(aw: &Appwrite, function: &str, headers: &http::HeaderMap) -> Result<Sink> {
+    let caller = aw.key()?;
+    let Some(range) = headers.get(http::header::CONTENT_RANGE) else {
+        return Ok(Sink::Whole(
+            aw.engine.start_upload(caller, aw.ns(), function).await?,
+        ));
+    };
+    let range = chunk_range(range.to_str().unwrap_or(""))?;
+    let id = headers
+        .get("x-appwrite-id")
+        .and_then(|v| v.to_str().ok())
+        .filter(|id| !id.is_empty());
+    let chunk = aw
+        .engine
+        .start_chunk(caller, aw.ns(), function, id, range)
+        .await
+        .map_err(range_error)?;
+    Ok(Sink::Chunk(chunk))
 }
 
 /// `bytes <start>-<end>/<total>` as the SDKs send it: they compute the last chunk's end as
@@ -252,7 +261,12 @@ async fn receive(request: Request, sink: &mut Sink, form: &mut Form) -> Result<(
                 }
                 form.saw_code = true;
                 while let Some(chunk) = field.chunk().await.map_err(malformed)? {
-                    sink.push(&chunk).await?;
+                    if let Err(e) = sink.push(&chunk).await {
+                        // Let the client finish sending before it reads the refusal.
+                        let rest = async { while let Ok(Some(_)) = field.chunk().await {} };
+                        let _ = tokio::time::timeout(std::time::Duration::from_secs(5), rest).await;
+                        return Err(e);
+                    }
                 }
             }
             "entrypoint" => form.entrypoint = Some(field.text().await.map_err(malformed)?),

@@ -226,6 +226,31 @@ fn is_https(headers: &HeaderMap) -> bool {
         .is_some_and(|v| v.as_bytes().eq_ignore_ascii_case(b"https"))
 }
 
+/// After refusing a request whose body is still arriving, read (and drop) this much more of
+/// it, for at most `DRAIN_TIME`, so the client reads the answer on a connection still in step
+/// instead of a reset.
+const DRAIN_BYTES: u64 = 64 * 1024 * 1024;
+const DRAIN_TIME: std::time::Duration = std::time::Duration::from_secs(5);
+
+/// Read and drop what is left of a refused body, bounded in size and time (any front door).
+pub async fn drain<B>(body: B)
+where
+    B: http_body::Body<Data = Bytes> + Unpin,
+{
+    use http_body_util::BodyExt;
+    let mut body = body;
+    let mut drained = 0u64;
+    let _ = tokio::time::timeout(DRAIN_TIME, async {
+        while let Some(Ok(frame)) = body.frame().await {
+            drained += frame.data_ref().map_or(0, |d| d.len() as u64);
+            if drained > DRAIN_BYTES {
+                break;
+            }
+        }
+    })
+    .await;
+}
+
 async fn read_body<B>(body: B, limit: usize) -> Result<Bytes, Error>
 where
     B: http_body::Body<Data = Bytes>,
