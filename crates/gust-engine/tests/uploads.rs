@@ -398,7 +398,7 @@ async fn deleting_an_upload_removes_its_bytes() {
     let code = package(30_000);
     let first = s.send("app", None, &code, 0, 10_000).await.unwrap();
     s.engine
-        .delete_deployment(&s.admin, "default", "app", &first.id)
+        .delete_deployment(&s.admin, "default", "app", &first.id, false)
         .await
         .unwrap();
     assert!(s.staged().is_empty());

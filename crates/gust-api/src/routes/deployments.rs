@@ -311,15 +311,26 @@ pub async fn get_deployment(
     Ok(Json(state.get_deployment(&caller, &ns, &f, &id).await?))
 }
 
+#[derive(Debug, Default, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
+pub struct DeleteQuery {
+    /// Also delete the active deployment: the function is left with none (409 without it).
+    pub deactivate: Option<bool>,
+}
+
 #[utoipa::path(delete, path = "/api/v1/namespaces/{ns}/functions/{fn}/deployments/{id}", tag = "deployments",
-    params(("ns" = String, Path), ("fn" = String, Path), ("id" = String, Path)),
+    params(("ns" = String, Path), ("fn" = String, Path), ("id" = String, Path), DeleteQuery),
     responses((status = 204), (status = 404, body = ErrorBody), (status = 409, body = ErrorBody)))]
 pub async fn delete_deployment(
     State(state): State<ApiState>,
     caller: Caller,
     Path((ns, f, id)): Path<(String, String, String)>,
+    ApiQuery(query): ApiQuery<DeleteQuery>,
 ) -> ApiResult<StatusCode> {
-    state.delete_deployment(&caller, &ns, &f, &id).await?;
+    let deactivate = query.deactivate.unwrap_or(false);
+    state
+        .delete_deployment(&caller, &ns, &f, &id, deactivate)
+        .await?;
     Ok(StatusCode::NO_CONTENT)
 }
 

@@ -303,18 +303,15 @@ pub async fn activate_deployment(
     super::functions::get_function(aw, Path(function)).await
 }
 
+/// Deleting the active deployment leaves the function with none, as in Appwrite.
 pub async fn delete_deployment(
     aw: Appwrite,
     Path((function, id)): Path<(String, String)>,
 ) -> Result<Response> {
     let caller = aw.key()?;
     aw.engine
-        .delete_deployment(caller, aw.ns(), &function, &id)
-        .await
-        .map_err(|e| match e.status {
-            StatusCode::CONFLICT => AppwriteError::invalid(e.message),
-            _ => e.into(),
-        })?;
+        .delete_deployment(caller, aw.ns(), &function, &id, true)
+        .await?;
     Ok(no_content())
 }
 

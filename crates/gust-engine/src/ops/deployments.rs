@@ -196,15 +196,18 @@ impl Engine {
         Ok((deployment, path))
     }
 
+    /// Delete a deployment. The active one only with `deactivate`: the function then has no
+    /// active deployment (and nothing to run) until another is activated.
     pub async fn delete_deployment(
         &self,
         caller: &Caller,
         ns: &str,
         f: &str,
         id: &str,
+        deactivate: bool,
     ) -> Result<()> {
         caller.require(Scope::Write)?;
-        let (_, function) = self.function_for(caller, ns, f).await?;
+        let (_, mut function) = self.function_for(caller, ns, f).await?;
         let mut deployment = self.store.get_deployment(&function.id, id).await?;
         // Not while a chunk of it is being written: the chunk would land in a deleted file.
         let _lock = match deployment.status {
@@ -216,9 +219,19 @@ impl Engine {
             _ => None,
         };
         if function.active_deployment.as_deref() == Some(deployment.id.as_str()) {
-            return Err(Error::conflict(
-                "this deployment is active; activate another one before deleting it",
-            ));
+            if !deactivate {
+                return Err(Error::conflict(
+                    "this deployment is active; activate another one before deleting it, or \
+                     delete it with `deactivate=true`",
+                ));
+            }
+            // Stop serving it before the store forgets it: a request from now on is told the
+            // function has nothing deployed.
+            self.live.remove(&function.id);
+            function.active_deployment = None;
+            function.status = gust_core::FunctionStatus::Created;
+            function.updated_at = gust_core::now();
+            self.store.update_function_state(&function).await?;
         }
         self.store.delete_deployment(&deployment.id).await?;
         self.release_deployment(&deployment).await;

@@ -725,4 +725,28 @@ async fn chunked_uploads_resume_and_refuse_bad_ranges() {
         .await
         .unwrap();
     assert_eq!(built.size, total as u64);
+
+    // Deleting the active deployment leaves the function with none, as in Appwrite.
+    let (status, _, _) = raw
+        .send(raw.request(
+            Method::DELETE,
+            &format!("/functions/chunky/deployments/{id}"),
+        ))
+        .await;
+    assert_eq!(status, StatusCode::NO_CONTENT);
+    let (_, function) = raw.get("/functions/chunky").await;
+    assert_eq!(function["deployment"], "", "{function}");
+    let (status, error) = raw
+        .json(
+            Method::POST,
+            "/functions/chunky/executions",
+            json!({"async": false}),
+        )
+        .await;
+    assert_error(
+        status,
+        &error,
+        StatusCode::NOT_FOUND,
+        "deployment_not_found",
+    );
 }

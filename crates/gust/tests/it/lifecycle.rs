@@ -467,3 +467,45 @@ async fn openapi_document_describes_the_api() {
         );
     }
 }
+
+#[tokio::test]
+async fn the_active_deployment_is_deleted_only_when_asked_to_deactivate() {
+    let server = TestServer::start();
+    let deployment = server.deploy_ready("solo", spec(), &hello_guest()).await;
+    let url = format!(
+        "{}/api/v1/namespaces/default/functions/solo/deployments/{}",
+        server.url, deployment.id
+    );
+    let http = server.http();
+    let refused = http
+        .delete(&url)
+        .bearer_auth(&server.token)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(refused.status(), reqwest::StatusCode::CONFLICT);
+    let invoke = || {
+        http.get(format!("{}/fn/default/solo/", server.url))
+            .bearer_auth(&server.token)
+            .send()
+    };
+    assert_eq!(invoke().await.unwrap().status(), reqwest::StatusCode::OK);
+
+    let deleted = http
+        .delete(format!("{url}?deactivate=true"))
+        .bearer_auth(&server.token)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(deleted.status(), reqwest::StatusCode::NO_CONTENT);
+    let function = server
+        .client()
+        .get_function("default", "solo")
+        .await
+        .unwrap();
+    assert_eq!(function.active_deployment, None);
+    assert_eq!(function.status, FunctionStatus::Created);
+    let after = invoke().await.unwrap();
+    assert_eq!(after.status(), reqwest::StatusCode::SERVICE_UNAVAILABLE);
+    assert!(after.text().await.unwrap().contains("no active deployment"));
+}
