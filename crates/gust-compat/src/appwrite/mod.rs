@@ -22,7 +22,6 @@ use axum::Router;
 use axum::extract::FromRequestParts;
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
-use gust_core::Namespace;
 use gust_engine::{Caller, Engine, Error};
 use http::request::Parts;
 use http::{HeaderValue, StatusCode, header};
@@ -112,11 +111,12 @@ impl Format {
     }
 }
 
-/// Every request's context: the engine, the project's namespace, the key's caller (if a key
-/// was sent) and the response format.
+/// Every request's context: the engine, the project (a namespace's name or id, resolved by
+/// the operation it is passed to, which answers 404 when there is none), the key's caller (if
+/// a key was sent) and the response format.
 pub struct Appwrite {
     pub engine: Arc<Engine>,
-    pub namespace: Namespace,
+    project: String,
     caller: Option<Caller>,
     pub format: Format,
 }
@@ -130,7 +130,7 @@ impl Appwrite {
                 "general_unauthorized_scope",
                 format!(
                     "app.{}@service (role: guests) missing scope; send an API key in X-Appwrite-Key",
-                    self.namespace.name
+                    self.project
                 ),
             )
         })
@@ -142,7 +142,7 @@ impl Appwrite {
     }
 
     pub fn ns(&self) -> &str {
-        &self.namespace.id
+        &self.project
     }
 }
 
@@ -160,17 +160,6 @@ impl FromRequestParts<Arc<Engine>> for Appwrite {
             .map(str::to_string)
             .or_else(|| query_value(parts, "project"))
             .unwrap_or_else(|| "console".to_string());
-        let namespace = engine.find_namespace(&project).await.map_err(|e| {
-            if Failure::of(&e) == Failure::NotFound(Some("namespace")) {
-                AppwriteError::new(
-                    StatusCode::NOT_FOUND,
-                    "project_not_found",
-                    format!("Project with the requested ID `{project}` could not be found."),
-                )
-            } else {
-                AppwriteError::from(e)
-            }
-        })?;
         let caller = match parts
             .headers
             .get("x-appwrite-key")
@@ -196,18 +185,9 @@ impl FromRequestParts<Arc<Engine>> for Appwrite {
                 )
             })?),
         };
-        if let Some(caller) = &caller
-            && !caller.token.covers_namespace(&namespace.id)
-        {
-            return Err(AppwriteError::new(
-                StatusCode::UNAUTHORIZED,
-                "general_unauthorized_scope",
-                "The API key belongs to another project.",
-            ));
-        }
         Ok(Self {
             engine: engine.clone(),
-            namespace,
+            project,
             caller,
             format: Format::of(parts),
         })

@@ -66,12 +66,6 @@ impl Engine {
         auth::authenticate(&self.tokens, secret)
     }
 
-    /// A namespace (name or id) for a front door that resolves it before it knows the caller,
-    /// as Appwrite's project header is.
-    pub async fn find_namespace(&self, key: &str) -> Result<Namespace> {
-        Ok(self.store.get_namespace(key).await?)
-    }
-
     /// Resolve a namespace (name or id), checking the caller may touch it.
     pub async fn namespace_for(&self, caller: &Caller, key: &str) -> Result<Namespace> {
         let ns = self.store.get_namespace(key).await?;
