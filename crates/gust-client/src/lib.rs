@@ -618,6 +618,16 @@ impl Client {
         self.json(Method::POST, "/api/v1/tokens", Some(spec)).await
     }
 
+    pub async fn list_tokens(&self) -> ClientResult<Page<Token>> {
+        self.json(Method::GET, "/api/v1/tokens", None::<&()>).await
+    }
+
+    pub async fn delete_token(&self, id: &str) -> ClientResult<()> {
+        self.execute(self.request(Method::DELETE, &format!("/api/v1/tokens/{id}")))
+            .await?;
+        Ok(())
+    }
+
     /// Invoke over HTTP (`/fn/{ns}/{f}{path}`); any status is returned, not turned into an error.
     pub async fn invoke(
         &self,

@@ -39,7 +39,7 @@ pub use id::new_id;
 pub use list::{ListQuery, Order, Page};
 pub use namespace::{Namespace, NamespacePatch, NamespaceSpec};
 pub use runtime::{RuntimeId, RuntimeInfo};
-pub use token::{Scope, Token, TokenSpec};
+pub use token::{Scope, Token, TokenFormat, TokenSpec};
 pub use trigger::{Event, EventSpec, FunctionTrigger, TriggerKind, TriggerOrigin, TriggerSpec};
 
 /// The namespace every installation has from its first start.

@@ -18,6 +18,18 @@ pub enum Scope {
     Invoke,
 }
 
+/// The shape of a token's secret.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize, ToSchema)]
+#[serde(rename_all = "lowercase")]
+pub enum TokenFormat {
+    /// `gust_` and 64 hex digits (256 random bits).
+    #[default]
+    Gust,
+    /// A UUID (122 random bits), for clients that only take secrets of that shape, as
+    /// Scaleway's SDKs do.
+    Uuid,
+}
+
 /// What a client sends to create a token.
 #[derive(Debug, Clone, Default, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
@@ -28,6 +40,8 @@ pub struct TokenSpec {
     /// Limit the token to one namespace (name or id).
     pub namespace: Option<String>,
     pub expires_at: Option<DateTime<Utc>>,
+    /// The secret's shape (default `gust`).
+    pub format: Option<TokenFormat>,
 }
 
 /// A token as stored and returned (never with its secret, except once at creation).

@@ -21,6 +21,16 @@ pub fn new_secret() -> String {
     format!("{TOKEN_PREFIX}{}", hex::encode(bytes))
 }
 
+/// A fresh secret shaped as a UUID (version 4: 122 random bits).
+pub fn new_uuid_secret() -> String {
+    let mut bytes = [0u8; 16];
+    rand::rng().fill_bytes(&mut bytes);
+    uuid::Builder::from_random_bytes(bytes)
+        .into_uuid()
+        .hyphenated()
+        .to_string()
+}
+
 pub fn hash_secret(secret: &str) -> String {
     hex::encode(Sha256::digest(secret.as_bytes()))
 }
@@ -137,6 +147,9 @@ mod tests {
         let b = new_secret();
         assert_ne!(a, b);
         assert!(a.starts_with(TOKEN_PREFIX) && a.len() == TOKEN_PREFIX.len() + 64);
+        let u = new_uuid_secret();
+        assert_eq!(uuid::Uuid::parse_str(&u).unwrap().get_version_num(), 4);
+        assert_ne!(u, new_uuid_secret());
         assert_eq!(hash_secret(&a).len(), 64);
         assert_ne!(hash_secret(&a), a);
     }

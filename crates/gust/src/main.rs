@@ -15,6 +15,7 @@ mod logs;
 mod output;
 mod serve;
 mod settings;
+mod token;
 mod trigger;
 
 use clap::{Parser, Subcommand};
@@ -60,6 +61,9 @@ enum Command {
     /// Create, list and delete cron and event triggers.
     #[command(subcommand)]
     Trigger(trigger::TriggerCommand),
+    /// API tokens: create (`--format uuid` for clients that need one), list, delete.
+    #[command(subcommand)]
+    Token(token::TokenCommand),
     /// Publish custom events.
     #[command(subcommand)]
     Event(event::EventCommand),
@@ -93,6 +97,7 @@ fn main() -> std::process::ExitCode {
             Command::Exec(cmd) => exec::run(cmd, &cli.global).await,
             Command::Logs(args) => logs::run(args, &cli.global).await,
             Command::Trigger(cmd) => trigger::run(cmd, &cli.global).await,
+            Command::Token(cmd) => token::run(cmd, &cli.global).await,
             Command::Event(cmd) => event::run(cmd, &cli.global).await,
             Command::Login(args) => login::run(args, &cli.global).await,
             Command::Doctor(args) => doctor::run(args, &cli.global).await,

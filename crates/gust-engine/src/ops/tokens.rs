@@ -1,6 +1,6 @@
 //! Tokens: admin only. The secret appears once, in what `create_token` returns.
 
-use gust_core::{ListQuery, Page, Scope, Token, TokenSpec};
+use gust_core::{ListQuery, Page, Scope, Token, TokenFormat, TokenSpec};
 
 use crate::Engine;
 use crate::auth::{self, Caller};
@@ -37,7 +37,10 @@ impl Engine {
         if spec.expires_at.is_some_and(|at| at <= gust_core::now()) {
             return Err(Error::invalid("expires_at", "must be in the future"));
         }
-        let secret = auth::new_secret();
+        let secret = match spec.format.unwrap_or_default() {
+            TokenFormat::Gust => auth::new_secret(),
+            TokenFormat::Uuid => auth::new_uuid_secret(),
+        };
         let hash = auth::hash_secret(&secret);
         let token = Token {
             id: gust_core::new_id(),

@@ -207,3 +207,63 @@ async fn invoking_a_private_function_needs_the_invoke_scope() {
         StatusCode::OK
     );
 }
+
+#[tokio::test]
+async fn tokens_can_have_uuid_shaped_secrets_that_work_like_any_other() {
+    let server = TestServer::start();
+    let http = server.http();
+    let created: serde_json::Value = http
+        .post(format!("{}/api/v1/tokens", server.url))
+        .bearer_auth(&server.token)
+        .json(
+            &json!({"description": "for a UUID-only client", "scopes": ["read"], "format": "uuid"}),
+        )
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let secret = created["token"].as_str().unwrap();
+    assert_eq!(secret.len(), 36, "{created}");
+    assert_eq!(
+        secret.split('-').map(str::len).collect::<Vec<_>>(),
+        [8, 4, 4, 4, 12],
+        "{secret}"
+    );
+    let functions = format!("{}/api/v1/namespaces/default/functions", server.url);
+    assert_eq!(
+        status(http.get(&functions).bearer_auth(secret)).await,
+        StatusCode::OK
+    );
+    // Its scopes hold as for any token; the secret is never shown again.
+    assert_eq!(
+        status(
+            http.post(&functions)
+                .bearer_auth(secret)
+                .json(&json!({"name": "x", "runtime": "wasm"}))
+        )
+        .await,
+        StatusCode::FORBIDDEN
+    );
+    let listed = http
+        .get(format!("{}/api/v1/tokens", server.url))
+        .bearer_auth(&server.token)
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(!listed.contains(secret));
+
+    let refused = http
+        .post(format!("{}/api/v1/tokens", server.url))
+        .bearer_auth(&server.token)
+        .json(&json!({"format": "base64"}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(refused.status(), StatusCode::BAD_REQUEST);
+    assert!(refused.text().await.unwrap().contains("format"));
+}

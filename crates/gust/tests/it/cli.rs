@@ -211,3 +211,62 @@ async fn login_saves_url_and_token() {
         .unwrap();
     assert!(out.status.success(), "{}", text(&out.stderr));
 }
+
+#[tokio::test]
+async fn tokens_are_made_listed_and_revoked_from_the_cli() {
+    let server = TestServer::start();
+    let home = tempfile::tempdir().unwrap();
+    let made = gust(
+        &server,
+        home.path(),
+        &[
+            "token",
+            "create",
+            "--format",
+            "uuid",
+            "--scope",
+            "read",
+            "--description",
+            "ci",
+        ],
+    );
+    let secret = cli_stdout(&made).trim().to_string();
+    assert_eq!(secret.len(), 36, "{secret}");
+    let stderr = text(&made.stderr);
+    let id = stderr
+        .split_whitespace()
+        .nth(1)
+        .unwrap_or_else(|| panic!("{stderr}"))
+        .to_string();
+    let client = gust_client::Client::new(&server.url, Some(secret.clone()));
+    assert!(
+        client
+            .list_functions("default", &[])
+            .await
+            .is_ok()
+    );
+
+    let listed = cli_stdout(&gust(&server, home.path(), &["token", "list"]));
+    assert!(listed.contains(&id) && listed.contains("read"), "{listed}");
+    assert!(!listed.contains(&secret));
+
+    cli_stdout(&gust(&server, home.path(), &["token", "delete", &id]));
+    assert!(
+        client
+            .list_functions("default", &[])
+            .await
+            .is_err()
+    );
+
+    let bad = gust(
+        &server,
+        home.path(),
+        &["token", "create", "--format", "hex"],
+    );
+    assert!(!bad.status.success());
+    assert!(
+        text(&bad.stderr).contains("format"),
+        "{}",
+        text(&bad.stderr)
+    );
+}
