@@ -239,24 +239,14 @@ async fn tokens_are_made_listed_and_revoked_from_the_cli() {
         .unwrap_or_else(|| panic!("{stderr}"))
         .to_string();
     let client = gust_client::Client::new(&server.url, Some(secret.clone()));
-    assert!(
-        client
-            .list_functions("default", &[])
-            .await
-            .is_ok()
-    );
+    assert!(client.list_functions("default", &[]).await.is_ok());
 
     let listed = cli_stdout(&gust(&server, home.path(), &["token", "list"]));
     assert!(listed.contains(&id) && listed.contains("read"), "{listed}");
     assert!(!listed.contains(&secret));
 
     cli_stdout(&gust(&server, home.path(), &["token", "delete", &id]));
-    assert!(
-        client
-            .list_functions("default", &[])
-            .await
-            .is_err()
-    );
+    assert!(client.list_functions("default", &[]).await.is_err());
 
     let bad = gust(
         &server,
