@@ -283,23 +283,18 @@ pub async fn activate_deployment(
     Path((function, id)): Path<(String, String)>,
 ) -> Result<Response> {
     let caller = aw.key()?;
-    let deployment = aw
-        .engine
-        .get_deployment(caller, aw.ns(), &function, &id)
-        .await?;
-    if deployment.status != DeploymentStatus::Ready {
-        return Err(AppwriteError::new(
-            StatusCode::BAD_REQUEST,
-            "build_not_ready",
-            format!(
-                "Build not ready: the deployment is {}",
-                deployment.status.as_str()
-            ),
-        ));
-    }
     aw.engine
         .activate_deployment(caller, aw.ns(), &function, &id)
-        .await?;
+        .await
+        .map_err(|e| match Failure::of(&e) {
+            // The engine activates only a ready build.
+            Failure::Conflict => AppwriteError::new(
+                StatusCode::BAD_REQUEST,
+                "build_not_ready",
+                format!("Build not ready: {}", e.message),
+            ),
+            _ => e.into(),
+        })?;
     super::functions::get_function(aw, Path(function)).await
 }
 

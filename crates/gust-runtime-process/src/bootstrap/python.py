@@ -245,15 +245,7 @@ def _invoke_appwrite(func, is_async, msg, raw, log_limit):
         reply["error"] = message
     reply["status"] = status
     reply["headers"] = {"content-type": kind}
-    if out.parts:
-        reply["stdout"] = out.value()
-    if err.parts:
-        reply["stderr"] = err.value()
-    if out.truncated or err.truncated:
-        reply["truncated"] = True
-    if body:
-        reply["len"] = len(body)
-    return _dumps(reply).encode("utf-8", "replace") + b"\n" + body
+    return _result_frame(reply, out, err, body)
 
 
 def _frames():
@@ -310,6 +302,11 @@ def _invoke(func, is_async, msg, raw, log_limit):
         reply["error"] = trace.strip().splitlines()[-1]
     finally:
         sys.stdout, sys.stderr = real_out, real_err
+    return _result_frame(reply, out, err, body)
+
+
+def _result_frame(reply, out, err, body):
+    """A result frame: the header with what was printed, then the body."""
     if out.parts:
         reply["stdout"] = out.value()
     if err.parts:
