@@ -163,6 +163,8 @@ pub struct FunctionSpec {
     /// `false` gives its workers an empty network namespace of their own).
     pub network: Option<bool>,
     pub tags: Option<Vec<String>>,
+    /// Key/value metadata, replaced as a whole when sent.
+    pub labels: Option<BTreeMap<String, String>>,
     /// Attempts an async execution gets before it becomes a dead letter.
     #[schema(minimum = 1, maximum = 20, default = 3)]
     pub max_attempts: Option<u32>,
@@ -244,6 +246,8 @@ pub struct Function {
     #[serde(default = "default_network")]
     pub network: bool,
     pub tags: Vec<String>,
+    #[serde(default)]
+    pub labels: BTreeMap<String, String>,
     #[serde(default = "default_max_attempts")]
     pub max_attempts: u32,
     #[serde(default)]
@@ -317,6 +321,7 @@ impl FunctionSpec {
             http_option: HttpOption::default(),
             network: true,
             tags: Vec::new(),
+            labels: BTreeMap::new(),
             max_attempts: MAX_ATTEMPTS.1,
             retention: ExecutionRetention::default(),
             schedule: None,
@@ -477,6 +482,10 @@ impl FunctionSpec {
         if let Some(tags) = self.tags {
             validate::tags("tags", &tags)?;
             next.tags = tags;
+        }
+        if let Some(labels) = self.labels {
+            validate::labels("labels", &labels)?;
+            next.labels = labels;
         }
         if let Some(retention) = self.retention {
             let fields = [

@@ -19,6 +19,8 @@ pub struct NamespaceSpec {
     pub env: Option<BTreeMap<String, String>>,
     /// Write-only: values are never returned.
     pub secrets: Option<BTreeMap<String, String>>,
+    /// Key/value metadata, replaced as a whole when sent.
+    pub labels: Option<BTreeMap<String, String>>,
 }
 
 /// A partial update (PATCH). The name is fixed once created.
@@ -34,6 +36,8 @@ pub struct Namespace {
     /// Write-only: names are returned, each value masked as `********`.
     #[serde(serialize_with = "mask_values")]
     pub secrets: BTreeMap<String, String>,
+    #[serde(default)]
+    pub labels: BTreeMap<String, String>,
     pub created_at: DateTime<Utc>,
     pub updated_at: DateTime<Utc>,
 }
@@ -52,6 +56,7 @@ impl NamespaceSpec {
             description: String::new(),
             env: BTreeMap::new(),
             secrets: BTreeMap::new(),
+            labels: BTreeMap::new(),
             created_at: now,
             updated_at: now,
         };
@@ -82,6 +87,10 @@ impl NamespaceSpec {
         if let Some(secrets) = self.secrets {
             validate::env_map("secrets", &secrets)?;
             next.secrets = secrets;
+        }
+        if let Some(labels) = self.labels {
+            validate::labels("labels", &labels)?;
+            next.labels = labels;
         }
         next.updated_at = crate::now();
         *ns = next;

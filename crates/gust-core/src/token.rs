@@ -39,6 +39,8 @@ pub struct TokenSpec {
     pub scopes: Option<Vec<Scope>>,
     /// Limit the token to one namespace (name or id).
     pub namespace: Option<String>,
+    /// Limit the token to one function (name or id) of `namespace`.
+    pub function: Option<String>,
     pub expires_at: Option<DateTime<Utc>>,
     /// The secret's shape (default `gust`).
     pub format: Option<TokenFormat>,
@@ -52,6 +54,9 @@ pub struct Token {
     pub scopes: Vec<Scope>,
     /// The namespace id this token is limited to, if any.
     pub namespace_id: Option<String>,
+    /// The function id this token is limited to, if any (always within `namespace_id`).
+    #[serde(default)]
+    pub function_id: Option<String>,
     pub expires_at: Option<DateTime<Utc>>,
     pub created_at: DateTime<Utc>,
     /// The secret; present only in the response that created the token.
@@ -73,5 +78,12 @@ impl Token {
         self.namespace_id
             .as_deref()
             .is_none_or(|own| own == namespace_id)
+    }
+
+    /// Whether this token may touch the function `function_id`.
+    pub fn covers_function(&self, function_id: &str) -> bool {
+        self.function_id
+            .as_deref()
+            .is_none_or(|own| own == function_id)
     }
 }

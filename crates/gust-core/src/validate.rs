@@ -159,9 +159,59 @@ pub fn tags(field: &str, tags: &[String]) -> ValidationResult<()> {
     Ok(())
 }
 
+/// Most labels a resource may carry.
+pub const MAX_LABELS: usize = 64;
+
+/// Labels: machine-readable key/value metadata (what other platforms' APIs keep on a resource,
+/// such as a region or a project id). Keys are lower-case words with `.`, `/`, `_` or `-`.
+pub fn labels(field: &str, labels: &BTreeMap<String, String>) -> ValidationResult<()> {
+    if labels.len() > MAX_LABELS {
+        return Err(ValidationError::new(
+            field,
+            format!("must have at most {MAX_LABELS} entries"),
+        ));
+    }
+    for (key, value) in labels {
+        let valid_key = !key.is_empty()
+            && key.len() <= 63
+            && key.as_bytes()[0].is_ascii_alphanumeric()
+            && key.bytes().all(|b| {
+                b.is_ascii_lowercase()
+                    || b.is_ascii_digit()
+                    || matches!(b, b'.' | b'/' | b'_' | b'-')
+            });
+        if !valid_key {
+            return Err(ValidationError::new(
+                format!("{field}.{key}"),
+                "keys must be 1 to 63 characters of a-z, 0-9, `.`, `/`, `_` or `-`, starting with a letter or digit",
+            ));
+        }
+        if value.chars().count() > 256 || value.chars().any(char::is_control) {
+            return Err(ValidationError::new(
+                format!("{field}.{key}"),
+                "value must be at most 256 printable characters",
+            ));
+        }
+    }
+    Ok(())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn labels_accept_and_reject() {
+        let ok = BTreeMap::from([("scaleway.region".to_string(), "fr-par".to_string())]);
+        assert!(labels("labels", &ok).is_ok());
+        for key in ["", "Region", "-a", "a b", &"k".repeat(64)] {
+            let bad = BTreeMap::from([(key.to_string(), "v".to_string())]);
+            let err = labels("labels", &bad).unwrap_err();
+            assert!(err.field.starts_with("labels"), "{key:?}: {err:?}");
+        }
+        let long = BTreeMap::from([("k".to_string(), "v".repeat(257))]);
+        assert_eq!(labels("labels", &long).unwrap_err().field, "labels.k");
+    }
 
     #[test]
     fn dns_labels_accept_and_reject() {

@@ -110,6 +110,27 @@ impl Caller {
         }
     }
 
+    /// 403 unless the token may act on the function `function_id`.
+    pub fn require_function(&self, function_id: &str) -> Result<(), Error> {
+        if self.token.covers_function(function_id) {
+            Ok(())
+        } else {
+            Err(Error::forbidden(
+                "this token is limited to another function",
+            ))
+        }
+    }
+
+    /// 403 for a token limited to one function: the action concerns the whole namespace.
+    pub fn require_whole_namespace(&self) -> Result<(), Error> {
+        match self.token.function_id {
+            None => Ok(()),
+            Some(_) => Err(Error::forbidden(
+                "this token is limited to one function; the action concerns its whole namespace",
+            )),
+        }
+    }
+
     /// Both checks at once.
     pub fn require_in(&self, scope: Scope, namespace_id: &str) -> Result<(), Error> {
         self.require(scope)?;

@@ -315,6 +315,7 @@ async fn bootstrap(
             description: "admin token created at first start".into(),
             scopes: vec![Scope::Admin],
             namespace_id: None,
+            function_id: None,
             expires_at: None,
             created_at: gust_core::now(),
             token: None,

@@ -46,6 +46,7 @@ fn token() -> (Token, String) {
         description: "made by another node".into(),
         scopes: vec![Scope::Read],
         namespace_id: None,
+        function_id: None,
         expires_at: None,
         created_at: gust_core::now(),
         token: None,

@@ -1243,6 +1243,7 @@ fn namespace(name: &str, description: &str) -> Namespace {
         description: Some(description.into()),
         env: Some(BTreeMap::from([("REGION".into(), "eu".into())])),
         secrets: Some(BTreeMap::from([("STRIPE_KEY".into(), "sk_test".into())])),
+        labels: Some(BTreeMap::from([("owner".into(), "billing".into())])),
     }
     .into_new_namespace()
     .unwrap()
@@ -1318,6 +1319,7 @@ fn token(description: &str) -> Token {
         description: description.into(),
         scopes: vec![Scope::Read, Scope::Invoke],
         namespace_id: None,
+        function_id: None,
         expires_at: Some(base_time() + Duration::days(90)),
         created_at: gust_core::now(),
         token: None,

@@ -25,6 +25,9 @@ pub enum TokenCommand {
         /// Limit it to one namespace.
         #[arg(long = "only-namespace")]
         only_namespace: Option<String>,
+        /// Limit it to one function of that namespace (needs --only-namespace).
+        #[arg(long = "only-function", requires = "only_namespace")]
+        only_function: Option<String>,
         /// When it stops working (RFC 3339, e.g. 2027-01-01T00:00:00Z).
         #[arg(long)]
         expires_at: Option<String>,
@@ -45,6 +48,7 @@ pub async fn run(command: TokenCommand, global: &GlobalArgs) -> anyhow::Result<(
             description,
             scopes,
             only_namespace,
+            only_function,
             expires_at,
             format,
         } => {
@@ -56,6 +60,7 @@ pub async fn run(command: TokenCommand, global: &GlobalArgs) -> anyhow::Result<(
                 "description": description,
                 "scopes": (!scopes.is_empty()).then_some(scopes),
                 "namespace": only_namespace,
+                "function": only_function,
                 "expires_at": expires_at,
                 "format": format,
             });

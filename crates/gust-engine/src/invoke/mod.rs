@@ -90,6 +90,7 @@ where
     if live.function.privacy == Privacy::Private {
         let caller = auth::authenticate(&gateway.tokens, auth::bearer(&parts.headers))?;
         caller.require_in(Scope::Invoke, &live.function.namespace_id)?;
+        caller.require_function(&live.function.id)?;
         // The token is Gust's credential, not the function's: it does not reach the guest.
         parts.headers.remove(http::header::AUTHORIZATION);
     }

@@ -31,6 +31,7 @@ impl Engine {
     ) -> Result<Published> {
         let namespace = self.namespace_for(caller, ns).await?;
         caller.require_in(Scope::Invoke, &namespace.id)?;
+        caller.require_whole_namespace()?;
         let name = spec
             .name
             .ok_or_else(|| Error::invalid("name", "is required, e.g. `orders.created`"))?;

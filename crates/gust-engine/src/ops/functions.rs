@@ -21,6 +21,7 @@ impl Engine {
         query: &ListQuery,
     ) -> Result<Page<Function>> {
         caller.require(Scope::Read)?;
+        caller.require_whole_namespace()?;
         query.validate()?;
         let namespace = self.namespace_for(caller, ns).await?;
         let mut page = self.store.list_functions(&namespace.id, query).await?;
@@ -35,6 +36,7 @@ impl Engine {
         spec: FunctionSpec,
     ) -> Result<Function> {
         caller.require(Scope::Write)?;
+        caller.require_whole_namespace()?;
         let namespace = self.namespace_for(caller, ns).await?;
         let mut function = spec.into_new_function(&namespace.id, &namespace.name)?;
         self.require_runtime(function.runtime)?;

@@ -82,6 +82,7 @@ impl Engine {
     ) -> Result<(Namespace, Function)> {
         let ns = self.namespace_for(caller, ns).await?;
         let mut function = self.store.get_function(&ns.id, function).await?;
+        caller.require_function(&function.id)?;
         self.decorate(&mut function);
         Ok((ns, function))
     }

@@ -46,6 +46,7 @@ impl Engine {
         patch: NamespacePatch,
     ) -> Result<Namespace> {
         caller.require(Scope::Write)?;
+        caller.require_whole_namespace()?;
         let mut namespace = self.namespace_for(caller, key).await?;
         patch.apply_to(&mut namespace)?;
         self.store.update_namespace(&namespace).await?;

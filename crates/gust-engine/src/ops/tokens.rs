@@ -34,6 +34,24 @@ impl Engine {
             ),
             None => None,
         };
+        let function_id = match (spec.function, &namespace_id) {
+            (Some(key), Some(namespace_id)) => Some(
+                self.store
+                    .get_function(namespace_id, &key)
+                    .await
+                    .map_err(|_| {
+                        Error::invalid("function", format!("no function `{key}` in the namespace"))
+                    })?
+                    .id,
+            ),
+            (Some(_), None) => {
+                return Err(Error::invalid(
+                    "function",
+                    "needs `namespace`: the function's namespace",
+                ));
+            }
+            (None, _) => None,
+        };
         if spec.expires_at.is_some_and(|at| at <= gust_core::now()) {
             return Err(Error::invalid("expires_at", "must be in the future"));
         }
@@ -47,6 +65,7 @@ impl Engine {
             description,
             scopes,
             namespace_id,
+            function_id,
             expires_at: spec.expires_at,
             created_at: gust_core::now(),
             token: None,

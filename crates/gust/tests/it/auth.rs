@@ -267,3 +267,78 @@ async fn tokens_can_have_uuid_shaped_secrets_that_work_like_any_other() {
     assert_eq!(refused.status(), StatusCode::BAD_REQUEST);
     assert!(refused.text().await.unwrap().contains("format"));
 }
+
+#[tokio::test]
+async fn a_token_limited_to_one_function_reaches_only_that_function() {
+    let server = TestServer::start();
+    for name in ["mine", "other"] {
+        server
+            .deploy_ready(name, crate::harness::spec(), &crate::harness::hello_guest())
+            .await;
+    }
+    let admin = server.client();
+    let created = admin
+        .create_token(&json!({
+            "scopes": ["read", "write", "invoke"], "namespace": "default", "function": "mine"
+        }))
+        .await
+        .unwrap();
+    assert!(created.function_id.is_some());
+    let secret = created.token.unwrap();
+    let http = server.http();
+    let url = |p: &str| format!("{}{p}", server.url);
+    assert_eq!(
+        status(http.get(url("/fn/default/mine/")).bearer_auth(&secret)).await,
+        StatusCode::OK
+    );
+    assert_eq!(
+        status(http.get(url("/fn/default/other/")).bearer_auth(&secret)).await,
+        StatusCode::FORBIDDEN
+    );
+    assert_eq!(
+        status(
+            http.get(url("/api/v1/namespaces/default/functions/mine"))
+                .bearer_auth(&secret)
+        )
+        .await,
+        StatusCode::OK
+    );
+    for refused in [
+        http.get(url("/api/v1/namespaces/default/functions/other")),
+        http.get(url("/api/v1/namespaces/default/functions")),
+        http.post(url("/api/v1/namespaces/default/functions"))
+            .json(&json!({"name": "third", "runtime": "wasm"})),
+        http.post(url("/api/v1/namespaces/default/functions/other/executions"))
+            .json(&json!({})),
+    ] {
+        let response = refused.bearer_auth(&secret).send().await.unwrap();
+        let code = response.status();
+        let text = response.text().await.unwrap();
+        assert!(
+            code == StatusCode::FORBIDDEN || code == StatusCode::NOT_FOUND,
+            "{code} {text}"
+        );
+        if code == StatusCode::FORBIDDEN {
+            assert!(text.contains("function"), "{text}");
+        }
+    }
+
+    // The function must exist, in the namespace the token names.
+    for (spec, field) in [
+        (
+            json!({"namespace": "default", "function": "nope"}),
+            "function",
+        ),
+        (json!({"function": "mine"}), "function"),
+    ] {
+        let refused = http
+            .post(url("/api/v1/tokens"))
+            .bearer_auth(&server.token)
+            .json(&spec)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(refused.status(), StatusCode::BAD_REQUEST);
+        assert!(refused.text().await.unwrap().contains(field));
+    }
+}

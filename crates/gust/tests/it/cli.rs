@@ -248,6 +248,32 @@ async fn tokens_are_made_listed_and_revoked_from_the_cli() {
     cli_stdout(&gust(&server, home.path(), &["token", "delete", &id]));
     assert!(client.list_functions("default", &[]).await.is_err());
 
+    // Limited to one function: the namespace's list is out of its reach.
+    server
+        .deploy_ready(
+            "only",
+            crate::harness::spec(),
+            &crate::harness::hello_guest(),
+        )
+        .await;
+    let limited = cli_stdout(&gust(
+        &server,
+        home.path(),
+        &[
+            "token",
+            "create",
+            "--only-namespace",
+            "default",
+            "--only-function",
+            "only",
+        ],
+    ))
+    .trim()
+    .to_string();
+    let client = gust_client::Client::new(&server.url, Some(limited));
+    assert!(client.get_function("default", "only").await.is_ok());
+    assert!(client.list_functions("default", &[]).await.is_err());
+
     let bad = gust(
         &server,
         home.path(),

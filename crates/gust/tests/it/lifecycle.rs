@@ -509,3 +509,46 @@ async fn the_active_deployment_is_deleted_only_when_asked_to_deactivate() {
     assert_eq!(after.status(), reqwest::StatusCode::SERVICE_UNAVAILABLE);
     assert!(after.text().await.unwrap().contains("no active deployment"));
 }
+
+#[tokio::test]
+async fn namespaces_and_functions_keep_labels() {
+    let server = TestServer::start();
+    let http = server.http();
+    let url = |p: &str| format!("{}{p}", server.url);
+    let send = |request: reqwest::RequestBuilder| async {
+        let response = request.bearer_auth(&server.token).send().await.unwrap();
+        let status = response.status();
+        (status, response.json::<serde_json::Value>().await.unwrap())
+    };
+    let (status, ns) = send(http.post(url("/api/v1/namespaces")).json(&json!({
+        "name": "labelled", "labels": {"scaleway.region": "nl-ams", "owner": "team-a"}
+    })))
+    .await;
+    assert_eq!(status, 201, "{ns}");
+    assert_eq!(ns["labels"]["scaleway.region"], "nl-ams");
+    let (status, function) = send(
+        http.post(url("/api/v1/namespaces/labelled/functions"))
+            .json(&json!({"name": "f", "runtime": "wasm", "labels": {"tier": "gold"}})),
+    )
+    .await;
+    assert_eq!(status, 201, "{function}");
+    assert_eq!(function["labels"], json!({"tier": "gold"}));
+
+    // A patch replaces the map; a bad key names itself and changes nothing.
+    let (status, patched) = send(
+        http.patch(url("/api/v1/namespaces/labelled/functions/f"))
+            .json(&json!({"labels": {"tier": "silver"}})),
+    )
+    .await;
+    assert_eq!(status, 200, "{patched}");
+    assert_eq!(patched["labels"], json!({"tier": "silver"}));
+    let (status, refused) = send(
+        http.patch(url("/api/v1/namespaces/labelled"))
+            .json(&json!({"labels": {"Bad Key": "x"}})),
+    )
+    .await;
+    assert_eq!(status, 400, "{refused}");
+    assert!(refused.to_string().contains("labels.Bad Key"), "{refused}");
+    let (_, kept) = send(http.get(url("/api/v1/namespaces/labelled"))).await;
+    assert_eq!(kept["labels"]["owner"], "team-a");
+}
