@@ -98,7 +98,11 @@ fn api_routes() -> OpenApiRouter<ApiState> {
         .routes(routes!(logs::get_execution_logs))
         .routes(routes!(logs::get_function_logs))
         .routes(routes!(triggers::list_triggers, triggers::create_trigger))
-        .routes(routes!(triggers::get_trigger, triggers::delete_trigger))
+        .routes(routes!(
+            triggers::get_trigger,
+            triggers::update_trigger,
+            triggers::delete_trigger
+        ))
         .routes(routes!(
             instances::list_instances,
             instances::detach_instances

@@ -553,6 +553,30 @@ impl Client {
         .await
     }
 
+    pub async fn get_trigger(&self, ns: &str, f: &str, id: &str) -> ClientResult<FunctionTrigger> {
+        self.json(
+            Method::GET,
+            &format!("/api/v1/namespaces/{ns}/functions/{f}/triggers/{id}"),
+            None::<&()>,
+        )
+        .await
+    }
+
+    pub async fn update_trigger(
+        &self,
+        ns: &str,
+        f: &str,
+        id: &str,
+        patch: &serde_json::Value,
+    ) -> ClientResult<FunctionTrigger> {
+        self.json(
+            Method::PATCH,
+            &format!("/api/v1/namespaces/{ns}/functions/{f}/triggers/{id}"),
+            Some(patch),
+        )
+        .await
+    }
+
     pub async fn list_triggers(&self, ns: &str, f: &str) -> ClientResult<Page<FunctionTrigger>> {
         self.json(
             Method::GET,

@@ -40,7 +40,10 @@ pub use list::{ListQuery, Order, Page};
 pub use namespace::{Namespace, NamespacePatch, NamespaceSpec};
 pub use runtime::{RuntimeId, RuntimeInfo};
 pub use token::{Scope, Token, TokenFormat, TokenSpec};
-pub use trigger::{Event, EventSpec, FunctionTrigger, TriggerKind, TriggerOrigin, TriggerSpec};
+pub use trigger::{
+    Event, EventSpec, FunctionTrigger, QueueProtocol, QueueSource, TriggerKind, TriggerOrigin,
+    TriggerPatch, TriggerSpec, TriggerStatus,
+};
 
 /// The namespace every installation has from its first start.
 pub const DEFAULT_NAMESPACE: &str = "default";

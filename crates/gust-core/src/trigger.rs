@@ -22,6 +22,9 @@ pub const MAX_BODY: usize = 64 * 1024;
 pub enum TriggerKind {
     Cron,
     Event,
+    /// Messages of a queue or subject on a message broker. Gust connects to no broker, so a
+    /// queue trigger is kept in `error` and listens to the Gust events its source maps to.
+    Queue,
 }
 
 impl TriggerKind {
@@ -29,7 +32,13 @@ impl TriggerKind {
         match self {
             Self::Cron => "cron",
             Self::Event => "event",
+            Self::Queue => "queue",
         }
+    }
+
+    /// Whether triggers of this kind fire on Gust events.
+    pub fn hears_events(self) -> bool {
+        matches!(self, Self::Event | Self::Queue)
     }
 }
 
@@ -44,11 +53,121 @@ pub enum TriggerOrigin {
     Function,
 }
 
-/// What a client sends to create a trigger.
+/// Whether a trigger can fire.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize, ToSchema)]
+#[serde(rename_all = "lowercase")]
+pub enum TriggerStatus {
+    #[default]
+    Ready,
+    /// Its source cannot be reached; `error_message` says why.
+    Error,
+}
+
+/// The message protocols a queue trigger may name.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+#[serde(rename_all = "lowercase")]
+pub enum QueueProtocol {
+    Sqs,
+    Nats,
+}
+
+/// Where a queue trigger's messages would come from.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct QueueSource {
+    pub protocol: QueueProtocol,
+    /// The queue (SQS) or subject (NATS).
+    pub name: String,
+    /// How to reach the broker, in the source platform's own terms (project, region,
+    /// credential ids), kept as given.
+    #[serde(default)]
+    pub settings: std::collections::BTreeMap<String, String>,
+}
+
+/// Longest queue or subject name.
+pub const MAX_QUEUE_NAME: usize = 100;
+
+impl QueueSource {
+    /// The Gust event pattern the source maps to: `queues.sqs.<queue>` or
+    /// `queues.nats.<subject>` (a subject's `*` stays a one-segment wildcard; a trailing `>`
+    /// is dropped, since a pattern already matches every longer name). Characters an event
+    /// name cannot hold become `_`.
+    pub fn event_pattern(&self) -> String {
+        let clean = |segment: &str| -> String {
+            if segment == "*" {
+                return segment.to_string();
+            }
+            let cleaned: String = segment
+                .chars()
+                .map(|c| {
+                    if c.is_ascii_alphanumeric() || c == '-' || c == '_' {
+                        c
+                    } else {
+                        '_'
+                    }
+                })
+                .take(64)
+                .collect();
+            if cleaned.is_empty() {
+                "_".into()
+            } else {
+                cleaned
+            }
+        };
+        let mut pattern = String::from("queues.");
+        match self.protocol {
+            QueueProtocol::Sqs => {
+                pattern.push_str("sqs.");
+                pattern.push_str(&clean(&self.name));
+            }
+            QueueProtocol::Nats => {
+                pattern.push_str("nats");
+                let segments: Vec<&str> = self.name.split('.').collect();
+                let keep = MAX_SEGMENTS - 2;
+                for segment in segments.iter().take(keep).filter(|s| **s != ">") {
+                    pattern.push('.');
+                    pattern.push_str(&clean(segment));
+                }
+            }
+        }
+        pattern
+    }
+
+    fn check(&self) -> ValidationResult<()> {
+        let name = self.name.trim();
+        if name.is_empty() || name.chars().count() > MAX_QUEUE_NAME {
+            return Err(ValidationError::new(
+                "queue.name",
+                format!("must be 1 to {MAX_QUEUE_NAME} characters"),
+            ));
+        }
+        crate::validate::labels("queue.settings", &self.settings)
+    }
+
+    /// Why the trigger cannot fire from its source.
+    fn unreachable_message(&self) -> String {
+        let what = match self.protocol {
+            QueueProtocol::Sqs => "SQS queue",
+            QueueProtocol::Nats => "NATS subject",
+        };
+        format!(
+            "Gust is connected to no message broker, so messages on the {what} `{}` cannot reach this function; Gust events named `{}` run it instead",
+            self.name,
+            self.event_pattern()
+        )
+    }
+}
+
+/// What a client sends to create a trigger, or to change one (PATCH: the kind stays).
 #[derive(Debug, Clone, Default, Serialize, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct TriggerSpec {
     pub kind: Option<TriggerKind>,
+    /// Free text shown in lists (at most 128 characters).
+    pub name: Option<String>,
+    pub description: Option<String>,
+    /// Key/value metadata, replaced as a whole when sent.
+    pub labels: Option<std::collections::BTreeMap<String, String>>,
     /// Cron: a 5-field expression (`*/5 * * * *`), a nickname (`@hourly`) or `@every 30s`.
     pub schedule: Option<String>,
     /// Cron: IANA timezone the expression is read in; UTC when absent.
@@ -57,7 +176,12 @@ pub struct TriggerSpec {
     pub body: Option<String>,
     /// Event: patterns such as `functions.*.deployments.*.update`.
     pub events: Option<Vec<String>>,
+    /// Queue: where messages would come from.
+    pub queue: Option<QueueSource>,
 }
+
+/// A change to a trigger.
+pub type TriggerPatch = TriggerSpec;
 
 /// A trigger of a function.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
@@ -68,17 +192,33 @@ pub struct FunctionTrigger {
     pub kind: TriggerKind,
     #[serde(default)]
     pub origin: TriggerOrigin,
+    #[serde(default)]
+    pub name: String,
+    #[serde(default)]
+    pub description: String,
+    #[serde(default)]
+    pub labels: std::collections::BTreeMap<String, String>,
     pub schedule: Option<String>,
     pub timezone: Option<String>,
     pub body: Option<String>,
+    /// Event patterns it fires on (for a queue trigger, the pattern its source maps to).
     #[serde(default)]
     pub events: Vec<String>,
+    #[serde(default)]
+    pub queue: Option<QueueSource>,
+    #[serde(default)]
+    pub status: TriggerStatus,
+    #[serde(default)]
+    pub error_message: Option<String>,
     /// Cron: when it fires next.
     pub next_run_at: Option<DateTime<Utc>>,
     /// Cron: the tick it last fired for.
     pub last_run_at: Option<DateTime<Utc>>,
     pub created_at: DateTime<Utc>,
 }
+
+/// Longest trigger name, in characters.
+pub const NAME_MAX: usize = 128;
 
 impl TriggerSpec {
     /// Validate and build a trigger of `function_id`.
@@ -88,74 +228,142 @@ impl TriggerSpec {
         function_id: &str,
         origin: TriggerOrigin,
     ) -> ValidationResult<FunctionTrigger> {
-        let kind = self
-            .kind
-            .ok_or_else(|| ValidationError::new("kind", "is required: `cron` or `event`"))?;
-        let now = crate::now();
+        let kind = self.kind.ok_or_else(|| {
+            ValidationError::new("kind", "is required: `cron`, `event` or `queue`")
+        })?;
         let mut trigger = FunctionTrigger {
             id: crate::new_id(),
             namespace_id: namespace_id.to_string(),
             function_id: function_id.to_string(),
             kind,
             origin,
+            name: String::new(),
+            description: String::new(),
+            labels: Default::default(),
             schedule: None,
             timezone: None,
             body: None,
             events: Vec::new(),
+            queue: None,
+            status: TriggerStatus::Ready,
+            error_message: None,
             next_run_at: None,
             last_run_at: None,
-            created_at: now,
+            created_at: crate::now(),
         };
-        match kind {
+        self.apply_to(&mut trigger)?;
+        Ok(trigger)
+    }
+
+    /// Overlay the present fields onto `trigger` and check the result; `trigger` is untouched
+    /// on error. A changed schedule or timezone moves the next tick.
+    pub fn apply_to(self, trigger: &mut FunctionTrigger) -> ValidationResult<()> {
+        let mut next = trigger.clone();
+        if let Some(kind) = self.kind
+            && kind != trigger.kind
+        {
+            return Err(ValidationError::new(
+                "kind",
+                "cannot be changed; create a new trigger instead",
+            ));
+        }
+        if let Some(name) = self.name {
+            crate::validate::text("name", &name, NAME_MAX)?;
+            next.name = name;
+        }
+        if let Some(description) = self.description {
+            crate::validate::text(
+                "description",
+                &description,
+                crate::function::DESCRIPTION_MAX,
+            )?;
+            next.description = description;
+        }
+        if let Some(labels) = self.labels {
+            crate::validate::labels("labels", &labels)?;
+            next.labels = labels;
+        }
+        let (own, why): (&[&str], &str) = match trigger.kind {
+            TriggerKind::Cron => (
+                &["schedule", "timezone", "body"],
+                "a cron trigger has a schedule",
+            ),
+            TriggerKind::Event => (&["events"], "an event trigger sends the event as its body"),
+            TriggerKind::Queue => (&["queue"], "a queue trigger sends each message as its body"),
+        };
+        let sent = [
+            ("schedule", self.schedule.is_some()),
+            ("timezone", self.timezone.is_some()),
+            ("body", self.body.is_some()),
+            ("events", self.events.is_some()),
+            ("queue", self.queue.is_some()),
+        ];
+        if let Some((field, _)) = sent.iter().find(|(f, sent)| *sent && !own.contains(f)) {
+            return Err(ValidationError::new(
+                *field,
+                format!(
+                    "does not belong to a {} trigger; {why}",
+                    trigger.kind.as_str()
+                ),
+            ));
+        }
+        match trigger.kind {
             TriggerKind::Cron => {
-                if self.events.is_some() {
-                    return Err(ValidationError::new(
-                        "events",
-                        "belongs to event triggers; a cron trigger has a schedule",
-                    ));
+                let reschedule = self.schedule.is_some() || self.timezone.is_some();
+                if let Some(schedule) = self.schedule {
+                    next.schedule = Some(schedule.trim().to_string());
                 }
-                let expression = self
+                if let Some(timezone) = self.timezone {
+                    next.timezone = Some(timezone);
+                }
+                let expression = next
                     .schedule
+                    .clone()
                     .ok_or_else(|| ValidationError::new("schedule", "is required for cron"))?;
-                let schedule = parse_schedule(&expression, self.timezone.as_deref())?;
-                if let Some(body) = &self.body
-                    && body.len() > MAX_BODY
-                {
-                    return Err(ValidationError::new(
-                        "body",
-                        format!("is longer than {MAX_BODY} bytes"),
-                    ));
-                }
-                trigger.next_run_at = schedule.next_after(now);
-                trigger.schedule = Some(expression.trim().to_string());
-                trigger.timezone = self.timezone;
-                trigger.body = self.body;
-            }
-            TriggerKind::Event => {
-                for (field, present) in [
-                    ("schedule", self.schedule.is_some()),
-                    ("timezone", self.timezone.is_some()),
-                    ("body", self.body.is_some()),
-                ] {
-                    if present {
+                let schedule = parse_schedule(&expression, next.timezone.as_deref())?;
+                if let Some(body) = self.body {
+                    if body.len() > MAX_BODY {
                         return Err(ValidationError::new(
-                            field,
-                            "belongs to cron triggers; an event trigger sends the event as its body",
+                            "body",
+                            format!("is longer than {MAX_BODY} bytes"),
                         ));
                     }
+                    next.body = Some(body);
                 }
-                let events = self.events.unwrap_or_default();
-                if events.is_empty() {
+                if reschedule || next.next_run_at.is_none() {
+                    next.next_run_at = schedule.next_after(crate::now());
+                }
+            }
+            TriggerKind::Event => {
+                if let Some(events) = self.events {
+                    event_patterns("events", &events)?;
+                    next.events = events;
+                }
+                if next.events.is_empty() {
                     return Err(ValidationError::new(
                         "events",
                         "needs at least one pattern, e.g. `functions.*.deployments.*.update`",
                     ));
                 }
-                event_patterns("events", &events)?;
-                trigger.events = events;
+            }
+            TriggerKind::Queue => {
+                if let Some(queue) = self.queue {
+                    queue.check()?;
+                    next.queue = Some(queue);
+                }
+                let queue = next.queue.as_ref().ok_or_else(|| {
+                    ValidationError::new(
+                        "queue",
+                        "is required: {\"protocol\": \"sqs\"|\"nats\", \"name\": ...}",
+                    )
+                })?;
+                next.events = vec![queue.event_pattern()];
+                next.status = TriggerStatus::Error;
+                next.error_message = Some(queue.unreachable_message());
             }
         }
-        Ok(trigger)
+        *trigger = next;
+        Ok(())
     }
 }
 

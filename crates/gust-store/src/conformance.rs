@@ -1308,6 +1308,16 @@ fn trigger(function: &Function, kind: TriggerKind, origin: TriggerOrigin) -> Fun
             events: Some(vec!["orders.created".into(), "functions.*".into()]),
             ..TriggerSpec::default()
         },
+        TriggerKind::Queue => TriggerSpec {
+            kind: Some(kind),
+            name: Some("orders".into()),
+            queue: Some(gust_core::QueueSource {
+                protocol: gust_core::QueueProtocol::Sqs,
+                name: "orders".into(),
+                settings: BTreeMap::from([("region".into(), "fr-par".into())]),
+            }),
+            ..TriggerSpec::default()
+        },
     };
     spec.into_trigger(&function.namespace_id, &function.id, origin)
         .unwrap()

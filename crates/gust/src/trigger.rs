@@ -1,4 +1,4 @@
-//! `gust trigger create|list|delete`: cron and event triggers of a function.
+//! `gust trigger create|update|list|delete`: cron, event and queue triggers of a function.
 
 use anyhow::bail;
 use clap::Subcommand;
@@ -8,9 +8,13 @@ use crate::output;
 
 #[derive(Subcommand, Debug)]
 pub enum TriggerCommand {
-    /// Add a trigger: `--cron` (with `--timezone`, `--body`) or `--event` patterns.
+    /// Add a trigger: `--cron` (with `--timezone`, `--body`), `--event` patterns, or a queue
+    /// (`--sqs` or `--nats`; kept in error: Gust connects to no broker, see its message).
     Create {
         function: String,
+        /// Free text shown in lists.
+        #[arg(long)]
+        name: Option<String>,
         /// A 5-field cron expression (`*/5 * * * *`), `@hourly`, or `@every 30s`.
         #[arg(long, conflicts_with = "event")]
         cron: Option<String>,
@@ -23,6 +27,25 @@ pub enum TriggerCommand {
         /// Event pattern, e.g. `functions.*.deployments.*.update` (repeatable).
         #[arg(long)]
         event: Vec<String>,
+        /// An SQS queue the function would consume.
+        #[arg(long, conflicts_with_all = ["cron", "nats"])]
+        sqs: Option<String>,
+        /// A NATS subject the function would consume.
+        #[arg(long, conflicts_with = "cron")]
+        nats: Option<String>,
+    },
+    /// Change a trigger's name, schedule, timezone or body.
+    Update {
+        function: String,
+        id: String,
+        #[arg(long)]
+        name: Option<String>,
+        #[arg(long)]
+        cron: Option<String>,
+        #[arg(long)]
+        timezone: Option<String>,
+        #[arg(long)]
+        body: Option<String>,
     },
     /// List a function's triggers.
     List { function: String },
@@ -36,23 +59,64 @@ pub async fn run(command: TriggerCommand, global: &GlobalArgs) -> anyhow::Result
     match command {
         TriggerCommand::Create {
             function,
+            name,
             cron,
             timezone,
             body,
             event,
+            sqs,
+            nats,
         } => {
-            let spec = match (cron, event.is_empty()) {
-                (Some(schedule), true) => serde_json::json!({
+            let queue = |protocol: &str, name: String| serde_json::json!({"protocol": protocol, "name": name});
+            let mut spec = match (cron, event.is_empty(), sqs, nats) {
+                (Some(schedule), true, None, None) => serde_json::json!({
                     "kind": "cron", "schedule": schedule, "timezone": timezone, "body": body,
                 }),
-                (None, false) => serde_json::json!({ "kind": "event", "events": event }),
-                _ => bail!("give either --cron EXPR or one or more --event PATTERN"),
+                (None, false, None, None) => {
+                    serde_json::json!({ "kind": "event", "events": event })
+                }
+                (None, true, Some(q), None) => {
+                    serde_json::json!({ "kind": "queue", "queue": queue("sqs", q) })
+                }
+                (None, true, None, Some(subject)) => {
+                    serde_json::json!({ "kind": "queue", "queue": queue("nats", subject) })
+                }
+                _ => bail!(
+                    "give one of --cron EXPR, one or more --event PATTERN, --sqs QUEUE or --nats SUBJECT"
+                ),
             };
+            if let Some(name) = name {
+                spec["name"] = name.into();
+            }
             let trigger = client.create_trigger(ns, &function, &spec).await?;
             if global.json {
                 return output::json(&trigger);
             }
             println!("{}", trigger.id);
+            if let Some(next) = trigger.next_run_at {
+                eprintln!("next run at {}", output::time(&next));
+            }
+            if let Some(why) = &trigger.error_message {
+                eprintln!("status error: {why}");
+            }
+            Ok(())
+        }
+        TriggerCommand::Update {
+            function,
+            id,
+            name,
+            cron,
+            timezone,
+            body,
+        } => {
+            let patch = serde_json::json!({
+                "name": name, "schedule": cron, "timezone": timezone, "body": body,
+            });
+            let trigger = client.update_trigger(ns, &function, &id, &patch).await?;
+            if global.json {
+                return output::json(&trigger);
+            }
+            eprintln!("updated trigger {id}");
             if let Some(next) = trigger.next_run_at {
                 eprintln!("next run at {}", output::time(&next));
             }
@@ -77,6 +141,11 @@ pub async fn run(command: TriggerCommand, global: &GlobalArgs) -> anyhow::Result
                                 .unwrap_or_default()
                         ),
                         gust_core::TriggerKind::Event => t.events.join(", "),
+                        gust_core::TriggerKind::Queue => t
+                            .queue
+                            .as_ref()
+                            .map(|q| format!("{:?} {}", q.protocol, q.name).to_lowercase())
+                            .unwrap_or_default(),
                     };
                     vec![
                         t.id.clone(),
@@ -86,11 +155,12 @@ pub async fn run(command: TriggerCommand, global: &GlobalArgs) -> anyhow::Result
                             .as_ref()
                             .map(output::time)
                             .unwrap_or_else(|| "-".into()),
+                        format!("{:?}", t.status).to_lowercase(),
                         format!("{:?}", t.origin).to_lowercase(),
                     ]
                 })
                 .collect();
-            output::table(&["ID", "KIND", "WHEN", "NEXT RUN", "FROM"], rows);
+            output::table(&["ID", "KIND", "WHEN", "NEXT RUN", "STATUS", "FROM"], rows);
             Ok(())
         }
         TriggerCommand::Delete { function, id } => {

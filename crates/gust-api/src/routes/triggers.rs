@@ -1,10 +1,10 @@
-//! `/api/v1/namespaces/{ns}/functions/{fn}/triggers[/{id}]`: cron and event triggers. The store
+//! `/api/v1/namespaces/{ns}/functions/{fn}/triggers[/{id}]`: cron, event and queue triggers. The store
 //! is written first, then the in-memory set the scheduler and the event router read.
 
 use axum::Json;
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
-use gust_core::{FunctionTrigger, ListQuery, Page, TriggerSpec};
+use gust_core::{FunctionTrigger, ListQuery, Page, TriggerPatch, TriggerSpec};
 use gust_engine::Caller;
 
 use crate::ApiState;
@@ -45,6 +45,20 @@ pub async fn get_trigger(
     Path((ns, f, id)): Path<(String, String, String)>,
 ) -> ApiResult<Json<FunctionTrigger>> {
     Ok(Json(state.get_trigger(&caller, &ns, &f, &id).await?))
+}
+
+#[utoipa::path(patch, path = "/api/v1/namespaces/{ns}/functions/{fn}/triggers/{id}", tag = "triggers",
+    params(("ns" = String, Path), ("fn" = String, Path), ("id" = String, Path)), request_body = TriggerSpec,
+    responses((status = 200, body = FunctionTrigger), (status = 400, body = ErrorBody), (status = 404, body = ErrorBody), (status = 409, body = ErrorBody)))]
+pub async fn update_trigger(
+    State(state): State<ApiState>,
+    caller: Caller,
+    Path((ns, f, id)): Path<(String, String, String)>,
+    ApiJson(patch): ApiJson<TriggerPatch>,
+) -> ApiResult<Json<FunctionTrigger>> {
+    Ok(Json(
+        state.update_trigger(&caller, &ns, &f, &id, patch).await?,
+    ))
 }
 
 #[utoipa::path(delete, path = "/api/v1/namespaces/{ns}/functions/{fn}/triggers/{id}", tag = "triggers",

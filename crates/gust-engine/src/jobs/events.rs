@@ -154,12 +154,14 @@ pub async fn deliver(jobs: &Jobs, emitted: &Emitted) -> Vec<String> {
         tracing::warn!(event = %event.name, depth = emitted.depth, "event chain too long; not delivered");
         return Vec::new();
     }
-    let body = serde_json::to_vec(event).unwrap_or_default();
+    let whole = serde_json::to_vec(event).unwrap_or_default();
+    // A queue trigger's function gets the message itself, as a consumer of the queue would.
+    let message = match &event.payload {
+        serde_json::Value::String(text) => text.clone().into_bytes(),
+        other => serde_json::to_vec(other).unwrap_or_default(),
+    };
     let mut started = Vec::new();
-    for trigger in jobs
-        .triggers
-        .of_kind(TriggerKind::Event, Some(&event.namespace_id))
-    {
+    for trigger in jobs.triggers.hearing_events(&event.namespace_id) {
         if emitted.from_function.as_deref() == Some(trigger.function_id.as_str()) {
             continue; // a function never triggers itself through its own executions
         }
@@ -185,7 +187,13 @@ pub async fn deliver(jobs: &Jobs, emitted: &Emitted) -> Vec<String> {
                 path: "/".into(),
                 query: String::new(),
                 headers,
-                body: gust_core::execution::RecordedBody::whole(&body),
+                body: gust_core::execution::RecordedBody::whole(
+                    if trigger.kind == TriggerKind::Queue {
+                        &message
+                    } else {
+                        &whole
+                    },
+                ),
             },
             // One execution per trigger per event, even if the event is delivered twice.
             idempotency_key: Some(format!("event:{}:{}", trigger.id, event.id)),

@@ -55,6 +55,15 @@ impl TriggerSet {
         self.has_event_triggers.load(Ordering::Relaxed)
     }
 
+    /// Copies of the triggers that fire on Gust events (event and queue triggers) in a namespace.
+    pub fn hearing_events(&self, namespace_id: &str) -> Vec<FunctionTrigger> {
+        let map = self.by_id.read().unwrap_or_else(|p| p.into_inner());
+        map.values()
+            .filter(|t| t.kind.hears_events() && t.namespace_id == namespace_id)
+            .cloned()
+            .collect()
+    }
+
     /// Copies of the triggers of one kind (the cron ones, or the event ones of a namespace).
     pub fn of_kind(&self, kind: TriggerKind, namespace_id: Option<&str>) -> Vec<FunctionTrigger> {
         let map = self.by_id.read().unwrap_or_else(|p| p.into_inner());
@@ -65,7 +74,7 @@ impl TriggerSet {
     }
 
     fn settle(&self, map: &HashMap<String, FunctionTrigger>) {
-        let any_event = map.values().any(|t| t.kind == TriggerKind::Event);
+        let any_event = map.values().any(|t| t.kind.hears_events());
         self.has_event_triggers.store(any_event, Ordering::Relaxed);
         self.changed.notify_one();
     }

@@ -1,7 +1,9 @@
 //! Cron and event triggers. The store is written first, then the in-memory set the scheduler
 //! and the event router read.
 
-use gust_core::{FunctionTrigger, ListQuery, Page, Scope, TriggerOrigin, TriggerSpec};
+use gust_core::{
+    FunctionTrigger, ListQuery, Page, Scope, TriggerOrigin, TriggerPatch, TriggerSpec,
+};
 
 use crate::Engine;
 use crate::auth::Caller;
@@ -46,6 +48,30 @@ impl Engine {
         caller.require(Scope::Read)?;
         let (_, function) = self.function_for(caller, ns, f).await?;
         Ok(self.store.get_trigger(&function.id, id).await?)
+    }
+
+    /// Change a trigger's name, description, labels or kind-specific fields (not its kind).
+    /// Triggers kept in step with a function field change through that field.
+    pub async fn update_trigger(
+        &self,
+        caller: &Caller,
+        ns: &str,
+        f: &str,
+        id: &str,
+        patch: TriggerPatch,
+    ) -> Result<FunctionTrigger> {
+        caller.require(Scope::Write)?;
+        let (_, function) = self.function_for(caller, ns, f).await?;
+        let mut trigger = self.store.get_trigger(&function.id, id).await?;
+        if trigger.origin == TriggerOrigin::Function {
+            return Err(Error::conflict(format!(
+                "trigger {id} follows the function's `schedule` or `events` field; change that field instead"
+            )));
+        }
+        patch.apply_to(&mut trigger)?;
+        self.store.update_trigger(&trigger).await?;
+        self.triggers.put(trigger.clone());
+        Ok(trigger)
     }
 
     pub async fn delete_trigger(&self, caller: &Caller, ns: &str, f: &str, id: &str) -> Result<()> {

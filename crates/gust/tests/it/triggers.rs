@@ -350,3 +350,116 @@ async fn bad_trigger_and_event_input_names_the_field() {
         0
     );
 }
+
+#[tokio::test]
+async fn queue_triggers_are_kept_in_error_and_hear_their_mapped_events() {
+    let server = TestServer::start();
+    server.deploy_ready("consumer", spec(), &test_guest()).await;
+    let client = server.client();
+    let trigger: FunctionTrigger = client
+        .create_trigger(
+            "default",
+            "consumer",
+            &json!({"kind": "queue", "name": "orders in",
+                    "queue": {"protocol": "nats", "name": "orders.eu.>",
+                              "settings": {"region": "fr-par"}}}),
+        )
+        .await
+        .unwrap();
+    assert_eq!(trigger.status, gust_core::TriggerStatus::Error);
+    assert_eq!(trigger.events, ["queues.nats.orders.eu"]);
+    let why = trigger.error_message.clone().unwrap();
+    assert!(
+        why.contains("no message broker") && why.contains("queues.nats.orders.eu"),
+        "{why}"
+    );
+
+    // A Gust event on the mapped name delivers its payload as the message.
+    let published = client
+        .publish_event(
+            "default",
+            "queues.nats.orders.eu.created",
+            &json!({"order": 7}),
+        )
+        .await
+        .unwrap();
+    let id = published["executions"][0].as_str().unwrap().to_string();
+    let run = client
+        .wait_for_execution("default", "consumer", &id, Duration::from_secs(20))
+        .await
+        .unwrap();
+    let echo: serde_json::Value = serde_json::from_str(&run.response.unwrap().body.body).unwrap();
+    assert_eq!(echo["body"], r#"{"order":7}"#);
+
+    // A patch renames it; its kind and its source's fields are its own.
+    let renamed = client
+        .update_trigger(
+            "default",
+            "consumer",
+            &trigger.id,
+            &json!({"name": "orders"}),
+        )
+        .await
+        .unwrap();
+    assert_eq!(renamed.name, "orders");
+    assert_eq!(renamed.status, gust_core::TriggerStatus::Error);
+    for (patch, field) in [
+        (json!({"schedule": "* * * * *"}), "schedule"),
+        (json!({"kind": "cron"}), "kind"),
+        (
+            json!({"queue": {"protocol": "sqs", "name": ""}}),
+            "queue.name",
+        ),
+    ] {
+        let refused = client
+            .update_trigger("default", "consumer", &trigger.id, &patch)
+            .await
+            .unwrap_err();
+        assert_eq!(refused.status(), Some(StatusCode::BAD_REQUEST));
+        assert!(format!("{refused:?}").contains(field), "{refused:?}");
+    }
+    let kept = client
+        .get_trigger("default", "consumer", &trigger.id)
+        .await
+        .unwrap();
+    assert_eq!(kept.name, "orders");
+}
+
+#[tokio::test]
+async fn a_cron_trigger_patch_moves_its_schedule_and_body() {
+    let server = TestServer::start();
+    server.deploy_ready("patched", spec(), &test_guest()).await;
+    let client = server.client();
+    let trigger: FunctionTrigger = client
+        .create_trigger(
+            "default",
+            "patched",
+            &json!({"kind": "cron", "schedule": "0 0 1 1 *", "body": "old"}),
+        )
+        .await
+        .unwrap();
+    let patched = client
+        .update_trigger(
+            "default",
+            "patched",
+            &trigger.id,
+            &json!({"schedule": "@every 1s", "body": "new"}),
+        )
+        .await
+        .unwrap();
+    assert!(patched.next_run_at < trigger.next_run_at);
+    let got = wait_for(&server, "patched", "schedule", 1).await;
+    let echo: serde_json::Value =
+        serde_json::from_str(&got[0].response.as_ref().unwrap().body.body).unwrap();
+    assert_eq!(echo["body"], "new");
+    let refused = client
+        .update_trigger(
+            "default",
+            "patched",
+            &trigger.id,
+            &json!({"schedule": "nope"}),
+        )
+        .await
+        .unwrap_err();
+    assert!(format!("{refused:?}").contains("schedule"), "{refused:?}");
+}
