@@ -82,6 +82,8 @@ capture(process.stderr, 'stderr');
 class Context {
   constructor(c) {
     this.functionName = c.functionName;
+    this.functionVersion = c.functionVersion;
+    this.memoryLimitInMb = c.memoryLimitInMb;
     this.executionId = c.executionId;
     this.memoryLimitMb = c.memoryLimitMb;
     this.timeoutMs = c.timeoutMs;
@@ -113,6 +115,7 @@ function toResponse(result) {
     }
     return [Number(result.statusCode), headers, body];
   }
+  if (typeof result === 'string') return [200, { 'content-type': 'text/plain; charset=utf-8' }, result];
   const json = JSON.stringify(result);
   return [200, { 'content-type': 'application/json' }, json === undefined ? 'null' : json];
 }
@@ -124,7 +127,17 @@ function invoke(msg, raw) {
   const id = msg.id;
   let result;
   try {
-    result = captures.run(store, handler, event, new Context(msg.context || {}));
+    const context = new Context(msg.context || {});
+    if (handler.length >= 3) {
+      // `(event, context, callback)`: the answer is whichever comes first, the callback or
+      // the returned promise.
+      result = new Promise((resolve, reject) => {
+        const returned = captures.run(store, handler, event, context, (err, value) => (err ? reject(err) : resolve(value)));
+        if (returned && typeof returned.then === 'function') returned.then(resolve, reject);
+      });
+    } else {
+      result = captures.run(store, handler, event, context);
+    }
   } catch (err) {
     return finish(id, store, false, err);
   }

@@ -90,6 +90,13 @@ class Context:
     def __getitem__(self, key):
         return self._c[key]
 
+    def get(self, key, default=None):
+        # Scaleway's handlers read the context as a dict.
+        return self._c.get(key, default)
+
+    def __contains__(self, key):
+        return key in self._c
+
 
 def _response(result):
     """A handler's return value as (status, headers, body bytes)."""
@@ -119,6 +126,8 @@ def _response(result):
             if not any(k.lower() == "content-type" for k in headers):
                 headers["content-type"] = "application/json"
         return int(result["statusCode"]), headers, body
+    if type(result) is str:
+        return 200, {"content-type": _TEXT}, result.encode("utf-8", "replace")
     return 200, {"content-type": "application/json"}, _dumps(result).encode()
 
 
@@ -130,7 +139,13 @@ def _load(msg):
     sys.path.insert(0, code)
     if msg.get("contract") == "appwrite":
         return _load_appwrite(msg, env)
+    # Dependencies vendored into `package/` (Scaleway's layout) import like installed ones.
+    package = os.path.join(code, "package")
+    if os.path.isdir(package):
+        sys.path.insert(1, package)
+    # `folder/file.function`: the file's path without `.py`, folders as packages.
     module_name, _, func_name = (msg.get("handler") or "main.handle").rpartition(".")
+    module_name = module_name.replace("/", ".")
     started = time.monotonic_ns()
     import importlib
     module = importlib.import_module(module_name or "main")

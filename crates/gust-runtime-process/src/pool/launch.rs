@@ -107,6 +107,7 @@ impl PoolInner {
         cold.import_us = fresh.load(&load, timeout).await?;
         let limits = WorkerLimits {
             function_name: spec.function_name.clone(),
+            version: spec.deployment_id.clone(),
             memory_mb: spec.memory_mb,
             timeout: spec.timeout,
             log_limit: self.runtime.config.log_limit,

@@ -277,7 +277,8 @@ pub struct FunctionInfo<'a> {
 /// context's function fields), written once.
 #[derive(Debug, Clone)]
 pub struct InvokeTemplate {
-    /// `"functionName":…,"memoryLimitMb":…,"timeoutMs":…` (no braces).
+    /// `"functionName":…,"functionVersion":…,"memoryLimitMb":…,"memoryLimitInMb":…,
+    /// "timeoutMs":…` (no braces; `memoryLimitInMb` is the name Scaleway's handlers read).
     context: Vec<u8>,
     timeout_ms: u64,
     /// The context names what started the request (`trigger`): only for workers whose
@@ -286,11 +287,21 @@ pub struct InvokeTemplate {
 }
 
 impl InvokeTemplate {
-    pub fn new(function_name: &str, memory_mb: u64, timeout_ms: u64, with_trigger: bool) -> Self {
-        let mut context = Vec::with_capacity(64 + function_name.len());
+    pub fn new(
+        function_name: &str,
+        version: &str,
+        memory_mb: u64,
+        timeout_ms: u64,
+        with_trigger: bool,
+    ) -> Self {
+        let mut context = Vec::with_capacity(128 + function_name.len() + version.len());
         context.extend_from_slice(b"\"functionName\":");
         push_str(&mut context, function_name);
+        context.extend_from_slice(b",\"functionVersion\":");
+        push_str(&mut context, version);
         context.extend_from_slice(b",\"memoryLimitMb\":");
+        push_u64(&mut context, memory_mb);
+        context.extend_from_slice(b",\"memoryLimitInMb\":");
         push_u64(&mut context, memory_mb);
         context.extend_from_slice(b",\"timeoutMs\":");
         push_u64(&mut context, timeout_ms);
@@ -327,6 +338,19 @@ impl InvokeTemplate {
         out.extend_from_slice(b"},\"isBase64Encoded\":");
         let binary = std::str::from_utf8(body).is_err();
         out.extend_from_slice(if binary { b"true" } else { b"false" });
+        // The rest of the API-Gateway-shaped event (Scaleway's): fields Gust has no source for
+        // are null or empty, as there.
+        out.extend_from_slice(
+            b",\"multiValueHeaders\":null,\"multiValueQueryStringParameters\":null,\"pathParameters\":null,\"stageVariables\":{},\"requestContext\":{\"requestId\":",
+        );
+        push_str(&mut out, &request.execution_id);
+        out.extend_from_slice(b",\"httpMethod\":");
+        push_str(&mut out, request.method.as_str());
+        out.extend_from_slice(b",\"resourcePath\":");
+        push_str(&mut out, &request.path);
+        out.extend_from_slice(
+            b",\"accountId\":\"\",\"resourceId\":\"\",\"stage\":\"\",\"apiId\":\"\",\"authorizer\":null}",
+        );
         out.extend_from_slice(b"},\"context\":{");
         out.extend_from_slice(&self.context);
         out.extend_from_slice(b",\"executionId\":");
@@ -468,11 +492,17 @@ mod tests {
             body: Bytes::from_static(&[0xff, 0x00]),
             ..Request::default()
         };
-        let frame = InvokeTemplate::new("f", 128, 1000, false).encode(1, &request);
+        let frame = InvokeTemplate::new("f", "d1", 128, 1000, false).encode(1, &request);
         let newline = frame.iter().position(|b| *b == b'\n').unwrap();
         let header: serde_json::Value = serde_json::from_slice(&frame[..newline]).unwrap();
         assert_eq!(header["event"]["isBase64Encoded"], true);
         assert_eq!(header["event"]["httpMethod"], "POST");
+        // The API-Gateway event shape Scaleway's handlers read, and their context names.
+        assert_eq!(header["event"]["requestContext"]["httpMethod"], "POST");
+        assert_eq!(header["event"]["stageVariables"], serde_json::json!({}));
+        assert!(header["event"]["multiValueHeaders"].is_null());
+        assert_eq!(header["context"]["memoryLimitInMb"], 128);
+        assert_eq!(header["context"]["functionVersion"], "d1");
         assert_eq!(header["len"], 2);
         assert_eq!(&frame[newline + 1..], &[0xff, 0x00]);
     }
@@ -492,7 +522,7 @@ mod tests {
             execution_id: "e1".into(),
             ..Request::default()
         };
-        let frame = InvokeTemplate::new("f", 64, 500, false).encode(9, &request);
+        let frame = InvokeTemplate::new("f", "d1", 64, 500, false).encode(9, &request);
         let header: serde_json::Value = serde_json::from_slice(&frame[..frame.len() - 1]).unwrap();
         let event = &header["event"];
         assert_eq!(
@@ -515,7 +545,7 @@ mod tests {
             ..Request::default()
         };
         let context = |with_trigger| {
-            let frame = InvokeTemplate::new("f", 64, 500, with_trigger).encode(1, &request);
+            let frame = InvokeTemplate::new("f", "d1", 64, 500, with_trigger).encode(1, &request);
             let header: serde_json::Value =
                 serde_json::from_slice(&frame[..frame.len() - 1]).unwrap();
             header["context"].clone()
@@ -533,7 +563,7 @@ mod tests {
             query: query.join("&"),
             ..Request::default()
         };
-        let frame = InvokeTemplate::new("f", 64, 500, false).encode(1, &request);
+        let frame = InvokeTemplate::new("f", "d1", 64, 500, false).encode(1, &request);
         let header: serde_json::Value = serde_json::from_slice(&frame[..frame.len() - 1]).unwrap();
         let parameters = header["event"]["queryStringParameters"]
             .as_object()
@@ -559,7 +589,7 @@ mod tests {
             execution_id: "id".into(),
             ..Request::default()
         };
-        let frame = InvokeTemplate::new("fn \"quoted\"\n", 1, 2, false).encode(3, &request);
+        let frame = InvokeTemplate::new("fn \"quoted\"\n", "d1", 1, 2, false).encode(3, &request);
         let header: serde_json::Value = serde_json::from_slice(&frame[..frame.len() - 1]).unwrap();
         assert_eq!(header["event"]["path"], "/a\"b\\c/\u{e9}t\u{e9}");
         assert_eq!(

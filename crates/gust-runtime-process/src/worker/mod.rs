@@ -32,6 +32,8 @@ pub use start::Fresh;
 #[derive(Debug, Clone)]
 pub struct WorkerLimits {
     pub function_name: String,
+    /// The deployment the worker runs (the context's `functionVersion`).
+    pub version: String,
     pub memory_mb: u64,
     pub timeout: Duration,
     pub log_limit: usize,
@@ -161,6 +163,7 @@ impl Worker {
             next_id: AtomicU64::new(1),
             invoke: InvokeTemplate::new(
                 &limits.function_name,
+                &limits.version,
                 limits.memory_mb,
                 limits.timeout.as_millis() as u64,
                 limits.contract == HandlerContract::Appwrite,

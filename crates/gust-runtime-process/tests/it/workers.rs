@@ -185,7 +185,10 @@ async fn a_stem_cell_serves_the_cold_start() {
     let pool = env.runtime.pool(spec(RuntimeId::Python311, dir.path()));
     let response = call(&pool, get("/")).await;
     assert_eq!(response.outcome, Outcome::Completed);
-    assert_eq!(response.body, "\"from a cell\"");
+    assert_eq!(
+        response.body, "from a cell",
+        "a returned string is the body, as text"
+    );
     let cold = response.cold_start.unwrap();
     assert!(cold.stem_cell, "{cold:?}");
     assert_eq!(cold.interpreter_us, 0);

@@ -478,3 +478,170 @@ async fn the_cli_creates_and_shows_appwrite_functions() {
     assert!(!out.status.success());
     assert!(String::from_utf8_lossy(&out.stderr).contains("`gust` or `appwrite`"));
 }
+
+/// Python written for Scaleway: a handler in a subfolder, a dependency vendored in
+/// `package/`, the context read as a dict, a string, an object and a response object.
+const SCALEWAY_PYTHON: &str = "import os
+import vendored
+
+def my_handler(event, context):
+    path = event['path']
+    if path == '/text':
+        return 'plain ' + vendored.WORD
+    if path == '/object':
+        return {'n': 1}
+    if path == '/boom':
+        raise RuntimeError('boom on purpose')
+    return {
+        'statusCode': 202,
+        'headers': {'Content-Type': ['application/json']},
+        'body': {
+            'memory': context['memoryLimitInMb'],
+            'name': context.get('functionName'),
+            'version': context.get('functionVersion'),
+            'method': event['requestContext']['httpMethod'],
+            'stage': event['stageVariables'],
+            'multi': event['multiValueHeaders'],
+            'query': event['queryStringParameters'],
+            'body': event['body'],
+            'env': {k: os.environ.get(k) for k in ('NS_VAR', 'NS_SECRET', 'FN_VAR')},
+        },
+    }
+";
+
+/// Node written for Scaleway: `module.exports.handle` with the callback style.
+const SCALEWAY_NODE: &str = "module.exports.handle = (event, context, callback) => {
+  if (event.path === '/text') return callback(null, 'plain node');
+  if (event.path === '/boom') return callback(new Error('boom on purpose'));
+  callback(null, { statusCode: 202, headers: { 'Content-Type': ['application/json'] },
+    body: JSON.stringify({ memory: context.memoryLimitInMb, name: context.functionName,
+      version: context.functionVersion, method: event.requestContext.httpMethod,
+      stage: event.stageVariables, multi: event.multiValueHeaders,
+      query: event.queryStringParameters, body: event.body,
+      env: { NS_VAR: process.env.NS_VAR, NS_SECRET: process.env.NS_SECRET, FN_VAR: process.env.FN_VAR } }) });
+};
+";
+
+/// Code written for Scaleway's `handle(event, context)` runs on the native contract: the
+/// event and context fields its documentation lists, folder handlers, namespace env and
+/// secrets beside the function's own, strings answered as text.
+#[tokio::test]
+async fn code_written_for_scaleway_runs_unchanged() {
+    let server = TestServer::start();
+    let client = server.client();
+    let made = server
+        .http()
+        .post(format!("{}/api/v1/namespaces", server.url))
+        .bearer_auth(&server.token)
+        .json(&json!({
+            "name": "scw", "env": {"NS_VAR": "from-namespace"}, "secrets": {"NS_SECRET": "ns-s3cret"}
+        }))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(made.status(), StatusCode::CREATED);
+    let cases: [(&str, &str, Vec<(&str, &str)>, &str); 2] = [
+        (
+            "python3.11",
+            "src/handlers/first.my_handler",
+            vec![
+                ("src/handlers/first.py", SCALEWAY_PYTHON),
+                ("package/vendored.py", "WORD = 'python'\n"),
+            ],
+            "plain python",
+        ),
+        (
+            "node20",
+            "handler.handle",
+            vec![("handler.js", SCALEWAY_NODE)],
+            "plain node",
+        ),
+    ];
+    for (runtime, handler, files, text) in cases {
+        let name = format!("scw-{}", &runtime[..4]);
+        let spec = FunctionSpec {
+            name: Some(name.clone()),
+            runtime: Some(runtime.into()),
+            handler: Some(handler.into()),
+            memory_mb: Some(256),
+            env: Some([("FN_VAR".to_string(), "from-function".to_string())].into()),
+            ..spec()
+        };
+        client.create_function("scw", &spec).await.unwrap();
+        let entries: Vec<(&str, &[u8])> = files.iter().map(|(p, c)| (*p, c.as_bytes())).collect();
+        let deployment = client
+            .create_deployment("scw", &name, tar_gz(&entries), "application/gzip", true)
+            .await
+            .unwrap();
+        let deployment = client
+            .wait_for_build("scw", &name, &deployment.id, Duration::from_secs(120))
+            .await
+            .unwrap();
+        assert_eq!(
+            deployment.status,
+            DeploymentStatus::Ready,
+            "{}",
+            deployment.build_log
+        );
+        let url = |path: &str| format!("{}/fn/scw/{name}{path}", server.url);
+        let http = server.http();
+
+        let plain = http
+            .get(url("/text"))
+            .bearer_auth(&server.token)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(plain.status(), StatusCode::OK);
+        assert!(
+            plain.headers()["content-type"]
+                .to_str()
+                .unwrap()
+                .starts_with("text/plain")
+        );
+        assert_eq!(plain.text().await.unwrap(), text, "{runtime}");
+
+        let answer = http
+            .post(url("/probe?a=1&a=2"))
+            .bearer_auth(&server.token)
+            .body("hi")
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(answer.status(), StatusCode::ACCEPTED, "{runtime}");
+        let seen: Value = answer.json().await.unwrap();
+        assert_eq!(seen["memory"], 256, "{runtime}: {seen}");
+        assert_eq!(seen["name"], name.as_str());
+        assert_eq!(seen["version"], deployment.id.as_str());
+        assert_eq!(seen["method"], "POST");
+        assert_eq!(seen["stage"], json!({}));
+        assert!(seen["multi"].is_null());
+        assert_eq!(seen["query"], json!({"a": "2"}), "the last value wins");
+        assert_eq!(seen["body"], "hi");
+        assert_eq!(
+            seen["env"],
+            json!({"NS_VAR": "from-namespace", "NS_SECRET": "ns-s3cret", "FN_VAR": "from-function"})
+        );
+
+        let failed = http
+            .get(url("/boom"))
+            .bearer_auth(&server.token)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(
+            failed.status(),
+            StatusCode::INTERNAL_SERVER_ERROR,
+            "{runtime}"
+        );
+    }
+    // Any other object is JSON.
+    let object = server
+        .http()
+        .get(format!("{}/fn/scw/scw-pyth/object", server.url))
+        .bearer_auth(&server.token)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(object.json::<Value>().await.unwrap(), json!({"n": 1}));
+}
