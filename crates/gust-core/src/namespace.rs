@@ -19,6 +19,7 @@ pub struct NamespaceSpec {
     pub env: Option<BTreeMap<String, String>>,
     /// Write-only: values are never returned.
     pub secrets: Option<BTreeMap<String, String>>,
+    pub tags: Option<Vec<String>>,
     /// Key/value metadata, replaced as a whole when sent.
     pub labels: Option<BTreeMap<String, String>>,
 }
@@ -36,6 +37,8 @@ pub struct Namespace {
     /// Write-only: names are returned, each value masked as `********`.
     #[serde(serialize_with = "mask_values")]
     pub secrets: BTreeMap<String, String>,
+    #[serde(default)]
+    pub tags: Vec<String>,
     #[serde(default)]
     pub labels: BTreeMap<String, String>,
     pub created_at: DateTime<Utc>,
@@ -56,6 +59,7 @@ impl NamespaceSpec {
             description: String::new(),
             env: BTreeMap::new(),
             secrets: BTreeMap::new(),
+            tags: Vec::new(),
             labels: BTreeMap::new(),
             created_at: now,
             updated_at: now,
@@ -87,6 +91,10 @@ impl NamespaceSpec {
         if let Some(secrets) = self.secrets {
             validate::env_map("secrets", &secrets)?;
             next.secrets = secrets;
+        }
+        if let Some(tags) = self.tags {
+            validate::tags("tags", &tags)?;
+            next.tags = tags;
         }
         if let Some(labels) = self.labels {
             validate::labels("labels", &labels)?;

@@ -145,6 +145,21 @@ pub fn bearer(headers: &http::HeaderMap) -> Option<&str> {
     scheme.eq_ignore_ascii_case("bearer").then(|| secret.trim())
 }
 
+/// Scaleway's header for a token, which its clients send to functions and its API alike.
+pub const AUTH_TOKEN_HEADER: &str = "x-auth-token";
+
+/// The secret an invocation carries: a bearer token, else an `X-Auth-Token` header.
+pub fn invocation_secret(headers: &http::HeaderMap) -> Option<&str> {
+    bearer(headers).or_else(|| {
+        headers
+            .get(AUTH_TOKEN_HEADER)?
+            .to_str()
+            .ok()
+            .map(str::trim)
+            .filter(|s| !s.is_empty())
+    })
+}
+
 /// Resolve a secret to a live token, or say why not.
 pub fn authenticate(tokens: &TokenCache, secret: Option<&str>) -> Result<Caller, Error> {
     let secret = secret

@@ -62,6 +62,14 @@ impl Error {
         Self::new(StatusCode::NOT_FOUND, "not_found", message)
     }
 
+    /// A 404 that names the kind of resource missing.
+    pub fn not_found_of(resource: &'static str, message: impl Into<String>) -> Self {
+        Self {
+            resource: Some(resource),
+            ..Self::not_found(message)
+        }
+    }
+
     pub fn conflict(message: impl Into<String>) -> Self {
         Self::new(StatusCode::CONFLICT, "conflict", message)
     }

@@ -1243,6 +1243,7 @@ fn namespace(name: &str, description: &str) -> Namespace {
         description: Some(description.into()),
         env: Some(BTreeMap::from([("REGION".into(), "eu".into())])),
         secrets: Some(BTreeMap::from([("STRIPE_KEY".into(), "sk_test".into())])),
+        tags: Some(vec!["payments".into()]),
         labels: Some(BTreeMap::from([("owner".into(), "billing".into())])),
     }
     .into_new_namespace()

@@ -88,11 +88,12 @@ where
     let live = gateway.live.find(namespace, function).await?;
 
     if live.function.privacy == Privacy::Private {
-        let caller = auth::authenticate(&gateway.tokens, auth::bearer(&parts.headers))?;
+        let caller = auth::authenticate(&gateway.tokens, auth::invocation_secret(&parts.headers))?;
         caller.require_in(Scope::Invoke, &live.function.namespace_id)?;
         caller.require_function(&live.function.id)?;
         // The token is Gust's credential, not the function's: it does not reach the guest.
         parts.headers.remove(http::header::AUTHORIZATION);
+        parts.headers.remove(auth::AUTH_TOKEN_HEADER);
     }
     if live.function.http_option == HttpOption::Redirected && !is_https(&parts.headers) {
         let host = parts

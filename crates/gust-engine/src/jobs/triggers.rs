@@ -25,6 +25,12 @@ impl TriggerSet {
         self.settle(&map);
     }
 
+    /// A copy of the trigger `id`, if there is one.
+    pub fn get(&self, id: &str) -> Option<FunctionTrigger> {
+        let map = self.by_id.read().unwrap_or_else(|p| p.into_inner());
+        map.get(id).cloned()
+    }
+
     pub fn put(&self, trigger: FunctionTrigger) {
         let mut map = self.by_id.write().unwrap_or_else(|p| p.into_inner());
         map.insert(trigger.id.clone(), trigger);

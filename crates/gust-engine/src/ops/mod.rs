@@ -28,7 +28,7 @@ use gust_core::{Function, Namespace};
 
 use crate::Engine;
 use crate::auth::{self, Caller};
-use crate::error::Result;
+use crate::error::{Error, Result};
 
 impl Engine {
     /// Make every execution record taken so far readable from the store.
@@ -85,6 +85,30 @@ impl Engine {
         caller.require_function(&function.id)?;
         self.decorate(&mut function);
         Ok((ns, function))
+    }
+
+    /// Resolve a function by its id alone (ids are unique across namespaces), checking the
+    /// caller may touch it.
+    pub async fn function_by_id(&self, caller: &Caller, id: &str) -> Result<(Namespace, Function)> {
+        let function = self.store.get_function_by_id(id).await?;
+        self.function_for(caller, &function.namespace_id, &function.id)
+            .await
+    }
+
+    /// Resolve a trigger by its id alone, with its function, checking the caller may touch it.
+    pub async fn trigger_by_id(
+        &self,
+        caller: &Caller,
+        id: &str,
+    ) -> Result<(Namespace, Function, gust_core::FunctionTrigger)> {
+        let trigger = self
+            .triggers
+            .get(id)
+            .ok_or_else(|| Error::not_found_of("trigger", format!("no trigger {id}")))?;
+        let (namespace, function) = self
+            .function_for(caller, &trigger.namespace_id, &trigger.function_id)
+            .await?;
+        Ok((namespace, function, trigger))
     }
 
     /// Fill the derived fields of a function for a response.

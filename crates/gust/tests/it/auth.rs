@@ -295,6 +295,23 @@ async fn a_token_limited_to_one_function_reaches_only_that_function() {
         status(http.get(url("/fn/default/other/")).bearer_auth(&secret)).await,
         StatusCode::FORBIDDEN
     );
+    // Scaleway's clients send the token as `X-Auth-Token`.
+    assert_eq!(
+        status(
+            http.get(url("/fn/default/mine/"))
+                .header("x-auth-token", &secret)
+        )
+        .await,
+        StatusCode::OK
+    );
+    assert_eq!(
+        status(
+            http.get(url("/fn/default/other/"))
+                .header("x-auth-token", &secret)
+        )
+        .await,
+        StatusCode::FORBIDDEN
+    );
     assert_eq!(
         status(
             http.get(url("/api/v1/namespaces/default/functions/mine"))
