@@ -889,7 +889,10 @@ pub async fn a_host_name_belongs_to_one_domain_of_the_store(store: &dyn Store) {
         other => panic!("expected a conflict, got {other:?}"),
     }
     assert_not_found(store.get_domain(&again.id).await, "domain", &again.id);
-    assert_eq!(store.all_domains().await.unwrap(), [first.clone()]);
+    assert_eq!(
+        store.all_domains().await.unwrap(),
+        std::slice::from_ref(&first)
+    );
 
     // Once deleted, the name is free again.
     store.delete_domain(&first.id).await.unwrap();
@@ -924,7 +927,7 @@ pub async fn deleting_a_function_or_namespace_removes_its_domains(store: &dyn St
             .await
             .unwrap()
             .items,
-        [stays.clone()]
+        std::slice::from_ref(&stays)
     );
 
     store.delete_function(&posts.id).await.unwrap();
