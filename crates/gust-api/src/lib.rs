@@ -1,4 +1,5 @@
-//! Gust's native HTTP API: `/api/v1`, the `/fn/…` gateway, `/metrics` and `/healthz`. It
+//! Gust's native HTTP API: `/api/v1`, the `/fn/…` gateway (and requests by a function's host
+//! name), `/metrics` and `/healthz`. It
 //! only translates: handlers extract the caller and the input, call the engine
 //! ([`gust_engine::Engine`]) and render the result as JSON or the error envelope.
 //!
@@ -6,7 +7,8 @@
 //! - `routes/`: the `/api/v1` handlers, one module per resource; [`router`] registers each once,
 //!   and the OpenAPI document is derived from that registration (`routes/openapi` adds what
 //!   the handlers do not say: the title, the auth scheme, shared schemas).
-//! - `gateway`: `/fn/{ns}/{fn}/{*path}` handed to the engine's invocation path.
+//! - `gateway`: `/fn/{ns}/{fn}/{*path}`, and requests whose host is a function's domain name or
+//!   custom domain, handed to the engine's invocation path.
 //! - `auth`, `error`, `extract`: the bearer-token extractor, the error envelope, input parsing.
 
 mod auth;
@@ -103,6 +105,8 @@ fn api_routes() -> OpenApiRouter<ApiState> {
             triggers::update_trigger,
             triggers::delete_trigger
         ))
+        .routes(routes!(domains::list_domains, domains::create_domain))
+        .routes(routes!(domains::get_domain, domains::delete_domain))
         .routes(routes!(
             instances::list_instances,
             instances::detach_instances
@@ -117,7 +121,8 @@ pub fn openapi_document() -> utoipa::openapi::OpenApi {
     api_routes().into_openapi()
 }
 
-/// Every route of the server but `/fn/…`, which [`serve`] hands to the invocation handler itself.
+/// Every route of the server but `/fn/…` and requests by a function's host name, which
+/// [`serve`] hands to the invocation handler itself.
 pub fn router(state: ApiState) -> Router {
     let (api, document) = api_routes().split_for_parts();
     let document = Arc::new(document);
@@ -174,21 +179,27 @@ pub async fn serve(
     doors: Router,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
-    engine.set_default_base_url(&format!("http://{}", listener.local_addr()?));
+    let address = listener.local_addr()?;
+    engine.set_default_base_url(&format!("http://{address}"));
+    engine.set_listen_port(address.port());
     let state = ApiState(engine);
     let listener = listener.tap_io(|tcp| {
         // Small responses must not wait for Nagle's algorithm.
         let _ = tcp.set_nodelay(true);
     });
-    // Invocations skip the router: `/fn/` is the one prefix the hot path has, and matching it
-    // by hand spares each request the route lookup and the extensions axum records.
+    // Invocations skip the router: a function's host name and `/fn/` are all the hot path
+    // looks at, and matching them by hand spares each request the route lookup and the
+    // extensions axum records. The host comes first: a function's domain passes every path,
+    // `/fn/…` included, to the function.
     let app = router(state.clone()).merge(doors);
     let gateway = state.clone();
     let service = tower::service_fn(move |request: axum::extract::Request| {
         let app = app.clone();
         let gateway = gateway.clone();
         async move {
-            if request.uri().path().starts_with("/fn/") {
+            if let Some(route) = gust_engine::invoke::route_by_host(&gateway.gateway, &request) {
+                Ok(gateway::invoke_routed(&gateway, route, request).await)
+            } else if request.uri().path().starts_with("/fn/") {
                 Ok(gateway::invoke(&gateway, request).await)
             } else {
                 tower::ServiceExt::oneshot(app, request).await

@@ -12,7 +12,7 @@
 use std::time::Duration;
 
 use gust_core::{
-    Deployment, DeploymentStatus, Execution, ExecutionStatus, Function, FunctionSpec,
+    Deployment, DeploymentStatus, Domain, Execution, ExecutionStatus, Function, FunctionSpec,
     FunctionTrigger, Page, RuntimeInfo, Token,
 };
 use reqwest::{Method, StatusCode};
@@ -590,6 +590,51 @@ impl Client {
         self.execute(self.request(
             Method::DELETE,
             &format!("/api/v1/namespaces/{ns}/functions/{f}/triggers/{id}"),
+        ))
+        .await?;
+        Ok(())
+    }
+
+    /// Add a custom domain: requests whose host is `hostname` run the function.
+    pub async fn create_domain(&self, ns: &str, f: &str, hostname: &str) -> ClientResult<Domain> {
+        self.json(
+            Method::POST,
+            &format!("/api/v1/namespaces/{ns}/functions/{f}/domains"),
+            Some(&serde_json::json!({ "hostname": hostname })),
+        )
+        .await
+    }
+
+    /// `query`: extra list parameters such as `("limit", "10")`.
+    pub async fn list_domains(
+        &self,
+        ns: &str,
+        f: &str,
+        query: &[(&str, &str)],
+    ) -> ClientResult<Page<Domain>> {
+        self.send(
+            self.request(
+                Method::GET,
+                &format!("/api/v1/namespaces/{ns}/functions/{f}/domains"),
+            )
+            .query(query),
+        )
+        .await
+    }
+
+    pub async fn get_domain(&self, ns: &str, f: &str, id: &str) -> ClientResult<Domain> {
+        self.json(
+            Method::GET,
+            &format!("/api/v1/namespaces/{ns}/functions/{f}/domains/{id}"),
+            None::<&()>,
+        )
+        .await
+    }
+
+    pub async fn delete_domain(&self, ns: &str, f: &str, id: &str) -> ClientResult<()> {
+        self.execute(self.request(
+            Method::DELETE,
+            &format!("/api/v1/namespaces/{ns}/functions/{f}/domains/{id}"),
         ))
         .await?;
         Ok(())

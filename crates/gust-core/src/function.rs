@@ -268,6 +268,10 @@ pub struct Function {
     /// Where to invoke it over HTTP.
     #[serde(default)]
     pub url: String,
+    /// The host name it answers at: `<name>.<namespace>.<the server's functions domain>`.
+    /// Computed when returned, so a new functions domain shows after a restart.
+    #[serde(default)]
+    pub domain_name: String,
     pub created_at: DateTime<Utc>,
     pub updated_at: DateTime<Utc>,
     /// When it first had an active deployment.
@@ -331,6 +335,7 @@ impl FunctionSpec {
             build_message: None,
             active_deployment: None,
             url: String::new(),
+            domain_name: String::new(),
             created_at: now,
             updated_at: now,
             ready_at: None,

@@ -3,12 +3,13 @@
 //! all agree on one definition of a function, a deployment or an execution.
 //!
 //! Layout: one module per resource (`namespace`, `function`, `deployment`, `execution`,
-//! `token`, `runtime`, `trigger`, `edge`), plus `schedule` (cron), `validate` (names, env keys, bounds), `list`
+//! `token`, `runtime`, `trigger`, `domain`, `edge`), plus `schedule` (cron), `validate` (names, env keys, bounds), `list`
 //! (pagination shared by every list endpoint) and `error`.
 //!
 //! Errors: [`ValidationError`] names the offending field; the API turns it into a 400.
 
 pub mod deployment;
+pub mod domain;
 pub mod edge;
 pub mod error;
 pub mod execution;
@@ -25,6 +26,7 @@ pub mod trigger;
 pub mod validate;
 
 pub use deployment::{Deployment, DeploymentStatus, PackageFormat};
+pub use domain::{Domain, DomainSpec, DomainStatus};
 pub use edge::{EdgeApplication, EdgeRule, FunctionInstance};
 pub use error::{ValidationError, ValidationResult};
 pub use execution::{

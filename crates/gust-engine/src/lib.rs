@@ -4,11 +4,12 @@
 //!
 //! Layout:
 //! - `ops/`: the platform's operations as plain async methods of [`Engine`], one module per
-//!   resource: namespaces, functions, deployments, executions, logs, instances, triggers, events,
-//!   tokens. Each checks the caller's token, validates, writes the store and keeps the
-//!   in-memory sets and events in step, so no front door repeats a sequence.
-//! - `invoke/`: the invocation path (`/fn/…` and API executions); `live`: functions ready to
-//!   invoke, in memory; `recorder`: execution records, batched off the request path.
+//!   resource: namespaces, functions, deployments, executions, logs, instances, triggers,
+//!   domains, events, tokens. Each checks the caller's token, validates, writes the store and
+//!   keeps the in-memory sets and events in step, so no front door repeats a sequence.
+//! - `invoke/`: the invocation path (`/fn/…`, requests by host name, and API executions);
+//!   `live`: functions ready to invoke and the host names that run them, in memory;
+//!   `recorder`: execution records, batched off the request path.
 //! - `jobs/`: async executions (queue, retries), cron and event triggers, retention.
 //! - `builder` + `archive`: uploads to runnable deployments; `uploads`: chunked uploads in
 //!   progress (staged bytes, a lock per upload); `contract`: what a handler contract adds to a
@@ -40,4 +41,4 @@ pub use auth::Caller;
 pub use error::{Error, Result};
 pub use invoke::{EXECUTION_ID_HEADER, Invocation, Response, ResponseBody};
 pub use jobs::Accepted;
-pub use start::{Bootstrap, Engine, ServerConfig, Shared};
+pub use start::{Bootstrap, DEFAULT_FUNCTIONS_DOMAIN, Engine, ServerConfig, Shared};

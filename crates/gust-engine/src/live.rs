@@ -2,13 +2,18 @@
 //! entry holds the function's settings and what runs it, a [`Runtime`] — a loaded Wasm
 //! component with its limits, or the pool of worker processes of a python, node or custom
 //! function. Every change to a function, its namespace or its active deployment calls `sync`.
+//!
+//! Beside it, what host names run which function: a function's generated domain name
+//! (`<function>.<namespace>.<functions domain>`) is read off the host itself, and custom domains
+//! are a map kept in step by the domain operations ([`LiveFunctions::route_host`]).
 
 use std::collections::HashMap;
 use std::path::PathBuf;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, RwLock};
 use std::time::Duration;
 
-use gust_core::{Deployment, Function, FunctionStatus, HandlerContract, Namespace};
+use gust_core::{Deployment, Domain, Function, FunctionStatus, HandlerContract, Namespace};
 use gust_runtime::Runtime;
 use gust_runtime_process::{FunctionPool, PoolSpec, ProcessRuntime};
 use gust_runtime_wasm::{InvokeLimits, LimitedComponent, WasmFunction, WasmRuntime};
@@ -66,15 +71,140 @@ pub struct LiveFunctions {
     /// Worker pools by function id: kept across settings changes that workers do not depend
     /// on (scale), replaced (and the old one drained) when they do.
     pools: Mutex<HashMap<String, FunctionPool>>,
+    /// The functions domain, and `.` + it: a host ending with the latter names a function.
+    functions_domain: String,
+    domain_suffix: String,
+    /// Custom domains: host name → the function it runs.
+    hosts: RwLock<HashMap<String, HostTarget>>,
+    /// Whether `hosts` holds any, so a server without custom domains never takes its lock.
+    any_hosts: AtomicBool,
+}
+
+/// The function a custom domain runs, by the keys of the live set.
+#[derive(Debug, Clone)]
+struct HostTarget {
+    namespace_id: String,
+    function_id: String,
+}
+
+/// What the host of a request names, when it names a function (see [`LiveFunctions::route_host`]).
+#[derive(Clone)]
+pub enum HostRoute {
+    /// A live function: invoke it.
+    Live(Arc<LiveFunction>),
+    /// A function (namespace and function, by name or id) that is not live, or may not exist:
+    /// the store says why.
+    Missing {
+        host: String,
+        namespace: String,
+        function: String,
+    },
+    /// A name under the functions domain that is not shaped as a function's.
+    Unknown { host: String },
 }
 
 impl LiveFunctions {
-    pub fn new(loaders: Loaders) -> Self {
+    /// `functions_domain`: the base of generated domain names, lower case.
+    pub fn new(loaders: Loaders, functions_domain: &str) -> Self {
         Self {
             loaders,
             routes: RwLock::default(),
             components: Mutex::default(),
             pools: Mutex::default(),
+            functions_domain: functions_domain.to_string(),
+            domain_suffix: format!(".{functions_domain}"),
+            hosts: RwLock::default(),
+            any_hosts: AtomicBool::new(false),
+        }
+    }
+
+    /// The base of generated domain names.
+    pub fn functions_domain(&self) -> &str {
+        &self.functions_domain
+    }
+
+    /// The function a request's host names, or `None` when it names none (the request is for
+    /// the server itself). `host` is lower case, without port or trailing dot. Every request
+    /// asks, so a host that names nothing costs one suffix comparison, plus one map lookup
+    /// when custom domains exist; a live function is found without a query.
+    pub fn route_host(&self, host: &str) -> Option<HostRoute> {
+        if let Some(labels) = host.strip_suffix(self.domain_suffix.as_str()) {
+            let Some((function, namespace)) = labels
+                .split_once('.')
+                .filter(|(f, ns)| !f.is_empty() && !ns.is_empty() && !ns.contains('.'))
+            else {
+                return Some(HostRoute::Unknown {
+                    host: host.to_string(),
+                });
+            };
+            // The live set is also keyed by id; a domain name is made of names only.
+            if let Some(live) = self.get(namespace, function)
+                && live.function.name == function
+                && live.function.namespace == namespace
+            {
+                return Some(HostRoute::Live(live));
+            }
+            return Some(HostRoute::Missing {
+                host: host.to_string(),
+                namespace: namespace.to_string(),
+                function: function.to_string(),
+            });
+        }
+        if !self.any_hosts.load(Ordering::Acquire) {
+            return None;
+        }
+        let hosts = self.hosts.read().unwrap_or_else(|p| p.into_inner());
+        let target = hosts.get(host)?;
+        Some(match self.get(&target.namespace_id, &target.function_id) {
+            Some(live) => HostRoute::Live(live),
+            None => HostRoute::Missing {
+                host: host.to_string(),
+                namespace: target.namespace_id.clone(),
+                function: target.function_id.clone(),
+            },
+        })
+    }
+
+    /// Route a custom domain's host name to its function.
+    pub fn put_domain(&self, domain: &Domain) {
+        let mut hosts = self.hosts.write().unwrap_or_else(|p| p.into_inner());
+        hosts.insert(
+            domain.hostname.clone(),
+            HostTarget {
+                namespace_id: domain.namespace_id.clone(),
+                function_id: domain.function_id.clone(),
+            },
+        );
+        self.any_hosts.store(true, Ordering::Release);
+    }
+
+    /// Stop routing a custom domain's host name.
+    pub fn remove_domain(&self, hostname: &str) {
+        let mut hosts = self.hosts.write().unwrap_or_else(|p| p.into_inner());
+        hosts.remove(hostname);
+        self.any_hosts.store(!hosts.is_empty(), Ordering::Release);
+    }
+
+    /// Make `domains` the custom domains of `function_id` (none: it was deleted).
+    pub fn replace_domains(&self, function_id: &str, domains: &[Domain]) {
+        let mut hosts = self.hosts.write().unwrap_or_else(|p| p.into_inner());
+        hosts.retain(|_, target| target.function_id != function_id);
+        for domain in domains {
+            hosts.insert(
+                domain.hostname.clone(),
+                HostTarget {
+                    namespace_id: domain.namespace_id.clone(),
+                    function_id: domain.function_id.clone(),
+                },
+            );
+        }
+        self.any_hosts.store(!hosts.is_empty(), Ordering::Release);
+    }
+
+    /// Route every stored custom domain (at start).
+    pub fn load_domains(&self, domains: &[Domain]) {
+        for domain in domains {
+            self.put_domain(domain);
         }
     }
 

@@ -24,6 +24,10 @@ use crate::metrics::Metrics;
 use crate::recorder::Recorder;
 use crate::uploads::Uploads;
 
+/// The base of generated domain names when none is configured: `*.localhost` resolves to
+/// loopback, so the names work on one machine with no DNS set up.
+pub const DEFAULT_FUNCTIONS_DOMAIN: &str = "functions.localhost";
+
 /// Settings of one server. Defaults suit one machine; each has a flag or `GUST_*` variable.
 #[derive(Debug, Clone)]
 pub struct ServerConfig {
@@ -41,6 +45,10 @@ pub struct ServerConfig {
     pub public_url: Option<String>,
     /// Connections in the database pool (`GUST_SQLITE_CONNECTIONS`; default 4).
     pub sqlite_connections: u32,
+    /// Base of every function's generated domain name, `<function>.<namespace>.<this>`
+    /// (`--functions-domain`, `GUST_FUNCTIONS_DOMAIN`; default `functions.localhost`, which
+    /// resolves to loopback). Lower case.
+    pub functions_domain: String,
     pub wasm: WasmConfig,
     pub process: ProcessConfig,
     pub jobs: JobsConfig,
@@ -56,6 +64,7 @@ impl ServerConfig {
             log_limit: 64 * 1024,
             public_url: None,
             sqlite_connections: SqliteStore::DEFAULT_CONNECTIONS,
+            functions_domain: DEFAULT_FUNCTIONS_DOMAIN.into(),
             wasm: WasmConfig::new(data_dir.join("artifacts")),
             process: ProcessConfig::new(&data_dir),
             jobs: JobsConfig::default(),
@@ -99,6 +108,8 @@ pub struct Engine {
     pub metrics: Arc<Metrics>,
     /// Base of function URLs, set once the listener is bound.
     pub public_url: std::sync::OnceLock<String>,
+    /// The listener's port, for the URLs of custom domains.
+    pub listen_port: std::sync::OnceLock<u16>,
 }
 
 pub type Shared = Arc<Engine>;
@@ -153,15 +164,18 @@ impl Engine {
         let (queue, queue_rx) = Queue::channel();
         let (builder, build_queue) = Builder::channel();
         let jobs_config = config.jobs.clone();
-        let live = Arc::new(LiveFunctions::new(Loaders {
-            store: store.clone(),
-            blobs: blobs.clone(),
-            wasm: wasm.clone(),
-            process: process.clone(),
-            metrics: metrics.clone(),
-            data_dir: config.data_dir.clone(),
-            log_limit: config.log_limit,
-        }));
+        let live = Arc::new(LiveFunctions::new(
+            Loaders {
+                store: store.clone(),
+                blobs: blobs.clone(),
+                wasm: wasm.clone(),
+                process: process.clone(),
+                metrics: metrics.clone(),
+                data_dir: config.data_dir.clone(),
+                log_limit: config.log_limit,
+            },
+            &config.functions_domain,
+        ));
         let jobs = Jobs {
             store: store.clone(),
             live: live.clone(),
@@ -198,6 +212,7 @@ impl Engine {
             logs,
             metrics,
             public_url: std::sync::OnceLock::new(),
+            listen_port: std::sync::OnceLock::new(),
         });
         if let Some(url) = &state.config.public_url {
             let _ = state.public_url.set(url.trim_end_matches('/').to_string());
@@ -221,6 +236,7 @@ impl Engine {
             .load_all()
             .await
             .context("loading active functions")?;
+        state.live.load_domains(&state.store.all_domains().await?);
         for deployment in state.store.unfinished_deployments().await? {
             tracing::info!(deployment = %deployment.id, "resuming an unfinished build");
             state

@@ -10,13 +10,14 @@ use std::fmt::Debug;
 
 use chrono::{DateTime, Duration, Utc};
 use gust_core::{
-    Deployment, DeploymentStatus, Execution, ExecutionLogs, ExecutionRequest, ExecutionResponse,
-    ExecutionRetention, ExecutionStatus, ExecutionTrigger, Function, FunctionSpec, FunctionStatus,
-    FunctionTrigger, ListQuery, Namespace, NamespaceSpec, Order, PackageFormat, Page, Scope, Token,
-    TriggerKind, TriggerOrigin, TriggerSpec, execution::RecordedBody,
+    Deployment, DeploymentStatus, Domain, DomainSpec, Execution, ExecutionLogs, ExecutionRequest,
+    ExecutionResponse, ExecutionRetention, ExecutionStatus, ExecutionTrigger, Function,
+    FunctionSpec, FunctionStatus, FunctionTrigger, ListQuery, Namespace, NamespaceSpec, Order,
+    PackageFormat, Page, Scope, Token, TriggerKind, TriggerOrigin, TriggerSpec,
+    execution::RecordedBody,
 };
 
-use crate::{ExecutionFilter, Store, StoreError, StoreResult};
+use crate::{DomainScope, ExecutionFilter, Store, StoreError, StoreResult};
 
 /// One `#[tokio::test]` per conformance case. `$open` names an async fn that returns
 /// `(store, guard)`: a store holding nothing yet (anything that derefs to `dyn Store`), and
@@ -46,6 +47,9 @@ macro_rules! conformance_tests {
             tokens_keep_their_hash_and_never_their_secret,
             triggers_are_read_updated_and_deleted_per_function,
             replacing_triggers_touches_only_that_origin_of_that_function,
+            domains_are_read_listed_and_deleted_by_id,
+            a_host_name_belongs_to_one_domain_of_the_store,
+            deleting_a_function_or_namespace_removes_its_domains,
             executions_are_put_replaced_and_read_per_function,
             an_idempotency_key_admits_one_execution_per_function,
             executions_list_in_pages_either_way,
@@ -822,6 +826,115 @@ pub async fn replacing_triggers_touches_only_that_origin_of_that_function(store:
 
 // Executions.
 
+// Custom domains.
+
+pub async fn domains_are_read_listed_and_deleted_by_id(store: &dyn Store) {
+    let shop = created_namespace(store, "shop").await;
+    let blog = created_namespace(store, "blog").await;
+    let checkout = created_function(store, &shop, "checkout").await;
+    let refund = created_function(store, &shop, "refund").await;
+    let posts = created_function(store, &blog, "posts").await;
+    let pay = created_domain(store, &checkout, "pay.example.com").await;
+    let pay2 = created_domain(store, &checkout, "pay.example.org").await;
+    let back = created_domain(store, &refund, "refund.example.com").await;
+    let news = created_domain(store, &posts, "news.example.com").await;
+
+    assert_eq!(store.get_domain(&pay.id).await.unwrap(), pay);
+    let of_checkout = all_pages(1, Order::Asc, 2, async |q| {
+        store
+            .list_domains(DomainScope::Function(&checkout.id), &q)
+            .await
+    })
+    .await;
+    assert_eq!(
+        of_checkout,
+        sorted_by_id(vec![pay.clone(), pay2.clone()], |d| &d.id)
+    );
+    let of_shop = all_pages(2, Order::Desc, 3, async |q| {
+        store
+            .list_domains(DomainScope::Namespace(&shop.id), &q)
+            .await
+    })
+    .await;
+    let mut newest_first = sorted_by_id(vec![pay.clone(), pay2.clone(), back.clone()], |d| &d.id);
+    newest_first.reverse();
+    assert_eq!(of_shop, newest_first);
+    let every = store
+        .list_domains(DomainScope::All, &ListQuery::default())
+        .await
+        .unwrap();
+    assert_eq!(every.total, 4);
+
+    store.delete_domain(&pay.id).await.unwrap();
+    assert_not_found(store.get_domain(&pay.id).await, "domain", &pay.id);
+    assert_not_found(store.delete_domain(&pay.id).await, "domain", &pay.id);
+    assert_eq!(
+        sorted_by_id(store.all_domains().await.unwrap(), |d| &d.id),
+        sorted_by_id(vec![pay2, back, news], |d| &d.id)
+    );
+}
+
+pub async fn a_host_name_belongs_to_one_domain_of_the_store(store: &dyn Store) {
+    let shop = created_namespace(store, "shop").await;
+    let blog = created_namespace(store, "blog").await;
+    let checkout = created_function(store, &shop, "checkout").await;
+    let posts = created_function(store, &blog, "posts").await;
+    let first = created_domain(store, &checkout, "pay.example.com").await;
+    let again = domain(&posts, "pay.example.com");
+    match store.create_domain(&again).await {
+        Err(StoreError::Conflict(message)) => assert!(
+            message.contains("pay.example.com"),
+            "the conflict names the host name: {message}"
+        ),
+        other => panic!("expected a conflict, got {other:?}"),
+    }
+    assert_not_found(store.get_domain(&again.id).await, "domain", &again.id);
+    assert_eq!(
+        store.all_domains().await.unwrap(),
+        std::slice::from_ref(&first)
+    );
+
+    // Once deleted, the name is free again.
+    store.delete_domain(&first.id).await.unwrap();
+    store.create_domain(&again).await.unwrap();
+    assert_eq!(store.all_domains().await.unwrap(), [again]);
+}
+
+pub async fn deleting_a_function_or_namespace_removes_its_domains(store: &dyn Store) {
+    let shop = created_namespace(store, "shop").await;
+    let blog = created_namespace(store, "blog").await;
+    let doomed = created_function(store, &shop, "doomed").await;
+    let kept = created_function(store, &shop, "kept").await;
+    let posts = created_function(store, &blog, "posts").await;
+    let gone = created_domain(store, &doomed, "gone.example.com").await;
+    let stays = created_domain(store, &kept, "stays.example.com").await;
+    created_domain(store, &posts, "news.example.com").await;
+
+    store.delete_function(&doomed.id).await.unwrap();
+    assert_not_found(store.get_domain(&gone.id).await, "domain", &gone.id);
+    let none = ListQuery::default();
+    assert_eq!(
+        store
+            .list_domains(DomainScope::Function(&doomed.id), &none)
+            .await
+            .unwrap()
+            .total,
+        0
+    );
+    assert_eq!(
+        store
+            .list_domains(DomainScope::Namespace(&shop.id), &none)
+            .await
+            .unwrap()
+            .items,
+        std::slice::from_ref(&stays)
+    );
+
+    store.delete_function(&posts.id).await.unwrap();
+    store.delete_namespace(&blog.id).await.unwrap();
+    assert_eq!(store.all_domains().await.unwrap(), [stays]);
+}
+
 pub async fn executions_are_put_replaced_and_read_per_function(store: &dyn Store) {
     let ns = created_namespace(store, "shop").await;
     let f = created_function(store, &ns, "checkout").await;
@@ -1322,6 +1435,20 @@ fn trigger(function: &Function, kind: TriggerKind, origin: TriggerOrigin) -> Fun
     };
     spec.into_trigger(&function.namespace_id, &function.id, origin)
         .unwrap()
+}
+
+fn domain(function: &Function, hostname: &str) -> Domain {
+    DomainSpec {
+        hostname: Some(hostname.into()),
+    }
+    .into_domain(&function.namespace_id, &function.id)
+    .unwrap()
+}
+
+async fn created_domain(store: &dyn Store, function: &Function, hostname: &str) -> Domain {
+    let d = domain(function, hostname);
+    store.create_domain(&d).await.unwrap();
+    d
 }
 
 fn token(description: &str) -> Token {

@@ -17,5 +17,5 @@ mod writer;
 pub use blob::{BlobStore, BlobWriter};
 pub use error::{StoreError, StoreResult};
 pub use sqlite::SqliteStore;
-pub use store::{ExecutionFilter, ExecutionWriter, Store};
+pub use store::{DomainScope, ExecutionFilter, ExecutionWriter, Store};
 pub use writer::SqliteExecutionWriter;

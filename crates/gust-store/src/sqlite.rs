@@ -8,8 +8,8 @@ use std::time::Duration;
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use gust_core::{
-    Deployment, Execution, ExecutionRetention, Function, FunctionTrigger, ListQuery, Namespace,
-    Order, Page, Token, TriggerOrigin,
+    Deployment, Domain, Execution, ExecutionRetention, Function, FunctionTrigger, ListQuery,
+    Namespace, Order, Page, Token, TriggerOrigin,
 };
 use serde::de::DeserializeOwned;
 use sqlx::sqlite::{
@@ -17,7 +17,7 @@ use sqlx::sqlite::{
 };
 use sqlx::{QueryBuilder, Row, Sqlite};
 
-use crate::store::{ExecutionFilter, ExecutionWriter, Store};
+use crate::store::{DomainScope, ExecutionFilter, ExecutionWriter, Store};
 use crate::writer::SqliteExecutionWriter;
 use crate::{StoreError, StoreResult};
 
@@ -231,6 +231,13 @@ impl Record for Execution {
 
 impl Record for FunctionTrigger {
     const TABLE: &'static str = "triggers";
+    fn id(&self) -> String {
+        self.id.clone()
+    }
+}
+
+impl Record for Domain {
+    const TABLE: &'static str = "domains";
     fn id(&self) -> String {
         self.id.clone()
     }
@@ -495,7 +502,7 @@ impl Store for SqliteStore {
 
     async fn delete_function(&self, id: &str) -> StoreResult<()> {
         let mut tx = self.pool.begin().await?;
-        for table in ["executions", "triggers"] {
+        for table in ["executions", "triggers", "domains"] {
             sqlx::query(&format!("DELETE FROM {table} WHERE function_id = ?"))
                 .bind(id)
                 .execute(&mut *tx)
@@ -804,6 +811,57 @@ impl Store for SqliteStore {
             filters.push(("dead_letter", i64::from(dead).to_string()));
         }
         self.list(&filters, false, query).await
+    }
+
+    async fn create_domain(&self, d: &Domain) -> StoreResult<()> {
+        sqlx::query(
+            "INSERT INTO domains (id, hostname, namespace_id, function_id, data) \
+             VALUES (?, ?, ?, ?, ?)",
+        )
+        .bind(&d.id)
+        .bind(&d.hostname)
+        .bind(&d.namespace_id)
+        .bind(&d.function_id)
+        .bind(json(&Domain {
+            url: String::new(),
+            ..d.clone()
+        })?)
+        .execute(&self.pool)
+        .await
+        .map_err(conflict(format!(
+            "the host name `{}` is already in use",
+            d.hostname
+        )))?;
+        Ok(())
+    }
+
+    async fn get_domain(&self, id: &str) -> StoreResult<Domain> {
+        self.fetch_one("SELECT data FROM domains WHERE id = ?", &[id], "domain", id)
+            .await
+    }
+
+    async fn list_domains(
+        &self,
+        scope: DomainScope<'_>,
+        query: &ListQuery,
+    ) -> StoreResult<Page<Domain>> {
+        let filters: Vec<(&str, String)> = match scope {
+            DomainScope::Function(id) => vec![("function_id", id.to_string())],
+            DomainScope::Namespace(id) => vec![("namespace_id", id.to_string())],
+            DomainScope::All => Vec::new(),
+        };
+        self.list(&filters, false, query).await
+    }
+
+    async fn delete_domain(&self, id: &str) -> StoreResult<()> {
+        delete_row(&self.pool, "domains", "domain", id).await
+    }
+
+    async fn all_domains(&self) -> StoreResult<Vec<Domain>> {
+        let rows = sqlx::query("SELECT data FROM domains")
+            .fetch_all(&self.pool)
+            .await?;
+        rows.iter().map(Domain::from_row).collect()
     }
 
     async fn create_token(&self, token: &Token, secret_hash: &str) -> StoreResult<()> {

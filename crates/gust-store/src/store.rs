@@ -4,7 +4,7 @@
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use gust_core::{
-    Deployment, Execution, ExecutionRetention, ExecutionStatus, ExecutionTrigger, Function,
+    Deployment, Domain, Execution, ExecutionRetention, ExecutionStatus, ExecutionTrigger, Function,
     FunctionTrigger, ListQuery, Namespace, Page, Token, TriggerOrigin,
 };
 
@@ -21,6 +21,14 @@ pub struct ExecutionFilter {
     pub until: Option<DateTime<Utc>>,
     /// Only dead letters (`true`) or only the others (`false`).
     pub dead_letter: Option<bool>,
+}
+
+/// Which custom domains a list holds: those of one function, of one namespace, or all.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum DomainScope<'a> {
+    Function(&'a str),
+    Namespace(&'a str),
+    All,
 }
 
 #[async_trait]
@@ -52,7 +60,7 @@ pub trait Store: Send + Sync + 'static {
     async fn update_function(&self, function: &Function) -> StoreResult<()>;
     /// Save only a function's state fields (the builder's side of the same split).
     async fn update_function_state(&self, function: &Function) -> StoreResult<()>;
-    /// Removes the function with its deployments and executions.
+    /// Removes the function with its deployments, executions, triggers and domains.
     async fn delete_function(&self, id: &str) -> StoreResult<()>;
     /// Every function that has an active deployment, with it (to load at start).
     async fn active_functions(&self) -> StoreResult<Vec<(Function, Deployment)>>;
@@ -134,6 +142,19 @@ pub trait Store: Send + Sync + 'static {
     async fn all_triggers(&self) -> StoreResult<Vec<FunctionTrigger>>;
     /// Every function (for background passes such as pruning).
     async fn all_functions(&self) -> StoreResult<Vec<Function>>;
+
+    // Custom domains. A host name belongs to at most one domain of the whole store.
+    /// Fails with `Conflict` when the host name is taken.
+    async fn create_domain(&self, domain: &Domain) -> StoreResult<()>;
+    async fn get_domain(&self, id: &str) -> StoreResult<Domain>;
+    async fn list_domains(
+        &self,
+        scope: DomainScope<'_>,
+        query: &ListQuery,
+    ) -> StoreResult<Page<Domain>>;
+    async fn delete_domain(&self, id: &str) -> StoreResult<()>;
+    /// Every domain (the invocation path routes by host name from memory).
+    async fn all_domains(&self) -> StoreResult<Vec<Domain>>;
 
     // Tokens. Only the sha256 of a secret is stored.
     async fn create_token(&self, token: &Token, secret_hash: &str) -> StoreResult<()>;

@@ -209,6 +209,7 @@ fn show(f: &Function, global: &GlobalArgs) -> anyhow::Result<()> {
         ("status", format!("{:?}", f.status).to_lowercase()),
         ("privacy", format!("{:?}", f.privacy).to_lowercase()),
         ("url", f.url.clone()),
+        ("domain", f.domain_name.clone()),
         ("memory", format!("{} MiB", f.memory_mb)),
         ("timeout", format!("{} s", f.timeout_s)),
         (

@@ -5,6 +5,7 @@
 mod context;
 mod deploy;
 mod doctor;
+mod domain;
 mod errors;
 mod event;
 mod exec;
@@ -61,6 +62,9 @@ enum Command {
     /// Create, list and delete cron and event triggers.
     #[command(subcommand)]
     Trigger(trigger::TriggerCommand),
+    /// Custom domains of a function: add, list, delete.
+    #[command(subcommand)]
+    Domain(domain::DomainCommand),
     /// API tokens: create (`--format uuid` for clients that need one), list, delete.
     #[command(subcommand)]
     Token(token::TokenCommand),
@@ -97,6 +101,7 @@ fn main() -> std::process::ExitCode {
             Command::Exec(cmd) => exec::run(cmd, &cli.global).await,
             Command::Logs(args) => logs::run(args, &cli.global).await,
             Command::Trigger(cmd) => trigger::run(cmd, &cli.global).await,
+            Command::Domain(cmd) => domain::run(cmd, &cli.global).await,
             Command::Token(cmd) => token::run(cmd, &cli.global).await,
             Command::Event(cmd) => event::run(cmd, &cli.global).await,
             Command::Login(args) => login::run(args, &cli.global).await,

@@ -38,6 +38,10 @@ pub struct ServeFlags {
     /// Base URL shown in function URLs [env: GUST_PUBLIC_URL] [default: http://<listen address>].
     #[arg(long, value_name = "URL")]
     public_url: Option<String>,
+    /// Base of every function's domain name, `<function>.<namespace>.<this>`
+    /// [env: GUST_FUNCTIONS_DOMAIN] [default: functions.localhost].
+    #[arg(long, value_name = "DOMAIN")]
+    functions_domain: Option<String>,
     /// Server log format on stderr: text or json [env: GUST_LOG_FORMAT] [default: text].
     #[arg(long, value_name = "FORMAT")]
     log_format: Option<String>,
@@ -333,6 +337,7 @@ impl<'a> Reader<'a> {
             )?,
             log_limit,
             public_url: self.public_url(flags.public_url)?,
+            functions_domain: self.functions_domain(flags.functions_domain)?,
             sqlite_connections: self.count(&SQLITE_CONNECTIONS, defaults.sqlite_connections)?,
             wasm: self.wasm(&defaults.wasm)?,
             process: self.process(&defaults.process, log_limit)?,
@@ -440,6 +445,20 @@ impl<'a> Reader<'a> {
         }
     }
 
+    fn functions_domain(&mut self, flag: Option<String>) -> anyhow::Result<String> {
+        let flag = Some(("--functions-domain", flag.map(OsString::from)));
+        let Some(given) = self.given("GUST_FUNCTIONS_DOMAIN", flag) else {
+            return Ok(gust_engine::DEFAULT_FUNCTIONS_DOMAIN.into());
+        };
+        let expected = format!(
+            "a host name, dot-separated labels of letters, digits and '-' (e.g. {})",
+            gust_engine::DEFAULT_FUNCTIONS_DOMAIN
+        );
+        let text = given.text(&expected)?;
+        gust_core::domain::hostname("functions_domain", text)
+            .map_err(|e| given.invalid(&format!("{expected}: {}", e.message)))
+    }
+
     fn log(&mut self, format_flag: Option<String>) -> anyhow::Result<(EnvFilter, LogFormat)> {
         let expected_filter = format!("tracing filter directives (e.g. {DEFAULT_LOG_FILTER})");
         let filter_given = match self.given("GUST_LOG", None) {
@@ -515,6 +534,7 @@ mod tests {
         assert_eq!(server.max_request_bytes, 16 * 1024 * 1024);
         assert_eq!(server.log_limit, 64 * 1024);
         assert_eq!(server.public_url, None);
+        assert_eq!(server.functions_domain, "functions.localhost");
         assert_eq!(server.sqlite_connections, 4);
         assert_eq!(server.wasm.pool_instances, 1000);
         assert_eq!(server.wasm.epoch_tick, Duration::from_millis(10));
@@ -550,6 +570,7 @@ mod tests {
             ("GUST_SQLITE_CONNECTIONS", "2"),
             ("GUST_LOG_FORMAT", "json"),
             ("GUST_PUBLIC_URL", "https://fn.example.com/"),
+            ("GUST_FUNCTIONS_DOMAIN", "Fn.Example.COM."),
         ])
         .unwrap();
         let server = &settings.server;
@@ -576,6 +597,7 @@ mod tests {
             server.public_url.as_deref(),
             Some("https://fn.example.com/")
         );
+        assert_eq!(server.functions_domain, "fn.example.com");
     }
 
     #[test]
@@ -641,6 +663,20 @@ mod tests {
         );
         assert!(error(&[("GUST_LISTEN", "localhost:http")]).starts_with("GUST_LISTEN="));
         assert!(error(&[("GUST_PUBLIC_URL", "fn.example.com")]).starts_with("GUST_PUBLIC_URL="));
+        for bad in [
+            "fn_example.com",
+            "",
+            "-fn.example.com",
+            "10.0.0.1",
+            "fn..example",
+        ] {
+            assert!(
+                error(&[("GUST_FUNCTIONS_DOMAIN", bad)]).starts_with(&format!(
+                    "GUST_FUNCTIONS_DOMAIN={bad}: expected a host name"
+                )),
+                "{bad}"
+            );
+        }
         assert_eq!(
             error(&[("GUST_LOG_FORMAT", "xml")]),
             "GUST_LOG_FORMAT=xml: expected text or json"

@@ -4,6 +4,7 @@
 //! error as the envelope).
 
 pub mod deployments;
+pub mod domains;
 pub mod events;
 pub mod executions;
 pub mod functions;

@@ -1,4 +1,5 @@
-//! The invocation path: `ANY /fn/{namespace}/{function}/{*path}` and `POST .../executions`.
+//! The invocation path: `ANY /fn/{namespace}/{function}/{*path}`, any request whose host is a
+//! function's domain name or custom domain, and `POST .../executions`.
 //!
 //! Socket → hyper → this handler: look the function up in memory (`live`), check its privacy,
 //! read the request body (bounded), then hand the request to what runs the function, a
@@ -28,6 +29,7 @@ pub use request::{RunRequest, request_from_input};
 use crate::auth;
 use crate::auth::TokenCache;
 use crate::error::Error;
+pub use crate::live::HostRoute;
 use crate::live::LiveFunction;
 use crate::live::LiveFunctions;
 use crate::logs::LiveLogs;
@@ -81,12 +83,111 @@ where
     B: http_body::Body<Data = Bytes>,
     B::Error: Into<Box<dyn std::error::Error + Send + Sync>>,
 {
-    let (mut parts, body) = request.into_parts();
+    let (parts, body) = request.into_parts();
     let (namespace, function, rest) = split_fn_path(parts.uri.path()).ok_or_else(|| {
         Error::not_found("invoke a function at /fn/{namespace}/{function}/{path}")
     })?;
     let live = gateway.live.find(namespace, function).await?;
+    let path = rest.to_string();
+    invoke_live(gateway, live, parts, body, path).await
+}
 
+/// The function a request's host names (its generated domain name or a custom domain), or
+/// `None` when the request is for the server itself. Asked of every request before any
+/// routing, so it allocates nothing: the host is lower-cased, when it must be, on the stack.
+pub fn route_by_host<B>(gateway: &Gateway, request: &http::Request<B>) -> Option<HostRoute> {
+    // An absolute request target (and HTTP/2's `:authority`) names the host in the URI.
+    let raw = match request.uri().host() {
+        Some(host) => host.as_bytes(),
+        None => request.headers().get(http::header::HOST)?.as_bytes(),
+    };
+    let mut lowered = [0u8; gust_core::domain::MAX_HOSTNAME];
+    let host = routing_host(raw, &mut lowered)?;
+    gateway.live.route_host(host)
+}
+
+/// `Host: Hello.Default.functions.localhost.:8080` → `hello.default.functions.localhost`:
+/// no port, no trailing dot, lower case (copied into `buffer` only when it has capitals).
+fn routing_host<'a>(raw: &'a [u8], buffer: &'a mut [u8]) -> Option<&'a str> {
+    let host = match raw.iter().position(|&b| b == b':') {
+        Some(colon) => &raw[..colon],
+        None => raw,
+    };
+    let host = host.strip_suffix(b".").unwrap_or(host);
+    if host.is_empty() || host.len() > buffer.len() || !host.is_ascii() {
+        return None;
+    }
+    let host: &[u8] = if host.iter().any(u8::is_ascii_uppercase) {
+        let lowered = &mut buffer[..host.len()];
+        lowered.copy_from_slice(host);
+        lowered.make_ascii_lowercase();
+        lowered
+    } else {
+        host
+    };
+    std::str::from_utf8(host).ok()
+}
+
+/// Invoke the function a request's host names ([`route_by_host`]), with the request's path
+/// and query as they are: the same checks, async header and record as `/fn/…`.
+pub async fn invoke_routed<B>(
+    gateway: &Gateway,
+    route: HostRoute,
+    request: http::Request<B>,
+) -> Result<Invocation, Error>
+where
+    B: http_body::Body<Data = Bytes>,
+    B::Error: Into<Box<dyn std::error::Error + Send + Sync>>,
+{
+    let live = match route {
+        HostRoute::Live(live) => live,
+        HostRoute::Missing {
+            host,
+            namespace,
+            function,
+        } => gateway
+            .live
+            .find(&namespace, &function)
+            .await
+            .map_err(|e| {
+                if e.status == StatusCode::NOT_FOUND {
+                    Error {
+                        message: format!("no function answers at `{host}`: {}", e.message),
+                        ..e
+                    }
+                } else {
+                    e
+                }
+            })?,
+        HostRoute::Unknown { host } => {
+            return Err(Error {
+                resource: Some("function"),
+                ..Error::not_found(format!(
+                    "no function answers at `{host}`: a function's domain name is \
+                     <function>.<namespace>.{}",
+                    gateway.live.functions_domain()
+                ))
+            });
+        }
+    };
+    let (parts, body) = request.into_parts();
+    let path = parts.uri.path().to_string();
+    invoke_live(gateway, live, parts, body, path).await
+}
+
+/// Check who may call `live`, read the body (bounded), then run it, or queue it when the
+/// caller asked for async. `path` is what the function sees of the request's path.
+async fn invoke_live<B>(
+    gateway: &Gateway,
+    live: Arc<LiveFunction>,
+    mut parts: http::request::Parts,
+    body: B,
+    path: String,
+) -> Result<Invocation, Error>
+where
+    B: http_body::Body<Data = Bytes>,
+    B::Error: Into<Box<dyn std::error::Error + Send + Sync>>,
+{
     if live.function.privacy == Privacy::Private {
         let caller = auth::authenticate(&gateway.tokens, auth::invocation_secret(&parts.headers))?;
         caller.require_in(Scope::Invoke, &live.function.namespace_id)?;
@@ -126,7 +227,7 @@ where
         gateway.max_request_bytes
     };
     let request = RunRequest {
-        path: rest.to_string(),
+        path,
         query: parts.uri.query().unwrap_or("").to_string(),
         method: parts.method,
         headers: parts.headers,
@@ -295,5 +396,29 @@ mod tests {
         );
         assert_eq!(split_fn_path("/fn/default"), None);
         assert_eq!(split_fn_path("/fn//x"), None);
+    }
+
+    #[test]
+    fn hosts_lose_port_trailing_dot_and_capitals() {
+        let mut buffer = [0u8; 253];
+        let cases: [(&[u8], Option<&str>); 7] = [
+            (
+                b"hello.default.functions.localhost",
+                Some("hello.default.functions.localhost"),
+            ),
+            (
+                b"Hello.DEFAULT.functions.localhost.:8080",
+                Some("hello.default.functions.localhost"),
+            ),
+            (b"127.0.0.1:8080", Some("127.0.0.1")),
+            (b"api.example.com.", Some("api.example.com")),
+            (b"", None),
+            (b":80", None),
+            ("h\u{e9}.example.com".as_bytes(), None),
+        ];
+        for (raw, want) in cases {
+            assert_eq!(routing_host(raw, &mut buffer), want, "{raw:?}");
+        }
+        assert_eq!(routing_host(&[b'a'; 254], &mut buffer), None);
     }
 }

@@ -1,6 +1,6 @@
-//! Change notices: bring the in-memory sets (live functions, tokens, triggers) in line with
-//! the store for one resource, named by id, when the change was made somewhere else (another
-//! node, a tool writing the store) and no operation of this engine saw it.
+//! Change notices: bring the in-memory sets (live functions, tokens, triggers, custom domains)
+//! in line with the store for one resource, named by id, when the change was made somewhere
+//! else (another node, a tool writing the store) and no operation of this engine saw it.
 
 use gust_core::{ListQuery, TriggerOrigin};
 use gust_store::StoreError;
@@ -17,6 +17,8 @@ pub enum ChangeNotice {
     Function { id: String },
     /// The triggers of a function.
     Triggers { function_id: String },
+    /// The custom domains of a function.
+    Domains { function_id: String },
     /// Any token.
     Tokens,
 }
@@ -39,11 +41,13 @@ impl Engine {
                 Err(StoreError::NotFound { .. }) => {
                     self.live.remove(id);
                     self.triggers.remove_function(id);
+                    self.live.replace_domains(id, &[]);
                     Ok(())
                 }
                 Err(e) => Err(e.into()),
             },
             ChangeNotice::Triggers { function_id } => self.reload_triggers(function_id).await,
+            ChangeNotice::Domains { function_id } => self.reload_domains(function_id).await,
             ChangeNotice::Tokens => {
                 self.tokens.reload(self.store.all_tokens().await?);
                 Ok(())

@@ -97,7 +97,7 @@ impl Engine {
         Ok(function)
     }
 
-    /// Delete the function, its triggers and deployments, and what only they used.
+    /// Delete the function, its triggers, domains and deployments, and what only they used.
     pub async fn delete_function(&self, caller: &Caller, ns: &str, f: &str) -> Result<()> {
         caller.require(Scope::Write)?;
         let (_, function) = self.function_for(caller, ns, f).await?;
@@ -114,6 +114,7 @@ impl Engine {
         self.live.remove(&function.id);
         self.store.delete_function(&function.id).await?;
         self.triggers.remove_function(&function.id);
+        self.live.replace_domains(&function.id, &[]);
         self.emit_function(&function, Change::Delete);
         for deployment in deployments.items {
             self.release_deployment(&deployment).await;

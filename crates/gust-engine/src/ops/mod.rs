@@ -1,12 +1,13 @@
 //! The platform's operations, one module per resource, as methods of [`Engine`]. Every front
 //! door calls these and only translates: each operation checks the caller's token, validates,
-//! writes the store, and keeps the in-memory sets (live functions, tokens, triggers) and the
-//! platform's events in step before it returns. Reads of executions see every record written
+//! writes the store, and keeps the in-memory sets (live functions, host names, tokens,
+//! triggers) and the platform's events in step before it returns. Reads of executions see every record written
 //! before they were asked (the recorder is flushed first).
 
 mod changes;
 mod chunks;
 mod deployments;
+mod domains;
 mod events;
 mod executions;
 mod functions;
@@ -52,6 +53,11 @@ impl Engine {
     /// The base of function URLs when the configuration names none: the listener's address.
     pub fn set_default_base_url(&self, url: &str) {
         let _ = self.public_url.set(url.trim_end_matches('/').to_string());
+    }
+
+    /// The port requests reach this server on, for the URLs of custom domains.
+    pub fn set_listen_port(&self, port: u16) {
+        let _ = self.listen_port.set(port);
     }
 
     /// Stop: async executions that are running get up to `grace` to finish (the rest run
@@ -122,6 +128,11 @@ impl Engine {
             self.base_url(),
             function.namespace,
             function.name
+        );
+        function.domain_name = gust_core::domain::function_domain_name(
+            &function.name,
+            &function.namespace,
+            self.live.functions_domain(),
         );
     }
 }

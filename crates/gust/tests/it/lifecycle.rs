@@ -444,6 +444,7 @@ async fn openapi_document_describes_the_api() {
         "/api/v1/namespaces/{ns}/functions",
         "/api/v1/namespaces/{ns}/functions/{fn}/deployments/{id}/activate",
         "/api/v1/namespaces/{ns}/functions/{fn}/executions",
+        "/api/v1/namespaces/{ns}/functions/{fn}/domains/{id}",
         "/api/v1/tokens",
         "/api/v1/runtimes",
     ] {
@@ -460,6 +461,7 @@ async fn openapi_document_describes_the_api() {
         "http_option",
         "active_deployment",
         "ready_at",
+        "domain_name",
     ] {
         assert!(
             function.get(field).is_some(),
