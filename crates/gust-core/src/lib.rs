@@ -24,7 +24,7 @@ pub mod token;
 pub mod trigger;
 pub mod validate;
 
-pub use deployment::{Deployment, DeploymentStatus, PackageFormat};
+pub use deployment::{Deployment, DeploymentStatus, PackageFormat, SignedUrl};
 pub use edge::{EdgeApplication, EdgeRule, FunctionInstance};
 pub use error::{ValidationError, ValidationResult};
 pub use execution::{
