@@ -91,6 +91,11 @@ fn api_routes() -> OpenApiRouter<ApiState> {
         )
         .routes(routes!(deployments::activate_deployment))
         .routes(routes!(deployments::rebuild_deployment))
+        .routes(routes!(signed::create_upload_url))
+        .routes(routes!(signed::create_download_url))
+        .routes(routes!(signed::deploy_function))
+        .routes(routes!(signed::put_signed_upload).layer(DefaultBodyLimit::disable()))
+        .routes(routes!(signed::get_signed_download))
         .routes(routes!(
             executions::list_executions,
             executions::create_execution

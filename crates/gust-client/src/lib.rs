@@ -13,7 +13,7 @@ use std::time::Duration;
 
 use gust_core::{
     Deployment, DeploymentStatus, Domain, Execution, ExecutionStatus, Function, FunctionSpec,
-    FunctionTrigger, Page, RuntimeInfo, Token,
+    FunctionTrigger, Page, RuntimeInfo, SignedUrl, Token,
 };
 use reqwest::{Method, StatusCode};
 use serde::Serialize;
@@ -405,6 +405,69 @@ impl Client {
         self.json(
             Method::GET,
             &format!("/api/v1/namespaces/{ns}/functions/{f}/deployments"),
+            None::<&()>,
+        )
+        .await
+    }
+
+    /// A URL to upload a package of exactly `content_length` bytes to, once, without a token.
+    pub async fn create_upload_url(
+        &self,
+        ns: &str,
+        f: &str,
+        content_length: u64,
+    ) -> ClientResult<SignedUrl> {
+        self.json(
+            Method::POST,
+            &format!("/api/v1/namespaces/{ns}/functions/{f}/upload-url"),
+            Some(&serde_json::json!({ "content_length": content_length })),
+        )
+        .await
+    }
+
+    /// Send `code` to an upload URL as it says (no bearer token: the URL is the credential).
+    /// The deployment waits, `uploaded`, for [`Client::deploy_function`].
+    pub async fn put_to_upload_url(
+        &self,
+        url: &SignedUrl,
+        code: impl Into<reqwest::Body>,
+    ) -> ClientResult<Deployment> {
+        let method = Method::from_bytes(url.method.as_bytes())
+            .map_err(|_| ClientError::Decode(format!("`{}` is not a method", url.method)))?;
+        let mut builder = self.http.request(method, &url.url);
+        for (name, value) in &url.headers {
+            builder = builder.header(name, value);
+        }
+        self.send(builder.body(code)).await
+    }
+
+    /// A URL that serves a deployment's code (by default the active one) without a token.
+    pub async fn create_download_url(
+        &self,
+        ns: &str,
+        f: &str,
+        deployment: Option<&str>,
+    ) -> ClientResult<SignedUrl> {
+        self.json(
+            Method::POST,
+            &format!("/api/v1/namespaces/{ns}/functions/{f}/download-url"),
+            Some(&serde_json::json!({ "deployment": deployment })),
+        )
+        .await
+    }
+
+    /// Fetch a download URL's bytes (no bearer token).
+    pub async fn download(&self, url: &SignedUrl) -> ClientResult<bytes::Bytes> {
+        let response = self.execute(self.http.get(&url.url)).await?;
+        Ok(response.bytes().await?)
+    }
+
+    /// Build and activate the function's newest `uploaded` deployment, or with none, its
+    /// current code again; returns the deployment queued.
+    pub async fn deploy_function(&self, ns: &str, f: &str) -> ClientResult<Deployment> {
+        self.json(
+            Method::POST,
+            &format!("/api/v1/namespaces/{ns}/functions/{f}/deploy"),
             None::<&()>,
         )
         .await

@@ -5,12 +5,16 @@ use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
 /// Progress: `uploading → waiting → building → ready | failed`. An upload sent in one request
-/// starts at `waiting`; one sent in chunks is `uploading` until its last byte arrives.
+/// starts at `waiting`; one sent in chunks is `uploading` until its last byte arrives; one sent
+/// to a signed upload URL is `uploaded` until a deploy of the function queues its build.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
 #[serde(rename_all = "lowercase")]
 pub enum DeploymentStatus {
     /// Chunks are still arriving (`received` of `size` bytes); nothing can build it yet.
     Uploading,
+    /// Received whole through a signed upload URL; it builds and becomes active only when the
+    /// function is deployed (`POST …/functions/{fn}/deploy`).
+    Uploaded,
     Waiting,
     Building,
     Ready,
@@ -21,6 +25,7 @@ impl DeploymentStatus {
     pub fn as_str(self) -> &'static str {
         match self {
             Self::Uploading => "uploading",
+            Self::Uploaded => "uploaded",
             Self::Waiting => "waiting",
             Self::Building => "building",
             Self::Ready => "ready",
@@ -31,6 +36,18 @@ impl DeploymentStatus {
     pub fn is_final(self) -> bool {
         matches!(self, Self::Ready | Self::Failed)
     }
+}
+
+/// A URL that lets whoever holds it make one request without a token: send the upload of a
+/// function's code, or fetch a deployment's code, until `expires_at`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+pub struct SignedUrl {
+    pub url: String,
+    /// The method to use: `PUT` for an upload, `GET` for a download.
+    pub method: String,
+    /// Headers the request must carry (an upload's `Content-Type` and exact `Content-Length`).
+    pub headers: std::collections::BTreeMap<String, String>,
+    pub expires_at: DateTime<Utc>,
 }
 
 /// How the uploaded bytes are packed.

@@ -25,7 +25,7 @@ pub mod token;
 pub mod trigger;
 pub mod validate;
 
-pub use deployment::{Deployment, DeploymentStatus, PackageFormat};
+pub use deployment::{Deployment, DeploymentStatus, PackageFormat, SignedUrl};
 pub use domain::{Domain, DomainSpec, DomainStatus};
 pub use edge::{EdgeApplication, EdgeRule, FunctionInstance};
 pub use error::{ValidationError, ValidationResult};

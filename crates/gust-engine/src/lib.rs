@@ -4,9 +4,10 @@
 //!
 //! Layout:
 //! - `ops/`: the platform's operations as plain async methods of [`Engine`], one module per
-//!   resource: namespaces, functions, deployments, executions, logs, instances, triggers,
-//!   domains, events, tokens. Each checks the caller's token, validates, writes the store and
-//!   keeps the in-memory sets and events in step, so no front door repeats a sequence.
+//!   resource: namespaces, functions, deployments, signed URLs and deploys, executions, logs,
+//!   instances, triggers, domains, events, tokens. Each checks the caller's token, validates,
+//!   writes the store and keeps the in-memory sets and events in step, so no front door
+//!   repeats a sequence.
 //! - `invoke/`: the invocation path (`/fn/…`, requests by host name, and API executions);
 //!   `live`: functions ready to invoke and the host names that run them, in memory;
 //!   `recorder`: execution records, batched off the request path.
@@ -14,6 +15,8 @@
 //! - `builder` + `archive`: uploads to runnable deployments; `uploads`: chunked uploads in
 //!   progress (staged bytes, a lock per upload); `contract`: what a handler contract adds to a
 //!   function's environment.
+//! - `signing`: the tokens of signed upload and download URLs (HMAC-SHA256 under the key in
+//!   `DATA_DIR/url-key`), and which upload tokens were used.
 //! - `auth`: tokens in memory and scope checks; `logs`: live output; `metrics`: counters.
 //! - `start`: configuration and start-up, the one place the parts are wired together. Each
 //!   part gets only the handles it uses, so the modules form layers: `live` and `recorder`,
@@ -34,6 +37,7 @@ pub mod logs;
 pub mod metrics;
 pub mod ops;
 mod recorder;
+pub mod signing;
 mod start;
 pub mod uploads;
 

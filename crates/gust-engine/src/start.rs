@@ -22,6 +22,7 @@ use crate::live::{LiveFunctions, Loaders};
 use crate::logs::LiveLogs;
 use crate::metrics::Metrics;
 use crate::recorder::Recorder;
+use crate::signing::UrlSigner;
 use crate::uploads::Uploads;
 
 /// The base of generated domain names when none is configured: `*.localhost` resolves to
@@ -49,6 +50,8 @@ pub struct ServerConfig {
     /// (`--functions-domain`, `GUST_FUNCTIONS_DOMAIN`; default `functions.localhost`, which
     /// resolves to loopback). Lower case.
     pub functions_domain: String,
+    /// How long a signed upload or download URL stays valid (`GUST_SIGNED_URL_SECS`; 1 h).
+    pub signed_url_ttl: std::time::Duration,
     pub wasm: WasmConfig,
     pub process: ProcessConfig,
     pub jobs: JobsConfig,
@@ -65,6 +68,7 @@ impl ServerConfig {
             public_url: None,
             sqlite_connections: SqliteStore::DEFAULT_CONNECTIONS,
             functions_domain: DEFAULT_FUNCTIONS_DOMAIN.into(),
+            signed_url_ttl: std::time::Duration::from_secs(60 * 60),
             wasm: WasmConfig::new(data_dir.join("artifacts")),
             process: ProcessConfig::new(&data_dir),
             jobs: JobsConfig::default(),
@@ -90,6 +94,8 @@ pub struct Engine {
     pub builder: Builder,
     /// Chunked uploads in progress: their staged bytes and a lock per upload.
     pub uploads: Arc<Uploads>,
+    /// Signs and checks the tokens of signed upload and download URLs.
+    pub signer: UrlSigner,
     /// Execution records on their way to the store, batched off the request path.
     pub recorder: Recorder,
     /// Async executions waiting to run, and the dispatcher that runs them.
@@ -138,6 +144,7 @@ impl Engine {
         let uploads = Arc::new(
             Uploads::open(data_dir.join("uploads")).context("creating the uploads folder")?,
         );
+        let signer = UrlSigner::open(data_dir).context("opening the URL signing key")?;
         let wasm =
             WasmRuntime::new(config.wasm.clone()).context("starting the WebAssembly runtime")?;
         if !wasm.pooling() {
@@ -202,6 +209,7 @@ impl Engine {
             live,
             builder,
             uploads,
+            signer,
             recorder,
             queue,
             triggers,
@@ -360,4 +368,19 @@ fn write_private(path: &std::path::Path, contents: &str) -> anyhow::Result<()> {
     file.write_all(contents.as_bytes())
         .with_context(|| format!("writing {}", path.display()))?;
     Ok(())
+}
+
+/// Like [`write_private`], but only when there is no such file yet (`AlreadyExists` otherwise),
+/// and synced: a key two starts raced to make, or a crash half wrote, would change under URLs
+/// already signed with it.
+pub(crate) fn write_private_new(path: &std::path::Path, contents: &str) -> std::io::Result<()> {
+    use std::io::Write;
+    use std::os::unix::fs::OpenOptionsExt;
+    let mut file = std::fs::OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .mode(0o600)
+        .open(path)?;
+    file.write_all(contents.as_bytes())?;
+    file.sync_all()
 }

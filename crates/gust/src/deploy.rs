@@ -157,7 +157,26 @@ pub async fn run(args: DeployArgs, global: &GlobalArgs) -> anyhow::Result<()> {
             Ok(())
         };
     }
+    wait_for_build(
+        &client,
+        global,
+        &name,
+        &deployment.id,
+        Duration::from_secs(args.wait_timeout),
+    )
+    .await
+}
 
+/// Wait for a deployment's build with a spinner, then print the function's URL, or fail with
+/// the build log.
+pub async fn wait_for_build(
+    client: &gust_client::Client,
+    global: &GlobalArgs,
+    name: &str,
+    id: &str,
+    timeout: Duration,
+) -> anyhow::Result<()> {
+    let ns = &global.namespace;
     let spinner = if global.json {
         ProgressBar::hidden()
     } else {
@@ -165,14 +184,7 @@ pub async fn run(args: DeployArgs, global: &GlobalArgs) -> anyhow::Result<()> {
     };
     spinner.set_message("building");
     spinner.enable_steady_tick(Duration::from_millis(100));
-    let built = client
-        .wait_for_build(
-            ns,
-            &name,
-            &deployment.id,
-            Duration::from_secs(args.wait_timeout),
-        )
-        .await;
+    let built = client.wait_for_build(ns, name, id, timeout).await;
     spinner.finish_and_clear();
     let built = built?;
     if global.json {
@@ -187,7 +199,7 @@ pub async fn run(args: DeployArgs, global: &GlobalArgs) -> anyhow::Result<()> {
         );
     }
     if !global.json {
-        let function = client.get_function(ns, &name).await?;
+        let function = client.get_function(ns, name).await?;
         eprintln!(
             "deployment {} is ready in {} ms",
             built.id,

@@ -26,6 +26,9 @@ fn hints(error: &anyhow::Error, default_url: &str) -> Vec<String> {
             format!("is `gust serve` running at {url}?"),
             format!("point at another server with --url, GUST_URL or `gust login` (default {default_url})"),
         ],
+        ClientError::Api { code, .. } if code == "no_code" => vec![
+            "upload code first: `gust deploy PATH`, or `gust fn upload-url NAME --size BYTES` and a PUT to that URL".into(),
+        ],
         ClientError::Api { status, field, .. } => match *status {
             StatusCode::UNAUTHORIZED => vec![
                 "pass a token with --token or GUST_TOKEN, or save one with `gust login`".into(),

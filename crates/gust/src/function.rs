@@ -1,6 +1,11 @@
-//! `gust fn create|list|get|update|delete`.
+//! `gust fn create|list|get|update|delete`, and the signed-URL flow: `upload-url`, `deploy`,
+//! `download`.
 
 use std::collections::BTreeMap;
+use std::path::PathBuf;
+use std::time::Duration;
+
+use anyhow::Context;
 
 use clap::{Args, Subcommand};
 use gust_core::{Function, FunctionSpec, HandlerContract, Privacy};
@@ -37,6 +42,35 @@ pub enum FunctionCommand {
     },
     /// Delete a function with its deployments and executions.
     Delete { name: String },
+    /// Print a URL that takes one upload of new code without a token (`PUT` the package with
+    /// the headers shown); `gust fn deploy` then builds and activates it.
+    UploadUrl {
+        name: String,
+        /// The package's exact size in bytes.
+        #[arg(long)]
+        size: u64,
+    },
+    /// Build and activate the newest code uploaded to an upload URL, or with none, the current
+    /// code again; waits for the build.
+    Deploy {
+        name: String,
+        /// Return once queued, without waiting for the build.
+        #[arg(long)]
+        no_wait: bool,
+        /// Longest wait for the build, in seconds.
+        #[arg(long, default_value_t = 300)]
+        wait_timeout: u64,
+    },
+    /// Save a deployment's code (by default the active one's) exactly as it was uploaded.
+    Download {
+        name: String,
+        /// The file to write.
+        #[arg(long, short = 'o')]
+        output: PathBuf,
+        /// The deployment whose code to save.
+        #[arg(long)]
+        deployment: Option<String>,
+    },
 }
 
 #[derive(Args, Debug, Default)]
@@ -185,6 +219,62 @@ pub async fn run(command: FunctionCommand, global: &GlobalArgs) -> anyhow::Resul
         FunctionCommand::Delete { name } => {
             client.delete_function(ns, &name).await?;
             eprintln!("deleted function {name}");
+            Ok(())
+        }
+        FunctionCommand::UploadUrl { name, size } => {
+            let url = client.create_upload_url(ns, &name, size).await?;
+            if global.json {
+                return output::json(&url);
+            }
+            let headers: Vec<String> = url
+                .headers
+                .iter()
+                .map(|(name, value)| format!("{name}: {value}"))
+                .collect();
+            eprintln!(
+                "{} it once, with {}, before {}; then `gust fn deploy {name}`",
+                url.method,
+                headers.join(", "),
+                output::time(&url.expires_at)
+            );
+            println!("{}", url.url);
+            Ok(())
+        }
+        FunctionCommand::Deploy {
+            name,
+            no_wait,
+            wait_timeout,
+        } => {
+            let deployment = client.deploy_function(ns, &name).await?;
+            eprintln!("deploying deployment {}", deployment.id);
+            if no_wait {
+                return if global.json {
+                    output::json(&deployment)
+                } else {
+                    Ok(())
+                };
+            }
+            crate::deploy::wait_for_build(
+                &client,
+                global,
+                &name,
+                &deployment.id,
+                Duration::from_secs(wait_timeout),
+            )
+            .await
+        }
+        FunctionCommand::Download {
+            name,
+            output,
+            deployment,
+        } => {
+            let url = client
+                .create_download_url(ns, &name, deployment.as_deref())
+                .await?;
+            let code = client.download(&url).await?;
+            std::fs::write(&output, &code)
+                .with_context(|| format!("writing {}", output.display()))?;
+            eprintln!("saved {} bytes to {}", code.len(), output.display());
             Ok(())
         }
     }

@@ -165,6 +165,8 @@ const QUEUE_MEMORY: Number = number("GUST_QUEUE_MEMORY", "executions", 100..=10_
 const RETENTION_INTERVAL_SECS: Number =
     number("GUST_RETENTION_INTERVAL_SECS", "seconds", 1..=7 * DAY_SECS);
 const UPLOAD_EXPIRY_SECS: Number = number("GUST_UPLOAD_EXPIRY_SECS", "seconds", 1..=30 * DAY_SECS);
+// A signed URL is a credential on its own; a week is the longest one lives.
+const SIGNED_URL_SECS: Number = number("GUST_SIGNED_URL_SECS", "seconds", 1..=7 * DAY_SECS);
 
 const KIB: u64 = 1024;
 const MIB: u64 = 1024 * 1024;
@@ -339,6 +341,7 @@ impl<'a> Reader<'a> {
             public_url: self.public_url(flags.public_url)?,
             functions_domain: self.functions_domain(flags.functions_domain)?,
             sqlite_connections: self.count(&SQLITE_CONNECTIONS, defaults.sqlite_connections)?,
+            signed_url_ttl: self.secs(&SIGNED_URL_SECS, defaults.signed_url_ttl)?,
             wasm: self.wasm(&defaults.wasm)?,
             process: self.process(&defaults.process, log_limit)?,
             jobs: self.jobs(&defaults.jobs)?,
@@ -549,6 +552,7 @@ mod tests {
         assert_eq!(server.jobs.retry_cap, Duration::from_secs(300));
         assert_eq!(server.jobs.memory_queue, 100_000);
         assert_eq!(server.jobs.upload_expiry, Duration::from_secs(24 * 60 * 60));
+        assert_eq!(server.signed_url_ttl, Duration::from_secs(60 * 60));
         assert!(settings.unknown_variables.is_empty());
     }
 
@@ -566,6 +570,7 @@ mod tests {
             ("GUST_SANDBOX_PIDS", "64"),
             ("GUST_RETRY_MAX_SECS", "7"),
             ("GUST_UPLOAD_EXPIRY_SECS", "90"),
+            ("GUST_SIGNED_URL_SECS", "30"),
             ("GUST_ASYNC_WORKERS", "0"),
             ("GUST_SQLITE_CONNECTIONS", "2"),
             ("GUST_LOG_FORMAT", "json"),
@@ -591,6 +596,7 @@ mod tests {
         assert_eq!(server.process.pids, 64);
         assert_eq!(server.jobs.retry_cap, Duration::from_secs(7));
         assert_eq!(server.jobs.upload_expiry, Duration::from_secs(90));
+        assert_eq!(server.signed_url_ttl, Duration::from_secs(30));
         assert_eq!(server.jobs.workers, 0);
         assert_eq!(server.sqlite_connections, 2);
         assert_eq!(

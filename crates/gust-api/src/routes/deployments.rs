@@ -343,6 +343,14 @@ pub async fn get_deployment_code(
     Path((ns, f, id)): Path<(String, String, String)>,
 ) -> ApiResult<Response> {
     let (deployment, path) = state.deployment_code(&caller, &ns, &f, &id).await?;
+    code_response(&deployment, path).await
+}
+
+/// A deployment's code as a download: the file streamed, with its type, length and a name.
+pub(crate) async fn code_response(
+    deployment: &Deployment,
+    path: std::path::PathBuf,
+) -> ApiResult<Response> {
     let file = tokio::fs::File::open(path)
         .await
         .map_err(|e| ApiError(gust_engine::Error::internal(e)))?;

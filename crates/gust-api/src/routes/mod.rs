@@ -13,5 +13,6 @@ pub mod logs;
 pub mod namespaces;
 pub mod openapi;
 pub mod runtimes;
+pub mod signed;
 pub mod tokens;
 pub mod triggers;

@@ -114,7 +114,7 @@ pub fn tail(text: &str, max: usize) -> &str {
 /// Where a build stands.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum BuildState {
-    /// Its code is still arriving, or it waits for a builder.
+    /// Its code is still arriving, or it waits for a deploy or a builder.
     Queued,
     Building,
     Ready,
@@ -124,7 +124,9 @@ pub enum BuildState {
 impl BuildState {
     pub fn of(status: DeploymentStatus) -> Self {
         match status {
-            DeploymentStatus::Uploading | DeploymentStatus::Waiting => Self::Queued,
+            DeploymentStatus::Uploading
+            | DeploymentStatus::Uploaded
+            | DeploymentStatus::Waiting => Self::Queued,
             DeploymentStatus::Building => Self::Building,
             DeploymentStatus::Ready => Self::Ready,
             DeploymentStatus::Failed => Self::Failed,

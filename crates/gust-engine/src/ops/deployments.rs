@@ -1,5 +1,6 @@
 //! Deployments: uploads streamed to the blob store (hashed on the way, size-capped), then a
-//! build; activation, rebuilds, deletion and the uploaded code.
+//! build; activation, rebuilds, deletion and the uploaded code. Uploads through signed URLs and
+//! explicit deploys are in `signed`.
 
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -17,11 +18,11 @@ use crate::jobs::events::Change;
 /// arrive, bounded by the server's upload limit. Finish it with [`Engine::create_deployment`],
 /// or [`Upload::discard`] it.
 pub struct Upload {
-    function: Function,
-    writer: BlobWriter,
+    pub(crate) function: Function,
+    pub(crate) writer: BlobWriter,
     /// The first bytes, to recognise the format.
-    head: Vec<u8>,
-    limit: u64,
+    pub(crate) head: Vec<u8>,
+    pub(crate) limit: u64,
 }
 
 /// What a deployment is made with, besides its code.
@@ -72,7 +73,7 @@ pub fn upload_too_large(limit: u64) -> Error {
 }
 
 /// The 409 of an operation that needs the whole upload.
-fn still_uploading(deployment: &Deployment) -> Error {
+pub(crate) fn still_uploading(deployment: &Deployment) -> Error {
     Error::conflict(format!(
         "the deployment is still uploading: {} of {} bytes received",
         deployment.received, deployment.size
@@ -117,6 +118,18 @@ impl Engine {
         upload: Upload,
         options: UploadOptions,
     ) -> Result<Deployment> {
+        self.store_upload(upload, options, DeploymentStatus::Waiting)
+            .await
+    }
+
+    /// Store a finished upload as a deployment in `status`: `waiting` queues its build,
+    /// `uploaded` leaves it for a deploy. Nothing is kept when the upload is refused.
+    pub(crate) async fn store_upload(
+        &self,
+        upload: Upload,
+        options: UploadOptions,
+        status: DeploymentStatus,
+    ) -> Result<Deployment> {
         if upload.size() == 0 {
             upload.discard().await;
             return Err(Error::invalid("code", "the upload is empty"));
@@ -147,7 +160,7 @@ impl Engine {
             format,
             entrypoint: options.entrypoint,
             wasm_sha256: None,
-            status: DeploymentStatus::Waiting,
+            status,
             build_log: String::new(),
             build_duration_ms: None,
             error_message: None,
@@ -157,8 +170,10 @@ impl Engine {
             updated_at: now,
         };
         self.store.create_deployment(&deployment).await?;
-        self.builder
-            .enqueue(deployment.id.clone(), function.id.clone());
+        if status == DeploymentStatus::Waiting {
+            self.builder
+                .enqueue(deployment.id.clone(), function.id.clone());
+        }
         builder::emit(
             &self.events,
             &function.namespace_id,
@@ -312,7 +327,7 @@ impl Engine {
         if deployment.status == DeploymentStatus::Uploading {
             return Err(still_uploading(&deployment));
         }
-        if !deployment.status.is_final() {
+        if !deployment.status.is_final() && deployment.status != DeploymentStatus::Uploaded {
             return Err(Error::conflict(format!(
                 "the deployment is already {}",
                 deployment.status.as_str()

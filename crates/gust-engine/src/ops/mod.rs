@@ -14,6 +14,7 @@ mod functions;
 mod instances;
 mod logs;
 mod namespaces;
+mod signed;
 mod tokens;
 mod triggers;
 
@@ -24,6 +25,7 @@ pub use events::Published;
 pub use executions::{Executed, ExecutionFilter, ExecutionInput};
 pub use instances::{Detached, Instance, Instances};
 pub use logs::{ExecutionOutput, FunctionLogs, LogEvent};
+pub use signed::{CONTENT_LENGTH, NO_CODE, SignedUrl};
 
 use gust_core::{Function, Namespace};
 

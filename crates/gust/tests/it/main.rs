@@ -19,5 +19,6 @@ mod restart;
 mod sandbox;
 mod scaling;
 mod settings;
+mod signed_urls;
 mod triggers;
 mod uploads;
