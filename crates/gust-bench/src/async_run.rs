@@ -108,6 +108,7 @@ async fn submit(
             HeaderValue::from_static("true"),
         )],
         body: Bytes::new(),
+        host: None,
     };
     load::load(addr, &shape, conns, warmup, duration).await
 }

@@ -1,7 +1,9 @@
-//! The dialects' part of the run: the same synchronous execution of the hello function asked
-//! for through the native executions API and through a dialect (Appwrite's), on one server,
-//! window after window in turn. A dialect only translates, so its rate should be close to the
-//! native one; the median of the rounds' ratios is reported.
+//! The dialects' part of the run, each a pair of request shapes measured on one server window
+//! after window in turn: the same synchronous execution of the hello function asked for
+//! through the native executions API and through Appwrite's dialect, and the hello function
+//! invoked through its domain name (Scaleway's way) against its `/fn/` path. A dialect only
+//! translates, so its rate should be close to the native one; the median of the rounds'
+//! ratios is reported.
 
 use std::net::SocketAddr;
 use std::time::Duration;
@@ -15,6 +17,8 @@ use crate::load::{self, RequestShape, Stats};
 pub struct DialectResult {
     pub conns: usize,
     pub dialect: &'static str,
+    /// What was compared, for the report's line.
+    pub what: &'static str,
     pub native: Vec<Stats>,
     pub translated: Vec<Stats>,
 }
@@ -59,9 +63,8 @@ impl DialectResult {
             .map(|(n, t)| format!("{:.0}/{:.0}", t.req_per_s(), n.req_per_s()))
             .collect();
         println!(
-            "sync execution via {} vs the native API, {} conns: {:.0} vs {:.0} req/s (medians); \
-             ratio {} (median of rounds {})",
-            self.dialect,
+            "{}, {} conns: {:.0} vs {:.0} req/s (medians); ratio {} (median of rounds {})",
+            self.what,
             self.conns,
             Self::median_rate(&self.translated),
             Self::median_rate(&self.native),
@@ -82,19 +85,25 @@ impl DialectResult {
     }
 }
 
-/// Alternate native and Appwrite executions of `function` for `rounds` window pairs.
-pub async fn measure(
+/// The windows of each round.
+pub struct Windows {
+    pub conns: usize,
+    pub warmup: Duration,
+    pub duration: Duration,
+    pub rounds: usize,
+}
+
+fn header(name: &'static str, value: &str) -> anyhow::Result<(HeaderName, HeaderValue)> {
+    Ok((HeaderName::from_static(name), HeaderValue::from_str(value)?))
+}
+
+/// Alternate native and Appwrite executions of `function`.
+pub async fn appwrite(
     addr: SocketAddr,
     token: &str,
     function: &str,
-    conns: usize,
-    warmup: Duration,
-    duration: Duration,
-    rounds: usize,
+    windows: &Windows,
 ) -> anyhow::Result<DialectResult> {
-    let header = |name: &'static str, value: &str| -> anyhow::Result<(HeaderName, HeaderValue)> {
-        Ok((HeaderName::from_static(name), HeaderValue::from_str(value)?))
-    };
     let native = RequestShape::post_json(
         &format!("/api/v1/namespaces/default/functions/{function}/executions"),
         vec![header("authorization", &format!("Bearer {token}"))?],
@@ -108,23 +117,59 @@ pub async fn measure(
         ],
         r#"{"async":false}"#,
     );
+    let what = "sync execution via appwrite vs the native API";
+    measure(addr, "appwrite", what, &native, &appwrite, windows).await
+}
+
+/// Alternate `GET /fn/default/{function}/` and `GET /` with `Host: {domain}`.
+pub async fn domain(
+    addr: SocketAddr,
+    domain: &str,
+    function: &str,
+    windows: &Windows,
+) -> anyhow::Result<DialectResult> {
+    let native = RequestShape::get(&crate::gust::function_path(function));
+    let by_host = RequestShape {
+        host: Some(domain.to_owned()),
+        ..RequestShape::get("/")
+    };
+    let what = "invocation via its domain name (scaleway) vs /fn/";
+    measure(addr, "domain_name", what, &native, &by_host, windows).await
+}
+
+/// `rounds` pairs of windows: the native shape, then the translated one.
+async fn measure(
+    addr: SocketAddr,
+    dialect: &'static str,
+    what: &'static str,
+    native: &RequestShape,
+    translated: &RequestShape,
+    windows: &Windows,
+) -> anyhow::Result<DialectResult> {
+    let Windows {
+        conns,
+        warmup,
+        duration,
+        rounds,
+    } = *windows;
     let mut result = DialectResult {
         conns,
-        dialect: "appwrite",
+        dialect,
+        what,
         native: Vec::new(),
         translated: Vec::new(),
     };
     for round in 0..rounds {
         eprintln!(
-            "measuring sync executions, native API then appwrite, {conns} connection(s), round {}/{rounds}…",
+            "measuring {what}, {conns} connection(s), round {}/{rounds}…",
             round + 1
         );
         result
             .native
-            .push(load::load(addr, &native, conns, warmup, duration).await?);
+            .push(load::load(addr, native, conns, warmup, duration).await?);
         result
             .translated
-            .push(load::load(addr, &appwrite, conns, warmup, duration).await?);
+            .push(load::load(addr, translated, conns, warmup, duration).await?);
     }
     Ok(result)
 }

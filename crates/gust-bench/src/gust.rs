@@ -170,6 +170,22 @@ impl Api {
         Ok(())
     }
 
+    /// The host name that routes to a function (`domain_name`).
+    pub async fn domain_name(&self, name: &str) -> anyhow::Result<String> {
+        let path = format!("/api/v1/namespaces/{NAMESPACE}/functions/{name}");
+        let (status, body) = self.request(Method::GET, &path, None, true).await?;
+        ensure!(
+            status.is_success(),
+            "reading {name}: HTTP {status}: {}",
+            String::from_utf8_lossy(&body)
+        );
+        let function: serde_json::Value = serde_json::from_slice(&body)?;
+        function["domain_name"]
+            .as_str()
+            .map(str::to_owned)
+            .context("the function has no domain_name")
+    }
+
     /// Stop every worker of a function (`DELETE …/instances`).
     pub async fn detach(&self, name: &str) -> anyhow::Result<()> {
         let path = format!("/api/v1/namespaces/{NAMESPACE}/functions/{name}/instances");

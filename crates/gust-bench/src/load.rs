@@ -111,6 +111,8 @@ pub struct RequestShape {
     pub path: String,
     pub headers: Vec<(HeaderName, HeaderValue)>,
     pub body: Bytes,
+    /// The `Host` header, when not the address connected to.
+    pub host: Option<String>,
 }
 
 impl RequestShape {
@@ -120,6 +122,7 @@ impl RequestShape {
             path: path.to_string(),
             headers: Vec::new(),
             body: Bytes::new(),
+            host: None,
         }
     }
 
@@ -135,13 +138,15 @@ impl RequestShape {
             path: path.to_string(),
             headers,
             body: Bytes::copy_from_slice(body.as_bytes()),
+            host: None,
         }
     }
 
     /// The request as it goes on the wire to `addr`.
     fn encode(&self, addr: SocketAddr) -> anyhow::Result<Vec<u8>> {
         let uri: Uri = self.path.parse()?;
-        let mut out = format!("{} {uri} HTTP/1.1\r\nhost: {addr}\r\n", self.method).into_bytes();
+        let host = self.host.clone().unwrap_or_else(|| addr.to_string());
+        let mut out = format!("{} {uri} HTTP/1.1\r\nhost: {host}\r\n", self.method).into_bytes();
         for (name, value) in &self.headers {
             out.extend_from_slice(name.as_str().as_bytes());
             out.extend_from_slice(b": ");

@@ -256,6 +256,7 @@ async fn measure(
     let mut deploy_to_first_response = None;
     let mut async_inputs = None;
     let mut api_token = None;
+    let mut hello_domain = None;
 
     match gust_inputs {
         None => targets.push(Target {
@@ -287,6 +288,7 @@ async fn measure(
                 );
             }
             deploy_to_first_response = Some(took);
+            hello_domain = Some(api.domain_name("hello").await?);
             targets.push(Target {
                 name: "gust (wasm)".into(),
                 short: "gust".into(),
@@ -312,23 +314,23 @@ async fn measure(
         }
     }
 
-    // Executions through the API, native and translated, on the same server.
-    let mut dialect_result = None;
-    if let (Some(token), Some(&conns), Some(gust)) =
-        (&api_token, cli.connections.iter().max(), targets.get(1))
-    {
-        dialect_result = Some(
-            dialect_run::measure(
-                gust.addr,
-                token,
-                "hello",
-                conns,
-                cli.warmup,
-                cli.duration,
-                cli.warm_rounds,
-            )
-            .await?,
-        );
+    // Executions through the API, native and translated, and invocations through the
+    // function's domain name against its /fn/ path, each pair on the same server.
+    let mut dialect_results = Vec::new();
+    if let (Some(token), Some(domain), Some(&conns), Some(gust)) = (
+        &api_token,
+        &hello_domain,
+        cli.connections.iter().max(),
+        targets.get(1),
+    ) {
+        let windows = dialect_run::Windows {
+            conns,
+            warmup: cli.warmup,
+            duration: cli.duration,
+            rounds: cli.warm_rounds,
+        };
+        dialect_results.push(dialect_run::appwrite(gust.addr, token, "hello", &windows).await?);
+        dialect_results.push(dialect_run::domain(gust.addr, domain, "hello", &windows).await?);
     }
 
     // Async last, on a server of its own, with the synchronous one stopped.
@@ -375,7 +377,7 @@ async fn measure(
         duration: cli.duration,
         deploy_to_first_response,
         async_result,
-        dialect_result,
+        dialect_results,
         process_result,
     })
 }

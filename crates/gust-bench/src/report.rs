@@ -32,7 +32,7 @@ pub struct Report {
     pub duration: Duration,
     pub deploy_to_first_response: Option<Duration>,
     pub async_result: Option<crate::async_run::AsyncResult>,
-    pub dialect_result: Option<crate::dialect_run::DialectResult>,
+    pub dialect_results: Vec<crate::dialect_run::DialectResult>,
     pub process_result: Option<crate::process_run::ProcessResult>,
 }
 
@@ -40,7 +40,11 @@ impl Report {
     pub fn errors(&self) -> u64 {
         self.runs.iter().map(|r| r.stats.errors).sum::<u64>()
             + self.async_result.as_ref().map_or(0, |a| a.submit.errors)
-            + self.dialect_result.as_ref().map_or(0, |d| d.errors())
+            + self
+                .dialect_results
+                .iter()
+                .map(crate::dialect_run::DialectResult::errors)
+                .sum::<u64>()
             + self.process_result.as_ref().map_or(0, |p| {
                 p.warm
                     .iter()
@@ -139,7 +143,7 @@ pub fn print_table(report: &Report) {
                 .map_or_else(|| "-".to_owned(), |r| format!("{r:.2}"))
         );
     }
-    if let Some(d) = &report.dialect_result {
+    for d in &report.dialect_results {
         d.print();
     }
     if let Some(p) = &report.process_result {
@@ -155,7 +159,7 @@ pub fn print_errors(report: &Report) {
             eprintln!("  {n} × {kind}");
         }
     }
-    if let Some(d) = &report.dialect_result {
+    for d in &report.dialect_results {
         let rounds = d.native.iter().chain(&d.translated);
         for stats in rounds.filter(|s| s.errors > 0) {
             eprintln!(
@@ -231,7 +235,7 @@ pub fn to_json(report: &Report) -> Value {
             "drain_per_s": a.drain_per_s(),
             "drain_over_sync_ratio": report.drain_ratio(),
         })),
-        "dialect": report.dialect_result.as_ref().map(|d| d.to_json()),
+        "dialects": report.dialect_results.iter().map(|d| d.to_json()).collect::<Vec<_>>(),
         "process": report.process_result.as_ref().map(|p| p.to_json()),
         "errors": report.errors(),
     })
