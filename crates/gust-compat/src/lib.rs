@@ -7,9 +7,12 @@
 //!   engine's lists, how an engine error is classified, and the states of executions and
 //!   deployments in the terms the seed platforms share.
 //! - `appwrite/`: Appwrite 0.15's Functions API at `/compat/appwrite/v1`.
+//! - `scaleway/`: Scaleway's Serverless Functions API (`functions/v1beta1`) at
+//!   `/compat/scaleway`.
 
 mod appwrite;
 mod common;
+mod scaleway;
 
 use std::sync::Arc;
 
@@ -19,7 +22,12 @@ use gust_engine::Engine;
 /// Where the Appwrite dialect is mounted; clients are given `http://HOST:PORT` + this.
 pub const APPWRITE_PREFIX: &str = "/compat/appwrite/v1";
 
+/// Where the Scaleway dialect is mounted: the SDKs' `api_url` is `http://HOST:PORT` + this.
+pub const SCALEWAY_PREFIX: &str = "/compat/scaleway";
+
 /// Every dialect's routes, each under its own prefix.
 pub fn router(engine: Arc<Engine>) -> Router {
-    Router::new().nest(APPWRITE_PREFIX, appwrite::router(engine))
+    Router::new()
+        .nest(APPWRITE_PREFIX, appwrite::router(engine.clone()))
+        .nest(SCALEWAY_PREFIX, scaleway::router(engine))
 }

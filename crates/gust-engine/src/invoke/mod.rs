@@ -323,7 +323,7 @@ fn split_fn_path(path: &str) -> Option<(&str, &str, &str)> {
     (!namespace.is_empty() && !function.is_empty()).then_some((namespace, function, rest))
 }
 
-fn is_https(headers: &HeaderMap) -> bool {
+pub fn is_https(headers: &HeaderMap) -> bool {
     headers
         .get("x-forwarded-proto")
         .is_some_and(|v| v.as_bytes().eq_ignore_ascii_case(b"https"))

@@ -385,6 +385,17 @@ pub fn tar_gz(entries: &[(&str, &[u8])]) -> Vec<u8> {
     gz.finish().unwrap()
 }
 
+/// A `.zip` holding the given (path, bytes) entries.
+pub fn zip(entries: &[(&str, &[u8])]) -> Vec<u8> {
+    let mut out = zip::ZipWriter::new(std::io::Cursor::new(Vec::new()));
+    for (path, data) in entries {
+        out.start_file(*path, zip::write::SimpleFileOptions::default())
+            .unwrap();
+        std::io::Write::write_all(&mut out, data).unwrap();
+    }
+    out.finish().unwrap().into_inner()
+}
+
 /// Names for specs in tests.
 pub fn spec() -> FunctionSpec {
     FunctionSpec::default()

@@ -17,6 +17,7 @@ mod observe;
 mod process;
 mod restart;
 mod sandbox;
+mod scaleway;
 mod scaling;
 mod settings;
 mod signed_urls;
