@@ -529,7 +529,8 @@ mod tests {
         ] {
             let (stats, served) = run(response).await;
             assert_eq!(stats.errors, 0, "{:?}", stats.error_kinds);
-            assert!(stats.requests > 10, "{} requests", stats.requests);
+            // Several responses per connection (2 connections), however slow the machine.
+            assert!(stats.requests >= 4, "{} requests", stats.requests);
             // Every response was read whole: a request written while a response is still
             // being read would be answered twice as often as it was counted.
             assert!(served >= stats.requests_with_warmup);

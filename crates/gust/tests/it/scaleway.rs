@@ -525,6 +525,8 @@ async fn crons_fire_with_their_args_as_the_body() {
             .await
             .unwrap()
             .items;
+        // Finished ones only: a tick may still be queued or running.
+        runs.retain(|run| run.response.is_some());
         if runs.len() >= 2 {
             break;
         }
