@@ -46,6 +46,11 @@ pub enum HandlerContract {
     /// Appwrite 0.15's `main(req, res)` (Python) / `module.exports = (req, res) => …` (Node):
     /// `req.payload`, `req.env`, `req.headers`; answered with `res.send` or `res.json`.
     Appwrite,
+    /// OpenStack Qinling's: the handler (`module.function`, `main.main` by default) is given
+    /// the request body as its input, in Python as keyword arguments when it is a JSON object
+    /// (else as one positional argument) plus `context`, in Node as `(context, input)`; what
+    /// it returns is the response, as JSON.
+    Qinling,
 }
 
 impl HandlerContract {
@@ -53,6 +58,7 @@ impl HandlerContract {
         match self {
             Self::Gust => "gust",
             Self::Appwrite => "appwrite",
+            Self::Qinling => "qinling",
         }
     }
 
@@ -527,19 +533,25 @@ impl FunctionSpec {
             crate::trigger::event_patterns("events", &events)?;
             next.events = events;
         }
-        if next.contract == HandlerContract::Appwrite
+        if next.contract != HandlerContract::Gust
             && !matches!(next.runtime, RuntimeId::Python311 | RuntimeId::Node20)
         {
             return Err(ValidationError::new(
                 "contract",
                 format!(
-                    "`appwrite` needs the python3.11 or node20 runtime, not {}",
+                    "`{}` needs the python3.11 or node20 runtime, not {}",
+                    next.contract.as_str(),
                     next.runtime
                 ),
             ));
         }
         if next.handler.is_none() && next.runtime.is_process() {
-            next.handler = Some("main.handle".to_string());
+            // Each contract's platform has its own default (Qinling's `entry` is `main.main`).
+            let default = match next.contract {
+                HandlerContract::Qinling => "main.main",
+                _ => "main.handle",
+            };
+            next.handler = Some(default.to_string());
         }
         next.updated_at = crate::now();
         *function = next;

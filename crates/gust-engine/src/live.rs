@@ -339,7 +339,7 @@ impl LiveFunctions {
                         .await?
                         .entrypoint
                 }
-                HandlerContract::Gust => None,
+                HandlerContract::Gust | HandlerContract::Qinling => None,
             };
             let pool = self.pool(function, &deployment_id, entrypoint, env)?;
             (Arc::new(pool.clone()), Runner::Process(pool))

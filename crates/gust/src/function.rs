@@ -119,10 +119,14 @@ pub struct Settings {
 }
 
 pub fn parse_contract(s: &str) -> Result<HandlerContract, String> {
-    [HandlerContract::Gust, HandlerContract::Appwrite]
-        .into_iter()
-        .find(|c| c.as_str() == s)
-        .ok_or_else(|| format!("`{s}` is not a contract: `gust` or `appwrite`"))
+    [
+        HandlerContract::Gust,
+        HandlerContract::Appwrite,
+        HandlerContract::Qinling,
+    ]
+    .into_iter()
+    .find(|c| c.as_str() == s)
+    .ok_or_else(|| format!("`{s}` is not a contract: `gust`, `appwrite` or `qinling`"))
 }
 
 fn parse_pair(s: &str) -> Result<(String, String), String> {

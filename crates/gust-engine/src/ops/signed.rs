@@ -264,10 +264,10 @@ impl Engine {
 
     /// A new deployment of `source`'s code (the same blob), queued to build and activate.
     async fn redeploy(&self, function: &Function, source: &Deployment) -> Result<Deployment> {
-        // A `gust`-contract process build records the handler it loaded as the entrypoint;
-        // the handler comes from the function, so it is not carried over.
+        // A `gust`- or `qinling`-contract process build records the handler it loaded as the
+        // entrypoint; the handler comes from the function, so it is not carried over.
         let entrypoint =
-            if function.runtime.is_process() && function.contract == HandlerContract::Gust {
+            if function.runtime.is_process() && function.contract != HandlerContract::Appwrite {
                 None
             } else {
                 source.entrypoint.clone()

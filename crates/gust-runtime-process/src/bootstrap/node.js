@@ -191,7 +191,8 @@ async function load(msg) {
   const dir = msg.code_dir || '/code';
   process.chdir(dir);
   if (msg.contract === 'appwrite') return loadAppwrite(msg, dir);
-  const spec = msg.handler || 'main.handle';
+  qinling = msg.contract === 'qinling';
+  const spec = msg.handler || (qinling ? 'main.main' : 'main.handle');
   const dot = spec.lastIndexOf('.');
   const moduleName = dot > 0 ? spec.slice(0, dot) : 'main';
   const fnName = dot > 0 ? spec.slice(dot + 1) : spec;
@@ -329,11 +330,50 @@ function finishAppwrite(id, store, answer, ok, error) {
   send(header + '}', body);
 }
 
+// The `qinling` contract (Qinling's Node runtime): `(context, input)`, the input the body as
+// JSON when it is an object, `{__function_input: body}` otherwise, null when empty; what the
+// handler returns (or resolves to) is the answer, as JSON.
+let qinling = false;
+function invokeQinling(msg, raw) {
+  const text = raw.toString('utf8');
+  let input = null;
+  if (text.trim()) {
+    try {
+      input = JSON.parse(text);
+    } catch {
+      input = null;
+    }
+    if (input === null || typeof input !== 'object' || Array.isArray(input)) input = { __function_input: text };
+  }
+  const store = { stdout: [], stderr: [], size: 0, truncated: false };
+  const id = msg.id;
+  const answer = (value) => {
+    const json = JSON.stringify(value);
+    return { statusCode: 200, headers: { 'content-type': 'application/json' }, body: json === undefined ? 'null' : json };
+  };
+  let result;
+  try {
+    result = captures.run(store, handler, {}, input);
+  } catch (err) {
+    return finish(id, store, false, err);
+  }
+  Promise.resolve(result).then((value) => {
+    let reply;
+    try {
+      reply = answer(value);
+    } catch (err) {
+      return finish(id, store, false, err);
+    }
+    finish(id, store, true, reply);
+  }, (err) => finish(id, store, false, err));
+}
+
 let buffer = Buffer.alloc(0);
 let loaded = false;
 function onFrame(msg, raw) {
   if (msg.type === 'invoke') {
     if (appwrite) invokeAppwrite(msg, raw);
+    else if (qinling) invokeQinling(msg, raw);
     else invoke(msg, raw);
   } else if (msg.type === 'load' && !loaded) {
     loaded = true;

@@ -144,7 +144,8 @@ def _load(msg):
     if os.path.isdir(package):
         sys.path.insert(1, package)
     # `folder/file.function`: the file's path without `.py`, folders as packages.
-    module_name, _, func_name = (msg.get("handler") or "main.handle").rpartition(".")
+    default = "main.main" if msg.get("contract") == "qinling" else "main.handle"
+    module_name, _, func_name = (msg.get("handler") or default).rpartition(".")
     module_name = module_name.replace("/", ".")
     started = time.monotonic_ns()
     import importlib
@@ -320,6 +321,46 @@ def _invoke(func, is_async, msg, raw, log_limit):
     return _result_frame(reply, out, err, body)
 
 
+def _invoke_qinling(func, is_async, msg, raw, log_limit):
+    """The `qinling` contract (Qinling's Python runtime): the body is the input, a JSON
+    object's keys as keyword arguments, anything else as one positional argument; `context`
+    always as a keyword. The return value is the answer, as JSON."""
+    out, err = _Capture(log_limit), _Capture(log_limit)
+    real_out, real_err = sys.stdout, sys.stderr
+    sys.stdout, sys.stderr = out, err
+    reply = {"type": "result", "id": msg["id"]}
+    body = b""
+    try:
+        text = raw.decode("utf-8", "replace")
+        given = None
+        if text.strip():
+            try:
+                given = _loads(raw)
+            except ValueError:
+                given = None
+            if type(given) is not dict:
+                given = text
+        context = {"os_session": None}
+        if given is None:
+            result = func(context=context)
+        elif type(given) is dict:
+            result = func(context=context, **given)
+        else:
+            result = func(given, context=context)
+        if is_async:
+            result = _loop().run_until_complete(result)
+        reply["status"], reply["headers"] = 200, {"content-type": "application/json"}
+        body = _dumps(result).encode()
+    except Exception:
+        import traceback
+        trace = traceback.format_exc()
+        err.write(trace)
+        reply["error"] = trace.strip().splitlines()[-1]
+    finally:
+        sys.stdout, sys.stderr = real_out, real_err
+    return _result_frame(reply, out, err, body)
+
+
 def _result_frame(reply, out, err, body):
     """A result frame: the header with what was printed, then the body."""
     if out.parts:
@@ -414,6 +455,8 @@ def main():
             log_limit = int(msg.get("log_limit") or 65536)
             if msg.get("contract") == "appwrite":
                 invoke = _invoke_appwrite
+            elif msg.get("contract") == "qinling":
+                invoke = _invoke_qinling
             _send({"type": "loaded", "import_us": import_us})
             _thread.start_new_thread(_flusher, ())
 

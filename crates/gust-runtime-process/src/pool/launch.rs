@@ -48,7 +48,7 @@ impl PoolInner {
             .map(|(k, v)| (k.as_str(), v.as_str()))
             .collect();
         let entrypoint = match spec.contract {
-            HandlerContract::Gust => None,
+            HandlerContract::Gust | HandlerContract::Qinling => None,
             HandlerContract::Appwrite => Some(HandlerContract::appwrite_entrypoint(
                 spec.runtime,
                 spec.entrypoint.as_deref(),

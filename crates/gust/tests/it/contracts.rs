@@ -647,3 +647,109 @@ async fn code_written_for_scaleway_runs_unchanged() {
         .unwrap();
     assert_eq!(object.json::<Value>().await.unwrap(), json!({"n": 1}));
 }
+
+/// Qinling's Python example, as its documentation writes it.
+const QINLING_PYTHON: &str = "def main(name='World', context=None, **kwargs):
+    print('hello from', name)
+    if name == 'boom':
+        raise ValueError('boom on purpose')
+    return 'Hello, %s' % name
+";
+
+/// Qinling's Node example, as its documentation writes it.
+const QINLING_NODE: &str = "exports.main = async function (context, input) {
+  return { hello: (input && input.name) || 'World', context, input };
+};
+";
+
+/// Code written for Qinling runs unchanged under the `qinling` contract: Python gets the input
+/// object's keys as keyword arguments (or the raw input as one argument) and `context`; Node
+/// gets `(context, input)`; the return value is the answer, as JSON; prints are the logs.
+#[tokio::test]
+async fn code_written_for_qinling_runs_unchanged() {
+    let server = TestServer::start();
+    for (runtime, name, code) in [
+        ("python3.11", "qin-py", QINLING_PYTHON),
+        ("node20", "qin-js", QINLING_NODE),
+    ] {
+        let file = if runtime == "node20" {
+            "main.js"
+        } else {
+            "main.py"
+        };
+        let spec = FunctionSpec {
+            name: Some(name.into()),
+            runtime: Some(runtime.into()),
+            contract: Some(HandlerContract::Qinling),
+            ..spec()
+        };
+        let function = server
+            .client()
+            .create_function("default", &spec)
+            .await
+            .unwrap();
+        assert_eq!(
+            function.handler.as_deref(),
+            Some("main.main"),
+            "Qinling's default entry"
+        );
+        let built = server
+            .client()
+            .create_deployment(
+                "default",
+                name,
+                tar_gz(&[(file, code.as_bytes())]),
+                "application/gzip",
+                true,
+            )
+            .await
+            .unwrap();
+        let built = server
+            .client()
+            .wait_for_build("default", name, &built.id, Duration::from_secs(120))
+            .await
+            .unwrap();
+        assert_eq!(built.status, DeploymentStatus::Ready, "{}", built.build_log);
+    }
+
+    let object = execute(&server, "qin-py", r#"{"name": "foo"}"#).await;
+    assert_eq!(object.status, ExecutionStatus::Completed, "{object:?}");
+    assert_eq!(response_json(&object), json!("Hello, foo"));
+    assert_eq!(object.logs.stdout, "hello from foo\n");
+    let positional = execute(&server, "qin-py", "6").await;
+    assert_eq!(response_json(&positional), json!("Hello, 6"));
+    let none = execute(&server, "qin-py", "").await;
+    assert_eq!(response_json(&none), json!("Hello, World"));
+    let failed = execute(&server, "qin-py", r#"{"name": "boom"}"#).await;
+    assert_eq!(failed.status, ExecutionStatus::Failed, "{failed:?}");
+    assert!(failed.logs.stderr.contains("boom on purpose"), "{failed:?}");
+
+    let node = execute(&server, "qin-js", r#"{"name": "bar"}"#).await;
+    assert_eq!(node.status, ExecutionStatus::Completed, "{node:?}");
+    let seen = response_json(&node);
+    assert_eq!(seen["hello"], "bar");
+    assert_eq!(seen["context"], json!({}));
+    let raw = execute(&server, "qin-js", "hi").await;
+    assert_eq!(
+        response_json(&raw)["input"],
+        json!({"__function_input": "hi"})
+    );
+    let empty = execute(&server, "qin-js", "").await;
+    assert_eq!(response_json(&empty)["input"], Value::Null);
+
+    // The contract needs a process runtime.
+    let refused = server
+        .client()
+        .create_function(
+            "default",
+            &FunctionSpec {
+                name: Some("qin-wasm".into()),
+                runtime: Some("wasm".into()),
+                contract: Some(HandlerContract::Qinling),
+                ..spec()
+            },
+        )
+        .await
+        .unwrap_err();
+    assert_eq!(refused.status(), Some(StatusCode::BAD_REQUEST));
+}
