@@ -13,7 +13,7 @@ use std::time::Duration;
 
 use gust_core::{
     Deployment, DeploymentStatus, Domain, Execution, ExecutionStatus, Function, FunctionSpec,
-    FunctionTrigger, Page, RuntimeInfo, SignedUrl, Token,
+    FunctionTrigger, Page, RuntimeInfo, SignedUrl, Token, Webhook,
 };
 use reqwest::{Method, StatusCode};
 use serde::Serialize;
@@ -698,6 +698,68 @@ impl Client {
         self.execute(self.request(
             Method::DELETE,
             &format!("/api/v1/namespaces/{ns}/functions/{f}/domains/{id}"),
+        ))
+        .await?;
+        Ok(())
+    }
+
+    /// Add a webhook to function `f`; POSTs to its `url` start async executions of it.
+    pub async fn create_webhook(
+        &self,
+        ns: &str,
+        f: &str,
+        description: Option<&str>,
+    ) -> ClientResult<Webhook> {
+        self.json(
+            Method::POST,
+            &format!("/api/v1/namespaces/{ns}/webhooks"),
+            Some(&serde_json::json!({ "function": f, "description": description })),
+        )
+        .await
+    }
+
+    /// The webhooks of a namespace, or of one function of it.
+    pub async fn list_webhooks(&self, ns: &str, f: Option<&str>) -> ClientResult<Page<Webhook>> {
+        let limit = gust_core::list::MAX_LIMIT.to_string();
+        let mut query = vec![("limit", limit.as_str())];
+        if let Some(f) = f {
+            query.push(("function", f));
+        }
+        self.send(
+            self.request(Method::GET, &format!("/api/v1/namespaces/{ns}/webhooks"))
+                .query(&query),
+        )
+        .await
+    }
+
+    pub async fn get_webhook(&self, ns: &str, id: &str) -> ClientResult<Webhook> {
+        self.json(
+            Method::GET,
+            &format!("/api/v1/namespaces/{ns}/webhooks/{id}"),
+            None::<&()>,
+        )
+        .await
+    }
+
+    /// `patch`: `{"description": ..., "function": ...}`.
+    pub async fn update_webhook(
+        &self,
+        ns: &str,
+        id: &str,
+        patch: &serde_json::Value,
+    ) -> ClientResult<Webhook> {
+        self.json(
+            Method::PATCH,
+            &format!("/api/v1/namespaces/{ns}/webhooks/{id}"),
+            Some(patch),
+        )
+        .await
+    }
+
+    pub async fn delete_webhook(&self, ns: &str, id: &str) -> ClientResult<()> {
+        self.execute(self.request(
+            Method::DELETE,
+            &format!("/api/v1/namespaces/{ns}/webhooks/{id}"),
         ))
         .await?;
         Ok(())

@@ -17,6 +17,7 @@ mod namespaces;
 mod signed;
 mod tokens;
 mod triggers;
+mod webhooks;
 
 pub use changes::ChangeNotice;
 pub use chunks::{CONTENT_RANGE, ChunkRange, ChunkUpload};
@@ -26,6 +27,7 @@ pub use executions::{Executed, ExecutionFilter, ExecutionInput};
 pub use instances::{Detached, Instance, Instances};
 pub use logs::{ExecutionOutput, FunctionLogs, LogEvent};
 pub use signed::{CONTENT_LENGTH, NO_CODE, SignedUrl};
+pub use webhooks::WEBHOOK_ID_HEADER;
 
 use gust_core::{Function, Namespace};
 
