@@ -122,6 +122,7 @@ fn api_routes() -> OpenApiRouter<ApiState> {
             instances::list_instances,
             instances::detach_instances
         ))
+        .routes(routes!(instances::scale_instances))
         .routes(routes!(events::publish_event))
         .routes(routes!(tokens::list_tokens, tokens::create_token))
         .routes(routes!(tokens::get_token, tokens::delete_token))

@@ -703,6 +703,42 @@ impl Client {
         Ok(())
     }
 
+    /// The live workers of a process function (`{items, total}`).
+    pub async fn list_instances(&self, ns: &str, f: &str) -> ClientResult<serde_json::Value> {
+        self.json(
+            Method::GET,
+            &format!("/api/v1/namespaces/{ns}/functions/{f}/instances"),
+            None::<&()>,
+        )
+        .await
+    }
+
+    /// Start `delta` warm workers (positive) or stop `-delta` idle ones (negative); the answer
+    /// is `{started, stopped, instances}`.
+    pub async fn scale_instances(
+        &self,
+        ns: &str,
+        f: &str,
+        delta: i32,
+    ) -> ClientResult<serde_json::Value> {
+        self.json(
+            Method::POST,
+            &format!("/api/v1/namespaces/{ns}/functions/{f}/instances/scale"),
+            Some(&serde_json::json!({ "count": delta })),
+        )
+        .await
+    }
+
+    /// Stop every worker of a process function; the next request starts a fresh one.
+    pub async fn detach_instances(&self, ns: &str, f: &str) -> ClientResult<serde_json::Value> {
+        self.json(
+            Method::DELETE,
+            &format!("/api/v1/namespaces/{ns}/functions/{f}/instances"),
+            None::<&()>,
+        )
+        .await
+    }
+
     /// Add a webhook to function `f`; POSTs to its `url` start async executions of it.
     pub async fn create_webhook(
         &self,
