@@ -28,6 +28,49 @@ pub async fn invoke_routed(state: &ApiState, route: HostRoute, request: Request)
     .await
 }
 
+/// `POST /hooks/{id}`: no token; the body becomes an async execution of the webhook's
+/// function, answered `202 {"execution_id": ...}` once it is stored.
+pub async fn invoke_webhook(state: &ApiState, id: &str, request: Request) -> Response {
+    use axum::http::{HeaderValue, Method, StatusCode, header};
+    if request.method() != Method::POST {
+        let mut response = ApiError::new(
+            StatusCode::METHOD_NOT_ALLOWED,
+            "method_not_allowed",
+            format!(
+                "{} is not allowed on a webhook; POST to it",
+                request.method()
+            ),
+        )
+        .into_response();
+        response
+            .headers_mut()
+            .insert(header::ALLOW, HeaderValue::from_static("POST"));
+        return response;
+    }
+    match state.invoke_webhook(id, request).await {
+        Ok(accepted) => {
+            let body = serde_json::json!({ "execution_id": accepted.execution.id });
+            let mut response = (StatusCode::ACCEPTED, axum::Json(body)).into_response();
+            let location = format!(
+                "{}/api/v1/namespaces/{}/functions/{}/executions/{}",
+                state.base_url(),
+                accepted.namespace,
+                accepted.function,
+                accepted.execution.id
+            );
+            let headers = response.headers_mut();
+            if let Ok(value) = HeaderValue::from_str(&location) {
+                headers.insert(header::LOCATION, value);
+            }
+            if let Ok(value) = HeaderValue::from_str(&accepted.execution.id) {
+                headers.insert(gust_engine::EXECUTION_ID_HEADER, value);
+            }
+            response
+        }
+        Err(error) => ApiError(error).into_response(),
+    }
+}
+
 async fn respond(state: &ApiState, invocation: gust_engine::Result<Invocation>) -> Response {
     match invocation {
         Ok(Invocation::Response(response)) => response.map(axum::body::Body::new),

@@ -8,7 +8,7 @@
 //!   and the OpenAPI document is derived from that registration (`routes/openapi` adds what
 //!   the handlers do not say: the title, the auth scheme, shared schemas).
 //! - `gateway`: `/fn/{ns}/{fn}/{*path}`, and requests whose host is a function's domain name or
-//!   custom domain, handed to the engine's invocation path.
+//!   custom domain, handed to the engine's invocation path; `/hooks/{id}`, webhooks.
 //! - `auth`, `error`, `extract`: the bearer-token extractor, the error envelope, input parsing.
 
 mod auth;
@@ -112,10 +112,17 @@ fn api_routes() -> OpenApiRouter<ApiState> {
         ))
         .routes(routes!(domains::list_domains, domains::create_domain))
         .routes(routes!(domains::get_domain, domains::delete_domain))
+        .routes(routes!(webhooks::list_webhooks, webhooks::create_webhook))
+        .routes(routes!(
+            webhooks::get_webhook,
+            webhooks::update_webhook,
+            webhooks::delete_webhook
+        ))
         .routes(routes!(
             instances::list_instances,
             instances::detach_instances
         ))
+        .routes(routes!(instances::scale_instances))
         .routes(routes!(events::publish_event))
         .routes(routes!(tokens::list_tokens, tokens::create_token))
         .routes(routes!(tokens::get_token, tokens::delete_token))
@@ -126,8 +133,8 @@ pub fn openapi_document() -> utoipa::openapi::OpenApi {
     api_routes().into_openapi()
 }
 
-/// Every route of the server but `/fn/…` and requests by a function's host name, which
-/// [`serve`] hands to the invocation handler itself.
+/// Every route of the server but `/fn/…`, `/hooks/…` and requests by a function's host name,
+/// which [`serve`] hands to the invocation handlers itself.
 pub fn router(state: ApiState) -> Router {
     let (api, document) = api_routes().split_for_parts();
     let document = Arc::new(document);
@@ -206,6 +213,9 @@ pub async fn serve(
                 Ok(gateway::invoke_routed(&gateway, route, request).await)
             } else if request.uri().path().starts_with("/fn/") {
                 Ok(gateway::invoke(&gateway, request).await)
+            } else if let Some(id) = request.uri().path().strip_prefix("/hooks/") {
+                let id = id.trim_end_matches('/').to_string();
+                Ok(gateway::invoke_webhook(&gateway, &id, request).await)
             } else {
                 tower::ServiceExt::oneshot(app, request).await
             }

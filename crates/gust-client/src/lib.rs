@@ -13,7 +13,7 @@ use std::time::Duration;
 
 use gust_core::{
     Deployment, DeploymentStatus, Domain, Execution, ExecutionStatus, Function, FunctionSpec,
-    FunctionTrigger, Page, RuntimeInfo, SignedUrl, Token,
+    FunctionTrigger, Page, RuntimeInfo, SignedUrl, Token, Webhook,
 };
 use reqwest::{Method, StatusCode};
 use serde::Serialize;
@@ -698,6 +698,104 @@ impl Client {
         self.execute(self.request(
             Method::DELETE,
             &format!("/api/v1/namespaces/{ns}/functions/{f}/domains/{id}"),
+        ))
+        .await?;
+        Ok(())
+    }
+
+    /// The live workers of a process function (`{items, total}`).
+    pub async fn list_instances(&self, ns: &str, f: &str) -> ClientResult<serde_json::Value> {
+        self.json(
+            Method::GET,
+            &format!("/api/v1/namespaces/{ns}/functions/{f}/instances"),
+            None::<&()>,
+        )
+        .await
+    }
+
+    /// Start `delta` warm workers (positive) or stop `-delta` idle ones (negative); the answer
+    /// is `{started, stopped, instances}`.
+    pub async fn scale_instances(
+        &self,
+        ns: &str,
+        f: &str,
+        delta: i32,
+    ) -> ClientResult<serde_json::Value> {
+        self.json(
+            Method::POST,
+            &format!("/api/v1/namespaces/{ns}/functions/{f}/instances/scale"),
+            Some(&serde_json::json!({ "count": delta })),
+        )
+        .await
+    }
+
+    /// Stop every worker of a process function; the next request starts a fresh one.
+    pub async fn detach_instances(&self, ns: &str, f: &str) -> ClientResult<serde_json::Value> {
+        self.json(
+            Method::DELETE,
+            &format!("/api/v1/namespaces/{ns}/functions/{f}/instances"),
+            None::<&()>,
+        )
+        .await
+    }
+
+    /// Add a webhook to function `f`; POSTs to its `url` start async executions of it.
+    pub async fn create_webhook(
+        &self,
+        ns: &str,
+        f: &str,
+        description: Option<&str>,
+    ) -> ClientResult<Webhook> {
+        self.json(
+            Method::POST,
+            &format!("/api/v1/namespaces/{ns}/webhooks"),
+            Some(&serde_json::json!({ "function": f, "description": description })),
+        )
+        .await
+    }
+
+    /// The webhooks of a namespace, or of one function of it.
+    pub async fn list_webhooks(&self, ns: &str, f: Option<&str>) -> ClientResult<Page<Webhook>> {
+        let limit = gust_core::list::MAX_LIMIT.to_string();
+        let mut query = vec![("limit", limit.as_str())];
+        if let Some(f) = f {
+            query.push(("function", f));
+        }
+        self.send(
+            self.request(Method::GET, &format!("/api/v1/namespaces/{ns}/webhooks"))
+                .query(&query),
+        )
+        .await
+    }
+
+    pub async fn get_webhook(&self, ns: &str, id: &str) -> ClientResult<Webhook> {
+        self.json(
+            Method::GET,
+            &format!("/api/v1/namespaces/{ns}/webhooks/{id}"),
+            None::<&()>,
+        )
+        .await
+    }
+
+    /// `patch`: `{"description": ..., "function": ...}`.
+    pub async fn update_webhook(
+        &self,
+        ns: &str,
+        id: &str,
+        patch: &serde_json::Value,
+    ) -> ClientResult<Webhook> {
+        self.json(
+            Method::PATCH,
+            &format!("/api/v1/namespaces/{ns}/webhooks/{id}"),
+            Some(patch),
+        )
+        .await
+    }
+
+    pub async fn delete_webhook(&self, ns: &str, id: &str) -> ClientResult<()> {
+        self.execute(self.request(
+            Method::DELETE,
+            &format!("/api/v1/namespaces/{ns}/webhooks/{id}"),
         ))
         .await?;
         Ok(())

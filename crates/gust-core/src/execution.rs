@@ -22,6 +22,8 @@ pub enum Trigger {
     Schedule,
     /// An event trigger.
     Event,
+    /// A POST to a webhook's URL.
+    Webhook,
 }
 
 impl Trigger {
@@ -31,6 +33,7 @@ impl Trigger {
             Self::Api => "api",
             Self::Schedule => "schedule",
             Self::Event => "event",
+            Self::Webhook => "webhook",
         }
     }
 }

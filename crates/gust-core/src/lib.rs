@@ -3,7 +3,7 @@
 //! all agree on one definition of a function, a deployment or an execution.
 //!
 //! Layout: one module per resource (`namespace`, `function`, `deployment`, `execution`,
-//! `token`, `runtime`, `trigger`, `domain`, `edge`), plus `schedule` (cron), `validate` (names, env keys, bounds), `list`
+//! `token`, `runtime`, `trigger`, `webhook`, `domain`, `edge`), plus `schedule` (cron), `validate` (names, env keys, bounds), `list`
 //! (pagination shared by every list endpoint) and `error`.
 //!
 //! Errors: [`ValidationError`] names the offending field; the API turns it into a 400.
@@ -24,6 +24,7 @@ pub mod stored;
 pub mod token;
 pub mod trigger;
 pub mod validate;
+pub mod webhook;
 
 pub use deployment::{Deployment, DeploymentStatus, PackageFormat, SignedUrl};
 pub use domain::{Domain, DomainSpec, DomainStatus};
@@ -46,6 +47,7 @@ pub use trigger::{
     Event, EventSpec, FunctionTrigger, QueueProtocol, QueueSource, TriggerKind, TriggerOrigin,
     TriggerPatch, TriggerSpec, TriggerStatus,
 };
+pub use webhook::{Webhook, WebhookSpec};
 
 /// The namespace every installation has from its first start.
 pub const DEFAULT_NAMESPACE: &str = "default";

@@ -61,6 +61,30 @@ pub enum TriggerStatus {
     Ready,
     /// Its source cannot be reached; `error_message` says why.
     Error,
+    /// Cron, set by a client: keeps its schedule and runs left but does not fire until it is
+    /// set back to `ready`.
+    Paused,
+    /// Cron: its runs are used up (its `count`, or its one run at `first_run_at`).
+    Done,
+    /// Cron, set by a client: stopped for good.
+    Cancelled,
+}
+
+impl TriggerStatus {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Ready => "ready",
+            Self::Error => "error",
+            Self::Paused => "paused",
+            Self::Done => "done",
+            Self::Cancelled => "cancelled",
+        }
+    }
+
+    /// A trigger in a final status never fires again, so nothing about it may change.
+    pub fn is_final(self) -> bool {
+        matches!(self, Self::Done | Self::Cancelled)
+    }
 }
 
 /// The message protocols a queue trigger may name.
@@ -174,6 +198,15 @@ pub struct TriggerSpec {
     pub timezone: Option<String>,
     /// Cron: the request body each tick sends.
     pub body: Option<String>,
+    /// Cron: how many more times it runs; absent, no limit. It is `done` when they run out.
+    #[schema(minimum = 1)]
+    pub count: Option<u32>,
+    /// Cron: when it first runs (a time to come). Without a `schedule`, its only run.
+    pub first_run_at: Option<DateTime<Utc>>,
+    /// Cron, on a change only: when it runs next (a time to come).
+    pub next_run_at: Option<DateTime<Utc>>,
+    /// Cron: `paused`, `ready` (resume, from the next tick after now) or `cancelled` (final).
+    pub status: Option<TriggerStatus>,
     /// Event: patterns such as `functions.*.deployments.*.update`.
     pub events: Option<Vec<String>>,
     /// Queue: where messages would come from.
@@ -201,6 +234,12 @@ pub struct FunctionTrigger {
     pub schedule: Option<String>,
     pub timezone: Option<String>,
     pub body: Option<String>,
+    /// Cron: runs left; `None`, no limit.
+    #[serde(default)]
+    pub count: Option<u32>,
+    /// Cron: when it was asked to run first; without a schedule, its only run.
+    #[serde(default)]
+    pub first_run_at: Option<DateTime<Utc>>,
     /// Event patterns it fires on (for a queue trigger, the pattern its source maps to).
     #[serde(default)]
     pub events: Vec<String>,
@@ -231,6 +270,12 @@ impl TriggerSpec {
         let kind = self.kind.ok_or_else(|| {
             ValidationError::new("kind", "is required: `cron`, `event` or `queue`")
         })?;
+        if self.next_run_at.is_some() {
+            return Err(ValidationError::new(
+                "next_run_at",
+                "is for changing a trigger; a new one takes `first_run_at`",
+            ));
+        }
         let mut trigger = FunctionTrigger {
             id: crate::new_id(),
             namespace_id: namespace_id.to_string(),
@@ -243,6 +288,8 @@ impl TriggerSpec {
             schedule: None,
             timezone: None,
             body: None,
+            count: None,
+            first_run_at: None,
             events: Vec::new(),
             queue: None,
             status: TriggerStatus::Ready,
@@ -285,7 +332,15 @@ impl TriggerSpec {
         }
         let (own, why): (&[&str], &str) = match trigger.kind {
             TriggerKind::Cron => (
-                &["schedule", "timezone", "body"],
+                &[
+                    "schedule",
+                    "timezone",
+                    "body",
+                    "count",
+                    "first_run_at",
+                    "next_run_at",
+                    "status",
+                ],
                 "a cron trigger has a schedule",
             ),
             TriggerKind::Event => (&["events"], "an event trigger sends the event as its body"),
@@ -295,6 +350,10 @@ impl TriggerSpec {
             ("schedule", self.schedule.is_some()),
             ("timezone", self.timezone.is_some()),
             ("body", self.body.is_some()),
+            ("count", self.count.is_some()),
+            ("first_run_at", self.first_run_at.is_some()),
+            ("next_run_at", self.next_run_at.is_some()),
+            ("status", self.status.is_some()),
             ("events", self.events.is_some()),
             ("queue", self.queue.is_some()),
         ];
@@ -309,18 +368,55 @@ impl TriggerSpec {
         }
         match trigger.kind {
             TriggerKind::Cron => {
-                let reschedule = self.schedule.is_some() || self.timezone.is_some();
+                let now = crate::now();
+                let reschedule = self.schedule.is_some()
+                    || self.timezone.is_some()
+                    || self.first_run_at.is_some();
                 if let Some(schedule) = self.schedule {
-                    next.schedule = Some(schedule.trim().to_string());
+                    // Empty removes it: the trigger then runs once, at `first_run_at`.
+                    let schedule = schedule.trim();
+                    next.schedule = (!schedule.is_empty()).then(|| schedule.to_string());
                 }
                 if let Some(timezone) = self.timezone {
                     next.timezone = Some(timezone);
                 }
-                let expression = next
-                    .schedule
-                    .clone()
-                    .ok_or_else(|| ValidationError::new("schedule", "is required for cron"))?;
-                let schedule = parse_schedule(&expression, next.timezone.as_deref())?;
+                if let Some(at) = self.first_run_at {
+                    if at <= now {
+                        return Err(ValidationError::new("first_run_at", "is not in the future"));
+                    }
+                    next.first_run_at = Some(at);
+                }
+                if let Some(count) = self.count {
+                    if count == 0 {
+                        return Err(ValidationError::new(
+                            "count",
+                            "must be at least 1; leave it out for no limit",
+                        ));
+                    }
+                    next.count = Some(count);
+                }
+                let schedule = match &next.schedule {
+                    Some(expression) => Some(parse_schedule(expression, next.timezone.as_deref())?),
+                    None if next.first_run_at.is_some() => {
+                        if let Some(timezone) = &next.timezone {
+                            parse_schedule("@every 1s", Some(timezone))?;
+                        }
+                        None
+                    }
+                    None => {
+                        return Err(ValidationError::new(
+                            "schedule",
+                            "is required for cron, unless `first_run_at` sets a single run",
+                        ));
+                    }
+                };
+                if schedule.is_none() && next.count.is_some_and(|c| c > 1) {
+                    return Err(ValidationError::new(
+                        "count",
+                        "can be more than 1 only with a `schedule`: without one the trigger \
+                         runs once, at `first_run_at`",
+                    ));
+                }
                 if let Some(body) = self.body {
                     if body.len() > MAX_BODY {
                         return Err(ValidationError::new(
@@ -330,8 +426,41 @@ impl TriggerSpec {
                     }
                     next.body = Some(body);
                 }
-                if reschedule || next.next_run_at.is_none() {
-                    next.next_run_at = schedule.next_after(crate::now());
+                if let Some(status) = self.status {
+                    if !matches!(
+                        status,
+                        TriggerStatus::Ready | TriggerStatus::Paused | TriggerStatus::Cancelled
+                    ) {
+                        return Err(ValidationError::new(
+                            "status",
+                            "may be set to `paused`, `ready` (to resume) or `cancelled`",
+                        ));
+                    }
+                    if trigger.status.is_final() && status != trigger.status {
+                        return Err(ValidationError::new(
+                            "status",
+                            format!("cannot change: the trigger is {}", trigger.status.as_str()),
+                        ));
+                    }
+                    next.status = status;
+                }
+                let resuming =
+                    trigger.status == TriggerStatus::Paused && next.status == TriggerStatus::Ready;
+                if next.status.is_final() {
+                    next.next_run_at = None;
+                } else {
+                    if reschedule || resuming || next.next_run_at.is_none() {
+                        next.next_run_at = next.first_tick(schedule.as_ref(), now);
+                    }
+                    if let Some(at) = self.next_run_at {
+                        if at <= now {
+                            return Err(ValidationError::new(
+                                "next_run_at",
+                                "is not in the future",
+                            ));
+                        }
+                        next.next_run_at = Some(at);
+                    }
                 }
             }
             TriggerKind::Event => {
@@ -371,6 +500,38 @@ impl FunctionTrigger {
     /// The parsed schedule of a cron trigger (stored ones were validated when created).
     pub fn parsed_schedule(&self) -> Option<Schedule> {
         Schedule::parse(self.schedule.as_deref()?, self.timezone.as_deref()).ok()
+    }
+
+    /// When a cron trigger should run next, counting from `now` (ticks that passed while it
+    /// was paused are not made up): its `first_run_at` while that is to come and it has not
+    /// run, else the schedule's next tick; a single run whose time passed runs at once.
+    fn first_tick(&self, schedule: Option<&Schedule>, now: DateTime<Utc>) -> Option<DateTime<Utc>> {
+        let first = self.first_run_at.filter(|_| self.last_run_at.is_none());
+        match (first, schedule) {
+            (Some(first), _) if first > now => Some(first),
+            (_, Some(schedule)) => schedule.next_after(now),
+            (Some(_), None) => Some(now),
+            (None, None) => None,
+        }
+    }
+
+    /// Record the cron tick `tick`, and whether a run was started for it: one of the runs left
+    /// is used, and the trigger moves to its next tick after `now`, or is `done` when it has no
+    /// runs left (a single run without a schedule is done once its time has come). The caller
+    /// stores all of it in one write, so a restart neither loses nor repeats a decrement.
+    pub fn record_tick(&mut self, tick: DateTime<Utc>, started: bool, now: DateTime<Utc>) {
+        self.last_run_at = Some(tick);
+        if started && let Some(left) = self.count {
+            self.count = Some(left.saturating_sub(1));
+        }
+        let next = match self.count {
+            Some(0) => None,
+            _ => self.parsed_schedule().and_then(|s| s.next_after(now)),
+        };
+        if next.is_none() && (self.count == Some(0) || self.schedule.is_none()) {
+            self.status = TriggerStatus::Done;
+        }
+        self.next_run_at = next;
     }
 }
 
@@ -514,5 +675,89 @@ mod tests {
         .into_trigger("n", "f", TriggerOrigin::Api)
         .unwrap();
         assert!(cron.next_run_at.is_some());
+    }
+
+    fn cron(spec: serde_json::Value) -> ValidationResult<FunctionTrigger> {
+        let mut spec: TriggerSpec = serde_json::from_value(spec).unwrap();
+        spec.kind = Some(TriggerKind::Cron);
+        spec.into_trigger("n", "f", TriggerOrigin::Api)
+    }
+
+    #[test]
+    fn counted_and_single_runs_are_checked() {
+        let soon = crate::now() + chrono::Duration::seconds(30);
+        let past = crate::now() - chrono::Duration::seconds(30);
+        let field = |spec| cron(spec).unwrap_err().field;
+        assert_eq!(field(serde_json::json!({})), "schedule");
+        assert_eq!(
+            field(serde_json::json!({"first_run_at": past})),
+            "first_run_at"
+        );
+        assert_eq!(
+            field(serde_json::json!({"first_run_at": soon, "count": 2})),
+            "count"
+        );
+        assert_eq!(
+            field(serde_json::json!({"schedule": "@every 1s", "count": 0})),
+            "count"
+        );
+        assert_eq!(
+            field(serde_json::json!({"schedule": "@every 1s", "status": "done"})),
+            "status"
+        );
+        assert_eq!(
+            field(serde_json::json!({"schedule": "@every 1s", "next_run_at": soon})),
+            "next_run_at"
+        );
+        let once = cron(serde_json::json!({"first_run_at": soon})).unwrap();
+        assert_eq!(once.next_run_at, Some(soon));
+        let later = soon + chrono::Duration::days(1);
+        let first_then_hourly =
+            cron(serde_json::json!({"schedule": "@hourly", "first_run_at": later})).unwrap();
+        assert_eq!(first_then_hourly.next_run_at, Some(later));
+    }
+
+    #[test]
+    fn ticks_use_up_the_count_then_the_trigger_is_done() {
+        let mut counted = cron(serde_json::json!({"schedule": "@every 1s", "count": 2})).unwrap();
+        let now = crate::now();
+        counted.record_tick(now, true, now);
+        assert_eq!(counted.count, Some(1));
+        assert_eq!(counted.status, TriggerStatus::Ready);
+        assert!(counted.next_run_at.is_some());
+        // A tick that started nothing (no active deployment) uses no run.
+        counted.record_tick(now, false, now);
+        assert_eq!(counted.count, Some(1));
+        counted.record_tick(now, true, now);
+        assert_eq!(counted.count, Some(0));
+        assert_eq!(counted.status, TriggerStatus::Done);
+        assert_eq!(counted.next_run_at, None);
+
+        let mut once =
+            cron(serde_json::json!({"first_run_at": now + chrono::Duration::seconds(1)})).unwrap();
+        once.record_tick(now, true, now);
+        assert_eq!(once.status, TriggerStatus::Done);
+        assert_eq!(once.next_run_at, None);
+    }
+
+    #[test]
+    fn pausing_keeps_the_count_and_resuming_starts_from_now() {
+        let mut trigger = cron(serde_json::json!({"schedule": "@every 1s", "count": 5})).unwrap();
+        let patch = |status: &str| TriggerSpec {
+            status: Some(serde_json::from_value(serde_json::json!(status)).unwrap()),
+            ..Default::default()
+        };
+        patch("paused").apply_to(&mut trigger).unwrap();
+        assert_eq!(trigger.status, TriggerStatus::Paused);
+        trigger.next_run_at = Some(crate::now() - chrono::Duration::hours(1));
+        patch("ready").apply_to(&mut trigger).unwrap();
+        assert_eq!(trigger.status, TriggerStatus::Ready);
+        assert!(trigger.next_run_at.unwrap() > crate::now());
+        assert_eq!(trigger.count, Some(5));
+        patch("cancelled").apply_to(&mut trigger).unwrap();
+        assert_eq!(trigger.next_run_at, None);
+        let refused = patch("ready").apply_to(&mut trigger).unwrap_err();
+        assert_eq!(refused.field, "status");
+        assert_eq!(trigger.status, TriggerStatus::Cancelled);
     }
 }

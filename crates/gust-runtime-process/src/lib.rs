@@ -82,7 +82,7 @@ pub use config::ProcessConfig;
 pub use error::{ProcessError, ProcessResult};
 pub use gust_runtime::{Logs, NotRun, Outcome, Request};
 pub use gust_sandbox::{SandboxSupport, SpawnerCommand, run_spawner_if_requested};
-pub use pool::{FunctionPool, InstanceInfo, InstanceState, PoolSpec};
+pub use pool::{FunctionPool, InstanceInfo, InstanceState, PoolSpec, Scaled};
 pub use protocol::PROTOCOL_VERSION;
 pub use request::{ColdStart, ProcessResponse};
 pub use runtime::ProcessRuntime;

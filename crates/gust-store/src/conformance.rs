@@ -13,8 +13,8 @@ use gust_core::{
     Deployment, DeploymentStatus, Domain, DomainSpec, Execution, ExecutionLogs, ExecutionRequest,
     ExecutionResponse, ExecutionRetention, ExecutionStatus, ExecutionTrigger, Function,
     FunctionSpec, FunctionStatus, FunctionTrigger, ListQuery, Namespace, NamespaceSpec, Order,
-    PackageFormat, Page, Scope, Token, TriggerKind, TriggerOrigin, TriggerSpec,
-    execution::RecordedBody,
+    PackageFormat, Page, Scope, Token, TriggerKind, TriggerOrigin, TriggerSpec, Webhook,
+    WebhookSpec, execution::RecordedBody,
 };
 
 use crate::{DomainScope, ExecutionFilter, Store, StoreError, StoreResult};
@@ -50,6 +50,8 @@ macro_rules! conformance_tests {
             domains_are_read_listed_and_deleted_by_id,
             a_host_name_belongs_to_one_domain_of_the_store,
             deleting_a_function_or_namespace_removes_its_domains,
+            webhooks_are_read_listed_moved_and_deleted_by_id,
+            deleting_a_function_removes_its_webhooks,
             executions_are_put_replaced_and_read_per_function,
             an_idempotency_key_admits_one_execution_per_function,
             executions_list_in_pages_either_way,
@@ -935,6 +937,86 @@ pub async fn deleting_a_function_or_namespace_removes_its_domains(store: &dyn St
     assert_eq!(store.all_domains().await.unwrap(), [stays]);
 }
 
+// Webhooks.
+
+pub async fn webhooks_are_read_listed_moved_and_deleted_by_id(store: &dyn Store) {
+    let shop = created_namespace(store, "shop").await;
+    let blog = created_namespace(store, "blog").await;
+    let checkout = created_function(store, &shop, "checkout").await;
+    let refund = created_function(store, &shop, "refund").await;
+    let posts = created_function(store, &blog, "posts").await;
+    let paid = created_webhook(store, &checkout, "payment provider").await;
+    let shipped = created_webhook(store, &checkout, "carrier").await;
+    let returned = created_webhook(store, &refund, "").await;
+    created_webhook(store, &posts, "git host").await;
+
+    assert_eq!(store.get_webhook(&paid.id).await.unwrap(), paid);
+    let of_checkout = all_pages(1, Order::Asc, 2, async |q| {
+        store.list_webhooks(&shop.id, Some(&checkout.id), &q).await
+    })
+    .await;
+    assert_eq!(
+        of_checkout,
+        sorted_by_id(vec![paid.clone(), shipped.clone()], |w| &w.id)
+    );
+    let of_shop = all_pages(2, Order::Desc, 3, async |q| {
+        store.list_webhooks(&shop.id, None, &q).await
+    })
+    .await;
+    let mut newest_first =
+        sorted_by_id(vec![paid.clone(), shipped.clone(), returned.clone()], |w| {
+            &w.id
+        });
+    newest_first.reverse();
+    assert_eq!(of_shop, newest_first);
+
+    // Moved to another function, with a new description, in one write.
+    let moved = Webhook {
+        function_id: refund.id.clone(),
+        description: "refunds".into(),
+        ..shipped.clone()
+    };
+    store.update_webhook(&moved).await.unwrap();
+    assert_eq!(store.get_webhook(&shipped.id).await.unwrap(), moved);
+    let none = ListQuery::default();
+    assert_eq!(
+        store
+            .list_webhooks(&shop.id, Some(&refund.id), &none)
+            .await
+            .unwrap()
+            .total,
+        2
+    );
+
+    store.delete_webhook(&paid.id).await.unwrap();
+    assert_not_found(store.get_webhook(&paid.id).await, "webhook", &paid.id);
+    assert_not_found(store.delete_webhook(&paid.id).await, "webhook", &paid.id);
+    let gone = Webhook {
+        description: "never stored".into(),
+        ..paid.clone()
+    };
+    assert_not_found(store.update_webhook(&gone).await, "webhook", &paid.id);
+}
+
+pub async fn deleting_a_function_removes_its_webhooks(store: &dyn Store) {
+    let shop = created_namespace(store, "shop").await;
+    let doomed = created_function(store, &shop, "doomed").await;
+    let kept = created_function(store, &shop, "kept").await;
+    let gone = created_webhook(store, &doomed, "").await;
+    let stays = created_webhook(store, &kept, "").await;
+
+    store.delete_function(&doomed.id).await.unwrap();
+    assert_not_found(store.get_webhook(&gone.id).await, "webhook", &gone.id);
+    assert_eq!(
+        store
+            .list_webhooks(&shop.id, None, &ListQuery::default())
+            .await
+            .unwrap()
+            .items,
+        [stays]
+    );
+}
+
 pub async fn executions_are_put_replaced_and_read_per_function(store: &dyn Store) {
     let ns = created_namespace(store, "shop").await;
     let f = created_function(store, &ns, "checkout").await;
@@ -1449,6 +1531,17 @@ async fn created_domain(store: &dyn Store, function: &Function, hostname: &str) 
     let d = domain(function, hostname);
     store.create_domain(&d).await.unwrap();
     d
+}
+
+async fn created_webhook(store: &dyn Store, function: &Function, description: &str) -> Webhook {
+    let w = WebhookSpec {
+        description: Some(description.into()),
+        ..WebhookSpec::default()
+    }
+    .into_webhook(&function.namespace_id, &function.id)
+    .unwrap();
+    store.create_webhook(&w).await.unwrap();
+    w
 }
 
 fn token(description: &str) -> Token {

@@ -9,7 +9,7 @@ use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use gust_core::{
     Deployment, Domain, Execution, ExecutionRetention, Function, FunctionTrigger, ListQuery,
-    Namespace, Order, Page, Token, TriggerOrigin,
+    Namespace, Order, Page, Token, TriggerOrigin, Webhook,
 };
 use serde::de::DeserializeOwned;
 use sqlx::sqlite::{
@@ -243,6 +243,13 @@ impl Record for Domain {
     }
 }
 
+impl Record for Webhook {
+    const TABLE: &'static str = "webhooks";
+    fn id(&self) -> String {
+        self.id.clone()
+    }
+}
+
 impl Record for Token {
     const TABLE: &'static str = "tokens";
     fn id(&self) -> String {
@@ -316,6 +323,14 @@ async fn delete_row(
 
 fn json<T: serde::Serialize>(value: &T) -> StoreResult<String> {
     Ok(serde_json::to_string(value)?)
+}
+
+/// A webhook as stored: its URL depends on the server's address, so it is computed when read.
+fn stored_webhook(w: &Webhook) -> Webhook {
+    Webhook {
+        url: String::new(),
+        ..w.clone()
+    }
 }
 
 fn key_column(key: &str) -> &'static str {
@@ -502,7 +517,7 @@ impl Store for SqliteStore {
 
     async fn delete_function(&self, id: &str) -> StoreResult<()> {
         let mut tx = self.pool.begin().await?;
-        for table in ["executions", "triggers", "domains"] {
+        for table in ["executions", "triggers", "domains", "webhooks"] {
             sqlx::query(&format!("DELETE FROM {table} WHERE function_id = ?"))
                 .bind(id)
                 .execute(&mut *tx)
@@ -862,6 +877,56 @@ impl Store for SqliteStore {
             .fetch_all(&self.pool)
             .await?;
         rows.iter().map(Domain::from_row).collect()
+    }
+
+    async fn create_webhook(&self, w: &Webhook) -> StoreResult<()> {
+        sqlx::query(
+            "INSERT INTO webhooks (id, namespace_id, function_id, data) VALUES (?, ?, ?, ?)",
+        )
+        .bind(&w.id)
+        .bind(&w.namespace_id)
+        .bind(&w.function_id)
+        .bind(json(&stored_webhook(w))?)
+        .execute(&self.pool)
+        .await?;
+        Ok(())
+    }
+
+    async fn get_webhook(&self, id: &str) -> StoreResult<Webhook> {
+        self.fetch_one(
+            "SELECT data FROM webhooks WHERE id = ?",
+            &[id],
+            "webhook",
+            id,
+        )
+        .await
+    }
+
+    async fn list_webhooks(
+        &self,
+        namespace_id: &str,
+        function_id: Option<&str>,
+        query: &ListQuery,
+    ) -> StoreResult<Page<Webhook>> {
+        let mut filters = vec![("namespace_id", namespace_id.to_string())];
+        if let Some(function_id) = function_id {
+            filters.push(("function_id", function_id.to_string()));
+        }
+        self.list(&filters, false, query).await
+    }
+
+    async fn update_webhook(&self, w: &Webhook) -> StoreResult<()> {
+        let done = sqlx::query("UPDATE webhooks SET function_id = ?, data = ? WHERE id = ?")
+            .bind(&w.function_id)
+            .bind(json(&stored_webhook(w))?)
+            .bind(&w.id)
+            .execute(&self.pool)
+            .await?;
+        touched_one(done, "webhook", &w.id)
+    }
+
+    async fn delete_webhook(&self, id: &str) -> StoreResult<()> {
+        delete_row(&self.pool, "webhooks", "webhook", id).await
     }
 
     async fn create_token(&self, token: &Token, secret_hash: &str) -> StoreResult<()> {

@@ -5,7 +5,7 @@ use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use gust_core::{
     Deployment, Domain, Execution, ExecutionRetention, ExecutionStatus, ExecutionTrigger, Function,
-    FunctionTrigger, ListQuery, Namespace, Page, Token, TriggerOrigin,
+    FunctionTrigger, ListQuery, Namespace, Page, Token, TriggerOrigin, Webhook,
 };
 
 use crate::StoreResult;
@@ -60,7 +60,7 @@ pub trait Store: Send + Sync + 'static {
     async fn update_function(&self, function: &Function) -> StoreResult<()>;
     /// Save only a function's state fields (the builder's side of the same split).
     async fn update_function_state(&self, function: &Function) -> StoreResult<()>;
-    /// Removes the function with its deployments, executions, triggers and domains.
+    /// Removes the function with its deployments, executions, triggers, domains and webhooks.
     async fn delete_function(&self, id: &str) -> StoreResult<()>;
     /// Every function that has an active deployment, with it (to load at start).
     async fn active_functions(&self) -> StoreResult<Vec<(Function, Deployment)>>;
@@ -155,6 +155,20 @@ pub trait Store: Send + Sync + 'static {
     async fn delete_domain(&self, id: &str) -> StoreResult<()>;
     /// Every domain (the invocation path routes by host name from memory).
     async fn all_domains(&self) -> StoreResult<Vec<Domain>>;
+
+    // Webhooks.
+    async fn create_webhook(&self, webhook: &Webhook) -> StoreResult<()>;
+    async fn get_webhook(&self, id: &str) -> StoreResult<Webhook>;
+    /// The webhooks of a namespace, or of one function of it.
+    async fn list_webhooks(
+        &self,
+        namespace_id: &str,
+        function_id: Option<&str>,
+        query: &ListQuery,
+    ) -> StoreResult<Page<Webhook>>;
+    /// Save a webhook, its function included (a webhook may move to another function).
+    async fn update_webhook(&self, webhook: &Webhook) -> StoreResult<()>;
+    async fn delete_webhook(&self, id: &str) -> StoreResult<()>;
 
     // Tokens. Only the sha256 of a secret is stored.
     async fn create_token(&self, token: &Token, secret_hash: &str) -> StoreResult<()>;

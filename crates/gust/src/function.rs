@@ -61,6 +61,17 @@ pub enum FunctionCommand {
         #[arg(long, default_value_t = 300)]
         wait_timeout: u64,
     },
+    /// Start warm workers of a process function ahead of demand (`--up N`, up to its
+    /// max scale), or stop idle ones (`--down N`, never below its min scale).
+    Scale {
+        name: String,
+        /// Workers to start now.
+        #[arg(long, conflicts_with = "down", required_unless_present = "down")]
+        up: Option<u32>,
+        /// Idle workers to stop.
+        #[arg(long)]
+        down: Option<u32>,
+    },
     /// Save a deployment's code (by default the active one's) exactly as it was uploaded.
     Download {
         name: String,
@@ -223,6 +234,22 @@ pub async fn run(command: FunctionCommand, global: &GlobalArgs) -> anyhow::Resul
         FunctionCommand::Delete { name } => {
             client.delete_function(ns, &name).await?;
             eprintln!("deleted function {name}");
+            Ok(())
+        }
+        FunctionCommand::Scale { name, up, down } => {
+            let delta = match (up, down) {
+                (Some(up), _) => i32::try_from(up)?,
+                (_, Some(down)) => -i32::try_from(down)?,
+                _ => anyhow::bail!("give --up N or --down N"),
+            };
+            let scaled = client.scale_instances(ns, &name, delta).await?;
+            if global.json {
+                return output::json(&scaled);
+            }
+            eprintln!(
+                "started {}, stopped {}: {} live workers",
+                scaled["started"], scaled["stopped"], scaled["instances"]
+            );
             Ok(())
         }
         FunctionCommand::UploadUrl { name, size } => {

@@ -18,6 +18,7 @@ mod serve;
 mod settings;
 mod token;
 mod trigger;
+mod webhook;
 
 use clap::{Parser, Subcommand};
 
@@ -65,6 +66,9 @@ enum Command {
     /// Custom domains of a function: add, list, delete.
     #[command(subcommand)]
     Domain(domain::DomainCommand),
+    /// Webhooks: URLs that start a function without a token; create, list, delete.
+    #[command(subcommand)]
+    Webhook(webhook::WebhookCommand),
     /// API tokens: create (`--format uuid` for clients that need one), list, delete.
     #[command(subcommand)]
     Token(token::TokenCommand),
@@ -102,6 +106,7 @@ fn main() -> std::process::ExitCode {
             Command::Logs(args) => logs::run(args, &cli.global).await,
             Command::Trigger(cmd) => trigger::run(cmd, &cli.global).await,
             Command::Domain(cmd) => domain::run(cmd, &cli.global).await,
+            Command::Webhook(cmd) => webhook::run(cmd, &cli.global).await,
             Command::Token(cmd) => token::run(cmd, &cli.global).await,
             Command::Event(cmd) => event::run(cmd, &cli.global).await,
             Command::Login(args) => login::run(args, &cli.global).await,

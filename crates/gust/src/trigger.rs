@@ -8,8 +8,9 @@ use crate::output;
 
 #[derive(Subcommand, Debug)]
 pub enum TriggerCommand {
-    /// Add a trigger: `--cron` (with `--timezone`, `--body`), `--event` patterns, or a queue
-    /// (`--sqs` or `--nats`; kept in error: Gust connects to no broker, see its message).
+    /// Add a trigger: `--cron` (with `--timezone`, `--body`, `--count`, `--first-run-at`), a
+    /// single run at `--first-run-at`, `--event` patterns, or a queue (`--sqs` or `--nats`; kept
+    /// in error: Gust connects to no broker, see its message).
     Create {
         function: String,
         /// Free text shown in lists.
@@ -18,6 +19,12 @@ pub enum TriggerCommand {
         /// A 5-field cron expression (`*/5 * * * *`), `@hourly`, or `@every 30s`.
         #[arg(long, conflicts_with = "event")]
         cron: Option<String>,
+        /// Runs it makes before it is done (default: no limit).
+        #[arg(long, requires = "cron")]
+        count: Option<u32>,
+        /// When it first runs (RFC 3339, e.g. 2030-01-01T09:00:00Z); without `--cron`, its only run.
+        #[arg(long, conflicts_with_all = ["event", "sqs", "nats"])]
+        first_run_at: Option<chrono::DateTime<chrono::Utc>>,
         /// IANA timezone the cron expression is read in (default UTC).
         #[arg(long, requires = "cron")]
         timezone: Option<String>,
@@ -34,7 +41,8 @@ pub enum TriggerCommand {
         #[arg(long, conflicts_with = "cron")]
         nats: Option<String>,
     },
-    /// Change a trigger's name, schedule, timezone or body.
+    /// Change a trigger's name, schedule, timezone, body, runs left or next run; pause, resume
+    /// or cancel a cron trigger (cancelling is final).
     Update {
         function: String,
         id: String,
@@ -46,6 +54,21 @@ pub enum TriggerCommand {
         timezone: Option<String>,
         #[arg(long)]
         body: Option<String>,
+        /// Runs left.
+        #[arg(long)]
+        count: Option<u32>,
+        /// When it runs next (RFC 3339).
+        #[arg(long)]
+        next_run_at: Option<chrono::DateTime<chrono::Utc>>,
+        /// Stop firing until resumed.
+        #[arg(long, conflicts_with_all = ["resume", "cancel"])]
+        pause: bool,
+        /// Fire again, from the next tick after now.
+        #[arg(long, conflicts_with = "cancel")]
+        resume: bool,
+        /// Stop firing for good.
+        #[arg(long)]
+        cancel: bool,
     },
     /// List a function's triggers.
     List { function: String },
@@ -61,6 +84,8 @@ pub async fn run(command: TriggerCommand, global: &GlobalArgs) -> anyhow::Result
             function,
             name,
             cron,
+            count,
+            first_run_at,
             timezone,
             body,
             event,
@@ -68,10 +93,14 @@ pub async fn run(command: TriggerCommand, global: &GlobalArgs) -> anyhow::Result
             nats,
         } => {
             let queue = |protocol: &str, name: String| serde_json::json!({"protocol": protocol, "name": name});
+            let single_run = first_run_at.is_some();
             let mut spec = match (cron, event.is_empty(), sqs, nats) {
-                (Some(schedule), true, None, None) => serde_json::json!({
-                    "kind": "cron", "schedule": schedule, "timezone": timezone, "body": body,
-                }),
+                (schedule, true, None, None) if schedule.is_some() || single_run => {
+                    serde_json::json!({
+                        "kind": "cron", "schedule": schedule, "timezone": timezone, "body": body,
+                        "count": count, "first_run_at": first_run_at,
+                    })
+                }
                 (None, false, None, None) => {
                     serde_json::json!({ "kind": "event", "events": event })
                 }
@@ -82,7 +111,8 @@ pub async fn run(command: TriggerCommand, global: &GlobalArgs) -> anyhow::Result
                     serde_json::json!({ "kind": "queue", "queue": queue("nats", subject) })
                 }
                 _ => bail!(
-                    "give one of --cron EXPR, one or more --event PATTERN, --sqs QUEUE or --nats SUBJECT"
+                    "give one of --cron EXPR, --first-run-at TIME, one or more --event PATTERN, \
+                     --sqs QUEUE or --nats SUBJECT"
                 ),
             };
             if let Some(name) = name {
@@ -108,15 +138,27 @@ pub async fn run(command: TriggerCommand, global: &GlobalArgs) -> anyhow::Result
             cron,
             timezone,
             body,
+            count,
+            next_run_at,
+            pause,
+            resume,
+            cancel,
         } => {
+            let status = match (pause, resume, cancel) {
+                (true, _, _) => Some("paused"),
+                (_, true, _) => Some("ready"),
+                (_, _, true) => Some("cancelled"),
+                _ => None,
+            };
             let patch = serde_json::json!({
                 "name": name, "schedule": cron, "timezone": timezone, "body": body,
+                "count": count, "next_run_at": next_run_at, "status": status,
             });
             let trigger = client.update_trigger(ns, &function, &id, &patch).await?;
             if global.json {
                 return output::json(&trigger);
             }
-            eprintln!("updated trigger {id}");
+            eprintln!("updated trigger {id}: {}", trigger.status.as_str());
             if let Some(next) = trigger.next_run_at {
                 eprintln!("next run at {}", output::time(&next));
             }
@@ -155,7 +197,10 @@ pub async fn run(command: TriggerCommand, global: &GlobalArgs) -> anyhow::Result
                             .as_ref()
                             .map(output::time)
                             .unwrap_or_else(|| "-".into()),
-                        format!("{:?}", t.status).to_lowercase(),
+                        match t.count {
+                            Some(left) => format!("{} ({left} left)", t.status.as_str()),
+                            None => t.status.as_str().to_string(),
+                        },
                         format!("{:?}", t.origin).to_lowercase(),
                     ]
                 })

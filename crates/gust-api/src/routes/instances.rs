@@ -1,14 +1,16 @@
 //! `/api/v1/namespaces/{ns}/functions/{fn}/instances`: the live workers of a process function
 //! (a Wasm function has none: each request gets a fresh instance), and detaching them all
-//! (Qinling's detach): they stop, and the next requests start fresh ones.
+//! (Qinling's detach): they stop, and the next requests start fresh ones; `…/instances/scale`
+//! starts or stops some ahead of demand.
 
 use axum::Json;
 use axum::extract::{Path, State};
 use gust_engine::Caller;
-use gust_engine::ops::{Detached, Instances};
+use gust_engine::ops::{Detached, Instances, ScaleInput, ScaledInstances};
 
 use crate::ApiState;
 use crate::error::{ApiResult, ErrorBody};
+use crate::extract::ApiJson;
 
 #[utoipa::path(get, path = "/api/v1/namespaces/{ns}/functions/{fn}/instances", tag = "functions",
     params(("ns" = String, Path), ("fn" = String, Path)),
@@ -30,4 +32,19 @@ pub async fn detach_instances(
     Path((ns, f)): Path<(String, String)>,
 ) -> ApiResult<Json<Detached>> {
     Ok(Json(state.detach_instances(&caller, &ns, &f).await?))
+}
+
+#[utoipa::path(post, path = "/api/v1/namespaces/{ns}/functions/{fn}/instances/scale", tag = "functions",
+    params(("ns" = String, Path), ("fn" = String, Path)), request_body = ScaleInput,
+    responses((status = 200, body = ScaledInstances), (status = 400, body = ErrorBody),
+        (status = 404, body = ErrorBody), (status = 409, body = ErrorBody)))]
+pub async fn scale_instances(
+    State(state): State<ApiState>,
+    caller: Caller,
+    Path((ns, f)): Path<(String, String)>,
+    ApiJson(input): ApiJson<ScaleInput>,
+) -> ApiResult<Json<ScaledInstances>> {
+    Ok(Json(
+        state.scale_instances(&caller, &ns, &f, input.count).await?,
+    ))
 }

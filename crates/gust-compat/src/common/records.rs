@@ -92,10 +92,10 @@ impl<'a> ExecutionView<'a> {
         e.finished_at.or(e.started_at).unwrap_or(e.created_at)
     }
 
-    /// `http`, `schedule` or `event`: API and HTTP invocations are both requests.
+    /// `http`, `schedule` or `event`: API, HTTP and webhook invocations are all requests.
     pub fn trigger(&self) -> &'static str {
         match self.execution.trigger {
-            ExecutionTrigger::Http | ExecutionTrigger::Api => "http",
+            ExecutionTrigger::Http | ExecutionTrigger::Api | ExecutionTrigger::Webhook => "http",
             ExecutionTrigger::Schedule => "schedule",
             ExecutionTrigger::Event => "event",
         }

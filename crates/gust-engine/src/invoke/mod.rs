@@ -354,7 +354,7 @@ where
     .await;
 }
 
-async fn read_body<B>(body: B, limit: usize) -> Result<Bytes, Error>
+pub(crate) async fn read_body<B>(body: B, limit: usize) -> Result<Bytes, Error>
 where
     B: http_body::Body<Data = Bytes>,
     B::Error: Into<Box<dyn std::error::Error + Send + Sync>>,

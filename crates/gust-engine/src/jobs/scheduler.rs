@@ -4,13 +4,17 @@
 //! Once per tick: each firing carries the idempotency key `cron:{trigger}:{tick}`, so a tick
 //! fired just before a crash, and fired again after the restart, runs once.
 //!
+//! Runs left: a counted trigger's `count` goes down in the same store write that moves it past
+//! the tick (with `last_run_at`), so a restart neither loses nor repeats the decrement; at 0 it
+//! is `done`. Paused, done and cancelled triggers do not fire.
+//!
 //! Downtime: ticks missed while the server was down are not replayed one by one. A trigger
 //! whose `next_run_at` passed while the server was down fires once at start (one catch-up run,
 //! for the earliest missed tick), then continues from the next tick after now.
 
 use std::time::Duration;
 
-use gust_core::{ExecutionTrigger, FunctionTrigger, TriggerKind};
+use gust_core::{ExecutionTrigger, TriggerKind, TriggerStatus};
 
 use crate::jobs::Jobs;
 use crate::jobs::{Submission, submit};
@@ -28,8 +32,11 @@ pub fn spawn(jobs: Jobs) {
                 let Some(due) = trigger.next_run_at else {
                     continue;
                 };
+                if trigger.status != TriggerStatus::Ready {
+                    continue;
+                }
                 if due <= now {
-                    fire(&jobs, trigger).await;
+                    fire(&jobs, &trigger.id, due).await;
                     // What it fired may have changed the set: look again at once.
                     earliest = Some(now);
                 } else {
@@ -48,13 +55,19 @@ pub fn spawn(jobs: Jobs) {
     });
 }
 
-/// Submit the run for the tick at `next_run_at`, then move the trigger to its next tick after
-/// now (skipping any others it missed).
-async fn fire(jobs: &Jobs, mut trigger: FunctionTrigger) {
-    let Some(tick) = trigger.next_run_at else {
+/// Submit the run for `tick`, then move the trigger to its next tick after now (skipping any
+/// others it missed), using one of its runs left.
+async fn fire(jobs: &Jobs, id: &str, tick: chrono::DateTime<chrono::Utc>) {
+    let editing = jobs.triggers.edits.lock().await;
+    // A client may have paused, moved or deleted it since the scheduler looked.
+    let Some(mut trigger) = jobs
+        .triggers
+        .get(id)
+        .filter(|t| t.status == TriggerStatus::Ready && t.next_run_at == Some(tick))
+    else {
         return;
     };
-    match jobs.live.get(&trigger.namespace_id, &trigger.function_id) {
+    let started = match jobs.live.get(&trigger.namespace_id, &trigger.function_id) {
         Some(live) => {
             let mut headers = std::collections::BTreeMap::new();
             headers.insert("x-gust-trigger-id".to_string(), trigger.id.clone());
@@ -77,21 +90,23 @@ async fn fire(jobs: &Jobs, mut trigger: FunctionTrigger) {
                 replay_of: None,
                 event_depth: 0,
             };
+            // An execution already stored under the key (submitted before a crash, the tick
+            // not yet recorded) is this tick's run: its run is used now.
             if let Err(e) = submit(jobs, &live.function, submission).await {
                 // Not advanced: the tick is tried again on the next pass.
                 tracing::error!(trigger = %trigger.id, error = %e, "cron trigger could not submit");
+                drop(editing);
                 tokio::time::sleep(Duration::from_secs(1)).await;
                 return;
             }
+            true
         }
         None => {
-            tracing::debug!(trigger = %trigger.id, "cron tick skipped: the function has no active deployment")
+            tracing::debug!(trigger = %trigger.id, "cron tick skipped: the function has no active deployment");
+            false
         }
-    }
-    trigger.last_run_at = Some(tick);
-    trigger.next_run_at = trigger
-        .parsed_schedule()
-        .and_then(|s| s.next_after(gust_core::now()));
+    };
+    trigger.record_tick(tick, started, gust_core::now());
     match jobs.store.update_trigger(&trigger).await {
         Ok(()) => jobs.triggers.put(trigger),
         // Deleted meanwhile: forget it.

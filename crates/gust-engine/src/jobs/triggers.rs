@@ -16,6 +16,9 @@ pub struct TriggerSet {
     has_event_triggers: AtomicBool,
     /// Wakes the scheduler when a cron trigger is added, changed or removed.
     pub changed: Notify,
+    /// Taken around every read-modify-write of a stored trigger (a tick, a client's change),
+    /// so a tick's used run is not undone by a change read before it, nor a pause by a tick.
+    pub edits: tokio::sync::Mutex<()>,
 }
 
 impl TriggerSet {

@@ -1,13 +1,14 @@
 //! The live workers of a process function (a Wasm function has none: each request gets a
-//! fresh instance), and detaching them all: they stop, and the next requests start fresh ones.
+//! fresh instance): listing them, starting or stopping some ahead of demand, and detaching
+//! them all: they stop, and the next requests start fresh ones.
 
 use gust_core::Scope;
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
 use crate::Engine;
 use crate::auth::Caller;
-use crate::error::Result;
+use crate::error::{Error, Result};
 use crate::live::Runner;
 
 /// One live worker.
@@ -38,6 +39,25 @@ pub struct Detached {
     pub detached: usize,
 }
 
+/// A change of a process function's warm workers.
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ScaleInput {
+    /// Workers to start (positive; up to `max_scale` in all) or idle ones to stop (negative;
+    /// never below `min_scale`).
+    pub count: i32,
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct ScaledInstances {
+    /// Workers started by this call.
+    pub started: usize,
+    /// Idle workers stopped by this call.
+    pub stopped: usize,
+    /// Live workers now.
+    pub instances: usize,
+}
+
 impl Engine {
     pub async fn list_instances(&self, caller: &Caller, ns: &str, f: &str) -> Result<Instances> {
         caller.require(Scope::Read)?;
@@ -64,6 +84,59 @@ impl Engine {
         Ok(Instances {
             total: items.len(),
             items,
+        })
+    }
+
+    /// Start `delta` more warm workers of a process function now (capped at its `max_scale`;
+    /// answered once they are ready), or stop `-delta` idle ones (never below `min_scale`;
+    /// busy workers are left to their requests). 409 for a Wasm function, which keeps no
+    /// workers, and for a function with no active deployment.
+    pub async fn scale_instances(
+        &self,
+        caller: &Caller,
+        ns: &str,
+        f: &str,
+        delta: i32,
+    ) -> Result<ScaledInstances> {
+        caller.require(Scope::Write)?;
+        let (namespace, function) = self.function_for(caller, ns, f).await?;
+        if delta == 0 {
+            return Err(Error::invalid(
+                "count",
+                "must not be 0: positive starts workers, negative stops idle ones",
+            ));
+        }
+        if function.runtime == gust_core::RuntimeId::Wasm {
+            return Err(Error::conflict(
+                "Wasm functions have no warm workers: each request runs in a fresh instance",
+            ));
+        }
+        let live = self.live.get(&namespace.id, &function.id).ok_or_else(|| {
+            Error::conflict(format!(
+                "function `{}` has no active deployment, so no workers to scale",
+                function.name
+            ))
+        })?;
+        let Runner::Process(pool) = &live.runner else {
+            return Err(Error::conflict(
+                "Wasm functions have no warm workers: each request runs in a fresh instance",
+            ));
+        };
+        let count = delta.unsigned_abs();
+        Ok(if delta > 0 {
+            let scaled = pool.scale_up(count).await;
+            ScaledInstances {
+                started: scaled.changed,
+                stopped: 0,
+                instances: scaled.instances,
+            }
+        } else {
+            let scaled = pool.scale_down(count);
+            ScaledInstances {
+                started: 0,
+                stopped: scaled.changed,
+                instances: scaled.instances,
+            }
         })
     }
 

@@ -17,15 +17,17 @@ mod namespaces;
 mod signed;
 mod tokens;
 mod triggers;
+mod webhooks;
 
 pub use changes::ChangeNotice;
 pub use chunks::{CONTENT_RANGE, ChunkRange, ChunkUpload};
 pub use deployments::{Upload, UploadOptions, upload_too_large};
 pub use events::Published;
 pub use executions::{Executed, ExecutionFilter, ExecutionInput};
-pub use instances::{Detached, Instance, Instances};
+pub use instances::{Detached, Instance, Instances, ScaleInput, ScaledInstances};
 pub use logs::{ExecutionOutput, FunctionLogs, LogEvent};
 pub use signed::{CONTENT_LENGTH, NO_CODE, SignedUrl};
+pub use webhooks::WEBHOOK_ID_HEADER;
 
 use gust_core::{Function, Namespace};
 

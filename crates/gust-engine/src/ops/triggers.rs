@@ -50,8 +50,9 @@ impl Engine {
         Ok(self.store.get_trigger(&function.id, id).await?)
     }
 
-    /// Change a trigger's name, description, labels or kind-specific fields (not its kind).
-    /// Triggers kept in step with a function field change through that field.
+    /// Change a trigger's name, description, labels or kind-specific fields (not its kind);
+    /// pause, resume or cancel a cron trigger. Triggers kept in step with a function field
+    /// change through that field; a done or cancelled trigger does not change (409).
     pub async fn update_trigger(
         &self,
         caller: &Caller,
@@ -62,10 +63,17 @@ impl Engine {
     ) -> Result<FunctionTrigger> {
         caller.require(Scope::Write)?;
         let (_, function) = self.function_for(caller, ns, f).await?;
+        let _editing = self.triggers.edits.lock().await;
         let mut trigger = self.store.get_trigger(&function.id, id).await?;
         if trigger.origin == TriggerOrigin::Function {
             return Err(Error::conflict(format!(
                 "trigger {id} follows the function's `schedule` or `events` field; change that field instead"
+            )));
+        }
+        if trigger.status.is_final() {
+            return Err(Error::conflict(format!(
+                "trigger {id} is {} and cannot change or resume; create a new trigger",
+                trigger.status.as_str()
             )));
         }
         patch.apply_to(&mut trigger)?;

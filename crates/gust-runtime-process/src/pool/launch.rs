@@ -18,21 +18,26 @@ use crate::worker::{Fresh, Worker, WorkerLimits};
 
 impl PoolInner {
     /// Launches a worker and hands it to the pool's waiters, or reports why it could not.
-    pub(super) async fn start_worker(self: Arc<Self>) {
+    pub(super) async fn start_worker(self: Arc<Self>) -> Result<(), String> {
         let result = self.launch().await;
         let now = Instant::now();
         let mut state = self.state.lock().unwrap();
-        match result {
+        let outcome = match result {
             // Even while draining: requests may wait for this very worker. `drain` waits for
             // starts to end and then stops every worker, this one included.
-            Ok((worker, cold)) => state.worker_ready(worker, cold, now),
+            Ok((worker, cold)) => {
+                state.worker_ready(worker, cold, now);
+                Ok(())
+            }
             Err(reason) => {
                 tracing::warn!(function = %self.spec.function_name, "a worker failed to start: {reason}");
                 state.start_failed(&reason, now);
+                Err(reason)
             }
-        }
+        };
         drop(state);
         self.changed.notify_one();
+        outcome
     }
 
     async fn launch(&self) -> Result<(Arc<Worker>, ColdStart), String> {

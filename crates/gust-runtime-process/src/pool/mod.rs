@@ -54,6 +54,15 @@ pub struct PoolSpec {
     pub network: bool,
 }
 
+/// What a scale up or down did.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Scaled {
+    /// Workers started (up) or stopped (down).
+    pub changed: usize,
+    /// Live workers afterwards.
+    pub instances: usize,
+}
+
 /// A live worker, for `GET …/instances`.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct InstanceInfo {
@@ -314,6 +323,40 @@ impl FunctionPool {
         state.concurrency = concurrency.max(1);
         drop(state);
         self.inner.changed.notify_one();
+    }
+
+    /// Starts up to `count` more workers now, never past `max_scale`, and waits for them to
+    /// be ready (each takes a queued request at once, if there are any). Like any worker above
+    /// `min_scale`, they stop after the idle timeout.
+    pub async fn scale_up(&self, count: u32) -> Scaled {
+        let starts = self.inner.state.lock().unwrap().plan_scale_up(count);
+        let launches: Vec<_> = (0..starts)
+            .map(|_| tokio::spawn(self.inner.clone().start_worker()))
+            .collect();
+        let mut changed = 0;
+        for launch in launches {
+            if matches!(launch.await, Ok(Ok(()))) {
+                changed += 1;
+            }
+        }
+        Scaled {
+            changed,
+            instances: self.instance_count(),
+        }
+    }
+
+    /// Stops up to `count` idle workers now, never below `min_scale`; busy workers are left to
+    /// finish their requests.
+    pub fn scale_down(&self, count: u32) -> Scaled {
+        let stopped = self.inner.state.lock().unwrap().take_idle(count);
+        for worker in &stopped {
+            worker.kill("the function was scaled down");
+        }
+        self.inner.changed.notify_one();
+        Scaled {
+            changed: stopped.len(),
+            instances: self.instance_count(),
+        }
     }
 
     /// The live workers. Their memory is read after the pool's lock is released: requests

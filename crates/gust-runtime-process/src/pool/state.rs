@@ -214,6 +214,37 @@ impl<W: Member> PoolState<W> {
         starts
     }
 
+    /// A client asked for `wanted` more warm workers now: counts as many as fit under `max`
+    /// (with those live and starting) as starting, and says how many to launch.
+    pub fn plan_scale_up(&mut self, wanted: u32) -> u32 {
+        if self.draining {
+            return 0;
+        }
+        let usable = self.slots.iter().filter(|s| s.worker.usable()).count() as u32;
+        let starts = wanted.min(self.max.saturating_sub(usable + self.starting));
+        self.starting += starts;
+        starts
+    }
+
+    /// A client asked for `wanted` fewer workers: up to that many idle ones, newest first,
+    /// never leaving fewer than `min` (the pool would start them again at once). Busy workers
+    /// are left to their requests. Removed from the pool; the caller kills them.
+    pub fn take_idle(&mut self, wanted: u32) -> Vec<W> {
+        let mut stopped = Vec::new();
+        let mut index = self.slots.len();
+        while index > 0 && (stopped.len() as u32) < wanted {
+            index -= 1;
+            let usable = self.slots.iter().filter(|s| s.worker.usable()).count() as u32;
+            if usable <= self.min {
+                break;
+            }
+            if self.slots[index].inflight == 0 {
+                stopped.push(self.slots.remove(index).worker);
+            }
+        }
+        stopped
+    }
+
     /// Idle workers to stop: idle past `idle_timeout` while above `min`, and idle ones above
     /// `max` at once (after a scale-down). Removed from the pool; the caller kills them.
     pub fn take_surplus(&mut self, now: Instant, idle_timeout: Duration) -> Vec<W> {

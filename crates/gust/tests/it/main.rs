@@ -23,3 +23,4 @@ mod settings;
 mod signed_urls;
 mod triggers;
 mod uploads;
+mod webhooks;

@@ -378,3 +378,112 @@ async fn a_run_whose_caller_hung_up_still_times_out_and_is_recorded() {
         .unwrap();
     assert_eq!(response.status(), StatusCode::OK);
 }
+
+#[tokio::test]
+async fn warm_workers_are_started_and_stopped_on_request() {
+    let server = TestServer::start();
+    server
+        .deploy_folder(
+            "warmed",
+            "python3.11",
+            FunctionSpec {
+                min_scale: Some(0),
+                max_scale: Some(3),
+                ..spec()
+            },
+            "python-hello",
+        )
+        .await;
+    let client = server.client();
+    assert!(instances(&server, "warmed").await.is_empty());
+
+    let up = client
+        .scale_instances("default", "warmed", 2)
+        .await
+        .unwrap();
+    assert_eq!(
+        (up["started"].as_u64(), up["instances"].as_u64()),
+        (Some(2), Some(2))
+    );
+    let listed = instances(&server, "warmed").await;
+    assert_eq!(listed.len(), 2);
+    assert!(listed.iter().all(|i| i["state"] == "idle"));
+    // Capped at max_scale.
+    let up = client
+        .scale_instances("default", "warmed", 5)
+        .await
+        .unwrap();
+    assert_eq!(
+        (up["started"].as_u64(), up["instances"].as_u64()),
+        (Some(1), Some(3))
+    );
+
+    let down = client
+        .scale_instances("default", "warmed", -2)
+        .await
+        .unwrap();
+    assert_eq!(
+        (down["stopped"].as_u64(), down["instances"].as_u64()),
+        (Some(2), Some(1))
+    );
+    let survivor = instances(&server, "warmed").await;
+    assert_eq!(survivor.len(), 1);
+
+    // Detach: none left, and the next request starts a fresh worker.
+    let detached = client.detach_instances("default", "warmed").await.unwrap();
+    assert_eq!(detached["detached"], 1);
+    assert!(instances(&server, "warmed").await.is_empty());
+    let r = server
+        .http()
+        .get(format!("{}/fn/default/warmed/", server.url))
+        .bearer_auth(&server.token)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), StatusCode::OK);
+    let fresh = instances(&server, "warmed").await;
+    assert_eq!(fresh.len(), 1);
+    assert_ne!(fresh[0]["pid"], survivor[0]["pid"]);
+    assert_eq!(fresh[0]["requests_served"], 1);
+    // Scaling down never goes below zero.
+    let down = client
+        .scale_instances("default", "warmed", -10)
+        .await
+        .unwrap();
+    assert_eq!(
+        (down["stopped"].as_u64(), down["instances"].as_u64()),
+        (Some(1), Some(0))
+    );
+
+    // Through the CLI.
+    let home = tempfile::tempdir().unwrap();
+    let out = crate::harness::cli(
+        &server,
+        home.path(),
+        &["fn", "scale", "warmed", "--up", "1"],
+    );
+    crate::harness::cli_stdout(&out);
+    assert!(
+        String::from_utf8_lossy(&out.stderr).contains("1 live workers"),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert_eq!(instances(&server, "warmed").await.len(), 1);
+
+    // Bad input, and Wasm functions, which keep no workers.
+    let err = client
+        .scale_instances("default", "warmed", 0)
+        .await
+        .unwrap_err();
+    assert_eq!(err.status(), Some(StatusCode::BAD_REQUEST));
+    assert!(format!("{err:?}").contains("count"), "{err:?}");
+    server
+        .deploy_ready("wasm", spec(), &crate::harness::hello_guest())
+        .await;
+    let err = client
+        .scale_instances("default", "wasm", 1)
+        .await
+        .unwrap_err();
+    assert_eq!(err.status(), Some(StatusCode::CONFLICT));
+    assert!(format!("{err:?}").contains("Wasm"), "{err:?}");
+}

@@ -463,3 +463,345 @@ async fn a_cron_trigger_patch_moves_its_schedule_and_body() {
         .unwrap_err();
     assert!(format!("{refused:?}").contains("schedule"), "{refused:?}");
 }
+
+/// Poll the trigger until its status is `status`.
+async fn wait_for_status(
+    server: &TestServer,
+    function: &str,
+    id: &str,
+    status: gust_core::TriggerStatus,
+) -> FunctionTrigger {
+    for _ in 0..200 {
+        let trigger = server
+            .client()
+            .get_trigger("default", function, id)
+            .await
+            .unwrap();
+        if trigger.status == status {
+            return trigger;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    panic!("trigger {id} did not become {status:?} in 10 s");
+}
+
+#[tokio::test]
+async fn a_counted_cron_trigger_runs_its_count_then_is_done() {
+    let server = TestServer::start();
+    server.deploy_ready("counted", spec(), &test_guest()).await;
+    let client = server.client();
+    let trigger: FunctionTrigger = client
+        .create_trigger(
+            "default",
+            "counted",
+            &json!({"kind": "cron", "schedule": "@every 1s", "count": 2}),
+        )
+        .await
+        .unwrap();
+    assert_eq!(trigger.count, Some(2));
+    let done = wait_for_status(
+        &server,
+        "counted",
+        &trigger.id,
+        gust_core::TriggerStatus::Done,
+    )
+    .await;
+    assert_eq!(done.count, Some(0));
+    assert_eq!(done.next_run_at, None);
+    wait_for(&server, "counted", "schedule", 2).await;
+    // Another tick's time passes: still two.
+    tokio::time::sleep(Duration::from_millis(1500)).await;
+    assert_eq!(executions(&server, "counted", "schedule").await.len(), 2);
+    // Done is final.
+    let refused = client
+        .update_trigger(
+            "default",
+            "counted",
+            &trigger.id,
+            &json!({"status": "ready"}),
+        )
+        .await
+        .unwrap_err();
+    assert_eq!(refused.status(), Some(StatusCode::CONFLICT));
+}
+
+#[tokio::test]
+async fn a_first_run_time_without_a_schedule_runs_once() {
+    let server = TestServer::start();
+    server.deploy_ready("once", spec(), &test_guest()).await;
+    let at = chrono::Utc::now() + chrono::Duration::milliseconds(1500);
+    let trigger: FunctionTrigger = server
+        .client()
+        .create_trigger(
+            "default",
+            "once",
+            &json!({"kind": "cron", "first_run_at": at, "body": "now"}),
+        )
+        .await
+        .unwrap();
+    assert_eq!(trigger.next_run_at, Some(at));
+    assert_eq!(trigger.schedule, None);
+    let ran = wait_for(&server, "once", "schedule", 1).await;
+    assert!(ran[0].created_at >= at, "ran before its time");
+    let done = wait_for_status(&server, "once", &trigger.id, gust_core::TriggerStatus::Done).await;
+    assert_eq!(done.next_run_at, None);
+    tokio::time::sleep(Duration::from_millis(1200)).await;
+    assert_eq!(executions(&server, "once", "schedule").await.len(), 1);
+}
+
+#[tokio::test]
+async fn a_paused_trigger_does_not_fire_until_resumed_and_cancel_is_final() {
+    let server = TestServer::start();
+    server.deploy_ready("pausable", spec(), &test_guest()).await;
+    let client = server.client();
+    let trigger: FunctionTrigger = client
+        .create_trigger(
+            "default",
+            "pausable",
+            &json!({"kind": "cron", "schedule": "@every 1s"}),
+        )
+        .await
+        .unwrap();
+    wait_for(&server, "pausable", "schedule", 1).await;
+    let paused = client
+        .update_trigger(
+            "default",
+            "pausable",
+            &trigger.id,
+            &json!({"status": "paused"}),
+        )
+        .await
+        .unwrap();
+    assert_eq!(paused.status, gust_core::TriggerStatus::Paused);
+    // A run submitted just before the pause may still be finishing.
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    let before = executions(&server, "pausable", "schedule").await.len();
+    tokio::time::sleep(Duration::from_millis(2500)).await;
+    assert_eq!(
+        executions(&server, "pausable", "schedule").await.len(),
+        before,
+        "a paused trigger fired"
+    );
+
+    let resumed = client
+        .update_trigger(
+            "default",
+            "pausable",
+            &trigger.id,
+            &json!({"status": "ready"}),
+        )
+        .await
+        .unwrap();
+    assert_eq!(resumed.status, gust_core::TriggerStatus::Ready);
+    assert!(resumed.next_run_at.unwrap() > chrono::Utc::now() - chrono::Duration::seconds(1));
+    wait_for(&server, "pausable", "schedule", before + 1).await;
+
+    let cancelled = client
+        .update_trigger(
+            "default",
+            "pausable",
+            &trigger.id,
+            &json!({"status": "cancelled"}),
+        )
+        .await
+        .unwrap();
+    assert_eq!(cancelled.status, gust_core::TriggerStatus::Cancelled);
+    assert_eq!(cancelled.next_run_at, None);
+    for patch in [json!({"status": "ready"}), json!({"name": "again"})] {
+        let refused = client
+            .update_trigger("default", "pausable", &trigger.id, &patch)
+            .await
+            .unwrap_err();
+        assert_eq!(refused.status(), Some(StatusCode::CONFLICT), "{patch}");
+    }
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    let after_cancel = executions(&server, "pausable", "schedule").await.len();
+    tokio::time::sleep(Duration::from_millis(1500)).await;
+    assert_eq!(
+        executions(&server, "pausable", "schedule").await.len(),
+        after_cancel
+    );
+}
+
+#[tokio::test]
+async fn bad_counts_and_run_times_name_the_field_and_change_nothing() {
+    let server = TestServer::start();
+    server.deploy_ready("strict", spec(), &hello_guest()).await;
+    let client = server.client();
+    let soon = chrono::Utc::now() + chrono::Duration::minutes(5);
+    let past = chrono::Utc::now() - chrono::Duration::minutes(5);
+    for (body, field) in [
+        (json!({"kind": "cron", "count": 2}), "schedule"),
+        (
+            json!({"kind": "cron", "first_run_at": soon, "count": 2}),
+            "count",
+        ),
+        (
+            json!({"kind": "cron", "schedule": "@hourly", "count": 0}),
+            "count",
+        ),
+        (
+            json!({"kind": "cron", "schedule": "@hourly", "count": -1}),
+            "count",
+        ),
+        (
+            json!({"kind": "cron", "first_run_at": past}),
+            "first_run_at",
+        ),
+        (
+            json!({"kind": "cron", "first_run_at": "tomorrow"}),
+            "first_run_at",
+        ),
+        (
+            json!({"kind": "cron", "schedule": "@hourly", "status": "done"}),
+            "status",
+        ),
+        (
+            json!({"kind": "event", "events": ["a"], "status": "paused"}),
+            "status",
+        ),
+    ] {
+        let refused = client
+            .create_trigger("default", "strict", &body)
+            .await
+            .unwrap_err();
+        assert_eq!(refused.status(), Some(StatusCode::BAD_REQUEST), "{body}");
+        assert!(
+            format!("{refused:?}").contains(field),
+            "{body}: {refused:?}"
+        );
+    }
+    assert_eq!(
+        client
+            .list_triggers("default", "strict")
+            .await
+            .unwrap()
+            .total,
+        0
+    );
+
+    let trigger: FunctionTrigger = client
+        .create_trigger(
+            "default",
+            "strict",
+            &json!({"kind": "cron", "schedule": "@hourly", "count": 3}),
+        )
+        .await
+        .unwrap();
+    for (patch, field) in [
+        (json!({"status": "done"}), "status"),
+        (json!({"status": "error"}), "status"),
+        (json!({"next_run_at": past}), "next_run_at"),
+        (json!({"count": 0}), "count"),
+        (json!({"schedule": "", "count": 3}), "schedule"),
+    ] {
+        let refused = client
+            .update_trigger("default", "strict", &trigger.id, &patch)
+            .await
+            .unwrap_err();
+        assert_eq!(refused.status(), Some(StatusCode::BAD_REQUEST), "{patch}");
+        assert!(
+            format!("{refused:?}").contains(field),
+            "{patch}: {refused:?}"
+        );
+    }
+    let kept = client
+        .get_trigger("default", "strict", &trigger.id)
+        .await
+        .unwrap();
+    assert_eq!(kept, trigger);
+
+    // A client may move the next run while the trigger is not finished.
+    let moved = client
+        .update_trigger(
+            "default",
+            "strict",
+            &trigger.id,
+            &json!({"next_run_at": soon, "count": 1}),
+        )
+        .await
+        .unwrap();
+    assert_eq!(moved.next_run_at, Some(soon));
+    assert_eq!(moved.count, Some(1));
+}
+
+#[tokio::test]
+async fn a_restart_keeps_the_runs_left() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut server = TestServer::start_in(dir.path(), &[]);
+    server.deploy_ready("survivor", spec(), &test_guest()).await;
+    let trigger: FunctionTrigger = server
+        .client()
+        .create_trigger(
+            "default",
+            "survivor",
+            &json!({"kind": "cron", "schedule": "@every 1s", "count": 3}),
+        )
+        .await
+        .unwrap();
+    wait_for(&server, "survivor", "schedule", 1).await;
+    assert_eq!(server.stop(), Some(0));
+    let server = TestServer::start_in(dir.path(), &[]);
+    wait_for_status(
+        &server,
+        "survivor",
+        &trigger.id,
+        gust_core::TriggerStatus::Done,
+    )
+    .await;
+    wait_for(&server, "survivor", "schedule", 3).await;
+    tokio::time::sleep(Duration::from_millis(1500)).await;
+    assert_eq!(
+        executions(&server, "survivor", "schedule").await.len(),
+        3,
+        "the count was lost or used twice across the restart"
+    );
+}
+
+#[tokio::test]
+async fn counted_and_paused_triggers_through_the_cli() {
+    let server = TestServer::start();
+    server.deploy_ready("clitick", spec(), &hello_guest()).await;
+    let home = tempfile::tempdir().unwrap();
+    let run = |args: &[&str]| crate::harness::cli(&server, home.path(), args);
+    let at = (chrono::Utc::now() + chrono::Duration::hours(1))
+        .to_rfc3339_opts(chrono::SecondsFormat::Secs, true);
+    let out = run(&[
+        "trigger",
+        "create",
+        "clitick",
+        "--cron",
+        "@every 1h",
+        "--count",
+        "4",
+        "--first-run-at",
+        &at,
+    ]);
+    let id = crate::harness::cli_stdout(&out).trim().to_string();
+    let trigger = server
+        .client()
+        .get_trigger("default", "clitick", &id)
+        .await
+        .unwrap();
+    assert_eq!(trigger.count, Some(4));
+    assert_eq!(
+        trigger
+            .next_run_at
+            .unwrap()
+            .to_rfc3339_opts(chrono::SecondsFormat::Secs, true),
+        at
+    );
+
+    crate::harness::cli_stdout(&run(&["trigger", "update", "clitick", &id, "--pause"]));
+    let list = crate::harness::cli_stdout(&run(&["trigger", "list", "clitick"]));
+    assert!(list.contains("paused (4 left)"), "{list}");
+    crate::harness::cli_stdout(&run(&["trigger", "update", "clitick", &id, "--resume"]));
+    crate::harness::cli_stdout(&run(&["trigger", "update", "clitick", &id, "--cancel"]));
+    let out = run(&["trigger", "update", "clitick", &id, "--resume"]);
+    assert!(!out.status.success());
+    let once = run(&["trigger", "create", "clitick", "--first-run-at", &at]);
+    crate::harness::cli_stdout(&once);
+    let list = crate::harness::cli_stdout(&run(&["trigger", "list", "clitick", "--json"]));
+    let page: serde_json::Value = serde_json::from_str(&list).unwrap();
+    assert_eq!(page["total"], 2);
+}

@@ -148,3 +148,24 @@ fn after_a_failed_start_the_pool_waits_before_starting_again() {
     assert_eq!(state.plan_starts(now), 0, "no retry at once");
     assert_eq!(state.plan_starts(now + Duration::from_secs(2)), 1);
 }
+
+#[test]
+fn scaling_up_stays_under_max_and_scaling_down_stops_only_idle_workers_above_min() {
+    let now = Instant::now();
+    let mut state = PoolState::new(1, 3, 1, 10);
+    assert_eq!(state.plan_scale_up(5), 3);
+    assert_eq!(state.plan_scale_up(1), 0, "three are already starting");
+    for id in 1..=3 {
+        state.worker_ready(Fake(id), ColdStart::default(), now);
+    }
+    assert_eq!(state.starting, 0);
+    // Worker 1 takes a request: busy, it is not stopped.
+    assert_eq!(state.take_warm(now), Some(Fake(1)));
+    assert_eq!(state.take_idle(1), vec![Fake(3)]);
+    // Min 1: of the two left, only the idle one may go, and only down to one worker.
+    assert_eq!(state.take_idle(5), vec![Fake(2)]);
+    assert!(state.take_idle(5).is_empty());
+    assert_eq!(state.slots.len(), 1);
+    state.draining = true;
+    assert_eq!(state.plan_scale_up(1), 0);
+}
