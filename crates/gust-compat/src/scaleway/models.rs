@@ -184,7 +184,8 @@ pub fn trigger(t: &FunctionTrigger) -> Value {
         "description": t.description,
         "function_id": t.function_id,
         "input_type": input_type,
-        "status": match t.status { gust_core::TriggerStatus::Ready => "ready", gust_core::TriggerStatus::Error => "error" },
+        // Queue triggers are only ever ready or in error (pausing is for crons).
+        "status": if t.status == gust_core::TriggerStatus::Error { "error" } else { "ready" },
         "error_message": t.error_message,
         "scw_sqs_config": sqs,
         "scw_nats_config": nats,
