@@ -3,7 +3,7 @@
 //! all agree on one definition of a function, a deployment or an execution.
 //!
 //! Layout: one module per resource (`namespace`, `function`, `deployment`, `execution`,
-//! `token`, `runtime`, `trigger`, `domain`, `edge`), plus `schedule` (cron), `validate` (names, env keys, bounds), `list`
+//! `token`, `runtime`, `trigger`, `domain`, `version`, `edge`), plus `schedule` (cron), `validate` (names, env keys, bounds), `list`
 //! (pagination shared by every list endpoint) and `error`.
 //!
 //! Errors: [`ValidationError`] names the offending field; the API turns it into a 400.
@@ -24,6 +24,7 @@ pub mod stored;
 pub mod token;
 pub mod trigger;
 pub mod validate;
+pub mod version;
 
 pub use deployment::{Deployment, DeploymentStatus, PackageFormat, SignedUrl};
 pub use domain::{Domain, DomainSpec, DomainStatus};
@@ -42,6 +43,7 @@ pub use list::{ListQuery, Order, Page};
 pub use namespace::{Namespace, NamespacePatch, NamespaceSpec};
 pub use runtime::{RuntimeId, RuntimeInfo};
 pub use token::{Scope, Token, TokenFormat, TokenSpec};
+pub use version::{Alias, AliasPatch, AliasSpec, FunctionVersion, MAX_VERSIONS, VersionSpec};
 pub use trigger::{
     Event, EventSpec, FunctionTrigger, QueueProtocol, QueueSource, TriggerKind, TriggerOrigin,
     TriggerPatch, TriggerSpec, TriggerStatus,
