@@ -102,6 +102,9 @@ pub struct Alias {
     pub namespace_id: String,
     pub name: String,
     pub function_id: String,
+    /// The function's name (names of functions do not change).
+    #[serde(default)]
+    pub function: String,
     /// The version it runs; `null`: the function's current configuration.
     pub version: Option<u32>,
     pub description: String,
@@ -127,9 +130,9 @@ pub fn version_number(version: Option<u32>) -> Option<u32> {
 }
 
 impl AliasSpec {
-    /// Validate a create request and build the alias of `function_id` (the caller resolved
-    /// `function` to it and checked the version exists).
-    pub fn into_alias(self, namespace_id: &str, function_id: &str) -> ValidationResult<Alias> {
+    /// Validate a create request and build the alias of `function` (the caller resolved the
+    /// spec's `function` to it and checked the version exists).
+    pub fn into_alias(self, function: &Function) -> ValidationResult<Alias> {
         let name = self
             .name
             .ok_or_else(|| ValidationError::new("name", "is required"))?;
@@ -139,9 +142,10 @@ impl AliasSpec {
         let now = crate::now();
         Ok(Alias {
             id: crate::new_id(),
-            namespace_id: namespace_id.to_string(),
+            namespace_id: function.namespace_id.clone(),
             name,
-            function_id: function_id.to_string(),
+            function_id: function.id.clone(),
+            function: function.name.clone(),
             version: version_number(self.version),
             description,
             created_at: now,
@@ -149,9 +153,9 @@ impl AliasSpec {
         })
     }
 
-    /// Overlay the present fields onto `alias` (`function_id`: the function `function`
-    /// resolved to, when given). Leaves `alias` untouched when it returns an error.
-    pub fn apply_to(self, alias: &mut Alias, function_id: Option<&str>) -> ValidationResult<()> {
+    /// Overlay the present fields onto `alias` (`function`: what the patch's `function`
+    /// resolved to, when it has one). Leaves `alias` untouched when it returns an error.
+    pub fn apply_to(self, alias: &mut Alias, function: Option<&Function>) -> ValidationResult<()> {
         let mut next = alias.clone();
         if let Some(name) = self.name
             && name != alias.name
@@ -165,8 +169,9 @@ impl AliasSpec {
             validate::text("description", &description, DESCRIPTION_MAX)?;
             next.description = description;
         }
-        if let Some(function_id) = function_id {
-            next.function_id = function_id.to_string();
+        if let Some(function) = function {
+            next.function_id = function.id.clone();
+            next.function = function.name.clone();
         }
         if self.version.is_some() {
             next.version = version_number(self.version);
@@ -223,8 +228,18 @@ mod tests {
         for bad in ["", "2", "2prod", "Prod", "-x", "x_y", "a:b", &"a".repeat(64)] {
             assert_eq!(alias_name("name", bad).unwrap_err().field, "name", "{bad}");
         }
-        let e = AliasSpec::default().into_alias("n", "f").unwrap_err();
+        let e = AliasSpec::default().into_alias(&function("f")).unwrap_err();
         assert_eq!(e.field, "name");
+    }
+
+    fn function(name: &str) -> Function {
+        crate::FunctionSpec {
+            name: Some(name.into()),
+            runtime: Some("wasm".into()),
+            ..Default::default()
+        }
+        .into_new_function("ns1", "default")
+        .unwrap()
     }
 
     #[test]
@@ -234,17 +249,19 @@ mod tests {
             version: Some(0),
             ..Default::default()
         }
-        .into_alias("n", "f")
+        .into_alias(&function("f"))
         .unwrap();
-        assert_eq!(alias.version, None);
+        assert_eq!((alias.version, alias.function.as_str()), (None, "f"));
         let mut moved = alias.clone();
+        let g = function("g");
         AliasSpec {
             version: Some(3),
             ..Default::default()
         }
-        .apply_to(&mut moved, Some("g"))
+        .apply_to(&mut moved, Some(&g))
         .unwrap();
-        assert_eq!((moved.version, moved.function_id.as_str()), (Some(3), "g"));
+        assert_eq!((moved.version, moved.function_id.as_str()), (Some(3), g.id.as_str()));
+        assert_eq!(moved.function, "g");
         let before = moved.clone();
         let e = AliasSpec {
             name: Some("other".into()),

@@ -1034,6 +1034,7 @@ pub async fn aliases_are_unique_per_namespace_and_point_at_existing_versions(sto
     // Moved to another function and version, or to no version.
     let mut moved = prod.clone();
     moved.function_id = refund.id.clone();
+    moved.function = refund.name.clone();
     moved.version = Some(1);
     assert_not_found(store.update_alias(&moved).await, "version", "1");
     assert_eq!(store.get_alias(&shop.id, "prod").await.unwrap(), prod);
@@ -1641,7 +1642,7 @@ fn alias(function: &Function, name: &str, version: Option<u32>) -> Alias {
         description: Some(format!("{name} traffic")),
         ..AliasSpec::default()
     }
-    .into_alias(&function.namespace_id, &function.id)
+    .into_alias(function)
     .unwrap()
 }
 

@@ -16,3 +16,4 @@ pub mod runtimes;
 pub mod signed;
 pub mod tokens;
 pub mod triggers;
+pub mod versions;

@@ -76,6 +76,8 @@ async fn fire(jobs: &Jobs, mut trigger: FunctionTrigger) {
                 source: Some(format!("trigger {}", trigger.id)),
                 replay_of: None,
                 event_depth: 0,
+                function_version: None,
+                alias: None,
             };
             if let Err(e) = submit(jobs, &live.function, submission).await {
                 // Not advanced: the tick is tried again on the next pass.

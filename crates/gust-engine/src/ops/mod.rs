@@ -17,6 +17,7 @@ mod namespaces;
 mod signed;
 mod tokens;
 mod triggers;
+mod versions;
 
 pub use changes::ChangeNotice;
 pub use chunks::{CONTENT_RANGE, ChunkRange, ChunkUpload};
