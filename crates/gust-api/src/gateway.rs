@@ -31,13 +31,12 @@ pub async fn invoke_routed(state: &ApiState, route: HostRoute, request: Request)
 async fn respond(state: &ApiState, invocation: gust_engine::Result<Invocation>) -> Response {
     match invocation {
         Ok(Invocation::Response(response)) => response.map(axum::body::Body::new),
-        Ok(Invocation::Async(live, alias, request)) => match state
-            .accept_async(&live, alias, request)
-            .await
-        {
-            Ok(accepted) => accepted_response(state, &accepted),
-            Err(error) => ApiError(error).into_response(),
-        },
+        Ok(Invocation::Async(live, alias, request)) => {
+            match state.accept_async(&live, alias, request).await {
+                Ok(accepted) => accepted_response(state, &accepted),
+                Err(error) => ApiError(error).into_response(),
+            }
+        }
         Err(error) => ApiError(error).into_response(),
     }
 }

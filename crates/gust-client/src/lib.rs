@@ -12,9 +12,9 @@
 use std::time::Duration;
 
 use gust_core::{
-    Alias, AliasPatch, AliasSpec, Deployment, DeploymentStatus, Domain, Execution,
-    ExecutionStatus, Function, FunctionSpec, FunctionTrigger, FunctionVersion, Page, RuntimeInfo,
-    SignedUrl, Token, VersionSpec,
+    Alias, AliasPatch, AliasSpec, Deployment, DeploymentStatus, Domain, Execution, ExecutionStatus,
+    Function, FunctionSpec, FunctionTrigger, FunctionVersion, Page, RuntimeInfo, SignedUrl, Token,
+    VersionSpec,
 };
 use reqwest::{Method, StatusCode};
 use serde::Serialize;
@@ -806,7 +806,11 @@ impl Client {
     }
 
     /// The aliases of a namespace, or of one function.
-    pub async fn list_aliases(&self, ns: &str, function: Option<&str>) -> ClientResult<Page<Alias>> {
+    pub async fn list_aliases(
+        &self,
+        ns: &str,
+        function: Option<&str>,
+    ) -> ClientResult<Page<Alias>> {
         let limit = gust_core::list::MAX_LIMIT.to_string();
         let mut query = vec![("limit", limit.as_str())];
         if let Some(function) = function {

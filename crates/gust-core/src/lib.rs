@@ -43,11 +43,11 @@ pub use list::{ListQuery, Order, Page};
 pub use namespace::{Namespace, NamespacePatch, NamespaceSpec};
 pub use runtime::{RuntimeId, RuntimeInfo};
 pub use token::{Scope, Token, TokenFormat, TokenSpec};
-pub use version::{Alias, AliasPatch, AliasSpec, FunctionVersion, MAX_VERSIONS, VersionSpec};
 pub use trigger::{
     Event, EventSpec, FunctionTrigger, QueueProtocol, QueueSource, TriggerKind, TriggerOrigin,
     TriggerPatch, TriggerSpec, TriggerStatus,
 };
+pub use version::{Alias, AliasPatch, AliasSpec, FunctionVersion, MAX_VERSIONS, VersionSpec};
 
 /// The namespace every installation has from its first start.
 pub const DEFAULT_NAMESPACE: &str = "default";

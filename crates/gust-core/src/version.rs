@@ -194,7 +194,9 @@ impl<'a> Qualifier<'a> {
     /// name. `Err` says what is wrong with it.
     pub fn parse(text: &'a str) -> Result<Self, String> {
         if text.is_empty() {
-            return Err("the qualifier after `:` is empty; give a version number or an alias name".into());
+            return Err(
+                "the qualifier after `:` is empty; give a version number or an alias name".into(),
+            );
         }
         if text.bytes().all(|b| b.is_ascii_digit()) {
             return match text.parse::<u32>() {
@@ -225,7 +227,16 @@ mod tests {
         for good in ["prod", "v2-canary", "a"] {
             alias_name("name", good).unwrap();
         }
-        for bad in ["", "2", "2prod", "Prod", "-x", "x_y", "a:b", &"a".repeat(64)] {
+        for bad in [
+            "",
+            "2",
+            "2prod",
+            "Prod",
+            "-x",
+            "x_y",
+            "a:b",
+            &"a".repeat(64),
+        ] {
             assert_eq!(alias_name("name", bad).unwrap_err().field, "name", "{bad}");
         }
         let e = AliasSpec::default().into_alias(&function("f")).unwrap_err();
@@ -260,7 +271,10 @@ mod tests {
         }
         .apply_to(&mut moved, Some(&g))
         .unwrap();
-        assert_eq!((moved.version, moved.function_id.as_str()), (Some(3), g.id.as_str()));
+        assert_eq!(
+            (moved.version, moved.function_id.as_str()),
+            (Some(3), g.id.as_str())
+        );
         assert_eq!(moved.function, "g");
         let before = moved.clone();
         let e = AliasSpec {

@@ -352,9 +352,17 @@ impl LiveFunctions {
 
     /// A function's namespace and its current configuration, from the store (only when a
     /// version is first loaded).
-    async fn current(&self, namespace: &str, function: &str) -> Result<(Namespace, Function), Error> {
+    async fn current(
+        &self,
+        namespace: &str,
+        function: &str,
+    ) -> Result<(Namespace, Function), Error> {
         let namespace = self.loaders.store.get_namespace(namespace).await?;
-        let function = self.loaders.store.get_function(&namespace.id, function).await?;
+        let function = self
+            .loaders
+            .store
+            .get_function(&namespace.id, function)
+            .await?;
         Ok((namespace, function))
     }
 
@@ -415,7 +423,9 @@ impl LiveFunctions {
 
     /// Stop serving a version (deleted); its workers finish what they run, then stop.
     pub fn remove_version(&self, function_id: &str, number: u32) {
-        self.drop_versions(|live| live.function.id == function_id && live.version() == Some(number));
+        self.drop_versions(|live| {
+            live.function.id == function_id && live.version() == Some(number)
+        });
     }
 
     /// Stop serving every loaded version of a function (deleted, or its versions changed
@@ -515,7 +525,11 @@ impl LiveFunctions {
             let Ok(namespace) = self.loaders.store.get_namespace(&alias.namespace_id).await else {
                 continue;
             };
-            let Ok(function) = self.loaders.store.get_function_by_id(&alias.function_id).await
+            let Ok(function) = self
+                .loaders
+                .store
+                .get_function_by_id(&alias.function_id)
+                .await
             else {
                 continue;
             };

@@ -10,12 +10,11 @@ use std::fmt::Debug;
 
 use chrono::{DateTime, Duration, Utc};
 use gust_core::{
-    Alias, AliasSpec, Deployment, DeploymentStatus, Domain, DomainSpec, FunctionVersion,
-    VersionSpec, Execution, ExecutionLogs, ExecutionRequest,
-    ExecutionResponse, ExecutionRetention, ExecutionStatus, ExecutionTrigger, Function,
-    FunctionSpec, FunctionStatus, FunctionTrigger, ListQuery, Namespace, NamespaceSpec, Order,
-    PackageFormat, Page, Scope, Token, TriggerKind, TriggerOrigin, TriggerSpec,
-    execution::RecordedBody,
+    Alias, AliasSpec, Deployment, DeploymentStatus, Domain, DomainSpec, Execution, ExecutionLogs,
+    ExecutionRequest, ExecutionResponse, ExecutionRetention, ExecutionStatus, ExecutionTrigger,
+    Function, FunctionSpec, FunctionStatus, FunctionTrigger, FunctionVersion, ListQuery, Namespace,
+    NamespaceSpec, Order, PackageFormat, Page, Scope, Token, TriggerKind, TriggerOrigin,
+    TriggerSpec, VersionSpec, execution::RecordedBody,
 };
 
 use crate::{DomainScope, ExecutionFilter, Store, StoreError, StoreResult};
@@ -943,9 +942,7 @@ pub async fn deleting_a_function_or_namespace_removes_its_domains(store: &dyn St
 
 // Versions and aliases.
 
-pub async fn versions_are_numbered_per_function_and_numbers_are_not_given_again(
-    store: &dyn Store,
-) {
+pub async fn versions_are_numbered_per_function_and_numbers_are_not_given_again(store: &dyn Store) {
     let shop = created_namespace(store, "shop").await;
     let checkout = created_function(store, &shop, "checkout").await;
     let refund = created_function(store, &shop, "refund").await;
@@ -973,7 +970,10 @@ pub async fn versions_are_numbered_per_function_and_numbers_are_not_given_again(
     assert_not_found(store.get_version(&checkout.id, 2).await, "version", "2");
     assert_not_found(store.delete_version(&checkout.id, 2).await, "version", "2");
     let three = created_version(store, &checkout, "d3").await;
-    assert_eq!(three.number, 3, "the number of a deleted version is not given again");
+    assert_eq!(
+        three.number, 3,
+        "the number of a deleted version is not given again"
+    );
     assert_eq!(
         store.list_versions(&checkout.id).await.unwrap(),
         [one, three]
@@ -1021,7 +1021,10 @@ pub async fn aliases_are_unique_per_namespace_and_point_at_existing_versions(sto
 
     match store.create_alias(&alias(&refund, "prod", None)).await {
         Err(StoreError::Conflict(message)) => {
-            assert!(message.contains("prod"), "the conflict names the alias: {message}")
+            assert!(
+                message.contains("prod"),
+                "the conflict names the alias: {message}"
+            )
         }
         other => panic!("expected a conflict, got {other:?}"),
     }
@@ -1074,7 +1077,10 @@ pub async fn a_version_an_alias_points_at_is_not_deleted(store: &dyn Store) {
     let mut prod = created_alias(store, &checkout, "prod", Some(1)).await;
     match store.delete_version(&checkout.id, 1).await {
         Err(StoreError::Conflict(message)) => {
-            assert!(message.contains("prod"), "the conflict names the alias: {message}")
+            assert!(
+                message.contains("prod"),
+                "the conflict names the alias: {message}"
+            )
         }
         other => panic!("expected a conflict, got {other:?}"),
     }

@@ -950,24 +950,22 @@ impl Store for SqliteStore {
     }
 
     async fn get_version(&self, function_id: &str, number: u32) -> StoreResult<FunctionVersion> {
-        let row = sqlx::query(
-            "SELECT data, secrets FROM versions WHERE function_id = ? AND number = ?",
-        )
-        .bind(function_id)
-        .bind(i64::from(number))
-        .fetch_optional(&self.pool)
-        .await?
-        .ok_or_else(|| StoreError::not_found("version", &number.to_string()))?;
+        let row =
+            sqlx::query("SELECT data, secrets FROM versions WHERE function_id = ? AND number = ?")
+                .bind(function_id)
+                .bind(i64::from(number))
+                .fetch_optional(&self.pool)
+                .await?
+                .ok_or_else(|| StoreError::not_found("version", &number.to_string()))?;
         FunctionVersion::from_row(&row)
     }
 
     async fn list_versions(&self, function_id: &str) -> StoreResult<Vec<FunctionVersion>> {
-        let rows = sqlx::query(
-            "SELECT data, secrets FROM versions WHERE function_id = ? ORDER BY number",
-        )
-        .bind(function_id)
-        .fetch_all(&self.pool)
-        .await?;
+        let rows =
+            sqlx::query("SELECT data, secrets FROM versions WHERE function_id = ? ORDER BY number")
+                .bind(function_id)
+                .fetch_all(&self.pool)
+                .await?;
         rows.iter().map(FunctionVersion::from_row).collect()
     }
 

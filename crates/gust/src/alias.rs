@@ -84,7 +84,10 @@ pub async fn run(command: AliasCommand, global: &GlobalArgs) -> anyhow::Result<(
                 return output::json(&page);
             }
             let rows = page.items.iter().map(row).collect();
-            output::table(&["NAME", "FUNCTION", "VERSION", "DESCRIPTION", "UPDATED"], rows);
+            output::table(
+                &["NAME", "FUNCTION", "VERSION", "DESCRIPTION", "UPDATED"],
+                rows,
+            );
             return Ok(());
         }
         AliasCommand::Delete { name } => {
@@ -96,7 +99,10 @@ pub async fn run(command: AliasCommand, global: &GlobalArgs) -> anyhow::Result<(
     if global.json {
         return output::json(&alias);
     }
-    output::table(&["NAME", "FUNCTION", "VERSION", "DESCRIPTION", "UPDATED"], vec![row(&alias)]);
+    output::table(
+        &["NAME", "FUNCTION", "VERSION", "DESCRIPTION", "UPDATED"],
+        vec![row(&alias)],
+    );
     Ok(())
 }
 

@@ -92,9 +92,7 @@ pub async fn run(command: VersionCommand, global: &GlobalArgs) -> anyhow::Result
             detach,
         } => {
             let answer = if detach {
-                client
-                    .detach_instances(ns, &function, Some(number))
-                    .await?
+                client.detach_instances(ns, &function, Some(number)).await?
             } else {
                 client.list_instances(ns, &function, Some(number)).await?
             };

@@ -7,7 +7,9 @@ use axum::Json;
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use axum::response::Response;
-use gust_core::{Alias, AliasPatch, AliasSpec, FunctionVersion, ListQuery, Order, Page, VersionSpec};
+use gust_core::{
+    Alias, AliasPatch, AliasSpec, FunctionVersion, ListQuery, Order, Page, VersionSpec,
+};
 use gust_engine::Caller;
 use serde::Deserialize;
 use utoipa::IntoParams;
@@ -86,15 +88,12 @@ pub async fn get_version_code(
 
 /// A version number from a path: 400 naming `number` when it is not one.
 fn version_number(text: &str) -> Result<u32, gust_engine::Error> {
-    text.parse::<u32>()
-        .ok()
-        .filter(|n| *n > 0)
-        .ok_or_else(|| {
-            gust_engine::Error::invalid(
-                "number",
-                format!("`{text}` is not a version number (versions are numbered from 1)"),
-            )
-        })
+    text.parse::<u32>().ok().filter(|n| *n > 0).ok_or_else(|| {
+        gust_engine::Error::invalid(
+            "number",
+            format!("`{text}` is not a version number (versions are numbered from 1)"),
+        )
+    })
 }
 
 /// List parameters plus the function filter.

@@ -333,9 +333,9 @@ fn alias_write_error(e: StoreError, function: &Function, version: Option<u32>) -
             field: Some("name".into()),
             ..Error::conflict(message)
         },
-        StoreError::NotFound { kind: "version", .. } => {
-            no_such_version(function, version.unwrap_or_default())
-        }
+        StoreError::NotFound {
+            kind: "version", ..
+        } => no_such_version(function, version.unwrap_or_default()),
         other => other.into(),
     }
 }

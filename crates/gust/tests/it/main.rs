@@ -22,3 +22,4 @@ mod settings;
 mod signed_urls;
 mod triggers;
 mod uploads;
+mod versions;
