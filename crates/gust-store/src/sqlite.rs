@@ -266,7 +266,7 @@ fn missing_version(alias: &Alias) -> impl FnOnce(sqlx::Error) -> StoreError + '_
     move |e| match &e {
         sqlx::Error::Database(db) if db.is_foreign_key_violation() => StoreError::not_found(
             "version",
-            &alias.version.map(|n| n.to_string()).unwrap_or_default(),
+            alias.version.map(|n| n.to_string()).unwrap_or_default(),
         ),
         sqlx::Error::Database(db) if db.is_unique_violation() => StoreError::Conflict(format!(
             "an alias named `{}` already exists in the namespace",
@@ -956,7 +956,7 @@ impl Store for SqliteStore {
                 .bind(i64::from(number))
                 .fetch_optional(&self.pool)
                 .await?
-                .ok_or_else(|| StoreError::not_found("version", &number.to_string()))?;
+                .ok_or_else(|| StoreError::not_found("version", number.to_string()))?;
         FunctionVersion::from_row(&row)
     }
 

@@ -540,7 +540,9 @@ async fn code_written_for_scaleway_runs_unchanged() {
         .await
         .unwrap();
     assert_eq!(made.status(), StatusCode::CREATED);
-    let cases: [(&str, &str, Vec<(&str, &str)>, &str); 2] = [
+    // Runtime, handler, package files, what the answer must hold.
+    type Case<'a> = (&'a str, &'a str, Vec<(&'a str, &'a str)>, &'a str);
+    let cases: [Case; 2] = [
         (
             "python3.11",
             "src/handlers/first.my_handler",
