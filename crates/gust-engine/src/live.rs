@@ -421,20 +421,26 @@ impl LiveFunctions {
         }))
     }
 
-    /// Stop serving a version (deleted); its workers finish what they run, then stop.
-    pub fn remove_version(&self, function_id: &str, number: u32) {
+    /// Stop serving a version (deleted from the store first); its workers finish what they
+    /// run, then stop.
+    pub async fn remove_version(&self, function_id: &str, number: u32) {
         self.drop_versions(|live| {
             live.function.id == function_id && live.version() == Some(number)
-        });
+        })
+        .await;
     }
 
     /// Stop serving every loaded version of a function (deleted, or its versions changed
     /// elsewhere: they load again on their next use).
-    pub fn remove_versions(&self, function_id: &str) {
-        self.drop_versions(|live| live.function.id == function_id && live.version().is_some());
+    pub async fn remove_versions(&self, function_id: &str) {
+        self.drop_versions(|live| live.function.id == function_id && live.version().is_some())
+            .await;
     }
 
-    fn drop_versions(&self, matches: impl Fn(&LiveFunction) -> bool) {
+    async fn drop_versions(&self, matches: impl Fn(&LiveFunction) -> bool) {
+        // A load that read the store before the change finishes first, so what it inserts
+        // is dropped here rather than left behind.
+        let _loading = self.loading_versions.lock().await;
         let mut removed: Vec<Arc<LiveFunction>> = Vec::new();
         let mut routes = self.routes.write().unwrap_or_else(|p| p.into_inner());
         for functions in routes.values_mut() {
@@ -616,7 +622,8 @@ impl LiveFunctions {
         // Versions merge the namespace's env too: they load again, with the new one.
         self.drop_versions(|live| {
             live.function.namespace_id == namespace.id && live.version().is_some()
-        });
+        })
+        .await;
         for id in ids {
             if let Ok(function) = self.loaders.store.get_function(&namespace.id, &id).await {
                 self.install(namespace, &function).await?;

@@ -45,7 +45,7 @@ impl Engine {
                 }
                 Err(StoreError::NotFound { .. }) => {
                     self.live.remove(id);
-                    self.live.remove_versions(id);
+                    self.live.remove_versions(id).await;
                     self.triggers.remove_function(id);
                     self.live.replace_domains(id, &[]);
                     Ok(())
@@ -59,7 +59,7 @@ impl Engine {
                 Ok(())
             }
             ChangeNotice::Versions { function_id } => {
-                self.live.remove_versions(function_id);
+                self.live.remove_versions(function_id).await;
                 Ok(())
             }
             ChangeNotice::Aliases => {

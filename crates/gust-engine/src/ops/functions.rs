@@ -114,8 +114,8 @@ impl Engine {
             )
             .await?;
         self.live.remove(&function.id);
-        self.live.remove_versions(&function.id);
         self.store.delete_function(&function.id).await?;
+        self.live.remove_versions(&function.id).await;
         self.triggers.remove_function(&function.id);
         self.live.replace_domains(&function.id, &[]);
         self.emit_function(&function, Change::Delete);

@@ -141,7 +141,7 @@ impl Engine {
         let (_, function) = self.function_for(caller, ns, f).await?;
         let version = self.version_of(&function, number).await?;
         self.store.delete_version(&function.id, number).await?;
-        self.live.remove_version(&function.id, number);
+        self.live.remove_version(&function.id, number).await;
         self.emit_version(&version, Change::Delete);
         Ok(())
     }
