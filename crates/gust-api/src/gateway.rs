@@ -74,10 +74,12 @@ pub async fn invoke_webhook(state: &ApiState, id: &str, request: Request) -> Res
 async fn respond(state: &ApiState, invocation: gust_engine::Result<Invocation>) -> Response {
     match invocation {
         Ok(Invocation::Response(response)) => response.map(axum::body::Body::new),
-        Ok(Invocation::Async(live, request)) => match state.accept_async(&live, request).await {
-            Ok(accepted) => accepted_response(state, &accepted),
-            Err(error) => ApiError(error).into_response(),
-        },
+        Ok(Invocation::Async(live, alias, request)) => {
+            match state.accept_async(&live, alias, request).await {
+                Ok(accepted) => accepted_response(state, &accepted),
+                Err(error) => ApiError(error).into_response(),
+            }
+        }
         Err(error) => ApiError(error).into_response(),
     }
 }

@@ -123,6 +123,15 @@ fn api_routes() -> OpenApiRouter<ApiState> {
             instances::detach_instances
         ))
         .routes(routes!(instances::scale_instances))
+        .routes(routes!(versions::list_versions, versions::create_version))
+        .routes(routes!(versions::get_version, versions::delete_version))
+        .routes(routes!(versions::get_version_code))
+        .routes(routes!(versions::list_aliases, versions::create_alias))
+        .routes(routes!(
+            versions::get_alias,
+            versions::update_alias,
+            versions::delete_alias
+        ))
         .routes(routes!(events::publish_event))
         .routes(routes!(tokens::list_tokens, tokens::create_token))
         .routes(routes!(tokens::get_token, tokens::delete_token))

@@ -12,8 +12,9 @@
 use std::time::Duration;
 
 use gust_core::{
-    Deployment, DeploymentStatus, Domain, Execution, ExecutionStatus, Function, FunctionSpec,
-    FunctionTrigger, Page, RuntimeInfo, SignedUrl, Token, Webhook,
+    Alias, AliasPatch, AliasSpec, Deployment, DeploymentStatus, Domain, Execution, ExecutionStatus,
+    Function, FunctionSpec, FunctionTrigger, FunctionVersion, Page, RuntimeInfo, SignedUrl, Token,
+    VersionSpec, Webhook,
 };
 use reqwest::{Method, StatusCode};
 use serde::Serialize;
@@ -703,16 +704,6 @@ impl Client {
         Ok(())
     }
 
-    /// The live workers of a process function (`{items, total}`).
-    pub async fn list_instances(&self, ns: &str, f: &str) -> ClientResult<serde_json::Value> {
-        self.json(
-            Method::GET,
-            &format!("/api/v1/namespaces/{ns}/functions/{f}/instances"),
-            None::<&()>,
-        )
-        .await
-    }
-
     /// Start `delta` warm workers (positive) or stop `-delta` idle ones (negative); the answer
     /// is `{started, stopped, instances}`.
     pub async fn scale_instances(
@@ -725,16 +716,6 @@ impl Client {
             Method::POST,
             &format!("/api/v1/namespaces/{ns}/functions/{f}/instances/scale"),
             Some(&serde_json::json!({ "count": delta })),
-        )
-        .await
-    }
-
-    /// Stop every worker of a process function; the next request starts a fresh one.
-    pub async fn detach_instances(&self, ns: &str, f: &str) -> ClientResult<serde_json::Value> {
-        self.json(
-            Method::DELETE,
-            &format!("/api/v1/namespaces/{ns}/functions/{f}/instances"),
-            None::<&()>,
         )
         .await
     }
@@ -858,7 +839,159 @@ impl Client {
         Ok(())
     }
 
-    /// Invoke over HTTP (`/fn/{ns}/{f}{path}`); any status is returned, not turned into an error.
+    /// Snapshot the function's active deployment and configuration as its next version.
+    pub async fn create_version(
+        &self,
+        ns: &str,
+        f: &str,
+        spec: &VersionSpec,
+    ) -> ClientResult<FunctionVersion> {
+        self.json(
+            Method::POST,
+            &format!("/api/v1/namespaces/{ns}/functions/{f}/versions"),
+            Some(spec),
+        )
+        .await
+    }
+
+    pub async fn list_versions(&self, ns: &str, f: &str) -> ClientResult<Page<FunctionVersion>> {
+        self.json(
+            Method::GET,
+            &format!("/api/v1/namespaces/{ns}/functions/{f}/versions"),
+            None::<&()>,
+        )
+        .await
+    }
+
+    pub async fn get_version(
+        &self,
+        ns: &str,
+        f: &str,
+        number: u32,
+    ) -> ClientResult<FunctionVersion> {
+        self.json(
+            Method::GET,
+            &format!("/api/v1/namespaces/{ns}/functions/{f}/versions/{number}"),
+            None::<&()>,
+        )
+        .await
+    }
+
+    pub async fn delete_version(&self, ns: &str, f: &str, number: u32) -> ClientResult<()> {
+        self.execute(self.request(
+            Method::DELETE,
+            &format!("/api/v1/namespaces/{ns}/functions/{f}/versions/{number}"),
+        ))
+        .await?;
+        Ok(())
+    }
+
+    /// A version's package, byte for byte as uploaded.
+    pub async fn version_code(&self, ns: &str, f: &str, number: u32) -> ClientResult<bytes::Bytes> {
+        let response = self
+            .execute(self.request(
+                Method::GET,
+                &format!("/api/v1/namespaces/{ns}/functions/{f}/versions/{number}/code"),
+            ))
+            .await?;
+        Ok(response.bytes().await?)
+    }
+
+    /// The live workers of a function, or of one of its versions.
+    pub async fn list_instances(
+        &self,
+        ns: &str,
+        f: &str,
+        version: Option<u32>,
+    ) -> ClientResult<serde_json::Value> {
+        let mut builder = self.request(
+            Method::GET,
+            &format!("/api/v1/namespaces/{ns}/functions/{f}/instances"),
+        );
+        if let Some(version) = version {
+            builder = builder.query(&[("version", version)]);
+        }
+        self.send(builder).await
+    }
+
+    /// Stop the workers of a function, or of one of its versions; answers how many stopped.
+    pub async fn detach_instances(
+        &self,
+        ns: &str,
+        f: &str,
+        version: Option<u32>,
+    ) -> ClientResult<serde_json::Value> {
+        let mut builder = self.request(
+            Method::DELETE,
+            &format!("/api/v1/namespaces/{ns}/functions/{f}/instances"),
+        );
+        if let Some(version) = version {
+            builder = builder.query(&[("version", version)]);
+        }
+        self.send(builder).await
+    }
+
+    pub async fn create_alias(&self, ns: &str, spec: &AliasSpec) -> ClientResult<Alias> {
+        self.json(
+            Method::POST,
+            &format!("/api/v1/namespaces/{ns}/aliases"),
+            Some(spec),
+        )
+        .await
+    }
+
+    /// The aliases of a namespace, or of one function.
+    pub async fn list_aliases(
+        &self,
+        ns: &str,
+        function: Option<&str>,
+    ) -> ClientResult<Page<Alias>> {
+        let limit = gust_core::list::MAX_LIMIT.to_string();
+        let mut query = vec![("limit", limit.as_str())];
+        if let Some(function) = function {
+            query.push(("function", function));
+        }
+        self.send(
+            self.request(Method::GET, &format!("/api/v1/namespaces/{ns}/aliases"))
+                .query(&query),
+        )
+        .await
+    }
+
+    pub async fn get_alias(&self, ns: &str, name: &str) -> ClientResult<Alias> {
+        self.json(
+            Method::GET,
+            &format!("/api/v1/namespaces/{ns}/aliases/{name}"),
+            None::<&()>,
+        )
+        .await
+    }
+
+    pub async fn update_alias(
+        &self,
+        ns: &str,
+        name: &str,
+        patch: &AliasPatch,
+    ) -> ClientResult<Alias> {
+        self.json(
+            Method::PATCH,
+            &format!("/api/v1/namespaces/{ns}/aliases/{name}"),
+            Some(patch),
+        )
+        .await
+    }
+
+    pub async fn delete_alias(&self, ns: &str, name: &str) -> ClientResult<()> {
+        self.execute(self.request(
+            Method::DELETE,
+            &format!("/api/v1/namespaces/{ns}/aliases/{name}"),
+        ))
+        .await?;
+        Ok(())
+    }
+
+    /// Invoke over HTTP (`/fn/{ns}/{f}{path}`; `f` may be `name:version` or `name:alias`); any
+    /// status is returned, not turned into an error.
     pub async fn invoke(
         &self,
         method: Method,

@@ -139,6 +139,13 @@ pub struct Execution {
     pub function_id: String,
     #[serde(default)]
     pub deployment_id: Option<String>,
+    /// The version of the function that ran (`/fn/{ns}/{fn}:{version}/…`, an alias, or an
+    /// API execution naming one); `null`: the function's current configuration.
+    #[serde(default)]
+    pub function_version: Option<u32>,
+    /// The alias it was invoked through, if any.
+    #[serde(default)]
+    pub alias: Option<String>,
     pub trigger: Trigger,
     pub status: ExecutionStatus,
     pub request: ExecutionRequest,
@@ -206,6 +213,8 @@ impl Execution {
             namespace_id: function.namespace_id.clone(),
             function_id: function.id.clone(),
             deployment_id: function.active_deployment.clone(),
+            function_version: None,
+            alias: None,
             trigger,
             status: ExecutionStatus::Queued,
             request,
@@ -246,6 +255,8 @@ impl Execution {
             namespace_id: namespace_id.to_string(),
             function_id: function_id.to_string(),
             deployment_id: Some(deployment_id.to_string()),
+            function_version: None,
+            alias: None,
             trigger,
             status: ExecutionStatus::Running,
             request,

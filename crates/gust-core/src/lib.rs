@@ -3,7 +3,7 @@
 //! all agree on one definition of a function, a deployment or an execution.
 //!
 //! Layout: one module per resource (`namespace`, `function`, `deployment`, `execution`,
-//! `token`, `runtime`, `trigger`, `webhook`, `domain`, `edge`), plus `schedule` (cron), `validate` (names, env keys, bounds), `list`
+//! `token`, `runtime`, `trigger`, `webhook`, `domain`, `version`, `edge`), plus `schedule` (cron), `validate` (names, env keys, bounds), `list`
 //! (pagination shared by every list endpoint) and `error`.
 //!
 //! Errors: [`ValidationError`] names the offending field; the API turns it into a 400.
@@ -24,6 +24,7 @@ pub mod stored;
 pub mod token;
 pub mod trigger;
 pub mod validate;
+pub mod version;
 pub mod webhook;
 
 pub use deployment::{Deployment, DeploymentStatus, PackageFormat, SignedUrl};
@@ -47,6 +48,7 @@ pub use trigger::{
     Event, EventSpec, FunctionTrigger, QueueProtocol, QueueSource, TriggerKind, TriggerOrigin,
     TriggerPatch, TriggerSpec, TriggerStatus,
 };
+pub use version::{Alias, AliasPatch, AliasSpec, FunctionVersion, MAX_VERSIONS, VersionSpec};
 pub use webhook::{Webhook, WebhookSpec};
 
 /// The namespace every installation has from its first start.

@@ -23,6 +23,12 @@ pub fn write_execution(out: &mut Vec<u8>, e: &Execution) {
     if let Some(deployment) = &e.deployment_id {
         o.str("deployment_id", deployment);
     }
+    if let Some(version) = e.function_version {
+        o.u64("function_version", u64::from(version));
+    }
+    if let Some(alias) = &e.alias {
+        o.str("alias", alias);
+    }
     o.str("trigger", e.trigger.as_str());
     o.str("status", e.status.as_str());
     {
@@ -323,6 +329,7 @@ mod tests {
         serde_json::from_value(serde_json::json!({
             "id": "01a2109a-2284-75ea-9d77-6fd26a0e33b8",
             "namespace_id": "ns \"quoted\"", "function_id": "f", "deployment_id": "d\n1",
+            "function_version": 7, "alias": "prod \"blue\"",
             "trigger": "event", "status": "queued",
             "request": {"method": "POST", "path": "/a/é", "query": "x=1&y=\u{1}",
                 "headers": {"b": "2", "a": "1 \\ 2"}, "body": "aGk=", "is_base64": true,
@@ -347,6 +354,8 @@ mod tests {
     fn the_stored_form_reads_back_whole_and_leaves_every_default_out() {
         let mut minimal = everything();
         minimal.deployment_id = None;
+        minimal.function_version = None;
+        minimal.alias = None;
         minimal.request = crate::ExecutionRequest {
             method: "GET".into(),
             path: "/".into(),
@@ -404,7 +413,7 @@ mod tests {
         let expected = [
             (
                 "",
-                "id namespace_id function_id deployment_id trigger status request response logs error_message duration_us cold_start startup attempts async max_attempts run_after dead_letter idempotency_key source replay_of event_depth created_at started_at finished_at",
+                "id namespace_id function_id deployment_id function_version alias trigger status request response logs error_message duration_us cold_start startup attempts async max_attempts run_after dead_letter idempotency_key source replay_of event_depth created_at started_at finished_at",
             ),
             (
                 "request",

@@ -3,6 +3,12 @@
 //! component with its limits, or the pool of worker processes of a python, node or custom
 //! function. Every change to a function, its namespace or its active deployment calls `sync`.
 //!
+//! Versions of functions live in the same map, under `{function}:{number}` beside the
+//! function's own keys: loaded from the store on first use, then found as a function is, with
+//! no query; dropped when the version or the function is deleted. Aliases are a map of their
+//! own (namespace → name → function and version), loaded at start and kept in step by the
+//! alias operations.
+//!
 //! Beside it, what host names run which function: a function's generated domain name
 //! (`<function>.<namespace>.<functions domain>`) is read off the host itself, and custom domains
 //! are a map kept in step by the domain operations ([`LiveFunctions::route_host`]).
@@ -13,7 +19,11 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, RwLock};
 use std::time::Duration;
 
-use gust_core::{Deployment, Domain, Function, FunctionStatus, HandlerContract, Namespace};
+use gust_core::version::{QUALIFIER_SEPARATOR, Qualifier};
+use gust_core::{
+    Alias, Deployment, Domain, Function, FunctionStatus, FunctionVersion, HandlerContract,
+    Namespace,
+};
 use gust_runtime::Runtime;
 use gust_runtime_process::{FunctionPool, PoolSpec, ProcessRuntime};
 use gust_runtime_wasm::{InvokeLimits, LimitedComponent, WasmFunction, WasmRuntime};
@@ -23,6 +33,7 @@ use crate::error::Error;
 use crate::metrics::Metrics;
 
 /// What a function keeps running between requests, for listing and detaching its instances.
+#[derive(Clone)]
 pub enum Runner {
     /// Nothing: each request gets a fresh instance.
     Wasm {},
@@ -40,11 +51,22 @@ pub struct LiveFunction {
     pub ids: Arc<ExecutionIds>,
 }
 
-/// The namespace, function and deployment an execution record belongs to.
+/// The namespace, function and deployment an execution record belongs to, and the version
+/// and alias that ran, if any.
+#[derive(Clone)]
 pub struct ExecutionIds {
     pub namespace_id: String,
     pub function_id: String,
     pub deployment_id: String,
+    pub function_version: Option<u32>,
+    pub alias: Option<String>,
+}
+
+impl LiveFunction {
+    /// The version this entry runs; `None`: the function's current configuration.
+    pub fn version(&self) -> Option<u32> {
+        self.ids.function_version
+    }
 }
 
 /// What the live set loads functions from and with.
@@ -78,6 +100,19 @@ pub struct LiveFunctions {
     hosts: RwLock<HashMap<String, HostTarget>>,
     /// Whether `hosts` holds any, so a server without custom domains never takes its lock.
     any_hosts: AtomicBool,
+    /// Aliases: namespace (name and id) → alias name → what it runs.
+    aliases: RwLock<HashMap<String, HashMap<String, AliasTarget>>>,
+    /// Held while a version loads, so concurrent first requests load it once.
+    loading_versions: tokio::sync::Mutex<()>,
+}
+
+/// What an alias runs, by the keys of the live set.
+#[derive(Debug, Clone)]
+struct AliasTarget {
+    namespace_id: String,
+    function_id: String,
+    function_name: String,
+    version: Option<u32>,
 }
 
 /// The function a custom domain runs, by the keys of the live set.
@@ -115,6 +150,8 @@ impl LiveFunctions {
             domain_suffix: format!(".{functions_domain}"),
             hosts: RwLock::default(),
             any_hosts: AtomicBool::new(false),
+            aliases: RwLock::default(),
+            loading_versions: tokio::sync::Mutex::new(()),
         }
     }
 
@@ -233,6 +270,291 @@ impl LiveFunctions {
         })
     }
 
+    /// An invocable version or alias, `qualified` being `{function}:{qualifier}` (a version
+    /// number or an alias name), with the alias name when it was one. A loaded version is
+    /// found in memory under exactly that key; anything else is resolved once here.
+    pub async fn find_qualified(
+        &self,
+        namespace: &str,
+        qualified: &str,
+    ) -> Result<(Arc<LiveFunction>, Option<String>), Error> {
+        if let Some(live) = self.get(namespace, qualified) {
+            return Ok((live, None));
+        }
+        let (function, qualifier) = qualified
+            .split_once(QUALIFIER_SEPARATOR)
+            .unwrap_or((qualified, ""));
+        match Qualifier::parse(qualifier).map_err(|why| Error::not_found_of("version", why))? {
+            Qualifier::Version(number) => {
+                let (namespace, current) = self.current(namespace, function).await?;
+                Ok((self.load_version(&namespace, &current, number).await?, None))
+            }
+            Qualifier::Alias(name) => {
+                let target = self.alias(namespace, name).ok_or_else(|| {
+                    Error::not_found_of(
+                        "alias",
+                        format!("no alias `{name}` in namespace `{namespace}`"),
+                    )
+                })?;
+                if function != target.function_name && function != target.function_id {
+                    return Err(Error::not_found_of(
+                        "alias",
+                        format!(
+                            "the alias `{name}` runs function `{}`, not `{function}`",
+                            target.function_name
+                        ),
+                    ));
+                }
+                let live = match target.version {
+                    None => self.find(&target.namespace_id, &target.function_id).await?,
+                    Some(number) => {
+                        let key = version_key(&target.function_id, number);
+                        match self.get(&target.namespace_id, &key) {
+                            Some(live) => live,
+                            None => {
+                                let (namespace, current) = self
+                                    .current(&target.namespace_id, &target.function_id)
+                                    .await?;
+                                self.load_version(&namespace, &current, number).await?
+                            }
+                        }
+                    }
+                };
+                Ok((live, Some(name.to_string())))
+            }
+        }
+    }
+
+    /// A version of a function, from memory, else loaded from the store (404 naming it when it
+    /// does not exist). `function` is the function as it is now: its privacy applies.
+    pub async fn find_version(
+        &self,
+        namespace_id: &str,
+        function_id: &str,
+        number: u32,
+    ) -> Result<Arc<LiveFunction>, Error> {
+        if let Some(live) = self.get(namespace_id, &version_key(function_id, number)) {
+            return Ok(live);
+        }
+        let (namespace, current) = self.current(namespace_id, function_id).await?;
+        self.load_version(&namespace, &current, number).await
+    }
+
+    /// The version's entry if it is loaded (no query).
+    pub fn get_version(
+        &self,
+        namespace_id: &str,
+        function_id: &str,
+        number: u32,
+    ) -> Option<Arc<LiveFunction>> {
+        self.get(namespace_id, &version_key(function_id, number))
+    }
+
+    /// A function's namespace and its current configuration, from the store (only when a
+    /// version is first loaded).
+    async fn current(
+        &self,
+        namespace: &str,
+        function: &str,
+    ) -> Result<(Namespace, Function), Error> {
+        let namespace = self.loaders.store.get_namespace(namespace).await?;
+        let function = self
+            .loaders
+            .store
+            .get_function(&namespace.id, function)
+            .await?;
+        Ok((namespace, function))
+    }
+
+    async fn load_version(
+        &self,
+        namespace: &Namespace,
+        current: &Function,
+        number: u32,
+    ) -> Result<Arc<LiveFunction>, Error> {
+        let _loading = self.loading_versions.lock().await;
+        if let Some(live) = self.get_version(&namespace.id, &current.id, number) {
+            return Ok(live);
+        }
+        let version = self
+            .loaders
+            .store
+            .get_version(&current.id, number)
+            .await
+            .map_err(|e| match e {
+                gust_store::StoreError::NotFound { .. } => Error::not_found_of(
+                    "version",
+                    format!("function `{}` has no version {number}", current.name),
+                ),
+                other => other.into(),
+            })?;
+        let live = self.build_version(namespace, current, &version).await?;
+        let mut routes = self.routes.write().unwrap_or_else(|p| p.into_inner());
+        insert_version(&mut routes, namespace, current, number, &live);
+        Ok(live)
+    }
+
+    async fn build_version(
+        &self,
+        namespace: &Namespace,
+        current: &Function,
+        version: &FunctionVersion,
+    ) -> Result<Arc<LiveFunction>, Error> {
+        let mut config = version.config.clone();
+        // Who may call a version is the function's business now, not when it was made.
+        config.privacy = current.privacy;
+        config.http_option = current.http_option;
+        let (runtime, runner) = self
+            .runner(namespace, &config, &version.deployment_id, false)
+            .await?;
+        Ok(Arc::new(LiveFunction {
+            ids: Arc::new(ExecutionIds {
+                namespace_id: config.namespace_id.clone(),
+                function_id: config.id.clone(),
+                deployment_id: version.deployment_id.clone(),
+                function_version: Some(version.number),
+                alias: None,
+            }),
+            function: config,
+            runtime,
+            runner,
+        }))
+    }
+
+    /// Stop serving a version (deleted from the store first); its workers finish what they
+    /// run, then stop.
+    pub async fn remove_version(&self, function_id: &str, number: u32) {
+        self.drop_versions(|live| {
+            live.function.id == function_id && live.version() == Some(number)
+        })
+        .await;
+    }
+
+    /// Stop serving every loaded version of a function (deleted, or its versions changed
+    /// elsewhere: they load again on their next use).
+    pub async fn remove_versions(&self, function_id: &str) {
+        self.drop_versions(|live| live.function.id == function_id && live.version().is_some())
+            .await;
+    }
+
+    async fn drop_versions(&self, matches: impl Fn(&LiveFunction) -> bool) {
+        // A load that read the store before the change finishes first, so what it inserts
+        // is dropped here rather than left behind.
+        let _loading = self.loading_versions.lock().await;
+        let mut removed: Vec<Arc<LiveFunction>> = Vec::new();
+        let mut routes = self.routes.write().unwrap_or_else(|p| p.into_inner());
+        for functions in routes.values_mut() {
+            functions.retain(|_, live| {
+                if !matches(live) {
+                    return true;
+                }
+                if !removed.iter().any(|r| Arc::ptr_eq(r, live)) {
+                    removed.push(live.clone());
+                }
+                false
+            });
+        }
+        routes.retain(|_, functions| !functions.is_empty());
+        drop(routes);
+        for live in removed {
+            if let Runner::Process(pool) = &live.runner {
+                let pool = pool.clone();
+                tokio::spawn(async move { pool.drain().await });
+            }
+        }
+    }
+
+    /// Give the loaded versions of `function` its current privacy and redirect setting.
+    fn refresh_versions(&self, function: &Function) {
+        let mut routes = self.routes.write().unwrap_or_else(|p| p.into_inner());
+        let mut refreshed: Vec<(Arc<LiveFunction>, Arc<LiveFunction>)> = Vec::new();
+        for functions in routes.values_mut() {
+            for live in functions.values_mut() {
+                if live.function.id != function.id
+                    || live.version().is_none()
+                    || (live.function.privacy == function.privacy
+                        && live.function.http_option == function.http_option)
+                {
+                    continue;
+                }
+                let fresh = match refreshed.iter().find(|(old, _)| Arc::ptr_eq(old, live)) {
+                    Some((_, fresh)) => fresh.clone(),
+                    None => {
+                        let mut config = live.function.clone();
+                        config.privacy = function.privacy;
+                        config.http_option = function.http_option;
+                        let fresh = Arc::new(LiveFunction {
+                            function: config,
+                            runtime: live.runtime.clone(),
+                            runner: live.runner.clone(),
+                            ids: live.ids.clone(),
+                        });
+                        refreshed.push((live.clone(), fresh.clone()));
+                        fresh
+                    }
+                };
+                *live = fresh;
+            }
+        }
+    }
+
+    /// Route an alias (`namespace` and `function` are the names of its namespace and function).
+    pub fn put_alias(&self, alias: &Alias, namespace: &str, function: &str) {
+        let mut aliases = self.aliases.write().unwrap_or_else(|p| p.into_inner());
+        for ns_key in [namespace, alias.namespace_id.as_str()] {
+            aliases.entry(ns_key.to_string()).or_default().insert(
+                alias.name.clone(),
+                AliasTarget {
+                    namespace_id: alias.namespace_id.clone(),
+                    function_id: alias.function_id.clone(),
+                    function_name: function.to_string(),
+                    version: alias.version,
+                },
+            );
+        }
+    }
+
+    /// Stop routing an alias.
+    pub fn remove_alias(&self, namespace_id: &str, name: &str) {
+        let mut aliases = self.aliases.write().unwrap_or_else(|p| p.into_inner());
+        for functions in aliases.values_mut() {
+            functions.retain(|alias, target| alias != name || target.namespace_id != namespace_id);
+        }
+        aliases.retain(|_, names| !names.is_empty());
+    }
+
+    /// Route every stored alias (at start, or after a change made elsewhere), replacing those
+    /// held. Aliases whose namespace or function cannot be read are skipped.
+    pub async fn load_aliases(&self, aliases: &[Alias]) {
+        let mut loaded: Vec<(&Alias, String, String)> = Vec::new();
+        for alias in aliases {
+            let Ok(namespace) = self.loaders.store.get_namespace(&alias.namespace_id).await else {
+                continue;
+            };
+            let Ok(function) = self
+                .loaders
+                .store
+                .get_function_by_id(&alias.function_id)
+                .await
+            else {
+                continue;
+            };
+            loaded.push((alias, namespace.name, function.name));
+        }
+        self.aliases
+            .write()
+            .unwrap_or_else(|p| p.into_inner())
+            .clear();
+        for (alias, namespace, function) in loaded {
+            self.put_alias(alias, &namespace, &function);
+        }
+    }
+
+    fn alias(&self, namespace: &str, name: &str) -> Option<AliasTarget> {
+        let aliases = self.aliases.read().unwrap_or_else(|p| p.into_inner());
+        aliases.get(namespace)?.get(name).cloned()
+    }
+
     pub fn get(&self, namespace: &str, function: &str) -> Option<Arc<LiveFunction>> {
         let routes = self.routes.read().unwrap_or_else(|p| p.into_inner());
         routes.get(namespace)?.get(function).cloned()
@@ -282,13 +604,26 @@ impl LiveFunctions {
 
     /// Re-sync every function of a namespace (its env or secrets changed).
     pub async fn sync_namespace(&self, namespace: &Namespace) -> Result<(), Error> {
-        let ids: Vec<String> = {
+        let mut ids: Vec<String> = {
             let routes = self.routes.read().unwrap_or_else(|p| p.into_inner());
             routes
                 .get(&namespace.id)
-                .map(|functions| functions.values().map(|l| l.function.id.clone()).collect())
+                .map(|functions| {
+                    functions
+                        .values()
+                        .filter(|l| l.version().is_none())
+                        .map(|l| l.function.id.clone())
+                        .collect()
+                })
                 .unwrap_or_default()
         };
+        ids.sort_unstable();
+        ids.dedup();
+        // Versions merge the namespace's env too: they load again, with the new one.
+        self.drop_versions(|live| {
+            live.function.namespace_id == namespace.id && live.version().is_some()
+        })
+        .await;
         for id in ids {
             if let Ok(function) = self.loaders.store.get_function(&namespace.id, &id).await {
                 self.install(namespace, &function).await?;
@@ -324,38 +659,14 @@ impl LiveFunctions {
     }
 
     async fn install(&self, namespace: &Namespace, function: &Function) -> Result<(), Error> {
+        self.refresh_versions(function);
         let Some(deployment_id) = function.active_deployment.clone() else {
             self.remove(&function.id);
             return Ok(());
         };
-        let env = merged_env(namespace, function, &deployment_id);
-        let (runtime, runner): (Arc<dyn Runtime>, _) = if function.runtime.is_process() {
-            // The file the contract loads is the deployment's (only `appwrite` names one).
-            let entrypoint = match function.contract {
-                HandlerContract::Appwrite => {
-                    self.loaders
-                        .store
-                        .get_deployment(&function.id, &deployment_id)
-                        .await?
-                        .entrypoint
-                }
-                HandlerContract::Gust | HandlerContract::Qinling => None,
-            };
-            let pool = self.pool(function, &deployment_id, entrypoint, env)?;
-            (Arc::new(pool.clone()), Runner::Process(pool))
-        } else {
-            let component = LimitedComponent {
-                function: self.component(&function.id, &deployment_id).await?,
-                limits: InvokeLimits {
-                    timeout: Duration::from_secs(u64::from(function.timeout_s)),
-                    memory_mb: function.memory_mb,
-                    env,
-                    log_limit: self.loaders.log_limit,
-                },
-                serving: self.loaders.metrics.wasm_instances.clone(),
-            };
-            (Arc::new(component), Runner::Wasm {})
-        };
+        let (runtime, runner) = self
+            .runner(namespace, function, &deployment_id, true)
+            .await?;
         self.loaders
             .metrics
             .name_function(&function.id, &namespace.name, &function.name);
@@ -364,6 +675,8 @@ impl LiveFunctions {
                 namespace_id: function.namespace_id.clone(),
                 function_id: function.id.clone(),
                 deployment_id,
+                function_version: None,
+                alias: None,
             }),
             function: function.clone(),
             runtime,
@@ -381,6 +694,45 @@ impl LiveFunctions {
         Ok(())
     }
 
+    /// What runs `function` on `deployment_id`: its component with its limits, or a worker
+    /// pool. `shared_pool`: the function's own pool, kept across scale changes (a version
+    /// gets a pool of its own).
+    async fn runner(
+        &self,
+        namespace: &Namespace,
+        function: &Function,
+        deployment_id: &str,
+        shared_pool: bool,
+    ) -> Result<(Arc<dyn Runtime>, Runner), Error> {
+        let env = merged_env(namespace, function, deployment_id);
+        if function.runtime.is_process() {
+            // The file the contract loads is the deployment's (only `appwrite` names one).
+            let entrypoint = match function.contract {
+                HandlerContract::Appwrite => {
+                    self.loaders
+                        .store
+                        .get_deployment(&function.id, deployment_id)
+                        .await?
+                        .entrypoint
+                }
+                HandlerContract::Gust | HandlerContract::Qinling => None,
+            };
+            let pool = self.pool(function, deployment_id, entrypoint, env, shared_pool)?;
+            return Ok((Arc::new(pool.clone()), Runner::Process(pool)));
+        }
+        let component = LimitedComponent {
+            function: self.component(&function.id, deployment_id).await?,
+            limits: InvokeLimits {
+                timeout: Duration::from_secs(u64::from(function.timeout_s)),
+                memory_mb: function.memory_mb,
+                env,
+                log_limit: self.loaders.log_limit,
+            },
+            serving: self.loaders.metrics.wasm_instances.clone(),
+        };
+        Ok((Arc::new(component), Runner::Wasm {}))
+    }
+
     /// The worker pool for a process function: the current one when only its scale changed
     /// (applied in place), else a new one, the old one draining its in-flight requests.
     fn pool(
@@ -389,6 +741,7 @@ impl LiveFunctions {
         deployment_id: &str,
         entrypoint: Option<String>,
         env: Vec<(String, String)>,
+        shared: bool,
     ) -> Result<FunctionPool, Error> {
         let runtime = self.loaders.process.as_ref().map_err(|reason| {
             Error::unavailable(
@@ -417,6 +770,9 @@ impl LiveFunctions {
             concurrency: function.concurrency,
             network: function.network,
         };
+        if !shared {
+            return Ok(runtime.pool(spec));
+        }
         let mut pools = self.pools.lock().unwrap_or_else(|p| p.into_inner());
         if let Some(current) = pools.get(&function.id)
             && same_workers(current.spec(), &spec)
@@ -497,11 +853,32 @@ fn same_workers(a: &PoolSpec, b: &PoolSpec) -> bool {
 
 type Routes = HashMap<String, HashMap<String, Arc<LiveFunction>>>;
 
+/// Remove the entry of a function's current configuration (its versions stay).
 fn remove_from(routes: &mut Routes, function_id: &str) {
     for functions in routes.values_mut() {
-        functions.retain(|_, live| live.function.id != function_id);
+        functions.retain(|_, live| live.function.id != function_id || live.version().is_some());
     }
     routes.retain(|_, functions| !functions.is_empty());
+}
+
+/// The key a version is found under beside its function's (`hello:2`, `<id>:2`).
+fn version_key(function: &str, number: u32) -> String {
+    format!("{function}{QUALIFIER_SEPARATOR}{number}")
+}
+
+fn insert_version(
+    routes: &mut Routes,
+    namespace: &Namespace,
+    function: &Function,
+    number: u32,
+    live: &Arc<LiveFunction>,
+) {
+    for ns_key in [&namespace.name, &namespace.id] {
+        let functions = routes.entry(ns_key.clone()).or_default();
+        for fn_key in [&function.name, &function.id] {
+            functions.insert(version_key(fn_key, number), live.clone());
+        }
+    }
 }
 
 /// Namespace env, then namespace secrets, then the function's env and secrets: the most

@@ -245,6 +245,11 @@ impl Engine {
             .await
             .context("loading active functions")?;
         state.live.load_domains(&state.store.all_domains().await?);
+        // Versions load on their first use; aliases are resolved from memory, so all of them.
+        state
+            .live
+            .load_aliases(&state.store.all_aliases().await?)
+            .await;
         for deployment in state.store.unfinished_deployments().await? {
             tracing::info!(deployment = %deployment.id, "resuming an unfinished build");
             state

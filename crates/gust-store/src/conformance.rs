@@ -10,11 +10,11 @@ use std::fmt::Debug;
 
 use chrono::{DateTime, Duration, Utc};
 use gust_core::{
-    Deployment, DeploymentStatus, Domain, DomainSpec, Execution, ExecutionLogs, ExecutionRequest,
-    ExecutionResponse, ExecutionRetention, ExecutionStatus, ExecutionTrigger, Function,
-    FunctionSpec, FunctionStatus, FunctionTrigger, ListQuery, Namespace, NamespaceSpec, Order,
-    PackageFormat, Page, Scope, Token, TriggerKind, TriggerOrigin, TriggerSpec, Webhook,
-    WebhookSpec, execution::RecordedBody,
+    Alias, AliasSpec, Deployment, DeploymentStatus, Domain, DomainSpec, Execution, ExecutionLogs,
+    ExecutionRequest, ExecutionResponse, ExecutionRetention, ExecutionStatus, ExecutionTrigger,
+    Function, FunctionSpec, FunctionStatus, FunctionTrigger, FunctionVersion, ListQuery, Namespace,
+    NamespaceSpec, Order, PackageFormat, Page, Scope, Token, TriggerKind, TriggerOrigin,
+    TriggerSpec, VersionSpec, Webhook, WebhookSpec, execution::RecordedBody,
 };
 
 use crate::{DomainScope, ExecutionFilter, Store, StoreError, StoreResult};
@@ -50,6 +50,11 @@ macro_rules! conformance_tests {
             domains_are_read_listed_and_deleted_by_id,
             a_host_name_belongs_to_one_domain_of_the_store,
             deleting_a_function_or_namespace_removes_its_domains,
+            versions_are_numbered_per_function_and_numbers_are_not_given_again,
+            a_function_has_at_most_the_versions_allowed,
+            aliases_are_unique_per_namespace_and_point_at_existing_versions,
+            a_version_an_alias_points_at_is_not_deleted,
+            deleting_a_function_removes_its_versions_and_aliases,
             webhooks_are_read_listed_moved_and_deleted_by_id,
             deleting_a_function_removes_its_webhooks,
             executions_are_put_replaced_and_read_per_function,
@@ -937,6 +942,172 @@ pub async fn deleting_a_function_or_namespace_removes_its_domains(store: &dyn St
     assert_eq!(store.all_domains().await.unwrap(), [stays]);
 }
 
+// Versions and aliases.
+
+pub async fn versions_are_numbered_per_function_and_numbers_are_not_given_again(store: &dyn Store) {
+    let shop = created_namespace(store, "shop").await;
+    let checkout = created_function(store, &shop, "checkout").await;
+    let refund = created_function(store, &shop, "refund").await;
+    let one = created_version(store, &checkout, "d1").await;
+    let two = created_version(store, &checkout, "d2").await;
+    let other = created_version(store, &refund, "d9").await;
+    assert_eq!((one.number, two.number, other.number), (1, 2, 1));
+    // The snapshot comes back whole, secrets with their values.
+    let back = store.get_version(&checkout.id, 1).await.unwrap();
+    assert_eq!(back, one);
+    assert_eq!(back.config.secrets["API_KEY"], "first");
+    assert_eq!(
+        store.list_versions(&checkout.id).await.unwrap(),
+        [one.clone(), two.clone()]
+    );
+    assert_eq!(
+        store
+            .versions_of_deployment(&checkout.id, "d2")
+            .await
+            .unwrap(),
+        [2]
+    );
+
+    store.delete_version(&checkout.id, 2).await.unwrap();
+    assert_not_found(store.get_version(&checkout.id, 2).await, "version", "2");
+    assert_not_found(store.delete_version(&checkout.id, 2).await, "version", "2");
+    let three = created_version(store, &checkout, "d3").await;
+    assert_eq!(
+        three.number, 3,
+        "the number of a deleted version is not given again"
+    );
+    assert_eq!(
+        store.list_versions(&checkout.id).await.unwrap(),
+        [one, three]
+    );
+    let ghost = function(&shop, "ghost");
+    assert_not_found(
+        store.create_version(&version(&ghost, "d1"), 10).await,
+        "function",
+        &ghost.id,
+    );
+}
+
+pub async fn a_function_has_at_most_the_versions_allowed(store: &dyn Store) {
+    let shop = created_namespace(store, "shop").await;
+    let checkout = created_function(store, &shop, "checkout").await;
+    for _ in 0..3 {
+        store
+            .create_version(&version(&checkout, "d1"), 3)
+            .await
+            .unwrap();
+    }
+    assert_conflict(store.create_version(&version(&checkout, "d1"), 3).await);
+    assert_eq!(store.list_versions(&checkout.id).await.unwrap().len(), 3);
+    store.delete_version(&checkout.id, 1).await.unwrap();
+    let next = store
+        .create_version(&version(&checkout, "d1"), 3)
+        .await
+        .unwrap();
+    assert_eq!(next.number, 4, "the refused attempt gave no number away");
+}
+
+pub async fn aliases_are_unique_per_namespace_and_point_at_existing_versions(store: &dyn Store) {
+    let shop = created_namespace(store, "shop").await;
+    let blog = created_namespace(store, "blog").await;
+    let checkout = created_function(store, &shop, "checkout").await;
+    let refund = created_function(store, &shop, "refund").await;
+    let posts = created_function(store, &blog, "posts").await;
+    created_version(store, &checkout, "d1").await;
+    let prod = created_alias(store, &checkout, "prod", Some(1)).await;
+    let latest = created_alias(store, &refund, "latest", None).await;
+    let elsewhere = created_alias(store, &posts, "prod", None).await;
+    assert_eq!(store.get_alias(&shop.id, "prod").await.unwrap(), prod);
+    assert_eq!(store.get_alias(&blog.id, "prod").await.unwrap(), elsewhere);
+    assert_not_found(store.get_alias(&shop.id, "nope").await, "alias", "nope");
+
+    match store.create_alias(&alias(&refund, "prod", None)).await {
+        Err(StoreError::Conflict(message)) => {
+            assert!(
+                message.contains("prod"),
+                "the conflict names the alias: {message}"
+            )
+        }
+        other => panic!("expected a conflict, got {other:?}"),
+    }
+    assert_not_found(
+        store.create_alias(&alias(&checkout, "beta", Some(7))).await,
+        "version",
+        "7",
+    );
+
+    // Moved to another function and version, or to no version.
+    let mut moved = prod.clone();
+    moved.function_id = refund.id.clone();
+    moved.function = refund.name.clone();
+    moved.version = Some(1);
+    assert_not_found(store.update_alias(&moved).await, "version", "1");
+    assert_eq!(store.get_alias(&shop.id, "prod").await.unwrap(), prod);
+    moved.version = None;
+    store.update_alias(&moved).await.unwrap();
+    assert_eq!(store.get_alias(&shop.id, "prod").await.unwrap(), moved);
+
+    let oldest_first = ListQuery {
+        order: Some(Order::Asc),
+        ..ListQuery::default()
+    };
+    let of_shop = store
+        .list_aliases(&shop.id, None, &oldest_first)
+        .await
+        .unwrap();
+    assert_eq!(
+        of_shop.items,
+        sorted_by_id(vec![moved.clone(), latest.clone()], |a| &a.id)
+    );
+    let of_refund = store
+        .list_aliases(&shop.id, Some(&refund.id), &search_for("lat"))
+        .await
+        .unwrap();
+    assert_eq!(of_refund.items, std::slice::from_ref(&latest));
+    store.delete_alias(&latest.id).await.unwrap();
+    assert_not_found(store.delete_alias(&latest.id).await, "alias", &latest.id);
+    assert_eq!(
+        sorted_by_id(store.all_aliases().await.unwrap(), |a| &a.id),
+        sorted_by_id(vec![moved, elsewhere], |a| &a.id)
+    );
+}
+
+pub async fn a_version_an_alias_points_at_is_not_deleted(store: &dyn Store) {
+    let shop = created_namespace(store, "shop").await;
+    let checkout = created_function(store, &shop, "checkout").await;
+    created_version(store, &checkout, "d1").await;
+    let mut prod = created_alias(store, &checkout, "prod", Some(1)).await;
+    match store.delete_version(&checkout.id, 1).await {
+        Err(StoreError::Conflict(message)) => {
+            assert!(
+                message.contains("prod"),
+                "the conflict names the alias: {message}"
+            )
+        }
+        other => panic!("expected a conflict, got {other:?}"),
+    }
+    assert!(store.get_version(&checkout.id, 1).await.is_ok());
+    prod.version = None;
+    store.update_alias(&prod).await.unwrap();
+    store.delete_version(&checkout.id, 1).await.unwrap();
+}
+
+pub async fn deleting_a_function_removes_its_versions_and_aliases(store: &dyn Store) {
+    let shop = created_namespace(store, "shop").await;
+    let doomed = created_function(store, &shop, "doomed").await;
+    let kept = created_function(store, &shop, "kept").await;
+    created_version(store, &doomed, "d1").await;
+    created_version(store, &kept, "d2").await;
+    created_alias(store, &doomed, "gone", Some(1)).await;
+    let stays = created_alias(store, &kept, "stays", Some(1)).await;
+
+    store.delete_function(&doomed.id).await.unwrap();
+    assert!(store.list_versions(&doomed.id).await.unwrap().is_empty());
+    assert_not_found(store.get_alias(&shop.id, "gone").await, "alias", "gone");
+    assert_eq!(store.all_aliases().await.unwrap(), [stays]);
+    assert_eq!(store.list_versions(&kept.id).await.unwrap().len(), 1);
+}
+
 // Webhooks.
 
 pub async fn webhooks_are_read_listed_moved_and_deleted_by_id(store: &dyn Store) {
@@ -1531,6 +1702,47 @@ async fn created_domain(store: &dyn Store, function: &Function, hostname: &str) 
     let d = domain(function, hostname);
     store.create_domain(&d).await.unwrap();
     d
+}
+
+fn version(function: &Function, deployment_id: &str) -> FunctionVersion {
+    VersionSpec {
+        description: Some(format!("runs {deployment_id}")),
+    }
+    .into_version(function, 0, deployment_id, &format!("sha-{deployment_id}"))
+    .unwrap()
+}
+
+async fn created_version(
+    store: &dyn Store,
+    function: &Function,
+    deployment_id: &str,
+) -> FunctionVersion {
+    store
+        .create_version(&version(function, deployment_id), gust_core::MAX_VERSIONS)
+        .await
+        .unwrap()
+}
+
+fn alias(function: &Function, name: &str, version: Option<u32>) -> Alias {
+    AliasSpec {
+        name: Some(name.into()),
+        version,
+        description: Some(format!("{name} traffic")),
+        ..AliasSpec::default()
+    }
+    .into_alias(function)
+    .unwrap()
+}
+
+async fn created_alias(
+    store: &dyn Store,
+    function: &Function,
+    name: &str,
+    version: Option<u32>,
+) -> Alias {
+    let a = alias(function, name, version);
+    store.create_alias(&a).await.unwrap();
+    a
 }
 
 async fn created_webhook(store: &dyn Store, function: &Function, description: &str) -> Webhook {

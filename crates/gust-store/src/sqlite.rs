@@ -8,8 +8,8 @@ use std::time::Duration;
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use gust_core::{
-    Deployment, Domain, Execution, ExecutionRetention, Function, FunctionTrigger, ListQuery,
-    Namespace, Order, Page, Token, TriggerOrigin, Webhook,
+    Alias, Deployment, Domain, Execution, ExecutionRetention, Function, FunctionTrigger,
+    FunctionVersion, ListQuery, Namespace, Order, Page, Token, TriggerOrigin, Webhook,
 };
 use serde::de::DeserializeOwned;
 use sqlx::sqlite::{
@@ -345,6 +345,39 @@ fn origin_str(origin: TriggerOrigin) -> &'static str {
     match origin {
         TriggerOrigin::Api => "api",
         TriggerOrigin::Function => "function",
+    }
+}
+
+impl Record for FunctionVersion {
+    const TABLE: &'static str = "versions";
+    const COLUMNS: &'static str = "data, secrets";
+    fn id(&self) -> String {
+        format!("{}:{}", self.function_id, self.number)
+    }
+    fn from_row(row: &sqlx::sqlite::SqliteRow) -> StoreResult<Self> {
+        with_secrets(row, |v: &mut FunctionVersion, s| v.config.secrets = s)
+    }
+}
+
+impl Record for Alias {
+    const TABLE: &'static str = "aliases";
+    fn id(&self) -> String {
+        self.id.clone()
+    }
+}
+
+/// An alias pointing at a version that does not exist: the foreign key refused it.
+fn missing_version(alias: &Alias) -> impl FnOnce(sqlx::Error) -> StoreError + '_ {
+    move |e| match &e {
+        sqlx::Error::Database(db) if db.is_foreign_key_violation() => StoreError::not_found(
+            "version",
+            alias.version.map(|n| n.to_string()).unwrap_or_default(),
+        ),
+        sqlx::Error::Database(db) if db.is_unique_violation() => StoreError::Conflict(format!(
+            "an alias named `{}` already exists in the namespace",
+            alias.name
+        )),
+        _ => StoreError::Database(e),
     }
 }
 
@@ -877,6 +910,184 @@ impl Store for SqliteStore {
             .fetch_all(&self.pool)
             .await?;
         rows.iter().map(Domain::from_row).collect()
+    }
+
+    async fn create_version(
+        &self,
+        version: &FunctionVersion,
+        max: u32,
+    ) -> StoreResult<FunctionVersion> {
+        let function_id = &version.function_id;
+        let mut tx = self.pool.begin().await?;
+        // The write comes first, so the transaction holds the write lock before it counts.
+        let latest: i64 = sqlx::query_scalar(
+            "INSERT INTO version_numbers (function_id, latest) VALUES (?, 1) \
+             ON CONFLICT (function_id) DO UPDATE SET latest = latest + 1 RETURNING latest",
+        )
+        .bind(function_id)
+        .fetch_one(&mut *tx)
+        .await
+        .map_err(|e| match &e {
+            sqlx::Error::Database(db) if db.is_foreign_key_violation() => {
+                StoreError::not_found("function", function_id)
+            }
+            _ => StoreError::Database(e),
+        })?;
+        let held: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM versions WHERE function_id = ?")
+            .bind(function_id)
+            .fetch_one(&mut *tx)
+            .await?;
+        if held >= i64::from(max) {
+            return Err(StoreError::Conflict(format!(
+                "the function already has {held} versions, the most it may have ({max}); \
+                 delete one first"
+            )));
+        }
+        let numbered = FunctionVersion {
+            number: u32::try_from(latest)
+                .map_err(|_| StoreError::Conflict("version numbers are used up".into()))?,
+            ..version.clone()
+        };
+        sqlx::query(
+            "INSERT INTO versions (function_id, number, namespace_id, deployment_id, data, secrets) \
+             VALUES (?, ?, ?, ?, ?, ?)",
+        )
+        .bind(function_id)
+        .bind(latest)
+        .bind(&numbered.namespace_id)
+        .bind(&numbered.deployment_id)
+        .bind(json(&numbered)?)
+        .bind(json(&numbered.config.secrets)?)
+        .execute(&mut *tx)
+        .await?;
+        tx.commit().await?;
+        Ok(numbered)
+    }
+
+    async fn get_version(&self, function_id: &str, number: u32) -> StoreResult<FunctionVersion> {
+        let row =
+            sqlx::query("SELECT data, secrets FROM versions WHERE function_id = ? AND number = ?")
+                .bind(function_id)
+                .bind(i64::from(number))
+                .fetch_optional(&self.pool)
+                .await?
+                .ok_or_else(|| StoreError::not_found("version", number.to_string()))?;
+        FunctionVersion::from_row(&row)
+    }
+
+    async fn list_versions(&self, function_id: &str) -> StoreResult<Vec<FunctionVersion>> {
+        let rows =
+            sqlx::query("SELECT data, secrets FROM versions WHERE function_id = ? ORDER BY number")
+                .bind(function_id)
+                .fetch_all(&self.pool)
+                .await?;
+        rows.iter().map(FunctionVersion::from_row).collect()
+    }
+
+    async fn delete_version(&self, function_id: &str, number: u32) -> StoreResult<()> {
+        let mut tx = self.pool.begin().await?;
+        let pointing: Option<String> = sqlx::query_scalar(
+            "SELECT name FROM aliases WHERE function_id = ? AND version = ? ORDER BY name LIMIT 1",
+        )
+        .bind(function_id)
+        .bind(i64::from(number))
+        .fetch_optional(&mut *tx)
+        .await?;
+        if let Some(alias) = pointing {
+            return Err(StoreError::Conflict(format!(
+                "the alias `{alias}` points at version {number}; move or delete it first"
+            )));
+        }
+        let done = sqlx::query("DELETE FROM versions WHERE function_id = ? AND number = ?")
+            .bind(function_id)
+            .bind(i64::from(number))
+            .execute(&mut *tx)
+            .await?;
+        touched_one(done, "version", &number.to_string())?;
+        tx.commit().await?;
+        Ok(())
+    }
+
+    async fn versions_of_deployment(
+        &self,
+        function_id: &str,
+        deployment_id: &str,
+    ) -> StoreResult<Vec<u32>> {
+        let numbers: Vec<i64> = sqlx::query_scalar(
+            "SELECT number FROM versions WHERE function_id = ? AND deployment_id = ? ORDER BY number",
+        )
+        .bind(function_id)
+        .bind(deployment_id)
+        .fetch_all(&self.pool)
+        .await?;
+        Ok(numbers
+            .into_iter()
+            .filter_map(|n| u32::try_from(n).ok())
+            .collect())
+    }
+
+    async fn create_alias(&self, alias: &Alias) -> StoreResult<()> {
+        sqlx::query(
+            "INSERT INTO aliases (id, namespace_id, name, function_id, version, data) \
+             VALUES (?, ?, ?, ?, ?, ?)",
+        )
+        .bind(&alias.id)
+        .bind(&alias.namespace_id)
+        .bind(&alias.name)
+        .bind(&alias.function_id)
+        .bind(alias.version.map(i64::from))
+        .bind(json(alias)?)
+        .execute(&self.pool)
+        .await
+        .map_err(missing_version(alias))?;
+        Ok(())
+    }
+
+    async fn get_alias(&self, namespace_id: &str, name: &str) -> StoreResult<Alias> {
+        self.fetch_one(
+            "SELECT data FROM aliases WHERE namespace_id = ? AND name = ?",
+            &[namespace_id, name],
+            "alias",
+            name,
+        )
+        .await
+    }
+
+    async fn list_aliases(
+        &self,
+        namespace_id: &str,
+        function_id: Option<&str>,
+        query: &ListQuery,
+    ) -> StoreResult<Page<Alias>> {
+        let mut filters = vec![("namespace_id", namespace_id.to_string())];
+        if let Some(function_id) = function_id {
+            filters.push(("function_id", function_id.to_string()));
+        }
+        self.list(&filters, true, query).await
+    }
+
+    async fn update_alias(&self, alias: &Alias) -> StoreResult<()> {
+        let done =
+            sqlx::query("UPDATE aliases SET function_id = ?, version = ?, data = ? WHERE id = ?")
+                .bind(&alias.function_id)
+                .bind(alias.version.map(i64::from))
+                .bind(json(alias)?)
+                .bind(&alias.id)
+                .execute(&self.pool)
+                .await
+                .map_err(missing_version(alias))?;
+        touched_one(done, "alias", &alias.name)
+    }
+
+    async fn delete_alias(&self, id: &str) -> StoreResult<()> {
+        delete_row(&self.pool, "aliases", "alias", id).await
+    }
+
+    async fn all_aliases(&self) -> StoreResult<Vec<Alias>> {
+        let rows = sqlx::query("SELECT data FROM aliases")
+            .fetch_all(&self.pool)
+            .await?;
+        rows.iter().map(Alias::from_row).collect()
     }
 
     async fn create_webhook(&self, w: &Webhook) -> StoreResult<()> {

@@ -4,8 +4,9 @@
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use gust_core::{
-    Deployment, Domain, Execution, ExecutionRetention, ExecutionStatus, ExecutionTrigger, Function,
-    FunctionTrigger, ListQuery, Namespace, Page, Token, TriggerOrigin, Webhook,
+    Alias, Deployment, Domain, Execution, ExecutionRetention, ExecutionStatus, ExecutionTrigger,
+    Function, FunctionTrigger, FunctionVersion, ListQuery, Namespace, Page, Token, TriggerOrigin,
+    Webhook,
 };
 
 use crate::StoreResult;
@@ -60,7 +61,8 @@ pub trait Store: Send + Sync + 'static {
     async fn update_function(&self, function: &Function) -> StoreResult<()>;
     /// Save only a function's state fields (the builder's side of the same split).
     async fn update_function_state(&self, function: &Function) -> StoreResult<()>;
-    /// Removes the function with its deployments, executions, triggers, domains and webhooks.
+    /// Removes the function with its deployments, executions, triggers, domains, webhooks,
+    /// versions and aliases.
     async fn delete_function(&self, id: &str) -> StoreResult<()>;
     /// Every function that has an active deployment, with it (to load at start).
     async fn active_functions(&self) -> StoreResult<Vec<(Function, Deployment)>>;
@@ -155,6 +157,45 @@ pub trait Store: Send + Sync + 'static {
     async fn delete_domain(&self, id: &str) -> StoreResult<()>;
     /// Every domain (the invocation path routes by host name from memory).
     async fn all_domains(&self) -> StoreResult<Vec<Domain>>;
+
+    // Versions of functions: immutable snapshots, keyed by function and number.
+    /// Store `version` numbered one past the highest number its function has given (the
+    /// `number` it carries is ignored) and return it so numbered. `Conflict` when the function
+    /// already has `max` versions; `NotFound` when the function does not exist.
+    async fn create_version(
+        &self,
+        version: &FunctionVersion,
+        max: u32,
+    ) -> StoreResult<FunctionVersion>;
+    async fn get_version(&self, function_id: &str, number: u32) -> StoreResult<FunctionVersion>;
+    /// Every version of a function, lowest number first.
+    async fn list_versions(&self, function_id: &str) -> StoreResult<Vec<FunctionVersion>>;
+    /// `Conflict` naming the alias while one points at the version.
+    async fn delete_version(&self, function_id: &str, number: u32) -> StoreResult<()>;
+    /// The numbers of a function's versions that run `deployment_id`, lowest first.
+    async fn versions_of_deployment(
+        &self,
+        function_id: &str,
+        deployment_id: &str,
+    ) -> StoreResult<Vec<u32>>;
+
+    // Aliases: a name per namespace, pointing at a function and (optionally) one of its versions.
+    /// `Conflict` when the namespace has an alias of that name; `NotFound` when the version it
+    /// points at does not exist.
+    async fn create_alias(&self, alias: &Alias) -> StoreResult<()>;
+    async fn get_alias(&self, namespace_id: &str, name: &str) -> StoreResult<Alias>;
+    /// The aliases of a namespace, or only those pointing at `function_id`.
+    async fn list_aliases(
+        &self,
+        namespace_id: &str,
+        function_id: Option<&str>,
+        query: &ListQuery,
+    ) -> StoreResult<Page<Alias>>;
+    /// `NotFound` when the version it now points at does not exist.
+    async fn update_alias(&self, alias: &Alias) -> StoreResult<()>;
+    async fn delete_alias(&self, id: &str) -> StoreResult<()>;
+    /// Every alias (the invocation path resolves them from memory).
+    async fn all_aliases(&self) -> StoreResult<Vec<Alias>>;
 
     // Webhooks.
     async fn create_webhook(&self, webhook: &Webhook) -> StoreResult<()>;

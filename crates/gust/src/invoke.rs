@@ -8,6 +8,7 @@ use crate::context::GlobalArgs;
 
 #[derive(Args, Debug)]
 pub struct InvokeArgs {
+    /// The function; `FN:NUMBER` runs one of its versions, `FN:ALIAS` what an alias points at.
     function: String,
     /// Request body; `@file` reads a file, `-` reads stdin.
     #[arg(long, short)]
@@ -82,7 +83,7 @@ pub async fn run(args: InvokeArgs, global: &GlobalArgs) -> anyhow::Result<()> {
             .map(|id| {
                 format!(
                     " (execution {id}; see `gust exec get {} {id}`)",
-                    args.function
+                    gust_core::version::split_qualifier(&args.function).0
                 )
             })
             .unwrap_or_default();
@@ -110,16 +111,26 @@ async fn submit(
 ) -> anyhow::Result<()> {
     let body =
         String::from_utf8(body).context("--async sends the body as text; this one is not UTF-8")?;
-    let input = serde_json::json!({
+    let mut input = serde_json::json!({
         "method": method.as_str(),
         "path": args.path,
         "body": body,
     });
+    // The executions API names the function alone; a version or alias goes in the input.
+    let (function, qualifier) = gust_core::version::split_qualifier(&args.function);
+    match qualifier.map(gust_core::version::Qualifier::parse) {
+        None => {}
+        Some(Ok(gust_core::version::Qualifier::Version(number))) => {
+            input["version"] = number.into();
+        }
+        Some(Ok(gust_core::version::Qualifier::Alias(alias))) => input["alias"] = alias.into(),
+        Some(Err(why)) => bail!("`{}`: {why}", args.function),
+    }
     let execution = global
         .client()
         .submit_execution(
             &global.namespace,
-            &args.function,
+            function,
             &input,
             args.idempotency_key.as_deref(),
         )
@@ -129,8 +140,8 @@ async fn submit(
     }
     println!("{}", execution.id);
     eprintln!(
-        "queued; follow it with `gust logs {} --execution {} -f`",
-        args.function, execution.id
+        "queued; follow it with `gust logs {function} --execution {} -f`",
+        execution.id
     );
     Ok(())
 }

@@ -2,6 +2,7 @@
 //! One file per subcommand; `context` resolves the server and token, `output` prints tables
 //! or JSON, `errors` prints an error chain with hints.
 
+mod alias;
 mod context;
 mod deploy;
 mod doctor;
@@ -18,6 +19,7 @@ mod serve;
 mod settings;
 mod token;
 mod trigger;
+mod version;
 mod webhook;
 
 use clap::{Parser, Subcommand};
@@ -69,6 +71,12 @@ enum Command {
     /// Webhooks: URLs that start a function without a token; create, list, delete.
     #[command(subcommand)]
     Webhook(webhook::WebhookCommand),
+    /// Versions of a function: immutable snapshots, invoked as FN:NUMBER.
+    #[command(subcommand)]
+    Version(version::VersionCommand),
+    /// Aliases: names for a function and one of its versions, invoked as FN:ALIAS.
+    #[command(subcommand)]
+    Alias(alias::AliasCommand),
     /// API tokens: create (`--format uuid` for clients that need one), list, delete.
     #[command(subcommand)]
     Token(token::TokenCommand),
@@ -107,6 +115,8 @@ fn main() -> std::process::ExitCode {
             Command::Trigger(cmd) => trigger::run(cmd, &cli.global).await,
             Command::Domain(cmd) => domain::run(cmd, &cli.global).await,
             Command::Webhook(cmd) => webhook::run(cmd, &cli.global).await,
+            Command::Version(cmd) => version::run(cmd, &cli.global).await,
+            Command::Alias(cmd) => alias::run(cmd, &cli.global).await,
             Command::Token(cmd) => token::run(cmd, &cli.global).await,
             Command::Event(cmd) => event::run(cmd, &cli.global).await,
             Command::Login(args) => login::run(args, &cli.global).await,

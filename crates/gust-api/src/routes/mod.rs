@@ -16,4 +16,5 @@ pub mod runtimes;
 pub mod signed;
 pub mod tokens;
 pub mod triggers;
+pub mod versions;
 pub mod webhooks;

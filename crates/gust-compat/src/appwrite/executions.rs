@@ -31,6 +31,8 @@ pub async fn create_execution(
         headers: BTreeMap::new(),
         body: Some(data),
         r#async: is_async,
+        version: None,
+        alias: None,
     };
     let executed = aw
         .engine

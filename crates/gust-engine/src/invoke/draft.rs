@@ -10,7 +10,7 @@ use gust_core::{
 };
 use gust_runtime::{Ending, Outcome};
 
-use crate::live::{ExecutionIds, LiveFunction};
+use crate::live::ExecutionIds;
 
 /// Who runs and since when, taken as a request arrives: enough to assemble its record later,
 /// possibly on another thread.
@@ -21,9 +21,11 @@ pub(super) struct Start {
 }
 
 impl Start {
-    pub fn now(live: &LiveFunction) -> Self {
+    /// A run of `live`, recorded under `ids` (the entry's own, or with the alias it was
+    /// reached through).
+    pub fn now(ids: &Arc<ExecutionIds>) -> Self {
         Self {
-            ids: live.ids.clone(),
+            ids: ids.clone(),
             created_at: gust_core::now(),
             started: Instant::now(),
         }
@@ -85,6 +87,8 @@ impl Draft {
             created_at,
         );
         Execution {
+            function_version: ids.function_version,
+            alias: ids.alias.clone(),
             response,
             logs: ExecutionLogs {
                 stdout: ending.logs.stdout,

@@ -30,8 +30,8 @@ use crate::auth;
 use crate::auth::TokenCache;
 use crate::error::Error;
 pub use crate::live::HostRoute;
-use crate::live::LiveFunction;
 use crate::live::LiveFunctions;
+pub use crate::live::{ExecutionIds, LiveFunction};
 use crate::logs::LiveLogs;
 use crate::recorder::Recorder;
 
@@ -54,8 +54,9 @@ pub struct Gateway {
 pub enum Invocation {
     /// The function's response (or its error, recorded, as `Err`).
     Response(Response),
-    /// `X-Gust-Async: true`: checked and read, for the queue to take (`Engine::accept_async`).
-    Async(Arc<LiveFunction>, RunRequest),
+    /// `X-Gust-Async: true`: checked and read, for the queue to take (`Engine::accept_async`),
+    /// with the alias the request named, if any.
+    Async(Arc<LiveFunction>, Option<String>, RunRequest),
 }
 
 /// Header that turns an invocation over HTTP into an async execution.
@@ -73,8 +74,9 @@ pub fn wants_async(headers: &HeaderMap) -> Result<bool, Error> {
     }
 }
 
-/// `ANY /fn/{ns}/{fn}/{*path}`: find the function, check who may call it, read the body
-/// (bounded), then run it, or queue it when the caller asked for async.
+/// `ANY /fn/{ns}/{fn}/{*path}` (or `{fn}:{version}`, `{fn}:{alias}`): find the function, check
+/// who may call it, read the body (bounded), then run it, or queue it when the caller asked
+/// for async.
 pub async fn invoke_http<B>(
     gateway: &Gateway,
     request: http::Request<B>,
@@ -87,9 +89,26 @@ where
     let (namespace, function, rest) = split_fn_path(parts.uri.path()).ok_or_else(|| {
         Error::not_found("invoke a function at /fn/{namespace}/{function}/{path}")
     })?;
-    let live = gateway.live.find(namespace, function).await?;
+    // Function names are DNS labels: a `:` can only start a qualifier.
+    let (live, alias) = if function.contains(gust_core::version::QUALIFIER_SEPARATOR) {
+        gateway.live.find_qualified(namespace, function).await?
+    } else {
+        (gateway.live.find(namespace, function).await?, None)
+    };
     let path = rest.to_string();
-    invoke_live(gateway, live, parts, body, path).await
+    invoke_live(gateway, live, alias, parts, body, path).await
+}
+
+/// What the record of a run of `live` names: its own ids, or those plus the alias it was
+/// reached through.
+pub fn record_ids(live: &LiveFunction, alias: Option<String>) -> Arc<ExecutionIds> {
+    match alias {
+        None => live.ids.clone(),
+        Some(alias) => Arc::new(ExecutionIds {
+            alias: Some(alias),
+            ..ExecutionIds::clone(&live.ids)
+        }),
+    }
 }
 
 /// The function a request's host names (its generated domain name or a custom domain), or
@@ -172,7 +191,7 @@ where
     };
     let (parts, body) = request.into_parts();
     let path = parts.uri.path().to_string();
-    invoke_live(gateway, live, parts, body, path).await
+    invoke_live(gateway, live, None, parts, body, path).await
 }
 
 /// Check who may call `live`, read the body (bounded), then run it, or queue it when the
@@ -180,6 +199,7 @@ where
 async fn invoke_live<B>(
     gateway: &Gateway,
     live: Arc<LiveFunction>,
+    alias: Option<String>,
     mut parts: http::request::Parts,
     body: B,
     path: String,
@@ -236,9 +256,10 @@ where
         trigger: ExecutionTrigger::Http,
     };
     if is_async {
-        return Ok(Invocation::Async(live, request));
+        return Ok(Invocation::Async(live, alias, request));
     }
-    run::respond(&gateway.recorder, &live, request)
+    let ids = record_ids(&live, alias);
+    run::respond(&gateway.recorder, &live, &ids, request)
         .await
         .map(Invocation::Response)
 }
@@ -248,15 +269,21 @@ pub async fn execute(
     recorder: &Recorder,
     logs: &Arc<LiveLogs>,
     live: Arc<LiveFunction>,
+    ids: Arc<ExecutionIds>,
     request: RunRequest,
 ) -> Result<Execution, Error> {
     // In a task of its own: a caller that hangs up neither stops the run nor loses its record.
     let (recorder, logs) = (recorder.clone(), logs.clone());
     let run = tokio::spawn(async move {
         let id = gust_core::new_id();
-        let execution = run_to_end(&live, id.clone(), ExecutionTrigger::Api, request, |watch| {
-            logs.watch(&id, watch)
-        })
+        let execution = run::run_to_end(
+            &live,
+            &ids,
+            id.clone(),
+            ExecutionTrigger::Api,
+            request,
+            |watch| logs.watch(&id, watch),
+        )
         .await;
         let execution = match execution {
             Ok(execution) => execution,
@@ -283,7 +310,7 @@ pub async fn run_to_end(
     request: RunRequest,
     on_start: impl FnOnce(gust_runtime::LogWatch),
 ) -> Result<Execution, Error> {
-    run::run_to_end(live, id, trigger, request, on_start).await
+    run::run_to_end(live, &live.ids, id, trigger, request, on_start).await
 }
 
 /// The request of an API execution.
@@ -302,6 +329,12 @@ pub struct ExecutionInput {
     /// stored, and runs it (with retries) from its queue.
     #[serde(default)]
     pub r#async: bool,
+    /// Run this version of the function (its code and configuration as they were made)
+    /// instead of the current ones.
+    pub version: Option<u32>,
+    /// Run what this alias of the namespace points at (it must point at this function).
+    /// Not with `version`.
+    pub alias: Option<String>,
 }
 
 fn default_method() -> String {

@@ -4,6 +4,7 @@
 //! here waits for the store: the record goes to the recorder once the run is over.
 
 use std::pin::Pin;
+use std::sync::Arc;
 use std::task::{Context, Poll};
 
 use bytes::{Bytes, BytesMut};
@@ -19,7 +20,7 @@ use super::body::{Response, ResponseBody};
 use super::draft::{Draft, Start};
 use super::{EXECUTION_ID_HEADER, RunRequest};
 use crate::error::Error;
-use crate::live::LiveFunction;
+use crate::live::{ExecutionIds, LiveFunction};
 use crate::recorder::RecordSlot;
 use crate::recorder::Recorder;
 
@@ -27,9 +28,10 @@ use crate::recorder::Recorder;
 pub(super) async fn respond(
     recorder: &Recorder,
     live: &LiveFunction,
+    ids: &Arc<ExecutionIds>,
     mut request: RunRequest,
 ) -> Result<Response, Error> {
-    let start = Start::now(live);
+    let start = Start::now(ids);
     let slot = recorder.slot().await;
     request.execution_id = gust_core::new_id();
     request.trigger = ExecutionTrigger::Http;
@@ -60,12 +62,13 @@ pub(super) async fn respond(
 /// could not run at all. `on_start` gets the run's live output.
 pub(super) async fn run_to_end(
     live: &LiveFunction,
+    ids: &Arc<ExecutionIds>,
     id: String,
     trigger: ExecutionTrigger,
     mut request: RunRequest,
     on_start: impl FnOnce(gust_runtime::LogWatch),
 ) -> Result<Execution, Error> {
-    let start = Start::now(live);
+    let start = Start::now(ids);
     request.execution_id = id;
     request.trigger = trigger;
     let mut on_start = Some(on_start);

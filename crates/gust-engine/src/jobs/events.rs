@@ -200,6 +200,8 @@ pub async fn deliver(jobs: &Jobs, emitted: &Emitted) -> Vec<String> {
             source: Some(format!("trigger {} on event {}", trigger.id, event.name)),
             replay_of: None,
             event_depth: emitted.depth + 1,
+            function_version: None,
+            alias: None,
         };
         match submit(jobs, &live.function, submission).await {
             Ok((execution, _)) => started.push(execution.id),

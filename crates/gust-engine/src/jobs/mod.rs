@@ -91,6 +91,10 @@ pub struct Submission {
     pub source: Option<String>,
     pub replay_of: Option<String>,
     pub event_depth: u32,
+    /// The version to run (`None`: the function's current configuration when it runs).
+    pub function_version: Option<u32>,
+    /// The alias it was submitted through, for the record.
+    pub alias: Option<String>,
 }
 
 /// Store a new async execution of `function`, then queue it. Returns the execution and
@@ -105,6 +109,8 @@ pub async fn submit(
         source: submission.source,
         replay_of: submission.replay_of,
         event_depth: submission.event_depth,
+        function_version: submission.function_version,
+        alias: submission.alias,
         ..Execution::queued(function, submission.trigger, submission.request)
     };
     let (stored, is_new) = jobs.recorder.insert(execution).await?;
@@ -154,6 +160,7 @@ impl Accepted {
 pub async fn accept_http(
     jobs: &Jobs,
     live: &LiveFunction,
+    alias: Option<String>,
     mut request: RunRequest,
 ) -> Result<Accepted, Error> {
     let idempotency_key = idempotency_key(&request.headers)?;
@@ -167,6 +174,8 @@ pub async fn accept_http(
         source: None,
         replay_of: None,
         event_depth: 0,
+        function_version: live.version(),
+        alias,
     };
     let submitted = submit(jobs, &live.function, submission).await?;
     Ok(Accepted::new(&live.function, submitted))

@@ -407,9 +407,17 @@ async fn run(jobs: Jobs, mut execution: Execution) {
     execution.run_after = None;
     jobs.recorder.record(execution.clone());
 
-    let live = jobs
-        .live
-        .get(&execution.namespace_id, &execution.function_id);
+    let live = match execution.function_version {
+        None => jobs
+            .live
+            .get(&execution.namespace_id, &execution.function_id),
+        // A version is loaded on its first run; a deleted one fails the attempt.
+        Some(number) => jobs
+            .live
+            .find_version(&execution.namespace_id, &execution.function_id, number)
+            .await
+            .ok(),
+    };
     let request = RunRequest::from_record(&execution.request).map(|mut request| {
         // The function can tell a retry from a first run, and which execution it serves.
         for (name, value) in [
@@ -432,7 +440,10 @@ async fn run(jobs: Jobs, mut execution: Execution) {
         )
         .await
         .map_err(|not_run| not_run.message),
-        (None, _) => Err("the function has no active deployment".to_string()),
+        (None, _) => Err(match execution.function_version {
+            None => "the function has no active deployment".to_string(),
+            Some(number) => format!("version {number} of the function cannot be run"),
+        }),
         (_, Err(why)) => Err(why),
     };
     match result {

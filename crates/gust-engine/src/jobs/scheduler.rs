@@ -89,6 +89,8 @@ async fn fire(jobs: &Jobs, id: &str, tick: chrono::DateTime<chrono::Utc>) {
                 source: Some(format!("trigger {}", trigger.id)),
                 replay_of: None,
                 event_depth: 0,
+                function_version: None,
+                alias: None,
             };
             // An execution already stored under the key (submitted before a crash, the tick
             // not yet recorded) is this tick's run: its run is used now.

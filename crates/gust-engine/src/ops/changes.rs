@@ -1,6 +1,7 @@
-//! Change notices: bring the in-memory sets (live functions, tokens, triggers, custom domains)
-//! in line with the store for one resource, named by id, when the change was made somewhere
-//! else (another node, a tool writing the store) and no operation of this engine saw it.
+//! Change notices: bring the in-memory sets (live functions and versions, aliases, tokens,
+//! triggers, custom domains) in line with the store for one resource, named by id, when the
+//! change was made somewhere else (another node, a tool writing the store) and no operation
+//! of this engine saw it.
 
 use gust_core::{ListQuery, TriggerOrigin};
 use gust_store::StoreError;
@@ -21,6 +22,10 @@ pub enum ChangeNotice {
     Domains { function_id: String },
     /// Any token.
     Tokens,
+    /// The versions of a function: those loaded are dropped, to load again on their next use.
+    Versions { function_id: String },
+    /// Any alias.
+    Aliases,
 }
 
 impl Engine {
@@ -40,6 +45,7 @@ impl Engine {
                 }
                 Err(StoreError::NotFound { .. }) => {
                     self.live.remove(id);
+                    self.live.remove_versions(id).await;
                     self.triggers.remove_function(id);
                     self.live.replace_domains(id, &[]);
                     Ok(())
@@ -50,6 +56,16 @@ impl Engine {
             ChangeNotice::Domains { function_id } => self.reload_domains(function_id).await,
             ChangeNotice::Tokens => {
                 self.tokens.reload(self.store.all_tokens().await?);
+                Ok(())
+            }
+            ChangeNotice::Versions { function_id } => {
+                self.live.remove_versions(function_id).await;
+                Ok(())
+            }
+            ChangeNotice::Aliases => {
+                self.live
+                    .load_aliases(&self.store.all_aliases().await?)
+                    .await;
                 Ok(())
             }
         }

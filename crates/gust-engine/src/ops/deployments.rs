@@ -212,7 +212,8 @@ impl Engine {
     }
 
     /// Delete a deployment. The active one only with `deactivate`: the function then has no
-    /// active deployment (and nothing to run) until another is activated.
+    /// active deployment (and nothing to run) until another is activated. Never one a version
+    /// runs (409 naming the version).
     pub async fn delete_deployment(
         &self,
         caller: &Caller,
@@ -224,6 +225,7 @@ impl Engine {
         caller.require(Scope::Write)?;
         let (_, mut function) = self.function_for(caller, ns, f).await?;
         let mut deployment = self.store.get_deployment(&function.id, id).await?;
+        self.refuse_if_versioned(&function, &deployment.id).await?;
         // Not while a chunk of it is being written: the chunk would land in a deleted file.
         let _lock = match deployment.status {
             DeploymentStatus::Uploading => {

@@ -90,10 +90,13 @@ impl Engine {
             }
         };
         let request: RunRequest = invoke::request_from_input(input)?;
-        let live = self.live.find(&namespace.id, &function.id).await?;
+        let (live, alias) = self
+            .live_for_input(&namespace.id, &function.id, input)
+            .await?;
         if !input.r#async {
+            let ids = invoke::record_ids(&live, alias);
             return Ok(Executed::Ran(
-                invoke::execute(&self.recorder, &self.logs, live, request).await?,
+                invoke::execute(&self.recorder, &self.logs, live, ids, request).await?,
             ));
         }
         let limit = gust_core::execution::ASYNC_BODY_LIMIT;
@@ -110,14 +113,54 @@ impl Engine {
             source: None,
             replay_of: None,
             event_depth: 0,
+            function_version: live.version(),
+            alias,
         };
         let submitted = jobs::submit(&self.jobs, &live.function, submission).await?;
         Ok(Executed::Accepted(Accepted::new(&live.function, submitted)))
     }
 
-    /// Store and queue an invocation over HTTP that asked for async (`X-Gust-Async: true`).
-    pub async fn accept_async(&self, live: &LiveFunction, request: RunRequest) -> Result<Accepted> {
-        jobs::accept_http(&self.jobs, live, request).await
+    /// What an API execution runs: the function's current configuration, the `version` it
+    /// names, or what its `alias` points at (with the alias's name).
+    async fn live_for_input(
+        &self,
+        namespace_id: &str,
+        function_id: &str,
+        input: &ExecutionInput,
+    ) -> Result<(Arc<LiveFunction>, Option<String>)> {
+        let version = gust_core::version::version_number(input.version);
+        match (version, input.alias.as_deref()) {
+            (Some(_), Some(_)) => Err(Error::invalid(
+                "alias",
+                "give either `version` or `alias`, not both",
+            )),
+            (None, None) => Ok((self.live.find(namespace_id, function_id).await?, None)),
+            (Some(number), None) => Ok((
+                self.live
+                    .find_version(namespace_id, function_id, number)
+                    .await?,
+                None,
+            )),
+            (None, Some(alias)) => {
+                gust_core::version::alias_name("alias", alias)?;
+                let qualified = format!(
+                    "{function_id}{}{alias}",
+                    gust_core::version::QUALIFIER_SEPARATOR
+                );
+                self.live.find_qualified(namespace_id, &qualified).await
+            }
+        }
+    }
+
+    /// Store and queue an invocation over HTTP that asked for async (`X-Gust-Async: true`),
+    /// with the alias it named, if any.
+    pub async fn accept_async(
+        &self,
+        live: &LiveFunction,
+        alias: Option<String>,
+        request: RunRequest,
+    ) -> Result<Accepted> {
+        jobs::accept_http(&self.jobs, live, alias, request).await
     }
 
     /// Queue a new async execution with the same request as execution `id`.
@@ -139,7 +182,15 @@ impl Engine {
                 original.request.body.size
             )));
         }
-        let live = self.live.find(&namespace.id, &function.id).await?;
+        // A replay runs what the original ran: the same version, when it named one.
+        let live = match original.function_version {
+            None => self.live.find(&namespace.id, &function.id).await?,
+            Some(number) => {
+                self.live
+                    .find_version(&namespace.id, &function.id, number)
+                    .await?
+            }
+        };
         let submission = Submission {
             trigger: original.trigger,
             request: original.request.clone(),
@@ -147,6 +198,8 @@ impl Engine {
             source: original.source.clone(),
             replay_of: Some(original.id.clone()),
             event_depth: original.event_depth,
+            function_version: original.function_version,
+            alias: original.alias.clone(),
         };
         let submitted = jobs::submit(&self.jobs, &live.function, submission).await?;
         Ok(Accepted::new(&live.function, submitted))

@@ -97,10 +97,12 @@ impl Engine {
         Ok(function)
     }
 
-    /// Delete the function, its triggers, domains and deployments, and what only they used.
+    /// Delete the function, its triggers, domains, versions and deployments, and what only
+    /// they used. Refused (409) while an alias points at it.
     pub async fn delete_function(&self, caller: &Caller, ns: &str, f: &str) -> Result<()> {
         caller.require(Scope::Write)?;
         let (_, function) = self.function_for(caller, ns, f).await?;
+        self.refuse_if_aliased(&function).await?;
         let deployments = self
             .store
             .list_deployments(
@@ -113,6 +115,7 @@ impl Engine {
             .await?;
         self.live.remove(&function.id);
         self.store.delete_function(&function.id).await?;
+        self.live.remove_versions(&function.id).await;
         self.triggers.remove_function(&function.id);
         self.live.replace_domains(&function.id, &[]);
         self.emit_function(&function, Change::Delete);

@@ -59,10 +59,16 @@ pub struct ScaledInstances {
 }
 
 impl Engine {
-    pub async fn list_instances(&self, caller: &Caller, ns: &str, f: &str) -> Result<Instances> {
+    /// The live workers of a function's current configuration, or of one of its versions.
+    pub async fn list_instances(
+        &self,
+        caller: &Caller,
+        ns: &str,
+        f: &str,
+        version: Option<u32>,
+    ) -> Result<Instances> {
         caller.require(Scope::Read)?;
-        let (namespace, function) = self.function_for(caller, ns, f).await?;
-        let items: Vec<Instance> = match self.live.get(&namespace.id, &function.id) {
+        let items: Vec<Instance> = match self.live_entry(caller, ns, f, version).await? {
             Some(live) => match &live.runner {
                 Runner::Process(pool) => pool
                     .instances()
@@ -140,10 +146,16 @@ impl Engine {
         })
     }
 
-    pub async fn detach_instances(&self, caller: &Caller, ns: &str, f: &str) -> Result<Detached> {
+    /// Stop the workers of a function's current configuration, or of one of its versions.
+    pub async fn detach_instances(
+        &self,
+        caller: &Caller,
+        ns: &str,
+        f: &str,
+        version: Option<u32>,
+    ) -> Result<Detached> {
         caller.require(Scope::Write)?;
-        let (namespace, function) = self.function_for(caller, ns, f).await?;
-        let detached = match self.live.get(&namespace.id, &function.id) {
+        let detached = match self.live_entry(caller, ns, f, version).await? {
             Some(live) => match &live.runner {
                 Runner::Process(pool) => pool.detach().await,
                 Runner::Wasm { .. } => 0,
@@ -151,5 +163,26 @@ impl Engine {
             None => 0,
         };
         Ok(Detached { detached })
+    }
+}
+
+impl Engine {
+    /// The loaded entry of a function or of one of its versions (404 when the version does
+    /// not exist; `None` when it is not loaded: nothing runs).
+    async fn live_entry(
+        &self,
+        caller: &Caller,
+        ns: &str,
+        f: &str,
+        version: Option<u32>,
+    ) -> Result<Option<std::sync::Arc<crate::live::LiveFunction>>> {
+        let (namespace, function) = self.function_for(caller, ns, f).await?;
+        Ok(match gust_core::version::version_number(version) {
+            None => self.live.get(&namespace.id, &function.id),
+            Some(number) => {
+                self.get_version(caller, ns, f, number).await?;
+                self.live.get_version(&namespace.id, &function.id, number)
+            }
+        })
     }
 }

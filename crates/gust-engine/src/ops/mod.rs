@@ -17,6 +17,7 @@ mod namespaces;
 mod signed;
 mod tokens;
 mod triggers;
+mod versions;
 mod webhooks;
 
 pub use changes::ChangeNotice;

@@ -159,6 +159,8 @@ impl Engine {
             source: Some(format!("webhook {}", webhook.id)),
             replay_of: None,
             event_depth: 0,
+            function_version: None,
+            alias: None,
         };
         let submitted = jobs::submit(&self.jobs, &live.function, submission).await?;
         Ok(Accepted::new(&live.function, submitted))

@@ -23,4 +23,5 @@ mod settings;
 mod signed_urls;
 mod triggers;
 mod uploads;
+mod versions;
 mod webhooks;

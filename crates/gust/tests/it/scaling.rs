@@ -430,7 +430,10 @@ async fn warm_workers_are_started_and_stopped_on_request() {
     assert_eq!(survivor.len(), 1);
 
     // Detach: none left, and the next request starts a fresh worker.
-    let detached = client.detach_instances("default", "warmed").await.unwrap();
+    let detached = client
+        .detach_instances("default", "warmed", None)
+        .await
+        .unwrap();
     assert_eq!(detached["detached"], 1);
     assert!(instances(&server, "warmed").await.is_empty());
     let r = server
