@@ -31,6 +31,14 @@ pub struct SqliteStore {
 }
 
 impl SqliteStore {
+    /// A transaction that reads, then writes: it takes the write lock at its start. A deferred
+    /// one would take it at its first write, and fail at once (the busy timeout does not
+    /// apply) if another connection, such as the execution writer's, had committed since its
+    /// read began.
+    async fn write_transaction(&self) -> StoreResult<sqlx::Transaction<'static, sqlx::Sqlite>> {
+        Ok(self.pool.begin_with("BEGIN IMMEDIATE").await?)
+    }
+
     /// Connections in the pool. SQLite runs one writer at a time; a few readers can overlap it
     /// in WAL mode. `gust serve` sets it from `GUST_SQLITE_CONNECTIONS`.
     pub const DEFAULT_CONNECTIONS: u32 = 4;
@@ -446,7 +454,7 @@ impl Store for SqliteStore {
     }
 
     async fn delete_namespace(&self, id: &str) -> StoreResult<()> {
-        let mut tx = self.pool.begin().await?;
+        let mut tx = self.write_transaction().await?;
         let functions: i64 =
             sqlx::query_scalar("SELECT COUNT(*) FROM functions WHERE namespace_id = ?")
                 .bind(id)
@@ -549,7 +557,7 @@ impl Store for SqliteStore {
     }
 
     async fn delete_function(&self, id: &str) -> StoreResult<()> {
-        let mut tx = self.pool.begin().await?;
+        let mut tx = self.write_transaction().await?;
         for table in ["executions", "triggers", "domains", "webhooks"] {
             sqlx::query(&format!("DELETE FROM {table} WHERE function_id = ?"))
                 .bind(id)
@@ -635,7 +643,7 @@ impl Store for SqliteStore {
         deployment_id: &str,
         deployment: Option<&Deployment>,
     ) -> StoreResult<()> {
-        let mut tx = self.pool.begin().await?;
+        let mut tx = self.write_transaction().await?;
         if let Some(d) = deployment {
             sqlx::query("UPDATE deployments SET status = ?, data = ? WHERE id = ?")
                 .bind(d.status.as_str())
@@ -799,7 +807,7 @@ impl Store for SqliteStore {
         origin: TriggerOrigin,
         triggers: &[FunctionTrigger],
     ) -> StoreResult<()> {
-        let mut tx = self.pool.begin().await?;
+        let mut tx = self.write_transaction().await?;
         sqlx::query("DELETE FROM triggers WHERE function_id = ? AND origin = ?")
             .bind(function_id)
             .bind(origin_str(origin))
@@ -918,7 +926,7 @@ impl Store for SqliteStore {
         max: u32,
     ) -> StoreResult<FunctionVersion> {
         let function_id = &version.function_id;
-        let mut tx = self.pool.begin().await?;
+        let mut tx = self.write_transaction().await?;
         // The write comes first, so the transaction holds the write lock before it counts.
         let latest: i64 = sqlx::query_scalar(
             "INSERT INTO version_numbers (function_id, latest) VALUES (?, 1) \
@@ -985,7 +993,7 @@ impl Store for SqliteStore {
     }
 
     async fn delete_version(&self, function_id: &str, number: u32) -> StoreResult<()> {
-        let mut tx = self.pool.begin().await?;
+        let mut tx = self.write_transaction().await?;
         let pointing: Option<String> = sqlx::query_scalar(
             "SELECT name FROM aliases WHERE function_id = ? AND version = ? ORDER BY name LIMIT 1",
         )

@@ -476,7 +476,7 @@ async fn the_cli_creates_and_shows_appwrite_functions() {
         ],
     );
     assert!(!out.status.success());
-    assert!(String::from_utf8_lossy(&out.stderr).contains("`gust` or `appwrite`"));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("`gust`, `appwrite` or `qinling`"));
 }
 
 /// Python written for Scaleway: a handler in a subfolder, a dependency vendored in
