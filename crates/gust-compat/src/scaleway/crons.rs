@@ -11,19 +11,6 @@ use super::models;
 use super::params::{Body, ORDERS_BY_TIME, Query};
 use super::{Result, Scw, ScwError, reply};
 
-/// The cron `id`, with the namespace id of its function.
-async fn find(scw: &Scw, id: &str) -> Result<(String, FunctionTrigger)> {
-    let (ns, _, trigger) = scw
-        .engine
-        .trigger_by_id(&scw.caller, id)
-        .await
-        .map_err(|e| ScwError::about(e, "cron", id))?;
-    if trigger.kind != TriggerKind::Cron {
-        return Err(ScwError::not_found("cron", id));
-    }
-    Ok((ns.id, trigger))
-}
-
 /// `args` as the body each tick sends: the JSON object, written once.
 fn args_body(body: &Body) -> Result<Option<String>> {
     Ok(body
@@ -85,7 +72,7 @@ pub async fn create(scw: Scw, body: Bytes) -> Result<Response> {
 }
 
 pub async fn get(scw: Scw, Path((_, id)): Path<(String, String)>) -> Result<Response> {
-    let (_, trigger) = find(&scw, &id).await?;
+    let (_, trigger) = scw.trigger(&id, TriggerKind::Cron, "cron").await?;
     Ok(reply(models::cron(&trigger)))
 }
 
@@ -95,9 +82,9 @@ pub async fn update(
     body: Bytes,
 ) -> Result<Response> {
     let body = Body::parse(&body)?;
-    let (ns, trigger) = find(&scw, &id).await?;
+    let found = scw.trigger(&id, TriggerKind::Cron, "cron").await?;
     if let Some(function_id) = body.string("function_id")?
-        && function_id != trigger.function_id
+        && function_id != found.1.function_id
     {
         return Err(ScwError::invalid(
             "function_id",
@@ -111,20 +98,12 @@ pub async fn update(
         body: args_body(&body)?,
         ..TriggerSpec::default()
     };
-    let trigger = scw
-        .engine
-        .update_trigger(&scw.caller, &ns, &trigger.function_id, &id, patch)
-        .await
-        .map_err(|e| ScwError::about(e, "cron", &id))?;
+    let trigger = scw.update_trigger(&found, patch, "cron").await?;
     Ok(reply(models::cron(&trigger)))
 }
 
 pub async fn delete(scw: Scw, Path((_, id)): Path<(String, String)>) -> Result<Response> {
-    let (ns, trigger) = find(&scw, &id).await?;
-    scw.engine
-        .delete_trigger(&scw.caller, &ns, &trigger.function_id, &id)
-        .await
-        .map_err(|e| ScwError::about(e, "cron", &id))?;
+    let trigger = scw.delete_trigger(&id, TriggerKind::Cron, "cron").await?;
     let mut body = models::cron(&trigger);
     body["status"] = "deleting".into();
     Ok(reply(body))

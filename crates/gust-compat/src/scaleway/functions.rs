@@ -23,28 +23,15 @@ const TIMEOUT_DEFAULT: u32 = 300;
 const MEMORY_DEFAULT: u32 = 256;
 const MAX_SCALE_DEFAULT: u32 = 5;
 
-/// Every function of a namespace, over as many engine pages as it takes.
+/// Every function of a namespace.
 pub async fn all_in(scw: &Scw, namespace_id: &str) -> Result<Vec<Function>> {
-    let mut all = Vec::new();
-    let mut cursor = None;
-    loop {
-        let query = ListQuery {
-            limit: Some(gust_core::list::MAX_LIMIT),
-            cursor: cursor.take(),
-            order: Some(Order::Asc),
-            ..ListQuery::default()
-        };
-        let page = scw
-            .engine
+    super::every(|query| async move {
+        scw.engine
             .list_functions(&scw.caller, namespace_id, &query)
             .await
-            .map_err(|e| ScwError::about(e, "namespace", namespace_id))?;
-        all.extend(page.items);
-        match page.next_cursor {
-            Some(next) => cursor = Some(next),
-            None => return Ok(all),
-        }
-    }
+            .map_err(|e| ScwError::about(e, "namespace", namespace_id))
+    })
+    .await
 }
 
 /// The function `id`, with its namespace.
@@ -55,24 +42,24 @@ pub async fn find(scw: &Scw, id: &str) -> Result<(Namespace, Function)> {
         .map_err(|e| ScwError::about(e, "function", id))
 }
 
+/// The function's newest deployment, if it has one.
+async fn latest_deployment(scw: &Scw, f: &Function) -> Result<Option<gust_core::Deployment>> {
+    let query = ListQuery {
+        limit: Some(1),
+        order: Some(Order::Desc),
+        ..ListQuery::default()
+    };
+    let page = scw
+        .engine
+        .list_deployments(&scw.caller, &f.namespace_id, &f.id, &query)
+        .await?;
+    Ok(page.items.into_iter().next())
+}
+
 /// Where a function stands for Scaleway: `pending` while a build that will serve runs (a
 /// redeploy included), `error` when that build failed, else its native status.
 async fn state(scw: &Scw, f: &Function) -> Result<FunctionState> {
-    let latest = scw
-        .engine
-        .list_deployments(
-            &scw.caller,
-            &f.namespace_id,
-            &f.id,
-            &ListQuery {
-                limit: Some(1),
-                order: Some(Order::Desc),
-                ..ListQuery::default()
-            },
-        )
-        .await?
-        .items
-        .pop();
+    let latest = latest_deployment(scw, f).await?;
     let meant_to_serve = |d: &gust_core::Deployment| {
         f.active_deployment.as_deref() != Some(d.id.as_str())
             && (d.activate_when_ready || f.active_deployment.is_none())
@@ -284,22 +271,8 @@ pub async fn update(
 
 /// Whether code was uploaded that no deploy has built yet.
 async fn upload_awaits(scw: &Scw, f: &Function) -> Result<bool> {
-    let latest = scw
-        .engine
-        .list_deployments(
-            &scw.caller,
-            &f.namespace_id,
-            &f.id,
-            &ListQuery {
-                limit: Some(1),
-                order: Some(Order::Desc),
-                ..ListQuery::default()
-            },
-        )
-        .await?;
-    Ok(latest
-        .items
-        .first()
+    Ok(latest_deployment(scw, f)
+        .await?
         .is_some_and(|d| d.status == DeploymentStatus::Uploaded))
 }
 

@@ -127,6 +127,81 @@ pub struct Scw {
     pub region: String,
 }
 
+/// Every item of an engine list, over as many pages as it takes (Scaleway's lists sort and
+/// filter on fields the engine does not index, so the dialect cuts its pages itself).
+pub async fn every<T, F, Fut>(mut fetch: F) -> Result<Vec<T>>
+where
+    F: FnMut(gust_core::ListQuery) -> Fut,
+    Fut: std::future::Future<Output = Result<gust_core::Page<T>>>,
+{
+    let mut all = Vec::new();
+    let mut cursor = None;
+    loop {
+        let page = fetch(gust_core::ListQuery {
+            limit: Some(gust_core::list::MAX_LIMIT),
+            cursor: cursor.take(),
+            order: Some(gust_core::Order::Asc),
+            ..gust_core::ListQuery::default()
+        })
+        .await?;
+        all.extend(page.items);
+        match page.next_cursor {
+            Some(next) => cursor = Some(next),
+            None => return Ok(all),
+        }
+    }
+}
+
+/// Crons and SQS/NATS triggers are both Gust triggers, of kind `cron` and `queue`; `resource`
+/// is the Scaleway name errors give them.
+impl Scw {
+    /// The trigger `id` of `kind`, with its namespace's id.
+    pub async fn trigger(
+        &self,
+        id: &str,
+        kind: gust_core::TriggerKind,
+        resource: &str,
+    ) -> Result<(String, gust_core::FunctionTrigger)> {
+        let (ns, _, trigger) = self
+            .engine
+            .trigger_by_id(&self.caller, id)
+            .await
+            .map_err(|e| ScwError::about(e, resource, id))?;
+        if trigger.kind != kind {
+            return Err(ScwError::not_found(resource, id));
+        }
+        Ok((ns.id, trigger))
+    }
+
+    /// Apply `patch` to the trigger found by [`Scw::trigger`].
+    pub async fn update_trigger(
+        &self,
+        (ns, trigger): &(String, gust_core::FunctionTrigger),
+        patch: gust_core::TriggerPatch,
+        resource: &str,
+    ) -> Result<gust_core::FunctionTrigger> {
+        self.engine
+            .update_trigger(&self.caller, ns, &trigger.function_id, &trigger.id, patch)
+            .await
+            .map_err(|e| ScwError::about(e, resource, &trigger.id))
+    }
+
+    /// Delete the trigger `id` of `kind`; the answer is the trigger as it was.
+    pub async fn delete_trigger(
+        &self,
+        id: &str,
+        kind: gust_core::TriggerKind,
+        resource: &str,
+    ) -> Result<gust_core::FunctionTrigger> {
+        let (ns, trigger) = self.trigger(id, kind, resource).await?;
+        self.engine
+            .delete_trigger(&self.caller, &ns, &trigger.function_id, id)
+            .await
+            .map_err(|e| ScwError::about(e, resource, id))?;
+        Ok(trigger)
+    }
+}
+
 /// `xx-xxx`, as `fr-par`, `nl-ams`, `pl-waw`.
 pub fn valid_region(region: &str) -> bool {
     let b = region.as_bytes();

@@ -5,30 +5,16 @@ use std::collections::{BTreeMap, HashMap};
 use axum::extract::{Path, Query as QueryString};
 use axum::response::Response;
 use bytes::Bytes;
-use gust_core::{ListQuery, Namespace, NamespaceSpec};
+use gust_core::{Namespace, NamespaceSpec};
 
 use super::models::{self, ORGANIZATION, PROJECT, REGION};
 use super::params::{Body, ORDERS_BY_NAME, Query, merge_secrets};
 use super::{Result, Scw, ScwError, reply};
 
-/// Every namespace the caller sees, over as many engine pages as it takes.
+/// Every namespace the caller sees.
 pub async fn all(scw: &Scw) -> Result<Vec<Namespace>> {
-    let mut all = Vec::new();
-    let mut cursor = None;
-    loop {
-        let query = ListQuery {
-            limit: Some(gust_core::list::MAX_LIMIT),
-            cursor: cursor.take(),
-            order: Some(gust_core::Order::Asc),
-            ..ListQuery::default()
-        };
-        let page = scw.engine.list_namespaces(&scw.caller, &query).await?;
-        all.extend(page.items);
-        match page.next_cursor {
-            Some(next) => cursor = Some(next),
-            None => return Ok(all),
-        }
-    }
+    super::every(|query| async move { Ok(scw.engine.list_namespaces(&scw.caller, &query).await?) })
+        .await
 }
 
 /// Whether a resource with these labels belongs in a list for this region and project: it

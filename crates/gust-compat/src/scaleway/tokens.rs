@@ -6,7 +6,7 @@ use std::collections::HashMap;
 use axum::extract::{Path, Query as QueryString};
 use axum::response::Response;
 use bytes::Bytes;
-use gust_core::{ListQuery, Scope, Token, TokenSpec};
+use gust_core::{Scope, Token, TokenSpec};
 
 use super::models;
 use super::params::{Body, ORDERS_BY_TIME, Query};
@@ -20,26 +20,10 @@ pub async fn list(
     let paging = query.paging(&ORDERS_BY_TIME)?;
     let function_id = query.get("function_id");
     let namespace_id = query.get("namespace_id");
-    let mut tokens = Vec::new();
-    let mut cursor = None;
-    loop {
-        let page = scw
-            .engine
-            .list_tokens(
-                &scw.caller,
-                &ListQuery {
-                    limit: Some(gust_core::list::MAX_LIMIT),
-                    cursor: cursor.take(),
-                    ..ListQuery::default()
-                },
-            )
+    let scw = &scw;
+    let mut tokens =
+        super::every(|query| async move { Ok(scw.engine.list_tokens(&scw.caller, &query).await?) })
             .await?;
-        tokens.extend(page.items);
-        match page.next_cursor {
-            Some(next) => cursor = Some(next),
-            None => break,
-        }
-    }
     // The tokens this API makes: limited to a function or a namespace, and only to invoke.
     tokens.retain(|t: &Token| {
         t.scopes == [Scope::Invoke]

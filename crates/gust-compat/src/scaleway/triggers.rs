@@ -7,7 +7,7 @@ use std::collections::{BTreeMap, HashMap};
 use axum::extract::{Path, Query as QueryString};
 use axum::response::Response;
 use bytes::Bytes;
-use gust_core::{FunctionTrigger, ListQuery, QueueProtocol, QueueSource, TriggerKind, TriggerSpec};
+use gust_core::{ListQuery, QueueProtocol, QueueSource, TriggerKind, TriggerSpec};
 use serde_json::Value;
 
 use super::models;
@@ -17,18 +17,6 @@ use super::{Result, Scw, ScwError, reply};
 /// Scaleway's limits on a trigger's name and description.
 const NAME_MAX: usize = 50;
 const DESCRIPTION_MAX: usize = 255;
-
-async fn find(scw: &Scw, id: &str) -> Result<(String, FunctionTrigger)> {
-    let (ns, _, trigger) = scw
-        .engine
-        .trigger_by_id(&scw.caller, id)
-        .await
-        .map_err(|e| ScwError::about(e, "trigger", id))?;
-    if trigger.kind != TriggerKind::Queue {
-        return Err(ScwError::not_found("trigger", id));
-    }
-    Ok((ns.id, trigger))
-}
 
 fn text(body: &Body, name: &str, min: usize, max: usize) -> Result<Option<String>> {
     match body.string(name)? {
@@ -176,7 +164,8 @@ pub async fn create(scw: Scw, body: Bytes) -> Result<Response> {
 }
 
 pub async fn get(scw: Scw, Path((_, id)): Path<(String, String)>) -> Result<Response> {
-    Ok(reply(models::trigger(&find(&scw, &id).await?.1)))
+    let (_, trigger) = scw.trigger(&id, TriggerKind::Queue, "trigger").await?;
+    Ok(reply(models::trigger(&trigger)))
 }
 
 pub async fn update(
@@ -185,26 +174,20 @@ pub async fn update(
     body: Bytes,
 ) -> Result<Response> {
     let body = Body::parse(&body)?;
-    let (ns, trigger) = find(&scw, &id).await?;
+    let found = scw.trigger(&id, TriggerKind::Queue, "trigger").await?;
     let patch = TriggerSpec {
         name: text(&body, "name", 1, NAME_MAX)?,
         description: text(&body, "description", 0, DESCRIPTION_MAX)?,
         ..TriggerSpec::default()
     };
-    let trigger = scw
-        .engine
-        .update_trigger(&scw.caller, &ns, &trigger.function_id, &id, patch)
-        .await
-        .map_err(|e| ScwError::about(e, "trigger", &id))?;
+    let trigger = scw.update_trigger(&found, patch, "trigger").await?;
     Ok(reply(models::trigger(&trigger)))
 }
 
 pub async fn delete(scw: Scw, Path((_, id)): Path<(String, String)>) -> Result<Response> {
-    let (ns, trigger) = find(&scw, &id).await?;
-    scw.engine
-        .delete_trigger(&scw.caller, &ns, &trigger.function_id, &id)
-        .await
-        .map_err(|e| ScwError::about(e, "trigger", &id))?;
+    let trigger = scw
+        .delete_trigger(&id, TriggerKind::Queue, "trigger")
+        .await?;
     let mut body = models::trigger(&trigger);
     body["status"] = "deleting".into();
     Ok(reply(body))

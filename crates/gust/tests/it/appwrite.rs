@@ -10,7 +10,7 @@ use gust_test_tools::{NpmFolder, PythonVenv};
 use reqwest::StatusCode;
 use serde_json::{Value, json};
 
-use crate::harness::{TestServer, tar_gz};
+use crate::harness::{TestServer, run_client_script, tar_gz};
 
 const PREFIX: &str = "/compat/appwrite/v1";
 
@@ -36,20 +36,6 @@ async fn sdk_env(server: &TestServer, workdir: &std::path::Path) -> Vec<(&'stati
     ]
 }
 
-fn run_script(mut command: Command, what: &str) {
-    let output = command
-        .output()
-        .unwrap_or_else(|e| panic!("running {what}: {e}"));
-    let stdout = String::from_utf8_lossy(&output.stdout);
-    let stderr = String::from_utf8_lossy(&output.stderr);
-    assert!(
-        output.status.success(),
-        "{what} failed ({}):\n{stdout}\n{stderr}",
-        output.status
-    );
-    assert!(stdout.contains("passed"), "{what}: {stdout}\n{stderr}");
-}
-
 #[tokio::test]
 async fn the_python_sdk_drives_the_whole_life_of_a_function() {
     let venv = PythonVenv::with(&["appwrite==0.10.0"]);
@@ -59,7 +45,7 @@ async fn the_python_sdk_drives_the_whole_life_of_a_function() {
     command
         .arg(scripts().join("lifecycle.py"))
         .envs(sdk_env(&server, workdir.path()).await);
-    run_script(command, "the Python SDK's lifecycle");
+    run_client_script(command, "the Python SDK's lifecycle");
 }
 
 #[tokio::test]
@@ -72,7 +58,7 @@ async fn the_node_sdk_drives_the_whole_life_of_a_function() {
         .arg(scripts().join("lifecycle.js"))
         .env("NODE_PATH", npm.dir().join("node_modules"))
         .envs(sdk_env(&server, workdir.path()).await);
-    run_script(command, "the Node SDK's lifecycle");
+    run_client_script(command, "the Node SDK's lifecycle");
 }
 
 /// A raw client of the dialect, with the headers the SDKs send.

@@ -294,6 +294,22 @@ pub fn cli(server: &TestServer, home: &Path, args: &[&str]) -> std::process::Out
 }
 
 /// The stdout of a CLI run that must succeed.
+/// Run a script that drives an official client against the server; it must exit 0 having
+/// printed `passed`.
+pub fn run_client_script(mut command: std::process::Command, what: &str) {
+    let output = command
+        .output()
+        .unwrap_or_else(|e| panic!("running {what}: {e}"));
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(
+        output.status.success(),
+        "{what} failed ({}):\n{stdout}\n{stderr}",
+        output.status
+    );
+    assert!(stdout.contains("passed"), "{what}: {stdout}\n{stderr}");
+}
+
 pub fn cli_stdout(output: &std::process::Output) -> String {
     assert!(
         output.status.success(),

@@ -12,7 +12,7 @@ use gust_test_tools::{NpmFolder, PythonVenv};
 use reqwest::StatusCode;
 use serde_json::{Value, json};
 
-use crate::harness::{TestServer, zip};
+use crate::harness::{TestServer, run_client_script, zip};
 
 const PREFIX: &str = "/compat/scaleway";
 const REGION: &str = "fr-par";
@@ -71,20 +71,6 @@ async fn sdk_env(server: &TestServer, workdir: &std::path::Path) -> Vec<(&'stati
     env
 }
 
-fn run_script(mut command: Command, what: &str) {
-    let output = command
-        .output()
-        .unwrap_or_else(|e| panic!("running {what}: {e}"));
-    let stdout = String::from_utf8_lossy(&output.stdout);
-    let stderr = String::from_utf8_lossy(&output.stderr);
-    assert!(
-        output.status.success(),
-        "{what} failed ({}):\n{stdout}\n{stderr}",
-        output.status
-    );
-    assert!(stdout.contains("passed"), "{what}: {stdout}\n{stderr}");
-}
-
 #[tokio::test]
 async fn the_python_sdk_drives_the_whole_life_of_a_function() {
     let venv = PythonVenv::with(&["scaleway==2.12.0"]);
@@ -94,7 +80,7 @@ async fn the_python_sdk_drives_the_whole_life_of_a_function() {
     command
         .arg(scripts().join("lifecycle.py"))
         .envs(sdk_env(&server, workdir.path()).await);
-    run_script(command, "the Python SDK's lifecycle");
+    run_client_script(command, "the Python SDK's lifecycle");
 }
 
 #[tokio::test]
@@ -107,7 +93,7 @@ async fn the_js_sdk_drives_the_whole_life_of_a_function() {
         .arg(scripts().join("lifecycle.js"))
         .env("NODE_PATH", npm.dir().join("node_modules"))
         .envs(sdk_env(&server, workdir.path()).await);
-    run_script(command, "the JS SDK's lifecycle");
+    run_client_script(command, "the JS SDK's lifecycle");
 }
 
 /// A raw client of the dialect, with the headers the SDKs send.
