@@ -100,7 +100,11 @@ fn api_routes() -> OpenApiRouter<ApiState> {
             executions::list_executions,
             executions::create_execution
         ))
-        .routes(routes!(executions::get_execution))
+        .routes(routes!(
+            executions::get_execution,
+            executions::delete_execution
+        ))
+        .routes(routes!(executions::find_execution))
         .routes(routes!(executions::replay_execution))
         .routes(routes!(logs::get_execution_logs))
         .routes(routes!(logs::get_function_logs))

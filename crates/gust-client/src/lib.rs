@@ -542,6 +542,26 @@ impl Client {
         .await
     }
 
+    /// An execution of any function of namespace `ns`, by its id alone.
+    pub async fn find_execution(&self, ns: &str, id: &str) -> ClientResult<Execution> {
+        self.json(
+            Method::GET,
+            &format!("/api/v1/namespaces/{ns}/executions/{id}"),
+            None::<&()>,
+        )
+        .await
+    }
+
+    /// Delete a finished execution's record.
+    pub async fn delete_execution(&self, ns: &str, f: &str, id: &str) -> ClientResult<()> {
+        self.execute(self.request(
+            Method::DELETE,
+            &format!("/api/v1/namespaces/{ns}/functions/{f}/executions/{id}"),
+        ))
+        .await?;
+        Ok(())
+    }
+
     /// Queue an async execution (`async: true` is set here); `idempotency_key` makes a repeat
     /// return the first execution.
     pub async fn submit_execution(

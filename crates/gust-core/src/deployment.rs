@@ -104,6 +104,10 @@ pub struct Deployment {
     /// sha256 of the uploaded bytes, hex; the blob's address.
     /// Empty while the upload is in progress.
     pub sha256: String,
+    /// md5 of the uploaded bytes, hex, for clients that check packages by it. Absent while
+    /// the upload is in progress (and in deployments stored before it was kept).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub md5: Option<String>,
     /// Bytes of the whole upload (announced by the first chunk of a chunked one).
     pub size: u64,
     /// Bytes received so far: `size` once the upload is complete. A chunked upload resumes

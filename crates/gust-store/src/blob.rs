@@ -3,6 +3,7 @@
 
 use std::path::{Path, PathBuf};
 
+use md5::Md5;
 use sha2::{Digest, Sha256};
 use tokio::io::AsyncWriteExt;
 
@@ -18,8 +19,18 @@ pub struct BlobWriter {
     file: tokio::fs::File,
     tmp: PathBuf,
     hasher: Sha256,
+    /// The md5 some clients check a package against (Qinling's `md5sum`); cheap beside the I/O.
+    md5: Md5,
     size: u64,
     root: PathBuf,
+}
+
+/// A blob at its address: its digests and length.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StoredBlob {
+    pub sha256: String,
+    pub md5: String,
+    pub size: u64,
 }
 
 impl BlobStore {
@@ -50,6 +61,7 @@ impl BlobStore {
             file,
             tmp,
             hasher: Sha256::new(),
+            md5: Md5::new(),
             size: 0,
             root: self.root.clone(),
         })
@@ -59,14 +71,13 @@ impl BlobStore {
     pub async fn put(&self, bytes: &[u8]) -> StoreResult<String> {
         let mut writer = self.writer().await?;
         writer.write(bytes).await?;
-        let (sha, _) = writer.commit().await?;
-        Ok(sha)
+        Ok(writer.commit().await?.sha256)
     }
 
     /// Store a copy of the file at `path`, read a piece at a time (it may be larger than
-    /// memory should hold). Returns (sha256, size). The file itself is left in place: its owner
+    /// memory should hold). The file itself is left in place: its owner
     /// removes it once the blob is recorded, so a crash in between loses nothing.
-    pub async fn put_file(&self, path: &Path) -> StoreResult<(String, u64)> {
+    pub async fn put_file(&self, path: &Path) -> StoreResult<StoredBlob> {
         use tokio::io::AsyncReadExt;
         let mut file = tokio::fs::File::open(path)
             .await
@@ -118,6 +129,7 @@ impl BlobStore {
 impl BlobWriter {
     pub async fn write(&mut self, bytes: &[u8]) -> StoreResult<()> {
         self.hasher.update(bytes);
+        self.md5.update(bytes);
         self.size += bytes.len() as u64;
         self.file
             .write_all(bytes)
@@ -129,8 +141,8 @@ impl BlobWriter {
         self.size
     }
 
-    /// Flush, then move the blob to its address. Returns (sha256, size).
-    pub async fn commit(mut self) -> StoreResult<(String, u64)> {
+    /// Flush, then move the blob to its address.
+    pub async fn commit(mut self) -> StoreResult<StoredBlob> {
         self.file
             .flush()
             .await
@@ -152,7 +164,11 @@ impl BlobWriter {
         tokio::fs::rename(&self.tmp, &dest)
             .await
             .map_err(StoreError::io(format!("moving blob to {}", dest.display())))?;
-        Ok((sha, self.size))
+        Ok(StoredBlob {
+            sha256: sha,
+            md5: hex::encode(self.md5.finalize_reset()),
+            size: self.size,
+        })
     }
 
     /// Drop what was received.
@@ -191,10 +207,11 @@ mod tests {
         // Larger than one read, and not a multiple of it.
         let bytes: Vec<u8> = (0..600_001u32).map(|i| (i % 251) as u8).collect();
         std::fs::write(&source, &bytes).unwrap();
-        let (sha, size) = blobs.put_file(&source).await.unwrap();
-        assert_eq!(size, bytes.len() as u64);
-        assert_eq!(sha, hex::encode(Sha256::digest(&bytes)));
-        assert_eq!(blobs.read(&sha).await.unwrap(), bytes);
+        let stored = blobs.put_file(&source).await.unwrap();
+        assert_eq!(stored.size, bytes.len() as u64);
+        assert_eq!(stored.sha256, hex::encode(Sha256::digest(&bytes)));
+        assert_eq!(stored.md5, hex::encode(Md5::digest(&bytes)));
+        assert_eq!(blobs.read(&stored.sha256).await.unwrap(), bytes);
         assert!(source.exists());
         assert!(blobs.put_file(&dir.path().join("missing")).await.is_err());
     }

@@ -58,6 +58,7 @@ macro_rules! conformance_tests {
             webhooks_are_read_listed_moved_and_deleted_by_id,
             deleting_a_function_removes_its_webhooks,
             executions_are_put_replaced_and_read_per_function,
+            finished_executions_are_deleted_and_unfinished_ones_kept,
             an_idempotency_key_admits_one_execution_per_function,
             executions_list_in_pages_either_way,
             executions_are_filtered_by_status_trigger_time_and_dead_letter,
@@ -1227,6 +1228,46 @@ pub async fn executions_are_put_replaced_and_read_per_function(store: &dyn Store
     assert_eq!(listed.items, [failed]);
 }
 
+pub async fn finished_executions_are_deleted_and_unfinished_ones_kept(store: &dyn Store) {
+    let ns = created_namespace(store, "shop").await;
+    let f = created_function(store, &ns, "checkout").await;
+    let g = created_function(store, &ns, "refund").await;
+    let done = completed_run(&f, base_time(), 1);
+    let running = Execution {
+        status: ExecutionStatus::Running,
+        ..completed_run(&f, base_time(), 2)
+    };
+    let queued = Execution {
+        status: ExecutionStatus::Queued,
+        ..completed_run(&f, base_time(), 3)
+    };
+    put(store, vec![done.clone(), running.clone(), queued.clone()]).await;
+
+    // Another function's id does not reach it.
+    assert_not_found(
+        store.delete_execution(&g.id, &done.id).await,
+        "execution",
+        &done.id,
+    );
+    store.delete_execution(&f.id, &done.id).await.unwrap();
+    assert_not_found(
+        store.get_execution(&f.id, &done.id).await,
+        "execution",
+        &done.id,
+    );
+    for unfinished in [&running, &queued] {
+        let err = store
+            .delete_execution(&f.id, &unfinished.id)
+            .await
+            .unwrap_err();
+        assert!(matches!(err, StoreError::Conflict(_)), "{err:?}");
+        assert_eq!(
+            &store.get_execution(&f.id, &unfinished.id).await.unwrap(),
+            unfinished
+        );
+    }
+}
+
 pub async fn an_idempotency_key_admits_one_execution_per_function(store: &dyn Store) {
     let ns = created_namespace(store, "shop").await;
     let f = created_function(store, &ns, "checkout").await;
@@ -1646,6 +1687,7 @@ fn deployment(function: &Function, status: DeploymentStatus, sha256: &str) -> De
         id: gust_core::new_id(),
         function_id: function.id.clone(),
         sha256: sha256.into(),
+        md5: None,
         size: 2048,
         received: 2048,
         format: PackageFormat::Wasm,

@@ -14,7 +14,7 @@ mod sqlite;
 mod store;
 mod writer;
 
-pub use blob::{BlobStore, BlobWriter};
+pub use blob::{BlobStore, BlobWriter, StoredBlob};
 pub use error::{StoreError, StoreResult};
 pub use sqlite::SqliteStore;
 pub use store::{DomainScope, ExecutionFilter, ExecutionWriter, Store};

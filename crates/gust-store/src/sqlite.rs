@@ -844,6 +844,26 @@ impl Store for SqliteStore {
         .await
     }
 
+    async fn delete_execution(&self, function_id: &str, id: &str) -> StoreResult<()> {
+        let done = sqlx::query(
+            "DELETE FROM executions WHERE function_id = ? AND id = ? \
+             AND status NOT IN ('queued', 'running')",
+        )
+        .bind(function_id)
+        .bind(id)
+        .execute(&self.pool)
+        .await?;
+        if done.rows_affected() == 1 {
+            return Ok(());
+        }
+        // Not deleted: say whether it is missing or still owned by the queue or a run.
+        let execution = self.get_execution(function_id, id).await?;
+        Err(StoreError::Conflict(format!(
+            "execution {id} is still {}; it can be deleted once it ends",
+            execution.status.as_str()
+        )))
+    }
+
     async fn list_executions(
         &self,
         function_id: &str,

@@ -105,6 +105,10 @@ pub trait Store: Send + Sync + 'static {
         filter: &ExecutionFilter,
     ) -> StoreResult<Page<Execution>>;
 
+    /// Delete a finished execution's record. One still `queued` or `running` is left in place
+    /// and reported as `Conflict`: the queue or a run still owns it.
+    async fn delete_execution(&self, function_id: &str, id: &str) -> StoreResult<()>;
+
     /// How many executions are queued, per function id.
     async fn queued_counts(&self) -> StoreResult<Vec<(String, usize)>>;
     /// Queued executions in id (acceptance) order, after `after` when given.

@@ -1,4 +1,4 @@
-//! `gust exec list|get|replay`: the record of a function's executions.
+//! `gust exec list|get|find|delete|replay`: the record of a function's executions.
 
 use clap::Subcommand;
 use gust_core::Execution;
@@ -25,6 +25,10 @@ pub enum ExecCommand {
     },
     /// Show one execution with its logs.
     Get { function: String, id: String },
+    /// Show an execution of any function of the namespace, by its id alone.
+    Find { id: String },
+    /// Delete a finished execution's record.
+    Delete { function: String, id: String },
     /// Run an execution's request again, as a new async execution.
     Replay { function: String, id: String },
 }
@@ -86,6 +90,19 @@ pub async fn run(command: ExecCommand, global: &GlobalArgs) -> anyhow::Result<()
                 return output::json(&execution);
             }
             show(&execution);
+            Ok(())
+        }
+        ExecCommand::Find { id } => {
+            let execution = client.find_execution(ns, &id).await?;
+            if global.json {
+                return output::json(&execution);
+            }
+            show(&execution);
+            Ok(())
+        }
+        ExecCommand::Delete { function, id } => {
+            client.delete_execution(ns, &function, &id).await?;
+            eprintln!("deleted execution {id}");
             Ok(())
         }
         ExecCommand::Replay { function, id } => {

@@ -1,5 +1,6 @@
 //! `/api/v1/namespaces/{ns}/functions/{fn}/executions[/{id}[/replay]]`: run a function
-//! (synchronously, or queued with `async: true`), list and read the records, replay one.
+//! (synchronously, or queued with `async: true`), list, read and delete the records, replay
+//! one; `/api/v1/namespaces/{ns}/executions/{id}` finds one by its id alone.
 
 use axum::Json;
 use axum::extract::{Path, State};
@@ -76,6 +77,32 @@ pub async fn get_execution(
     Path((ns, f, id)): Path<(String, String, String)>,
 ) -> ApiResult<Json<Execution>> {
     Ok(Json(state.get_execution(&caller, &ns, &f, &id).await?))
+}
+
+#[utoipa::path(delete, path = "/api/v1/namespaces/{ns}/functions/{fn}/executions/{id}", tag = "executions",
+    params(("ns" = String, Path), ("fn" = String, Path), ("id" = String, Path)),
+    responses((status = 204), (status = 404, body = ErrorBody),
+        (status = 409, description = "still queued or running", body = ErrorBody)))]
+pub async fn delete_execution(
+    State(state): State<ApiState>,
+    caller: Caller,
+    Path((ns, f, id)): Path<(String, String, String)>,
+) -> ApiResult<StatusCode> {
+    state.delete_execution(&caller, &ns, &f, &id).await?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+/// An execution found by its id alone among the namespace's functions (its `function_id` says
+/// whose it is).
+#[utoipa::path(get, path = "/api/v1/namespaces/{ns}/executions/{id}", tag = "executions",
+    params(("ns" = String, Path), ("id" = String, Path)),
+    responses((status = 200, body = Execution), (status = 404, body = ErrorBody)))]
+pub async fn find_execution(
+    State(state): State<ApiState>,
+    caller: Caller,
+    Path((ns, id)): Path<(String, String)>,
+) -> ApiResult<Json<Execution>> {
+    Ok(Json(state.find_execution(&caller, &ns, &id).await?.1))
 }
 
 #[utoipa::path(post, path = "/api/v1/namespaces/{ns}/functions/{fn}/executions", tag = "executions",

@@ -432,6 +432,7 @@ impl Engine {
             id,
             function_id: chunk.function.id.clone(),
             sha256: String::new(),
+            md5: None,
             size: chunk.range.total,
             received: chunk.range.len(),
             format,
@@ -462,18 +463,20 @@ impl Engine {
         mut deployment: Deployment,
         create: bool,
     ) -> Result<Deployment> {
-        let (sha256, size) = self
+        let stored = self
             .blobs
             .put_file(&chunk.staged)
             .await
             .map_err(Error::internal)?;
+        let size = stored.size;
         if size != deployment.size {
             return Err(Error::internal(format!(
                 "the staged upload of {} holds {size} bytes, not {}",
                 deployment.id, deployment.size
             )));
         }
-        deployment.sha256 = sha256;
+        deployment.sha256 = stored.sha256;
+        deployment.md5 = Some(stored.md5);
         deployment.received = size;
         deployment.status = DeploymentStatus::Waiting;
         deployment.updated_at = gust_core::now();

@@ -149,12 +149,14 @@ impl Engine {
             return Err(e.into());
         }
         let function = upload.function;
-        let (sha256, size) = upload.writer.commit().await.map_err(Error::internal)?;
+        let stored = upload.writer.commit().await.map_err(Error::internal)?;
+        let size = stored.size;
         let now = gust_core::now();
         let deployment = Deployment {
             id: gust_core::new_id(),
             function_id: function.id.clone(),
-            sha256,
+            sha256: stored.sha256,
+            md5: Some(stored.md5),
             size,
             received: size,
             format,

@@ -61,6 +61,69 @@ impl Engine {
         Ok(self.store.get_execution(&function.id, id).await?)
     }
 
+    /// Delete a finished execution's record (409 while it is queued or running).
+    pub async fn delete_execution(
+        &self,
+        caller: &Caller,
+        ns: &str,
+        f: &str,
+        id: &str,
+    ) -> Result<()> {
+        caller.require(Scope::Write)?;
+        let (_, function) = self.function_for(caller, ns, f).await?;
+        self.recorder.flush().await;
+        Ok(self.store.delete_execution(&function.id, id).await?)
+    }
+
+    /// An execution of any function of namespace `ns` the caller may see, by its id alone,
+    /// with its function. Records are keyed by function: each function of the namespace is
+    /// asked in turn (an index on the id alone would cost every run's record a second write).
+    pub async fn find_execution(
+        &self,
+        caller: &Caller,
+        ns: &str,
+        id: &str,
+    ) -> Result<(gust_core::Function, Execution)> {
+        caller.require(Scope::Read)?;
+        let namespace = self.namespace_for(caller, ns).await?;
+        let not_found = || Error::not_found_of("execution", format!("no execution {id}"));
+        if !gust_core::id::looks_like_id(id) {
+            return Err(not_found());
+        }
+        self.recorder.flush().await;
+        let mut cursor = None;
+        loop {
+            let page = self
+                .store
+                .list_functions(
+                    &namespace.id,
+                    &ListQuery {
+                        limit: Some(gust_core::list::MAX_LIMIT),
+                        cursor: cursor.take(),
+                        ..ListQuery::default()
+                    },
+                )
+                .await?;
+            for mut function in page.items {
+                if caller.require_function(&function.id).is_err() {
+                    continue;
+                }
+                match self.store.get_execution(&function.id, id).await {
+                    Ok(execution) => {
+                        self.decorate(&mut function);
+                        return Ok((function, execution));
+                    }
+                    Err(gust_store::StoreError::NotFound { .. }) => {}
+                    Err(e) => return Err(e.into()),
+                }
+            }
+            match page.next_cursor {
+                Some(next) => cursor = Some(next),
+                None => return Err(not_found()),
+            }
+        }
+    }
+
     /// Run the function with `input`: to its end, or, with `async`, stored and queued
     /// (`idempotency_key`: a repeat with the same key returns the first execution). Without a
     /// caller only a public function runs, as over `/fn/`.

@@ -277,6 +277,7 @@ impl Engine {
             id: gust_core::new_id(),
             function_id: function.id.clone(),
             sha256: source.sha256.clone(),
+            md5: source.md5.clone(),
             size: source.size,
             received: source.size,
             format: source.format,

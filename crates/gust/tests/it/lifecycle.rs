@@ -4,7 +4,9 @@
 use gust_core::{DeploymentStatus, ExecutionStatus, ExecutionTrigger, FunctionStatus, Privacy};
 use serde_json::json;
 
-use crate::harness::{TestServer, hello_guest, spec, tar_gz, test_guest};
+use crate::harness::{
+    TestServer, cli, cli_stdout as stdout, hello_guest, spec, tar_gz, test_guest,
+};
 
 #[tokio::test]
 async fn deployed_function_answers_and_is_recorded() {
@@ -161,6 +163,72 @@ async fn api_executions_return_response_and_logs() {
         .await
         .unwrap();
     assert_eq!(failed.total, 4);
+}
+
+#[tokio::test]
+async fn executions_are_found_by_id_alone_and_deleted_once_finished() {
+    let server = TestServer::start();
+    let client = server.client();
+    server.deploy_ready("one", spec(), &test_guest()).await;
+    server.deploy_ready("two", spec(), &test_guest()).await;
+    let run = |f: &'static str| {
+        let client = client.clone();
+        async move {
+            client
+                .create_execution("default", f, &json!({"method": "GET", "path": "/echo"}))
+                .await
+                .unwrap()
+        }
+    };
+    let first = run("one").await;
+    let second = run("two").await;
+
+    // Found by id alone, whichever function ran it.
+    for execution in [&first, &second] {
+        let found = client
+            .find_execution("default", &execution.id)
+            .await
+            .unwrap();
+        assert_eq!(&found, execution);
+    }
+    let missing = client
+        .find_execution("default", "0190a5e8-0000-7000-8000-000000000000")
+        .await
+        .unwrap_err();
+    assert_eq!(missing.status(), Some(reqwest::StatusCode::NOT_FOUND));
+
+    // Deleting through another function's path reaches nothing, and deletes nothing.
+    let wrong = client
+        .delete_execution("default", "two", &first.id)
+        .await
+        .unwrap_err();
+    assert_eq!(wrong.status(), Some(reqwest::StatusCode::NOT_FOUND));
+    client
+        .get_execution("default", "one", &first.id)
+        .await
+        .unwrap();
+
+    let home = tempfile::tempdir().unwrap();
+    let found = cli(&server, home.path(), &["exec", "find", &second.id]);
+    assert!(found.status.success(), "{found:?}");
+    assert!(stdout(&found).contains(&second.id), "{}", stdout(&found));
+    let deleted = cli(&server, home.path(), &["exec", "delete", "two", &second.id]);
+    assert!(deleted.status.success(), "{deleted:?}");
+    client
+        .delete_execution("default", "one", &first.id)
+        .await
+        .unwrap();
+    for (f, id) in [("one", &first.id), ("two", &second.id)] {
+        let gone = client.get_execution("default", f, id).await.unwrap_err();
+        assert_eq!(gone.status(), Some(reqwest::StatusCode::NOT_FOUND));
+    }
+    let again = client
+        .delete_execution("default", "one", &first.id)
+        .await
+        .unwrap_err();
+    assert_eq!(again.status(), Some(reqwest::StatusCode::NOT_FOUND));
+    let listed = client.list_executions("default", "one", &[]).await.unwrap();
+    assert_eq!(listed.total, 0);
 }
 
 #[tokio::test]
