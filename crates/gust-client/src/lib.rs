@@ -731,11 +731,12 @@ impl Client {
         ns: &str,
         f: &str,
         delta: i32,
+        version: Option<u32>,
     ) -> ClientResult<serde_json::Value> {
         self.json(
             Method::POST,
             &format!("/api/v1/namespaces/{ns}/functions/{f}/instances/scale"),
-            Some(&serde_json::json!({ "count": delta })),
+            Some(&serde_json::json!({ "count": delta, "version": version })),
         )
         .await
     }

@@ -71,6 +71,9 @@ pub enum FunctionCommand {
         /// Idle workers to stop.
         #[arg(long)]
         down: Option<u32>,
+        /// The workers of this version of the function instead.
+        #[arg(long)]
+        version: Option<u32>,
     },
     /// Save a deployment's code (by default the active one's) exactly as it was uploaded.
     Download {
@@ -236,13 +239,18 @@ pub async fn run(command: FunctionCommand, global: &GlobalArgs) -> anyhow::Resul
             eprintln!("deleted function {name}");
             Ok(())
         }
-        FunctionCommand::Scale { name, up, down } => {
+        FunctionCommand::Scale {
+            name,
+            up,
+            down,
+            version,
+        } => {
             let delta = match (up, down) {
                 (Some(up), _) => i32::try_from(up)?,
                 (_, Some(down)) => -i32::try_from(down)?,
                 _ => anyhow::bail!("give --up N or --down N"),
             };
-            let scaled = client.scale_instances(ns, &name, delta).await?;
+            let scaled = client.scale_instances(ns, &name, delta, version).await?;
             if global.json {
                 return output::json(&scaled);
             }

@@ -65,6 +65,8 @@ pub async fn scale_instances(
     ApiJson(input): ApiJson<ScaleInput>,
 ) -> ApiResult<Json<ScaledInstances>> {
     Ok(Json(
-        state.scale_instances(&caller, &ns, &f, input.count).await?,
+        state
+            .scale_instances(&caller, &ns, &f, input.count, input.version)
+            .await?,
     ))
 }

@@ -46,6 +46,10 @@ pub struct ScaleInput {
     /// Workers to start (positive; up to `max_scale` in all) or idle ones to stop (negative;
     /// never below `min_scale`).
     pub count: i32,
+    /// The workers of this version of the function (absent or 0: of its current
+    /// configuration). A version not yet loaded is loaded first.
+    #[serde(default)]
+    pub version: Option<u32>,
 }
 
 #[derive(Debug, Serialize, ToSchema)]
@@ -96,13 +100,15 @@ impl Engine {
     /// Start `delta` more warm workers of a process function now (capped at its `max_scale`;
     /// answered once they are ready), or stop `-delta` idle ones (never below `min_scale`;
     /// busy workers are left to their requests). 409 for a Wasm function, which keeps no
-    /// workers, and for a function with no active deployment.
+    /// workers, and for a function with no active deployment. `version`: the workers of that
+    /// version instead, loading it if no request has yet.
     pub async fn scale_instances(
         &self,
         caller: &Caller,
         ns: &str,
         f: &str,
         delta: i32,
+        version: Option<u32>,
     ) -> Result<ScaledInstances> {
         caller.require(Scope::Write)?;
         let (namespace, function) = self.function_for(caller, ns, f).await?;
@@ -117,12 +123,20 @@ impl Engine {
                 "Wasm functions have no warm workers: each request runs in a fresh instance",
             ));
         }
-        let live = self.live.get(&namespace.id, &function.id).ok_or_else(|| {
-            Error::conflict(format!(
-                "function `{}` has no active deployment, so no workers to scale",
-                function.name
-            ))
-        })?;
+        let live = match gust_core::version::version_number(version) {
+            None => self.live.get(&namespace.id, &function.id).ok_or_else(|| {
+                Error::conflict(format!(
+                    "function `{}` has no active deployment, so no workers to scale",
+                    function.name
+                ))
+            })?,
+            Some(number) => {
+                self.get_version(caller, ns, f, number).await?;
+                self.live
+                    .find_version(&namespace.id, &function.id, number)
+                    .await?
+            }
+        };
         let Runner::Process(pool) = &live.runner else {
             return Err(Error::conflict(
                 "Wasm functions have no warm workers: each request runs in a fresh instance",

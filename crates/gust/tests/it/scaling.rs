@@ -398,7 +398,7 @@ async fn warm_workers_are_started_and_stopped_on_request() {
     assert!(instances(&server, "warmed").await.is_empty());
 
     let up = client
-        .scale_instances("default", "warmed", 2)
+        .scale_instances("default", "warmed", 2, None)
         .await
         .unwrap();
     assert_eq!(
@@ -410,7 +410,7 @@ async fn warm_workers_are_started_and_stopped_on_request() {
     assert!(listed.iter().all(|i| i["state"] == "idle"));
     // Capped at max_scale.
     let up = client
-        .scale_instances("default", "warmed", 5)
+        .scale_instances("default", "warmed", 5, None)
         .await
         .unwrap();
     assert_eq!(
@@ -419,7 +419,7 @@ async fn warm_workers_are_started_and_stopped_on_request() {
     );
 
     let down = client
-        .scale_instances("default", "warmed", -2)
+        .scale_instances("default", "warmed", -2, None)
         .await
         .unwrap();
     assert_eq!(
@@ -450,7 +450,7 @@ async fn warm_workers_are_started_and_stopped_on_request() {
     assert_eq!(fresh[0]["requests_served"], 1);
     // Scaling down never goes below zero.
     let down = client
-        .scale_instances("default", "warmed", -10)
+        .scale_instances("default", "warmed", -10, None)
         .await
         .unwrap();
     assert_eq!(
@@ -473,9 +473,43 @@ async fn warm_workers_are_started_and_stopped_on_request() {
     );
     assert_eq!(instances(&server, "warmed").await.len(), 1);
 
+    // A version's workers are its own: scaling one loads it, and the function's stay as
+    // they are.
+    client
+        .create_version("default", "warmed", &gust_core::VersionSpec::default())
+        .await
+        .unwrap();
+    let out = crate::harness::cli(
+        &server,
+        home.path(),
+        &["fn", "scale", "warmed", "--up", "2", "--version", "1"],
+    );
+    assert!(
+        String::from_utf8_lossy(&out.stderr).contains("2 live workers"),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let of_version = client
+        .list_instances("default", "warmed", Some(1))
+        .await
+        .unwrap();
+    assert_eq!(of_version["total"], 2);
+    assert_eq!(instances(&server, "warmed").await.len(), 1);
+    let down = client
+        .scale_instances("default", "warmed", -1, Some(1))
+        .await
+        .unwrap();
+    assert_eq!(down["instances"], 1);
+    let err = client
+        .scale_instances("default", "warmed", 1, Some(7))
+        .await
+        .unwrap_err();
+    assert_eq!(err.status(), Some(StatusCode::NOT_FOUND));
+    assert_eq!(instances(&server, "warmed").await.len(), 1);
+
     // Bad input, and Wasm functions, which keep no workers.
     let err = client
-        .scale_instances("default", "warmed", 0)
+        .scale_instances("default", "warmed", 0, None)
         .await
         .unwrap_err();
     assert_eq!(err.status(), Some(StatusCode::BAD_REQUEST));
@@ -484,7 +518,7 @@ async fn warm_workers_are_started_and_stopped_on_request() {
         .deploy_ready("wasm", spec(), &crate::harness::hello_guest())
         .await;
     let err = client
-        .scale_instances("default", "wasm", 1)
+        .scale_instances("default", "wasm", 1, None)
         .await
         .unwrap_err();
     assert_eq!(err.status(), Some(StatusCode::CONFLICT));
