@@ -9,9 +9,11 @@
 //! - `appwrite/`: Appwrite 0.15's Functions API at `/compat/appwrite/v1`.
 //! - `scaleway/`: Scaleway's Serverless Functions API (`functions/v1beta1`) at
 //!   `/compat/scaleway`.
+//! - `qinling/`: OpenStack Qinling's v1 API at `/compat/qinling`.
 
 mod appwrite;
 mod common;
+mod qinling;
 mod scaleway;
 
 use std::sync::Arc;
@@ -25,9 +27,14 @@ pub const APPWRITE_PREFIX: &str = "/compat/appwrite/v1";
 /// Where the Scaleway dialect is mounted: the SDKs' `api_url` is `http://HOST:PORT` + this.
 pub const SCALEWAY_PREFIX: &str = "/compat/scaleway";
 
+/// Where the Qinling dialect is mounted: the clients' endpoint is `http://HOST:PORT` + this
+/// (their paths start with `/v1/`).
+pub const QINLING_PREFIX: &str = "/compat/qinling";
+
 /// Every dialect's routes, each under its own prefix.
 pub fn router(engine: Arc<Engine>) -> Router {
     Router::new()
         .nest(APPWRITE_PREFIX, appwrite::router(engine.clone()))
-        .nest(SCALEWAY_PREFIX, scaleway::router(engine))
+        .nest(SCALEWAY_PREFIX, scaleway::router(engine.clone()))
+        .merge(qinling::mounted(engine))
 }

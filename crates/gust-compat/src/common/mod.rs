@@ -4,7 +4,7 @@
 mod paging;
 mod records;
 
-pub use paging::Window;
+pub use paging::{Window, every};
 pub use records::{BuildState, ExecutionView, RunState, tail, unix_seconds};
 
 use gust_engine::Error;

@@ -109,3 +109,28 @@ mod tests {
         assert_eq!(total, 10);
     }
 }
+
+/// Every item of an engine list, over as many pages as it takes, oldest first (for dialects
+/// whose lists have no pages, or sort and filter on fields the engine does not index).
+pub async fn every<T, E, F, Fut>(mut fetch: F) -> Result<Vec<T>, E>
+where
+    F: FnMut(ListQuery) -> Fut,
+    Fut: std::future::Future<Output = Result<Page<T>, E>>,
+{
+    let mut all = Vec::new();
+    let mut cursor = None;
+    loop {
+        let page = fetch(ListQuery {
+            limit: Some(MAX_LIMIT),
+            cursor: cursor.take(),
+            order: Some(Order::Asc),
+            ..ListQuery::default()
+        })
+        .await?;
+        all.extend(page.items);
+        match page.next_cursor {
+            Some(next) => cursor = Some(next),
+            None => return Ok(all),
+        }
+    }
+}

@@ -25,7 +25,7 @@ const MAX_SCALE_DEFAULT: u32 = 5;
 
 /// Every function of a namespace.
 pub async fn all_in(scw: &Scw, namespace_id: &str) -> Result<Vec<Function>> {
-    super::every(|query| async move {
+    crate::common::every(|query| async move {
         scw.engine
             .list_functions(&scw.caller, namespace_id, &query)
             .await

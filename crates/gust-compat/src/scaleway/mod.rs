@@ -127,31 +127,6 @@ pub struct Scw {
     pub region: String,
 }
 
-/// Every item of an engine list, over as many pages as it takes (Scaleway's lists sort and
-/// filter on fields the engine does not index, so the dialect cuts its pages itself).
-pub async fn every<T, F, Fut>(mut fetch: F) -> Result<Vec<T>>
-where
-    F: FnMut(gust_core::ListQuery) -> Fut,
-    Fut: std::future::Future<Output = Result<gust_core::Page<T>>>,
-{
-    let mut all = Vec::new();
-    let mut cursor = None;
-    loop {
-        let page = fetch(gust_core::ListQuery {
-            limit: Some(gust_core::list::MAX_LIMIT),
-            cursor: cursor.take(),
-            order: Some(gust_core::Order::Asc),
-            ..gust_core::ListQuery::default()
-        })
-        .await?;
-        all.extend(page.items);
-        match page.next_cursor {
-            Some(next) => cursor = Some(next),
-            None => return Ok(all),
-        }
-    }
-}
-
 /// Crons and SQS/NATS triggers are both Gust triggers, of kind `cron` and `queue`; `resource`
 /// is the Scaleway name errors give them.
 impl Scw {

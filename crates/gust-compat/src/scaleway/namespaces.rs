@@ -13,8 +13,10 @@ use super::{Result, Scw, ScwError, reply};
 
 /// Every namespace the caller sees.
 pub async fn all(scw: &Scw) -> Result<Vec<Namespace>> {
-    super::every(|query| async move { Ok(scw.engine.list_namespaces(&scw.caller, &query).await?) })
-        .await
+    crate::common::every(|query| async move {
+        Result::<_, ScwError>::Ok(scw.engine.list_namespaces(&scw.caller, &query).await?)
+    })
+    .await
 }
 
 /// Whether a resource with these labels belongs in a list for this region and project: it

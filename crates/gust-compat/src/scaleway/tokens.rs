@@ -21,9 +21,10 @@ pub async fn list(
     let function_id = query.get("function_id");
     let namespace_id = query.get("namespace_id");
     let scw = &scw;
-    let mut tokens =
-        super::every(|query| async move { Ok(scw.engine.list_tokens(&scw.caller, &query).await?) })
-            .await?;
+    let mut tokens = crate::common::every(|query| async move {
+        Result::<_, ScwError>::Ok(scw.engine.list_tokens(&scw.caller, &query).await?)
+    })
+    .await?;
     // The tokens this API makes: limited to a function or a namespace, and only to invoke.
     tokens.retain(|t: &Token| {
         t.scopes == [Scope::Invoke]

@@ -15,6 +15,7 @@ mod lifecycle;
 mod limits;
 mod observe;
 mod process;
+mod qinling;
 mod restart;
 mod sandbox;
 mod scaleway;
