@@ -121,6 +121,28 @@ pub async fn appwrite(
     measure(addr, "appwrite", what, &native, &appwrite, windows).await
 }
 
+/// Alternate native and Qinling sync executions of the function `function_id`, with the same
+/// input.
+pub async fn qinling(
+    addr: SocketAddr,
+    token: &str,
+    function_id: &str,
+    windows: &Windows,
+) -> anyhow::Result<DialectResult> {
+    let native = RequestShape::post_json(
+        &format!("/api/v1/namespaces/default/functions/{function_id}/executions"),
+        vec![header("authorization", &format!("Bearer {token}"))?],
+        r#"{"body":"{}"}"#,
+    );
+    let qinling = RequestShape::post_json(
+        "/compat/qinling/v1/executions",
+        vec![header("x-auth-token", token)?],
+        &format!(r#"{{"function_id":"{function_id}","input":"{{}}","sync":true}}"#),
+    );
+    let what = "sync execution via qinling vs the native API";
+    measure(addr, "qinling", what, &native, &qinling, windows).await
+}
+
 /// Alternate `GET /fn/default/{function}/` and `GET /` with `Host: {domain}`.
 pub async fn domain(
     addr: SocketAddr,

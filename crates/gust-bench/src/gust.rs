@@ -170,8 +170,8 @@ impl Api {
         Ok(())
     }
 
-    /// The host name that routes to a function (`domain_name`).
-    pub async fn domain_name(&self, name: &str) -> anyhow::Result<String> {
+    /// A text field of a function: `domain_name` (the host name that routes to it), `id`, ….
+    pub async fn function_field(&self, name: &str, field: &str) -> anyhow::Result<String> {
         let path = format!("/api/v1/namespaces/{NAMESPACE}/functions/{name}");
         let (status, body) = self.request(Method::GET, &path, None, true).await?;
         ensure!(
@@ -180,10 +180,10 @@ impl Api {
             String::from_utf8_lossy(&body)
         );
         let function: serde_json::Value = serde_json::from_slice(&body)?;
-        function["domain_name"]
+        function[field]
             .as_str()
             .map(str::to_owned)
-            .context("the function has no domain_name")
+            .with_context(|| format!("the function has no {field}"))
     }
 
     /// Stop every worker of a function (`DELETE …/instances`).

@@ -257,6 +257,7 @@ async fn measure(
     let mut async_inputs = None;
     let mut api_token = None;
     let mut hello_domain = None;
+    let mut hello_id = None;
 
     match gust_inputs {
         None => targets.push(Target {
@@ -288,7 +289,8 @@ async fn measure(
                 );
             }
             deploy_to_first_response = Some(took);
-            hello_domain = Some(api.domain_name("hello").await?);
+            hello_domain = Some(api.function_field("hello", "domain_name").await?);
+            hello_id = Some(api.function_field("hello", "id").await?);
             targets.push(Target {
                 name: "gust (wasm)".into(),
                 short: "gust".into(),
@@ -317,9 +319,10 @@ async fn measure(
     // Executions through the API, native and translated, and invocations through the
     // function's domain name against its /fn/ path, each pair on the same server.
     let mut dialect_results = Vec::new();
-    if let (Some(token), Some(domain), Some(&conns), Some(gust)) = (
+    if let (Some(token), Some(domain), Some(hello_id), Some(&conns), Some(gust)) = (
         &api_token,
         &hello_domain,
+        &hello_id,
         cli.connections.iter().max(),
         targets.get(1),
     ) {
@@ -331,6 +334,7 @@ async fn measure(
         };
         dialect_results.push(dialect_run::appwrite(gust.addr, token, "hello", &windows).await?);
         dialect_results.push(dialect_run::domain(gust.addr, domain, "hello", &windows).await?);
+        dialect_results.push(dialect_run::qinling(gust.addr, token, hello_id, &windows).await?);
     }
 
     // Async last, on a server of its own, with the synchronous one stopped.

@@ -11,7 +11,6 @@ use gust_engine::ops::{Executed, ExecutionFilter, ExecutionInput};
 use http::{HeaderValue, StatusCode, header};
 use serde_json::json;
 
-use super::functions::function;
 use super::{Qin, QinError, Result, field, json_body, no_content, reply, views};
 use crate::common::every;
 
@@ -43,7 +42,6 @@ pub async fn create(qin: Qin, body: Bytes) -> Result<Response> {
             ));
         }
     };
-    let function = function(&qin, &function_id).await?;
     let mut headers = std::collections::BTreeMap::new();
     if let Some(text) = &input
         && serde_json::from_str::<serde_json::Value>(text).is_ok()
@@ -61,9 +59,9 @@ pub async fn create(qin: Qin, body: Bytes) -> Result<Response> {
     };
     let execution = match qin
         .engine
-        .create_execution(Some(&qin.caller), &qin.ns, &function.id, &run, None)
+        .create_execution(Some(&qin.caller), &qin.ns, &function_id, &run, None)
         .await
-        .map_err(|e| QinError::about(e, "Function", &function.id))?
+        .map_err(|e| QinError::about(e, "Function", &function_id))?
     {
         Executed::Ran(execution) => execution,
         Executed::Accepted(accepted) => accepted.execution,

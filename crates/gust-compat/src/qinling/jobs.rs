@@ -118,7 +118,7 @@ async fn job(qin: &Qin, id: &str) -> Result<FunctionTrigger> {
         .trigger_by_id(&qin.caller, id)
         .await
         .map_err(|e| QinError::about(e, "Job", id))?;
-    if trigger.kind != TriggerKind::Cron || namespace.id != qin.ns {
+    if trigger.kind != TriggerKind::Cron || !qin.is_project(&namespace) {
         return Err(QinError::not_found("Job", id));
     }
     Ok(trigger)

@@ -20,7 +20,8 @@ mod versions;
 mod views;
 mod webhooks;
 
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
 
 use axum::Router;
 use axum::extract::FromRequestParts;
@@ -37,15 +38,30 @@ use crate::common::Failure;
 /// trailing slash (which a nested router does not see).
 pub fn mounted(engine: Arc<Engine>) -> Router {
     let prefix = crate::QINLING_PREFIX;
+    let state = QinState {
+        engine,
+        default_seen: Arc::new(Mutex::new(None)),
+    };
     Router::new()
         .route(
             &format!("{prefix}/"),
-            get(root_document).with_state(engine.clone()),
+            get(root_document).with_state(state.clone()),
         )
-        .nest(prefix, router(engine))
+        .nest(prefix, router(state))
 }
 
-fn router(engine: Arc<Engine>) -> Router {
+/// What the routes share: the engine, and when the `default` project was last seen to exist.
+#[derive(Clone)]
+pub struct QinState {
+    pub engine: Arc<Engine>,
+    default_seen: Arc<Mutex<Option<Instant>>>,
+}
+
+/// How long the `default` namespace, once seen, is taken to exist without asking the store
+/// again (a deleted one is made again within this).
+const DEFAULT_RECHECK: Duration = Duration::from_secs(1);
+
+fn router(state: QinState) -> Router {
     Router::new()
         .route("/", get(root_document))
         .route("/v1", get(v1_document))
@@ -126,12 +142,12 @@ fn router(engine: Arc<Engine>) -> Router {
         .fallback(route_not_found)
         .method_not_allowed_fallback(method_not_allowed)
         .layer(axum::extract::DefaultBodyLimit::disable())
-        .with_state(engine)
+        .with_state(state)
 }
 
 /// `GET /`: the API versions, as Qinling's root answers (no token needed).
-async fn root_document(engine: axum::extract::State<Arc<Engine>>) -> Response {
-    let root = root_url(&engine);
+async fn root_document(state: axum::extract::State<QinState>) -> Response {
+    let root = root_url(&state.engine);
     reply(
         StatusCode::OK,
         json!({"versions": [{
@@ -143,10 +159,10 @@ async fn root_document(engine: axum::extract::State<Arc<Engine>>) -> Response {
 }
 
 /// `GET /v1`: where the v1 API lives.
-async fn v1_document(engine: axum::extract::State<Arc<Engine>>) -> Response {
+async fn v1_document(state: axum::extract::State<QinState>) -> Response {
     reply(
         StatusCode::OK,
-        json!({"uri": format!("{}/v1", root_url(&engine))}),
+        json!({"uri": format!("{}/v1", root_url(&state.engine))}),
     )
 }
 
@@ -167,17 +183,33 @@ async fn method_not_allowed() -> QinError {
 }
 
 /// Every authenticated request's context: the engine, the caller its token stands for, and
-/// the namespace standing for its project (an id).
+/// the namespace standing for its project (its id or name, as the engine's operations take).
 pub struct Qin {
     pub engine: Arc<Engine>,
     pub caller: Caller,
     pub ns: String,
 }
 
-impl FromRequestParts<Arc<Engine>> for Qin {
+impl Qin {
+    /// The project's namespace itself.
+    pub async fn namespace(&self) -> Result<gust_core::Namespace> {
+        self.engine
+            .namespace_for(&self.caller, &self.ns)
+            .await
+            .map_err(|e| QinError::about(e, "Project", &self.ns))
+    }
+
+    /// Whether `namespace` is the project's.
+    pub fn is_project(&self, namespace: &gust_core::Namespace) -> bool {
+        namespace.id == self.ns || namespace.name == self.ns
+    }
+}
+
+impl FromRequestParts<QinState> for Qin {
     type Rejection = QinError;
 
-    async fn from_request_parts(parts: &mut Parts, engine: &Arc<Engine>) -> Result<Self> {
+    async fn from_request_parts(parts: &mut Parts, state: &QinState) -> Result<Self> {
+        let engine = &state.engine;
         let secret = parts
             .headers
             .get(gust_engine::auth::AUTH_TOKEN_HEADER)
@@ -202,7 +234,7 @@ impl FromRequestParts<Arc<Engine>> for Qin {
             .and_then(|v| v.to_str().ok())
             .map(str::trim)
             .filter(|s| !s.is_empty());
-        let ns = project_namespace(engine, &caller, project).await?;
+        let ns = project_namespace(state, &caller, project).await?;
         Ok(Self {
             engine: engine.clone(),
             caller,
@@ -211,36 +243,43 @@ impl FromRequestParts<Arc<Engine>> for Qin {
     }
 }
 
-/// The namespace id a request works in: the token's namespace, the one `X-Project-Id`
+/// The namespace a request works in: the token's namespace (by id), the one `X-Project-Id`
 /// names, or `default`, made when it does not exist yet (as Qinling without Keystone puts
 /// everything in project `default`).
 async fn project_namespace(
-    engine: &Engine,
+    state: &QinState,
     caller: &Caller,
     project: Option<&str>,
 ) -> Result<String> {
     if let Some(id) = &caller.token.namespace_id {
         return Ok(id.clone());
     }
-    let key = project.unwrap_or(DEFAULT_PROJECT);
-    match engine.namespace_for(caller, key).await {
-        Ok(ns) => Ok(ns.id),
-        Err(e) if e.status == StatusCode::NOT_FOUND && project.is_none() => {
+    if let Some(project) = project {
+        return Ok(project.to_string());
+    }
+    let recent = |seen: &Option<Instant>| seen.is_some_and(|t| t.elapsed() < DEFAULT_RECHECK);
+    if recent(&state.default_seen.lock().unwrap_or_else(|e| e.into_inner())) {
+        return Ok(DEFAULT_PROJECT.into());
+    }
+    let engine = &state.engine;
+    match engine.namespace_for(caller, DEFAULT_PROJECT).await {
+        Ok(_) => {}
+        Err(e) if e.status == StatusCode::NOT_FOUND => {
             let spec = gust_core::NamespaceSpec {
                 name: Some(DEFAULT_PROJECT.into()),
                 ..Default::default()
             };
             match engine.create_namespace(caller, spec).await {
-                Ok(ns) => Ok(ns.id),
-                // Made meanwhile by another request.
-                Err(e) if e.status == StatusCode::CONFLICT => {
-                    Ok(engine.namespace_for(caller, key).await?.id)
-                }
-                Err(e) => Err(e.into()),
+                // Made meanwhile by another request, or now.
+                Ok(_) => {}
+                Err(e) if e.status == StatusCode::CONFLICT => {}
+                Err(e) => return Err(e.into()),
             }
         }
-        Err(e) => Err(QinError::about(e, "Project", key)),
+        Err(e) => return Err(QinError::about(e, "Project", DEFAULT_PROJECT)),
     }
+    *state.default_seen.lock().unwrap_or_else(|e| e.into_inner()) = Some(Instant::now());
+    Ok(DEFAULT_PROJECT.into())
 }
 
 const DEFAULT_PROJECT: &str = "default";

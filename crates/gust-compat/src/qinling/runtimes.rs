@@ -15,20 +15,18 @@ fn runtimes(qin: &Qin) -> Vec<RuntimeInfo> {
     views::qinling_runtimes(qin.engine.runtimes())
 }
 
-/// The project's namespace's creation time stands for when its runtimes were registered.
-async fn registered_at(qin: &Qin) -> Result<chrono::DateTime<chrono::Utc>> {
-    Ok(qin
-        .engine
-        .namespace_for(&qin.caller, &qin.ns)
-        .await?
-        .created_at)
+/// The project's id, and its creation time, which stands for when its runtimes were
+/// registered.
+async fn project(qin: &Qin) -> Result<(String, chrono::DateTime<chrono::Utc>)> {
+    let ns = qin.namespace().await?;
+    Ok((ns.id, ns.created_at))
 }
 
 pub async fn list(qin: Qin) -> Result<Response> {
-    let at = registered_at(&qin).await?;
+    let (project, at) = project(&qin).await?;
     let items: Vec<_> = runtimes(&qin)
         .iter()
-        .map(|r| views::runtime(r, &qin.ns, at))
+        .map(|r| views::runtime(r, &project, at))
         .collect();
     Ok(reply(StatusCode::OK, json!({"runtimes": items})))
 }
@@ -42,8 +40,11 @@ fn find(qin: &Qin, id: &str) -> Result<RuntimeInfo> {
 
 pub async fn get(qin: Qin, Path(id): Path<String>) -> Result<Response> {
     let runtime = find(&qin, &id)?;
-    let at = registered_at(&qin).await?;
-    Ok(reply(StatusCode::OK, views::runtime(&runtime, &qin.ns, at)))
+    let (project, at) = project(&qin).await?;
+    Ok(reply(
+        StatusCode::OK,
+        views::runtime(&runtime, &project, at),
+    ))
 }
 
 pub async fn create(qin: Qin, body: Bytes) -> Result<Response> {
@@ -58,10 +59,10 @@ pub async fn create(qin: Qin, body: Bytes) -> Result<Response> {
             names.join(", ")
         ))
     })?;
-    let at = registered_at(&qin).await?;
+    let (project, at) = project(&qin).await?;
     Ok(reply(
         StatusCode::CREATED,
-        views::runtime(&runtime, &qin.ns, at),
+        views::runtime(&runtime, &project, at),
     ))
 }
 

@@ -2,13 +2,10 @@
 //! needs no token; its body (JSON, or form fields made into a JSON object) is the input of
 //! an async execution, answered 202 `{"execution_id"}`.
 
-use std::sync::Arc;
-
 use axum::body::{Body, Bytes};
 use axum::extract::{Path, Request, State};
 use axum::response::Response;
 use gust_core::{Webhook, WebhookSpec};
-use gust_engine::Engine;
 use http::{HeaderValue, StatusCode, header};
 use serde_json::{Map, Value, json};
 
@@ -74,7 +71,7 @@ async fn webhook(qin: &Qin, id: &str) -> Result<Webhook> {
         .get_webhook(&qin.caller, id)
         .await
         .map_err(|e| QinError::about(e, "Webhook", id))?;
-    if webhook.namespace_id != qin.ns {
+    if webhook.namespace_id != qin.namespace().await?.id {
         return Err(QinError::not_found("Webhook", id));
     }
     Ok(webhook)
@@ -117,7 +114,7 @@ pub async fn delete(qin: Qin, Path(id): Path<String>) -> Result<Response> {
 
 /// `POST /v1/webhooks/{id}/invoke`: no token; 202 `{"execution_id"}`.
 pub async fn invoke(
-    State(engine): State<Arc<Engine>>,
+    State(state): State<super::QinState>,
     Path(id): Path<String>,
     request: Request,
 ) -> Result<Response> {
@@ -144,7 +141,8 @@ pub async fn invoke(
     } else {
         body
     };
-    let accepted = engine
+    let accepted = state
+        .engine
         .invoke_webhook(&id, Request::from_parts(parts, body))
         .await
         .map_err(|e| QinError::about(e, "Webhook", &id).plain())?;
