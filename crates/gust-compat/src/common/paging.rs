@@ -62,6 +62,31 @@ impl Window {
     }
 }
 
+/// Every item of an engine list, over as many pages as it takes, oldest first (for dialects
+/// whose lists have no pages, or sort and filter on fields the engine does not index).
+pub async fn every<T, E, F, Fut>(mut fetch: F) -> Result<Vec<T>, E>
+where
+    F: FnMut(ListQuery) -> Fut,
+    Fut: std::future::Future<Output = Result<Page<T>, E>>,
+{
+    let mut all = Vec::new();
+    let mut cursor = None;
+    loop {
+        let page = fetch(ListQuery {
+            limit: Some(MAX_LIMIT),
+            cursor: cursor.take(),
+            order: Some(Order::Asc),
+            ..ListQuery::default()
+        })
+        .await?;
+        all.extend(page.items);
+        match page.next_cursor {
+            Some(next) => cursor = Some(next),
+            None => return Ok(all),
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -107,30 +132,5 @@ mod tests {
         let (items, total) = w.cut(page(&["a"]));
         assert!(items.is_empty());
         assert_eq!(total, 10);
-    }
-}
-
-/// Every item of an engine list, over as many pages as it takes, oldest first (for dialects
-/// whose lists have no pages, or sort and filter on fields the engine does not index).
-pub async fn every<T, E, F, Fut>(mut fetch: F) -> Result<Vec<T>, E>
-where
-    F: FnMut(ListQuery) -> Fut,
-    Fut: std::future::Future<Output = Result<Page<T>, E>>,
-{
-    let mut all = Vec::new();
-    let mut cursor = None;
-    loop {
-        let page = fetch(ListQuery {
-            limit: Some(MAX_LIMIT),
-            cursor: cursor.take(),
-            order: Some(Order::Asc),
-            ..ListQuery::default()
-        })
-        .await?;
-        all.extend(page.items);
-        match page.next_cursor {
-            Some(next) => cursor = Some(next),
-            None => return Ok(all),
-        }
     }
 }

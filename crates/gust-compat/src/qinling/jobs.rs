@@ -106,7 +106,7 @@ pub async fn list(qin: Qin) -> Result<Response> {
                 .await?;
         jobs.extend(triggers.into_iter().filter(|t| t.kind == TriggerKind::Cron));
     }
-    jobs.sort_by(|a, b| a.created_at.cmp(&b.created_at));
+    jobs.sort_by_key(|j| j.created_at);
     let items: Vec<_> = jobs.iter().map(views::job).collect();
     Ok(reply(StatusCode::OK, json!({"jobs": items})))
 }

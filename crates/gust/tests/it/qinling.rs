@@ -286,7 +286,14 @@ async fn bad_input_is_a_400_naming_the_field_and_writes_nothing() {
     let runtime = raw.python_runtime().await;
     let code = r#"{"source": "package"}"#;
     let post = reqwest::Method::POST;
-    let cases: Vec<(Vec<(&str, &str)>, Option<Vec<u8>>, StatusCode, &str)> = vec![
+    // Form fields, package, the status and a word the message must hold.
+    type Case<'a> = (
+        Vec<(&'a str, &'a str)>,
+        Option<Vec<u8>>,
+        StatusCode,
+        &'a str,
+    );
+    let cases: Vec<Case> = vec![
         (
             vec![("runtime_id", &runtime)],
             Some(hello_package()),
@@ -503,7 +510,7 @@ async fn bad_input_is_a_400_naming_the_field_and_writes_nothing() {
         format!("/v1/executions/{missing}"),
         format!("/v1/executions/{missing}/log"),
         format!("/v1/functions/{id}/versions/9"),
-        format!("/v1/aliases/prod"),
+        "/v1/aliases/prod".to_string(),
         format!("/v1/webhooks/{missing}"),
         format!("/v1/runtimes/{missing}"),
     ] {
