@@ -107,7 +107,7 @@ where
     };
     let mut lowered = [0u8; gust_core::domain::MAX_HOSTNAME];
     let host = routing_host(raw_host, &mut lowered).unwrap_or("");
-    let action = {
+    let instance_id = {
         let seen = EdgeRequest::new(&path, query, host);
         let decision = app.decide(&seen).ok_or_else(|| {
             Error::not_found_of(
@@ -119,8 +119,10 @@ where
             )
         })?;
         match decision.action {
-            RuleAction::RunFunction(instance) => Ok(*instance),
-            RuleAction::Redirect(status, location) => Err(redirect(*status, location)),
+            RuleAction::RunFunction(instance) => *instance,
+            RuleAction::Redirect(status, location) => {
+                return Ok(Invocation::Response(redirect(*status, location)));
+            }
             RuleAction::Deliver => {
                 return Err(Error::new(
                     StatusCode::NOT_FOUND,
@@ -133,10 +135,6 @@ where
                 ));
             }
         }
-    };
-    let instance_id = match action {
-        Ok(instance) => instance,
-        Err(response) => return Ok(Invocation::Response(response)),
     };
     if !app.edge_functions {
         return Err(Error::new(
