@@ -19,6 +19,15 @@ pub async fn invoke(state: &ApiState, request: Request) -> Response {
     .await
 }
 
+/// `ANY /edge/{application}/{*path}`: an edge application answers.
+pub async fn invoke_edge(state: &ApiState, request: Request) -> Response {
+    respond(
+        state,
+        gust_engine::invoke::invoke_edge_path(&state.gateway, request).await,
+    )
+    .await
+}
+
 /// A request whose host names a function ([`gust_engine::invoke::route_by_host`]).
 pub async fn invoke_routed(state: &ApiState, route: HostRoute, request: Request) -> Response {
     respond(

@@ -8,7 +8,8 @@
 //!   and the OpenAPI document is derived from that registration (`routes/openapi` adds what
 //!   the handlers do not say: the title, the auth scheme, shared schemas).
 //! - `gateway`: `/fn/{ns}/{fn}/{*path}`, and requests whose host is a function's domain name or
-//!   custom domain, handed to the engine's invocation path; `/hooks/{id}`, webhooks.
+//!   custom domain, handed to the engine's invocation path; `/edge/{app}/{*path}` and edge
+//!   domains' host names, to edge applications; `/hooks/{id}`, webhooks.
 //! - `auth`, `error`, `extract`: the bearer-token extractor, the error envelope, input parsing.
 
 mod auth;
@@ -136,6 +137,42 @@ fn api_routes() -> OpenApiRouter<ApiState> {
             versions::update_alias,
             versions::delete_alias
         ))
+        .routes(routes!(
+            edge::list_namespace_edge_applications,
+            edge::create_edge_application
+        ))
+        .routes(routes!(edge::list_edge_applications))
+        .routes(routes!(
+            edge::get_edge_application,
+            edge::update_edge_application,
+            edge::delete_edge_application
+        ))
+        .routes(routes!(
+            edge::list_edge_instances,
+            edge::create_edge_instance
+        ))
+        .routes(routes!(
+            edge::get_edge_instance,
+            edge::update_edge_instance,
+            edge::delete_edge_instance
+        ))
+        .routes(routes!(edge::edge_instance_counts))
+        .routes(routes!(edge::list_edge_rules, edge::create_edge_rule))
+        .routes(routes!(
+            edge::get_edge_rule,
+            edge::update_edge_rule,
+            edge::delete_edge_rule
+        ))
+        .routes(routes!(
+            edge::list_namespace_edge_domains,
+            edge::create_edge_domain
+        ))
+        .routes(routes!(edge::list_edge_domains))
+        .routes(routes!(
+            edge::get_edge_domain,
+            edge::update_edge_domain,
+            edge::delete_edge_domain
+        ))
         .routes(routes!(events::publish_event))
         .routes(routes!(tokens::list_tokens, tokens::create_token))
         .routes(routes!(tokens::get_token, tokens::delete_token))
@@ -226,6 +263,12 @@ pub async fn serve(
                 Ok(gateway::invoke_routed(&gateway, route, request).await)
             } else if request.uri().path().starts_with("/fn/") {
                 Ok(gateway::invoke(&gateway, request).await)
+            } else if request
+                .uri()
+                .path()
+                .starts_with(gust_engine::invoke::EDGE_PREFIX)
+            {
+                Ok(gateway::invoke_edge(&gateway, request).await)
             } else if let Some(id) = request.uri().path().strip_prefix("/hooks/") {
                 let id = id.trim_end_matches('/').to_string();
                 Ok(gateway::invoke_webhook(&gateway, &id, request).await)

@@ -9,6 +9,8 @@
 //! # Ok(()) }
 //! ```
 
+mod edge;
+
 use std::time::Duration;
 
 use gust_core::{

@@ -24,6 +24,8 @@ pub enum Trigger {
     Event,
     /// A POST to a webhook's URL.
     Webhook,
+    /// A request to an edge application whose rule ran one of its function instances.
+    Edge,
 }
 
 impl Trigger {
@@ -34,6 +36,7 @@ impl Trigger {
             Self::Schedule => "schedule",
             Self::Event => "event",
             Self::Webhook => "webhook",
+            Self::Edge => "edge",
         }
     }
 }

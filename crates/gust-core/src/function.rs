@@ -51,6 +51,12 @@ pub enum HandlerContract {
     /// (else as one positional argument) plus `context`, in Node as `(context, input)`; what
     /// it returns is the response, as JSON.
     Qinling,
+    /// Azion's edge runtime (node20 only): `addEventListener("fetch", e => e.respondWith(…))`
+    /// with `event.request` a standard `Request` and `event.args` the instance's arguments, or
+    /// a module's `export default { fetch(request, env, ctx) }` with `ctx.args`; answered with
+    /// a standard `Response`. The handler's module names the file (`main.default`: `main.js`
+    /// or `.mjs`), its function part the export for the module form.
+    Azion,
 }
 
 impl HandlerContract {
@@ -59,6 +65,7 @@ impl HandlerContract {
             Self::Gust => "gust",
             Self::Appwrite => "appwrite",
             Self::Qinling => "qinling",
+            Self::Azion => "azion",
         }
     }
 
@@ -224,6 +231,10 @@ pub type FunctionPatch = FunctionSpec;
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
 pub struct Function {
     pub id: String,
+    /// A stable integer naming the function on the whole server, given at creation and never
+    /// given again (for front doors whose ids are numbers).
+    #[serde(default)]
+    pub serial: u64,
     pub namespace_id: String,
     /// The namespace's name, for display and URLs.
     pub namespace: String,
@@ -311,6 +322,7 @@ impl FunctionSpec {
         let now = crate::now();
         let mut function = Function {
             id,
+            serial: 0,
             namespace_id: namespace_id.to_string(),
             namespace: namespace.to_string(),
             title: name.clone(),
@@ -359,6 +371,7 @@ impl FunctionSpec {
         .into_new_function(&current.namespace_id, &current.namespace)?;
         // Keep identity and state; only configuration is replaced.
         fresh.id = current.id.clone();
+        fresh.serial = current.serial;
         fresh.created_at = current.created_at;
         fresh.status = current.status;
         fresh.error_message = current.error_message.clone();
@@ -545,10 +558,20 @@ impl FunctionSpec {
                 ),
             ));
         }
+        if next.contract == HandlerContract::Azion && next.runtime != RuntimeId::Node20 {
+            return Err(ValidationError::new(
+                "contract",
+                format!(
+                    "`azion` runs JavaScript: it needs the node20 runtime, not {}",
+                    next.runtime
+                ),
+            ));
+        }
         if next.handler.is_none() && next.runtime.is_process() {
             // Each contract's platform has its own default (Qinling's `entry` is `main.main`).
             let default = match next.contract {
                 HandlerContract::Qinling => "main.main",
+                HandlerContract::Azion => "main.default",
                 _ => "main.handle",
             };
             next.handler = Some(default.to_string());
@@ -705,6 +728,10 @@ mod tests {
             ),
             (
                 r#"{"name":"a","runtime":"wasm","contract":"appwrite"}"#,
+                "contract",
+            ),
+            (
+                r#"{"name":"a","runtime":"python3.11","contract":"azion"}"#,
                 "contract",
             ),
         ];

@@ -29,7 +29,11 @@ pub mod webhook;
 
 pub use deployment::{Deployment, DeploymentStatus, PackageFormat, SignedUrl};
 pub use domain::{Domain, DomainSpec, DomainStatus};
-pub use edge::{EdgeApplication, EdgeRule, FunctionInstance};
+pub use edge::{
+    EdgeApplication, EdgeApplicationPatch, EdgeApplicationSpec, EdgeDomain, EdgeDomainPatch,
+    EdgeDomainSpec, EdgeRule, EdgeRulePatch, EdgeRuleSpec, FunctionInstance, FunctionInstancePatch,
+    FunctionInstanceSpec, FunctionRef,
+};
 pub use error::{ValidationError, ValidationResult};
 pub use execution::{
     Execution, ExecutionLogs, ExecutionRequest, ExecutionResponse, ExecutionStatus, Startup,

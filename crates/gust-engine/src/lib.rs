@@ -29,6 +29,7 @@ pub mod archive;
 pub mod auth;
 mod builder;
 mod contract;
+pub mod edge;
 pub mod error;
 pub mod invoke;
 pub mod jobs;

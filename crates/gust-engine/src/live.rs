@@ -11,7 +11,8 @@
 //!
 //! Beside it, what host names run which function: a function's generated domain name
 //! (`<function>.<namespace>.<functions domain>`) is read off the host itself, and custom domains
-//! are a map kept in step by the domain operations ([`LiveFunctions::route_host`]).
+//! are a map kept in step by the domain operations ([`LiveFunctions::route_host`]); so are the
+//! edge applications and the host names of edge domains ([`EdgeSet`]).
 
 use std::collections::HashMap;
 use std::path::PathBuf;
@@ -29,6 +30,7 @@ use gust_runtime_process::{FunctionPool, PoolSpec, ProcessRuntime};
 use gust_runtime_wasm::{InvokeLimits, LimitedComponent, WasmFunction, WasmRuntime};
 use gust_store::{BlobStore, Store};
 
+use crate::edge::{EdgeRoute, EdgeSet};
 use crate::error::Error;
 use crate::metrics::Metrics;
 
@@ -104,6 +106,8 @@ pub struct LiveFunctions {
     aliases: RwLock<HashMap<String, HashMap<String, AliasTarget>>>,
     /// Held while a version loads, so concurrent first requests load it once.
     loading_versions: tokio::sync::Mutex<()>,
+    /// Edge applications and the host names of edge domains.
+    pub edge: EdgeSet,
 }
 
 /// What an alias runs, by the keys of the live set.
@@ -136,6 +140,8 @@ pub enum HostRoute {
     },
     /// A name under the functions domain that is not shaped as a function's.
     Unknown { host: String },
+    /// A cname or the generated name of an edge domain.
+    Edge(EdgeRoute),
 }
 
 impl LiveFunctions {
@@ -152,6 +158,7 @@ impl LiveFunctions {
             any_hosts: AtomicBool::new(false),
             aliases: RwLock::default(),
             loading_versions: tokio::sync::Mutex::new(()),
+            edge: EdgeSet::default(),
         }
     }
 
@@ -166,6 +173,12 @@ impl LiveFunctions {
     /// when custom domains exist; a live function is found without a query.
     pub fn route_host(&self, host: &str) -> Option<HostRoute> {
         if let Some(labels) = host.strip_suffix(self.domain_suffix.as_str()) {
+            // One label: an edge domain's generated name (`edge-<id>`).
+            if let Some(route) = gust_core::edge::edge_domain_id(labels)
+                .and_then(|id| self.edge.route_generated(id, host))
+            {
+                return Some(HostRoute::Edge(route));
+            }
             let Some((function, namespace)) = labels
                 .split_once('.')
                 .filter(|(f, ns)| !f.is_empty() && !ns.is_empty() && !ns.contains('.'))
@@ -187,19 +200,25 @@ impl LiveFunctions {
                 function: function.to_string(),
             });
         }
-        if !self.any_hosts.load(Ordering::Acquire) {
-            return None;
+        if self.any_hosts.load(Ordering::Acquire) {
+            let target = self
+                .hosts
+                .read()
+                .unwrap_or_else(|p| p.into_inner())
+                .get(host)
+                .cloned();
+            if let Some(target) = target {
+                return Some(match self.get(&target.namespace_id, &target.function_id) {
+                    Some(live) => HostRoute::Live(live),
+                    None => HostRoute::Missing {
+                        host: host.to_string(),
+                        namespace: target.namespace_id,
+                        function: target.function_id,
+                    },
+                });
+            }
         }
-        let hosts = self.hosts.read().unwrap_or_else(|p| p.into_inner());
-        let target = hosts.get(host)?;
-        Some(match self.get(&target.namespace_id, &target.function_id) {
-            Some(live) => HostRoute::Live(live),
-            None => HostRoute::Missing {
-                host: host.to_string(),
-                namespace: target.namespace_id.clone(),
-                function: target.function_id.clone(),
-            },
-        })
+        self.edge.route_cname(host).map(HostRoute::Edge)
     }
 
     /// Route a custom domain's host name to its function.
@@ -715,7 +734,7 @@ impl LiveFunctions {
                         .await?
                         .entrypoint
                 }
-                HandlerContract::Gust | HandlerContract::Qinling => None,
+                HandlerContract::Gust | HandlerContract::Qinling | HandlerContract::Azion => None,
             };
             let pool = self.pool(function, deployment_id, entrypoint, env, shared_pool)?;
             return Ok((Arc::new(pool.clone()), Runner::Process(pool)));

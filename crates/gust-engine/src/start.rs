@@ -245,6 +245,10 @@ impl Engine {
             .await
             .context("loading active functions")?;
         state.live.load_domains(&state.store.all_domains().await?);
+        state
+            .load_edge()
+            .await
+            .context("loading edge applications")?;
         // Versions load on their first use; aliases are resolved from memory, so all of them.
         state
             .live

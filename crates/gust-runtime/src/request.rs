@@ -27,6 +27,10 @@ pub struct Request {
     /// What started the run. Set with the execution id, by the path that runs it; handler
     /// contracts that tell the code how it was called (Appwrite's) pass it on.
     pub trigger: ExecutionTrigger,
+    /// The arguments of the edge function instance the request runs, as JSON text (written
+    /// once per instance, shared by its requests); handler contracts that give code its
+    /// arguments (`azion`) pass it on, `{}` when absent.
+    pub args: Option<std::sync::Arc<str>>,
 }
 
 impl Request {
@@ -55,6 +59,7 @@ impl Request {
             body: Bytes::from(request.body.to_bytes()),
             execution_id: String::new(),
             trigger: ExecutionTrigger::default(),
+            args: None,
         })
     }
 

@@ -17,7 +17,7 @@ use gust_core::{
     TriggerSpec, VersionSpec, Webhook, WebhookSpec, execution::RecordedBody,
 };
 
-use crate::{DomainScope, ExecutionFilter, Store, StoreError, StoreResult};
+use crate::{DomainScope, EdgeScope, ExecutionFilter, Store, StoreError, StoreResult};
 
 /// One `#[tokio::test]` per conformance case. `$open` names an async fn that returns
 /// `(store, guard)`: a store holding nothing yet (anything that derefs to `dyn Store`), and
@@ -66,6 +66,9 @@ macro_rules! conformance_tests {
             interrupted_runs_go_back_to_the_queue,
             pruning_drops_finished_executions_past_the_age_limit,
             pruning_keeps_only_the_newest_finished_executions,
+            function_serials_are_given_in_order_and_never_again,
+            edge_resources_are_numbered_and_checked,
+            deleting_an_edge_application_takes_its_instances_and_rules_and_unbinds_its_domains,
         );
     };
     (@cases $open:path; $($case:ident),* $(,)?) => {
@@ -1676,8 +1679,8 @@ fn function(ns: &Namespace, name: &str) -> Function {
 }
 
 async fn created_function(store: &dyn Store, ns: &Namespace, name: &str) -> Function {
-    let f = function(ns, name);
-    store.create_function(&f).await.unwrap();
+    let mut f = function(ns, name);
+    f.serial = store.create_function(&f).await.unwrap();
     f
 }
 
@@ -1972,4 +1975,278 @@ fn assert_conflict<T: Debug>(result: StoreResult<T>) {
         Err(StoreError::Conflict(message)) => assert!(!message.is_empty()),
         other => panic!("expected a conflict, got {other:?}"),
     }
+}
+
+// Function serials and edge resources.
+
+pub async fn function_serials_are_given_in_order_and_never_again(store: &dyn Store) {
+    let ns = created_namespace(store, "shop").await;
+    let a = created_function(store, &ns, "a").await;
+    let b = created_function(store, &ns, "b").await;
+    assert!(a.serial >= 1 && b.serial > a.serial);
+    assert_eq!(store.get_function_by_serial(b.serial).await.unwrap(), b);
+    assert_eq!(
+        store.get_function(&ns.id, "a").await.unwrap().serial,
+        a.serial
+    );
+    store.delete_function(&b.id).await.unwrap();
+    assert!(matches!(
+        store.get_function_by_serial(b.serial).await,
+        Err(StoreError::NotFound { .. })
+    ));
+    let c = created_function(store, &ns, "c").await;
+    assert!(
+        c.serial > b.serial,
+        "a deleted function's serial is not given again"
+    );
+    // A configuration update keeps the serial whatever the document says.
+    store
+        .update_function(&Function {
+            serial: 0,
+            ..c.clone()
+        })
+        .await
+        .unwrap();
+    assert_eq!(
+        store.get_function_by_id(&c.id).await.unwrap().serial,
+        c.serial
+    );
+}
+
+fn edge_app(ns: &Namespace, name: &str) -> gust_core::EdgeApplication {
+    gust_core::EdgeApplicationSpec {
+        name: Some(name.into()),
+        edge_functions: Some(true),
+        ..Default::default()
+    }
+    .into_application(&ns.id, &ns.name)
+    .unwrap()
+}
+
+fn edge_instance(app: &gust_core::EdgeApplication, f: &Function) -> gust_core::FunctionInstance {
+    let now = gust_core::now();
+    gust_core::FunctionInstance {
+        id: 0,
+        edge_application_id: app.id,
+        namespace_id: app.namespace_id.clone(),
+        name: "instance".into(),
+        function_id: f.id.clone(),
+        function_serial: f.serial,
+        args: serde_json::json!({"greeting": "hej"}),
+        created_at: now,
+        updated_at: now,
+    }
+}
+
+fn edge_rule(app_id: u64, order: u32, target: u64) -> gust_core::EdgeRule {
+    serde_json::from_value::<gust_core::EdgeRuleSpec>(serde_json::json!({
+        "name": format!("rule {order}"),
+        "behaviors": [{"name": "run_function", "target": target}],
+    }))
+    .unwrap()
+    .into_rule(app_id, order)
+    .unwrap()
+}
+
+fn edge_domain(ns: &Namespace, app: Option<u64>, cnames: &[&str]) -> gust_core::EdgeDomain {
+    gust_core::EdgeDomainSpec {
+        name: Some("site".into()),
+        cnames: Some(cnames.iter().map(|c| c.to_string()).collect()),
+        edge_application_id: Some(app),
+        active: None,
+    }
+    .into_domain(&ns.id)
+    .unwrap()
+}
+
+pub async fn edge_resources_are_numbered_and_checked(store: &dyn Store) {
+    let ns = created_namespace(store, "shop").await;
+    let f = created_function(store, &ns, "render").await;
+    let first = store
+        .create_edge_application(&edge_app(&ns, "one"))
+        .await
+        .unwrap();
+    let app = store
+        .create_edge_application(&edge_app(&ns, "two"))
+        .await
+        .unwrap();
+    assert!(first.id >= 1 && app.id > first.id);
+    assert_eq!(store.get_edge_application(app.id).await.unwrap(), app);
+    let page = store
+        .list_edge_applications(EdgeScope::Namespace(&ns.id), &ListQuery::default())
+        .await
+        .unwrap();
+    assert_eq!(page.total, 2);
+
+    let instance = store
+        .create_edge_instance(&edge_instance(&app, &f))
+        .await
+        .unwrap();
+    assert!(instance.id >= 1);
+    assert_eq!(
+        store.get_edge_instance(app.id, instance.id).await.unwrap(),
+        instance
+    );
+    assert!(matches!(
+        store.get_edge_instance(first.id, instance.id).await,
+        Err(StoreError::NotFound { .. })
+    ));
+    let missing = Function {
+        id: "nope".into(),
+        ..f.clone()
+    };
+    assert!(matches!(
+        store
+            .create_edge_instance(&edge_instance(&app, &missing))
+            .await,
+        Err(StoreError::NotFound {
+            kind: "function",
+            ..
+        })
+    ));
+    assert_eq!(
+        store.edge_instance_counts(Some(&ns.id)).await.unwrap(),
+        vec![(f.id.clone(), 1)]
+    );
+    assert_conflict(store.delete_function(&f.id).await);
+
+    // Rules run instances of their own application only, and list in order.
+    assert!(matches!(
+        store
+            .create_edge_rule(&edge_rule(first.id, 0, instance.id), 10)
+            .await,
+        Err(StoreError::NotFound {
+            kind: "instance",
+            ..
+        })
+    ));
+    let late = store
+        .create_edge_rule(&edge_rule(app.id, 5, instance.id), 10)
+        .await
+        .unwrap();
+    let early = store
+        .create_edge_rule(&edge_rule(app.id, 1, instance.id), 10)
+        .await
+        .unwrap();
+    let ids: Vec<u64> = store
+        .list_edge_rules(app.id)
+        .await
+        .unwrap()
+        .iter()
+        .map(|r| r.id)
+        .collect();
+    assert_eq!(ids, vec![early.id, late.id]);
+    assert_conflict(
+        store
+            .create_edge_rule(&edge_rule(app.id, 9, instance.id), 2)
+            .await,
+    );
+    store
+        .update_edge_rule(&gust_core::EdgeRule {
+            order: 0,
+            ..late.clone()
+        })
+        .await
+        .unwrap();
+    let ids: Vec<u64> = store
+        .list_edge_rules(app.id)
+        .await
+        .unwrap()
+        .iter()
+        .map(|r| r.id)
+        .collect();
+    assert_eq!(ids, vec![late.id, early.id]);
+    assert_conflict(store.delete_edge_instance(app.id, instance.id).await);
+    store.delete_edge_rule(app.id, late.id).await.unwrap();
+    store.delete_edge_rule(app.id, early.id).await.unwrap();
+    store
+        .delete_edge_instance(app.id, instance.id)
+        .await
+        .unwrap();
+    store.delete_function(&f.id).await.unwrap();
+
+    // Host names are unique across edge and custom domains.
+    let g = created_function(store, &ns, "other").await;
+    created_domain(store, &g, "custom.example.com").await;
+    let site = store
+        .create_edge_domain(&edge_domain(&ns, Some(app.id), &["www.example.com"]))
+        .await
+        .unwrap();
+    assert!(site.id >= 1);
+    assert_conflict(
+        store
+            .create_edge_domain(&edge_domain(
+                &ns,
+                None,
+                &["new.example.com", "www.example.com"],
+            ))
+            .await,
+    );
+    assert_conflict(
+        store
+            .create_edge_domain(&edge_domain(&ns, None, &["custom.example.com"]))
+            .await,
+    );
+    assert_conflict(store.create_domain(&domain(&g, "www.example.com")).await);
+    assert_eq!(store.all_edge_domains().await.unwrap(), vec![site.clone()]);
+    // A refused domain left nothing behind: its other cname is free.
+    store
+        .update_edge_domain(&gust_core::EdgeDomain {
+            cnames: vec!["new.example.com".into()],
+            ..site.clone()
+        })
+        .await
+        .unwrap();
+    store
+        .create_edge_domain(&edge_domain(&ns, None, &["www.example.com"]))
+        .await
+        .unwrap();
+}
+
+pub async fn deleting_an_edge_application_takes_its_instances_and_rules_and_unbinds_its_domains(
+    store: &dyn Store,
+) {
+    let ns = created_namespace(store, "shop").await;
+    let f = created_function(store, &ns, "render").await;
+    let app = store
+        .create_edge_application(&edge_app(&ns, "site"))
+        .await
+        .unwrap();
+    let instance = store
+        .create_edge_instance(&edge_instance(&app, &f))
+        .await
+        .unwrap();
+    store
+        .create_edge_rule(&edge_rule(app.id, 0, instance.id), 10)
+        .await
+        .unwrap();
+    let domain = store
+        .create_edge_domain(&edge_domain(&ns, Some(app.id), &["www.example.com"]))
+        .await
+        .unwrap();
+    assert_eq!(
+        store.delete_edge_application(app.id).await.unwrap(),
+        vec![domain.id]
+    );
+    assert!(matches!(
+        store.get_edge_application(app.id).await,
+        Err(StoreError::NotFound { .. })
+    ));
+    assert!(store.list_edge_rules(app.id).await.unwrap().is_empty());
+    assert!(store.all_edge_instances(app.id).await.unwrap().is_empty());
+    assert_eq!(
+        store
+            .get_edge_domain(domain.id)
+            .await
+            .unwrap()
+            .edge_application_id,
+        None
+    );
+    // The function is free to go, and a new application never takes the old id.
+    store.delete_function(&f.id).await.unwrap();
+    let next = store
+        .create_edge_application(&edge_app(&ns, "next"))
+        .await
+        .unwrap();
+    assert!(next.id > app.id);
 }

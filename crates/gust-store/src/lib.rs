@@ -11,11 +11,12 @@ mod blob;
 pub mod conformance;
 mod error;
 mod sqlite;
+mod sqlite_edge;
 mod store;
 mod writer;
 
 pub use blob::{BlobStore, BlobWriter, StoredBlob};
 pub use error::{StoreError, StoreResult};
 pub use sqlite::SqliteStore;
-pub use store::{DomainScope, ExecutionFilter, ExecutionWriter, Store};
+pub use store::{DomainScope, EdgeScope, ExecutionFilter, ExecutionWriter, Store};
 pub use writer::SqliteExecutionWriter;

@@ -8,8 +8,9 @@ use std::time::Duration;
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use gust_core::{
-    Alias, Deployment, Domain, Execution, ExecutionRetention, Function, FunctionTrigger,
-    FunctionVersion, ListQuery, Namespace, Order, Page, Token, TriggerOrigin, Webhook,
+    Alias, Deployment, Domain, EdgeApplication, EdgeDomain, EdgeRule, Execution,
+    ExecutionRetention, Function, FunctionInstance, FunctionTrigger, FunctionVersion, ListQuery,
+    Namespace, Order, Page, Token, TriggerOrigin, Webhook,
 };
 use serde::de::DeserializeOwned;
 use sqlx::sqlite::{
@@ -17,7 +18,7 @@ use sqlx::sqlite::{
 };
 use sqlx::{QueryBuilder, Row, Sqlite};
 
-use crate::store::{DomainScope, ExecutionFilter, ExecutionWriter, Store};
+use crate::store::{DomainScope, EdgeScope, ExecutionFilter, ExecutionWriter, Store};
 use crate::writer::SqliteExecutionWriter;
 use crate::{StoreError, StoreResult};
 
@@ -25,7 +26,7 @@ static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations");
 
 #[derive(Debug, Clone)]
 pub struct SqliteStore {
-    pool: SqlitePool,
+    pub(crate) pool: SqlitePool,
     /// The database file, for connections outside the pool (the execution writer's).
     path: std::path::PathBuf,
 }
@@ -35,7 +36,9 @@ impl SqliteStore {
     /// one would take it at its first write, and fail at once (the busy timeout does not
     /// apply) if another connection, such as the execution writer's, had committed since its
     /// read began.
-    async fn write_transaction(&self) -> StoreResult<sqlx::Transaction<'static, sqlx::Sqlite>> {
+    pub(crate) async fn write_transaction(
+        &self,
+    ) -> StoreResult<sqlx::Transaction<'static, sqlx::Sqlite>> {
         Ok(self.pool.begin_with("BEGIN IMMEDIATE").await?)
     }
 
@@ -73,7 +76,7 @@ impl SqliteStore {
         })
     }
 
-    async fn fetch_one<T: Record>(
+    pub(crate) async fn fetch_one<T: Record>(
         &self,
         sql: &str,
         binds: &[&str],
@@ -92,7 +95,7 @@ impl SqliteStore {
     }
 
     /// One page of `T`, newest or oldest first, with the total count of matches.
-    async fn list<T: Record>(
+    pub(crate) async fn list<T: Record>(
         &self,
         filters: &[(&str, String)],
         search: bool,
@@ -170,7 +173,7 @@ impl SqliteStore {
 }
 
 /// A resource stored as a JSON document.
-trait Record: DeserializeOwned + Sized {
+pub(crate) trait Record: DeserializeOwned + Sized {
     const TABLE: &'static str;
     const COLUMNS: &'static str = "data";
     fn id(&self) -> String;
@@ -205,12 +208,17 @@ impl Record for Namespace {
 
 impl Record for Function {
     const TABLE: &'static str = "functions";
-    const COLUMNS: &'static str = "data, secrets";
+    /// The serial has a column of its own, the one source of it.
+    const COLUMNS: &'static str = "data, secrets, serial";
     fn id(&self) -> String {
         self.id.clone()
     }
     fn from_row(row: &sqlx::sqlite::SqliteRow) -> StoreResult<Self> {
-        with_secrets(row, |f: &mut Function, s| f.secrets = s)
+        let serial: Option<i64> = row.try_get("serial")?;
+        with_secrets(row, |f: &mut Function, s| {
+            f.secrets = s;
+            f.serial = serial.unwrap_or_default().max(0) as u64;
+        })
     }
 }
 
@@ -266,7 +274,7 @@ impl Record for Token {
 }
 
 /// Turn a uniqueness violation into a `Conflict` the client can act on.
-fn conflict(message: impl Into<String>) -> impl FnOnce(sqlx::Error) -> StoreError {
+pub(crate) fn conflict(message: impl Into<String>) -> impl FnOnce(sqlx::Error) -> StoreError {
     let message = message.into();
     move |e| match &e {
         sqlx::Error::Database(db) if db.is_unique_violation() => StoreError::Conflict(message),
@@ -304,7 +312,7 @@ async fn update_state<'e>(
 }
 
 /// A write that must have touched one row, else the record is not there.
-fn touched_one(
+pub(crate) fn touched_one(
     done: sqlx::sqlite::SqliteQueryResult,
     kind: &'static str,
     id: &str,
@@ -329,7 +337,7 @@ async fn delete_row(
     touched_one(done, kind, id)
 }
 
-fn json<T: serde::Serialize>(value: &T) -> StoreResult<String> {
+pub(crate) fn json<T: serde::Serialize>(value: &T) -> StoreResult<String> {
     Ok(serde_json::to_string(value)?)
 }
 
@@ -474,16 +482,29 @@ impl Store for SqliteStore {
         Ok(())
     }
 
-    async fn create_function(&self, f: &Function) -> StoreResult<()> {
+    async fn create_function(&self, f: &Function) -> StoreResult<u64> {
+        let mut tx = self.write_transaction().await?;
+        let serial: i64 = sqlx::query_scalar(
+            "INSERT INTO serials (name, latest) VALUES ('functions', 1) \
+             ON CONFLICT (name) DO UPDATE SET latest = latest + 1 RETURNING latest",
+        )
+        .fetch_one(&mut *tx)
+        .await?;
+        let stored = Function {
+            serial: serial as u64,
+            ..f.clone()
+        };
         sqlx::query(
-            "INSERT INTO functions (id, namespace_id, name, data, secrets) VALUES (?, ?, ?, ?, ?)",
+            "INSERT INTO functions (id, namespace_id, name, data, secrets, serial) \
+             VALUES (?, ?, ?, ?, ?, ?)",
         )
         .bind(&f.id)
         .bind(&f.namespace_id)
         .bind(&f.name)
-        .bind(json(f)?)
+        .bind(json(&stored)?)
         .bind(json(&f.secrets)?)
-        .execute(&self.pool)
+        .bind(serial)
+        .execute(&mut *tx)
         .await
         .map_err(|e| match &e {
             // The primary key's violation names `functions.id`; the name's names its columns.
@@ -499,13 +520,23 @@ impl Store for SqliteStore {
             }
             _ => StoreError::Database(e),
         })?;
-        Ok(())
+        tx.commit().await?;
+        Ok(serial as u64)
+    }
+
+    async fn get_function_by_serial(&self, serial: u64) -> StoreResult<Function> {
+        let row = sqlx::query("SELECT data, secrets, serial FROM functions WHERE serial = ?")
+            .bind(i64::try_from(serial).unwrap_or(i64::MAX))
+            .fetch_optional(&self.pool)
+            .await?
+            .ok_or_else(|| StoreError::not_found("function", serial.to_string()))?;
+        Function::from_row(&row)
     }
 
     async fn get_function(&self, namespace_id: &str, key: &str) -> StoreResult<Function> {
         // Ids may be chosen by clients, so any key may be an id: the id wins over a name.
         self.fetch_one(
-            "SELECT data, secrets FROM functions WHERE namespace_id = ?1 AND (id = ?2 OR name = ?2) \
+            "SELECT data, secrets, serial FROM functions WHERE namespace_id = ?1 AND (id = ?2 OR name = ?2) \
              ORDER BY id = ?2 DESC LIMIT 1",
             &[namespace_id, key],
             "function",
@@ -516,7 +547,7 @@ impl Store for SqliteStore {
 
     async fn get_function_by_id(&self, id: &str) -> StoreResult<Function> {
         self.fetch_one(
-            "SELECT data, secrets FROM functions WHERE id = ?",
+            "SELECT data, secrets, serial FROM functions WHERE id = ?",
             &[id],
             "function",
             id,
@@ -558,6 +589,16 @@ impl Store for SqliteStore {
 
     async fn delete_function(&self, id: &str) -> StoreResult<()> {
         let mut tx = self.write_transaction().await?;
+        let instances: i64 =
+            sqlx::query_scalar("SELECT COUNT(*) FROM edge_instances WHERE function_id = ?")
+                .bind(id)
+                .fetch_one(&mut *tx)
+                .await?;
+        if instances > 0 {
+            return Err(StoreError::Conflict(format!(
+                "{instances} edge function instance(s) run the function; delete them first"
+            )));
+        }
         for table in ["executions", "triggers", "domains", "webhooks"] {
             sqlx::query(&format!("DELETE FROM {table} WHERE function_id = ?"))
                 .bind(id)
@@ -579,7 +620,7 @@ impl Store for SqliteStore {
 
     async fn active_functions(&self) -> StoreResult<Vec<(Function, Deployment)>> {
         let rows = sqlx::query(
-            "SELECT f.data AS data, f.secrets AS secrets, d.data AS deployment FROM functions f \
+            "SELECT f.data AS data, f.secrets AS secrets, f.serial AS serial, d.data AS deployment FROM functions f \
              JOIN deployments d ON d.id = json_extract(f.data, '$.active_deployment')",
         )
         .fetch_all(&self.pool)
@@ -828,7 +869,7 @@ impl Store for SqliteStore {
     }
 
     async fn all_functions(&self) -> StoreResult<Vec<Function>> {
-        let rows = sqlx::query("SELECT data, secrets FROM functions")
+        let rows = sqlx::query("SELECT data, secrets, serial FROM functions")
             .fetch_all(&self.pool)
             .await?;
         rows.iter().map(Function::from_row).collect()
@@ -890,6 +931,19 @@ impl Store for SqliteStore {
     }
 
     async fn create_domain(&self, d: &Domain) -> StoreResult<()> {
+        let mut tx = self.write_transaction().await?;
+        // Host names are unique across custom and edge domains alike.
+        let edge: Option<i64> =
+            sqlx::query_scalar("SELECT domain_id FROM edge_hostnames WHERE hostname = ?")
+                .bind(&d.hostname)
+                .fetch_optional(&mut *tx)
+                .await?;
+        if let Some(edge) = edge {
+            return Err(StoreError::Conflict(format!(
+                "the host name `{}` is a cname of edge domain {edge}",
+                d.hostname
+            )));
+        }
         sqlx::query(
             "INSERT INTO domains (id, hostname, namespace_id, function_id, data) \
              VALUES (?, ?, ?, ?, ?)",
@@ -902,12 +956,13 @@ impl Store for SqliteStore {
             url: String::new(),
             ..d.clone()
         })?)
-        .execute(&self.pool)
+        .execute(&mut *tx)
         .await
         .map_err(conflict(format!(
             "the host name `{}` is already in use",
             d.hostname
         )))?;
+        tx.commit().await?;
         Ok(())
     }
 
@@ -1166,6 +1221,124 @@ impl Store for SqliteStore {
 
     async fn delete_webhook(&self, id: &str) -> StoreResult<()> {
         delete_row(&self.pool, "webhooks", "webhook", id).await
+    }
+
+    async fn create_edge_application(&self, app: &EdgeApplication) -> StoreResult<EdgeApplication> {
+        self.edge_create_application(app).await
+    }
+
+    async fn get_edge_application(&self, id: u64) -> StoreResult<EdgeApplication> {
+        self.edge_get_application(id).await
+    }
+
+    async fn list_edge_applications(
+        &self,
+        scope: EdgeScope<'_>,
+        query: &ListQuery,
+    ) -> StoreResult<Page<EdgeApplication>> {
+        self.edge_list_applications(scope, query).await
+    }
+
+    async fn update_edge_application(&self, app: &EdgeApplication) -> StoreResult<()> {
+        self.edge_update_application(app).await
+    }
+
+    async fn delete_edge_application(&self, id: u64) -> StoreResult<Vec<u64>> {
+        self.edge_delete_application(id).await
+    }
+
+    async fn all_edge_applications(&self) -> StoreResult<Vec<EdgeApplication>> {
+        self.edge_all_applications().await
+    }
+
+    async fn create_edge_instance(
+        &self,
+        instance: &FunctionInstance,
+    ) -> StoreResult<FunctionInstance> {
+        self.edge_create_instance(instance).await
+    }
+
+    async fn get_edge_instance(
+        &self,
+        application_id: u64,
+        id: u64,
+    ) -> StoreResult<FunctionInstance> {
+        self.edge_get_instance(application_id, id).await
+    }
+
+    async fn list_edge_instances(
+        &self,
+        application_id: u64,
+        query: &ListQuery,
+    ) -> StoreResult<Page<FunctionInstance>> {
+        self.edge_list_instances(application_id, query).await
+    }
+
+    async fn all_edge_instances(&self, application_id: u64) -> StoreResult<Vec<FunctionInstance>> {
+        self.edge_all_instances(application_id).await
+    }
+
+    async fn update_edge_instance(&self, instance: &FunctionInstance) -> StoreResult<()> {
+        self.edge_update_instance(instance).await
+    }
+
+    async fn delete_edge_instance(&self, application_id: u64, id: u64) -> StoreResult<()> {
+        self.edge_delete_instance(application_id, id).await
+    }
+
+    async fn edge_instance_counts(
+        &self,
+        namespace_id: Option<&str>,
+    ) -> StoreResult<Vec<(String, u64)>> {
+        SqliteStore::edge_instance_counts(self, namespace_id).await
+    }
+
+    async fn create_edge_rule(&self, rule: &EdgeRule, max: u64) -> StoreResult<EdgeRule> {
+        self.edge_create_rule(rule, max).await
+    }
+
+    async fn get_edge_rule(&self, application_id: u64, id: u64) -> StoreResult<EdgeRule> {
+        self.edge_get_rule(application_id, id).await
+    }
+
+    async fn list_edge_rules(&self, application_id: u64) -> StoreResult<Vec<EdgeRule>> {
+        self.edge_list_rules(application_id).await
+    }
+
+    async fn update_edge_rule(&self, rule: &EdgeRule) -> StoreResult<()> {
+        self.edge_update_rule(rule).await
+    }
+
+    async fn delete_edge_rule(&self, application_id: u64, id: u64) -> StoreResult<()> {
+        self.edge_delete_rule(application_id, id).await
+    }
+
+    async fn create_edge_domain(&self, domain: &EdgeDomain) -> StoreResult<EdgeDomain> {
+        self.edge_create_domain(domain).await
+    }
+
+    async fn get_edge_domain(&self, id: u64) -> StoreResult<EdgeDomain> {
+        self.edge_get_domain(id).await
+    }
+
+    async fn list_edge_domains(
+        &self,
+        scope: EdgeScope<'_>,
+        query: &ListQuery,
+    ) -> StoreResult<Page<EdgeDomain>> {
+        self.edge_list_domains(scope, query).await
+    }
+
+    async fn update_edge_domain(&self, domain: &EdgeDomain) -> StoreResult<()> {
+        self.edge_update_domain(domain).await
+    }
+
+    async fn delete_edge_domain(&self, id: u64) -> StoreResult<()> {
+        self.edge_delete_domain(id).await
+    }
+
+    async fn all_edge_domains(&self) -> StoreResult<Vec<EdgeDomain>> {
+        self.edge_all_domains().await
     }
 
     async fn create_token(&self, token: &Token, secret_hash: &str) -> StoreResult<()> {

@@ -4,9 +4,9 @@
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use gust_core::{
-    Alias, Deployment, Domain, Execution, ExecutionRetention, ExecutionStatus, ExecutionTrigger,
-    Function, FunctionTrigger, FunctionVersion, ListQuery, Namespace, Page, Token, TriggerOrigin,
-    Webhook,
+    Alias, Deployment, Domain, EdgeApplication, EdgeDomain, EdgeRule, Execution,
+    ExecutionRetention, ExecutionStatus, ExecutionTrigger, Function, FunctionInstance,
+    FunctionTrigger, FunctionVersion, ListQuery, Namespace, Page, Token, TriggerOrigin, Webhook,
 };
 
 use crate::StoreResult;
@@ -32,6 +32,13 @@ pub enum DomainScope<'a> {
     All,
 }
 
+/// Which edge applications or edge domains a list holds: those of one namespace, or all.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum EdgeScope<'a> {
+    Namespace(&'a str),
+    All,
+}
+
 #[async_trait]
 pub trait Store: Send + Sync + 'static {
     // Namespaces. `key` is an id or a name.
@@ -48,7 +55,10 @@ pub trait Store: Send + Sync + 'static {
     async fn delete_namespace(&self, id: &str) -> StoreResult<()>;
 
     // Functions. `key` is an id or a name within the namespace.
-    async fn create_function(&self, function: &Function) -> StoreResult<()>;
+    /// Stores the function with a new serial, one past the highest ever given (the `serial` it
+    /// carries is ignored), and returns that serial.
+    async fn create_function(&self, function: &Function) -> StoreResult<u64>;
+    async fn get_function_by_serial(&self, serial: u64) -> StoreResult<Function>;
     async fn get_function(&self, namespace_id: &str, key: &str) -> StoreResult<Function>;
     async fn get_function_by_id(&self, id: &str) -> StoreResult<Function>;
     async fn list_functions(
@@ -62,7 +72,7 @@ pub trait Store: Send + Sync + 'static {
     /// Save only a function's state fields (the builder's side of the same split).
     async fn update_function_state(&self, function: &Function) -> StoreResult<()>;
     /// Removes the function with its deployments, executions, triggers, domains, webhooks,
-    /// versions and aliases.
+    /// versions and aliases. `Conflict` while an edge function instance runs it.
     async fn delete_function(&self, id: &str) -> StoreResult<()>;
     /// Every function that has an active deployment, with it (to load at start).
     async fn active_functions(&self) -> StoreResult<Vec<(Function, Deployment)>>;
@@ -214,6 +224,72 @@ pub trait Store: Send + Sync + 'static {
     /// Save a webhook, its function included (a webhook may move to another function).
     async fn update_webhook(&self, webhook: &Webhook) -> StoreResult<()>;
     async fn delete_webhook(&self, id: &str) -> StoreResult<()>;
+
+    // Edge applications, their function instances and rules, and edge domains. Ids are
+    // integers given by the store (the `id` a new resource carries is ignored), never reused.
+    async fn create_edge_application(&self, app: &EdgeApplication) -> StoreResult<EdgeApplication>;
+    async fn get_edge_application(&self, id: u64) -> StoreResult<EdgeApplication>;
+    async fn list_edge_applications(
+        &self,
+        scope: EdgeScope<'_>,
+        query: &ListQuery,
+    ) -> StoreResult<Page<EdgeApplication>>;
+    async fn update_edge_application(&self, app: &EdgeApplication) -> StoreResult<()>;
+    /// Removes the application with its instances and rules, and unbinds its domains; returns
+    /// the ids of the domains unbound.
+    async fn delete_edge_application(&self, id: u64) -> StoreResult<Vec<u64>>;
+    async fn all_edge_applications(&self) -> StoreResult<Vec<EdgeApplication>>;
+
+    /// `NotFound` when the application or the function does not exist.
+    async fn create_edge_instance(
+        &self,
+        instance: &FunctionInstance,
+    ) -> StoreResult<FunctionInstance>;
+    /// An instance of the application (`NotFound` when it belongs to another).
+    async fn get_edge_instance(
+        &self,
+        application_id: u64,
+        id: u64,
+    ) -> StoreResult<FunctionInstance>;
+    async fn list_edge_instances(
+        &self,
+        application_id: u64,
+        query: &ListQuery,
+    ) -> StoreResult<Page<FunctionInstance>>;
+    /// Every instance of the application, by id.
+    async fn all_edge_instances(&self, application_id: u64) -> StoreResult<Vec<FunctionInstance>>;
+    async fn update_edge_instance(&self, instance: &FunctionInstance) -> StoreResult<()>;
+    /// `Conflict` naming the rule while one runs the instance.
+    async fn delete_edge_instance(&self, application_id: u64, id: u64) -> StoreResult<()>;
+    /// How many instances run each function: of one namespace, or of all.
+    async fn edge_instance_counts(
+        &self,
+        namespace_id: Option<&str>,
+    ) -> StoreResult<Vec<(String, u64)>>;
+
+    /// `Conflict` when the application already has `max` rules. Every instance the rule runs
+    /// must be one of its application: `NotFound` (kind `instance`) names the first that is not.
+    async fn create_edge_rule(&self, rule: &EdgeRule, max: u64) -> StoreResult<EdgeRule>;
+    async fn get_edge_rule(&self, application_id: u64, id: u64) -> StoreResult<EdgeRule>;
+    /// Every rule of the application, in evaluation order (`order`, then id).
+    async fn list_edge_rules(&self, application_id: u64) -> StoreResult<Vec<EdgeRule>>;
+    /// The same check of the instances it runs as on create.
+    async fn update_edge_rule(&self, rule: &EdgeRule) -> StoreResult<()>;
+    async fn delete_edge_rule(&self, application_id: u64, id: u64) -> StoreResult<()>;
+
+    /// `Conflict` naming a cname another edge domain or a custom domain already has;
+    /// `NotFound` when the application it names does not exist.
+    async fn create_edge_domain(&self, domain: &EdgeDomain) -> StoreResult<EdgeDomain>;
+    async fn get_edge_domain(&self, id: u64) -> StoreResult<EdgeDomain>;
+    async fn list_edge_domains(
+        &self,
+        scope: EdgeScope<'_>,
+        query: &ListQuery,
+    ) -> StoreResult<Page<EdgeDomain>>;
+    /// Its cnames are replaced as a whole, with the same checks as on create.
+    async fn update_edge_domain(&self, domain: &EdgeDomain) -> StoreResult<()>;
+    async fn delete_edge_domain(&self, id: u64) -> StoreResult<()>;
+    async fn all_edge_domains(&self) -> StoreResult<Vec<EdgeDomain>>;
 
     // Tokens. Only the sha256 of a secret is stored.
     async fn create_token(&self, token: &Token, secret_hash: &str) -> StoreResult<()>;

@@ -7,6 +7,7 @@ mod context;
 mod deploy;
 mod doctor;
 mod domain;
+mod edge;
 mod errors;
 mod event;
 mod exec;
@@ -68,6 +69,9 @@ enum Command {
     /// Custom domains of a function: add, list, delete.
     #[command(subcommand)]
     Domain(domain::DomainCommand),
+    /// Edge applications, their function instances and rules, and edge domains.
+    #[command(subcommand)]
+    Edge(edge::EdgeCommand),
     /// Webhooks: URLs that start a function without a token; create, list, delete.
     #[command(subcommand)]
     Webhook(webhook::WebhookCommand),
@@ -114,6 +118,7 @@ fn main() -> std::process::ExitCode {
             Command::Logs(args) => logs::run(args, &cli.global).await,
             Command::Trigger(cmd) => trigger::run(cmd, &cli.global).await,
             Command::Domain(cmd) => domain::run(cmd, &cli.global).await,
+            Command::Edge(cmd) => edge::run(cmd, &cli.global).await,
             Command::Webhook(cmd) => webhook::run(cmd, &cli.global).await,
             Command::Version(cmd) => version::run(cmd, &cli.global).await,
             Command::Alias(cmd) => alias::run(cmd, &cli.global).await,

@@ -5,6 +5,7 @@
 
 pub mod deployments;
 pub mod domains;
+pub mod edge;
 pub mod events;
 pub mod executions;
 pub mod functions;

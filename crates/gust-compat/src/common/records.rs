@@ -95,7 +95,10 @@ impl<'a> ExecutionView<'a> {
     /// `http`, `schedule` or `event`: API, HTTP and webhook invocations are all requests.
     pub fn trigger(&self) -> &'static str {
         match self.execution.trigger {
-            ExecutionTrigger::Http | ExecutionTrigger::Api | ExecutionTrigger::Webhook => "http",
+            ExecutionTrigger::Http
+            | ExecutionTrigger::Api
+            | ExecutionTrigger::Webhook
+            | ExecutionTrigger::Edge => "http",
             ExecutionTrigger::Schedule => "schedule",
             ExecutionTrigger::Event => "event",
         }

@@ -20,10 +20,12 @@ use http_body_util::BodyExt;
 
 mod body;
 mod draft;
+mod edge;
 mod request;
 mod run;
 
 pub use body::{BodyError, Response, ResponseBody};
+pub use edge::{EDGE_PREFIX, invoke_edge, invoke_edge_path};
 pub use request::{RunRequest, request_from_input};
 
 use crate::auth;
@@ -127,7 +129,7 @@ pub fn route_by_host<B>(gateway: &Gateway, request: &http::Request<B>) -> Option
 
 /// `Host: Hello.Default.functions.localhost.:8080` → `hello.default.functions.localhost`:
 /// no port, no trailing dot, lower case (copied into `buffer` only when it has capitals).
-fn routing_host<'a>(raw: &'a [u8], buffer: &'a mut [u8]) -> Option<&'a str> {
+pub(crate) fn routing_host<'a>(raw: &'a [u8], buffer: &'a mut [u8]) -> Option<&'a str> {
     let host = match raw.iter().position(|&b| b == b':') {
         Some(colon) => &raw[..colon],
         None => raw,
@@ -178,6 +180,7 @@ where
                     e
                 }
             })?,
+        HostRoute::Edge(route) => return invoke_edge(gateway, route, request).await,
         HostRoute::Unknown { host } => {
             return Err(Error {
                 resource: Some("function"),
@@ -254,14 +257,21 @@ where
         body: read_body(body, limit).await?,
         execution_id: String::new(),
         trigger: ExecutionTrigger::Http,
+        args: None,
     };
     if is_async {
         return Ok(Invocation::Async(live, alias, request));
     }
     let ids = record_ids(&live, alias);
-    run::respond(&gateway.recorder, &live, &ids, request)
-        .await
-        .map(Invocation::Response)
+    run::respond(
+        &gateway.recorder,
+        &live,
+        &ids,
+        request,
+        ExecutionTrigger::Http,
+    )
+    .await
+    .map(Invocation::Response)
 }
 
 /// Run a function to completion from the API (`POST .../executions`) and return its record.

@@ -41,5 +41,6 @@ pub fn request_from_input(input: &ExecutionInput) -> Result<RunRequest, Error> {
         execution_id: String::new(),
         // The run path sets it again from the execution's trigger (an async one may differ).
         trigger: gust_core::ExecutionTrigger::Api,
+        args: None,
     })
 }

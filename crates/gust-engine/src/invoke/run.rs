@@ -30,13 +30,14 @@ pub(super) async fn respond(
     live: &LiveFunction,
     ids: &Arc<ExecutionIds>,
     mut request: RunRequest,
+    trigger: ExecutionTrigger,
 ) -> Result<Response, Error> {
     let start = Start::now(ids);
     let slot = recorder.slot().await;
     request.execution_id = gust_core::new_id();
-    request.trigger = ExecutionTrigger::Http;
+    request.trigger = trigger;
     let run = live.runtime.start(request, &mut |_| {});
-    let mut recording = Recording::new(run, Sink::Recorder(slot), start, ExecutionTrigger::Http);
+    let mut recording = Recording::new(run, Sink::Recorder(slot), start, trigger);
     match recording.head().await {
         Err(not_run) => {
             recording.forget();

@@ -1,5 +1,5 @@
 //! Change notices: bring the in-memory sets (live functions and versions, aliases, tokens,
-//! triggers, custom domains) in line with the store for one resource, named by id, when the
+//! triggers, custom domains, edge applications and domains) in line with the store for one resource, named by id, when the
 //! change was made somewhere else (another node, a tool writing the store) and no operation
 //! of this engine saw it.
 
@@ -26,6 +26,10 @@ pub enum ChangeNotice {
     Versions { function_id: String },
     /// Any alias.
     Aliases,
+    /// An edge application, its instances or its rules (gone: dropped).
+    EdgeApplication { id: u64 },
+    /// Any edge domain.
+    EdgeDomains,
 }
 
 impl Engine {
@@ -62,6 +66,8 @@ impl Engine {
                 self.live.remove_versions(function_id).await;
                 Ok(())
             }
+            ChangeNotice::EdgeApplication { id } => self.reload_edge_application(*id).await,
+            ChangeNotice::EdgeDomains => self.reload_edge_domains().await,
             ChangeNotice::Aliases => {
                 self.live
                     .load_aliases(&self.store.all_aliases().await?)

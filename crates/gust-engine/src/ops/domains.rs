@@ -22,7 +22,7 @@ impl Engine {
         caller.require(Scope::Write)?;
         let (namespace, function) = self.function_for(caller, ns, f).await?;
         let mut domain = spec.into_domain(&namespace.id, &function.id)?;
-        self.check_hostname_is_free_to_claim(&domain.hostname)?;
+        self.check_hostname_is_free_to_claim("hostname", &domain.hostname)?;
         let held = self
             .store
             .list_domains(DomainScope::Function(&function.id), &one_item())
@@ -174,11 +174,15 @@ impl Engine {
 
     /// 400 on a host name this server already answers to by itself: a generated name (under
     /// the functions domain) or the host of its own URL.
-    fn check_hostname_is_free_to_claim(&self, hostname: &str) -> Result<()> {
+    pub(crate) fn check_hostname_is_free_to_claim(
+        &self,
+        field: &str,
+        hostname: &str,
+    ) -> Result<()> {
         let base = self.live.functions_domain();
         if domain::is_under(hostname, base) {
             return Err(Error::invalid(
-                "hostname",
+                field,
                 format!(
                     "`{hostname}` is under the functions domain `{base}`, whose names are \
                      generated (<function>.<namespace>.{base}); choose a name outside it"
@@ -187,7 +191,7 @@ impl Engine {
         }
         if own_host(self.base_url()).is_some_and(|own| own.eq_ignore_ascii_case(hostname)) {
             return Err(Error::invalid(
-                "hostname",
+                field,
                 format!("`{hostname}` is this server's own address"),
             ));
         }

@@ -40,7 +40,7 @@ impl Engine {
         let namespace = self.namespace_for(caller, ns).await?;
         let mut function = spec.into_new_function(&namespace.id, &namespace.name)?;
         self.require_runtime(function.runtime)?;
-        self.store.create_function(&function).await?;
+        function.serial = self.store.create_function(&function).await?;
         if let Err(e) = self.sync_function_fields(None, &function).await {
             // Nothing half-made stays behind.
             let _ = self.store.delete_function(&function.id).await;
@@ -103,6 +103,7 @@ impl Engine {
         caller.require(Scope::Write)?;
         let (_, function) = self.function_for(caller, ns, f).await?;
         self.refuse_if_aliased(&function).await?;
+        self.refuse_if_edge_instances_run(&function).await?;
         let deployments = self
             .store
             .list_deployments(
@@ -114,7 +115,11 @@ impl Engine {
             )
             .await?;
         self.live.remove(&function.id);
-        self.store.delete_function(&function.id).await?;
+        if let Err(e) = self.store.delete_function(&function.id).await {
+            // Refused (an instance was made meanwhile): the function serves on.
+            let _ = self.live.sync(&function).await;
+            return Err(e.into());
+        }
         self.live.remove_versions(&function.id).await;
         self.triggers.remove_function(&function.id);
         self.live.replace_domains(&function.id, &[]);

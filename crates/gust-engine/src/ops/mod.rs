@@ -8,6 +8,7 @@ mod changes;
 mod chunks;
 mod deployments;
 mod domains;
+mod edge;
 mod events;
 mod executions;
 mod functions;

@@ -62,6 +62,9 @@ impl Engine {
             return Err(Error::conflict("the default namespace cannot be deleted"));
         }
         self.store.delete_namespace(&namespace.id).await?;
+        // Its edge applications and domains went with it.
+        self.live.edge.remove_namespace(&namespace.id);
+        self.reload_edge_domains().await?;
         self.emit_namespace(&namespace, Change::Delete);
         Ok(())
     }

@@ -151,6 +151,7 @@ impl Engine {
             body: crate::invoke::read_body(body, gust_core::execution::ASYNC_BODY_LIMIT).await?,
             execution_id: String::new(),
             trigger: ExecutionTrigger::Webhook,
+            args: None,
         };
         let submission = Submission {
             trigger: ExecutionTrigger::Webhook,

@@ -191,6 +191,7 @@ async function load(msg) {
   const dir = msg.code_dir || '/code';
   process.chdir(dir);
   if (msg.contract === 'appwrite') return loadAppwrite(msg, dir);
+  if (msg.contract === 'azion') return loadAzion(msg, dir);
   qinling = msg.contract === 'qinling';
   const spec = msg.handler || (qinling ? 'main.main' : 'main.handle');
   const dot = spec.lastIndexOf('.');
@@ -368,11 +369,155 @@ function invokeQinling(msg, raw) {
   }, (err) => finish(id, store, false, err));
 }
 
+// The `azion` contract (Azion's edge runtime): the code registers a fetch listener
+// (`addEventListener("fetch", e => e.respondWith(...))`, `e.args` the instance's arguments,
+// readable as `e.args.key` and `e.args("key")`) or exports `default { fetch(request, env, ctx) }`
+// (`ctx.args`); either is given a standard Request and answers with a standard Response.
+let azion = null;
+let azionEnv = null;
+const HOP_BY_HOP = new Set(['connection', 'keep-alive', 'transfer-encoding', 'content-length']);
+
+class FetchEvent {
+  constructor(request, args, pending) {
+    this.type = 'fetch';
+    this.request = request;
+    this.args = args;
+    this.responded = false;
+    this.response = undefined;
+    this.pending = pending;
+  }
+  respondWith(response) {
+    if (this.responded) throw new Error('event.respondWith was already called');
+    this.responded = true;
+    this.response = response;
+  }
+  waitUntil(promise) { this.pending.push(Promise.resolve(promise)); }
+  passThroughOnException() {}
+}
+
+async function loadAzion(msg, dir) {
+  const spec = msg.handler || 'main.default';
+  const dot = spec.lastIndexOf('.');
+  const moduleName = dot > 0 ? spec.slice(0, dot) : spec;
+  const exportName = dot > 0 ? spec.slice(dot + 1) : 'default';
+  const started = process.hrtime.bigint();
+  const file = ['.js', '.mjs', '.cjs', ''].map((ext) => path.join(dir, moduleName + ext)).find((f) => fs.existsSync(f) && fs.statSync(f).isFile());
+  if (!file) throw new Error(`no module ${moduleName}.js, .mjs or .cjs in the code folder`);
+  // The globals of Azion's runtime that Node lacks; the code registers its listener at load.
+  let listener = null;
+  globalThis.addEventListener = (type, fn) => {
+    if (type === 'fetch' && typeof fn === 'function') listener = fn;
+  };
+  globalThis.Azion = { env: { get: (key) => process.env[key] } };
+  globalThis.EdgeRuntime = 'gust';
+  azionEnv = Object.freeze(Object.assign({}, msg.env || {}));
+  const ns = await requireOrImport(file);
+  if (listener) {
+    azion = { listener };
+  } else {
+    // ES module: the namespace's export; CommonJS: module.exports itself (or its `default`).
+    const candidates = [ns && ns[exportName], ns && ns.default, ns && ns.default && ns.default.default, ns];
+    const mod = candidates.find((c) => c && typeof c.fetch === 'function');
+    if (!mod) {
+      throw new Error(`${path.basename(file)} neither calls addEventListener("fetch", ...) nor exports default { fetch(request, env, ctx) }`);
+    }
+    azion = { module: mod };
+  }
+  return Number((process.hrtime.bigint() - started) / 1000n);
+}
+
+// `args` as Azion's reference shows both ways: a function of the key that also carries them.
+function callableArgs(args) {
+  const object = args !== null && typeof args === 'object';
+  const get = (key) => (key === undefined ? args : object ? args[key] : undefined);
+  Object.defineProperty(get, 'toJSON', { value: () => args, configurable: true, writable: true });
+  if (object) {
+    for (const k of Object.keys(args)) Object.defineProperty(get, k, { value: args[k], enumerable: true, writable: true, configurable: true });
+  }
+  return get;
+}
+
+// The request as the application's domain received it: full URL, method, headers, body.
+function azionRequest(msg, raw) {
+  const ev = msg.event;
+  const given = ev.headers || {};
+  const proto = given['x-forwarded-proto'] === 'https' ? 'https' : 'http';
+  const query = ev.rawQueryString;
+  const url = proto + '://' + (given.host || 'localhost') + ev.path + (query ? '?' + query : '');
+  const headers = new Headers();
+  for (const k of Object.keys(given)) {
+    try { headers.append(k, given[k]); } catch { /* a value Headers refuses is left out */ }
+  }
+  const init = { method: ev.httpMethod, headers };
+  if (raw.length && ev.httpMethod !== 'GET' && ev.httpMethod !== 'HEAD') {
+    init.body = raw;
+    init.duplex = 'half';
+  }
+  const request = new Request(url, init);
+  const forwarded = (given['x-forwarded-for'] || '').split(',')[0].trim();
+  request.metadata = { request_id: msg.context && msg.context.executionId, remote_addr: forwarded, server_protocol: 'HTTP/1.1' };
+  return request;
+}
+
+// A Response as [status, headers, body] for the result frame, its body read whole.
+async function azionAnswer(response) {
+  if (!response || typeof response.arrayBuffer !== 'function' || !response.headers || !('status' in response)) {
+    throw new TypeError(`the function answered with ${response === undefined ? 'nothing' : typeof response}, not a Response`);
+  }
+  // A fetched response's body comes decoded: its encoding and length no longer apply.
+  const fetched = response.type && response.type !== 'default';
+  const headers = {};
+  for (const [k, v] of response.headers) {
+    if (k === 'set-cookie' || HOP_BY_HOP.has(k) || (fetched && k === 'content-encoding')) continue;
+    headers[k] = v;
+  }
+  const cookies = typeof response.headers.getSetCookie === 'function' ? response.headers.getSetCookie() : [];
+  if (cookies.length) headers['set-cookie'] = cookies;
+  const body = response.body === null ? '' : Buffer.from(await response.arrayBuffer());
+  return { statusCode: response.status, headers, body };
+}
+
+function invokeAzion(msg, raw) {
+  const id = msg.id;
+  const store = { stdout: [], stderr: [], size: 0, truncated: false };
+  const args = msg.context && msg.context.args !== undefined ? msg.context.args : {};
+  const pending = [];
+  let answered;
+  try {
+    answered = captures.run(store, () => {
+      const request = azionRequest(msg, raw);
+      let result;
+      if (azion.listener) {
+        const event = new FetchEvent(request, callableArgs(args), pending);
+        azion.listener(event);
+        if (!event.responded) throw new Error('the fetch listener did not call event.respondWith(...)');
+        result = event.response;
+      } else {
+        const ctx = { args, waitUntil: (p) => { pending.push(Promise.resolve(p)); } };
+        result = azion.module.fetch(request, azionEnv, ctx);
+      }
+      return Promise.resolve(result).then(azionAnswer);
+    });
+  } catch (err) {
+    return finish(id, store, false, err);
+  }
+  // Work handed to waitUntil ends before the answer leaves, so its output is in the logs.
+  const settle = () => (pending.length ? Promise.allSettled(pending) : Promise.resolve([]));
+  answered.then(
+    (value) => settle().then((done) => {
+      for (const r of done) if (r.status === 'rejected') store.stderr.push(((r.reason && r.reason.stack) || String(r.reason)) + '\n');
+      finish(id, store, true, value);
+    }),
+    (err) => finish(id, store, false, err),
+  );
+}
+
 let buffer = Buffer.alloc(0);
 let loaded = false;
 function onFrame(msg, raw) {
   if (msg.type === 'invoke') {
     if (appwrite) invokeAppwrite(msg, raw);
+    else if (azion) invokeAzion(msg, raw);
     else if (qinling) invokeQinling(msg, raw);
     else invoke(msg, raw);
   } else if (msg.type === 'load' && !loaded) {

@@ -53,7 +53,7 @@ impl PoolInner {
             .map(|(k, v)| (k.as_str(), v.as_str()))
             .collect();
         let entrypoint = match spec.contract {
-            HandlerContract::Gust | HandlerContract::Qinling => None,
+            HandlerContract::Gust | HandlerContract::Qinling | HandlerContract::Azion => None,
             HandlerContract::Appwrite => Some(HandlerContract::appwrite_entrypoint(
                 spec.runtime,
                 spec.entrypoint.as_deref(),

@@ -284,6 +284,9 @@ pub struct InvokeTemplate {
     /// The context names what started the request (`trigger`): only for workers whose
     /// contract tells the code, so the others parse nothing more.
     with_trigger: bool,
+    /// The event carries the raw query string and the context the instance's `args`: only for
+    /// workers whose contract needs them (`azion`).
+    with_edge: bool,
 }
 
 impl InvokeTemplate {
@@ -309,7 +312,14 @@ impl InvokeTemplate {
             context,
             timeout_ms,
             with_trigger,
+            with_edge: false,
         }
+    }
+
+    /// Also send each request's raw query string (`event.rawQueryString`) and its edge
+    /// instance's arguments (`context.args`, `{}` when it has none).
+    pub fn with_edge(self, with_edge: bool) -> Self {
+        Self { with_edge, ..self }
     }
 
     /// An `invoke` frame: the event without its body in the header, the body raw after.
@@ -338,6 +348,10 @@ impl InvokeTemplate {
         out.extend_from_slice(b"},\"isBase64Encoded\":");
         let binary = std::str::from_utf8(body).is_err();
         out.extend_from_slice(if binary { b"true" } else { b"false" });
+        if self.with_edge {
+            out.extend_from_slice(b",\"rawQueryString\":");
+            push_str(&mut out, &request.query);
+        }
         // The rest of the API-Gateway-shaped event (Scaleway's): fields Gust has no source for
         // are null or empty, as there.
         out.extend_from_slice(
@@ -361,6 +375,11 @@ impl InvokeTemplate {
             out.extend_from_slice(b",\"trigger\":\"");
             out.extend_from_slice(request.trigger.as_str().as_bytes());
             out.push(b'"');
+        }
+        if self.with_edge {
+            // Validated JSON, compact: it holds no raw newline to break the header line.
+            out.extend_from_slice(b",\"args\":");
+            out.extend_from_slice(request.args.as_deref().unwrap_or("{}").as_bytes());
         }
         out.extend_from_slice(b"}}\n");
         out.extend_from_slice(body);
@@ -552,6 +571,32 @@ mod tests {
         };
         assert_eq!(context(true)["trigger"], "schedule");
         assert!(context(false).get("trigger").is_none());
+    }
+
+    #[test]
+    fn edge_frames_carry_the_raw_query_and_the_instance_args() {
+        let request = Request {
+            query: "a=1&b=%20".into(),
+            args: Some(r#"{"greeting":"hej\nthere","n":[1,2]}"#.into()),
+            ..Request::default()
+        };
+        let header = |template: InvokeTemplate, request: &Request| {
+            let frame = template.encode(1, request);
+            let line = frame.split(|b| *b == b'\n').next().unwrap().to_vec();
+            serde_json::from_slice::<serde_json::Value>(&line).unwrap()
+        };
+        let edge = || InvokeTemplate::new("f", "d1", 64, 500, false).with_edge(true);
+        let sent = header(edge(), &request);
+        assert_eq!(sent["event"]["rawQueryString"], "a=1&b=%20");
+        assert_eq!(
+            sent["context"]["args"],
+            serde_json::json!({"greeting": "hej\nthere", "n": [1, 2]})
+        );
+        let without = header(edge(), &Request::default());
+        assert_eq!(without["context"]["args"], serde_json::json!({}));
+        let plain = header(InvokeTemplate::new("f", "d1", 64, 500, false), &request);
+        assert!(plain["context"].get("args").is_none());
+        assert!(plain["event"].get("rawQueryString").is_none());
     }
 
     #[test]

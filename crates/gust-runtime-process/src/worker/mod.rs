@@ -167,7 +167,8 @@ impl Worker {
                 limits.memory_mb,
                 limits.timeout.as_millis() as u64,
                 limits.contract == HandlerContract::Appwrite,
-            ),
+            )
+            .with_edge(limits.contract == HandlerContract::Azion),
             limits,
             started_at: chrono::Utc::now(),
             stem_cell,

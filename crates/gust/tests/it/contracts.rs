@@ -753,3 +753,192 @@ async fn code_written_for_qinling_runs_unchanged() {
         .unwrap_err();
     assert_eq!(refused.status(), Some(StatusCode::BAD_REQUEST));
 }
+
+fn azion_spec() -> FunctionSpec {
+    FunctionSpec {
+        contract: Some(HandlerContract::Azion),
+        privacy: Some(gust_core::Privacy::Public),
+        ..spec()
+    }
+}
+
+/// The newest execution of `function` whose request path is `path` (within 10 s).
+async fn run_of(server: &TestServer, function: &str, path: &str) -> Execution {
+    for _ in 0..100 {
+        let page = server
+            .client()
+            .list_executions("default", function, &[])
+            .await
+            .unwrap();
+        if let Some(run) = page.items.into_iter().find(|e| e.request.path == path) {
+            return run;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    panic!("no execution of {function} at {path}");
+}
+
+#[tokio::test]
+async fn azion_fetch_listeners_run_unchanged_with_logs_and_errors() {
+    let server = TestServer::start();
+    server
+        .deploy_folder("listener", "node20", azion_spec(), "azion-worker")
+        .await;
+    let function = server
+        .client()
+        .get_function("default", "listener")
+        .await
+        .unwrap();
+    assert_eq!(function.handler.as_deref(), Some("main.default"));
+    let url = |path: &str| format!("{}/fn/default/listener{path}", server.url);
+
+    // A plain invocation: a standard Request with the full URL, args `{}`.
+    let response = server
+        .http()
+        .get(url("/greet?name=eve"))
+        .header("x-test", "t")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), StatusCode::OK);
+    assert_eq!(response.headers()["x-edge"], "worker");
+    let answer: Value = response.json().await.unwrap();
+    assert_eq!(answer["greeting"], "hello eve");
+    assert_eq!(answer["args"], json!({}));
+    assert_eq!(answer["called"], Value::Null);
+    assert_eq!(answer["header"], "t");
+    assert!(
+        answer["url"].as_str().unwrap().ends_with("/greet?name=eve"),
+        "{answer}"
+    );
+    let run = run_of(&server, "listener", "/greet").await;
+    assert_eq!(run.status, ExecutionStatus::Completed);
+    assert!(run.logs.stdout.contains("serving /greet"), "{:?}", run.logs);
+
+    // A listener that throws, and a response promise that rejects: 500, the error recorded.
+    for (path, message) in [
+        ("/throw", "thrown on purpose"),
+        ("/boom", "rejected on purpose"),
+    ] {
+        let response = server.http().get(url(path)).send().await.unwrap();
+        assert_eq!(
+            response.status(),
+            StatusCode::INTERNAL_SERVER_ERROR,
+            "{path}"
+        );
+        let run = run_of(&server, "listener", path).await;
+        assert_eq!(run.status, ExecutionStatus::Failed, "{path}");
+        assert!(
+            run.error_message
+                .as_deref()
+                .is_some_and(|m| m.contains(message)),
+            "{path}: {run:?}"
+        );
+        assert!(run.logs.stderr.contains(message), "{path}: {:?}", run.logs);
+    }
+}
+
+#[tokio::test]
+async fn azion_modules_run_unchanged_and_read_their_args_from_ctx() {
+    let server = TestServer::start();
+    server
+        .deploy_folder("module", "node20", azion_spec(), "azion-module")
+        .await;
+    let response = server
+        .http()
+        .get(format!("{}/fn/default/module/page?q=1", server.url))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), StatusCode::CREATED);
+    assert_eq!(response.headers()["set-cookie"], "a=1");
+    let answer: Value = response.json().await.unwrap();
+    assert_eq!(
+        answer,
+        json!({"args": {}, "path": "/page", "query": "?q=1"})
+    );
+    let run = run_of(&server, "module", "/page").await;
+    assert!(
+        run.logs.stdout.contains("module serving /page"),
+        "{:?}",
+        run.logs
+    );
+
+    let response = server
+        .http()
+        .get(format!("{}/fn/default/module/boom", server.url))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), StatusCode::INTERNAL_SERVER_ERROR);
+    let run = run_of(&server, "module", "/boom").await;
+    assert_eq!(run.status, ExecutionStatus::Failed);
+    assert!(
+        run.logs.stderr.contains("module failed on purpose"),
+        "{:?}",
+        run.logs
+    );
+
+    // Through an edge application, `ctx.args` holds the instance's args.
+    let client = server.client();
+    let app = client
+        .create_edge_application(
+            "default",
+            &serde_json::from_value(json!({"name": "m", "edge_functions": true})).unwrap(),
+        )
+        .await
+        .unwrap();
+    let instance = client
+        .create_edge_instance(
+            app.id,
+            &serde_json::from_value(
+                json!({"name": "i", "function": "module", "args": {"site": "docs"}}),
+            )
+            .unwrap(),
+        )
+        .await
+        .unwrap();
+    client
+        .create_edge_rule(
+            app.id,
+            &serde_json::from_value(json!({"name": "r", "behaviors": [{"name": "run_function", "target": instance.id}]}))
+                .unwrap(),
+        )
+        .await
+        .unwrap();
+    let answer: Value = server
+        .http()
+        .get(format!("{}/edge/{}/docs", server.url, app.id))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(
+        answer,
+        json!({"args": {"site": "docs"}, "path": "/docs", "query": ""})
+    );
+}
+
+#[tokio::test]
+async fn azion_code_without_a_fetch_handler_fails_its_build() {
+    let server = TestServer::start();
+    let failed = deploy(
+        &server,
+        FunctionSpec {
+            id: Some("nothing".into()),
+            runtime: Some("node20".into()),
+            ..azion_spec()
+        },
+        &[("main.js", "export const x = 1;\n")],
+        None,
+    )
+    .await;
+    assert_eq!(failed.status, DeploymentStatus::Failed);
+    assert!(
+        failed.build_log.contains("addEventListener"),
+        "{}",
+        failed.build_log
+    );
+}

@@ -11,6 +11,7 @@ mod cli;
 mod contracts;
 mod crash;
 mod domains;
+mod edge;
 mod lifecycle;
 mod limits;
 mod observe;
