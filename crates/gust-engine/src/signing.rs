@@ -265,7 +265,12 @@ mod tests {
             token.replacen("f1", "f2", 1),
             token.replacen(".42.", ".43.", 1),
             token.replacen("u.", "d.", 1),
-            format!("{}0", &token[..token.len() - 1]),
+            // The last digit changed (to one it is not).
+            format!(
+                "{}{}",
+                &token[..token.len() - 1],
+                if token.ends_with('0') { '1' } else { '0' }
+            ),
             "garbage".into(),
             String::new(),
         ] {
