@@ -165,8 +165,9 @@ pub struct FunctionInstanceSpec {
     /// A function of the application's namespace: its id or name, or its `serial` as a number.
     /// Required on create.
     pub function: Option<FunctionRef>,
-    /// Any JSON value (default `{}`), at most 100 KiB: what the function's code reads as its
-    /// arguments (`event.args` / `ctx.args` for the `azion` contract).
+    /// Any JSON value, at most 100 KiB: what the function's code reads as its arguments
+    /// (`event.args` / `ctx.args` for the `azion` contract). Default: the function's own
+    /// `args` when the instance is created.
     #[schema(value_type = Object)]
     pub args: Option<Value>,
 }
@@ -213,16 +214,28 @@ impl FunctionInstanceSpec {
             return Err(ValidationError::new("function", "must not be empty"));
         }
         if let Some(args) = &self.args {
-            let size = serde_json::to_vec(args).map(|v| v.len()).unwrap_or(0);
-            if size > ARGS_MAX_BYTES {
-                return Err(ValidationError::new(
-                    "args",
-                    format!("is {size} bytes as JSON; at most {ARGS_MAX_BYTES} are allowed"),
-                ));
-            }
+            check_args("args", args)?;
         }
         Ok(())
     }
+}
+
+/// Arguments nobody gave: an empty object.
+pub fn empty_args() -> Value {
+    Value::Object(serde_json::Map::new())
+}
+
+/// Arguments for code (an instance's, or a function's own) are at most [`ARGS_MAX_BYTES`]
+/// as JSON.
+pub fn check_args(field: &str, args: &Value) -> ValidationResult<()> {
+    let size = serde_json::to_vec(args).map(|v| v.len()).unwrap_or(0);
+    if size > ARGS_MAX_BYTES {
+        return Err(ValidationError::new(
+            field,
+            format!("is {size} bytes as JSON; at most {ARGS_MAX_BYTES} are allowed"),
+        ));
+    }
+    Ok(())
 }
 
 /// When a rule runs. Only the request phase exists: rules decide how a request is answered.
