@@ -53,6 +53,12 @@ pub struct EdgeApplicationSpec {
     pub load_balancer: Option<bool>,
     pub raw_logs: Option<bool>,
     pub web_application_firewall: Option<bool>,
+    pub debug_rules: Option<bool>,
+    pub device_detection: Option<bool>,
+    pub edge_firewall: Option<bool>,
+    pub http3: Option<bool>,
+    pub l2_caching: Option<bool>,
+    pub websocket: Option<bool>,
 }
 
 /// A partial update (PATCH) of an edge application.
@@ -80,6 +86,18 @@ pub struct EdgeApplication {
     pub raw_logs: bool,
     #[serde(default)]
     pub web_application_firewall: bool,
+    #[serde(default)]
+    pub debug_rules: bool,
+    #[serde(default)]
+    pub device_detection: bool,
+    #[serde(default)]
+    pub edge_firewall: bool,
+    #[serde(default)]
+    pub http3: bool,
+    #[serde(default)]
+    pub l2_caching: bool,
+    #[serde(default)]
+    pub websocket: bool,
     pub created_at: DateTime<Utc>,
     pub updated_at: DateTime<Utc>,
 }
@@ -108,6 +126,12 @@ impl EdgeApplicationSpec {
             load_balancer: false,
             raw_logs: false,
             web_application_firewall: false,
+            debug_rules: false,
+            device_detection: false,
+            edge_firewall: false,
+            http3: false,
+            l2_caching: false,
+            websocket: false,
             created_at: now,
             updated_at: now,
         };
@@ -136,6 +160,12 @@ impl EdgeApplicationSpec {
                 self.web_application_firewall,
                 &mut next.web_application_firewall,
             ),
+            (self.debug_rules, &mut next.debug_rules),
+            (self.device_detection, &mut next.device_detection),
+            (self.edge_firewall, &mut next.edge_firewall),
+            (self.http3, &mut next.http3),
+            (self.l2_caching, &mut next.l2_caching),
+            (self.websocket, &mut next.websocket),
         ];
         for (given, slot) in flags {
             if let Some(value) = given {
