@@ -4,7 +4,9 @@
 use axum::body::Bytes;
 use axum::extract::{Path, Query};
 use axum::response::Response;
-use gust_core::{EdgeApplication, EdgeApplicationSpec, FunctionInstance, FunctionInstanceSpec, FunctionRef};
+use gust_core::{
+    EdgeApplication, EdgeApplicationSpec, FunctionInstance, FunctionInstanceSpec, FunctionRef,
+};
 use http::StatusCode;
 use serde_json::{Value, json};
 
@@ -119,7 +121,9 @@ async fn update(az: Az, id: &str, bytes: &[u8], full: bool) -> Result<Response> 
 /// 204; the application's instances and rules go with it, its domains stay, bound to none.
 pub async fn delete(az: Az, Path(id): Path<String>) -> Result<Response> {
     let app = application(&az, &id).await?;
-    az.engine.delete_edge_application(&az.caller, app.id).await?;
+    az.engine
+        .delete_edge_application(&az.caller, app.id)
+        .await?;
     Ok(deleted())
 }
 
@@ -244,7 +248,13 @@ pub async fn patch_instance(
     update_instance(az, &app, &id, &body, false).await
 }
 
-async fn update_instance(az: Az, app: &str, id: &str, bytes: &[u8], full: bool) -> Result<Response> {
+async fn update_instance(
+    az: Az,
+    app: &str,
+    id: &str,
+    bytes: &[u8],
+    full: bool,
+) -> Result<Response> {
     let app = application(&az, app).await?;
     let id = path_id(id)?;
     // An unknown instance is a 404 before its body is judged.

@@ -42,9 +42,7 @@ fn domain_spec(bytes: &[u8], full: bool) -> Result<EdgeDomainSpec> {
             "Gust always routes the domain's generated name (`domain_name`) too.",
         );
     }
-    let active = body
-        .boolean("is_active", false)
-        .or(full.then_some(true));
+    let active = body.boolean("is_active", false).or(full.then_some(true));
     body.finish()?;
     Ok(EdgeDomainSpec {
         name,
@@ -115,10 +113,7 @@ pub async fn delete(az: Az, Path(id): Path<String>) -> Result<Response> {
 
 /// The domain with this path id in the caller's namespace; 404 otherwise.
 async fn domain(az: &Az, id: &str) -> Result<EdgeDomain> {
-    let domain = az
-        .engine
-        .get_edge_domain(&az.caller, path_id(id)?)
-        .await?;
+    let domain = az.engine.get_edge_domain(&az.caller, path_id(id)?).await?;
     let namespace = az.engine.namespace_for(&az.caller, &az.ns).await?;
     if domain.namespace_id != namespace.id {
         return Err(AzError::not_found());

@@ -43,7 +43,9 @@ fn given(bytes: &[u8], full: bool) -> Result<Given> {
     {
         body.error(
             "language",
-            format!("\"{language}\" is not a valid choice: edge functions on Gust run `javascript`."),
+            format!(
+                "\"{language}\" is not a valid choice: edge functions on Gust run `javascript`."
+            ),
         );
     }
     if let Some(initiator) = body.text("initiator_type", full)
@@ -120,20 +122,16 @@ pub async fn get(az: Az, Path(id): Path<String>) -> Result<Response> {
 
 pub async fn list(az: Az, Query(params): Query<ListParams>) -> Result<Response> {
     let a = &az;
-    let functions = every(|query| async move {
-        a.engine.list_functions(&a.caller, &a.ns, &query).await
-    })
-    .await?;
+    let functions =
+        every(|query| async move { a.engine.list_functions(&a.caller, &a.ns, &query).await })
+            .await?;
     let counts = references(&az).await?;
     let by_serial: BTreeMap<u64, &Function> = functions
         .iter()
         .filter(|f| f.contract == HandlerContract::Azion)
         .map(|f| (f.serial, f))
         .collect();
-    let views = by_serial
-        .values()
-        .map(|f| view(f, None, &counts))
-        .collect();
+    let views = by_serial.values().map(|f| view(f, None, &counts)).collect();
     let (mut items, envelope) = page_of(
         &az.engine,
         "/edge_functions",
@@ -222,7 +220,10 @@ async fn references(az: &Az) -> Result<BTreeMap<String, u64>> {
 /// (the function keeps running what it ran).
 async fn deploy(az: &Az, function: &Function, code: &str) -> Result<()> {
     let package = package(code).map_err(|e| {
-        AzError::detail(StatusCode::INTERNAL_SERVER_ERROR, format!("packaging the code: {e}"))
+        AzError::detail(
+            StatusCode::INTERNAL_SERVER_ERROR,
+            format!("packaging the code: {e}"),
+        )
     })?;
     let mut upload = az
         .engine
@@ -324,11 +325,7 @@ fn module_in(path: &std::path::Path) -> Option<String> {
 }
 
 /// An edge function as Azion shows it (`code` added by the caller when read).
-fn view(
-    function: &Function,
-    code: Option<String>,
-    counts: &BTreeMap<String, u64>,
-) -> Value {
+fn view(function: &Function, code: Option<String>, counts: &BTreeMap<String, u64>) -> Value {
     let mut view = json!({
         "id": function.serial,
         "name": function.title,
@@ -357,7 +354,10 @@ mod tests {
             file_name("export default { fetch() { return new Response('x') } }"),
             "main.mjs"
         );
-        assert_eq!(file_name("import x from 'y';\nexport default x"), "main.mjs");
+        assert_eq!(
+            file_name("import x from 'y';\nexport default x"),
+            "main.mjs"
+        );
         assert_eq!(
             file_name("addEventListener('fetch', (e) => e.respondWith(new Response('ok')))"),
             "main.js"

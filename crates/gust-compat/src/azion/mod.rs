@@ -153,9 +153,12 @@ impl FromRequestParts<Arc<Engine>> for Az {
                 "Authentication credentials were not provided: send `Authorization: Token <Gust token>`.",
             ));
         };
-        let caller = engine
-            .authenticate(Some(secret))
-            .map_err(|e| AzError::detail(StatusCode::UNAUTHORIZED, format!("Invalid token: {}", e.message)))?;
+        let caller = engine.authenticate(Some(secret)).map_err(|e| {
+            AzError::detail(
+                StatusCode::UNAUTHORIZED,
+                format!("Invalid token: {}", e.message),
+            )
+        })?;
         let ns = caller
             .token
             .namespace_id
@@ -378,12 +381,14 @@ pub fn page_of(
     if page > total_pages.max(1) {
         return Err(AzError::detail(StatusCode::NOT_FOUND, "Invalid page."));
     }
-    let items: Vec<Value> = views.into_iter().skip((page - 1) * size).take(size).collect();
+    let items: Vec<Value> = views
+        .into_iter()
+        .skip((page - 1) * size)
+        .take(size)
+        .collect();
     let link = |to: usize| -> Value {
-        let mut query: Vec<(&str, String)> = vec![
-            ("page", to.to_string()),
-            ("page_size", size.to_string()),
-        ];
+        let mut query: Vec<(&str, String)> =
+            vec![("page", to.to_string()), ("page_size", size.to_string())];
         for (name, given) in [
             ("order_by", &params.order_by),
             ("sort", &params.sort),
@@ -613,7 +618,10 @@ mod tests {
     fn native_fields_are_renamed_by_their_first_segment() {
         let names = [("function", "edge_function_id"), ("active", "is_active")];
         assert_eq!(rename("function", &names), "edge_function_id");
-        assert_eq!(rename("criteria[0][1].operator", &names), "criteria[0][1].operator");
+        assert_eq!(
+            rename("criteria[0][1].operator", &names),
+            "criteria[0][1].operator"
+        );
         assert_eq!(rename("active", &names), "is_active");
     }
 

@@ -140,7 +140,11 @@ fn rule_spec(bytes: &[u8], full: bool) -> Result<EdgeRuleSpec> {
     })
 }
 
-pub async fn create(az: Az, Path((app, phase_name)): Path<(String, String)>, body: Bytes) -> Result<Response> {
+pub async fn create(
+    az: Az,
+    Path((app, phase_name)): Path<(String, String)>,
+    body: Bytes,
+) -> Result<Response> {
     let app = application(&az, &app).await?;
     if !phase(&phase_name)? {
         return Err(AzError::field(
@@ -171,7 +175,10 @@ pub async fn list(
     let views = rules.iter().map(view).collect();
     let (items, envelope) = page_of(
         &az.engine,
-        &format!("/edge_applications/{}/rules_engine/{phase_name}/rules", app.id),
+        &format!(
+            "/edge_applications/{}/rules_engine/{phase_name}/rules",
+            app.id
+        ),
         &params,
         views,
         &["id", "name", "order", "is_active"],
@@ -191,7 +198,10 @@ async fn rule(az: &Az, app: &str, phase_name: &str, id: &str) -> Result<EdgeRule
         .await?)
 }
 
-pub async fn get(az: Az, Path((app, phase_name, id)): Path<(String, String, String)>) -> Result<Response> {
+pub async fn get(
+    az: Az,
+    Path((app, phase_name, id)): Path<(String, String, String)>,
+) -> Result<Response> {
     let rule = rule(&az, &app, &phase_name, &id).await?;
     Ok(one(StatusCode::OK, view(&rule)))
 }
@@ -230,7 +240,10 @@ async fn update(
     Ok(one(StatusCode::OK, view(&rule)))
 }
 
-pub async fn delete(az: Az, Path((app, phase_name, id)): Path<(String, String, String)>) -> Result<Response> {
+pub async fn delete(
+    az: Az,
+    Path((app, phase_name, id)): Path<(String, String, String)>,
+) -> Result<Response> {
     let rule = rule(&az, &app, &phase_name, &id).await?;
     az.engine
         .delete_edge_rule(&az.caller, rule.edge_application_id, rule.id)

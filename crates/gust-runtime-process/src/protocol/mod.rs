@@ -394,7 +394,13 @@ impl InvokeTemplate {
         if self.with_edge {
             // Validated JSON, compact: it holds no raw newline to break the header line.
             out.extend_from_slice(b",\"args\":");
-            out.extend_from_slice(request.args.as_deref().unwrap_or(&self.default_args).as_bytes());
+            out.extend_from_slice(
+                request
+                    .args
+                    .as_deref()
+                    .unwrap_or(&self.default_args)
+                    .as_bytes(),
+            );
         }
         out.extend_from_slice(b"}}\n");
         out.extend_from_slice(body);
