@@ -1,7 +1,8 @@
 //! The dialects' part of the run, each a pair of request shapes measured on one server window
 //! after window in turn: the same synchronous execution of the hello function asked for
 //! through the native executions API and through Appwrite's dialect, and the hello function
-//! invoked through its domain name (Scaleway's way) against its `/fn/` path. A dialect only
+//! invoked through its domain name (Scaleway's way) and through an edge application's rule
+//! (Azion's way) against its `/fn/` path. A dialect only
 //! translates, so its rate should be close to the native one; the median of the rounds'
 //! ratios is reported.
 
@@ -157,6 +158,21 @@ pub async fn domain(
     };
     let what = "invocation via its domain name (scaleway) vs /fn/";
     measure(addr, "domain_name", what, &native, &by_host, windows).await
+}
+
+/// Alternate `GET /fn/default/{function}/` and `GET /edge/{app}/`, the application's rule
+/// running an instance of the same function: what rule evaluation and the instance's args
+/// cost on top of the function's own path.
+pub async fn edge(
+    addr: SocketAddr,
+    app: u64,
+    function: &str,
+    windows: &Windows,
+) -> anyhow::Result<DialectResult> {
+    let native = RequestShape::get(&crate::gust::function_path(function));
+    let edge = RequestShape::get(&format!("/edge/{app}/"));
+    let what = "invocation via an edge application rule (azion) vs /fn/";
+    measure(addr, "edge_application", what, &native, &edge, windows).await
 }
 
 /// `rounds` pairs of windows: the native shape, then the translated one.

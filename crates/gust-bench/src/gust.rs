@@ -186,6 +186,56 @@ impl Api {
             .with_context(|| format!("the function has no {field}"))
     }
 
+    /// An edge application whose one rule runs an instance of `function` for every request
+    /// (module on, args `{}`), through the native API; its id.
+    pub async fn edge_application_running(&self, function: &str) -> anyhow::Result<u64> {
+        let app = self
+            .post_json(
+                &format!("/api/v1/namespaces/{NAMESPACE}/edge-applications"),
+                serde_json::json!({"name": "bench", "edge_functions": true}),
+            )
+            .await?;
+        let app = app["id"].as_u64().context("the application has no id")?;
+        let instance = self
+            .post_json(
+                &format!("/api/v1/edge-applications/{app}/function-instances"),
+                serde_json::json!({"name": function, "function": function}),
+            )
+            .await?;
+        let instance = instance["id"].as_u64().context("the instance has no id")?;
+        self.post_json(
+            &format!("/api/v1/edge-applications/{app}/rules"),
+            serde_json::json!({
+                "name": "all",
+                "behaviors": [{"name": "run_function", "target": instance}],
+            }),
+        )
+        .await?;
+        Ok(app)
+    }
+
+    /// `POST` a JSON body to the native API; the JSON answered, which must be a success.
+    async fn post_json(
+        &self,
+        path: &str,
+        body: serde_json::Value,
+    ) -> anyhow::Result<serde_json::Value> {
+        let (status, answer) = self
+            .request(
+                Method::POST,
+                path,
+                Some(("application/json", body.to_string().into())),
+                true,
+            )
+            .await?;
+        ensure!(
+            status.is_success(),
+            "POST {path}: HTTP {status}: {}",
+            String::from_utf8_lossy(&answer)
+        );
+        Ok(serde_json::from_slice(&answer)?)
+    }
+
     /// Stop every worker of a function (`DELETE …/instances`).
     pub async fn detach(&self, name: &str) -> anyhow::Result<()> {
         let path = format!("/api/v1/namespaces/{NAMESPACE}/functions/{name}/instances");

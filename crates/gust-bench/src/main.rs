@@ -258,6 +258,7 @@ async fn measure(
     let mut api_token = None;
     let mut hello_domain = None;
     let mut hello_id = None;
+    let mut hello_edge_app = None;
 
     match gust_inputs {
         None => targets.push(Target {
@@ -291,6 +292,7 @@ async fn measure(
             deploy_to_first_response = Some(took);
             hello_domain = Some(api.function_field("hello", "domain_name").await?);
             hello_id = Some(api.function_field("hello", "id").await?);
+            hello_edge_app = Some(api.edge_application_running("hello").await?);
             targets.push(Target {
                 name: "gust (wasm)".into(),
                 short: "gust".into(),
@@ -335,6 +337,9 @@ async fn measure(
         dialect_results.push(dialect_run::appwrite(gust.addr, token, "hello", &windows).await?);
         dialect_results.push(dialect_run::domain(gust.addr, domain, "hello", &windows).await?);
         dialect_results.push(dialect_run::qinling(gust.addr, token, hello_id, &windows).await?);
+        if let Some(app) = hello_edge_app {
+            dialect_results.push(dialect_run::edge(gust.addr, app, "hello", &windows).await?);
+        }
     }
 
     // Async last, on a server of its own, with the synchronous one stopped.

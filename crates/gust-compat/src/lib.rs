@@ -10,8 +10,11 @@
 //! - `scaleway/`: Scaleway's Serverless Functions API (`functions/v1beta1`) at
 //!   `/compat/scaleway`.
 //! - `qinling/`: OpenStack Qinling's v1 API at `/compat/qinling`.
+//! - `azion/`: Azion's API v3 (edge functions, edge applications, function instances,
+//!   rules, domains) at `/compat/azion`.
 
 mod appwrite;
+mod azion;
 mod common;
 mod qinling;
 mod scaleway;
@@ -31,10 +34,15 @@ pub const SCALEWAY_PREFIX: &str = "/compat/scaleway";
 /// (their paths start with `/v1/`).
 pub const QINLING_PREFIX: &str = "/compat/qinling";
 
+/// Where the Azion dialect is mounted: `https://api.azionapi.net` becomes
+/// `http://HOST:PORT` + this.
+pub const AZION_PREFIX: &str = "/compat/azion";
+
 /// Every dialect's routes, each under its own prefix.
 pub fn router(engine: Arc<Engine>) -> Router {
     Router::new()
         .nest(APPWRITE_PREFIX, appwrite::router(engine.clone()))
         .nest(SCALEWAY_PREFIX, scaleway::router(engine.clone()))
+        .nest(AZION_PREFIX, azion::router(engine.clone()))
         .merge(qinling::mounted(engine))
 }

@@ -53,6 +53,12 @@ pub struct EdgeApplicationSpec {
     pub load_balancer: Option<bool>,
     pub raw_logs: Option<bool>,
     pub web_application_firewall: Option<bool>,
+    pub debug_rules: Option<bool>,
+    pub device_detection: Option<bool>,
+    pub edge_firewall: Option<bool>,
+    pub http3: Option<bool>,
+    pub l2_caching: Option<bool>,
+    pub websocket: Option<bool>,
 }
 
 /// A partial update (PATCH) of an edge application.
@@ -80,6 +86,18 @@ pub struct EdgeApplication {
     pub raw_logs: bool,
     #[serde(default)]
     pub web_application_firewall: bool,
+    #[serde(default)]
+    pub debug_rules: bool,
+    #[serde(default)]
+    pub device_detection: bool,
+    #[serde(default)]
+    pub edge_firewall: bool,
+    #[serde(default)]
+    pub http3: bool,
+    #[serde(default)]
+    pub l2_caching: bool,
+    #[serde(default)]
+    pub websocket: bool,
     pub created_at: DateTime<Utc>,
     pub updated_at: DateTime<Utc>,
 }
@@ -108,6 +126,12 @@ impl EdgeApplicationSpec {
             load_balancer: false,
             raw_logs: false,
             web_application_firewall: false,
+            debug_rules: false,
+            device_detection: false,
+            edge_firewall: false,
+            http3: false,
+            l2_caching: false,
+            websocket: false,
             created_at: now,
             updated_at: now,
         };
@@ -136,6 +160,12 @@ impl EdgeApplicationSpec {
                 self.web_application_firewall,
                 &mut next.web_application_firewall,
             ),
+            (self.debug_rules, &mut next.debug_rules),
+            (self.device_detection, &mut next.device_detection),
+            (self.edge_firewall, &mut next.edge_firewall),
+            (self.http3, &mut next.http3),
+            (self.l2_caching, &mut next.l2_caching),
+            (self.websocket, &mut next.websocket),
         ];
         for (given, slot) in flags {
             if let Some(value) = given {
@@ -165,8 +195,9 @@ pub struct FunctionInstanceSpec {
     /// A function of the application's namespace: its id or name, or its `serial` as a number.
     /// Required on create.
     pub function: Option<FunctionRef>,
-    /// Any JSON value (default `{}`), at most 100 KiB: what the function's code reads as its
-    /// arguments (`event.args` / `ctx.args` for the `azion` contract).
+    /// Any JSON value, at most 100 KiB: what the function's code reads as its arguments
+    /// (`event.args` / `ctx.args` for the `azion` contract). Default: the function's own
+    /// `args` when the instance is created.
     #[schema(value_type = Object)]
     pub args: Option<Value>,
 }
@@ -213,16 +244,28 @@ impl FunctionInstanceSpec {
             return Err(ValidationError::new("function", "must not be empty"));
         }
         if let Some(args) = &self.args {
-            let size = serde_json::to_vec(args).map(|v| v.len()).unwrap_or(0);
-            if size > ARGS_MAX_BYTES {
-                return Err(ValidationError::new(
-                    "args",
-                    format!("is {size} bytes as JSON; at most {ARGS_MAX_BYTES} are allowed"),
-                ));
-            }
+            check_args("args", args)?;
         }
         Ok(())
     }
+}
+
+/// Arguments nobody gave: an empty object.
+pub fn empty_args() -> Value {
+    Value::Object(serde_json::Map::new())
+}
+
+/// Arguments for code (an instance's, or a function's own) are at most [`ARGS_MAX_BYTES`]
+/// as JSON.
+pub fn check_args(field: &str, args: &Value) -> ValidationResult<()> {
+    let size = serde_json::to_vec(args).map(|v| v.len()).unwrap_or(0);
+    if size > ARGS_MAX_BYTES {
+        return Err(ValidationError::new(
+            field,
+            format!("is {size} bytes as JSON; at most {ARGS_MAX_BYTES} are allowed"),
+        ));
+    }
+    Ok(())
 }
 
 /// When a rule runs. Only the request phase exists: rules decide how a request is answered.

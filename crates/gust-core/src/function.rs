@@ -178,6 +178,12 @@ pub struct FunctionSpec {
     pub tags: Option<Vec<String>>,
     /// Key/value metadata, replaced as a whole when sent.
     pub labels: Option<BTreeMap<String, String>>,
+    /// Arguments for the code (any JSON value, at most 100 KiB as JSON): what the `azion`
+    /// contract gives it (`event.args`, `ctx.args`) when no edge function instance gives
+    /// any (at `/fn/…`, by its host name, from triggers), and what a new instance starts
+    /// with when it names none. Default `{}`.
+    #[schema(value_type = Object)]
+    pub args: Option<serde_json::Value>,
     /// Attempts an async execution gets before it becomes a dead letter.
     #[schema(minimum = 1, maximum = 20, default = 3)]
     pub max_attempts: Option<u32>,
@@ -265,6 +271,11 @@ pub struct Function {
     pub tags: Vec<String>,
     #[serde(default)]
     pub labels: BTreeMap<String, String>,
+    /// Arguments for the code when no edge function instance gives any (see
+    /// [`FunctionSpec::args`]).
+    #[serde(default = "crate::edge::empty_args")]
+    #[schema(value_type = Object)]
+    pub args: serde_json::Value,
     #[serde(default = "default_max_attempts")]
     pub max_attempts: u32,
     #[serde(default)]
@@ -344,6 +355,7 @@ impl FunctionSpec {
             network: true,
             tags: Vec::new(),
             labels: BTreeMap::new(),
+            args: crate::edge::empty_args(),
             max_attempts: MAX_ATTEMPTS.1,
             retention: ExecutionRetention::default(),
             schedule: None,
@@ -510,6 +522,10 @@ impl FunctionSpec {
         if let Some(labels) = self.labels {
             validate::labels("labels", &labels)?;
             next.labels = labels;
+        }
+        if let Some(args) = self.args {
+            crate::edge::check_args("args", &args)?;
+            next.args = args;
         }
         if let Some(retention) = self.retention {
             let fields = [

@@ -788,6 +788,10 @@ impl LiveFunctions {
             max_scale: function.max_scale,
             concurrency: function.concurrency,
             network: function.network,
+            args: (function.contract == HandlerContract::Azion)
+                .then(|| serde_json::to_string(&function.args).ok())
+                .flatten()
+                .map(Into::into),
         };
         if !shared {
             return Ok(runtime.pool(spec));
@@ -868,6 +872,7 @@ fn same_workers(a: &PoolSpec, b: &PoolSpec) -> bool {
         && a.cpu_millis == b.cpu_millis
         && a.timeout == b.timeout
         && a.network == b.network
+        && a.args == b.args
 }
 
 type Routes = HashMap<String, HashMap<String, Arc<LiveFunction>>>;

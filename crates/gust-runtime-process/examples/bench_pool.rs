@@ -124,6 +124,7 @@ fn pool_spec(runtime: RuntimeId, code: &Path, max_scale: u32, concurrency: u32) 
         max_scale,
         concurrency,
         network: true,
+        args: None,
     }
 }
 

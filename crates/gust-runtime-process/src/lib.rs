@@ -54,6 +54,7 @@
 //!     max_scale: 4,
 //!     concurrency: 1,
 //!     network: true,
+//!     args: None,
 //! });
 //! let response = pool
 //!     .invoke(Request {

@@ -105,7 +105,7 @@ impl Engine {
             name: spec.name.unwrap_or_default(),
             function_id: function.id.clone(),
             function_serial: function.serial,
-            args: spec.args.unwrap_or_else(|| serde_json::json!({})),
+            args: spec.args.unwrap_or_else(|| function.args.clone()),
             created_at: now,
             updated_at: now,
         };

@@ -117,6 +117,7 @@ impl PoolInner {
             timeout: spec.timeout,
             log_limit: self.runtime.config.log_limit,
             contract: spec.contract,
+            args: spec.args.clone(),
         };
         let seq = self.runtime.next_worker.fetch_add(1, Ordering::Relaxed);
         let worker = Worker::run(fresh, seq, cold.stem_cell, limits, self.exits.clone());

@@ -52,6 +52,9 @@ pub struct PoolSpec {
     pub concurrency: u32,
     /// `false`: an empty network namespace (no interface up, not even loopback).
     pub network: bool,
+    /// The function's own arguments as JSON text, for contracts that give code arguments
+    /// (`azion`): what a request that carries none of an edge instance gets (`{}` when `None`).
+    pub args: Option<std::sync::Arc<str>>,
 }
 
 /// What a scale up or down did.

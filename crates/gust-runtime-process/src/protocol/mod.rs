@@ -287,6 +287,8 @@ pub struct InvokeTemplate {
     /// The event carries the raw query string and the context the instance's `args`: only for
     /// workers whose contract needs them (`azion`).
     with_edge: bool,
+    /// The args sent when a request carries none: the function's own, else `{}`.
+    default_args: std::sync::Arc<str>,
 }
 
 impl InvokeTemplate {
@@ -313,6 +315,7 @@ impl InvokeTemplate {
             timeout_ms,
             with_trigger,
             with_edge: false,
+            default_args: "{}".into(),
         }
     }
 
@@ -320,6 +323,18 @@ impl InvokeTemplate {
     /// instance's arguments (`context.args`, `{}` when it has none).
     pub fn with_edge(self, with_edge: bool) -> Self {
         Self { with_edge, ..self }
+    }
+
+    /// The args of requests that carry none of an edge instance (JSON text): the function's
+    /// own, when it has them.
+    pub fn with_default_args(self, args: Option<std::sync::Arc<str>>) -> Self {
+        match args {
+            Some(default_args) => Self {
+                default_args,
+                ..self
+            },
+            None => self,
+        }
     }
 
     /// An `invoke` frame: the event without its body in the header, the body raw after.
@@ -379,7 +394,13 @@ impl InvokeTemplate {
         if self.with_edge {
             // Validated JSON, compact: it holds no raw newline to break the header line.
             out.extend_from_slice(b",\"args\":");
-            out.extend_from_slice(request.args.as_deref().unwrap_or("{}").as_bytes());
+            out.extend_from_slice(
+                request
+                    .args
+                    .as_deref()
+                    .unwrap_or(&self.default_args)
+                    .as_bytes(),
+            );
         }
         out.extend_from_slice(b"}}\n");
         out.extend_from_slice(body);
@@ -594,6 +615,12 @@ mod tests {
         );
         let without = header(edge(), &Request::default());
         assert_eq!(without["context"]["args"], serde_json::json!({}));
+        let defaults = edge().with_default_args(Some(r#"{"own":true}"#.into()));
+        assert_eq!(
+            header(defaults.clone(), &Request::default())["context"]["args"],
+            serde_json::json!({"own": true})
+        );
+        assert_eq!(header(defaults, &request)["context"]["args"]["n"][0], 1);
         let plain = header(InvokeTemplate::new("f", "d1", 64, 500, false), &request);
         assert!(plain["context"].get("args").is_none());
         assert!(plain["event"].get("rawQueryString").is_none());

@@ -39,6 +39,8 @@ pub struct WorkerLimits {
     pub log_limit: usize,
     /// How the handler is called; what each invoke frame carries depends on it.
     pub contract: HandlerContract,
+    /// The function's own arguments (JSON text), for requests that carry none.
+    pub args: Option<std::sync::Arc<str>>,
 }
 
 /// A request waiting for its result.
@@ -168,7 +170,8 @@ impl Worker {
                 limits.timeout.as_millis() as u64,
                 limits.contract == HandlerContract::Appwrite,
             )
-            .with_edge(limits.contract == HandlerContract::Azion),
+            .with_edge(limits.contract == HandlerContract::Azion)
+            .with_default_args(limits.args.clone()),
             limits,
             started_at: chrono::Utc::now(),
             stem_cell,

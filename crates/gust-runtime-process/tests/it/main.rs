@@ -98,6 +98,7 @@ pub fn spec(runtime: RuntimeId, code_dir: &Path) -> PoolSpec {
         max_scale: 2,
         concurrency: 1,
         network: true,
+        args: None,
     }
 }
 

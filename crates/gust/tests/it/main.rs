@@ -6,6 +6,7 @@ mod harness;
 mod appwrite;
 mod async_exec;
 mod auth;
+mod azion;
 mod bad_input;
 mod cli;
 mod contracts;
