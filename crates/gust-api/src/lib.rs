@@ -16,6 +16,7 @@ mod auth;
 mod error;
 mod extract;
 mod gateway;
+pub mod listen;
 pub mod routes;
 
 use std::future::Future;
@@ -24,7 +25,6 @@ use std::sync::Arc;
 use axum::Router;
 use axum::extract::DefaultBodyLimit;
 use axum::routing::get;
-use axum::serve::ListenerExt;
 use gust_engine::Engine;
 use utoipa::OpenApi;
 use utoipa_axum::router::{OpenApiRouter, UtoipaMethodRouterExt};
@@ -32,6 +32,7 @@ use utoipa_axum::routes;
 
 pub use error::{ApiError, ErrorBody};
 pub use gust_engine::EXECUTION_ID_HEADER;
+pub use listen::{Limits, Listener, Tls};
 pub use routes::openapi::ApiDoc;
 
 /// What every handler gets: the engine.
@@ -232,23 +233,26 @@ async fn method_not_allowed(method: axum::http::Method, uri: axum::http::Uri) ->
 /// How long shutdown waits for running async executions.
 const SHUTDOWN_GRACE: std::time::Duration = std::time::Duration::from_secs(10);
 
-/// Serve on a bound listener until `shutdown` resolves, then stop accepting and let in-flight
-/// requests finish. `doors` holds the other front doors (the dialects), each under its own
-/// prefix, served beside the native routes. Tests bind `127.0.0.1:0` and pass the listener in.
+/// Serve on bound listeners until `shutdown` resolves, then stop accepting and let in-flight
+/// requests finish. The first listener is the server's own address (its URL is the default
+/// base of the URLs it hands out); a second may serve plain HTTP beside HTTPS. `doors` holds
+/// the other front doors (the dialects), each under its own prefix, served beside the native
+/// routes. Tests bind `127.0.0.1:0` and pass the listener in.
 pub async fn serve(
-    listener: tokio::net::TcpListener,
+    listeners: Vec<Listener>,
     engine: Arc<Engine>,
     doors: Router,
+    limits: Limits,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
-    let address = listener.local_addr()?;
-    engine.set_default_base_url(&format!("http://{address}"));
+    let Some(first) = listeners.first() else {
+        return Err(std::io::Error::other("no listener to serve on"));
+    };
+    let address = first.tcp.local_addr()?;
+    let scheme = if first.tls.is_some() { "https" } else { "http" };
+    engine.set_default_base_url(&format!("{scheme}://{address}"));
     engine.set_listen_port(address.port());
     let state = ApiState(engine);
-    let listener = listener.tap_io(|tcp| {
-        // Small responses must not wait for Nagle's algorithm.
-        let _ = tcp.set_nodelay(true);
-    });
     // Invocations skip the router: a function's host name and `/fn/` are all the hot path
     // looks at, and matching them by hand spares each request the route lookup and the
     // extensions axum records. The host comes first: a function's domain passes every path,
@@ -277,9 +281,25 @@ pub async fn serve(
             }
         }
     });
-    axum::serve(listener, tower::make::Shared::new(service))
-        .with_graceful_shutdown(shutdown)
-        .await?;
+    let (stop, stopped) = tokio::sync::watch::channel(false);
+    let occupancy = listen::occupancy(&limits);
+    let loops: Vec<_> = listeners
+        .into_iter()
+        .map(|listener| {
+            tokio::spawn(listen::accept_loop(
+                listener,
+                service.clone(),
+                limits.clone(),
+                occupancy.clone(),
+                stopped.clone(),
+            ))
+        })
+        .collect();
+    shutdown.await;
+    let _ = stop.send(true);
+    for accepting in loops {
+        let _ = accepting.await;
+    }
     state.stop(SHUTDOWN_GRACE).await;
     Ok(())
 }

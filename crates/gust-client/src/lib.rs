@@ -120,10 +120,16 @@ pub struct Client {
 
 impl Client {
     pub fn new(base: &str, token: Option<String>) -> Self {
+        Self::with_http(base, token, reqwest::Client::new())
+    }
+
+    /// A client sending through `http` (for a server whose certificate only a custom root
+    /// vouches for, say).
+    pub fn with_http(base: &str, token: Option<String>, http: reqwest::Client) -> Self {
         Self {
             base: base.trim_end_matches('/').to_string(),
             token,
-            http: reqwest::Client::new(),
+            http,
         }
     }
 

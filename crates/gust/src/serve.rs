@@ -15,10 +15,32 @@ pub async fn run(flags: ServeFlags) -> anyhow::Result<()> {
         tracing::warn!("{name} is set but is no setting of gust serve; misspelt?");
     }
     let data_dir = settings.server.data_dir.clone();
-    let listener = tokio::net::TcpListener::bind(&settings.listen)
-        .await
-        .with_context(|| format!("could not listen on {}", settings.listen))?;
+    let tls = match &settings.tls {
+        Some((cert, key)) => Some(
+            gust_api::Tls::load(cert.clone(), key.clone()).map_err(|e| anyhow::anyhow!("{e}"))?,
+        ),
+        None => None,
+    };
+    let listener = bind(&settings.listen).await?;
     let address = listener.local_addr()?;
+    let mut listeners = vec![gust_api::Listener {
+        tcp: listener,
+        tls: tls.clone(),
+        https_port: None,
+    }];
+    let plain_address = match &settings.plain_listen {
+        Some(plain) => {
+            let tcp = bind(plain).await?;
+            let plain_address = tcp.local_addr()?;
+            listeners.push(gust_api::Listener {
+                tcp,
+                tls: None,
+                https_port: Some(address.port()),
+            });
+            Some(plain_address)
+        }
+        None => None,
+    };
     let bootstrap = Engine::start(settings.server).await?;
 
     let mut stdout = std::io::stdout().lock();
@@ -29,16 +51,53 @@ pub async fn run(flags: ServeFlags) -> anyhow::Result<()> {
             data_dir.join("admin-token").display()
         )?;
     }
-    writeln!(stdout, "listening on http://{address}")?;
+    let scheme = if tls.is_some() { "https" } else { "http" };
+    writeln!(stdout, "listening on {scheme}://{address}")?;
+    if let Some(plain) = plain_address {
+        writeln!(stdout, "listening on http://{plain}")?;
+    }
     stdout.flush()?;
     drop(stdout);
 
+    if let Some(tls) = tls {
+        tokio::spawn(reload_on_sighup(tls));
+    }
     let dialects = gust_compat::router(bootstrap.state.clone());
-    gust_api::serve(listener, bootstrap.state, dialects, shutdown_signal())
-        .await
-        .context("serving")?;
+    gust_api::serve(
+        listeners,
+        bootstrap.state,
+        dialects,
+        settings.limits,
+        shutdown_signal(),
+    )
+    .await
+    .context("serving")?;
     tracing::info!("stopped");
     Ok(())
+}
+
+async fn bind(address: &str) -> anyhow::Result<tokio::net::TcpListener> {
+    tokio::net::TcpListener::bind(address)
+        .await
+        .with_context(|| format!("could not listen on {address}"))
+}
+
+/// SIGHUP: read the certificate and key again (renewed certificates need no restart). Open
+/// connections keep the certificate they were made with.
+async fn reload_on_sighup(tls: std::sync::Arc<gust_api::Tls>) {
+    use tokio::signal::unix::{SignalKind, signal};
+    let Ok(mut hangup) = signal(SignalKind::hangup()) else {
+        tracing::warn!(
+            "could not install a SIGHUP handler; the TLS certificate reloads only on restart"
+        );
+        return;
+    };
+    while hangup.recv().await.is_some() {
+        match tls.reload() {
+            Ok(()) => tracing::info!("SIGHUP: TLS certificate reloaded"),
+            Err(e) => tracing::error!("SIGHUP: {e}; still serving the previous certificate"),
+        }
+    }
 }
 
 async fn shutdown_signal() {

@@ -45,6 +45,17 @@ pub struct ServeFlags {
     /// Server log format on stderr: text or json [env: GUST_LOG_FORMAT] [default: text].
     #[arg(long, value_name = "FORMAT")]
     log_format: Option<String>,
+    /// Serve HTTPS on --listen with this PEM certificate chain (with --tls-key; SIGHUP
+    /// reloads both) [env: GUST_TLS_CERT].
+    #[arg(long, value_name = "FILE")]
+    tls_cert: Option<OsString>,
+    /// The PEM private key of --tls-cert [env: GUST_TLS_KEY].
+    #[arg(long, value_name = "FILE")]
+    tls_key: Option<OsString>,
+    /// With TLS: also serve plain HTTP here (functions with `http_option: redirected` send
+    /// their callers to HTTPS) [env: GUST_PLAIN_LISTEN].
+    #[arg(long, value_name = "HOST:PORT")]
+    plain_listen: Option<String>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -57,6 +68,11 @@ pub enum LogFormat {
 #[derive(Debug)]
 pub struct Settings {
     pub listen: String,
+    /// Plain HTTP beside HTTPS.
+    pub plain_listen: Option<String>,
+    /// The certificate chain and key HTTPS is served with.
+    pub tls: Option<(PathBuf, PathBuf)>,
+    pub limits: gust_api::Limits,
     pub log_filter: EnvFilter,
     pub log_format: LogFormat,
     pub server: ServerConfig,
@@ -168,6 +184,14 @@ const UPLOAD_EXPIRY_SECS: Number = number("GUST_UPLOAD_EXPIRY_SECS", "seconds", 
 // A signed URL is a credential on its own; a week is the longest one lives.
 const SIGNED_URL_SECS: Number = number("GUST_SIGNED_URL_SECS", "seconds", 1..=7 * DAY_SECS);
 
+const MAX_CONNECTIONS: Number = number("GUST_MAX_CONNECTIONS", "connections", 1..=1_000_000);
+const MAX_CONNECTIONS_PER_IP: Number =
+    number("GUST_MAX_CONNECTIONS_PER_IP", "connections", 1..=1_000_000);
+const HEADER_TIMEOUT_SECS: Number = number("GUST_HEADER_TIMEOUT_SECS", "seconds", 1..=3600);
+const MAX_HEADERS: Number = number("GUST_MAX_HEADERS", "headers", 8..=10_000);
+// hyper reads a request's head into a buffer of at least 8 KiB.
+const MAX_HEADER_KB: Number = number("GUST_MAX_HEADER_KB", "KiB", 8..=16_384);
+
 const KIB: u64 = 1024;
 const MIB: u64 = 1024 * 1024;
 
@@ -226,6 +250,18 @@ impl Given {
             self.source,
             self.value.to_string_lossy()
         )
+    }
+}
+
+/// A listen address: HOST:PORT.
+fn address(given: &Given) -> anyhow::Result<String> {
+    let expected = format!("HOST:PORT, port 0 for any free one (e.g. {DEFAULT_LISTEN})");
+    let address = given.text(&expected)?;
+    match address.rsplit_once(':') {
+        Some((host, port)) if !host.is_empty() && port.parse::<u16>().is_ok() => {
+            Ok(address.to_string())
+        }
+        _ => Err(given.invalid(&expected)),
     }
 }
 
@@ -322,6 +358,9 @@ impl<'a> Reader<'a> {
 
     fn settings(&mut self, flags: ServeFlags) -> anyhow::Result<Settings> {
         let listen = self.listen(flags.listen)?;
+        let tls = self.tls(flags.tls_cert, flags.tls_key)?;
+        let plain_listen = self.plain_listen(flags.plain_listen, tls.is_some())?;
+        let limits = self.limits()?;
         let (log_filter, log_format) = self.log(flags.log_format)?;
         let data_dir = self.data_dir(flags.data_dir)?;
         let defaults = ServerConfig::new(data_dir.clone());
@@ -349,6 +388,9 @@ impl<'a> Reader<'a> {
         };
         Ok(Settings {
             listen,
+            plain_listen,
+            tls,
+            limits,
             log_filter,
             log_format,
             server,
@@ -412,14 +454,64 @@ impl<'a> Reader<'a> {
         let Some(given) = self.given("GUST_LISTEN", flag) else {
             return Ok(DEFAULT_LISTEN.into());
         };
-        let expected = format!("HOST:PORT, port 0 for any free one (e.g. {DEFAULT_LISTEN})");
-        let address = given.text(&expected)?;
-        match address.rsplit_once(':') {
-            Some((host, port)) if !host.is_empty() && port.parse::<u16>().is_ok() => {
-                Ok(address.to_string())
-            }
-            _ => Err(given.invalid(&expected)),
+        address(&given)
+    }
+
+    fn plain_listen(&mut self, flag: Option<String>, tls: bool) -> anyhow::Result<Option<String>> {
+        let flag = Some(("--plain-listen", flag.map(OsString::from)));
+        let Some(given) = self.given("GUST_PLAIN_LISTEN", flag) else {
+            return Ok(None);
+        };
+        if !tls {
+            bail!(
+                "{} serves plain HTTP beside HTTPS: give --tls-cert and --tls-key too \
+                 (without TLS, --listen already serves plain HTTP)",
+                given.source
+            );
         }
+        address(&given).map(Some)
+    }
+
+    /// Both files or neither.
+    fn tls(
+        &mut self,
+        cert: Option<OsString>,
+        key: Option<OsString>,
+    ) -> anyhow::Result<Option<(PathBuf, PathBuf)>> {
+        let cert = self.given("GUST_TLS_CERT", Some(("--tls-cert", cert)));
+        let key = self.given("GUST_TLS_KEY", Some(("--tls-key", key)));
+        match (cert, key) {
+            (None, None) => Ok(None),
+            (Some(cert), Some(key)) => {
+                for given in [&cert, &key] {
+                    if given.value.is_empty() {
+                        return Err(given.invalid("a PEM file"));
+                    }
+                }
+                Ok(Some((cert.value.into(), key.value.into())))
+            }
+            (Some(one), None) | (None, Some(one)) => bail!(
+                "{} needs its pair: HTTPS takes both --tls-cert and --tls-key \
+                 (GUST_TLS_CERT and GUST_TLS_KEY)",
+                one.source
+            ),
+        }
+    }
+
+    fn limits(&mut self) -> anyhow::Result<gust_api::Limits> {
+        let defaults = gust_api::Limits::default();
+        Ok(gust_api::Limits {
+            max_connections: usize::try_from(
+                self.number(&MAX_CONNECTIONS, defaults.max_connections as u64)?,
+            )?,
+            max_connections_per_ip: usize::try_from(self.number(
+                &MAX_CONNECTIONS_PER_IP,
+                defaults.max_connections_per_ip as u64,
+            )?)?,
+            header_read_timeout: self.secs(&HEADER_TIMEOUT_SECS, defaults.header_read_timeout)?,
+            max_headers: usize::try_from(self.number(&MAX_HEADERS, defaults.max_headers as u64)?)?,
+            max_header_bytes: self.kib(&MAX_HEADER_KB, defaults.max_header_bytes)?,
+        })
     }
 
     fn data_dir(&mut self, flag: Option<OsString>) -> anyhow::Result<PathBuf> {

@@ -9,6 +9,7 @@ use gust_core::{
     DeploymentStatus, Function, FunctionSpec, FunctionStatus, HttpOption, ListQuery, Namespace,
     Order, Privacy,
 };
+use gust_engine::invoke::Transport;
 use http::{HeaderMap, StatusCode, header};
 use serde_json::json;
 
@@ -299,12 +300,12 @@ pub async fn deploy(scw: Scw, Path((_, id)): Path<(String, String)>) -> Result<R
 }
 
 /// The URL the client reached this server at, for the URLs it is handed.
-fn origin(headers: &HeaderMap) -> String {
+fn origin(headers: &HeaderMap, transport: Option<Transport>) -> String {
     let host = headers
         .get(header::HOST)
         .and_then(|h| h.to_str().ok())
         .unwrap_or("localhost");
-    let scheme = if gust_engine::invoke::is_https(headers) {
+    let scheme = if gust_engine::invoke::is_https(headers, transport) {
         "https"
     } else {
         "http"
@@ -317,6 +318,7 @@ pub async fn upload_url(
     Path((_, id)): Path<(String, String)>,
     QueryString(query): QueryString<HashMap<String, String>>,
     headers: HeaderMap,
+    transport: Option<axum::Extension<Transport>>,
 ) -> Result<Response> {
     let query = Query::new(query);
     let length = Body::required("content_length", query.get("content_length"))?;
@@ -335,7 +337,7 @@ pub async fn upload_url(
         .map_err(|e| ScwError::about(e, "function", &id))?;
     let url = format!(
         "{}{SCALEWAY_PREFIX}{SIGNED_UPLOAD}/{}",
-        origin(&headers),
+        origin(&headers, transport.map(|t| t.0)),
         signed.token
     );
     Ok(reply(json!({
@@ -372,6 +374,7 @@ pub async fn download_url(
     scw: Scw,
     Path((_, id)): Path<(String, String)>,
     headers: HeaderMap,
+    transport: Option<axum::Extension<Transport>>,
 ) -> Result<Response> {
     let (ns, function) = find(&scw, &id).await?;
     let signed = scw
@@ -381,7 +384,7 @@ pub async fn download_url(
         .map_err(|e| ScwError::about(e, "function", &id))?;
     let url = format!(
         "{}{SCALEWAY_PREFIX}{SIGNED_DOWNLOAD}/{}",
-        origin(&headers),
+        origin(&headers, transport.map(|t| t.0)),
         signed.token
     );
     Ok(reply(json!({ "url": url })))

@@ -219,20 +219,10 @@ where
         parts.headers.remove(http::header::AUTHORIZATION);
         parts.headers.remove(auth::AUTH_TOKEN_HEADER);
     }
-    if live.function.http_option == HttpOption::Redirected && !is_https(&parts.headers) {
-        let host = parts
-            .headers
-            .get("host")
-            .and_then(|h| h.to_str().ok())
-            .unwrap_or("localhost");
-        let location = format!(
-            "https://{host}{}",
-            parts
-                .uri
-                .path_and_query()
-                .map(|p| p.as_str())
-                .unwrap_or("/")
-        );
+    if live.function.http_option == HttpOption::Redirected
+        && !is_https(&parts.headers, parts.extensions.get::<Transport>().copied())
+    {
+        let location = https_location(&parts);
         let mut response = Response::new(ResponseBody::empty());
         *response.status_mut() = StatusCode::MOVED_PERMANENTLY;
         if let Ok(location) = http::HeaderValue::try_from(location) {
@@ -366,10 +356,56 @@ fn split_fn_path(path: &str) -> Option<(&str, &str, &str)> {
     (!namespace.is_empty() && !function.is_empty()).then_some((namespace, function, rest))
 }
 
-pub fn is_https(headers: &HeaderMap) -> bool {
-    headers
-        .get("x-forwarded-proto")
-        .is_some_and(|v| v.as_bytes().eq_ignore_ascii_case(b"https"))
+/// How a request reached the server, as the listener that accepted it tells.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Transport {
+    Tls,
+    /// Plain HTTP; `https_port` is where the server also serves HTTPS, if it does.
+    Plain {
+        https_port: Option<u16>,
+    },
+}
+
+/// Whether the client reached the server over HTTPS: on its TLS listener, or through a proxy
+/// that says so (`X-Forwarded-Proto: https`).
+pub fn is_https(headers: &HeaderMap, transport: Option<Transport>) -> bool {
+    transport == Some(Transport::Tls)
+        || headers
+            .get("x-forwarded-proto")
+            .is_some_and(|v| v.as_bytes().eq_ignore_ascii_case(b"https"))
+}
+
+/// Where `http_option: redirected` sends a plain-HTTP caller: the same host and path over
+/// HTTPS, on the server's HTTPS port when it serves one itself (the default port left out).
+fn https_location(parts: &http::request::Parts) -> String {
+    let host = parts
+        .headers
+        .get(http::header::HOST)
+        .and_then(|h| h.to_str().ok())
+        .unwrap_or("localhost");
+    let host = match parts.extensions.get::<Transport>() {
+        Some(Transport::Plain {
+            https_port: Some(port),
+        }) => {
+            let name = match host.rfind(':') {
+                // `[::1]:8080` → `[::1]`, `example.com:80` → `example.com`, `[::1]` stays.
+                Some(colon) if !host[colon..].contains(']') => &host[..colon],
+                _ => host,
+            };
+            if *port == 443 {
+                name.to_string()
+            } else {
+                format!("{name}:{port}")
+            }
+        }
+        _ => host.to_string(),
+    };
+    let path = parts
+        .uri
+        .path_and_query()
+        .map(|p| p.as_str())
+        .unwrap_or("/");
+    format!("https://{host}{path}")
 }
 
 /// After refusing a request whose body is still arriving, read (and drop) this much more of

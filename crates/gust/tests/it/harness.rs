@@ -17,6 +17,8 @@ pub struct TestServer {
     pub data_dir: PathBuf,
     /// Lines the server printed on stdout before `listening on`.
     pub banner: Vec<String>,
+    /// The plain HTTP address served beside HTTPS (`--plain-listen`), when there is one.
+    pub plain_url: Option<String>,
     _temp: Option<tempfile::TempDir>,
 }
 
@@ -89,6 +91,14 @@ impl TestServer {
             }
             banner.push(line);
         };
+        let plain_url = if extra.contains(&"--plain-listen") {
+            lines
+                .next()
+                .and_then(|line| line.ok())
+                .and_then(|line| line.strip_prefix("listening on ").map(String::from))
+        } else {
+            None
+        };
         let token = std::fs::read_to_string(data_dir.join("admin-token"))
             .expect("admin-token")
             .trim()
@@ -99,6 +109,7 @@ impl TestServer {
             token,
             data_dir: data_dir.to_path_buf(),
             banner,
+            plain_url,
             _temp: None,
         }
     }

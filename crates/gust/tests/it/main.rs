@@ -15,6 +15,7 @@ mod domains;
 mod edge;
 mod lifecycle;
 mod limits;
+mod network;
 mod observe;
 mod process;
 mod qinling;
