@@ -42,6 +42,19 @@ pub async fn run(flags: ServeFlags) -> anyhow::Result<()> {
         None => None,
     };
     let bootstrap = Engine::start(settings.server).await?;
+    // Signals are caught from before the address is printed: whoever reads it may send one at
+    // once, and a signal with no handler yet would kill the process.
+    let shutdown = shutdown_signal();
+    if let Some(tls) = &tls {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::hangup()) {
+            Ok(hangup) => {
+                tokio::spawn(reload_on_sighup(tls.clone(), hangup));
+            }
+            Err(_) => tracing::warn!(
+                "could not install a SIGHUP handler; the TLS certificate reloads only on restart"
+            ),
+        }
+    }
 
     let mut stdout = std::io::stdout().lock();
     if let Some(token) = &bootstrap.new_admin_token {
@@ -59,16 +72,13 @@ pub async fn run(flags: ServeFlags) -> anyhow::Result<()> {
     stdout.flush()?;
     drop(stdout);
 
-    if let Some(tls) = tls {
-        tokio::spawn(reload_on_sighup(tls));
-    }
     let dialects = gust_compat::router(bootstrap.state.clone());
     gust_api::serve(
         listeners,
         bootstrap.state,
         dialects,
         settings.limits,
-        shutdown_signal(),
+        shutdown,
     )
     .await
     .context("serving")?;
@@ -84,14 +94,10 @@ async fn bind(address: &str) -> anyhow::Result<tokio::net::TcpListener> {
 
 /// SIGHUP: read the certificate and key again (renewed certificates need no restart). Open
 /// connections keep the certificate they were made with.
-async fn reload_on_sighup(tls: std::sync::Arc<gust_api::Tls>) {
-    use tokio::signal::unix::{SignalKind, signal};
-    let Ok(mut hangup) = signal(SignalKind::hangup()) else {
-        tracing::warn!(
-            "could not install a SIGHUP handler; the TLS certificate reloads only on restart"
-        );
-        return;
-    };
+async fn reload_on_sighup(
+    tls: std::sync::Arc<gust_api::Tls>,
+    mut hangup: tokio::signal::unix::Signal,
+) {
     while hangup.recv().await.is_some() {
         match tls.reload() {
             Ok(()) => tracing::info!("SIGHUP: TLS certificate reloaded"),
@@ -100,18 +106,22 @@ async fn reload_on_sighup(tls: std::sync::Arc<gust_api::Tls>) {
     }
 }
 
-async fn shutdown_signal() {
+/// Resolves on SIGTERM or SIGINT; the handlers are installed when this is called.
+fn shutdown_signal() -> impl std::future::Future<Output = ()> + Send + 'static {
     use tokio::signal::unix::{SignalKind, signal};
-    let (Ok(mut term), Ok(mut int)) = (
+    let handlers = (
         signal(SignalKind::terminate()),
         signal(SignalKind::interrupt()),
-    ) else {
-        tracing::error!("could not install signal handlers; stop the server with SIGKILL");
-        return std::future::pending().await;
-    };
-    tokio::select! {
-        _ = term.recv() => tracing::info!("SIGTERM: finishing in-flight requests"),
-        _ = int.recv() => tracing::info!("SIGINT: finishing in-flight requests"),
+    );
+    async move {
+        let (Ok(mut term), Ok(mut int)) = handlers else {
+            tracing::error!("could not install signal handlers; stop the server with SIGKILL");
+            return std::future::pending().await;
+        };
+        tokio::select! {
+            _ = term.recv() => tracing::info!("SIGTERM: finishing in-flight requests"),
+            _ = int.recv() => tracing::info!("SIGINT: finishing in-flight requests"),
+        }
     }
 }
 
