@@ -18,7 +18,10 @@ const SHUTDOWN_TIMEOUT: Duration = Duration::from_secs(5);
 
 pub struct ServerProcess {
     pub name: String,
+    /// Where it serves plain HTTP.
     pub addr: SocketAddr,
+    /// Where it serves HTTPS, when it does (then `addr` is its plain listener beside).
+    pub tls_addr: Option<SocketAddr>,
     child: Child,
 }
 
@@ -31,18 +34,22 @@ pub async fn spawn(name: &str, mut cmd: Command) -> anyhow::Result<ServerProcess
     let stdout = child.stdout.take().context("child stdout")?;
     let mut lines = BufReader::new(stdout).lines();
 
-    let addr = timeout(STARTUP_TIMEOUT, async {
+    // A server with TLS names its HTTPS address first, then its plain one.
+    let addrs = timeout(STARTUP_TIMEOUT, async {
+        let mut tls_addr = None;
         while let Some(line) = lines.next_line().await? {
-            if let Some(rest) = line.strip_prefix("listening on ") {
-                return parse_addr(rest);
+            if let Some(rest) = line.strip_prefix("listening on https://") {
+                tls_addr = Some(parse_addr(rest)?);
+            } else if let Some(rest) = line.strip_prefix("listening on ") {
+                return Ok((parse_addr(rest)?, tls_addr));
             }
         }
-        bail!("stdout closed before a `listening on` line")
+        bail!("stdout closed before a `listening on http://` line")
     })
     .await
     .with_context(|| format!("{name} did not report its address within {STARTUP_TIMEOUT:?}"))?;
-    let addr = match addr {
-        Ok(addr) => addr,
+    let (addr, tls_addr) = match addrs {
+        Ok(addrs) => addrs,
         Err(e) => {
             // Stdout closing usually means it exited; reap it for the status.
             let status = match timeout(Duration::from_secs(2), child.wait()).await {
@@ -60,6 +67,7 @@ pub async fn spawn(name: &str, mut cmd: Command) -> anyhow::Result<ServerProcess
     Ok(ServerProcess {
         name: name.to_owned(),
         addr,
+        tls_addr,
         child,
     })
 }

@@ -175,6 +175,56 @@ pub async fn edge(
     measure(addr, "edge_application", what, &native, &edge, windows).await
 }
 
+/// Alternate `GET /fn/default/{function}/` over HTTPS (`tls_addr`) and plain HTTP (`addr`) on
+/// one server: what TLS costs a request.
+pub async fn https(
+    addr: SocketAddr,
+    tls_addr: SocketAddr,
+    tls: tokio_rustls::TlsConnector,
+    function: &str,
+    windows: &Windows,
+) -> anyhow::Result<DialectResult> {
+    let shape = RequestShape::get(&crate::gust::function_path(function));
+    let what = "invocation over HTTPS vs plain HTTP";
+    let mut result = DialectResult {
+        conns: windows.conns,
+        dialect: "https",
+        what,
+        native: Vec::new(),
+        translated: Vec::new(),
+    };
+    for round in 0..windows.rounds {
+        eprintln!(
+            "measuring {what}, {} connection(s), round {}/{}…",
+            windows.conns,
+            round + 1,
+            windows.rounds
+        );
+        result.native.push(
+            load::load(
+                addr,
+                &shape,
+                windows.conns,
+                windows.warmup,
+                windows.duration,
+            )
+            .await?,
+        );
+        result.translated.push(
+            load::load_over(
+                tls_addr,
+                Some(tls.clone()),
+                &shape,
+                windows.conns,
+                windows.warmup,
+                windows.duration,
+            )
+            .await?,
+        );
+    }
+    Ok(result)
+}
+
 /// `rounds` pairs of windows: the native shape, then the translated one.
 async fn measure(
     addr: SocketAddr,

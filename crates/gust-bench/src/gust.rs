@@ -33,6 +33,17 @@ pub async fn spawn(
     log: &Path,
     env: &[(&str, &str)],
 ) -> anyhow::Result<ServerProcess> {
+    spawn_with(bin, data_dir, log, env, &[]).await
+}
+
+/// [`spawn`] with more arguments for `gust serve`.
+pub async fn spawn_with(
+    bin: &Path,
+    data_dir: &Path,
+    log: &Path,
+    env: &[(&str, &str)],
+    args: &[std::ffi::OsString],
+) -> anyhow::Result<ServerProcess> {
     let log = std::fs::OpenOptions::new()
         .create(true)
         .append(true)
@@ -45,6 +56,7 @@ pub async fn spawn(
         .arg("127.0.0.1:0")
         .arg("--data-dir")
         .arg(data_dir)
+        .args(args)
         .env("RUST_LOG", "warn")
         .stdin(Stdio::null())
         .stderr(log);

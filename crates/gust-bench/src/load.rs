@@ -8,9 +8,10 @@ use std::time::Duration;
 use bytes::Bytes;
 use http::header::HeaderName;
 use http::{HeaderValue, Method, Uri};
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 use tokio::net::TcpStream;
 use tokio::time::{Instant, sleep, timeout_at};
+use tokio_rustls::TlsConnector;
 
 /// How long past the end of the window an in-flight request may run before
 /// it is abandoned, so a hung server cannot stall the bench.
@@ -171,13 +172,25 @@ pub async fn load(
     warmup: Duration,
     duration: Duration,
 ) -> anyhow::Result<Stats> {
+    load_over(addr, None, shape, conns, warmup, duration).await
+}
+
+/// [`load`] over TLS when `tls` is given (the handshakes happen before the clock starts).
+pub async fn load_over(
+    addr: SocketAddr,
+    tls: Option<TlsConnector>,
+    shape: &RequestShape,
+    conns: usize,
+    warmup: Duration,
+    duration: Duration,
+) -> anyhow::Result<Stats> {
     let request = Bytes::from(shape.encode(addr)?);
 
     // Connect everything first so connection setup is not inside the clock;
     // a failed connect is retried (and counted) by its worker.
     let mut connections = Vec::with_capacity(conns);
     for _ in 0..conns {
-        connections.push(Connection::open(addr).await.ok());
+        connections.push(Connection::open(addr, tls.as_ref()).await.ok());
     }
 
     let warm_end = Instant::now() + warmup;
@@ -187,6 +200,7 @@ pub async fn load(
         .map(|connection| {
             let w = Worker {
                 addr,
+                tls: tls.clone(),
                 request: request.clone(),
                 warm_end,
                 end,
@@ -219,6 +233,7 @@ pub async fn load(
 
 struct Worker {
     addr: SocketAddr,
+    tls: Option<TlsConnector>,
     /// The request, encoded once.
     request: Bytes,
     warm_end: Instant,
@@ -239,7 +254,7 @@ impl Worker {
             let measured = t0 >= self.warm_end;
             let c = match &mut connection {
                 Some(c) => c,
-                None => match Connection::open(self.addr).await {
+                None => match Connection::open(self.addr, self.tls.as_ref()).await {
                     Ok(c) => connection.insert(c),
                     Err(e) => {
                         if measured {
@@ -301,15 +316,26 @@ struct Response {
 /// written from bytes encoded once and the response parsed in place, so the client spends
 /// as little of the machine's CPU as it can, the machine the servers it measures share.
 struct Connection {
-    stream: TcpStream,
+    stream: Box<dyn Stream>,
     buf: Vec<u8>,
 }
 
+/// A connection's bytes: plain TCP, or TLS over it.
+trait Stream: AsyncRead + AsyncWrite + Unpin + Send {}
+impl<S: AsyncRead + AsyncWrite + Unpin + Send> Stream for S {}
+
 impl Connection {
-    async fn open(addr: SocketAddr) -> anyhow::Result<Self> {
-        let stream = TcpStream::connect(addr).await?;
+    async fn open(addr: SocketAddr, tls: Option<&TlsConnector>) -> anyhow::Result<Self> {
+        let tcp = TcpStream::connect(addr).await?;
         // Without NODELAY, Nagle + delayed ACK adds ~40 ms stalls to small requests.
-        stream.set_nodelay(true)?;
+        tcp.set_nodelay(true)?;
+        let stream: Box<dyn Stream> = match tls {
+            None => Box::new(tcp),
+            Some(connector) => {
+                let name = rustls_pki_types::ServerName::IpAddress(addr.ip().into());
+                Box::new(connector.connect(name, tcp).await?)
+            }
+        };
         Ok(Self {
             stream,
             buf: Vec::with_capacity(READ_BUFFER),

@@ -11,6 +11,7 @@ mod load;
 mod process_run;
 mod raw_server;
 mod report;
+mod tls;
 
 use std::path::{Path, PathBuf};
 use std::process::{ExitCode, Stdio};
@@ -259,6 +260,8 @@ async fn measure(
     let mut hello_domain = None;
     let mut hello_id = None;
     let mut hello_edge_app = None;
+    let mut gust_tls_addr = None;
+    let mut tls_client = None;
 
     match gust_inputs {
         None => targets.push(Target {
@@ -271,8 +274,14 @@ async fn measure(
             let data_dir = tmp.join("data");
             std::fs::create_dir(&data_dir)?;
             async_inputs = Some((bin.clone(), wasm.clone()));
-            let server = gust::spawn(&bin, &data_dir, &tmp.join("gust.log"), &[]).await?;
+            // HTTPS beside plain HTTP, with a certificate made for the run: everything but the
+            // HTTPS row goes over the plain listener.
+            let (tls_args, connector) = tls::for_run(tmp)?;
+            let server =
+                gust::spawn_with(&bin, &data_dir, &tmp.join("gust.log"), &[], &tls_args).await?;
             let addr = server.addr;
+            gust_tls_addr = server.tls_addr;
+            tls_client = Some(connector);
             servers.push(server);
             let server = servers.last_mut().context("gust server")?;
 
@@ -339,6 +348,11 @@ async fn measure(
         dialect_results.push(dialect_run::qinling(gust.addr, token, hello_id, &windows).await?);
         if let Some(app) = hello_edge_app {
             dialect_results.push(dialect_run::edge(gust.addr, app, "hello", &windows).await?);
+        }
+        if let (Some(tls_addr), Some(tls)) = (gust_tls_addr, &tls_client) {
+            dialect_results.push(
+                dialect_run::https(gust.addr, tls_addr, tls.clone(), "hello", &windows).await?,
+            );
         }
     }
 
