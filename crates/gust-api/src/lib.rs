@@ -176,6 +176,8 @@ fn api_routes() -> OpenApiRouter<ApiState> {
         .routes(routes!(events::publish_event))
         .routes(routes!(tokens::list_tokens, tokens::create_token))
         .routes(routes!(tokens::get_token, tokens::delete_token))
+        .routes(routes!(admin::rotate_key))
+        .routes(routes!(admin::list_audit))
 }
 
 /// The OpenAPI document of `/api/v1`, as `GET /api/v1/openapi.json` serves it.
@@ -277,7 +279,19 @@ pub async fn serve(
             }
         }
     });
-    axum::serve(listener, tower::make::Shared::new(service))
+    // Each request carries its connection's peer (`ConnectInfo`), which authentication
+    // counts failures by.
+    let with_peer = tower::service_fn(move |incoming: axum::serve::IncomingStream<'_, _>| {
+        let peer = axum::extract::ConnectInfo(*incoming.remote_addr());
+        let service = service.clone();
+        std::future::ready(Ok::<_, std::convert::Infallible>(tower::service_fn(
+            move |mut request: axum::extract::Request| {
+                request.extensions_mut().insert(peer);
+                tower::ServiceExt::oneshot(service.clone(), request)
+            },
+        )))
+    });
+    axum::serve(listener, with_peer)
         .with_graceful_shutdown(shutdown)
         .await?;
     state.stop(SHUTDOWN_GRACE).await;
