@@ -165,6 +165,12 @@ impl Engine {
                     let _ = std::fs::remove_file(&key_file.path);
                 }
                 return Err(match e {
+                    StoreError::Keys(_) if key_file.created => anyhow::anyhow!(
+                        "{} is missing, and this data dir's secrets are sealed with a master \
+                         key: restore the file, or pass the one they were sealed with as \
+                         --master-key-file (GUST_MASTER_KEY_FILE)",
+                        key_file.path.display()
+                    ),
                     StoreError::Keys(message) => anyhow::anyhow!(
                         "the master key file {} cannot open this data dir's secrets: {message}. \
                          Start with the file the secrets were sealed with (--master-key-file or \

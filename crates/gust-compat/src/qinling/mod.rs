@@ -226,7 +226,8 @@ impl FromRequestParts<QinState> for Qin {
             .authenticate_from(Some(secret), client_ip(&parts.extensions))
             .map_err(|e| {
                 if e.status == StatusCode::TOO_MANY_REQUESTS {
-                    return QinError::from(e);
+                    // Not the 503 of an overloaded Qinling: this address must wait.
+                    return QinError::new(e.status, e.message);
                 }
                 QinError::new(
                     StatusCode::UNAUTHORIZED,

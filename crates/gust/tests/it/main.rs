@@ -22,6 +22,7 @@ mod restart;
 mod sandbox;
 mod scaleway;
 mod scaling;
+mod security;
 mod settings;
 mod signed_urls;
 mod triggers;
