@@ -44,6 +44,14 @@ pub fn load_or_create(
         .unwrap_or_else(|| data_dir.join("master.key"));
     match std::fs::read_to_string(&path) {
         Ok(text) => {
+            if let Ok(meta) = std::fs::metadata(&path)
+                && std::os::unix::fs::PermissionsExt::mode(&meta.permissions()) & 0o077 != 0
+            {
+                tracing::warn!(
+                    path = %path.display(),
+                    "the master key file is readable by others than its owner; chmod 600 it"
+                );
+            }
             let keys = parse_key_file(&text)
                 .map_err(|e| anyhow::anyhow!("the master key file {}: {e}", path.display()))?;
             let keyring = Keyring::new(keys)
