@@ -11,7 +11,8 @@ use crate::ApiState;
 use crate::error::ApiError;
 use crate::routes::executions::accepted_response;
 
-pub async fn invoke(state: &ApiState, request: Request) -> Response {
+pub async fn invoke(state: &ApiState, mut request: Request) -> Response {
+    crate::auth::pass_client_addr(&mut request);
     respond(
         state,
         gust_engine::invoke::invoke_http(&state.gateway, request).await,
@@ -20,7 +21,8 @@ pub async fn invoke(state: &ApiState, request: Request) -> Response {
 }
 
 /// `ANY /edge/{application}/{*path}`: an edge application answers.
-pub async fn invoke_edge(state: &ApiState, request: Request) -> Response {
+pub async fn invoke_edge(state: &ApiState, mut request: Request) -> Response {
+    crate::auth::pass_client_addr(&mut request);
     respond(
         state,
         gust_engine::invoke::invoke_edge_path(&state.gateway, request).await,
@@ -29,7 +31,8 @@ pub async fn invoke_edge(state: &ApiState, request: Request) -> Response {
 }
 
 /// A request whose host names a function ([`gust_engine::invoke::route_by_host`]).
-pub async fn invoke_routed(state: &ApiState, route: HostRoute, request: Request) -> Response {
+pub async fn invoke_routed(state: &ApiState, route: HostRoute, mut request: Request) -> Response {
+    crate::auth::pass_client_addr(&mut request);
     respond(
         state,
         gust_engine::invoke::invoke_routed(&state.gateway, route, request).await,

@@ -177,6 +177,8 @@ fn api_routes() -> OpenApiRouter<ApiState> {
         .routes(routes!(events::publish_event))
         .routes(routes!(tokens::list_tokens, tokens::create_token))
         .routes(routes!(tokens::get_token, tokens::delete_token))
+        .routes(routes!(admin::rotate_key))
+        .routes(routes!(admin::list_audit))
 }
 
 /// The OpenAPI document of `/api/v1`, as `GET /api/v1/openapi.json` serves it.

@@ -14,9 +14,9 @@ mod edge;
 use std::time::Duration;
 
 use gust_core::{
-    Alias, AliasPatch, AliasSpec, Deployment, DeploymentStatus, Domain, Execution, ExecutionStatus,
-    Function, FunctionSpec, FunctionTrigger, FunctionVersion, Page, RuntimeInfo, SignedUrl, Token,
-    VersionSpec, Webhook,
+    Alias, AliasPatch, AliasSpec, AuditEntry, Deployment, DeploymentStatus, Domain, Execution,
+    ExecutionStatus, Function, FunctionSpec, FunctionTrigger, FunctionVersion, Page, RuntimeInfo,
+    SignedUrl, Token, VersionSpec, Webhook,
 };
 use reqwest::{Method, StatusCode};
 use serde::Serialize;
@@ -860,6 +860,24 @@ impl Client {
 
     pub async fn list_tokens(&self) -> ClientResult<Page<Token>> {
         self.json(Method::GET, "/api/v1/tokens", None::<&()>).await
+    }
+
+    pub async fn get_token(&self, id: &str) -> ClientResult<Token> {
+        self.json(Method::GET, &format!("/api/v1/tokens/{id}"), None::<&()>)
+            .await
+    }
+
+    /// Reseal every secret under a new master key: `{key_id, retired, resealed}`.
+    pub async fn rotate_key(&self) -> ClientResult<serde_json::Value> {
+        self.json(Method::POST, "/api/v1/admin/rotate-key", None::<&()>)
+            .await
+    }
+
+    /// `query`: `("resource_kind", "function")`, `("resource_id", …)`, `("token_id", …)`,
+    /// `("limit", …)`, `("cursor", …)`.
+    pub async fn list_audit(&self, query: &[(&str, &str)]) -> ClientResult<Page<AuditEntry>> {
+        self.send(self.request(Method::GET, "/api/v1/audit").query(query))
+            .await
     }
 
     pub async fn delete_token(&self, id: &str) -> ClientResult<()> {

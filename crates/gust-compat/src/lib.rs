@@ -44,5 +44,9 @@ pub fn router(engine: Arc<Engine>) -> Router {
         .nest(APPWRITE_PREFIX, appwrite::router(engine.clone()))
         .nest(SCALEWAY_PREFIX, scaleway::router(engine.clone()))
         .nest(AZION_PREFIX, azion::router(engine.clone()))
-        .merge(qinling::mounted(engine))
+        .merge(qinling::mounted(engine.clone()))
+        .layer(axum::middleware::from_fn_with_state(
+            engine,
+            common::retry_after_when_throttled,
+        ))
 }

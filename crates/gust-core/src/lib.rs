@@ -8,6 +8,7 @@
 //!
 //! Errors: [`ValidationError`] names the offending field; the API turns it into a 400.
 
+pub mod audit;
 pub mod deployment;
 pub mod domain;
 pub mod edge;
@@ -27,6 +28,7 @@ pub mod validate;
 pub mod version;
 pub mod webhook;
 
+pub use audit::{AuditAction, AuditEntry, AuditOutcome, AuditQuery};
 pub use deployment::{Deployment, DeploymentStatus, PackageFormat, SignedUrl};
 pub use domain::{Domain, DomainSpec, DomainStatus};
 pub use edge::{

@@ -59,6 +59,10 @@ pub struct Token {
     pub function_id: Option<String>,
     pub expires_at: Option<DateTime<Utc>>,
     pub created_at: DateTime<Utc>,
+    /// When a request last authenticated with it (to the minute or so: uses are kept in memory
+    /// and written in batches); null when never used.
+    #[serde(default)]
+    pub last_used_at: Option<DateTime<Utc>>,
     /// The secret; present only in the response that created the token.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub token: Option<String>,

@@ -17,7 +17,10 @@
 //!   function's environment.
 //! - `signing`: the tokens of signed upload and download URLs (HMAC-SHA256 under the key in
 //!   `DATA_DIR/url-key`), and which upload tokens were used.
-//! - `auth`: tokens in memory and scope checks; `logs`: live output; `metrics`: counters.
+//! - `auth`: tokens in memory (with their last uses), scope checks, and `throttle`: failed
+//!   authentications per client address; `logs`: live output; `metrics`: counters.
+//! - `keys`: the master key file and key rotation (the sealing itself is the store's);
+//!   `audit`: the audit log's writer and the wrapper every changing operation runs in.
 //! - `start`: configuration and start-up, the one place the parts are wired together. Each
 //!   part gets only the handles it uses, so the modules form layers: `live` and `recorder`,
 //!   then `invoke`, then `jobs` and `builder`, then `ops`; no part imports [`Engine`].
@@ -26,6 +29,7 @@
 //! front door renders it in its own format.
 
 pub mod archive;
+pub mod audit;
 pub mod auth;
 mod builder;
 mod contract;
@@ -33,6 +37,7 @@ pub mod edge;
 pub mod error;
 pub mod invoke;
 pub mod jobs;
+pub mod keys;
 pub mod live;
 pub mod logs;
 pub mod metrics;
@@ -40,6 +45,7 @@ pub mod ops;
 mod recorder;
 pub mod signing;
 mod start;
+mod throttle;
 pub mod uploads;
 
 pub use auth::Caller;

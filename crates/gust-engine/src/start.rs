@@ -9,9 +9,10 @@ use anyhow::Context;
 use gust_core::{Namespace, NamespaceSpec, Scope, Token};
 use gust_runtime_process::{ProcessConfig, ProcessRuntime};
 use gust_runtime_wasm::{WasmConfig, WasmRuntime};
-use gust_store::{BlobStore, SqliteStore, Store};
+use gust_store::{BlobStore, SqliteStore, Store, StoreError};
 
-use crate::auth::{self, TokenCache};
+use crate::audit::AuditLog;
+use crate::auth::{self, FailureLimits, TokenCache};
 use crate::builder::{BuildContext, Builder};
 use crate::invoke::Gateway;
 use crate::jobs::events::{Change, EventBus};
@@ -52,6 +53,13 @@ pub struct ServerConfig {
     pub functions_domain: String,
     /// How long a signed upload or download URL stays valid (`GUST_SIGNED_URL_SECS`; 1 h).
     pub signed_url_ttl: std::time::Duration,
+    /// The file of master keys that seal secrets (`--master-key-file`,
+    /// `GUST_MASTER_KEY_FILE`); `DATA_DIR/master.key`, made at first start, when unset.
+    pub master_key_file: Option<PathBuf>,
+    /// How often tokens' last uses are written to the store (and at shutdown).
+    pub token_use_flush: std::time::Duration,
+    /// How many failed authentications an address may make before it is slowed.
+    pub auth_failures: FailureLimits,
     pub wasm: WasmConfig,
     pub process: ProcessConfig,
     pub jobs: JobsConfig,
@@ -69,6 +77,9 @@ impl ServerConfig {
             sqlite_connections: SqliteStore::DEFAULT_CONNECTIONS,
             functions_domain: DEFAULT_FUNCTIONS_DOMAIN.into(),
             signed_url_ttl: std::time::Duration::from_secs(60 * 60),
+            master_key_file: None,
+            token_use_flush: std::time::Duration::from_secs(60),
+            auth_failures: FailureLimits::default(),
             wasm: WasmConfig::new(data_dir.join("artifacts")),
             process: ProcessConfig::new(&data_dir),
             jobs: JobsConfig::default(),
@@ -116,6 +127,12 @@ pub struct Engine {
     pub public_url: std::sync::OnceLock<String>,
     /// The listener's port, for the URLs of custom domains.
     pub listen_port: std::sync::OnceLock<u16>,
+    /// Changes on their way to the audit log.
+    pub audit: AuditLog,
+    /// The file the master keys are in (rotations rewrite it).
+    pub key_file: PathBuf,
+    /// One key rotation at a time.
+    pub(crate) rotation: tokio::sync::Mutex<()>,
 }
 
 pub type Shared = Arc<Engine>;
@@ -133,12 +150,45 @@ impl Engine {
         let data_dir = &config.data_dir;
         std::fs::create_dir_all(data_dir)
             .with_context(|| format!("creating data dir {}", data_dir.display()))?;
-        let store = SqliteStore::open_with_connections(
+        let (key_file, keyring) =
+            crate::keys::load_or_create(data_dir, config.master_key_file.as_deref())?;
+        let store = match SqliteStore::open_with_keyring(
             &data_dir.join("gust.db"),
             config.sqlite_connections,
+            keyring,
         )
         .await
-        .with_context(|| format!("opening the database in {}", data_dir.display()))?;
+        {
+            Ok(store) => store,
+            Err(e) => {
+                if key_file.created {
+                    let _ = std::fs::remove_file(&key_file.path);
+                }
+                return Err(match e {
+                    StoreError::Keys(_) if key_file.created => anyhow::anyhow!(
+                        "{} is missing, and this data dir's secrets are sealed with a master \
+                         key: restore the file, or pass the one they were sealed with as \
+                         --master-key-file (GUST_MASTER_KEY_FILE)",
+                        key_file.path.display()
+                    ),
+                    StoreError::Keys(message) => anyhow::anyhow!(
+                        "the master key file {} cannot open this data dir's secrets: {message}. \
+                         Start with the file the secrets were sealed with (--master-key-file or \
+                         GUST_MASTER_KEY_FILE, or DATA_DIR/master.key)",
+                        key_file.path.display()
+                    ),
+                    other => anyhow::Error::from(other)
+                        .context(format!("opening the database in {}", data_dir.display())),
+                });
+            }
+        };
+        if store.keyring().ids().len() > 1 {
+            tracing::info!("finishing an interrupted master key rotation");
+            let rotation = crate::keys::finish_rotation(&store, &key_file.path)
+                .await
+                .context("finishing an interrupted master key rotation")?;
+            tracing::info!(key = rotation.key_id, retired = ?rotation.retired, "master key rotation finished");
+        }
         let store: Arc<dyn Store> = Arc::new(store);
         let blobs = BlobStore::open(data_dir.join("blobs")).context("opening the blob store")?;
         let uploads = Arc::new(
@@ -155,7 +205,11 @@ impl Engine {
 
         let process = start_process_runtime(config.process.clone()).await;
         let new_admin_token = bootstrap(&*store, data_dir).await?;
-        let tokens = Arc::new(TokenCache::load(store.all_tokens().await?));
+        let tokens = Arc::new(TokenCache::load_with_limits(
+            store.all_tokens().await?,
+            config.auth_failures,
+        ));
+        let audit = AuditLog::start(store.clone());
         let metrics = Arc::new(Metrics::default());
         let logs = Arc::new(LiveLogs::default());
         let triggers = Arc::new(TriggerSet::default());
@@ -221,6 +275,9 @@ impl Engine {
             metrics,
             public_url: std::sync::OnceLock::new(),
             listen_port: std::sync::OnceLock::new(),
+            audit,
+            key_file: key_file.path,
+            rotation: tokio::sync::Mutex::new(()),
         });
         if let Some(url) = &state.config.public_url {
             let _ = state.public_url.set(url.trim_end_matches('/').to_string());
@@ -268,6 +325,7 @@ impl Engine {
         jobs::events::spawn_router(state.jobs.clone(), event_rx);
         jobs::scheduler::spawn(state.jobs.clone());
         jobs::retention::spawn(state.jobs.clone(), state.uploads.clone());
+        spawn_token_use_writer(state.clone());
         Ok(Bootstrap {
             state,
             new_admin_token,
@@ -278,6 +336,25 @@ impl Engine {
     pub fn base_url(&self) -> &str {
         self.public_url.get().map(String::as_str).unwrap_or("")
     }
+}
+
+/// Write tokens' last uses every `token_use_flush`: a store write per interval, not per
+/// request. Shutdown writes the rest ([`Engine::stop`]).
+fn spawn_token_use_writer(engine: Shared) {
+    let every = engine.config.token_use_flush;
+    let engine = Arc::downgrade(&engine);
+    tokio::spawn(async move {
+        let mut ticks = tokio::time::interval(every);
+        ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        ticks.tick().await;
+        loop {
+            ticks.tick().await;
+            let Some(engine) = engine.upgrade() else {
+                return;
+            };
+            engine.write_token_uses().await;
+        }
+    });
 }
 
 /// Start the process runtimes, saying once what the sandbox lacks on this host. A host that
@@ -351,6 +428,7 @@ async fn bootstrap(
             function_id: None,
             expires_at: None,
             created_at: gust_core::now(),
+            last_used_at: None,
             token: None,
         };
         write_private(&token_file, &format!("{secret}\n"))?;

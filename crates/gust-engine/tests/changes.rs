@@ -49,6 +49,7 @@ fn token() -> (Token, String) {
         function_id: None,
         expires_at: None,
         created_at: gust_core::now(),
+        last_used_at: None,
         token: None,
     };
     (token, new_secret())

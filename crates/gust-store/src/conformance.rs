@@ -69,6 +69,10 @@ macro_rules! conformance_tests {
             function_serials_are_given_in_order_and_never_again,
             edge_resources_are_numbered_and_checked,
             deleting_an_edge_application_takes_its_instances_and_rules_and_unbinds_its_domains,
+            token_use_is_recorded_and_only_moves_forward,
+            secrets_read_back_through_a_key_rotation,
+            a_rotation_is_finished_only_by_retiring_the_old_keys,
+            the_audit_log_lists_newest_first_filtered_and_paged,
         );
     };
     (@cases $open:path; $($case:ident),* $(,)?) => {
@@ -737,6 +741,198 @@ pub async fn tokens_keep_their_hash_and_never_their_secret(store: &dyn Store) {
     assert_not_found(store.get_token(&kept.id).await, "token", &kept.id);
     assert_not_found(store.delete_token(&kept.id).await, "token", &kept.id);
     assert_eq!(store.all_tokens().await.unwrap().len(), 2);
+}
+
+pub async fn token_use_is_recorded_and_only_moves_forward(store: &dyn Store) {
+    let t = token("used");
+    store.create_token(&t, "hash-used").await.unwrap();
+    let earlier = base_time();
+    let later = base_time() + Duration::minutes(5);
+    store
+        .record_token_use(&[(t.id.clone(), later), ("gone".into(), later)])
+        .await
+        .unwrap();
+    assert_eq!(
+        store.get_token(&t.id).await.unwrap().last_used_at,
+        Some(later)
+    );
+    store
+        .record_token_use(&[(t.id.clone(), earlier)])
+        .await
+        .unwrap();
+    assert_eq!(
+        store.get_token(&t.id).await.unwrap().last_used_at,
+        Some(later),
+        "an older use does not replace a newer one"
+    );
+    let (listed, _) = &store.all_tokens().await.unwrap()[0];
+    assert_eq!(listed.last_used_at, Some(later));
+}
+
+// Sealed secrets.
+
+pub async fn secrets_read_back_through_a_key_rotation(store: &dyn Store) {
+    let ns = Namespace {
+        secrets: BTreeMap::from([("SHARED".into(), "ns-secret".into())]),
+        ..namespace("shop", "")
+    };
+    store.create_namespace(&ns).await.unwrap();
+    let f = created_function(store, &ns, "checkout").await;
+    let d = deployment(&f, DeploymentStatus::Ready, "code");
+    store.create_deployment(&d).await.unwrap();
+    let v = created_version(store, &f, &d.id).await;
+    let first = store.keyring().active_id();
+    assert_eq!(store.sealing_key_ids().await.unwrap(), [first]);
+
+    let second = crate::MasterKey::generate(first + 1);
+    store.begin_rotation(second).await.unwrap();
+    assert_eq!(store.keyring().active_id(), first + 1);
+    assert_eq!(
+        store.sealing_key_ids().await.unwrap(),
+        [first, first + 1],
+        "both keys are listed while values may be under either"
+    );
+    // Old values still open; new ones seal under the new key.
+    assert_eq!(
+        store.get_namespace(&ns.id).await.unwrap().secrets,
+        ns.secrets
+    );
+    let mut changed = store.get_function_by_id(&f.id).await.unwrap();
+    changed.secrets.insert("ADDED".into(), "after".into());
+    store.update_function(&changed).await.unwrap();
+
+    let resealed = store.reseal_secrets().await.unwrap();
+    assert_eq!(
+        resealed, 2,
+        "the namespace and the version; the function was new"
+    );
+    assert_eq!(store.reseal_secrets().await.unwrap(), 0);
+    assert_eq!(store.retire_keys().await.unwrap(), [first]);
+    assert_eq!(store.keyring().ids(), [first + 1]);
+    assert_eq!(store.sealing_key_ids().await.unwrap(), [first + 1]);
+
+    assert_eq!(
+        store.get_namespace(&ns.id).await.unwrap().secrets,
+        ns.secrets
+    );
+    assert_eq!(
+        store.get_function_by_id(&f.id).await.unwrap().secrets,
+        changed.secrets
+    );
+    assert_eq!(
+        store
+            .get_version(&f.id, v.number)
+            .await
+            .unwrap()
+            .config
+            .secrets,
+        v.config.secrets
+    );
+    assert_eq!(
+        store.all_functions().await.unwrap()[0].secrets,
+        changed.secrets
+    );
+    let rotated_twice = crate::MasterKey::generate(first + 1);
+    assert!(
+        store.begin_rotation(rotated_twice).await.is_err(),
+        "a key id is never given twice"
+    );
+}
+
+pub async fn a_rotation_is_finished_only_by_retiring_the_old_keys(store: &dyn Store) {
+    let ns = created_namespace(store, "shop").await;
+    let f = created_function(store, &ns, "checkout").await;
+    let first = store.keyring().active_id();
+    store
+        .begin_rotation(crate::MasterKey::generate(first + 1))
+        .await
+        .unwrap();
+    // Interrupted before resealing: retiring reseals what is left, in its own transaction.
+    assert_eq!(store.retire_keys().await.unwrap(), [first]);
+    assert_eq!(
+        store.get_function_by_id(&f.id).await.unwrap().secrets,
+        f.secrets
+    );
+    assert_eq!(store.retire_keys().await.unwrap(), Vec::<u32>::new());
+}
+
+// The audit log.
+
+pub async fn the_audit_log_lists_newest_first_filtered_and_paged(store: &dyn Store) {
+    use gust_core::{AuditAction, AuditEntry, AuditOutcome, AuditQuery};
+    let entry = |n: i64, kind: &str, token: &str| AuditEntry {
+        id: 0,
+        at: base_time() + Duration::seconds(n),
+        token_id: Some(token.into()),
+        action: AuditAction::Create,
+        resource_kind: kind.into(),
+        resource_id: Some(format!("{kind}-{n}")),
+        namespace_id: Some("ns".into()),
+        client_addr: (n % 2 == 0).then(|| "192.0.2.7".to_string()),
+        outcome: if n == 3 {
+            AuditOutcome::Error
+        } else {
+            AuditOutcome::Ok
+        },
+        status: if n == 3 { 404 } else { 201 },
+        error: (n == 3).then(|| "not_found".to_string()),
+    };
+    let batch: Vec<AuditEntry> = (0..5)
+        .map(|n| entry(n, if n < 3 { "function" } else { "token" }, "t1"))
+        .collect();
+    store.append_audit(&batch).await.unwrap();
+    store
+        .append_audit(&[entry(5, "function", "t2")])
+        .await
+        .unwrap();
+    store.append_audit(&[]).await.unwrap();
+
+    let all = store.list_audit(&AuditQuery::default()).await.unwrap();
+    assert_eq!(all.total, 6);
+    let times: Vec<_> = all.items.iter().map(|e| e.at).collect();
+    assert!(times.windows(2).all(|w| w[0] > w[1]), "newest first");
+    let mut expected = entry(3, "token", "t1");
+    expected.id = all.items[2].id;
+    assert_eq!(all.items[2], expected);
+
+    let mut seen = Vec::new();
+    let mut query = AuditQuery {
+        limit: Some(2),
+        resource_kind: Some("function".into()),
+        ..AuditQuery::default()
+    };
+    loop {
+        let page = store.list_audit(&query).await.unwrap();
+        assert_eq!(page.total, 4);
+        seen.extend(page.items.iter().map(|e| e.resource_id.clone().unwrap()));
+        match page.next_cursor {
+            Some(cursor) => query.cursor = Some(cursor),
+            None => break,
+        }
+    }
+    assert_eq!(
+        seen,
+        ["function-5", "function-2", "function-1", "function-0"]
+    );
+
+    let by_token = store
+        .list_audit(&AuditQuery {
+            token_id: Some("t2".into()),
+            ..AuditQuery::default()
+        })
+        .await
+        .unwrap();
+    assert_eq!(by_token.items.len(), 1);
+    let by_resource = store
+        .list_audit(&AuditQuery {
+            resource_kind: Some("token".into()),
+            resource_id: Some("token-4".into()),
+            ..AuditQuery::default()
+        })
+        .await
+        .unwrap();
+    assert_eq!(by_resource.items.len(), 1);
+    assert_eq!(by_resource.items[0].at, base_time() + Duration::seconds(4));
 }
 
 // Triggers.
@@ -1810,6 +2006,7 @@ fn token(description: &str) -> Token {
         function_id: None,
         expires_at: Some(base_time() + Duration::days(90)),
         created_at: gust_core::now(),
+        last_used_at: None,
         token: None,
     }
 }

@@ -18,6 +18,12 @@ pub enum StoreError {
     /// The store cannot take writes now (its writer stopped or a batch failed).
     #[error("{0}")]
     Unavailable(String),
+    /// A sealed secret that does not open (wrong key, or moved or altered in the database).
+    #[error("sealed secret: {0}")]
+    Sealed(String),
+    /// The keyring does not match the keys the store's secrets are sealed with.
+    #[error("{0}")]
+    Keys(String),
     #[error("{context}")]
     Io {
         context: String,

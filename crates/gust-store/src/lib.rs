@@ -10,13 +10,17 @@ mod blob;
 #[cfg(feature = "conformance")]
 pub mod conformance;
 mod error;
+pub mod seal;
 mod sqlite;
+mod sqlite_audit;
 mod sqlite_edge;
+mod sqlite_sealed;
 mod store;
 mod writer;
 
 pub use blob::{BlobStore, BlobWriter, StoredBlob};
 pub use error::{StoreError, StoreResult};
+pub use seal::{Keyring, MasterKey};
 pub use sqlite::SqliteStore;
 pub use store::{DomainScope, EdgeScope, ExecutionFilter, ExecutionWriter, Store};
 pub use writer::SqliteExecutionWriter;

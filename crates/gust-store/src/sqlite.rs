@@ -3,14 +3,15 @@
 
 use std::collections::BTreeMap;
 use std::path::Path;
+use std::sync::Arc;
 use std::time::Duration;
 
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use gust_core::{
-    Alias, Deployment, Domain, EdgeApplication, EdgeDomain, EdgeRule, Execution,
-    ExecutionRetention, Function, FunctionInstance, FunctionTrigger, FunctionVersion, ListQuery,
-    Namespace, Order, Page, Token, TriggerOrigin, Webhook,
+    Alias, AuditEntry, AuditQuery, Deployment, Domain, EdgeApplication, EdgeDomain, EdgeRule,
+    Execution, ExecutionRetention, Function, FunctionInstance, FunctionTrigger, FunctionVersion,
+    ListQuery, Namespace, Order, Page, Token, TriggerOrigin, Webhook,
 };
 use serde::de::DeserializeOwned;
 use sqlx::sqlite::{
@@ -18,6 +19,8 @@ use sqlx::sqlite::{
 };
 use sqlx::{QueryBuilder, Row, Sqlite};
 
+use crate::seal::{Keyring, MasterKey, SecretOwner};
+use crate::sqlite_sealed::{open_map, seal_map};
 use crate::store::{DomainScope, EdgeScope, ExecutionFilter, ExecutionWriter, Store};
 use crate::writer::SqliteExecutionWriter;
 use crate::{StoreError, StoreResult};
@@ -29,6 +32,8 @@ pub struct SqliteStore {
     pub(crate) pool: SqlitePool,
     /// The database file, for connections outside the pool (the execution writer's).
     path: std::path::PathBuf,
+    /// Seals secrets on write and opens them on read.
+    pub(crate) keyring: Arc<Keyring>,
 }
 
 impl SqliteStore {
@@ -46,13 +51,27 @@ impl SqliteStore {
     /// in WAL mode. `gust serve` sets it from `GUST_SQLITE_CONNECTIONS`.
     pub const DEFAULT_CONNECTIONS: u32 = 4;
 
-    /// Open (creating if needed) the database at `path` and bring its schema up to date.
+    /// Open (creating if needed) the database at `path` with a fresh master key of its own,
+    /// which nothing keeps: for tests and measurements. A server opens with its key file's
+    /// keyring ([`SqliteStore::open_with_keyring`]).
     pub async fn open(path: &Path) -> StoreResult<Self> {
-        Self::open_with_connections(path, Self::DEFAULT_CONNECTIONS).await
+        Self::open_with_keyring(
+            path,
+            Self::DEFAULT_CONNECTIONS,
+            Arc::new(Keyring::generate()),
+        )
+        .await
     }
 
-    /// [`SqliteStore::open`] with a pool of `connections` (at least 1).
-    pub async fn open_with_connections(path: &Path, connections: u32) -> StoreResult<Self> {
+    /// Open (creating if needed) the database at `path` with a pool of `connections` (at
+    /// least 1), bring its schema up to date, and check `keyring` against the keys its secrets
+    /// are sealed with (`StoreError::Keys` when it cannot open them); secrets stored in
+    /// plaintext by an earlier version are sealed here.
+    pub async fn open_with_keyring(
+        path: &Path,
+        connections: u32,
+        keyring: Arc<Keyring>,
+    ) -> StoreResult<Self> {
         let options = SqliteConnectOptions::new()
             .filename(path)
             .create_if_missing(true)
@@ -70,10 +89,18 @@ impl SqliteStore {
             .connect_with(options)
             .await?;
         MIGRATOR.run(&pool).await?;
-        Ok(Self {
+        let store = Self {
             pool,
             path: path.to_path_buf(),
-        })
+            keyring,
+        };
+        store.admit_keyring().await?;
+        Ok(store)
+    }
+
+    /// Close every connection of the pool (the last one checkpoints the WAL).
+    pub async fn close(&self) {
+        self.pool.close().await;
     }
 
     pub(crate) async fn fetch_one<T: Record>(
@@ -91,7 +118,9 @@ impl SqliteStore {
             .fetch_optional(&self.pool)
             .await?
             .ok_or_else(|| StoreError::not_found(kind, key))?;
-        T::from_row(&row)
+        let mut record = T::from_row(&row)?;
+        record.unseal(&self.keyring)?;
+        Ok(record)
     }
 
     /// One page of `T`, newest or oldest first, with the total count of matches.
@@ -157,7 +186,9 @@ impl SqliteStore {
         let has_more = rows.len() > limit as usize;
         let mut items = Vec::with_capacity(rows.len().min(limit as usize));
         for row in rows.iter().take(limit as usize) {
-            items.push(T::from_row(row)?);
+            let mut record = T::from_row(row)?;
+            record.unseal(&self.keyring)?;
+            items.push(record);
         }
         let next_cursor = if has_more {
             items.last().map(T::id)
@@ -172,6 +203,15 @@ impl SqliteStore {
     }
 }
 
+impl SqliteStore {
+    /// A record read from `row`, its secrets opened.
+    fn unsealed<T: Record>(&self, row: &sqlx::sqlite::SqliteRow) -> StoreResult<T> {
+        let mut record = T::from_row(row)?;
+        record.unseal(&self.keyring)?;
+        Ok(record)
+    }
+}
+
 /// A resource stored as a JSON document.
 pub(crate) trait Record: DeserializeOwned + Sized {
     const TABLE: &'static str;
@@ -180,6 +220,10 @@ pub(crate) trait Record: DeserializeOwned + Sized {
     fn from_row(row: &sqlx::sqlite::SqliteRow) -> StoreResult<Self> {
         let data: String = row.try_get("data")?;
         Ok(serde_json::from_str(&data)?)
+    }
+    /// Open the secrets `from_row` read sealed (records with secrets only).
+    fn unseal(&mut self, _keyring: &Keyring) -> StoreResult<()> {
+        Ok(())
     }
 }
 
@@ -204,6 +248,11 @@ impl Record for Namespace {
     fn from_row(row: &sqlx::sqlite::SqliteRow) -> StoreResult<Self> {
         with_secrets(row, |ns: &mut Namespace, s| ns.secrets = s)
     }
+    fn unseal(&mut self, keyring: &Keyring) -> StoreResult<()> {
+        let sealed = std::mem::take(&mut self.secrets);
+        self.secrets = open_map(keyring, SecretOwner::Namespace(&self.id), sealed)?;
+        Ok(())
+    }
 }
 
 impl Record for Function {
@@ -219,6 +268,11 @@ impl Record for Function {
             f.secrets = s;
             f.serial = serial.unwrap_or_default().max(0) as u64;
         })
+    }
+    fn unseal(&mut self, keyring: &Keyring) -> StoreResult<()> {
+        let sealed = std::mem::take(&mut self.secrets);
+        self.secrets = open_map(keyring, SecretOwner::Function(&self.id), sealed)?;
+        Ok(())
     }
 }
 
@@ -373,6 +427,12 @@ impl Record for FunctionVersion {
     fn from_row(row: &sqlx::sqlite::SqliteRow) -> StoreResult<Self> {
         with_secrets(row, |v: &mut FunctionVersion, s| v.config.secrets = s)
     }
+    fn unseal(&mut self, keyring: &Keyring) -> StoreResult<()> {
+        let sealed = std::mem::take(&mut self.config.secrets);
+        let owner = SecretOwner::Version(&self.function_id, self.number);
+        self.config.secrets = open_map(keyring, owner, sealed)?;
+        Ok(())
+    }
 }
 
 impl Record for Alias {
@@ -419,11 +479,16 @@ async fn insert_trigger<'e>(
 #[async_trait]
 impl Store for SqliteStore {
     async fn create_namespace(&self, ns: &Namespace) -> StoreResult<()> {
+        let _sealing = self.keyring.writes.read().await;
         sqlx::query("INSERT INTO namespaces (id, name, data, secrets) VALUES (?, ?, ?, ?)")
             .bind(&ns.id)
             .bind(&ns.name)
             .bind(json(ns)?)
-            .bind(json(&ns.secrets)?)
+            .bind(seal_map(
+                &self.keyring,
+                SecretOwner::Namespace(&ns.id),
+                &ns.secrets,
+            )?)
             .execute(&self.pool)
             .await
             .map_err(conflict(format!(
@@ -452,9 +517,14 @@ impl Store for SqliteStore {
     }
 
     async fn update_namespace(&self, ns: &Namespace) -> StoreResult<()> {
+        let _sealing = self.keyring.writes.read().await;
         let done = sqlx::query("UPDATE namespaces SET data = ?, secrets = ? WHERE id = ?")
             .bind(json(ns)?)
-            .bind(json(&ns.secrets)?)
+            .bind(seal_map(
+                &self.keyring,
+                SecretOwner::Namespace(&ns.id),
+                &ns.secrets,
+            )?)
             .bind(&ns.id)
             .execute(&self.pool)
             .await?;
@@ -483,6 +553,7 @@ impl Store for SqliteStore {
     }
 
     async fn create_function(&self, f: &Function) -> StoreResult<u64> {
+        let _sealing = self.keyring.writes.read().await;
         let mut tx = self.write_transaction().await?;
         let serial: i64 = sqlx::query_scalar(
             "INSERT INTO serials (name, latest) VALUES ('functions', 1) \
@@ -502,7 +573,11 @@ impl Store for SqliteStore {
         .bind(&f.namespace_id)
         .bind(&f.name)
         .bind(json(&stored)?)
-        .bind(json(&f.secrets)?)
+        .bind(seal_map(
+            &self.keyring,
+            SecretOwner::Function(&f.id),
+            &f.secrets,
+        )?)
         .bind(serial)
         .execute(&mut *tx)
         .await
@@ -530,7 +605,9 @@ impl Store for SqliteStore {
             .fetch_optional(&self.pool)
             .await?
             .ok_or_else(|| StoreError::not_found("function", serial.to_string()))?;
-        Function::from_row(&row)
+        let mut function = Function::from_row(&row)?;
+        function.unseal(&self.keyring)?;
+        Ok(function)
     }
 
     async fn get_function(&self, namespace_id: &str, key: &str) -> StoreResult<Function> {
@@ -574,9 +651,14 @@ impl Store for SqliteStore {
         let sql = format!(
             "UPDATE functions SET data = json_set(?, {keep_state}), secrets = ? WHERE id = ?"
         );
+        let _sealing = self.keyring.writes.read().await;
         let done = sqlx::query(&sql)
             .bind(json(f)?)
-            .bind(json(&f.secrets)?)
+            .bind(seal_map(
+                &self.keyring,
+                SecretOwner::Function(&f.id),
+                &f.secrets,
+            )?)
             .bind(&f.id)
             .execute(&self.pool)
             .await?;
@@ -627,7 +709,8 @@ impl Store for SqliteStore {
         .await?;
         rows.iter()
             .map(|row| {
-                let function = Function::from_row(row)?;
+                let mut function = Function::from_row(row)?;
+                function.unseal(&self.keyring)?;
                 let deployment: String = row.try_get("deployment")?;
                 Ok((function, serde_json::from_str(&deployment)?))
             })
@@ -872,7 +955,7 @@ impl Store for SqliteStore {
         let rows = sqlx::query("SELECT data, secrets, serial FROM functions")
             .fetch_all(&self.pool)
             .await?;
-        rows.iter().map(Function::from_row).collect()
+        rows.iter().map(|row| self.unsealed(row)).collect()
     }
 
     async fn get_execution(&self, function_id: &str, id: &str) -> StoreResult<Execution> {
@@ -1001,6 +1084,7 @@ impl Store for SqliteStore {
         max: u32,
     ) -> StoreResult<FunctionVersion> {
         let function_id = &version.function_id;
+        let _sealing = self.keyring.writes.read().await;
         let mut tx = self.write_transaction().await?;
         // The write comes first, so the transaction holds the write lock before it counts.
         let latest: i64 = sqlx::query_scalar(
@@ -1040,7 +1124,11 @@ impl Store for SqliteStore {
         .bind(&numbered.namespace_id)
         .bind(&numbered.deployment_id)
         .bind(json(&numbered)?)
-        .bind(json(&numbered.config.secrets)?)
+        .bind(seal_map(
+            &self.keyring,
+            SecretOwner::Version(function_id, numbered.number),
+            &numbered.config.secrets,
+        )?)
         .execute(&mut *tx)
         .await?;
         tx.commit().await?;
@@ -1055,7 +1143,7 @@ impl Store for SqliteStore {
                 .fetch_optional(&self.pool)
                 .await?
                 .ok_or_else(|| StoreError::not_found("version", number.to_string()))?;
-        FunctionVersion::from_row(&row)
+        self.unsealed(&row)
     }
 
     async fn list_versions(&self, function_id: &str) -> StoreResult<Vec<FunctionVersion>> {
@@ -1064,7 +1152,7 @@ impl Store for SqliteStore {
                 .bind(function_id)
                 .fetch_all(&self.pool)
                 .await?;
-        rows.iter().map(FunctionVersion::from_row).collect()
+        rows.iter().map(|row| self.unsealed(row)).collect()
     }
 
     async fn delete_version(&self, function_id: &str, number: u32) -> StoreResult<()> {
@@ -1383,5 +1471,56 @@ impl Store for SqliteStore {
                 Ok((Token::from_row(row)?, hash))
             })
             .collect()
+    }
+
+    async fn record_token_use(&self, uses: &[(String, DateTime<Utc>)]) -> StoreResult<()> {
+        if uses.is_empty() {
+            return Ok(());
+        }
+        let mut tx = self.pool.begin().await?;
+        for (id, at) in uses {
+            // RFC 3339 in UTC with a fixed precision, as serde writes it, so text order is
+            // time order.
+            let at = json(at)?;
+            sqlx::query(
+                "UPDATE tokens SET data = json_set(data, '$.last_used_at', json(?1)) \
+                 WHERE id = ?2 AND (json_extract(data, '$.last_used_at') IS NULL \
+                 OR json_extract(data, '$.last_used_at') < json_extract(?1, '$'))",
+            )
+            .bind(at)
+            .bind(id)
+            .execute(&mut *tx)
+            .await?;
+        }
+        tx.commit().await?;
+        Ok(())
+    }
+
+    fn keyring(&self) -> &Keyring {
+        &self.keyring
+    }
+
+    async fn sealing_key_ids(&self) -> StoreResult<Vec<u32>> {
+        self.sealed_key_ids().await
+    }
+
+    async fn begin_rotation(&self, key: MasterKey) -> StoreResult<()> {
+        self.sealed_begin_rotation(key).await
+    }
+
+    async fn reseal_secrets(&self) -> StoreResult<u64> {
+        self.sealed_reseal().await
+    }
+
+    async fn retire_keys(&self) -> StoreResult<Vec<u32>> {
+        self.sealed_retire().await
+    }
+
+    async fn append_audit(&self, entries: &[AuditEntry]) -> StoreResult<()> {
+        self.audit_append(entries).await
+    }
+
+    async fn list_audit(&self, query: &AuditQuery) -> StoreResult<Page<AuditEntry>> {
+        self.audit_list(query).await
     }
 }

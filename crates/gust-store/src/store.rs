@@ -4,12 +4,13 @@
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use gust_core::{
-    Alias, Deployment, Domain, EdgeApplication, EdgeDomain, EdgeRule, Execution,
-    ExecutionRetention, ExecutionStatus, ExecutionTrigger, Function, FunctionInstance,
+    Alias, AuditEntry, AuditQuery, Deployment, Domain, EdgeApplication, EdgeDomain, EdgeRule,
+    Execution, ExecutionRetention, ExecutionStatus, ExecutionTrigger, Function, FunctionInstance,
     FunctionTrigger, FunctionVersion, ListQuery, Namespace, Page, Token, TriggerOrigin, Webhook,
 };
 
 use crate::StoreResult;
+use crate::seal::{Keyring, MasterKey};
 
 /// Filters on an execution list, beyond paging.
 #[derive(Debug, Clone, Default)]
@@ -298,6 +299,30 @@ pub trait Store: Send + Sync + 'static {
     async fn delete_token(&self, id: &str) -> StoreResult<()>;
     /// Every token with its secret hash (the API keeps them in memory for fast checks).
     async fn all_tokens(&self) -> StoreResult<Vec<(Token, String)>>;
+    /// Set each token's `last_used_at` (a later time than the stored one only; tokens since
+    /// deleted are skipped).
+    async fn record_token_use(&self, uses: &[(String, DateTime<Utc>)]) -> StoreResult<()>;
+
+    // Sealed secrets. Namespaces', functions' and versions' secrets are sealed on every write
+    // and opened on every read with this keyring; callers see plaintext.
+    fn keyring(&self) -> &Keyring;
+    /// The ids of the keys values may be sealed with (those a keyring must hold to open them).
+    async fn sealing_key_ids(&self) -> StoreResult<Vec<u32>>;
+    /// First step of a key rotation: record `key` as one values may be sealed with, then make
+    /// it the keyring's active key. Values sealed before stay readable with the old keys.
+    async fn begin_rotation(&self, key: MasterKey) -> StoreResult<()>;
+    /// Reseal, one row per transaction, every value not sealed with the active key; returns
+    /// how many rows changed.
+    async fn reseal_secrets(&self) -> StoreResult<u64>;
+    /// Last step of a rotation: in one transaction, reseal whatever is still sealed with
+    /// another key and forget every key but the active one; then drop them from the keyring.
+    /// Returns the ids retired.
+    async fn retire_keys(&self) -> StoreResult<Vec<u32>>;
+
+    // The audit log: appended to, never changed.
+    async fn append_audit(&self, entries: &[AuditEntry]) -> StoreResult<()>;
+    /// Newest first, filtered and paged by `query` (validated by the caller).
+    async fn list_audit(&self, query: &AuditQuery) -> StoreResult<Page<AuditEntry>>;
 }
 
 /// Writes execution records: one per invocation, so the hottest writes there are. Synchronous,

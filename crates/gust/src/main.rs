@@ -2,6 +2,7 @@
 //! One file per subcommand; `context` resolves the server and token, `output` prints tables
 //! or JSON, `errors` prints an error chain with hints.
 
+mod admin;
 mod alias;
 mod context;
 mod deploy;
@@ -87,6 +88,11 @@ enum Command {
     /// Publish custom events.
     #[command(subcommand)]
     Event(event::EventCommand),
+    /// Administration: `rotate-key` reseals every secret under a new master key.
+    #[command(subcommand)]
+    Admin(admin::AdminCommand),
+    /// The audit log: changes made through any API, newest first.
+    Audit(admin::AuditArgs),
     /// Save the server URL and token for later commands.
     Login(login::LoginArgs),
     /// Show what this host supports: sandbox parts, runtimes, the Wasm pooling allocator.
@@ -124,6 +130,8 @@ fn main() -> std::process::ExitCode {
             Command::Alias(cmd) => alias::run(cmd, &cli.global).await,
             Command::Token(cmd) => token::run(cmd, &cli.global).await,
             Command::Event(cmd) => event::run(cmd, &cli.global).await,
+            Command::Admin(cmd) => admin::run(cmd, &cli.global).await,
+            Command::Audit(args) => admin::audit(args, &cli.global).await,
             Command::Login(args) => login::run(args, &cli.global).await,
             Command::Doctor(args) => doctor::run(args, &cli.global).await,
         }

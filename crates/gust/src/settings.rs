@@ -56,6 +56,10 @@ pub struct ServeFlags {
     /// their callers to HTTPS) [env: GUST_PLAIN_LISTEN].
     #[arg(long, value_name = "HOST:PORT")]
     plain_listen: Option<String>,
+    /// The master keys that seal secrets: `<id> <64 hex digits>` a line, or one hex key
+    /// [env: GUST_MASTER_KEY_FILE] [default: DATA_DIR/master.key, made at first start].
+    #[arg(long, value_name = "FILE")]
+    master_key_file: Option<OsString>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -183,6 +187,10 @@ const RETENTION_INTERVAL_SECS: Number =
 const UPLOAD_EXPIRY_SECS: Number = number("GUST_UPLOAD_EXPIRY_SECS", "seconds", 1..=30 * DAY_SECS);
 // A signed URL is a credential on its own; a week is the longest one lives.
 const SIGNED_URL_SECS: Number = number("GUST_SIGNED_URL_SECS", "seconds", 1..=7 * DAY_SECS);
+const TOKEN_USE_FLUSH_SECS: Number = number("GUST_TOKEN_USE_FLUSH_SECS", "seconds", 1..=DAY_SECS);
+const AUTH_FAILURE_BURST: Number = number("GUST_AUTH_FAILURE_BURST", "failures", 1..=1_000_000);
+const AUTH_FAILURE_REFILL_MS: Number =
+    number("GUST_AUTH_FAILURE_REFILL_MS", "milliseconds", 1..=HOUR_MS);
 
 const MAX_CONNECTIONS: Number = number("GUST_MAX_CONNECTIONS", "connections", 1..=1_000_000);
 const MAX_CONNECTIONS_PER_IP: Number =
@@ -381,6 +389,13 @@ impl<'a> Reader<'a> {
             functions_domain: self.functions_domain(flags.functions_domain)?,
             sqlite_connections: self.count(&SQLITE_CONNECTIONS, defaults.sqlite_connections)?,
             signed_url_ttl: self.secs(&SIGNED_URL_SECS, defaults.signed_url_ttl)?,
+            master_key_file: self.master_key_file(flags.master_key_file)?,
+            token_use_flush: self.secs(&TOKEN_USE_FLUSH_SECS, defaults.token_use_flush)?,
+            auth_failures: gust_engine::auth::FailureLimits {
+                burst: self.count(&AUTH_FAILURE_BURST, defaults.auth_failures.burst)?,
+                refill: self.millis(&AUTH_FAILURE_REFILL_MS, defaults.auth_failures.refill)?,
+                max_addresses: defaults.auth_failures.max_addresses,
+            },
             wasm: self.wasm(&defaults.wasm)?,
             process: self.process(&defaults.process, log_limit)?,
             jobs: self.jobs(&defaults.jobs)?,
@@ -512,6 +527,14 @@ impl<'a> Reader<'a> {
             max_headers: usize::try_from(self.number(&MAX_HEADERS, defaults.max_headers as u64)?)?,
             max_header_bytes: self.kib(&MAX_HEADER_KB, defaults.max_header_bytes)?,
         })
+    }
+
+    fn master_key_file(&mut self, flag: Option<OsString>) -> anyhow::Result<Option<PathBuf>> {
+        match self.given("GUST_MASTER_KEY_FILE", Some(("--master-key-file", flag))) {
+            None => Ok(None),
+            Some(given) if given.value.is_empty() => Err(given.invalid("a file of master keys")),
+            Some(given) => Ok(Some(given.value.into())),
+        }
     }
 
     fn data_dir(&mut self, flag: Option<OsString>) -> anyhow::Result<PathBuf> {

@@ -35,8 +35,10 @@ pub enum TokenCommand {
         #[arg(long, value_enum, default_value = "gust")]
         format: Format,
     },
-    /// List tokens (never their secrets).
+    /// List tokens (never their secrets), with when each was last used.
     List,
+    /// Show one token.
+    Get { id: String },
     /// Revoke a token.
     Delete { id: String },
 }
@@ -96,10 +98,33 @@ pub async fn run(command: TokenCommand, global: &GlobalArgs) -> anyhow::Result<(
                         t.description.clone(),
                         scopes.join(","),
                         t.expires_at.as_ref().map(output::time).unwrap_or_default(),
+                        last_used(t),
                     ]
                 })
                 .collect();
-            output::table(&["id", "description", "scopes", "expires"], rows);
+            output::table(
+                &["id", "description", "scopes", "expires", "last used"],
+                rows,
+            );
+            Ok(())
+        }
+        TokenCommand::Get { id } => {
+            let token = client.get_token(&id).await?;
+            if global.json {
+                return output::json(&token);
+            }
+            println!("id:          {}", token.id);
+            println!("description: {}", token.description);
+            println!(
+                "namespace:   {}",
+                token.namespace_id.as_deref().unwrap_or("(any)")
+            );
+            println!(
+                "function:    {}",
+                token.function_id.as_deref().unwrap_or("(any)")
+            );
+            println!("created:     {}", output::time(&token.created_at));
+            println!("last used:   {}", last_used(&token));
             Ok(())
         }
         TokenCommand::Delete { id } => {
@@ -108,4 +133,12 @@ pub async fn run(command: TokenCommand, global: &GlobalArgs) -> anyhow::Result<(
             Ok(())
         }
     }
+}
+
+fn last_used(token: &gust_core::Token) -> String {
+    token
+        .last_used_at
+        .as_ref()
+        .map(output::time)
+        .unwrap_or_else(|| "never".into())
 }

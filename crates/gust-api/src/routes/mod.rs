@@ -3,6 +3,7 @@
 //! calls the engine's operation of the same name, and renders its result as JSON (or the
 //! error as the envelope).
 
+pub mod admin;
 pub mod deployments;
 pub mod domains;
 pub mod edge;

@@ -27,7 +27,7 @@ use http::request::Parts;
 use http::{HeaderValue, StatusCode, header};
 use serde_json::{Value, json};
 
-use crate::common::Failure;
+use crate::common::{Failure, client_ip};
 
 /// The server version errors report, as Appwrite's do.
 const VERSION: &str = "0.15.3";
@@ -168,7 +168,10 @@ impl FromRequestParts<Arc<Engine>> for Appwrite {
             .filter(|k| !k.is_empty())
         {
             None => None,
-            Some(key) => Some(engine.authenticate(Some(key)).map_err(|e| {
+            Some(key) => Some(engine.authenticate_from(Some(key), client_ip(&parts.extensions)).map_err(|e| {
+                if e.status == StatusCode::TOO_MANY_REQUESTS {
+                    return AppwriteError::from(e);
+                }
                 let expired = e.message.contains("expired");
                 AppwriteError::new(
                     StatusCode::UNAUTHORIZED,

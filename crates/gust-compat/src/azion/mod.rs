@@ -34,7 +34,7 @@ use http::{HeaderValue, StatusCode, header};
 use serde::Deserialize;
 use serde_json::{Map, Value, json};
 
-use crate::common::Failure;
+use crate::common::{Failure, client_ip};
 
 /// The version of Azion's API this door speaks, as clients ask for it in `Accept`.
 const SCHEMA_VERSION: u64 = 3;
@@ -153,12 +153,17 @@ impl FromRequestParts<Arc<Engine>> for Az {
                 "Authentication credentials were not provided: send `Authorization: Token <Gust token>`.",
             ));
         };
-        let caller = engine.authenticate(Some(secret)).map_err(|e| {
-            AzError::detail(
-                StatusCode::UNAUTHORIZED,
-                format!("Invalid token: {}", e.message),
-            )
-        })?;
+        let caller = engine
+            .authenticate_from(Some(secret), client_ip(&parts.extensions))
+            .map_err(|e| {
+                if e.status == StatusCode::TOO_MANY_REQUESTS {
+                    return AzError::from(e);
+                }
+                AzError::detail(
+                    StatusCode::UNAUTHORIZED,
+                    format!("Invalid token: {}", e.message),
+                )
+            })?;
         let ns = caller
             .token
             .namespace_id

@@ -7,8 +7,43 @@ mod records;
 pub use paging::{Window, every};
 pub use records::{BuildState, ExecutionView, RunState, tail, unix_seconds};
 
-use gust_engine::Error;
+use std::net::{IpAddr, SocketAddr};
+use std::sync::Arc;
+
+use axum::extract::{ConnectInfo, Request, State};
+use axum::middleware::Next;
+use axum::response::Response;
+use gust_engine::{Engine, Error};
 use http::StatusCode;
+
+/// The client's address, when the server recorded the connection's peer on the request.
+pub fn client_ip(extensions: &http::Extensions) -> Option<IpAddr> {
+    extensions
+        .get::<ConnectInfo<SocketAddr>>()
+        .map(|ConnectInfo(addr)| addr.ip())
+}
+
+/// The dialects' error bodies have no place for a wait; an address slowed for failing to
+/// authenticate gets it as `Retry-After`, whichever dialect refused it.
+pub async fn retry_after_when_throttled(
+    State(engine): State<Arc<Engine>>,
+    request: Request,
+    next: Next,
+) -> Response {
+    let client = client_ip(request.extensions());
+    let mut response = next.run(request).await;
+    if response.status() == StatusCode::TOO_MANY_REQUESTS
+        && !response.headers().contains_key(http::header::RETRY_AFTER)
+        && let Some(ip) = client
+        && let Err(refused) = engine.tokens.failures.check(ip)
+        && let Some(seconds) = refused.retry_after
+    {
+        response
+            .headers_mut()
+            .insert(http::header::RETRY_AFTER, seconds.into());
+    }
+    response
+}
 
 /// An engine error, in the categories the dialects render differently.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

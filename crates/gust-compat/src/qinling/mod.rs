@@ -32,7 +32,7 @@ use http::request::Parts;
 use http::{HeaderValue, StatusCode, header};
 use serde_json::{Value, json};
 
-use crate::common::Failure;
+use crate::common::{Failure, client_ip};
 
 /// The dialect at [`crate::QINLING_PREFIX`], its root document also at the prefix with a
 /// trailing slash (which a nested router does not see).
@@ -222,12 +222,18 @@ impl FromRequestParts<QinState> for Qin {
                 "Authentication required: send a Gust token in X-Auth-Token",
             ));
         };
-        let caller = engine.authenticate(Some(secret)).map_err(|e| {
-            QinError::new(
-                StatusCode::UNAUTHORIZED,
-                format!("Auth token is invalid: {}", e.message),
-            )
-        })?;
+        let caller = engine
+            .authenticate_from(Some(secret), client_ip(&parts.extensions))
+            .map_err(|e| {
+                if e.status == StatusCode::TOO_MANY_REQUESTS {
+                    // Not the 503 of an overloaded Qinling: this address must wait.
+                    return QinError::new(e.status, e.message);
+                }
+                QinError::new(
+                    StatusCode::UNAUTHORIZED,
+                    format!("Auth token is invalid: {}", e.message),
+                )
+            })?;
         let project = parts
             .headers
             .get("x-project-id")

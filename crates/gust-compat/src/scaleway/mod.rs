@@ -36,7 +36,7 @@ use http::request::Parts;
 use http::{HeaderValue, StatusCode, header};
 use serde_json::{Value, json};
 
-use crate::common::Failure;
+use crate::common::{Failure, client_ip};
 
 /// The API's paths under the dialect's mount point.
 const BASE: &str = "/functions/v1beta1/regions/{region}";
@@ -204,14 +204,19 @@ impl FromRequestParts<Arc<Engine>> for Scw {
         let Some(secret) = secret else {
             return Err(ScwError::denied("not_found", "no X-Auth-Token header"));
         };
-        let caller = engine.authenticate(Some(secret)).map_err(|e| {
-            let reason = if e.message.contains("expired") {
-                "expired"
-            } else {
-                "invalid_argument"
-            };
-            ScwError::denied(reason, &e.message)
-        })?;
+        let caller = engine
+            .authenticate_from(Some(secret), client_ip(&parts.extensions))
+            .map_err(|e| {
+                if e.status == StatusCode::TOO_MANY_REQUESTS {
+                    return ScwError::from(e);
+                }
+                let reason = if e.message.contains("expired") {
+                    "expired"
+                } else {
+                    "invalid_argument"
+                };
+                ScwError::denied(reason, &e.message)
+            })?;
         if !valid_region(&region) {
             return Err(ScwError::invalid(
                 "region",

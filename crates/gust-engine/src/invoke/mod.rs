@@ -212,7 +212,12 @@ where
     B::Error: Into<Box<dyn std::error::Error + Send + Sync>>,
 {
     if live.function.privacy == Privacy::Private {
-        let caller = auth::authenticate(&gateway.tokens, auth::invocation_secret(&parts.headers))?;
+        let client = parts.extensions.get::<auth::ClientAddr>().map(|c| c.0);
+        let caller = auth::authenticate(
+            &gateway.tokens,
+            auth::invocation_secret(&parts.headers),
+            client,
+        )?;
         caller.require_in(Scope::Invoke, &live.function.namespace_id)?;
         caller.require_function(&live.function.id)?;
         // The token is Gust's credential, not the function's: it does not reach the guest.

@@ -17,6 +17,7 @@ use http::StatusCode;
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncSeekExt, AsyncWriteExt};
 
 use crate::Engine;
+use crate::audit::Audit;
 use crate::auth::Caller;
 use crate::builder;
 use crate::error::{Error, Result};
@@ -106,6 +107,8 @@ impl fmt::Display for ChunkRange {
 /// with [`Engine::finish_chunk`], or [`ChunkUpload::discard`] it.
 pub struct ChunkUpload {
     function: Function,
+    /// Who sends the chunk, for the audit log.
+    caller: Caller,
     range: ChunkRange,
     target: Target,
     staged: PathBuf,
@@ -245,6 +248,11 @@ impl Engine {
         deployment: Option<&str>,
         range: ChunkRange,
     ) -> Result<ChunkUpload> {
+        let audit = Audit::new(gust_core::AuditAction::Deploy, "deployment").within(ns);
+        if let Some(id) = deployment {
+            audit.resolved(id, None);
+        }
+        self.audited_refusal(caller, &audit, async {
         caller.require(Scope::Write)?;
         range.validate()?;
         if range.total > self.upload_limit() {
@@ -268,6 +276,7 @@ impl Engine {
                 .await
                 .map_err(Error::internal)?;
             return Ok(ChunkUpload {
+                caller: caller.clone(),
                 function,
                 range,
                 target: Target::New(id),
@@ -294,6 +303,7 @@ impl Engine {
         }
         let staged = self.uploads.path(id);
         let mut chunk = ChunkUpload {
+            caller: caller.clone(),
             function,
             range,
             target: Target::Received(deployment.clone()),
@@ -348,6 +358,8 @@ impl Engine {
         chunk.file = Some(file);
         chunk.target = Target::Append(deployment);
         Ok(chunk)
+    })
+        .await
     }
 
     /// Record a received chunk: the first one creates the deployment (`uploading`, with the
@@ -359,59 +371,65 @@ impl Engine {
         mut chunk: ChunkUpload,
         options: UploadOptions,
     ) -> Result<Deployment> {
-        let len = chunk.range.len();
-        if chunk.written != len {
-            let written = chunk.written;
-            let range = chunk.range;
-            chunk.discard().await;
-            return Err(Error::invalid(
-                CONTENT_RANGE,
-                format!("the body holds {written} bytes, but `{range}` names {len}"),
-            ));
-        }
-        if let Some(file) = chunk.file.as_mut() {
-            // On disk before the store counts it, so `received` never names bytes a crash lost.
-            let synced = async {
-                file.flush().await?;
-                file.sync_data().await
-            }
-            .await;
-            if let Err(e) = synced {
+        let audit = Audit::new(gust_core::AuditAction::Deploy, "deployment");
+        audit.namespace_is(&chunk.function.namespace_id);
+        let caller = chunk.caller.clone();
+        self.audited(&caller, &audit, async move {
+            let len = chunk.range.len();
+            if chunk.written != len {
+                let written = chunk.written;
+                let range = chunk.range;
                 chunk.discard().await;
-                return Err(Error::internal(e));
+                return Err(Error::invalid(
+                    CONTENT_RANGE,
+                    format!("the body holds {written} bytes, but `{range}` names {len}"),
+                ));
             }
-        }
-        match &chunk.target {
-            Target::Received(deployment) => Ok(deployment.clone()),
-            Target::New(id) => {
-                let id = id.clone();
-                match self.first_chunk(&chunk, id, options).await {
-                    Ok(deployment) => Ok(deployment),
-                    Err(e) => {
-                        chunk.discard().await;
-                        Err(e)
+            if let Some(file) = chunk.file.as_mut() {
+                // On disk before the store counts it, so `received` never names bytes a crash lost.
+                let synced = async {
+                    file.flush().await?;
+                    file.sync_data().await
+                }
+                .await;
+                if let Err(e) = synced {
+                    chunk.discard().await;
+                    return Err(Error::internal(e));
+                }
+            }
+            match &chunk.target {
+                Target::Received(deployment) => Ok(deployment.clone()),
+                Target::New(id) => {
+                    let id = id.clone();
+                    match self.first_chunk(&chunk, id, options).await {
+                        Ok(deployment) => Ok(deployment),
+                        Err(e) => {
+                            chunk.discard().await;
+                            Err(e)
+                        }
                     }
                 }
-            }
-            Target::Append(deployment) => {
-                let mut deployment = deployment.clone();
-                deployment.received += len;
-                deployment.updated_at = gust_core::now();
-                let recorded = if deployment.received == deployment.size {
-                    self.complete_upload(&chunk, deployment, false).await
-                } else {
-                    self.store
-                        .update_deployment(&deployment)
-                        .await
-                        .map(|()| deployment)
-                        .map_err(Error::from)
-                };
-                if recorded.is_err() {
-                    chunk.discard().await;
+                Target::Append(deployment) => {
+                    let mut deployment = deployment.clone();
+                    deployment.received += len;
+                    deployment.updated_at = gust_core::now();
+                    let recorded = if deployment.received == deployment.size {
+                        self.complete_upload(&chunk, deployment, false).await
+                    } else {
+                        self.store
+                            .update_deployment(&deployment)
+                            .await
+                            .map(|()| deployment)
+                            .map_err(Error::from)
+                    };
+                    if recorded.is_err() {
+                        chunk.discard().await;
+                    }
+                    recorded
                 }
-                recorded
             }
-        }
+        })
+        .await
     }
 
     async fn first_chunk(

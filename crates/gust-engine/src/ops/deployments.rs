@@ -9,6 +9,7 @@ use gust_core::{Deployment, DeploymentStatus, Function, ListQuery, PackageFormat
 use gust_store::BlobWriter;
 
 use crate::Engine;
+use crate::audit::Audit;
 use crate::auth::Caller;
 use crate::builder;
 use crate::error::{Error, Result};
@@ -19,6 +20,8 @@ use crate::jobs::events::Change;
 /// or [`Upload::discard`] it.
 pub struct Upload {
     pub(crate) function: Function,
+    /// Who uploads (none for a signed URL's upload), for the audit log.
+    pub(crate) caller: Option<Caller>,
     pub(crate) writer: BlobWriter,
     /// The first bytes, to recognise the format.
     pub(crate) head: Vec<u8>,
@@ -101,14 +104,19 @@ impl Engine {
 
     /// Start an upload of new code for a function the caller may write.
     pub async fn start_upload(&self, caller: &Caller, ns: &str, f: &str) -> Result<Upload> {
-        caller.require(Scope::Write)?;
-        let (_, function) = self.function_for(caller, ns, f).await?;
-        Ok(Upload {
-            function,
-            writer: self.blobs.writer().await.map_err(Error::internal)?,
-            head: Vec::new(),
-            limit: self.upload_limit(),
+        let audit = Audit::new(gust_core::AuditAction::Deploy, "deployment").within(ns);
+        self.audited_refusal(caller, &audit, async {
+            caller.require(Scope::Write)?;
+            let (_, function) = self.function_for(caller, ns, f).await?;
+            Ok(Upload {
+                function,
+                caller: Some(caller.clone()),
+                writer: self.blobs.writer().await.map_err(Error::internal)?,
+                head: Vec::new(),
+                limit: self.upload_limit(),
+            })
         })
+        .await
     }
 
     /// Store a finished upload as a deployment and queue its build. Nothing is kept when the
@@ -118,8 +126,16 @@ impl Engine {
         upload: Upload,
         options: UploadOptions,
     ) -> Result<Deployment> {
-        self.store_upload(upload, options, DeploymentStatus::Waiting)
-            .await
+        let audit = Audit::new(gust_core::AuditAction::Deploy, "deployment");
+        audit.namespace_is(&upload.function.namespace_id);
+        let caller = upload.caller.clone();
+        self.audited_as(
+            caller.as_ref(),
+            None,
+            &audit,
+            self.store_upload(upload, options, DeploymentStatus::Waiting),
+        )
+        .await
     }
 
     /// Store a finished upload as a deployment in `status`: `waiting` queues its build,
@@ -224,43 +240,50 @@ impl Engine {
         id: &str,
         deactivate: bool,
     ) -> Result<()> {
-        caller.require(Scope::Write)?;
-        let (_, mut function) = self.function_for(caller, ns, f).await?;
-        let mut deployment = self.store.get_deployment(&function.id, id).await?;
-        self.refuse_if_versioned(&function, &deployment.id).await?;
-        // Not while a chunk of it is being written: the chunk would land in a deleted file.
-        let _lock = match deployment.status {
-            DeploymentStatus::Uploading => {
-                let lock = self.uploads.lock(&deployment.id).await;
-                deployment = self.store.get_deployment(&function.id, id).await?;
-                Some(lock)
-            }
-            _ => None,
-        };
-        if function.active_deployment.as_deref() == Some(deployment.id.as_str()) {
-            if !deactivate {
-                return Err(Error::conflict(
-                    "this deployment is active; activate another one before deleting it, or \
+        let audit = Audit::new(gust_core::AuditAction::Delete, "deployment")
+            .of(id)
+            .within(ns);
+        self.audited(caller, &audit, async {
+            caller.require(Scope::Write)?;
+            let (_, mut function) = self.function_for(caller, ns, f).await?;
+            audit.namespace_is(&function.namespace_id);
+            let mut deployment = self.store.get_deployment(&function.id, id).await?;
+            self.refuse_if_versioned(&function, &deployment.id).await?;
+            // Not while a chunk of it is being written: the chunk would land in a deleted file.
+            let _lock = match deployment.status {
+                DeploymentStatus::Uploading => {
+                    let lock = self.uploads.lock(&deployment.id).await;
+                    deployment = self.store.get_deployment(&function.id, id).await?;
+                    Some(lock)
+                }
+                _ => None,
+            };
+            if function.active_deployment.as_deref() == Some(deployment.id.as_str()) {
+                if !deactivate {
+                    return Err(Error::conflict(
+                        "this deployment is active; activate another one before deleting it, or \
                      delete it with `deactivate=true`",
-                ));
+                    ));
+                }
+                // Stop serving it before the store forgets it: a request from now on is told the
+                // function has nothing deployed.
+                self.live.remove(&function.id);
+                function.active_deployment = None;
+                function.status = gust_core::FunctionStatus::Created;
+                function.updated_at = gust_core::now();
+                self.store.update_function_state(&function).await?;
             }
-            // Stop serving it before the store forgets it: a request from now on is told the
-            // function has nothing deployed.
-            self.live.remove(&function.id);
-            function.active_deployment = None;
-            function.status = gust_core::FunctionStatus::Created;
-            function.updated_at = gust_core::now();
-            self.store.update_function_state(&function).await?;
-        }
-        self.store.delete_deployment(&deployment.id).await?;
-        self.release_deployment(&deployment).await;
-        builder::emit(
-            &self.events,
-            &function.namespace_id,
-            &deployment,
-            Change::Delete,
-        );
-        Ok(())
+            self.store.delete_deployment(&deployment.id).await?;
+            self.release_deployment(&deployment).await;
+            builder::emit(
+                &self.events,
+                &function.namespace_id,
+                &deployment,
+                Change::Delete,
+            );
+            Ok(())
+        })
+        .await
     }
 
     /// Free what a deleted deployment held: the bytes of an unfinished upload, its unpacked
@@ -291,30 +314,37 @@ impl Engine {
         f: &str,
         id: &str,
     ) -> Result<Deployment> {
-        caller.require(Scope::Write)?;
-        let (_, mut function) = self.function_for(caller, ns, f).await?;
-        let mut deployment = self.store.get_deployment(&function.id, id).await?;
-        if deployment.status != DeploymentStatus::Ready {
-            return Err(Error::conflict(format!(
-                "only a ready deployment can be activated; this one is {}",
-                deployment.status.as_str()
-            )));
-        }
-        builder::activate(
-            &*self.store,
-            &self.live,
-            &mut function,
-            &mut deployment,
-            false,
-        )
-        .await?;
-        builder::emit(
-            &self.events,
-            &function.namespace_id,
-            &deployment,
-            Change::Update,
-        );
-        Ok(deployment)
+        let audit = Audit::new(gust_core::AuditAction::Activate, "deployment")
+            .of(id)
+            .within(ns);
+        self.audited(caller, &audit, async {
+            caller.require(Scope::Write)?;
+            let (_, mut function) = self.function_for(caller, ns, f).await?;
+            audit.namespace_is(&function.namespace_id);
+            let mut deployment = self.store.get_deployment(&function.id, id).await?;
+            if deployment.status != DeploymentStatus::Ready {
+                return Err(Error::conflict(format!(
+                    "only a ready deployment can be activated; this one is {}",
+                    deployment.status.as_str()
+                )));
+            }
+            builder::activate(
+                &*self.store,
+                &self.live,
+                &mut function,
+                &mut deployment,
+                false,
+            )
+            .await?;
+            builder::emit(
+                &self.events,
+                &function.namespace_id,
+                &deployment,
+                Change::Update,
+            );
+            Ok(deployment)
+        })
+        .await
     }
 
     /// Build a finished deployment again (after a failure, or a runtime upgrade).
@@ -325,23 +355,30 @@ impl Engine {
         f: &str,
         id: &str,
     ) -> Result<Deployment> {
-        caller.require(Scope::Write)?;
-        let (_, function) = self.function_for(caller, ns, f).await?;
-        let mut deployment = self.store.get_deployment(&function.id, id).await?;
-        if deployment.status == DeploymentStatus::Uploading {
-            return Err(still_uploading(&deployment));
-        }
-        if !deployment.status.is_final() && deployment.status != DeploymentStatus::Uploaded {
-            return Err(Error::conflict(format!(
-                "the deployment is already {}",
-                deployment.status.as_str()
-            )));
-        }
-        deployment.status = DeploymentStatus::Waiting;
-        deployment.updated_at = gust_core::now();
-        self.store.update_deployment(&deployment).await?;
-        self.builder
-            .enqueue(deployment.id.clone(), function.id.clone());
-        Ok(deployment)
+        let audit = Audit::new(gust_core::AuditAction::Rebuild, "deployment")
+            .of(id)
+            .within(ns);
+        self.audited(caller, &audit, async {
+            caller.require(Scope::Write)?;
+            let (_, function) = self.function_for(caller, ns, f).await?;
+            audit.namespace_is(&function.namespace_id);
+            let mut deployment = self.store.get_deployment(&function.id, id).await?;
+            if deployment.status == DeploymentStatus::Uploading {
+                return Err(still_uploading(&deployment));
+            }
+            if !deployment.status.is_final() && deployment.status != DeploymentStatus::Uploaded {
+                return Err(Error::conflict(format!(
+                    "the deployment is already {}",
+                    deployment.status.as_str()
+                )));
+            }
+            deployment.status = DeploymentStatus::Waiting;
+            deployment.updated_at = gust_core::now();
+            self.store.update_deployment(&deployment).await?;
+            self.builder
+                .enqueue(deployment.id.clone(), function.id.clone());
+            Ok(deployment)
+        })
+        .await
     }
 }

@@ -7,6 +7,7 @@ use gust_core::{Domain, DomainSpec, ListQuery, Page, Scope};
 use gust_store::DomainScope;
 
 use crate::Engine;
+use crate::audit::Audit;
 use crate::auth::Caller;
 use crate::error::{Error, Result};
 
@@ -19,40 +20,45 @@ impl Engine {
         f: &str,
         spec: DomainSpec,
     ) -> Result<Domain> {
-        caller.require(Scope::Write)?;
-        let (namespace, function) = self.function_for(caller, ns, f).await?;
-        let mut domain = spec.into_domain(&namespace.id, &function.id)?;
-        self.check_hostname_is_free_to_claim("hostname", &domain.hostname)?;
-        let held = self
-            .store
-            .list_domains(DomainScope::Function(&function.id), &one_item())
-            .await?
-            .total;
-        if held >= u64::from(MAX_DOMAINS_PER_FUNCTION) {
-            return Err(Error::invalid(
-                "hostname",
-                format!(
-                    "function `{}` already has {MAX_DOMAINS_PER_FUNCTION} custom domains, \
+        let audit = Audit::new(gust_core::AuditAction::Create, "domain").within(ns);
+        self.audited(caller, &audit, async {
+            caller.require(Scope::Write)?;
+            let (namespace, function) = self.function_for(caller, ns, f).await?;
+            audit.namespace_is(&function.namespace_id);
+            let mut domain = spec.into_domain(&namespace.id, &function.id)?;
+            self.check_hostname_is_free_to_claim("hostname", &domain.hostname)?;
+            let held = self
+                .store
+                .list_domains(DomainScope::Function(&function.id), &one_item())
+                .await?
+                .total;
+            if held >= u64::from(MAX_DOMAINS_PER_FUNCTION) {
+                return Err(Error::invalid(
+                    "hostname",
+                    format!(
+                        "function `{}` already has {MAX_DOMAINS_PER_FUNCTION} custom domains, \
                      the most it may have; delete one first",
-                    function.name
-                ),
-            ));
-        }
-        self.store.create_domain(&domain).await.map_err(|e| {
-            let e = Error::from(e);
-            // The unique index refused the host name: say which field that was.
-            if e.status == http::StatusCode::CONFLICT {
-                Error {
-                    field: Some("hostname".into()),
-                    ..e
-                }
-            } else {
-                e
+                        function.name
+                    ),
+                ));
             }
-        })?;
-        self.live.put_domain(&domain);
-        self.decorate_domain(&mut domain);
-        Ok(domain)
+            self.store.create_domain(&domain).await.map_err(|e| {
+                let e = Error::from(e);
+                // The unique index refused the host name: say which field that was.
+                if e.status == http::StatusCode::CONFLICT {
+                    Error {
+                        field: Some("hostname".into()),
+                        ..e
+                    }
+                } else {
+                    e
+                }
+            })?;
+            self.live.put_domain(&domain);
+            self.decorate_domain(&mut domain);
+            Ok(domain)
+        })
+        .await
     }
 
     /// The custom domains of a function.
@@ -106,10 +112,14 @@ impl Engine {
 
     /// Remove a custom domain by id: its host name stops routing at once.
     pub async fn delete_domain(&self, caller: &Caller, id: &str) -> Result<()> {
-        caller.require(Scope::Write)?;
-        let domain = self.store.get_domain(id).await?;
-        caller.require_namespace(&domain.namespace_id)?;
-        self.remove_domain(&domain).await
+        let audit = Audit::new(gust_core::AuditAction::Delete, "domain").of(id);
+        self.audited(caller, &audit, async {
+            caller.require(Scope::Write)?;
+            let domain = self.store.get_domain(id).await?;
+            caller.require_namespace(&domain.namespace_id)?;
+            self.remove_domain(&domain).await
+        })
+        .await
     }
 
     /// A custom domain of the function `ns/f` (404 when it belongs to another).
@@ -134,9 +144,15 @@ impl Engine {
         f: &str,
         id: &str,
     ) -> Result<()> {
-        caller.require(Scope::Write)?;
-        let domain = self.domain_of(caller, ns, f, id).await?;
-        self.remove_domain(&domain).await
+        let audit = Audit::new(gust_core::AuditAction::Delete, "domain")
+            .of(id)
+            .within(ns);
+        self.audited(caller, &audit, async {
+            caller.require(Scope::Write)?;
+            let domain = self.domain_of(caller, ns, f, id).await?;
+            self.remove_domain(&domain).await
+        })
+        .await
     }
 
     async fn domain_of(&self, caller: &Caller, ns: &str, f: &str, id: &str) -> Result<Domain> {

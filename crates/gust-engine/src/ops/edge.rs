@@ -14,6 +14,7 @@ use gust_core::{
 use gust_store::{EdgeScope, StoreError};
 
 use crate::Engine;
+use crate::audit::Audit;
 use crate::auth::Caller;
 use crate::edge::EdgeApp;
 use crate::error::{Error, Result};
@@ -26,13 +27,18 @@ impl Engine {
         ns: &str,
         spec: EdgeApplicationSpec,
     ) -> Result<EdgeApplication> {
-        caller.require(Scope::Write)?;
-        caller.require_whole_namespace()?;
-        let namespace = self.namespace_for(caller, ns).await?;
-        let app = spec.into_application(&namespace.id, &namespace.name)?;
-        let app = self.store.create_edge_application(&app).await?;
-        self.reload_edge_application(app.id).await?;
-        Ok(app)
+        let audit = Audit::new(gust_core::AuditAction::Create, "edge_application").within(ns);
+        self.audited(caller, &audit, async {
+            caller.require(Scope::Write)?;
+            caller.require_whole_namespace()?;
+            let namespace = self.namespace_for(caller, ns).await?;
+            audit.namespace_is(&namespace.id);
+            let app = spec.into_application(&namespace.id, &namespace.name)?;
+            let app = self.store.create_edge_application(&app).await?;
+            self.reload_edge_application(app.id).await?;
+            Ok(app)
+        })
+        .await
     }
 
     /// The edge applications of a namespace (`Some`), or of the server (`None`; a token
@@ -66,22 +72,30 @@ impl Engine {
         id: u64,
         patch: EdgeApplicationPatch,
     ) -> Result<EdgeApplication> {
-        caller.require(Scope::Write)?;
-        let mut app = self.edge_application_for(caller, id).await?;
-        patch.apply_to(&mut app)?;
-        self.store.update_edge_application(&app).await?;
-        self.reload_edge_application(id).await?;
-        Ok(app)
+        let audit = Audit::new(gust_core::AuditAction::Update, "edge_application").of(id);
+        self.audited(caller, &audit, async {
+            caller.require(Scope::Write)?;
+            let mut app = self.edge_application_for(caller, id).await?;
+            patch.apply_to(&mut app)?;
+            self.store.update_edge_application(&app).await?;
+            self.reload_edge_application(id).await?;
+            Ok(app)
+        })
+        .await
     }
 
     /// Delete an application with its instances and rules; its domains stay, bound to none.
     pub async fn delete_edge_application(&self, caller: &Caller, id: u64) -> Result<()> {
-        caller.require(Scope::Write)?;
-        self.edge_application_for(caller, id).await?;
-        let unbound = self.store.delete_edge_application(id).await?;
-        self.live.edge.remove_app(id);
-        self.live.edge.unbind_domains(&unbound);
-        Ok(())
+        let audit = Audit::new(gust_core::AuditAction::Delete, "edge_application").of(id);
+        self.audited(caller, &audit, async {
+            caller.require(Scope::Write)?;
+            self.edge_application_for(caller, id).await?;
+            let unbound = self.store.delete_edge_application(id).await?;
+            self.live.edge.remove_app(id);
+            self.live.edge.unbind_domains(&unbound);
+            Ok(())
+        })
+        .await
     }
 
     /// Bind a function of the application's namespace into it, with `args` for its code.
@@ -91,31 +105,35 @@ impl Engine {
         app: u64,
         spec: FunctionInstanceSpec,
     ) -> Result<FunctionInstance> {
-        caller.require(Scope::Write)?;
-        let app = self.edge_application_for(caller, app).await?;
-        spec.validate(true)?;
-        let function = self
-            .instance_function(&app, spec.function.as_ref().expect("validated"))
-            .await?;
-        let now = gust_core::now();
-        let instance = FunctionInstance {
-            id: 0,
-            edge_application_id: app.id,
-            namespace_id: app.namespace_id.clone(),
-            name: spec.name.unwrap_or_default(),
-            function_id: function.id.clone(),
-            function_serial: function.serial,
-            args: spec.args.unwrap_or_else(|| function.args.clone()),
-            created_at: now,
-            updated_at: now,
-        };
-        let instance = self
-            .store
-            .create_edge_instance(&instance)
-            .await
-            .map_err(function_gone)?;
-        self.reload_edge_application(app.id).await?;
-        Ok(instance)
+        let audit = Audit::new(gust_core::AuditAction::Create, "edge_instance");
+        self.audited(caller, &audit, async {
+            caller.require(Scope::Write)?;
+            let app = self.edge_application_for(caller, app).await?;
+            spec.validate(true)?;
+            let function = self
+                .instance_function(&app, spec.function.as_ref().expect("validated"))
+                .await?;
+            let now = gust_core::now();
+            let instance = FunctionInstance {
+                id: 0,
+                edge_application_id: app.id,
+                namespace_id: app.namespace_id.clone(),
+                name: spec.name.unwrap_or_default(),
+                function_id: function.id.clone(),
+                function_serial: function.serial,
+                args: spec.args.unwrap_or_else(|| function.args.clone()),
+                created_at: now,
+                updated_at: now,
+            };
+            let instance = self
+                .store
+                .create_edge_instance(&instance)
+                .await
+                .map_err(function_gone)?;
+            self.reload_edge_application(app.id).await?;
+            Ok(instance)
+        })
+        .await
     }
 
     pub async fn list_edge_instances(
@@ -149,36 +167,44 @@ impl Engine {
         id: u64,
         patch: FunctionInstancePatch,
     ) -> Result<FunctionInstance> {
-        caller.require(Scope::Write)?;
-        let app = self.edge_application_for(caller, app).await?;
-        let mut instance = self.store.get_edge_instance(app.id, id).await?;
-        patch.validate(false)?;
-        if let Some(given) = &patch.function {
-            let function = self.instance_function(&app, given).await?;
-            instance.function_id = function.id;
-            instance.function_serial = function.serial;
-        }
-        if let Some(name) = patch.name {
-            instance.name = name;
-        }
-        if let Some(args) = patch.args {
-            instance.args = args;
-        }
-        instance.updated_at = gust_core::now();
-        self.store
-            .update_edge_instance(&instance)
-            .await
-            .map_err(function_gone)?;
-        self.reload_edge_application(app.id).await?;
-        Ok(instance)
+        let audit = Audit::new(gust_core::AuditAction::Update, "edge_instance").of(id);
+        self.audited(caller, &audit, async {
+            caller.require(Scope::Write)?;
+            let app = self.edge_application_for(caller, app).await?;
+            let mut instance = self.store.get_edge_instance(app.id, id).await?;
+            patch.validate(false)?;
+            if let Some(given) = &patch.function {
+                let function = self.instance_function(&app, given).await?;
+                instance.function_id = function.id;
+                instance.function_serial = function.serial;
+            }
+            if let Some(name) = patch.name {
+                instance.name = name;
+            }
+            if let Some(args) = patch.args {
+                instance.args = args;
+            }
+            instance.updated_at = gust_core::now();
+            self.store
+                .update_edge_instance(&instance)
+                .await
+                .map_err(function_gone)?;
+            self.reload_edge_application(app.id).await?;
+            Ok(instance)
+        })
+        .await
     }
 
     /// 409 while a rule runs the instance.
     pub async fn delete_edge_instance(&self, caller: &Caller, app: u64, id: u64) -> Result<()> {
-        caller.require(Scope::Write)?;
-        let app = self.edge_application_for(caller, app).await?;
-        self.store.delete_edge_instance(app.id, id).await?;
-        self.reload_edge_application(app.id).await
+        let audit = Audit::new(gust_core::AuditAction::Delete, "edge_instance").of(id);
+        self.audited(caller, &audit, async {
+            caller.require(Scope::Write)?;
+            let app = self.edge_application_for(caller, app).await?;
+            self.store.delete_edge_instance(app.id, id).await?;
+            self.reload_edge_application(app.id).await
+        })
+        .await
     }
 
     /// How many function instances run each function of the namespace, by function id.
@@ -204,24 +230,28 @@ impl Engine {
         app: u64,
         spec: EdgeRuleSpec,
     ) -> Result<EdgeRule> {
-        caller.require(Scope::Write)?;
-        let app = self.edge_application_for(caller, app).await?;
-        let last = self
-            .store
-            .list_edge_rules(app.id)
-            .await?
-            .iter()
-            .map(|r| r.order)
-            .max();
-        let order = last.map_or(0, |o| o.saturating_add(1));
-        let rule = spec.into_rule(app.id, order)?;
-        let rule = self
-            .store
-            .create_edge_rule(&rule, MAX_RULES)
-            .await
-            .map_err(|e| missing_target(e, &rule))?;
-        self.reload_edge_application(app.id).await?;
-        Ok(rule)
+        let audit = Audit::new(gust_core::AuditAction::Create, "edge_rule");
+        self.audited(caller, &audit, async {
+            caller.require(Scope::Write)?;
+            let app = self.edge_application_for(caller, app).await?;
+            let last = self
+                .store
+                .list_edge_rules(app.id)
+                .await?
+                .iter()
+                .map(|r| r.order)
+                .max();
+            let order = last.map_or(0, |o| o.saturating_add(1));
+            let rule = spec.into_rule(app.id, order)?;
+            let rule = self
+                .store
+                .create_edge_rule(&rule, MAX_RULES)
+                .await
+                .map_err(|e| missing_target(e, &rule))?;
+            self.reload_edge_application(app.id).await?;
+            Ok(rule)
+        })
+        .await
     }
 
     /// Every rule of an application, in evaluation order.
@@ -250,23 +280,31 @@ impl Engine {
         id: u64,
         patch: EdgeRulePatch,
     ) -> Result<EdgeRule> {
-        caller.require(Scope::Write)?;
-        let app = self.edge_application_for(caller, app).await?;
-        let mut rule = self.store.get_edge_rule(app.id, id).await?;
-        patch.apply_to(&mut rule)?;
-        self.store
-            .update_edge_rule(&rule)
-            .await
-            .map_err(|e| missing_target(e, &rule))?;
-        self.reload_edge_application(app.id).await?;
-        Ok(rule)
+        let audit = Audit::new(gust_core::AuditAction::Update, "edge_rule").of(id);
+        self.audited(caller, &audit, async {
+            caller.require(Scope::Write)?;
+            let app = self.edge_application_for(caller, app).await?;
+            let mut rule = self.store.get_edge_rule(app.id, id).await?;
+            patch.apply_to(&mut rule)?;
+            self.store
+                .update_edge_rule(&rule)
+                .await
+                .map_err(|e| missing_target(e, &rule))?;
+            self.reload_edge_application(app.id).await?;
+            Ok(rule)
+        })
+        .await
     }
 
     pub async fn delete_edge_rule(&self, caller: &Caller, app: u64, id: u64) -> Result<()> {
-        caller.require(Scope::Write)?;
-        let app = self.edge_application_for(caller, app).await?;
-        self.store.delete_edge_rule(app.id, id).await?;
-        self.reload_edge_application(app.id).await
+        let audit = Audit::new(gust_core::AuditAction::Delete, "edge_rule").of(id);
+        self.audited(caller, &audit, async {
+            caller.require(Scope::Write)?;
+            let app = self.edge_application_for(caller, app).await?;
+            self.store.delete_edge_rule(app.id, id).await?;
+            self.reload_edge_application(app.id).await
+        })
+        .await
     }
 
     /// Create an edge domain in the namespace `ns`: its cnames route at once.
@@ -276,19 +314,24 @@ impl Engine {
         ns: &str,
         spec: EdgeDomainSpec,
     ) -> Result<EdgeDomain> {
-        caller.require(Scope::Write)?;
-        caller.require_whole_namespace()?;
-        let namespace = self.namespace_for(caller, ns).await?;
-        let domain = spec.into_domain(&namespace.id)?;
-        self.check_edge_domain(caller, &domain).await?;
-        let mut domain = self
-            .store
-            .create_edge_domain(&domain)
-            .await
-            .map_err(cname_taken)?;
-        self.live.edge.put_domain(&domain);
-        self.decorate_edge_domain(&mut domain);
-        Ok(domain)
+        let audit = Audit::new(gust_core::AuditAction::Create, "edge_domain").within(ns);
+        self.audited(caller, &audit, async {
+            caller.require(Scope::Write)?;
+            caller.require_whole_namespace()?;
+            let namespace = self.namespace_for(caller, ns).await?;
+            audit.namespace_is(&namespace.id);
+            let domain = spec.into_domain(&namespace.id)?;
+            self.check_edge_domain(caller, &domain).await?;
+            let mut domain = self
+                .store
+                .create_edge_domain(&domain)
+                .await
+                .map_err(cname_taken)?;
+            self.live.edge.put_domain(&domain);
+            self.decorate_edge_domain(&mut domain);
+            Ok(domain)
+        })
+        .await
     }
 
     pub async fn list_edge_domains(
@@ -326,25 +369,33 @@ impl Engine {
         id: u64,
         patch: EdgeDomainPatch,
     ) -> Result<EdgeDomain> {
-        caller.require(Scope::Write)?;
-        let mut domain = self.edge_domain_for(caller, id).await?;
-        patch.apply_to(&mut domain)?;
-        self.check_edge_domain(caller, &domain).await?;
-        self.store
-            .update_edge_domain(&domain)
-            .await
-            .map_err(cname_taken)?;
-        self.live.edge.put_domain(&domain);
-        self.decorate_edge_domain(&mut domain);
-        Ok(domain)
+        let audit = Audit::new(gust_core::AuditAction::Update, "edge_domain").of(id);
+        self.audited(caller, &audit, async {
+            caller.require(Scope::Write)?;
+            let mut domain = self.edge_domain_for(caller, id).await?;
+            patch.apply_to(&mut domain)?;
+            self.check_edge_domain(caller, &domain).await?;
+            self.store
+                .update_edge_domain(&domain)
+                .await
+                .map_err(cname_taken)?;
+            self.live.edge.put_domain(&domain);
+            self.decorate_edge_domain(&mut domain);
+            Ok(domain)
+        })
+        .await
     }
 
     pub async fn delete_edge_domain(&self, caller: &Caller, id: u64) -> Result<()> {
-        caller.require(Scope::Write)?;
-        self.edge_domain_for(caller, id).await?;
-        self.store.delete_edge_domain(id).await?;
-        self.live.edge.remove_domain(id);
-        Ok(())
+        let audit = Audit::new(gust_core::AuditAction::Delete, "edge_domain").of(id);
+        self.audited(caller, &audit, async {
+            caller.require(Scope::Write)?;
+            self.edge_domain_for(caller, id).await?;
+            self.store.delete_edge_domain(id).await?;
+            self.live.edge.remove_domain(id);
+            Ok(())
+        })
+        .await
     }
 
     /// A function by its integer serial, checking the caller may touch it.

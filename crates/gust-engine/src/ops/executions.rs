@@ -6,6 +6,7 @@ use std::sync::Arc;
 use gust_core::{Execution, ExecutionTrigger, ListQuery, Page, Scope};
 
 use crate::Engine;
+use crate::audit::Audit;
 use crate::auth::Caller;
 use crate::error::{Error, Result};
 use crate::invoke::{self, RunRequest};
@@ -69,10 +70,17 @@ impl Engine {
         f: &str,
         id: &str,
     ) -> Result<()> {
-        caller.require(Scope::Write)?;
-        let (_, function) = self.function_for(caller, ns, f).await?;
-        self.recorder.flush().await;
-        Ok(self.store.delete_execution(&function.id, id).await?)
+        let audit = Audit::new(gust_core::AuditAction::Delete, "execution")
+            .of(id)
+            .within(ns);
+        self.audited(caller, &audit, async {
+            caller.require(Scope::Write)?;
+            let (_, function) = self.function_for(caller, ns, f).await?;
+            audit.namespace_is(&function.namespace_id);
+            self.recorder.flush().await;
+            Ok(self.store.delete_execution(&function.id, id).await?)
+        })
+        .await
     }
 
     /// An execution of any function of namespace `ns` the caller may see, by its id alone,

@@ -9,6 +9,7 @@ use gust_core::{
 use gust_runtime_process::ProcessRuntime;
 
 use crate::Engine;
+use crate::audit::Audit;
 use crate::auth::Caller;
 use crate::error::{Error, Result};
 use crate::jobs::events::Change;
@@ -35,20 +36,25 @@ impl Engine {
         ns: &str,
         spec: FunctionSpec,
     ) -> Result<Function> {
-        caller.require(Scope::Write)?;
-        caller.require_whole_namespace()?;
-        let namespace = self.namespace_for(caller, ns).await?;
-        let mut function = spec.into_new_function(&namespace.id, &namespace.name)?;
-        self.require_runtime(function.runtime)?;
-        function.serial = self.store.create_function(&function).await?;
-        if let Err(e) = self.sync_function_fields(None, &function).await {
-            // Nothing half-made stays behind.
-            let _ = self.store.delete_function(&function.id).await;
-            return Err(e);
-        }
-        self.decorate(&mut function);
-        self.emit_function(&function, Change::Create);
-        Ok(function)
+        let audit = Audit::new(gust_core::AuditAction::Create, "function").within(ns);
+        self.audited(caller, &audit, async {
+            caller.require(Scope::Write)?;
+            caller.require_whole_namespace()?;
+            let namespace = self.namespace_for(caller, ns).await?;
+            audit.namespace_is(&namespace.id);
+            let mut function = spec.into_new_function(&namespace.id, &namespace.name)?;
+            self.require_runtime(function.runtime)?;
+            function.serial = self.store.create_function(&function).await?;
+            if let Err(e) = self.sync_function_fields(None, &function).await {
+                // Nothing half-made stays behind.
+                let _ = self.store.delete_function(&function.id).await;
+                return Err(e);
+            }
+            self.decorate(&mut function);
+            self.emit_function(&function, Change::Create);
+            Ok(function)
+        })
+        .await
     }
 
     pub async fn get_function(&self, caller: &Caller, ns: &str, f: &str) -> Result<Function> {
@@ -65,10 +71,17 @@ impl Engine {
         f: &str,
         spec: FunctionSpec,
     ) -> Result<Function> {
-        caller.require(Scope::Write)?;
-        let (_, current) = self.function_for(caller, ns, f).await?;
-        let function = spec.replace(&current)?;
-        self.save_function(&current, function).await
+        let audit = Audit::new(gust_core::AuditAction::Update, "function")
+            .of(f)
+            .within(ns);
+        self.audited(caller, &audit, async {
+            caller.require(Scope::Write)?;
+            let (_, current) = self.function_for(caller, ns, f).await?;
+            audit.namespace_is(&current.namespace_id);
+            let function = spec.replace(&current)?;
+            self.save_function(&current, function).await
+        })
+        .await
     }
 
     pub async fn update_function(
@@ -78,11 +91,18 @@ impl Engine {
         f: &str,
         patch: FunctionPatch,
     ) -> Result<Function> {
-        caller.require(Scope::Write)?;
-        let (_, current) = self.function_for(caller, ns, f).await?;
-        let mut function = current.clone();
-        patch.apply_to(&mut function)?;
-        self.save_function(&current, function).await
+        let audit = Audit::new(gust_core::AuditAction::Update, "function")
+            .of(f)
+            .within(ns);
+        self.audited(caller, &audit, async {
+            caller.require(Scope::Write)?;
+            let (_, current) = self.function_for(caller, ns, f).await?;
+            audit.namespace_is(&current.namespace_id);
+            let mut function = current.clone();
+            patch.apply_to(&mut function)?;
+            self.save_function(&current, function).await
+        })
+        .await
     }
 
     async fn save_function(&self, before: &Function, function: Function) -> Result<Function> {
@@ -100,34 +120,41 @@ impl Engine {
     /// Delete the function, its triggers, domains, versions and deployments, and what only
     /// they used. Refused (409) while an alias points at it.
     pub async fn delete_function(&self, caller: &Caller, ns: &str, f: &str) -> Result<()> {
-        caller.require(Scope::Write)?;
-        let (_, function) = self.function_for(caller, ns, f).await?;
-        self.refuse_if_aliased(&function).await?;
-        self.refuse_if_edge_instances_run(&function).await?;
-        let deployments = self
-            .store
-            .list_deployments(
-                &function.id,
-                &ListQuery {
-                    limit: Some(gust_core::list::MAX_LIMIT),
-                    ..Default::default()
-                },
-            )
-            .await?;
-        self.live.remove(&function.id);
-        if let Err(e) = self.store.delete_function(&function.id).await {
-            // Refused (an instance was made meanwhile): the function serves on.
-            let _ = self.live.sync(&function).await;
-            return Err(e.into());
-        }
-        self.live.remove_versions(&function.id).await;
-        self.triggers.remove_function(&function.id);
-        self.live.replace_domains(&function.id, &[]);
-        self.emit_function(&function, Change::Delete);
-        for deployment in deployments.items {
-            self.release_deployment(&deployment).await;
-        }
-        Ok(())
+        let audit = Audit::new(gust_core::AuditAction::Delete, "function")
+            .of(f)
+            .within(ns);
+        self.audited(caller, &audit, async {
+            caller.require(Scope::Write)?;
+            let (_, function) = self.function_for(caller, ns, f).await?;
+            audit.resolved(&function.id, Some(&function.namespace_id));
+            self.refuse_if_aliased(&function).await?;
+            self.refuse_if_edge_instances_run(&function).await?;
+            let deployments = self
+                .store
+                .list_deployments(
+                    &function.id,
+                    &ListQuery {
+                        limit: Some(gust_core::list::MAX_LIMIT),
+                        ..Default::default()
+                    },
+                )
+                .await?;
+            self.live.remove(&function.id);
+            if let Err(e) = self.store.delete_function(&function.id).await {
+                // Refused (an instance was made meanwhile): the function serves on.
+                let _ = self.live.sync(&function).await;
+                return Err(e.into());
+            }
+            self.live.remove_versions(&function.id).await;
+            self.triggers.remove_function(&function.id);
+            self.live.replace_domains(&function.id, &[]);
+            self.emit_function(&function, Change::Delete);
+            for deployment in deployments.items {
+                self.release_deployment(&deployment).await;
+            }
+            Ok(())
+        })
+        .await
     }
 
     /// `functions.{id}.{change}`, with the function as it is now.

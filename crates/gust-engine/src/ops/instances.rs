@@ -7,6 +7,7 @@ use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
 use crate::Engine;
+use crate::audit::Audit;
 use crate::auth::Caller;
 use crate::error::{Error, Result};
 use crate::live::Runner;
@@ -110,54 +111,61 @@ impl Engine {
         delta: i32,
         version: Option<u32>,
     ) -> Result<ScaledInstances> {
-        caller.require(Scope::Write)?;
-        let (namespace, function) = self.function_for(caller, ns, f).await?;
-        if delta == 0 {
-            return Err(Error::invalid(
-                "count",
-                "must not be 0: positive starts workers, negative stops idle ones",
-            ));
-        }
-        if function.runtime == gust_core::RuntimeId::Wasm {
-            return Err(Error::conflict(
-                "Wasm functions have no warm workers: each request runs in a fresh instance",
-            ));
-        }
-        let live = match gust_core::version::version_number(version) {
-            None => self.live.get(&namespace.id, &function.id).ok_or_else(|| {
-                Error::conflict(format!(
-                    "function `{}` has no active deployment, so no workers to scale",
-                    function.name
-                ))
-            })?,
-            Some(number) => {
-                self.get_version(caller, ns, f, number).await?;
-                self.live
-                    .find_version(&namespace.id, &function.id, number)
-                    .await?
+        let audit = Audit::new(gust_core::AuditAction::Scale, "function")
+            .of(f)
+            .within(ns);
+        self.audited(caller, &audit, async {
+            caller.require(Scope::Write)?;
+            let (namespace, function) = self.function_for(caller, ns, f).await?;
+            audit.namespace_is(&function.namespace_id);
+            if delta == 0 {
+                return Err(Error::invalid(
+                    "count",
+                    "must not be 0: positive starts workers, negative stops idle ones",
+                ));
             }
-        };
-        let Runner::Process(pool) = &live.runner else {
-            return Err(Error::conflict(
-                "Wasm functions have no warm workers: each request runs in a fresh instance",
-            ));
-        };
-        let count = delta.unsigned_abs();
-        Ok(if delta > 0 {
-            let scaled = pool.scale_up(count).await;
-            ScaledInstances {
-                started: scaled.changed,
-                stopped: 0,
-                instances: scaled.instances,
+            if function.runtime == gust_core::RuntimeId::Wasm {
+                return Err(Error::conflict(
+                    "Wasm functions have no warm workers: each request runs in a fresh instance",
+                ));
             }
-        } else {
-            let scaled = pool.scale_down(count);
-            ScaledInstances {
-                started: 0,
-                stopped: scaled.changed,
-                instances: scaled.instances,
-            }
+            let live = match gust_core::version::version_number(version) {
+                None => self.live.get(&namespace.id, &function.id).ok_or_else(|| {
+                    Error::conflict(format!(
+                        "function `{}` has no active deployment, so no workers to scale",
+                        function.name
+                    ))
+                })?,
+                Some(number) => {
+                    self.get_version(caller, ns, f, number).await?;
+                    self.live
+                        .find_version(&namespace.id, &function.id, number)
+                        .await?
+                }
+            };
+            let Runner::Process(pool) = &live.runner else {
+                return Err(Error::conflict(
+                    "Wasm functions have no warm workers: each request runs in a fresh instance",
+                ));
+            };
+            let count = delta.unsigned_abs();
+            Ok(if delta > 0 {
+                let scaled = pool.scale_up(count).await;
+                ScaledInstances {
+                    started: scaled.changed,
+                    stopped: 0,
+                    instances: scaled.instances,
+                }
+            } else {
+                let scaled = pool.scale_down(count);
+                ScaledInstances {
+                    started: 0,
+                    stopped: scaled.changed,
+                    instances: scaled.instances,
+                }
+            })
         })
+        .await
     }
 
     /// Stop the workers of a function's current configuration, or of one of its versions.
@@ -168,15 +176,21 @@ impl Engine {
         f: &str,
         version: Option<u32>,
     ) -> Result<Detached> {
-        caller.require(Scope::Write)?;
-        let detached = match self.live_entry(caller, ns, f, version).await? {
-            Some(live) => match &live.runner {
-                Runner::Process(pool) => pool.detach().await,
-                Runner::Wasm { .. } => 0,
-            },
-            None => 0,
-        };
-        Ok(Detached { detached })
+        let audit = Audit::new(gust_core::AuditAction::Detach, "function")
+            .of(f)
+            .within(ns);
+        self.audited(caller, &audit, async {
+            caller.require(Scope::Write)?;
+            let detached = match self.live_entry(caller, ns, f, version).await? {
+                Some(live) => match &live.runner {
+                    Runner::Process(pool) => pool.detach().await,
+                    Runner::Wasm { .. } => 0,
+                },
+                None => 0,
+            };
+            Ok(Detached { detached })
+        })
+        .await
     }
 }
 
@@ -200,3 +214,7 @@ impl Engine {
         })
     }
 }
+
+// The function they act on is named by the operation's own audit record.
+impl crate::audit::Audited for ScaledInstances {}
+impl crate::audit::Audited for Detached {}

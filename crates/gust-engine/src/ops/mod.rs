@@ -4,6 +4,7 @@
 //! triggers) and the platform's events in step before it returns. Reads of executions see every record written
 //! before they were asked (the recorder is flushed first).
 
+mod admin;
 mod changes;
 mod chunks;
 mod deployments;
@@ -21,6 +22,7 @@ mod triggers;
 mod versions;
 mod webhooks;
 
+pub use crate::keys::Rotation;
 pub use changes::ChangeNotice;
 pub use chunks::{CONTENT_RANGE, ChunkRange, ChunkUpload};
 pub use deployments::{Upload, UploadOptions, upload_too_large};
@@ -71,11 +73,33 @@ impl Engine {
     pub async fn stop(&self, grace: std::time::Duration) {
         self.queue.drain(grace).await;
         self.recorder.flush().await;
+        self.write_token_uses().await;
+        self.audit.flush().await;
     }
 
-    /// The caller a bearer secret stands for, or why it is refused (401).
+    /// Write tokens' uses since the last write (a failed write is retried with the next).
+    pub async fn write_token_uses(&self) {
+        let uses = self.tokens.take_uses();
+        if let Err(e) = self.store.record_token_use(&uses).await {
+            tracing::warn!(error = %e, "writing tokens' last uses failed; retrying later");
+            self.tokens.untake_uses(&uses);
+        }
+    }
+
+    /// The caller a bearer secret stands for, or why it is refused (401), for a request whose
+    /// address is unknown.
     pub fn authenticate(&self, secret: Option<&str>) -> Result<Caller> {
-        auth::authenticate(&self.tokens, secret)
+        auth::authenticate(&self.tokens, secret, None)
+    }
+
+    /// The caller a secret sent from `client` stands for; 401 when it stands for none, 429
+    /// when that address has failed too often lately.
+    pub fn authenticate_from(
+        &self,
+        secret: Option<&str>,
+        client: Option<std::net::IpAddr>,
+    ) -> Result<Caller> {
+        auth::authenticate(&self.tokens, secret, client)
     }
 
     /// Resolve a namespace (name or id), checking the caller may touch it.

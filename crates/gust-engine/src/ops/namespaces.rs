@@ -3,6 +3,7 @@
 use gust_core::{ListQuery, Namespace, NamespacePatch, NamespaceSpec, Page, Scope};
 
 use crate::Engine;
+use crate::audit::Audit;
 use crate::auth::Caller;
 use crate::error::{Error, Result};
 use crate::jobs::events::Change;
@@ -26,11 +27,15 @@ impl Engine {
         caller: &Caller,
         spec: NamespaceSpec,
     ) -> Result<Namespace> {
-        caller.require(Scope::Admin)?;
-        let ns = spec.into_new_namespace()?;
-        self.store.create_namespace(&ns).await?;
-        self.emit_namespace(&ns, Change::Create);
-        Ok(ns)
+        let audit = Audit::new(gust_core::AuditAction::Create, "namespace");
+        self.audited(caller, &audit, async {
+            caller.require(Scope::Admin)?;
+            let ns = spec.into_new_namespace()?;
+            self.store.create_namespace(&ns).await?;
+            self.emit_namespace(&ns, Change::Create);
+            Ok(ns)
+        })
+        .await
     }
 
     pub async fn get_namespace(&self, caller: &Caller, key: &str) -> Result<Namespace> {
@@ -45,28 +50,38 @@ impl Engine {
         key: &str,
         patch: NamespacePatch,
     ) -> Result<Namespace> {
-        caller.require(Scope::Write)?;
-        caller.require_whole_namespace()?;
-        let mut namespace = self.namespace_for(caller, key).await?;
-        patch.apply_to(&mut namespace)?;
-        self.store.update_namespace(&namespace).await?;
-        self.live.sync_namespace(&namespace).await?;
-        self.emit_namespace(&namespace, Change::Update);
-        Ok(namespace)
+        let audit = Audit::new(gust_core::AuditAction::Update, "namespace").of(key);
+        self.audited(caller, &audit, async {
+            caller.require(Scope::Write)?;
+            caller.require_whole_namespace()?;
+            let mut namespace = self.namespace_for(caller, key).await?;
+            audit.namespace_is(&namespace.id);
+            patch.apply_to(&mut namespace)?;
+            self.store.update_namespace(&namespace).await?;
+            self.live.sync_namespace(&namespace).await?;
+            self.emit_namespace(&namespace, Change::Update);
+            Ok(namespace)
+        })
+        .await
     }
 
     pub async fn delete_namespace(&self, caller: &Caller, key: &str) -> Result<()> {
-        caller.require(Scope::Admin)?;
-        let namespace = self.namespace_for(caller, key).await?;
-        if namespace.name == gust_core::DEFAULT_NAMESPACE {
-            return Err(Error::conflict("the default namespace cannot be deleted"));
-        }
-        self.store.delete_namespace(&namespace.id).await?;
-        // Its edge applications and domains went with it.
-        self.live.edge.remove_namespace(&namespace.id);
-        self.reload_edge_domains().await?;
-        self.emit_namespace(&namespace, Change::Delete);
-        Ok(())
+        let audit = Audit::new(gust_core::AuditAction::Delete, "namespace").of(key);
+        self.audited(caller, &audit, async {
+            caller.require(Scope::Admin)?;
+            let namespace = self.namespace_for(caller, key).await?;
+            audit.resolved(&namespace.id, Some(&namespace.id));
+            if namespace.name == gust_core::DEFAULT_NAMESPACE {
+                return Err(Error::conflict("the default namespace cannot be deleted"));
+            }
+            self.store.delete_namespace(&namespace.id).await?;
+            // Its edge applications and domains went with it.
+            self.live.edge.remove_namespace(&namespace.id);
+            self.reload_edge_domains().await?;
+            self.emit_namespace(&namespace, Change::Delete);
+            Ok(())
+        })
+        .await
     }
 
     /// `namespaces.{id}.{change}`, with the namespace as it is now (secrets masked).

@@ -15,6 +15,7 @@ use http::Method;
 use http_body_util::BodyExt;
 
 use crate::Engine;
+use crate::audit::Audit;
 use crate::auth::Caller;
 use crate::builder;
 use crate::error::{Error, Result};
@@ -123,14 +124,20 @@ impl Engine {
         B: http_body::Body<Data = Bytes> + Unpin,
         B::Error: std::fmt::Display,
     {
-        let received = self
-            .receive_signed_upload(token, content_length, &mut body)
-            .await;
-        if received.is_err() {
-            // Read what is left, so the client gets the answer rather than a reset.
-            crate::invoke::drain(body).await;
-        }
-        received
+        // The signed URL is the credential: no token to name, and the function's namespace
+        // is known only once the token is read.
+        let audit = Audit::new(gust_core::AuditAction::Deploy, "deployment");
+        self.audited_as(None, None, &audit, async {
+            let received = self
+                .receive_signed_upload(token, content_length, &mut body)
+                .await;
+            if received.is_err() {
+                // Read what is left, so the client gets the answer rather than a reset.
+                crate::invoke::drain(body).await;
+            }
+            received
+        })
+        .await
     }
 
     async fn receive_signed_upload<B>(
@@ -161,6 +168,7 @@ impl Engine {
         let function = self.store.get_function_by_id(&claims.function_id).await?;
         let single_use = self.signer.claim(&claims, now)?;
         let mut upload = Upload {
+            caller: None,
             function,
             writer: self.blobs.writer().await.map_err(Error::internal)?,
             head: Vec::new(),
@@ -210,56 +218,61 @@ impl Engine {
     /// the active deployment's code again (else the latest deployment's) as a new deployment
     /// and activate that. 409 when the function has no code at all.
     pub async fn deploy_function(&self, caller: &Caller, ns: &str, f: &str) -> Result<Deployment> {
-        caller.require(Scope::Write)?;
-        let (_, function) = self.function_for(caller, ns, f).await?;
-        let newest_first = self
-            .store
-            .list_deployments(
-                &function.id,
-                &ListQuery {
-                    limit: Some(gust_core::list::MAX_LIMIT),
-                    ..Default::default()
-                },
-            )
-            .await?
-            .items;
-        // A chunked upload still arriving is no candidate either way.
-        let mut complete = newest_first
-            .into_iter()
-            .filter(|d| d.status != DeploymentStatus::Uploading);
-        let newest = complete.next();
-        if let Some(newest) = &newest
-            && newest.status == DeploymentStatus::Uploaded
-        {
-            // One deploy at a time takes it: a second one then finds it queued, and redeploys.
-            let _lock = self.uploads.lock(&newest.id).await;
-            let mut deployment = self.store.get_deployment(&function.id, &newest.id).await?;
-            if deployment.status == DeploymentStatus::Uploaded {
-                deployment.status = DeploymentStatus::Waiting;
-                deployment.activate_when_ready = true;
-                deployment.updated_at = gust_core::now();
-                self.store.update_deployment(&deployment).await?;
-                self.builder
-                    .enqueue(deployment.id.clone(), function.id.clone());
-                builder::emit(
-                    &self.events,
-                    &function.namespace_id,
-                    &deployment,
-                    Change::Update,
-                );
-                return Ok(deployment);
-            }
-        }
-        let source = match &function.active_deployment {
-            Some(id) => self.store.get_deployment(&function.id, id).await?,
-            None => newest.ok_or_else(|| {
-                no_code(
-                    "the function has no code to deploy; upload some first (…/upload-url or \
-                     …/deployments)",
+        let audit = Audit::new(gust_core::AuditAction::Deploy, "deployment").within(ns);
+        self.audited(caller, &audit, async {
+            caller.require(Scope::Write)?;
+            let (_, function) = self.function_for(caller, ns, f).await?;
+            audit.namespace_is(&function.namespace_id);
+            let newest_first = self
+                .store
+                .list_deployments(
+                    &function.id,
+                    &ListQuery {
+                        limit: Some(gust_core::list::MAX_LIMIT),
+                        ..Default::default()
+                    },
                 )
-            })?,
-        };
-        self.redeploy(&function, &source).await
+                .await?
+                .items;
+            // A chunked upload still arriving is no candidate either way.
+            let mut complete = newest_first
+                .into_iter()
+                .filter(|d| d.status != DeploymentStatus::Uploading);
+            let newest = complete.next();
+            if let Some(newest) = &newest
+                && newest.status == DeploymentStatus::Uploaded
+            {
+                // One deploy at a time takes it: a second one then finds it queued, and redeploys.
+                let _lock = self.uploads.lock(&newest.id).await;
+                let mut deployment = self.store.get_deployment(&function.id, &newest.id).await?;
+                if deployment.status == DeploymentStatus::Uploaded {
+                    deployment.status = DeploymentStatus::Waiting;
+                    deployment.activate_when_ready = true;
+                    deployment.updated_at = gust_core::now();
+                    self.store.update_deployment(&deployment).await?;
+                    self.builder
+                        .enqueue(deployment.id.clone(), function.id.clone());
+                    builder::emit(
+                        &self.events,
+                        &function.namespace_id,
+                        &deployment,
+                        Change::Update,
+                    );
+                    return Ok(deployment);
+                }
+            }
+            let source = match &function.active_deployment {
+                Some(id) => self.store.get_deployment(&function.id, id).await?,
+                None => newest.ok_or_else(|| {
+                    no_code(
+                        "the function has no code to deploy; upload some first (…/upload-url or \
+                     …/deployments)",
+                    )
+                })?,
+            };
+            self.redeploy(&function, &source).await
+        })
+        .await
     }
 
     /// A new deployment of `source`'s code (the same blob), queued to build and activate.

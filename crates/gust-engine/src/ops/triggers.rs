@@ -6,6 +6,7 @@ use gust_core::{
 };
 
 use crate::Engine;
+use crate::audit::Audit;
 use crate::auth::Caller;
 use crate::error::{Error, Result};
 
@@ -30,12 +31,17 @@ impl Engine {
         f: &str,
         spec: TriggerSpec,
     ) -> Result<FunctionTrigger> {
-        caller.require(Scope::Write)?;
-        let (namespace, function) = self.function_for(caller, ns, f).await?;
-        let trigger = spec.into_trigger(&namespace.id, &function.id, TriggerOrigin::Api)?;
-        self.store.create_trigger(&trigger).await?;
-        self.triggers.put(trigger.clone());
-        Ok(trigger)
+        let audit = Audit::new(gust_core::AuditAction::Create, "trigger").within(ns);
+        self.audited(caller, &audit, async {
+            caller.require(Scope::Write)?;
+            let (namespace, function) = self.function_for(caller, ns, f).await?;
+            audit.namespace_is(&function.namespace_id);
+            let trigger = spec.into_trigger(&namespace.id, &function.id, TriggerOrigin::Api)?;
+            self.store.create_trigger(&trigger).await?;
+            self.triggers.put(trigger.clone());
+            Ok(trigger)
+        })
+        .await
     }
 
     pub async fn get_trigger(
@@ -61,8 +67,13 @@ impl Engine {
         id: &str,
         patch: TriggerPatch,
     ) -> Result<FunctionTrigger> {
+        let audit = Audit::new(gust_core::AuditAction::Update, "trigger")
+            .of(id)
+            .within(ns);
+        self.audited(caller, &audit, async {
         caller.require(Scope::Write)?;
         let (_, function) = self.function_for(caller, ns, f).await?;
+        audit.namespace_is(&function.namespace_id);
         let _editing = self.triggers.edits.lock().await;
         let mut trigger = self.store.get_trigger(&function.id, id).await?;
         if trigger.origin == TriggerOrigin::Function {
@@ -80,20 +91,29 @@ impl Engine {
         self.store.update_trigger(&trigger).await?;
         self.triggers.put(trigger.clone());
         Ok(trigger)
+    })
+        .await
     }
 
     pub async fn delete_trigger(&self, caller: &Caller, ns: &str, f: &str, id: &str) -> Result<()> {
-        caller.require(Scope::Write)?;
-        let (_, function) = self.function_for(caller, ns, f).await?;
-        let trigger = self.store.get_trigger(&function.id, id).await?;
-        if trigger.origin == TriggerOrigin::Function {
-            return Err(Error::conflict(format!(
-                "trigger {id} comes from the function's `schedule` or `events` field; \
+        let audit = Audit::new(gust_core::AuditAction::Delete, "trigger")
+            .of(id)
+            .within(ns);
+        self.audited(caller, &audit, async {
+            caller.require(Scope::Write)?;
+            let (_, function) = self.function_for(caller, ns, f).await?;
+            audit.namespace_is(&function.namespace_id);
+            let trigger = self.store.get_trigger(&function.id, id).await?;
+            if trigger.origin == TriggerOrigin::Function {
+                return Err(Error::conflict(format!(
+                    "trigger {id} comes from the function's `schedule` or `events` field; \
                  change that field instead (PATCH the function)"
-            )));
-        }
-        self.store.delete_trigger(&trigger.id).await?;
-        self.triggers.remove(&trigger.id);
-        Ok(())
+                )));
+            }
+            self.store.delete_trigger(&trigger.id).await?;
+            self.triggers.remove(&trigger.id);
+            Ok(())
+        })
+        .await
     }
 }

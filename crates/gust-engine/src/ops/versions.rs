@@ -14,6 +14,7 @@ use gust_core::{
 use gust_store::StoreError;
 
 use crate::Engine;
+use crate::audit::Audit;
 use crate::auth::Caller;
 use crate::error::{Error, Result};
 use crate::jobs::events::Change;
@@ -46,8 +47,11 @@ impl Engine {
         f: &str,
         spec: VersionSpec,
     ) -> Result<FunctionVersion> {
+        let audit = Audit::new(gust_core::AuditAction::Create, "version").within(ns);
+        self.audited(caller, &audit, async {
         caller.require(Scope::Write)?;
         let (_, function) = self.function_for(caller, ns, f).await?;
+        audit.namespace_is(&function.namespace_id);
         let Some(active) = function.active_deployment.as_deref() else {
             return Err(Error::new(
                 http::StatusCode::CONFLICT,
@@ -84,6 +88,8 @@ impl Engine {
             })?;
         self.emit_version(&made, Change::Create);
         Ok(made)
+    })
+        .await
     }
 
     /// Every version of a function, lowest number first (at most [`MAX_VERSIONS`], one page).
@@ -137,13 +143,20 @@ impl Engine {
         f: &str,
         number: u32,
     ) -> Result<()> {
-        caller.require(Scope::Write)?;
-        let (_, function) = self.function_for(caller, ns, f).await?;
-        let version = self.version_of(&function, number).await?;
-        self.store.delete_version(&function.id, number).await?;
-        self.live.remove_version(&function.id, number).await;
-        self.emit_version(&version, Change::Delete);
-        Ok(())
+        let audit = Audit::new(gust_core::AuditAction::Delete, "version")
+            .of(format!("{f}:{number}"))
+            .within(ns);
+        self.audited(caller, &audit, async {
+            caller.require(Scope::Write)?;
+            let (_, function) = self.function_for(caller, ns, f).await?;
+            audit.namespace_is(&function.namespace_id);
+            let version = self.version_of(&function, number).await?;
+            self.store.delete_version(&function.id, number).await?;
+            self.live.remove_version(&function.id, number).await;
+            self.emit_version(&version, Change::Delete);
+            Ok(())
+        })
+        .await
     }
 
     async fn version_of(&self, function: &Function, number: u32) -> Result<FunctionVersion> {
@@ -170,28 +183,32 @@ impl Engine {
     /// Name a function and one of its versions (none: its current configuration) in a
     /// namespace; `/fn/{ns}/{fn}:{alias}/…` runs it from now on.
     pub async fn create_alias(&self, caller: &Caller, ns: &str, spec: AliasSpec) -> Result<Alias> {
-        caller.require(Scope::Write)?;
-        // The name first: a bad one is refused whatever else is wrong.
-        let name = spec
-            .name
-            .as_deref()
-            .ok_or_else(|| Error::invalid("name", "is required"))?;
-        version::alias_name("name", name)?;
-        let function_key = spec
-            .function
-            .clone()
-            .ok_or_else(|| Error::invalid("function", "is required: the function it runs"))?;
-        let (namespace, function) = self.function_for(caller, ns, &function_key).await?;
-        if let Some(number) = version::version_number(spec.version) {
-            self.version_of(&function, number).await?;
-        }
-        let alias = spec.into_alias(&function)?;
-        self.store
-            .create_alias(&alias)
-            .await
-            .map_err(|e| alias_write_error(e, &function, alias.version))?;
-        self.live.put_alias(&alias, &namespace.name, &function.name);
-        Ok(alias)
+        let audit = Audit::new(gust_core::AuditAction::Create, "alias").within(ns);
+        self.audited(caller, &audit, async {
+            caller.require(Scope::Write)?;
+            // The name first: a bad one is refused whatever else is wrong.
+            let name = spec
+                .name
+                .as_deref()
+                .ok_or_else(|| Error::invalid("name", "is required"))?;
+            version::alias_name("name", name)?;
+            let function_key = spec
+                .function
+                .clone()
+                .ok_or_else(|| Error::invalid("function", "is required: the function it runs"))?;
+            let (namespace, function) = self.function_for(caller, ns, &function_key).await?;
+            if let Some(number) = version::version_number(spec.version) {
+                self.version_of(&function, number).await?;
+            }
+            let alias = spec.into_alias(&function)?;
+            self.store
+                .create_alias(&alias)
+                .await
+                .map_err(|e| alias_write_error(e, &function, alias.version))?;
+            self.live.put_alias(&alias, &namespace.name, &function.name);
+            Ok(alias)
+        })
+        .await
     }
 
     /// The aliases of a namespace, or of one function (`function`: its name or id).
@@ -234,35 +251,47 @@ impl Engine {
         name: &str,
         patch: AliasPatch,
     ) -> Result<Alias> {
-        caller.require(Scope::Write)?;
-        let mut alias = self.alias_for(caller, ns, name).await?;
-        let (namespace, function) = match &patch.function {
-            Some(f) => self.function_for(caller, ns, f).await?,
-            None => {
-                self.function_for(caller, &alias.namespace_id, &alias.function_id)
-                    .await?
+        let audit = Audit::new(gust_core::AuditAction::Update, "alias")
+            .of(name)
+            .within(ns);
+        self.audited(caller, &audit, async {
+            caller.require(Scope::Write)?;
+            let mut alias = self.alias_for(caller, ns, name).await?;
+            let (namespace, function) = match &patch.function {
+                Some(f) => self.function_for(caller, ns, f).await?,
+                None => {
+                    self.function_for(caller, &alias.namespace_id, &alias.function_id)
+                        .await?
+                }
+            };
+            let moved_to = patch.function.is_some().then_some(&function);
+            patch.apply_to(&mut alias, moved_to)?;
+            if let Some(number) = alias.version {
+                self.version_of(&function, number).await?;
             }
-        };
-        let moved_to = patch.function.is_some().then_some(&function);
-        patch.apply_to(&mut alias, moved_to)?;
-        if let Some(number) = alias.version {
-            self.version_of(&function, number).await?;
-        }
-        self.store
-            .update_alias(&alias)
-            .await
-            .map_err(|e| alias_write_error(e, &function, alias.version))?;
-        self.live.put_alias(&alias, &namespace.name, &function.name);
-        Ok(alias)
+            self.store
+                .update_alias(&alias)
+                .await
+                .map_err(|e| alias_write_error(e, &function, alias.version))?;
+            self.live.put_alias(&alias, &namespace.name, &function.name);
+            Ok(alias)
+        })
+        .await
     }
 
     /// Delete an alias: its name stops routing at once.
     pub async fn delete_alias(&self, caller: &Caller, ns: &str, name: &str) -> Result<()> {
-        caller.require(Scope::Write)?;
-        let alias = self.alias_for(caller, ns, name).await?;
-        self.store.delete_alias(&alias.id).await?;
-        self.live.remove_alias(&alias.namespace_id, &alias.name);
-        Ok(())
+        let audit = Audit::new(gust_core::AuditAction::Delete, "alias")
+            .of(name)
+            .within(ns);
+        self.audited(caller, &audit, async {
+            caller.require(Scope::Write)?;
+            let alias = self.alias_for(caller, ns, name).await?;
+            self.store.delete_alias(&alias.id).await?;
+            self.live.remove_alias(&alias.namespace_id, &alias.name);
+            Ok(())
+        })
+        .await
     }
 
     async fn alias_for(&self, caller: &Caller, ns: &str, name: &str) -> Result<Alias> {

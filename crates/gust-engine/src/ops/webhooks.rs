@@ -6,6 +6,7 @@ use bytes::Bytes;
 use gust_core::{ExecutionTrigger, ListQuery, Page, Scope, Webhook, WebhookSpec};
 
 use crate::Engine;
+use crate::audit::Audit;
 use crate::auth::Caller;
 use crate::error::{Error, Result};
 use crate::jobs::{self, Accepted, Submission};
@@ -22,12 +23,17 @@ impl Engine {
         f: &str,
         spec: WebhookSpec,
     ) -> Result<Webhook> {
-        caller.require(Scope::Write)?;
-        let (namespace, function) = self.function_for(caller, ns, f).await?;
-        let mut webhook = spec.into_webhook(&namespace.id, &function.id)?;
-        self.store.create_webhook(&webhook).await?;
-        self.decorate_webhook(&mut webhook);
-        Ok(webhook)
+        let audit = Audit::new(gust_core::AuditAction::Create, "webhook").within(ns);
+        self.audited(caller, &audit, async {
+            caller.require(Scope::Write)?;
+            let (namespace, function) = self.function_for(caller, ns, f).await?;
+            audit.namespace_is(&function.namespace_id);
+            let mut webhook = spec.into_webhook(&namespace.id, &function.id)?;
+            self.store.create_webhook(&webhook).await?;
+            self.decorate_webhook(&mut webhook);
+            Ok(webhook)
+        })
+        .await
     }
 
     /// The webhooks of a namespace, or of one function of it (`function`: name or id).
@@ -76,34 +82,42 @@ impl Engine {
         id: &str,
         patch: WebhookSpec,
     ) -> Result<Webhook> {
-        caller.require(Scope::Write)?;
-        let mut changed = self.webhook_for(caller, id).await?;
-        if let Some(target) = &patch.function {
-            let function = self
-                .store
-                .get_function(&changed.namespace_id, target)
-                .await
-                .map_err(|e| match Error::from(e) {
-                    e if e.status == http::StatusCode::NOT_FOUND => Error::invalid(
-                        "function",
-                        format!("no function `{target}` in the webhook's namespace"),
-                    ),
-                    e => e,
-                })?;
-            caller.require_function(&function.id)?;
-            changed.function_id = function.id;
-        }
-        patch.apply_to(&mut changed)?;
-        self.store.update_webhook(&changed).await?;
-        self.decorate_webhook(&mut changed);
-        Ok(changed)
+        let audit = Audit::new(gust_core::AuditAction::Update, "webhook").of(id);
+        self.audited(caller, &audit, async {
+            caller.require(Scope::Write)?;
+            let mut changed = self.webhook_for(caller, id).await?;
+            if let Some(target) = &patch.function {
+                let function = self
+                    .store
+                    .get_function(&changed.namespace_id, target)
+                    .await
+                    .map_err(|e| match Error::from(e) {
+                        e if e.status == http::StatusCode::NOT_FOUND => Error::invalid(
+                            "function",
+                            format!("no function `{target}` in the webhook's namespace"),
+                        ),
+                        e => e,
+                    })?;
+                caller.require_function(&function.id)?;
+                changed.function_id = function.id;
+            }
+            patch.apply_to(&mut changed)?;
+            self.store.update_webhook(&changed).await?;
+            self.decorate_webhook(&mut changed);
+            Ok(changed)
+        })
+        .await
     }
 
     pub async fn delete_webhook(&self, caller: &Caller, id: &str) -> Result<()> {
-        caller.require(Scope::Write)?;
-        let webhook = self.webhook_for(caller, id).await?;
-        self.store.delete_webhook(&webhook.id).await?;
-        Ok(())
+        let audit = Audit::new(gust_core::AuditAction::Delete, "webhook").of(id);
+        self.audited(caller, &audit, async {
+            caller.require(Scope::Write)?;
+            let webhook = self.webhook_for(caller, id).await?;
+            self.store.delete_webhook(&webhook.id).await?;
+            Ok(())
+        })
+        .await
     }
 
     /// `POST /hooks/{id}`, no token: store and queue an async execution of the webhook's
