@@ -66,6 +66,7 @@ macro_rules! conformance_tests {
             interrupted_runs_go_back_to_the_queue,
             pruning_drops_finished_executions_past_the_age_limit,
             pruning_keeps_only_the_newest_finished_executions,
+            a_backlog_larger_than_a_pruning_batch_is_pruned_whole,
             function_serials_are_given_in_order_and_never_again,
             edge_resources_are_numbered_and_checked,
             deleting_an_edge_application_takes_its_instances_and_rules_and_unbinds_its_domains,
@@ -1789,6 +1790,30 @@ pub async fn pruning_drops_finished_executions_past_the_age_limit(store: &dyn St
     );
     assert_eq!(remaining_ids(store, &g).await, [other_function.id]);
     assert_eq!(store.prune_executions(&f.id, &week, now).await.unwrap(), 0);
+}
+
+/// Pruning deletes in batches (so it never holds the write lock long): a backlog of several
+/// batches still goes entirely, to the exact count kept.
+pub async fn a_backlog_larger_than_a_pruning_batch_is_pruned_whole(store: &dyn Store) {
+    let ns = created_namespace(store, "shop").await;
+    let f = created_function(store, &ns, "checkout").await;
+    let now = base_time() + Duration::days(1);
+    let runs: Vec<Execution> = (0..4_500)
+        .map(|i| completed_run(&f, base_time() + Duration::milliseconds(i), 1))
+        .collect();
+    put(store, runs.clone()).await;
+    let ten = ExecutionRetention {
+        max_count: 10,
+        max_age_s: 30 * 86_400,
+    };
+    assert_eq!(
+        store.prune_executions(&f.id, &ten, now).await.unwrap(),
+        4_490
+    );
+    assert_eq!(
+        remaining_ids(store, &f).await,
+        sorted_ids(runs[4_490..].iter().map(|e| &e.id))
+    );
 }
 
 pub async fn pruning_keeps_only_the_newest_finished_executions(store: &dyn Store) {

@@ -36,7 +36,37 @@ pub struct SqliteStore {
     pub(crate) keyring: Arc<Keyring>,
 }
 
+/// Finished executions: the queue and runs in progress own the others.
+const FINISHED: &str = "status NOT IN ('queued', 'running')";
+/// Executions deleted per statement when pruning, and the pause between statements that lets
+/// the execution writer in.
+const PRUNE_BATCH: i64 = 2_000;
+const PRUNE_PAUSE: std::time::Duration = std::time::Duration::from_millis(5);
+
 impl SqliteStore {
+    /// Delete a function's finished executions older than the id `before`, a batch per
+    /// statement with a pause between: one delete of a large backlog would hold the write lock
+    /// for seconds, and every run's record waits for that lock.
+    async fn delete_finished_before(&self, function_id: &str, before: &str) -> StoreResult<u64> {
+        let mut deleted = 0;
+        loop {
+            let done = sqlx::query(&format!(
+                "DELETE FROM executions WHERE seq IN (SELECT seq FROM executions \
+                 WHERE function_id = ? AND {FINISHED} AND id < ? ORDER BY id LIMIT ?)"
+            ))
+            .bind(function_id)
+            .bind(before)
+            .bind(PRUNE_BATCH)
+            .execute(&self.pool)
+            .await?;
+            deleted += done.rows_affected();
+            if done.rows_affected() < PRUNE_BATCH as u64 {
+                return Ok(deleted);
+            }
+            tokio::time::sleep(PRUNE_PAUSE).await;
+        }
+    }
+
     /// A transaction that reads, then writes: it takes the write lock at its start. A deferred
     /// one would take it at its first write, and fail at once (the busy timeout does not
     /// apply) if another connection, such as the execution writer's, had committed since its
@@ -865,28 +895,24 @@ impl Store for SqliteStore {
         retention: &ExecutionRetention,
         now: DateTime<Utc>,
     ) -> StoreResult<u64> {
-        const FINISHED: &str = "status NOT IN ('queued', 'running')";
         let cutoff =
             gust_core::id::id_floor(now - chrono::Duration::seconds(retention.max_age_s.into()));
-        let old = sqlx::query(&format!(
-            "DELETE FROM executions WHERE function_id = ? AND {FINISHED} AND id < ?"
-        ))
-        .bind(function_id)
-        .bind(cutoff)
-        .execute(&self.pool)
-        .await?;
         // Beyond the newest `max_count` finished ones.
-        let extra = sqlx::query(&format!(
-            "DELETE FROM executions WHERE function_id = ? AND {FINISHED} AND id < \
-             (SELECT id FROM executions WHERE function_id = ? AND {FINISHED} \
-              ORDER BY id DESC LIMIT 1 OFFSET ?)"
+        let boundary: Option<String> = sqlx::query_scalar(&format!(
+            "SELECT id FROM executions WHERE function_id = ? AND {FINISHED} \
+             ORDER BY id DESC LIMIT 1 OFFSET ?"
         ))
-        .bind(function_id)
         .bind(function_id)
         .bind(i64::from(retention.max_count) - 1)
-        .execute(&self.pool)
+        .fetch_optional(&self.pool)
         .await?;
-        Ok(old.rows_affected() + extra.rows_affected())
+        // Older than the age limit, or than the oldest of those kept by count: whichever
+        // reaches further.
+        let before = match boundary {
+            Some(boundary) if boundary > cutoff => boundary,
+            _ => cutoff,
+        };
+        self.delete_finished_before(function_id, &before).await
     }
 
     async fn create_trigger(&self, t: &FunctionTrigger) -> StoreResult<()> {
