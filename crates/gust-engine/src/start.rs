@@ -2,6 +2,7 @@
 //! builds it: open the store, create the `default` namespace and the admin token on first start,
 //! load every active function, resume unfinished builds.
 
+use std::os::unix::fs::DirBuilderExt;
 use std::path::PathBuf;
 use std::sync::Arc;
 
@@ -148,7 +149,11 @@ impl Engine {
     /// Open or create the data dir and bring the server's state up.
     pub async fn start(config: ServerConfig) -> anyhow::Result<Bootstrap> {
         let data_dir = &config.data_dir;
-        std::fs::create_dir_all(data_dir)
+        // Owner only: the database holds every request and log, and the keys sit beside it.
+        std::fs::DirBuilder::new()
+            .recursive(true)
+            .mode(0o700)
+            .create(data_dir)
             .with_context(|| format!("creating data dir {}", data_dir.display()))?;
         let (key_file, keyring) =
             crate::keys::load_or_create(data_dir, config.master_key_file.as_deref())?;

@@ -1,6 +1,10 @@
 //! `gust doctor`: what this host supports, checked here and now: the sandbox parts (namespaces,
-//! cgroup controllers, seccomp), the interpreters of the process runtimes, and whether the
-//! WebAssembly pooling allocator gets its address space. Runs locally; needs no server.
+//! cgroup controllers, seccomp), the other protections `serve` would run with (no_new_privs,
+//! TLS, who can read the master key and the data dir), the interpreters of the process
+//! runtimes, and whether the WebAssembly pooling allocator gets its address space. Runs
+//! locally, with `serve`'s flags and variables; needs no server.
+
+mod protections;
 
 use anyhow::Context;
 use clap::Args;
@@ -9,11 +13,17 @@ use gust_runtime_process::ProcessRuntime;
 use crate::settings::{ServeFlags, Settings};
 
 #[derive(Args, Debug)]
-pub struct DoctorArgs {}
+pub struct DoctorArgs {
+    /// The configuration to check: the same flags as `gust serve`.
+    #[command(flatten)]
+    serve: ServeFlags,
+}
 
-pub async fn run(_args: DoctorArgs, global: &crate::context::GlobalArgs) -> anyhow::Result<()> {
+pub async fn run(args: DoctorArgs, global: &crate::context::GlobalArgs) -> anyhow::Result<()> {
+    let settings = Settings::read(args.serve)?;
+    let protections = protections::check(&settings);
     // The host as `gust serve` would use it (its pool size, its interpreters), in a scratch dir.
-    let server = Settings::read(ServeFlags::default())?.server;
+    let server = settings.server;
     let scratch = tempfile::tempdir().context("creating a scratch dir")?;
     let wasm = gust_runtime_wasm::WasmRuntime::new(gust_runtime_wasm::WasmConfig {
         artifacts_dir: scratch.path().join("artifacts"),
@@ -48,6 +58,7 @@ pub async fn run(_args: DoctorArgs, global: &crate::context::GlobalArgs) -> anyh
         return crate::output::json(&serde_json::json!({
             "sandbox": sandbox,
             "sandbox_error": process.as_ref().err().map(|e| e.to_string()),
+            "protections": protections,
             "runtimes": runtimes,
             "wasm_pooling": wasm.pooling(),
         }));
@@ -57,6 +68,8 @@ pub async fn run(_args: DoctorArgs, global: &crate::context::GlobalArgs) -> anyh
         Ok(runtime) => print!("{}", runtime.sandbox_support()),
         Err(e) => println!("  unavailable: {e}"),
     }
+    println!("\nprotections");
+    protections::print(&protections);
     println!("\nruntimes");
     let allocation = if wasm.pooling() {
         "pooling allocator"

@@ -182,7 +182,7 @@ async fn hostile_clients_are_cut_off_while_others_are_served() {
 
 /// A self-signed certificate for 127.0.0.1 and localhost, written as PEM files; the
 /// certificate's DER too, to tell certificates apart.
-fn certificate(dir: &std::path::Path) -> (String, Vec<u8>) {
+pub(crate) fn certificate(dir: &std::path::Path) -> (String, Vec<u8>) {
     let key = rcgen::KeyPair::generate().unwrap();
     let params =
         rcgen::CertificateParams::new(vec!["127.0.0.1".to_string(), "localhost".to_string()])

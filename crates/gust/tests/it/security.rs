@@ -628,3 +628,122 @@ async fn every_change_is_audited_with_who_what_where_and_how_it_ended() {
     assert!(table.contains("404 not_found"), "{table}");
     assert!(table.contains(&function.id), "{table}");
 }
+
+/// `gust doctor --json`, run with `args` as `serve` would take them: its protections by part.
+fn doctor_protections(args: &[&str]) -> std::collections::HashMap<String, (String, String)> {
+    let out = Command::new(gust_bin())
+        .arg("--json")
+        .arg("doctor")
+        .args(args)
+        .env_remove("GUST_DATA_DIR")
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let report: Value = serde_json::from_slice(&out.stdout).unwrap();
+    report["protections"]
+        .as_array()
+        .unwrap_or_else(|| panic!("no protections in {report}"))
+        .iter()
+        .map(|p| {
+            (
+                p["part"].as_str().unwrap().to_string(),
+                (
+                    p["standing"].as_str().unwrap().to_string(),
+                    p["detail"].as_str().unwrap().to_string(),
+                ),
+            )
+        })
+        .collect()
+}
+
+#[test]
+fn doctor_reports_each_protection_and_what_weakens_it() {
+    use std::os::unix::fs::PermissionsExt;
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("data");
+    std::fs::create_dir(&data).unwrap();
+    std::fs::set_permissions(&data, std::fs::Permissions::from_mode(0o755)).unwrap();
+    std::fs::write(data.join("master.key"), "1 00").unwrap();
+    std::fs::set_permissions(
+        data.join("master.key"),
+        std::fs::Permissions::from_mode(0o644),
+    )
+    .unwrap();
+    crate::network::certificate(dir.path());
+    let cert = dir.path().join("cert.pem");
+    let key = dir.path().join("key.pem");
+    std::fs::set_permissions(&key, std::fs::Permissions::from_mode(0o600)).unwrap();
+    let data_arg = data.to_str().unwrap();
+
+    let plain = doctor_protections(&["--data-dir", data_arg]);
+    assert_eq!(plain["no_new_privs"].0, "ok", "{plain:?}");
+    assert_eq!(plain["tls"].0, "off", "{plain:?}");
+    assert_eq!(plain["master key"].0, "weak", "{plain:?}");
+    assert!(plain["master key"].1.contains("chmod 600"), "{plain:?}");
+    assert_eq!(plain["data dir"].0, "weak", "{plain:?}");
+    // Files `serve` makes itself at first start are not missing.
+    assert_eq!(plain["admin token file"].0, "ok", "{plain:?}");
+
+    std::fs::set_permissions(&data, std::fs::Permissions::from_mode(0o700)).unwrap();
+    std::fs::set_permissions(
+        data.join("master.key"),
+        std::fs::Permissions::from_mode(0o600),
+    )
+    .unwrap();
+    let tls_args = [
+        "--data-dir",
+        data_arg,
+        "--tls-cert",
+        cert.to_str().unwrap(),
+        "--tls-key",
+        key.to_str().unwrap(),
+    ];
+    let mended = doctor_protections(&tls_args);
+    for part in ["tls", "master key", "data dir"] {
+        assert_eq!(mended[part].0, "ok", "{part}: {mended:?}");
+    }
+
+    // A key others can read weakens HTTPS; a certificate that does not load turns it off.
+    std::fs::set_permissions(&key, std::fs::Permissions::from_mode(0o640)).unwrap();
+    assert_eq!(doctor_protections(&tls_args)["tls"].0, "weak");
+    std::fs::write(&cert, "not a certificate").unwrap();
+    let broken = doctor_protections(&tls_args);
+    assert_eq!(broken["tls"].0, "off", "{broken:?}");
+    // A key file that must be given but is not there.
+    let missing = doctor_protections(&[
+        "--data-dir",
+        data_arg,
+        "--master-key-file",
+        dir.path().join("nowhere.key").to_str().unwrap(),
+    ]);
+    assert_eq!(missing["master key"].0, "off", "{missing:?}");
+}
+
+#[tokio::test]
+async fn a_data_dir_serve_makes_is_its_owners_alone() {
+    use std::os::unix::fs::PermissionsExt;
+    let parent = tempfile::tempdir().unwrap();
+    let data_dir = parent.path().join("made-by-serve");
+    let server = TestServer::start_in(&data_dir, &[]);
+    let mode = std::fs::metadata(&server.data_dir)
+        .unwrap()
+        .permissions()
+        .mode();
+    assert_eq!(mode & 0o777, 0o700, "{mode:o}");
+    // Sandboxed functions still run from it: their sandboxes never cross it by path.
+    server
+        .deploy_folder("hi", "python3.11", FunctionSpec::default(), "python-hello")
+        .await;
+    let answer = server
+        .http()
+        .get(format!("{}/fn/default/hi", server.url))
+        .bearer_auth(&server.token)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(answer.status(), StatusCode::OK);
+}
