@@ -69,6 +69,7 @@ pub fn function_path(name: &str) -> String {
 }
 
 /// A client for Gust's native API, authenticated with the admin token.
+#[derive(Clone)]
 pub struct Api {
     client: Client<HttpConnector, Full<Bytes>>,
     base: String,
@@ -324,6 +325,44 @@ impl Api {
             }
             sleep(Duration::from_millis(1)).await;
         }
+    }
+
+    /// Uploads a deployment without waiting for its build; its id.
+    pub async fn deploy(
+        &self,
+        name: &str,
+        artifact: Bytes,
+        content_type: &str,
+    ) -> anyhow::Result<String> {
+        let path = format!("/api/v1/namespaces/{NAMESPACE}/functions/{name}/deployments");
+        let (status, body) = self
+            .request(Method::POST, &path, Some((content_type, artifact)), true)
+            .await?;
+        ensure!(
+            status.is_success(),
+            "deploying {name}: HTTP {status}: {}",
+            String::from_utf8_lossy(&body)
+        );
+        deployment_id(&body)
+    }
+
+    /// One public function's answer: its status (no token, as a real caller).
+    pub async fn call(&self, name: &str) -> anyhow::Result<StatusCode> {
+        let (status, _) = self
+            .request(Method::GET, &function_path(name), None, false)
+            .await?;
+        Ok(status)
+    }
+
+    /// A gauge or counter of `/metrics` with no labels; `None` when the server has none.
+    pub async fn metric(&self, name: &str) -> anyhow::Result<Option<f64>> {
+        let (status, body) = self.request(Method::GET, "/metrics", None, false).await?;
+        ensure!(status.is_success(), "GET /metrics: HTTP {status}");
+        let text = String::from_utf8_lossy(&body);
+        Ok(text.lines().find_map(|line| {
+            let value = line.strip_prefix(name)?.strip_prefix(' ')?;
+            value.trim().parse().ok()
+        }))
     }
 
     /// Async executions queued or running, read from `/metrics`.

@@ -5,6 +5,7 @@
 mod async_run;
 mod child;
 mod cpu;
+mod density;
 mod dialect_run;
 mod gust;
 mod load;
@@ -76,6 +77,23 @@ enum Cmd {
         /// `http://ADDR/path`; the address must be an IP and port.
         url: String,
     },
+    /// What an idle function costs: RSS per function once N functions have been idle past
+    /// the unload time, and the first request's latency after it; for one shared component
+    /// and for distinct ones.
+    Density {
+        /// Functions deployed, each invoked once.
+        #[arg(long, default_value_t = 1000)]
+        functions: usize,
+        /// The server's unload time for idle components.
+        #[arg(long, default_value = "5s", value_parser = parse_duration)]
+        unload_after: Duration,
+        /// Functions whose first request after the unload is timed.
+        #[arg(long, default_value_t = 50)]
+        samples: usize,
+        /// Deployments in flight at once while setting up.
+        #[arg(long, default_value_t = 8)]
+        concurrency: usize,
+    },
 }
 
 fn main() -> ExitCode {
@@ -93,6 +111,20 @@ fn main() -> ExitCode {
     let result = match cli.cmd {
         Some(Cmd::RawServer) => rt.block_on(raw_server::run()),
         Some(Cmd::Load { ref url }) => rt.block_on(load_only(&cli, url)),
+        Some(Cmd::Density {
+            functions,
+            unload_after,
+            samples,
+            concurrency,
+        }) => rt.block_on(density(
+            &cli,
+            density::Options {
+                functions,
+                unload_after,
+                samples,
+                concurrency,
+            },
+        )),
         None => rt.block_on(bench(&cli)),
     };
     match result {
@@ -159,6 +191,17 @@ async fn load_only(cli: &Cli, url: &str) -> anyhow::Result<()> {
         );
     }
     Ok(())
+}
+
+async fn density(cli: &Cli, options: density::Options) -> anyhow::Result<()> {
+    let (bin, wasm) = gust_inputs(cli)?;
+    let tmp = TempDir::new()?;
+    let mut servers = Vec::new();
+    let result = density::run(&bin, wasm, &tmp.0, &options, &mut servers).await;
+    for server in servers {
+        let _ = server.shutdown().await;
+    }
+    result
 }
 
 /// Resolves and reads inputs before anything is started, so a missing build

@@ -202,9 +202,12 @@ pub async fn activate(
     save_deployment: bool,
 ) -> Result<(), crate::error::Error> {
     // Load the code first: if that fails nothing has changed and the previous deployment serves on.
-    if !function.runtime.is_process() {
-        live.preload(deployment).await?;
-    }
+    // Held until the function holds it too, so it stays loaded for the first request.
+    let _component = if function.runtime.is_process() {
+        None
+    } else {
+        Some(live.preload(deployment).await?)
+    };
     function.active_deployment = Some(deployment.id.clone());
     function.status = FunctionStatus::Ready;
     function.error_message = None;

@@ -27,7 +27,7 @@ use gust_core::{
 };
 use gust_runtime::Runtime;
 use gust_runtime_process::{FunctionPool, PoolSpec, ProcessRuntime};
-use gust_runtime_wasm::{InvokeLimits, LimitedComponent, WasmFunction, WasmRuntime};
+use gust_runtime_wasm::{ComponentRef, InvokeLimits, LimitedComponent, WasmRuntime};
 use gust_store::{BlobStore, Store};
 
 use crate::edge::{EdgeRoute, EdgeSet};
@@ -90,8 +90,9 @@ pub struct LiveFunctions {
     /// Namespace (name or id) → function (name or id) → entry: four paths per function, found
     /// with borrowed strings, so a request allocates nothing to look one up.
     routes: RwLock<Routes>,
-    /// Loaded components by deployment id, so a settings change does not reload code.
-    components: Mutex<HashMap<String, WasmFunction>>,
+    /// The sha256 of each Wasm deployment's component, by deployment id: what finds its
+    /// component (loaded or not, shared by equal code) without a query.
+    code_digests: Mutex<HashMap<String, String>>,
     /// Worker pools by function id: kept across settings changes that workers do not depend
     /// on (scale), replaced (and the old one drained) when they do.
     pools: Mutex<HashMap<String, FunctionPool>>,
@@ -150,7 +151,7 @@ impl LiveFunctions {
         Self {
             loaders,
             routes: RwLock::default(),
-            components: Mutex::default(),
+            code_digests: Mutex::default(),
             pools: Mutex::default(),
             functions_domain: functions_domain.to_string(),
             domain_suffix: format!(".{functions_domain}"),
@@ -603,9 +604,9 @@ impl LiveFunctions {
             .collect()
     }
 
-    /// Forget a loaded component (its deployment was deleted).
+    /// Forget a deployment's component (the deployment was deleted).
     pub fn forget_deployment(&self, deployment_id: &str) {
-        self.components
+        self.code_digests
             .lock()
             .unwrap_or_else(|p| p.into_inner())
             .remove(deployment_id);
@@ -663,8 +664,10 @@ impl LiveFunctions {
                     let namespace = store.get_namespace(&function.namespace_id).await?;
                     namespaces.insert(function.namespace_id.clone(), namespace);
                 }
+                // Components load on their first request: a start with many functions reads
+                // no artifact.
                 if !function.runtime.is_process() {
-                    self.preload(&deployment).await?;
+                    self.remember_code(&deployment)?;
                 }
                 self.install(&namespaces[&function.namespace_id], &function)
                     .await
@@ -810,46 +813,59 @@ impl LiveFunctions {
         Ok(pool)
     }
 
-    /// The component of a deployment: from the cache, else loaded as the store describes it.
+    /// The component of a deployment (loaded or not), found by its code's digest.
     async fn component(
         &self,
         function_id: &str,
         deployment_id: &str,
-    ) -> Result<WasmFunction, Error> {
-        if let Some(found) = self
-            .components
+    ) -> Result<ComponentRef, Error> {
+        let known = self
+            .code_digests
             .lock()
             .unwrap_or_else(|p| p.into_inner())
             .get(deployment_id)
-        {
-            return Ok(found.clone());
-        }
-        let deployment = self
-            .loaders
-            .store
-            .get_deployment(function_id, deployment_id)
-            .await?;
-        self.preload(&deployment).await
+            .cloned();
+        let sha = match known {
+            Some(sha) => sha,
+            None => {
+                let deployment = self
+                    .loaders
+                    .store
+                    .get_deployment(function_id, deployment_id)
+                    .await?;
+                self.remember_code(&deployment)?
+            }
+        };
+        let source = self.loaders.blobs.path(&sha);
+        Ok(self.loaders.wasm.component(&sha, source))
     }
 
-    /// Load a deployment's component into the cache (from its artifact, compiling if needed).
-    pub async fn preload(&self, deployment: &Deployment) -> Result<WasmFunction, Error> {
-        let id = deployment.id.clone();
-        let sha = deployment
-            .wasm_sha256
-            .clone()
-            .ok_or_else(|| Error::internal(format!("deployment {id} has no component")))?;
-        let source = self.loaders.blobs.path(&sha);
-        let runtime = self.loaders.wasm.clone();
-        let loaded = tokio::task::spawn_blocking(move || runtime.load_or_compile(&sha, &source))
-            .await
-            .map_err(Error::internal)?
-            .map_err(|e| Error::internal(format!("loading deployment {id}: {e}")))?;
-        self.components
+    /// Note which component a Wasm deployment runs; its digest.
+    fn remember_code(&self, deployment: &Deployment) -> Result<String, Error> {
+        let sha = deployment.wasm_sha256.clone().ok_or_else(|| {
+            Error::internal(format!("deployment {} has no component", deployment.id))
+        })?;
+        self.code_digests
             .lock()
             .unwrap_or_else(|p| p.into_inner())
-            .insert(id, loaded.clone());
-        Ok(loaded)
+            .insert(deployment.id.clone(), sha.clone());
+        Ok(sha)
+    }
+
+    /// Load a deployment's component now (from its artifact, compiling if needed), so its
+    /// first request finds it ready; held by the caller until a function holds it.
+    pub async fn preload(&self, deployment: &Deployment) -> Result<ComponentRef, Error> {
+        let sha = self.remember_code(deployment)?;
+        let component = self
+            .loaders
+            .wasm
+            .component(&sha, self.loaders.blobs.path(&sha));
+        let loading = component.clone();
+        tokio::task::spawn_blocking(move || loading.load())
+            .await
+            .map_err(Error::internal)?
+            .map_err(|e| Error::internal(format!("loading deployment {}: {e}", deployment.id)))?;
+        Ok(component)
     }
 }
 

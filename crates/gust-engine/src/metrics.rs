@@ -73,6 +73,8 @@ pub struct Metrics {
     store_latency: HistogramFamily<OperationLabels>,
     /// Wasm instances alive now (one per request in flight), counted by the runtime.
     pub wasm_instances: Arc<AtomicI64>,
+    /// Wasm components loaded now (idle ones are unloaded), counted by the runtime.
+    wasm_components: std::sync::OnceLock<Arc<AtomicI64>>,
     /// Function id → (namespace name, function name), for labels people can read.
     names: RwLock<HashMap<String, (String, String)>>,
     /// Each function's metrics, found once: counting a record then costs no label building
@@ -165,6 +167,7 @@ impl Default for Metrics {
             build_durations,
             store_latency,
             wasm_instances: Arc::default(),
+            wasm_components: std::sync::OnceLock::new(),
             names: RwLock::default(),
             handles: Mutex::default(),
         }
@@ -172,6 +175,11 @@ impl Default for Metrics {
 }
 
 impl Metrics {
+    /// Report the runtime's count of loaded components as `gust_wasm_components_loaded`.
+    pub fn count_wasm_components(&self, loaded: Arc<AtomicI64>) {
+        let _ = self.wasm_components.set(loaded);
+    }
+
     /// Remember a function's names for its labels.
     pub fn name_function(&self, function_id: &str, namespace: &str, function: &str) {
         let renamed = {
@@ -314,6 +322,15 @@ impl Metrics {
              gust_wasm_instances {}\n",
             self.wasm_instances.load(Ordering::Relaxed)
         ));
+        if let Some(loaded) = self.wasm_components.get() {
+            text.push_str(&format!(
+                "# HELP gust_wasm_components_loaded WebAssembly components loaded now; one \
+                 per distinct code, none for functions idle past the unload time.\n\
+                 # TYPE gust_wasm_components_loaded gauge\n\
+                 gust_wasm_components_loaded {}\n",
+                loaded.load(Ordering::Relaxed)
+            ));
+        }
         text
     }
 }

@@ -216,6 +216,7 @@ impl Engine {
         ));
         let audit = AuditLog::start(store.clone());
         let metrics = Arc::new(Metrics::default());
+        metrics.count_wasm_components(wasm.components_loaded());
         let logs = Arc::new(LiveLogs::default());
         let triggers = Arc::new(TriggerSet::default());
         let (events, event_rx) = EventBus::channel(triggers.clone());

@@ -33,8 +33,10 @@ async fn main() -> anyhow::Result<()> {
     let runtime = WasmRuntime::new(WasmConfig::new(dir.clone()))?;
     let wasm = std::fs::read(&path)?;
     runtime.precompile(&wasm, "bench")?;
+    let function = runtime.component("bench", path.clone().into());
+    function.load()?;
     let component = Arc::new(LimitedComponent {
-        function: runtime.load("bench")?.expect("artifact"),
+        function,
         limits: InvokeLimits {
             timeout: Duration::from_secs(10),
             memory_mb: 128,

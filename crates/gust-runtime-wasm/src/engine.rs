@@ -7,12 +7,14 @@
 
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
+use std::sync::atomic::AtomicI64;
 use std::time::Duration;
 
 use wasmtime::component::{Component, Linker};
 use wasmtime::{Config, Engine, InstanceAllocationStrategy, PoolingAllocationConfig};
 use wasmtime_wasi_http::p2::bindings::ProxyPre;
 
+use crate::cache::{Cache, Slot, start_unloader};
 use crate::guest::GuestState;
 use crate::{WasmError, WasmResult};
 
@@ -41,6 +43,9 @@ pub struct WasmConfig {
     pub table_keep_resident: usize,
     /// Bytes of each async stack kept mapped between requests (`GUST_WASM_STACK_KEEP_RESIDENT_KB`).
     pub stack_keep_resident: usize,
+    /// A component no request has used for this long is unloaded, its next request loading it
+    /// again from the artifact (`GUST_WASM_UNLOAD_AFTER_SECS`; `None`: never).
+    pub unload_after: Option<Duration>,
 }
 
 impl WasmConfig {
@@ -55,6 +60,7 @@ impl WasmConfig {
             keep_resident: default_keep_resident_kb() * 1024,
             table_keep_resident: 64 * 1024,
             stack_keep_resident: 64 * 1024,
+            unload_after: Some(Duration::from_secs(300)),
         }
     }
 }
@@ -81,6 +87,7 @@ struct Inner {
     linker: Linker<GuestState>,
     config: WasmConfig,
     pooling: bool,
+    cache: Arc<Cache>,
 }
 
 /// A component ready to serve requests: instantiation is pre-resolved, so a request only pays
@@ -88,7 +95,24 @@ struct Inner {
 #[derive(Clone)]
 pub struct WasmFunction {
     pub(crate) pre: ProxyPre<GuestState>,
+}
+
+/// A function's hold on its component, loaded or not (see [`crate::cache`]).
+#[derive(Clone)]
+pub struct ComponentRef {
+    pub(crate) slot: Arc<Slot>,
     pub(crate) runtime: WasmRuntime,
+}
+
+impl ComponentRef {
+    /// Load it now, if it is not (blocking: call from a blocking thread).
+    pub fn load(&self) -> WasmResult<()> {
+        self.slot.load(&self.runtime).map(drop)
+    }
+
+    pub fn is_loaded(&self) -> bool {
+        self.slot.is_loaded()
+    }
 }
 
 impl WasmRuntime {
@@ -105,14 +129,39 @@ impl WasmRuntime {
         wasmtime_wasi::p2::add_to_linker_async(&mut linker).map_err(WasmError::engine)?;
         wasmtime_wasi_http::p2::add_only_http_to_linker_async(&mut linker)
             .map_err(WasmError::engine)?;
+        let cache = Arc::new(Cache::new());
+        if let Some(idle) = config.unload_after {
+            start_unloader(&cache, idle);
+        }
         Ok(Self {
             inner: Arc::new(Inner {
                 engine,
                 linker,
                 config,
                 pooling,
+                cache,
             }),
         })
+    }
+
+    /// The component whose bytes have this sha256 (`source` is where they are, should its
+    /// artifact need compiling again): the one already held by other functions, else a new
+    /// one, loaded by [`ComponentRef::load`] or by its first request.
+    pub fn component(&self, sha256: &str, source: PathBuf) -> ComponentRef {
+        ComponentRef {
+            slot: self.inner.cache.slot(sha256, source),
+            runtime: self.clone(),
+        }
+    }
+
+    /// Components loaded now, shared ones counted once (a gauge).
+    pub fn components_loaded(&self) -> Arc<AtomicI64> {
+        self.inner.cache.loaded.clone()
+    }
+
+    /// Unload every component unused for `idle` now, as the unloader does on its own; how many.
+    pub fn unload_idle(&self, idle: Duration) -> usize {
+        self.inner.cache.unload_idle(idle)
     }
 
     /// Whether the pooling allocator is in use (false: the host refused its reservation).
@@ -163,7 +212,7 @@ impl WasmRuntime {
 
     /// Load the cached artifact for `sha256`. Returns `Ok(None)` when there is none or it was
     /// made by another engine version (the caller recompiles from the source).
-    pub fn load(&self, sha256: &str) -> WasmResult<Option<WasmFunction>> {
+    pub(crate) fn load(&self, sha256: &str) -> WasmResult<Option<WasmFunction>> {
         let path = self.artifact_path(sha256);
         if !path.exists() {
             return Ok(None);
@@ -182,7 +231,7 @@ impl WasmRuntime {
     }
 
     /// Load from the cache, or compile `source` when the cache cannot serve.
-    pub fn load_or_compile(&self, sha256: &str, source: &Path) -> WasmResult<WasmFunction> {
+    pub(crate) fn load_or_compile(&self, sha256: &str, source: &Path) -> WasmResult<WasmFunction> {
         if let Some(function) = self.load(sha256)? {
             return Ok(function);
         }
@@ -207,10 +256,7 @@ impl WasmRuntime {
                 "the component is not a wasi:http proxy: {e:#} (it must export wasi:http/incoming-handler@0.2.x)"
             ))
         })?;
-        Ok(WasmFunction {
-            pre,
-            runtime: self.clone(),
-        })
+        Ok(WasmFunction { pre })
     }
 }
 

@@ -26,7 +26,7 @@ use wasmtime_wasi::WasiCtxBuilder;
 use wasmtime_wasi_http::p2::bindings::http::types::{ErrorCode, Scheme};
 use wasmtime_wasi_http::{WasiHttpCtx, WasiHttpView};
 
-use crate::engine::WasmFunction;
+use crate::engine::{ComponentRef, WasmFunction, WasmRuntime};
 use crate::guest::{GuestPipe, GuestState, MemoryLimiter};
 
 /// The streaming body of a guest's response.
@@ -45,7 +45,7 @@ pub struct InvokeLimits {
 /// A component with the limits its requests run under: what runs a `wasm` function.
 #[derive(Clone)]
 pub struct LimitedComponent {
-    pub function: WasmFunction,
+    pub function: ComponentRef,
     pub limits: InvokeLimits,
     /// Instances serving a request now, counted from instantiation until the guest has
     /// returned or was stopped.
@@ -54,10 +54,42 @@ pub struct LimitedComponent {
 
 impl Runtime for LimitedComponent {
     fn start(&self, request: Request, watch: &mut dyn FnMut(LogWatch)) -> Running {
-        Box::pin(
-            self.function
-                .run(request, &self.limits, &self.serving, watch),
-        )
+        let code = match self.function.slot.current() {
+            Some(loaded) => Code::Loaded(loaded),
+            None => Code::Unloaded(self.function.clone()),
+        };
+        Box::pin(run(
+            &self.function.runtime,
+            code,
+            request,
+            &self.limits,
+            &self.serving,
+            watch,
+        ))
+    }
+}
+
+/// The component a run instantiates: loaded, or to be loaded first (it was idle).
+enum Code {
+    Loaded(WasmFunction),
+    Unloaded(ComponentRef),
+}
+
+impl Code {
+    /// The component, ready; and how long loading it took, when it had to be loaded.
+    async fn ready(self) -> Result<(WasmFunction, Option<Duration>), String> {
+        match self {
+            Code::Loaded(function) => Ok((function, None)),
+            Code::Unloaded(component) => {
+                let started = Instant::now();
+                let loaded =
+                    tokio::task::spawn_blocking(move || component.slot.load(&component.runtime))
+                        .await
+                        .map_err(|e| format!("loading the component failed: {e}"))?
+                        .map_err(|e| format!("the component could not be loaded: {e}"))?;
+                Ok((loaded, Some(started.elapsed())))
+            }
+        }
     }
 }
 
@@ -88,131 +120,142 @@ impl Drop for Serving {
 /// Longest error message kept from a trap (wasm backtraces can be long).
 const MESSAGE_LIMIT: usize = 4096;
 
-impl WasmFunction {
-    /// A run of `request` in a fresh instance, on the caller's task: no spawn, no thread hop.
-    /// `watch` gets the guest's live output before it starts.
-    fn run(
-        &self,
-        request: Request,
-        limits: &InvokeLimits,
-        serving: &Arc<AtomicI64>,
-        watch: &mut dyn FnMut(LogWatch),
-    ) -> WasmRun<impl Future<Output = GuestEnd> + Send + use<>> {
-        let recorded = request.to_record(false);
-        let execution_id = request.execution_id.clone();
-        let guest_request = guest_request(request);
-        let runtime = &self.runtime;
-        let changed = Arc::new(tokio::sync::Notify::new());
-        let stdout = LogPipe::new(limits.log_limit, changed.clone());
-        let stderr = LogPipe::new(limits.log_limit, changed);
-        watch(LogWatch::new(&stdout, &stderr));
-        let wasi = WasiCtxBuilder::new()
-            .envs(&limits.env)
-            .stdout(GuestPipe(stdout.clone()))
-            .stderr(GuestPipe(stderr.clone()))
-            .build();
-        let state = GuestState {
-            wasi,
-            http: WasiHttpCtx::new(),
-            table: wasmtime::component::ResourceTable::new(),
-            limiter: MemoryLimiter {
-                limit: limits.memory_mb as usize * 1024 * 1024,
-                used: 0,
-                refused: None,
-            },
-            timed_out: false,
-        };
-        let mut store = Store::new(runtime.engine(), state);
-        store.limiter(|s| &mut s.limiter);
-        let deadline = Instant::now() + limits.timeout;
-        store.set_epoch_deadline(1);
-        // Each tick: past the deadline, stop the guest; otherwise yield so a guest that never
-        // returns cannot keep a server thread from other requests.
-        store.epoch_deadline_callback(move |mut ctx| {
-            if Instant::now() >= deadline {
-                ctx.data_mut().timed_out = true;
-                return Ok(UpdateDeadline::Interrupt);
-            }
-            Ok(UpdateDeadline::Yield(1))
-        });
-
-        let (response_tx, response_rx) = oneshot::channel();
-        let pre = self.pre.clone();
-        let memory_mb = limits.memory_mb;
-        let timeout = limits.timeout;
-        let pipes = (stdout.clone(), stderr.clone());
-        let serving = serving.clone();
-        let guest = async move {
-            let _serving = Serving::start(&serving);
-            let request = match guest_request {
-                Ok(request) => request,
-                Err(reason) => {
-                    return GuestEnd {
-                        ending: Ending::failed(reason),
-                        interrupted: false,
-                    };
-                }
-            };
-            let started = Instant::now();
-            let mut instantiate = Duration::ZERO;
-            let result = async {
-                let proxy = pre.instantiate_async(&mut store).await?;
-                instantiate = started.elapsed();
-                let req = store
-                    .data_mut()
-                    .http()
-                    .new_incoming_request(Scheme::Http, request)?;
-                let out = store.data_mut().http().new_response_outparam(response_tx)?;
-                proxy
-                    .wasi_http_incoming_handler()
-                    .call_handle(&mut store, req, out)
-                    .await
-            }
-            .await;
-            let state = store.data();
-            let outcome = if state.timed_out {
-                Outcome::Timeout(format!("timed out after {} s", timeout.as_secs_f64()))
-            } else if let Some(asked) = state.limiter.refused {
-                Outcome::Failed(format!(
-                    "memory limit of {memory_mb} MiB was hit (the guest asked for {} MiB)",
-                    asked.div_ceil(1024 * 1024)
-                ))
-            } else if let Err(e) = &result {
-                let mut text = format!("the function trapped: {e:#}");
-                text.truncate(MESSAGE_LIMIT);
-                Outcome::Failed(text)
-            } else {
-                Outcome::Completed
-            };
-            drop(store);
-            GuestEnd {
-                ending: Ending {
-                    outcome,
-                    logs: capture(&stdout, &stderr),
-                    // A pooled Wasm instance is ready in microseconds: never a cold start,
-                    // but how long the instance took is kept.
-                    cold_start: false,
-                    startup: (!instantiate.is_zero()).then(|| gust_core::Startup {
-                        total_us: instantiate.as_micros() as u64,
-                        instantiate_us: Some(instantiate.as_micros() as u64),
-                        ..Default::default()
-                    }),
-                },
-                interrupted: result.is_err(),
-            }
-        };
-        WasmRun {
-            guest: Some(guest),
-            end: None,
-            response_rx,
-            answered: false,
-            no_response: None,
-            body: None,
-            head: None,
-            request: Some(recorded),
-            execution_id,
-            pipes,
+/// A run of `request` in a fresh instance, on the caller's task: no spawn, no thread hop.
+/// `watch` gets the guest's live output before it starts.
+fn run(
+    runtime: &WasmRuntime,
+    code: Code,
+    request: Request,
+    limits: &InvokeLimits,
+    serving: &Arc<AtomicI64>,
+    watch: &mut dyn FnMut(LogWatch),
+) -> WasmRun<impl Future<Output = GuestEnd> + Send + use<>> {
+    let recorded = request.to_record(false);
+    let execution_id = request.execution_id.clone();
+    let guest_request = guest_request(request);
+    let changed = Arc::new(tokio::sync::Notify::new());
+    let stdout = LogPipe::new(limits.log_limit, changed.clone());
+    let stderr = LogPipe::new(limits.log_limit, changed);
+    watch(LogWatch::new(&stdout, &stderr));
+    let wasi = WasiCtxBuilder::new()
+        .envs(&limits.env)
+        .stdout(GuestPipe(stdout.clone()))
+        .stderr(GuestPipe(stderr.clone()))
+        .build();
+    let state = GuestState {
+        wasi,
+        http: WasiHttpCtx::new(),
+        table: wasmtime::component::ResourceTable::new(),
+        limiter: MemoryLimiter {
+            limit: limits.memory_mb as usize * 1024 * 1024,
+            used: 0,
+            refused: None,
+        },
+        timed_out: false,
+    };
+    let mut store = Store::new(runtime.engine(), state);
+    store.limiter(|s| &mut s.limiter);
+    let deadline = Instant::now() + limits.timeout;
+    store.set_epoch_deadline(1);
+    // Each tick: past the deadline, stop the guest; otherwise yield so a guest that never
+    // returns cannot keep a server thread from other requests.
+    store.epoch_deadline_callback(move |mut ctx| {
+        if Instant::now() >= deadline {
+            ctx.data_mut().timed_out = true;
+            return Ok(UpdateDeadline::Interrupt);
         }
+        Ok(UpdateDeadline::Yield(1))
+    });
+
+    let (response_tx, response_rx) = oneshot::channel();
+    let memory_mb = limits.memory_mb;
+    let timeout = limits.timeout;
+    let pipes = (stdout.clone(), stderr.clone());
+    let serving = serving.clone();
+    let guest = async move {
+        let _serving = Serving::start(&serving);
+        let request = match guest_request {
+            Ok(request) => request,
+            Err(reason) => {
+                return GuestEnd {
+                    ending: Ending::failed(reason),
+                    interrupted: false,
+                };
+            }
+        };
+        let (function, load) = match code.ready().await {
+            Ok(ready) => ready,
+            Err(reason) => {
+                return GuestEnd {
+                    ending: Ending::failed(reason),
+                    interrupted: false,
+                };
+            }
+        };
+        let started = Instant::now();
+        let mut instantiate = Duration::ZERO;
+        let result = async {
+            let proxy = function.pre.instantiate_async(&mut store).await?;
+            instantiate = started.elapsed();
+            let req = store
+                .data_mut()
+                .http()
+                .new_incoming_request(Scheme::Http, request)?;
+            let out = store.data_mut().http().new_response_outparam(response_tx)?;
+            proxy
+                .wasi_http_incoming_handler()
+                .call_handle(&mut store, req, out)
+                .await
+        }
+        .await;
+        let state = store.data();
+        let outcome = if state.timed_out {
+            Outcome::Timeout(format!("timed out after {} s", timeout.as_secs_f64()))
+        } else if let Some(asked) = state.limiter.refused {
+            Outcome::Failed(format!(
+                "memory limit of {memory_mb} MiB was hit (the guest asked for {} MiB)",
+                asked.div_ceil(1024 * 1024)
+            ))
+        } else if let Err(e) = &result {
+            let mut text = format!("the function trapped: {e:#}");
+            text.truncate(MESSAGE_LIMIT);
+            Outcome::Failed(text)
+        } else {
+            Outcome::Completed
+        };
+        drop(store);
+        GuestEnd {
+            ending: Ending {
+                outcome,
+                logs: capture(&stdout, &stderr),
+                // A pooled Wasm instance is ready in microseconds: a cold start only when
+                // the component itself had to be loaded (it was idle); how long the
+                // instance took is kept either way.
+                cold_start: load.is_some(),
+                startup: (!instantiate.is_zero() || load.is_some()).then(|| {
+                    let load_us = load.map(|d| d.as_micros() as u64);
+                    gust_core::Startup {
+                        total_us: instantiate.as_micros() as u64 + load_us.unwrap_or(0),
+                        instantiate_us: Some(instantiate.as_micros() as u64),
+                        import_us: load_us,
+                        ..Default::default()
+                    }
+                }),
+            },
+            interrupted: result.is_err(),
+        }
+    };
+    WasmRun {
+        guest: Some(guest),
+        end: None,
+        response_rx,
+        answered: false,
+        no_response: None,
+        body: None,
+        head: None,
+        request: Some(recorded),
+        execution_id,
+        pipes,
     }
 }
 

@@ -4,6 +4,8 @@
 //! Layout:
 //! - `engine`: one [`WasmRuntime`] per server — the wasmtime engine (pooling allocator, epoch
 //!   ticker), the linker with WASI and wasi:http, and precompilation with an on-disk artifact cache.
+//! - `cache`: loaded components by sha256, shared by the functions deployed with the same
+//!   bytes, unloaded when idle and loaded again by the next request.
 //! - `guest`: per-request store state — WASI context, memory limiter, the output pipes as WASI
 //!   streams.
 //! - `invoke`: [`LimitedComponent`], the [`gust_runtime::Runtime`] of a loaded component: one
@@ -16,11 +18,12 @@
 //! Errors: [`WasmError`] for building and loading; how a run ended is its
 //! [`gust_runtime::Ending`], never a panic.
 
+mod cache;
 mod engine;
 mod error;
 mod guest;
 mod invoke;
 
-pub use engine::{WasmConfig, WasmFunction, WasmRuntime};
+pub use engine::{ComponentRef, WasmConfig, WasmFunction, WasmRuntime};
 pub use error::{WasmError, WasmResult};
 pub use invoke::{InvokeLimits, LimitedComponent};

@@ -161,6 +161,9 @@ const WASM_TABLE_KEEP_RESIDENT_KB: Number =
     number("GUST_WASM_TABLE_KEEP_RESIDENT_KB", "KiB", 0..=65_536);
 const WASM_STACK_KEEP_RESIDENT_KB: Number =
     number("GUST_WASM_STACK_KEEP_RESIDENT_KB", "KiB", 0..=65_536);
+// 0: components stay loaded for as long as their functions are deployed.
+const WASM_UNLOAD_AFTER_SECS: Number =
+    number("GUST_WASM_UNLOAD_AFTER_SECS", "seconds", 0..=7 * DAY_SECS);
 
 const IDLE_TIMEOUT_SECS: Number = number("GUST_IDLE_TIMEOUT_SECS", "seconds", 0..=7 * DAY_SECS);
 const QUEUE_LIMIT: Number = number("GUST_QUEUE_LIMIT", "requests", 0..=1_000_000);
@@ -424,6 +427,11 @@ impl<'a> Reader<'a> {
                 .kib(&WASM_TABLE_KEEP_RESIDENT_KB, defaults.table_keep_resident)?,
             stack_keep_resident: self
                 .kib(&WASM_STACK_KEEP_RESIDENT_KB, defaults.stack_keep_resident)?,
+            unload_after: Some(self.secs(
+                &WASM_UNLOAD_AFTER_SECS,
+                defaults.unload_after.unwrap_or_default(),
+            )?)
+            .filter(|after| !after.is_zero()),
         })
     }
 
