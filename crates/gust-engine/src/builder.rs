@@ -283,6 +283,12 @@ async fn run(
     let path = context.blobs.path(&wasm_sha);
     let sha = wasm_sha.clone();
     let compiled = tokio::task::spawn_blocking(move || {
+        // Code deployed before (to this function or another) was compiled then: its artifact
+        // serves, and nothing is compiled again (the load at activation checks it still fits
+        // this engine, and compiles it if not).
+        if runtime.has_artifact(&sha) {
+            return Ok("reusing the compiled artifact of the same code".to_string());
+        }
         let bytes = std::fs::read(&path).map_err(|e| format!("reading the component: {e}"))?;
         runtime.precompile(&bytes, &sha).map_err(|e| e.to_string())
     })

@@ -185,6 +185,12 @@ impl WasmRuntime {
             .join(format!("{sha256}.cwasm"))
     }
 
+    /// Whether a compiled artifact for this digest is on disk (it may still be stale: loading
+    /// it tells, and compiles again if so).
+    pub fn has_artifact(&self, sha256: &str) -> bool {
+        self.artifact_path(sha256).is_file()
+    }
+
     /// Validate `wasm` as a wasi:http proxy component, compile it, and cache the artifact under
     /// `sha256`. CPU-heavy: call from a blocking thread. Returns a line for the build log.
     pub fn precompile(&self, wasm: &[u8], sha256: &str) -> WasmResult<String> {

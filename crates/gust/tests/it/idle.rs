@@ -78,15 +78,32 @@ fn variant(wasm: &[u8]) -> Vec<u8> {
 async fn equal_code_is_loaded_once_and_idle_code_not_at_all() {
     let server = TestServer::start_with_env(&[], &[("GUST_WASM_UNLOAD_AFTER_SECS", "1")]);
     let hello = hello_guest();
-    for name in ["one", "two"] {
-        server
-            .deploy_ready(name, FunctionSpec::default(), &hello)
-            .await;
-    }
+    let first = server
+        .deploy_ready("one", FunctionSpec::default(), &hello)
+        .await;
+    assert!(
+        first.build_log.contains("machine code"),
+        "{}",
+        first.build_log
+    );
+    // Code compiled once is not compiled again.
+    let second = server
+        .deploy_ready("two", FunctionSpec::default(), &hello)
+        .await;
+    assert!(
+        second.build_log.contains("reusing the compiled artifact")
+            && !second.build_log.contains("machine code"),
+        "{}",
+        second.build_log
+    );
     let (body, _) = call(&server, "one").await;
     let (same, _) = call(&server, "two").await;
     assert_eq!(body, same);
-    assert_eq!(components_loaded(&server).await, 1.0, "one component for both");
+    assert_eq!(
+        components_loaded(&server).await,
+        1.0,
+        "one component for both"
+    );
 
     // Idle past the unload time: nothing stays loaded.
     assert_eq!(await_components_loaded(&server, 0.0).await, 0.0);
@@ -124,7 +141,11 @@ async fn a_restarted_server_loads_components_on_their_first_request() {
     server.kill();
 
     let server = TestServer::start_in(data.path(), &[]);
-    assert_eq!(components_loaded(&server).await, 0.0, "nothing read at start");
+    assert_eq!(
+        components_loaded(&server).await,
+        0.0,
+        "nothing read at start"
+    );
     let (again, record) = call(&server, "hello").await;
     assert_eq!(again, body);
     assert!(record.cold_start);
