@@ -23,6 +23,16 @@ pub struct ServerProcess {
     /// Where it serves HTTPS, when it does (then `addr` is its plain listener beside).
     pub tls_addr: Option<SocketAddr>,
     child: Child,
+    /// Its pid, as the scratch dir's cleanup knows it.
+    watched: Option<u32>,
+}
+
+impl Drop for ServerProcess {
+    fn drop(&mut self) {
+        if let Some(pid) = self.watched {
+            gust_test_tools::scratch::unwatch_process(pid);
+        }
+    }
 }
 
 /// Spawns `cmd` and waits for its `listening on http://ADDR` line; lines
@@ -31,6 +41,11 @@ pub async fn spawn(name: &str, mut cmd: Command) -> anyhow::Result<ServerProcess
     // kill_on_drop is the safety net for panics and early returns.
     cmd.stdout(Stdio::piped()).kill_on_drop(true);
     let mut child = cmd.spawn().with_context(|| format!("spawning {name}"))?;
+    // Stopped before the bench's scratch dir goes, should the bench be interrupted.
+    let watched = child.id();
+    if let Some(pid) = watched {
+        gust_test_tools::scratch::watch_process(pid);
+    }
     let stdout = child.stdout.take().context("child stdout")?;
     let mut lines = BufReader::new(stdout).lines();
 
@@ -69,6 +84,7 @@ pub async fn spawn(name: &str, mut cmd: Command) -> anyhow::Result<ServerProcess
         addr,
         tls_addr,
         child,
+        watched,
     })
 }
 

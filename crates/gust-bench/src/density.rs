@@ -106,12 +106,12 @@ fn distinct(wasm: &[u8], index: usize) -> Bytes {
     out.into()
 }
 
-fn name(index: usize) -> String {
+pub(crate) fn name(index: usize) -> String {
     format!("d{index}")
 }
 
 /// Creates, deploys and calls function `index` until it answers 200.
-async fn set_up(api: &Api, index: usize, code: Bytes) -> anyhow::Result<()> {
+pub(crate) async fn set_up(api: &Api, index: usize, code: Bytes) -> anyhow::Result<()> {
     let name = name(index);
     api.create_function(&name, "wasm").await?;
     api.deploy(&name, code, "application/wasm").await?;
@@ -129,7 +129,7 @@ async fn set_up(api: &Api, index: usize, code: Bytes) -> anyhow::Result<()> {
     }
 }
 
-fn median(values: &mut [u64]) -> u64 {
+pub(crate) fn median(values: &mut [u64]) -> u64 {
     values.sort_unstable();
     values.get(values.len() / 2).copied().unwrap_or(0)
 }

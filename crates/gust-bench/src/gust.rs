@@ -346,6 +346,11 @@ impl Api {
         deployment_id(&body)
     }
 
+    /// `GET` an API path with the token; its status and body.
+    pub async fn get(&self, path: &str) -> anyhow::Result<(StatusCode, Bytes)> {
+        self.request(Method::GET, path, None, true).await
+    }
+
     /// One public function's answer: its status (no token, as a real caller).
     pub async fn call(&self, name: &str) -> anyhow::Result<StatusCode> {
         let (status, _) = self

@@ -11,12 +11,13 @@ mod gust;
 mod load;
 mod process_run;
 mod raw_server;
+mod records;
 mod report;
 mod tls;
 
 use std::path::{Path, PathBuf};
 use std::process::{ExitCode, Stdio};
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::time::Duration;
 
 use anyhow::{Context, bail};
 use bytes::Bytes;
@@ -24,6 +25,7 @@ use clap::{Parser, Subcommand};
 use tokio::process::Command;
 
 use child::ServerProcess;
+use gust_test_tools::ScratchDir;
 use report::{Report, Run, Target};
 
 /// Benchmarks Gust against a raw hyper server on 127.0.0.1.
@@ -94,6 +96,19 @@ enum Cmd {
         #[arg(long, default_value_t = 8)]
         concurrency: usize,
     },
+    /// Many functions and many stored executions: how fast one function's executions list
+    /// answers, and how long a restart takes to serve.
+    Records {
+        #[arg(long, default_value_t = 1000)]
+        functions: usize,
+        #[arg(long, default_value_t = 1_000_000)]
+        executions: u64,
+        #[arg(long, default_value_t = 64)]
+        concurrency: usize,
+        /// List requests timed per status.
+        #[arg(long, default_value_t = 50)]
+        samples: usize,
+    },
 }
 
 fn main() -> ExitCode {
@@ -125,6 +140,20 @@ fn main() -> ExitCode {
                 concurrency,
             },
         )),
+        Some(Cmd::Records {
+            functions,
+            executions,
+            concurrency,
+            samples,
+        }) => rt.block_on(records(
+            &cli,
+            records::Options {
+                functions,
+                executions,
+                connections: concurrency,
+                samples,
+            },
+        )),
         None => rt.block_on(bench(&cli)),
     };
     match result {
@@ -149,22 +178,10 @@ fn parse_duration(s: &str) -> Result<Duration, String> {
     Duration::try_from_secs_f64(v * scale).map_err(|e| format!("bad duration {s:?}: {e}"))
 }
 
-/// A unique scratch dir (Gust's data dir and logs), removed on drop.
-struct TempDir(PathBuf);
-
-impl TempDir {
-    fn new() -> anyhow::Result<TempDir> {
-        let nanos = SystemTime::now().duration_since(UNIX_EPOCH)?.as_nanos();
-        let path = std::env::temp_dir().join(format!("gust-bench-{}-{nanos}", std::process::id()));
-        std::fs::create_dir(&path).with_context(|| format!("creating {}", path.display()))?;
-        Ok(TempDir(path))
-    }
-}
-
-impl Drop for TempDir {
-    fn drop(&mut self) {
-        let _ = std::fs::remove_dir_all(&self.0);
-    }
+/// A scratch dir for Gust's data dir and logs: removed on drop, and on Ctrl-C or SIGTERM
+/// after the servers in it are stopped.
+fn scratch() -> anyhow::Result<ScratchDir> {
+    ScratchDir::new("gust-bench").context("creating a scratch dir")
 }
 
 fn workspace_root() -> PathBuf {
@@ -195,9 +212,20 @@ async fn load_only(cli: &Cli, url: &str) -> anyhow::Result<()> {
 
 async fn density(cli: &Cli, options: density::Options) -> anyhow::Result<()> {
     let (bin, wasm) = gust_inputs(cli)?;
-    let tmp = TempDir::new()?;
+    let tmp = scratch()?;
     let mut servers = Vec::new();
-    let result = density::run(&bin, wasm, &tmp.0, &options, &mut servers).await;
+    let result = density::run(&bin, wasm, tmp.path(), &options, &mut servers).await;
+    for server in servers {
+        let _ = server.shutdown().await;
+    }
+    result
+}
+
+async fn records(cli: &Cli, options: records::Options) -> anyhow::Result<()> {
+    let (bin, wasm) = gust_inputs(cli)?;
+    let tmp = scratch()?;
+    let mut servers = Vec::new();
+    let result = records::run(&bin, wasm, tmp.path(), &options, &mut servers).await;
     for server in servers {
         let _ = server.shutdown().await;
     }
@@ -242,10 +270,10 @@ async fn bench(cli: &Cli) -> anyhow::Result<()> {
     } else {
         Some(gust_inputs(cli)?)
     };
-    let tmp = TempDir::new()?;
+    let tmp = scratch()?;
     let mut servers = Vec::new();
 
-    let result = measure(cli, inputs, &tmp.0, &mut servers).await;
+    let result = measure(cli, inputs, tmp.path(), &mut servers).await;
 
     // Shut down in every case; errors here only warrant a warning.
     for server in servers {
@@ -257,7 +285,7 @@ async fn bench(cli: &Cli) -> anyhow::Result<()> {
     let report = match result {
         Ok(report) => report,
         Err(e) => {
-            print_log_tail(&tmp.0.join("gust.log"));
+            print_log_tail(&tmp.path().join("gust.log"));
             return Err(e);
         }
     };

@@ -1,11 +1,16 @@
 //! Tools that tests run from outside the workspace (API client generators, third-party SDKs),
 //! installed from their registries by the tests themselves, so a fresh machine needs nothing
-//! by hand.
+//! by hand; and scratch dirs that tests and the benchmark leave nothing of, Ctrl-C included
+//! ([`ScratchDir`]).
 //!
 //! Each set of packages gets a folder under `<target>/test-cache/<kind>/<hash of the list>`,
 //! made once and then reused by every later run: changing the list makes a new folder. Tests
 //! run in parallel processes, so the folder is made under a lock file, and a `.ready` marker,
 //! written last, tells a finished folder from one that a killed run left half made.
+
+pub mod scratch;
+
+pub use scratch::ScratchDir;
 
 use std::fs::{self, File};
 use std::path::{Path, PathBuf};

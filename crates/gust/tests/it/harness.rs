@@ -19,7 +19,7 @@ pub struct TestServer {
     pub banner: Vec<String>,
     /// The plain HTTP address served beside HTTPS (`--plain-listen`), when there is one.
     pub plain_url: Option<String>,
-    _temp: Option<tempfile::TempDir>,
+    _temp: Option<gust_test_tools::ScratchDir>,
 }
 
 impl TestServer {
@@ -34,13 +34,9 @@ impl TestServer {
 
     /// A server on a fresh data dir with extra `GUST_*` settings.
     pub fn start_with_env(extra: &[&str], env: &[(&str, &str)]) -> Self {
-        let temp = tempfile::tempdir().expect("temp dir");
         // 0700, as a data dir under /root is: sandboxes must not need to cross it by path.
-        std::fs::set_permissions(
-            temp.path(),
-            std::os::unix::fs::PermissionsExt::from_mode(0o700),
-        )
-        .expect("restricting the data dir");
+        // Removed even when the tests are stopped with Ctrl-C.
+        let temp = gust_test_tools::ScratchDir::new("gust-test").expect("temp dir");
         let mut server = Self::start_in_env(temp.path(), extra, env);
         server._temp = Some(temp);
         server
@@ -79,6 +75,7 @@ impl TestServer {
             .stderr(stderr)
             .spawn()
             .expect("spawning gust serve");
+        gust_test_tools::scratch::watch_process(child.id());
         let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
         let mut banner = Vec::new();
         let url = loop {
@@ -121,6 +118,7 @@ impl TestServer {
     /// SIGTERM, then wait for a clean exit; returns the exit code.
     pub fn stop(&mut self) -> Option<i32> {
         let mut child = self.child.take()?;
+        gust_test_tools::scratch::unwatch_process(child.id());
         let _ = Command::new("kill")
             .args(["-TERM", &child.id().to_string()])
             .status();
@@ -143,6 +141,7 @@ impl TestServer {
     /// SIGKILL: the server gets no chance to finish anything.
     pub fn kill(&mut self) {
         if let Some(mut child) = self.child.take() {
+            gust_test_tools::scratch::unwatch_process(child.id());
             let _ = child.kill();
             let _ = child.wait();
         }
@@ -285,6 +284,7 @@ impl TestServer {
 impl Drop for TestServer {
     fn drop(&mut self) {
         if let Some(mut child) = self.child.take() {
+            gust_test_tools::scratch::unwatch_process(child.id());
             let _ = child.kill();
             let _ = child.wait();
         }

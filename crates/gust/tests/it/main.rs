@@ -24,6 +24,7 @@ mod restart;
 mod sandbox;
 mod scaleway;
 mod scaling;
+mod scratch;
 mod security;
 mod settings;
 mod signed_urls;
