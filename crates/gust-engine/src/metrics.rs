@@ -5,7 +5,7 @@
 //! are read when scraped; builds and store writes count where they happen.
 
 use std::collections::HashMap;
-use std::sync::atomic::{AtomicI64, Ordering};
+use std::sync::atomic::{AtomicI64, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, RwLock};
 use std::time::Duration;
 
@@ -73,6 +73,12 @@ pub struct Metrics {
     store_latency: HistogramFamily<OperationLabels>,
     /// Wasm instances alive now (one per request in flight), counted by the runtime.
     pub wasm_instances: Arc<AtomicI64>,
+    /// Bytes of the data dir (database, log, code), measured every second.
+    pub data_bytes: AtomicU64,
+    /// The data dir's size ceiling (`GUST_MAX_DATA_MB`), 0 for none.
+    pub data_limit_bytes: AtomicU64,
+    /// Finished executions deleted because the data dir reached its ceiling.
+    pub executions_pruned_for_size: AtomicU64,
     /// Wasm components loaded now (idle ones are unloaded), counted by the runtime.
     wasm_components: std::sync::OnceLock<Arc<AtomicI64>>,
     /// Function id → (namespace name, function name), for labels people can read.
@@ -168,6 +174,9 @@ impl Default for Metrics {
             store_latency,
             wasm_instances: Arc::default(),
             wasm_components: std::sync::OnceLock::new(),
+            data_bytes: AtomicU64::new(0),
+            data_limit_bytes: AtomicU64::new(0),
+            executions_pruned_for_size: AtomicU64::new(0),
             names: RwLock::default(),
             handles: Mutex::default(),
         }
@@ -321,6 +330,21 @@ impl Metrics {
              # TYPE gust_wasm_instances gauge\n\
              gust_wasm_instances {}\n",
             self.wasm_instances.load(Ordering::Relaxed)
+        ));
+        text.push_str(&format!(
+            "# HELP gust_data_bytes Bytes of the data dir: database, its log, code and artifacts.\n\
+             # TYPE gust_data_bytes gauge\n\
+             gust_data_bytes {}\n\
+             # HELP gust_data_limit_bytes The data dir's size ceiling (GUST_MAX_DATA_MB); 0: none.\n\
+             # TYPE gust_data_limit_bytes gauge\n\
+             gust_data_limit_bytes {}\n\
+             # HELP gust_executions_pruned_for_size_total Finished executions deleted because \
+             the data dir reached its ceiling.\n\
+             # TYPE gust_executions_pruned_for_size_total counter\n\
+             gust_executions_pruned_for_size_total {}\n",
+            self.data_bytes.load(Ordering::Relaxed),
+            self.data_limit_bytes.load(Ordering::Relaxed),
+            self.executions_pruned_for_size.load(Ordering::Relaxed),
         ));
         if let Some(loaded) = self.wasm_components.get() {
             text.push_str(&format!(

@@ -298,6 +298,12 @@ fn write(
         let started = std::time::Instant::now();
         let written = writer.put(&batch.records);
         metrics.observe_store("put_executions", started.elapsed());
+        let pruned = writer.take_pruned();
+        if pruned > 0 {
+            metrics
+                .executions_pruned_for_size
+                .fetch_add(pruned, std::sync::atomic::Ordering::Relaxed);
+        }
         match written {
             Ok(()) => observer(&batch.records),
             Err(e) => {

@@ -220,12 +220,19 @@ impl Engine {
         let logs = Arc::new(LiveLogs::default());
         let triggers = Arc::new(TriggerSet::default());
         let (events, event_rx) = EventBus::channel(triggers.clone());
+        let (pressure, pressure_rx) = jobs::retention::Pressure::channel();
+        // What the database may take of the data dir's ceiling, kept by the retention job.
+        let database_budget = Arc::new(std::sync::atomic::AtomicU64::new(0));
+        let mut execution_writer = store
+            .execution_writer()
+            .context("opening the execution writer")?;
+        if config.jobs.max_data_bytes.is_some() {
+            execution_writer.limit_size(database_budget.clone());
+        }
         let recorder = Recorder::start(
-            store
-                .execution_writer()
-                .context("opening the execution writer")?,
+            execution_writer,
             metrics.clone(),
-            record_observer(metrics.clone(), logs.clone(), events.clone()),
+            record_observer(metrics.clone(), logs.clone(), events.clone(), pressure),
         )
         .context("starting the execution writer")?;
         let (queue, queue_rx) = Queue::channel();
@@ -330,7 +337,17 @@ impl Engine {
             .context("starting the async execution queue")?;
         jobs::events::spawn_router(state.jobs.clone(), event_rx);
         jobs::scheduler::spawn(state.jobs.clone());
-        jobs::retention::spawn(state.jobs.clone(), state.uploads.clone());
+        jobs::retention::spawn(
+            state.jobs.clone(),
+            state.uploads.clone(),
+            pressure_rx,
+            jobs::retention::Disk {
+                data_dir: state.config.data_dir.clone(),
+                ceiling: state.config.jobs.max_data_bytes,
+                database_budget,
+                metrics: state.metrics.clone(),
+            },
+        );
         spawn_token_use_writer(state.clone());
         Ok(Bootstrap {
             state,
@@ -391,9 +408,11 @@ fn record_observer(
     metrics: Arc<Metrics>,
     logs: Arc<LiveLogs>,
     events: EventBus,
+    pressure: jobs::retention::Pressure,
 ) -> crate::recorder::Observer {
     Box::new(move |batch| {
         metrics.observe_executions(batch);
+        pressure.recorded(batch);
         logs.publish(batch);
         for execution in batch.iter().filter(|e| !e.is_async) {
             events.execution(execution, Change::Create);

@@ -67,6 +67,7 @@ macro_rules! conformance_tests {
             pruning_drops_finished_executions_past_the_age_limit,
             pruning_keeps_only_the_newest_finished_executions,
             a_backlog_larger_than_a_pruning_batch_is_pruned_whole,
+            at_the_size_ceiling_the_oldest_finished_executions_go_first,
             function_serials_are_given_in_order_and_never_again,
             edge_resources_are_numbered_and_checked,
             deleting_an_edge_application_takes_its_instances_and_rules_and_unbinds_its_domains,
@@ -1814,6 +1815,42 @@ pub async fn a_backlog_larger_than_a_pruning_batch_is_pruned_whole(store: &dyn S
         remaining_ids(store, &f).await,
         sorted_ids(runs[4_490..].iter().map(|e| &e.id))
     );
+}
+
+/// At the data dir's ceiling, the oldest finished executions of any function go first, and
+/// the pages they held are free for new rows.
+pub async fn at_the_size_ceiling_the_oldest_finished_executions_go_first(store: &dyn Store) {
+    let ns = created_namespace(store, "shop").await;
+    let f = created_function(store, &ns, "checkout").await;
+    let g = created_function(store, &ns, "refund").await;
+    let at = |i| base_time() + Duration::milliseconds(i);
+    // Interleaved between the functions, in the order they were recorded.
+    let runs: Vec<Execution> = (0..3_000)
+        .map(|i| completed_run(if i % 2 == 0 { &f } else { &g }, at(i), 1))
+        .collect();
+    let waiting = execution(&f, at(-1), 2, ExecutionStatus::Queued);
+    put(
+        store,
+        [waiting.clone()].into_iter().chain(runs.clone()).collect(),
+    )
+    .await;
+    let before = store.database_size().await.unwrap();
+    assert!(before.file > 0 && before.used() > 0, "{before:?}");
+
+    assert_eq!(store.prune_oldest_executions(2_500).await.unwrap(), 2_500);
+    let kept: Vec<&String> = runs[2_500..].iter().map(|e| &e.id).collect();
+    let mut remaining = remaining_ids(store, &f).await;
+    remaining.extend(remaining_ids(store, &g).await);
+    remaining.sort();
+    let mut expected: Vec<String> = kept.into_iter().cloned().collect();
+    // Waiting work is never pruned, however old.
+    expected.push(waiting.id.clone());
+    expected.sort();
+    assert_eq!(remaining, expected);
+    let after = store.database_size().await.unwrap();
+    assert!(after.free > before.free, "{before:?} then {after:?}");
+    // Asking for more than there is takes what is finished, and no more.
+    assert_eq!(store.prune_oldest_executions(10_000).await.unwrap(), 500);
 }
 
 pub async fn pruning_keeps_only_the_newest_finished_executions(store: &dyn Store) {

@@ -22,5 +22,5 @@ pub use blob::{BlobStore, BlobWriter, StoredBlob};
 pub use error::{StoreError, StoreResult};
 pub use seal::{Keyring, MasterKey};
 pub use sqlite::SqliteStore;
-pub use store::{DomainScope, EdgeScope, ExecutionFilter, ExecutionWriter, Store};
+pub use store::{DatabaseSize, DomainScope, EdgeScope, ExecutionFilter, ExecutionWriter, Store};
 pub use writer::SqliteExecutionWriter;

@@ -12,6 +12,24 @@ use gust_core::{
 use crate::StoreResult;
 use crate::seal::{Keyring, MasterKey};
 
+/// Bytes of the database on disk.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct DatabaseSize {
+    /// The database file.
+    pub file: u64,
+    /// Pages of it that are free, which new rows take before the file grows.
+    pub free: u64,
+    /// The write-ahead log beside it.
+    pub wal: u64,
+}
+
+impl DatabaseSize {
+    /// What the rows take: what deleting rows brings down (the log is emptied by checkpoints).
+    pub fn used(&self) -> u64 {
+        self.file.saturating_sub(self.free)
+    }
+}
+
 /// Filters on an execution list, beyond paging.
 #[derive(Debug, Clone, Default)]
 pub struct ExecutionFilter {
@@ -137,6 +155,12 @@ pub trait Store: Send + Sync + 'static {
         retention: &ExecutionRetention,
         now: DateTime<Utc>,
     ) -> StoreResult<u64>;
+
+    /// Delete up to `count` of the oldest finished executions, of any function (the data dir
+    /// is at its size ceiling); returns how many.
+    async fn prune_oldest_executions(&self, count: u64) -> StoreResult<u64>;
+    /// How much room the database takes on disk.
+    async fn database_size(&self) -> StoreResult<DatabaseSize>;
 
     // Triggers.
     async fn create_trigger(&self, trigger: &FunctionTrigger) -> StoreResult<()>;
@@ -334,4 +358,11 @@ pub trait ExecutionWriter: Send {
     /// whose idempotency key its function already used is not written: the first execution
     /// with that key comes back instead, with `false`.
     fn insert(&mut self, batch: &[Execution]) -> StoreResult<Vec<(Execution, bool)>>;
+    /// Keep the database within `budget` bytes (0: no limit; the owner updates it): a batch
+    /// that takes it past deletes the oldest finished executions in its own transaction.
+    fn limit_size(&mut self, _budget: std::sync::Arc<std::sync::atomic::AtomicU64>) {}
+    /// Executions deleted to keep within the budget since the last call.
+    fn take_pruned(&mut self) -> u64 {
+        0
+    }
 }

@@ -8,6 +8,8 @@
 //! and SQLite orders their writes.
 
 use std::path::Path;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
 use gust_core::Execution;
@@ -24,7 +26,19 @@ pub struct SqliteExecutionWriter {
     connection: Connection,
     /// The stored JSON of the record being bound.
     json: Vec<u8>,
+    /// Bytes the database may use (0: no limit).
+    budget: Option<Arc<AtomicU64>>,
+    /// Executions deleted to keep within it, not yet reported.
+    pruned: u64,
 }
+
+/// Within the budget, a batch that went past it prunes down to this share of it, so the
+/// next batches have room.
+const LOW_WATER: u64 = 90;
+/// Bytes of records per transaction within a budget.
+const LIMITED_CHUNK: usize = 1024 * 1024;
+/// Executions deleted per statement while pruning to the budget.
+const PRUNE_STEP: i64 = 256;
 
 impl SqliteExecutionWriter {
     /// A connection to the database at `path`, which [`SqliteStore::open`](crate::SqliteStore)
@@ -34,11 +48,45 @@ impl SqliteExecutionWriter {
         // Per connection: the same durability as the store's own connections (WAL is a
         // property of the file, set when the store opened it).
         connection.pragma_update(None, "synchronous", "NORMAL")?;
+        // As the store's connections: a checkpoint truncates the log to this size at most.
+        connection.pragma_update(None, "journal_size_limit", 64 * 1024 * 1024)?;
         connection.busy_timeout(Duration::from_secs(10))?;
         Ok(Self {
             connection,
             json: Vec::with_capacity(1024),
+            budget: None,
+            pruned: 0,
         })
+    }
+
+    /// Bytes the rows take: the file's pages but its free ones, as this transaction sees them.
+    fn used_bytes(tx: &rusqlite::Transaction<'_>) -> StoreResult<u64> {
+        let pragma = |name: &str| -> StoreResult<u64> {
+            let value: i64 = tx.query_row(&format!("PRAGMA {name}"), [], |row| row.get(0))?;
+            Ok(value.max(0) as u64)
+        };
+        Ok((pragma("page_count")? - pragma("freelist_count")?) * pragma("page_size")?)
+    }
+
+    /// Past `budget`, delete the oldest finished executions down to [`LOW_WATER`]% of it, in
+    /// the batch's transaction: the file never grows past the budget by more than a batch.
+    fn keep_within(tx: &rusqlite::Transaction<'_>, budget: u64) -> StoreResult<u64> {
+        if Self::used_bytes(tx)? <= budget {
+            return Ok(0);
+        }
+        let low_water = budget / 100 * LOW_WATER;
+        let mut delete = tx.prepare_cached(
+            "DELETE FROM executions WHERE seq IN (SELECT seq FROM executions \
+             WHERE status NOT IN ('queued', 'running') ORDER BY seq LIMIT ?1)",
+        )?;
+        let mut deleted = 0;
+        loop {
+            let n = delete.execute([PRUNE_STEP])? as u64;
+            deleted += n;
+            if n < PRUNE_STEP as u64 || Self::used_bytes(tx)? <= low_water {
+                return Ok(deleted);
+            }
+        }
     }
 
     /// Binds the row of `execution` to `statement`'s seven parameters.
@@ -63,23 +111,61 @@ impl SqliteExecutionWriter {
 
 impl ExecutionWriter for SqliteExecutionWriter {
     fn put(&mut self, batch: &[Execution]) -> StoreResult<()> {
-        if batch.is_empty() {
-            return Ok(());
-        }
-        let tx = self
-            .connection
-            .transaction_with_behavior(TransactionBehavior::Immediate)?;
-        {
-            let mut insert = tx.prepare_cached(&format!(
-                "INSERT OR REPLACE INTO executions {COLUMNS} {VALUES}"
-            ))?;
-            for execution in batch {
-                Self::bind(&mut self.json, &mut insert, execution)?;
-                insert.raw_execute()?;
+        let budget = self
+            .budget
+            .as_ref()
+            .map_or(0, |budget| budget.load(Ordering::Relaxed));
+        // Within a budget, a transaction per MiB of records, each pruning before it commits:
+        // neither the file nor the log then passes the budget by more than that.
+        let chunk = if budget > 0 {
+            LIMITED_CHUNK
+        } else {
+            usize::MAX
+        };
+        let mut rest = batch;
+        while !rest.is_empty() {
+            let tx = self
+                .connection
+                .transaction_with_behavior(TransactionBehavior::Immediate)?;
+            let mut written = 0;
+            let mut bytes = 0;
+            {
+                let mut insert = tx.prepare_cached(&format!(
+                    "INSERT OR REPLACE INTO executions {COLUMNS} {VALUES}"
+                ))?;
+                for execution in rest {
+                    Self::bind(&mut self.json, &mut insert, execution)?;
+                    insert.raw_execute()?;
+                    written += 1;
+                    bytes += self.json.len();
+                    if bytes >= chunk {
+                        break;
+                    }
+                }
             }
+            if budget > 0 {
+                self.pruned += Self::keep_within(&tx, budget)?;
+            }
+            tx.commit()?;
+            rest = &rest[written..];
         }
-        tx.commit()?;
         Ok(())
+    }
+
+    fn limit_size(&mut self, budget: Arc<AtomicU64>) {
+        // A checkpoint every 64 pages (1 MiB) rather than 1000, and the log truncated to
+        // 1 MiB after it: the log then stays small beside a small budget.
+        let _ = self
+            .connection
+            .pragma_update(None, "wal_autocheckpoint", 64);
+        let _ = self
+            .connection
+            .pragma_update(None, "journal_size_limit", 1024 * 1024);
+        self.budget = Some(budget);
+    }
+
+    fn take_pruned(&mut self) -> u64 {
+        std::mem::take(&mut self.pruned)
     }
 
     fn insert(&mut self, batch: &[Execution]) -> StoreResult<Vec<(Execution, bool)>> {

@@ -187,6 +187,8 @@ const ASYNC_WORKERS: Number = number("GUST_ASYNC_WORKERS", "executions", 0..=65_
 const QUEUE_MEMORY: Number = number("GUST_QUEUE_MEMORY", "executions", 100..=10_000_000);
 const RETENTION_INTERVAL_SECS: Number =
     number("GUST_RETENTION_INTERVAL_SECS", "seconds", 1..=7 * DAY_SECS);
+// Unset: no ceiling. At least room for the log and a batch of records beside some rows.
+const MAX_DATA_MB: Number = number("GUST_MAX_DATA_MB", "MiB", 16..=16 * 1024 * 1024);
 const UPLOAD_EXPIRY_SECS: Number = number("GUST_UPLOAD_EXPIRY_SECS", "seconds", 1..=30 * DAY_SECS);
 // A signed URL is a credential on its own; a week is the longest one lives.
 const SIGNED_URL_SECS: Number = number("GUST_SIGNED_URL_SECS", "seconds", 1..=7 * DAY_SECS);
@@ -469,6 +471,9 @@ impl<'a> Reader<'a> {
             )?,
             retention_interval: self.secs(&RETENTION_INTERVAL_SECS, defaults.retention_interval)?,
             upload_expiry: self.secs(&UPLOAD_EXPIRY_SECS, defaults.upload_expiry)?,
+            max_data_bytes: Some(self.number(&MAX_DATA_MB, 0)?)
+                .filter(|mb| *mb > 0)
+                .map(|mb| mb * 1024 * 1024),
         })
     }
 

@@ -53,6 +53,9 @@ pub struct JobsConfig {
     /// How long a chunked upload may wait for its next chunk before it is deleted
     /// (`GUST_UPLOAD_EXPIRY_SECS`; 24 h).
     pub upload_expiry: Duration,
+    /// The data dir's size ceiling in bytes (`GUST_MAX_DATA_MB`; none): past it the oldest
+    /// finished executions are deleted.
+    pub max_data_bytes: Option<u64>,
 }
 
 impl Default for JobsConfig {
@@ -64,6 +67,7 @@ impl Default for JobsConfig {
             memory_queue: 100_000,
             retention_interval: Duration::from_secs(300),
             upload_expiry: Duration::from_secs(24 * 60 * 60),
+            max_data_bytes: None,
         }
     }
 }

@@ -21,6 +21,7 @@ mod observe;
 mod process;
 mod qinling;
 mod restart;
+mod retention;
 mod sandbox;
 mod scaleway;
 mod scaling;
