@@ -7,6 +7,7 @@ mod child;
 mod cpu;
 mod density;
 mod dialect_run;
+mod disk;
 mod gust;
 mod load;
 mod process_run;
@@ -96,6 +97,18 @@ enum Cmd {
         #[arg(long, default_value_t = 8)]
         concurrency: usize,
     },
+    /// Whether the disk stays bounded under load: a Wasm and a Python hello loaded in turn,
+    /// the database's size after each window.
+    Disk {
+        /// How long the whole load runs.
+        #[arg(long, default_value = "600s", value_parser = parse_duration)]
+        run_for: Duration,
+        /// Each load window, after which the size is read.
+        #[arg(long, default_value = "30s", value_parser = parse_duration)]
+        window: Duration,
+        #[arg(long, default_value_t = 64)]
+        concurrency: usize,
+    },
     /// Many functions and many stored executions: how fast one function's executions list
     /// answers, and how long a restart takes to serve.
     Records {
@@ -152,6 +165,18 @@ fn main() -> ExitCode {
                 executions,
                 connections: concurrency,
                 samples,
+            },
+        )),
+        Some(Cmd::Disk {
+            run_for,
+            window,
+            concurrency,
+        }) => rt.block_on(disk(
+            &cli,
+            disk::Options {
+                duration: run_for,
+                window,
+                connections: concurrency,
             },
         )),
         None => rt.block_on(bench(&cli)),
@@ -215,6 +240,17 @@ async fn density(cli: &Cli, options: density::Options) -> anyhow::Result<()> {
     let tmp = scratch()?;
     let mut servers = Vec::new();
     let result = density::run(&bin, wasm, tmp.path(), &options, &mut servers).await;
+    for server in servers {
+        let _ = server.shutdown().await;
+    }
+    result
+}
+
+async fn disk(cli: &Cli, options: disk::Options) -> anyhow::Result<()> {
+    let (bin, wasm) = gust_inputs(cli)?;
+    let tmp = scratch()?;
+    let mut servers = Vec::new();
+    let result = disk::run(&bin, wasm, tmp.path(), &options, &mut servers).await;
     for server in servers {
         let _ = server.shutdown().await;
     }

@@ -27,7 +27,7 @@ const CONCURRENCY: u32 = 64;
 /// Pause between cold-start rounds, so the pre-started interpreters are back.
 const COLD_PAUSE: Duration = Duration::from_millis(300);
 
-const PY_HANDLER: &str = "def handle(event, context):\n    return {'statusCode': 200, 'headers': {'content-type': 'text/plain'}, 'body': 'hello'}\n";
+pub(crate) const PY_HANDLER: &str = "def handle(event, context):\n    return {'statusCode': 200, 'headers': {'content-type': 'text/plain'}, 'body': 'hello'}\n";
 const NODE_HANDLER: &str = "exports.handle = () => ({ statusCode: 200, headers: { 'content-type': 'text/plain' }, body: 'hello' });\n";
 
 /// The same handler behind a minimal asyncio HTTP/1.1 server.
@@ -394,7 +394,7 @@ async fn real_python() -> anyhow::Result<String> {
 }
 
 /// A one-file function folder as `.tar.gz`.
-fn package(file: &str, code: &str) -> anyhow::Result<Bytes> {
+pub(crate) fn package(file: &str, code: &str) -> anyhow::Result<Bytes> {
     let gz = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::fast());
     let mut tar = tar::Builder::new(gz);
     let mut header = tar::Header::new_gnu();
