@@ -1,14 +1,15 @@
-//! Builds: dependencies installed into the code folder, in a sandbox with the network on and
-//! the folder writable (`pip install -r requirements.txt --target`, `npm install --omit=dev`),
-//! output streamed to the build log; then the handler is loaded in a real worker, so a module
-//! that does not import (or lacks the function) fails the build instead of the first request.
+//! Builds: dependencies installed into the code folder, in a sandbox with the network on, the
+//! folder writable and the build's seccomp profile (`pip install -r requirements.txt
+//! --target`, `npm install --omit=dev`), output streamed to the build log; then the handler is
+//! loaded in a real worker, so a module that does not import (or lacks the function) fails the
+//! build instead of the first request.
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
 use gust_core::{HandlerContract, RuntimeId};
-use gust_sandbox::{CodeDir, Limits, SandboxSpec};
+use gust_sandbox::{CodeDir, Limits, SandboxSpec, SeccompProfile};
 use tokio::io::AsyncReadExt;
 use tokio::sync::mpsc;
 
@@ -197,8 +198,8 @@ async fn run_installs(
     Ok(())
 }
 
-/// Runs one install command in a sandbox (network on, /code writable), streaming its
-/// output to `log`; fails with its exit status.
+/// Runs one install command in a sandbox (network on, /code writable, the build's seccomp
+/// profile), streaming its output to `log`; fails with its exit status.
 async fn install(
     shared: &Shared,
     spec: &BuildSpec,
@@ -228,6 +229,7 @@ async fn install(
         runtime_paths: interpreter.mounts.clone(),
         network: true,
         limits: install_limits(&shared.config),
+        profile: SeccompProfile::Build,
     };
     let mut sandbox = shared.spawner.spawn(&sandbox_spec).await?;
     let io = sandbox
@@ -272,13 +274,12 @@ async fn install(
     if exit.success() {
         Ok(())
     } else {
-        Err(ProcessError::Build(format!(
-            "the install failed: it {exit}"
-        )))
+        Err(ProcessError::Build(format!("the install failed: {exit}")))
     }
 }
 
-/// Loads the handler in a real (sandboxed) worker and stops it.
+/// Loads the handler in a real (sandboxed) worker and stops it. The worker's seccomp profile,
+/// not the build's: code that imports only with a call workers may not make fails here.
 async fn import_check(
     shared: &Shared,
     spec: &BuildSpec,
