@@ -362,8 +362,9 @@ fn check_bootstrap(code_dir: &Path) -> ProcessResult<()> {
 }
 
 /// Gives `dir` and everything in it back to `owner`, and makes it readable to the sandbox
-/// user, who is not the owner: folders a+rx, files a+r (keeping their x bits for everyone).
-/// One walk for both.
+/// user, who is not the owner: folders a+rx, files a+r (keeping their x bits for everyone)
+/// and never setuid or setgid, which would make the install's files run as the server's
+/// user on the host. One walk for both.
 fn give_back(dir: &Path, (uid, gid): (u32, u32)) -> ProcessResult<()> {
     use std::os::unix::fs::{MetadataExt, PermissionsExt};
     walk(dir, &mut |path, meta| {
@@ -375,10 +376,12 @@ fn give_back(dir: &Path, (uid, gid): (u32, u32)) -> ProcessResult<()> {
             return Ok(()); // chmod would follow it
         }
         let mode = meta.permissions().mode();
-        let wanted = if meta.is_dir() || mode & 0o100 != 0 {
+        let wanted = if meta.is_dir() {
             mode | 0o555
+        } else if mode & 0o100 != 0 {
+            (mode | 0o555) & !0o6000
         } else {
-            mode | 0o444
+            (mode | 0o444) & !0o6000
         };
         if wanted == mode {
             return Ok(());
