@@ -1,14 +1,15 @@
-//! Builds: dependencies installed into the code folder, in a sandbox with the network on and
-//! the folder writable (`pip install -r requirements.txt --target`, `npm install --omit=dev`),
-//! output streamed to the build log; then the handler is loaded in a real worker, so a module
-//! that does not import (or lacks the function) fails the build instead of the first request.
+//! Builds: dependencies installed into the code folder, in a sandbox with the network on, the
+//! folder writable and the build's seccomp profile (`pip install -r requirements.txt
+//! --target`, `npm install --omit=dev`), output streamed to the build log; then the handler is
+//! loaded in a real worker, so a module that does not import (or lacks the function) fails the
+//! build instead of the first request.
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
 use gust_core::{HandlerContract, RuntimeId};
-use gust_sandbox::{CodeDir, Limits, SandboxSpec};
+use gust_sandbox::{CodeDir, Limits, SandboxSpec, SeccompProfile};
 use tokio::io::AsyncReadExt;
 use tokio::sync::mpsc;
 
@@ -197,8 +198,8 @@ async fn run_installs(
     Ok(())
 }
 
-/// Runs one install command in a sandbox (network on, /code writable), streaming its
-/// output to `log`; fails with its exit status.
+/// Runs one install command in a sandbox (network on, /code writable, the build's seccomp
+/// profile), streaming its output to `log`; fails with its exit status.
 async fn install(
     shared: &Shared,
     spec: &BuildSpec,
@@ -228,6 +229,7 @@ async fn install(
         runtime_paths: interpreter.mounts.clone(),
         network: true,
         limits: install_limits(&shared.config),
+        profile: SeccompProfile::Build,
     };
     let mut sandbox = shared.spawner.spawn(&sandbox_spec).await?;
     let io = sandbox
@@ -272,13 +274,12 @@ async fn install(
     if exit.success() {
         Ok(())
     } else {
-        Err(ProcessError::Build(format!(
-            "the install failed: it {exit}"
-        )))
+        Err(ProcessError::Build(format!("the install failed: {exit}")))
     }
 }
 
-/// Loads the handler in a real (sandboxed) worker and stops it.
+/// Loads the handler in a real (sandboxed) worker and stops it. The worker's seccomp profile,
+/// not the build's: code that imports only with a call workers may not make fails here.
 async fn import_check(
     shared: &Shared,
     spec: &BuildSpec,
@@ -361,8 +362,9 @@ fn check_bootstrap(code_dir: &Path) -> ProcessResult<()> {
 }
 
 /// Gives `dir` and everything in it back to `owner`, and makes it readable to the sandbox
-/// user, who is not the owner: folders a+rx, files a+r (keeping their x bits for everyone).
-/// One walk for both.
+/// user, who is not the owner: folders a+rx, files a+r (keeping their x bits for everyone)
+/// and never setuid or setgid, which would make the install's files run as the server's
+/// user on the host. One walk for both.
 fn give_back(dir: &Path, (uid, gid): (u32, u32)) -> ProcessResult<()> {
     use std::os::unix::fs::{MetadataExt, PermissionsExt};
     walk(dir, &mut |path, meta| {
@@ -374,10 +376,12 @@ fn give_back(dir: &Path, (uid, gid): (u32, u32)) -> ProcessResult<()> {
             return Ok(()); // chmod would follow it
         }
         let mode = meta.permissions().mode();
-        let wanted = if meta.is_dir() || mode & 0o100 != 0 {
+        let wanted = if meta.is_dir() {
             mode | 0o555
+        } else if mode & 0o100 != 0 {
+            (mode | 0o555) & !0o6000
         } else {
-            mode | 0o444
+            (mode | 0o444) & !0o6000
         };
         if wanted == mode {
             return Ok(());

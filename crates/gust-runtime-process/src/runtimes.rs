@@ -136,6 +136,7 @@ pub fn worker_sandbox(
         runtime_paths: interpreter.map(|i| i.mounts.clone()).unwrap_or_default(),
         network,
         limits,
+        profile: gust_sandbox::SeccompProfile::Worker,
     }
 }
 

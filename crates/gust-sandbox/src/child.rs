@@ -13,7 +13,7 @@ use std::ffi::CString;
 use std::os::fd::RawFd;
 
 use crate::rootfs::RootPlan;
-use crate::seccomp::Filters;
+use crate::seccomp::Profile;
 use crate::spec::Limits;
 use crate::sys;
 
@@ -42,7 +42,7 @@ pub struct ChildPlan<'a> {
     /// Without a pids cgroup, RLIMIT_NPROC (per uid, and each sandbox has its own) stands in.
     pub nproc_rlimit: bool,
     pub last_cap: u32,
-    pub seccomp: Option<&'a Filters>,
+    pub seccomp: Option<&'a Profile>,
     /// The child's ends: stdout, stderr, protocol socket, status pipe, sync pipe.
     pub fds: [RawFd; 5],
 }
@@ -137,8 +137,10 @@ fn exec_worker(plan: &ChildPlan) -> ! {
         }
         drop_privileges(plan)?;
         sys::chdir(&plan.cwd).map_err(|e| format!("chdir {:?}: {e}", plan.cwd))?;
-        if let Some(filters) = plan.seccomp {
-            filters.apply().map_err(|e| format!("seccomp: {e}"))?;
+        // The last step before exec: from here on, only what the profile allows (execve,
+        // and write and exit_group should it fail).
+        if let Some(profile) = plan.seccomp {
+            profile.apply().map_err(|e| format!("seccomp: {e}"))?;
         }
         let mut env = plan.env.clone();
         env.push(
@@ -179,8 +181,9 @@ fn init(worker: libc::pid_t, plan: &ChildPlan) -> ! {
     let _ = drop_privileges(plan);
     // Keeps the worker (same uid) out of init's /proc entries.
     let _ = sys::set_not_dumpable();
-    if let Some(filters) = plan.seccomp {
-        let _ = filters.apply();
+    // Its loop needs wait4, write, kill and exit_group, which every profile allows.
+    if let Some(profile) = plan.seccomp {
+        let _ = profile.apply();
     }
     loop {
         match sys::wait_any() {

@@ -5,7 +5,7 @@
 //! and its runtime's files read-only, its code at `/code`, a private size-limited `/tmp`, a
 //! minimal `/dev`, a synthesized `/etc` and its own `/proc` (`pivot_root`, not chroot); a
 //! cgroup with memory, CPU and pids limits; rlimits on file size and open files; no
-//! capabilities, no_new_privs and a seccomp filter. Where the kernel refuses a part, the rest
+//! capabilities, no_new_privs and a seccomp allow-list. Where the kernel refuses a part, the rest
 //! still applies and [`SandboxSupport`] says what is missing.
 //!
 //! Sandboxes are created by a single-threaded *spawner* process — the caller's own binary
@@ -22,7 +22,7 @@
 //!
 //! ```no_run
 //! # async fn example() -> Result<(), gust_sandbox::SandboxError> {
-//! use gust_sandbox::{Limits, SandboxSpec, Spawner, SpawnerCommand, SpawnerConfig};
+//! use gust_sandbox::{Limits, SandboxSpec, SeccompProfile, Spawner, SpawnerCommand, SpawnerConfig};
 //! let spawner = Spawner::start(&SpawnerCommand::current_exe().unwrap(), &SpawnerConfig::default()).await?;
 //! for warning in spawner.support().warnings() {
 //!     eprintln!("warning: {warning}");
@@ -36,6 +36,7 @@
 //!         runtime_paths: vec![],
 //!         network: false,
 //!         limits: Limits::default(),
+//!         profile: SeccompProfile::Worker,
 //!     })
 //!     .await?;
 //! let io = sandbox.take_io().unwrap(); // protocol socket (fd 3 inside), stdout, stderr
@@ -50,8 +51,9 @@
 //!   (`launch`), attaching code to a running one (`attach`).
 //! - `child`: the sandbox from inside — init (pid 1, reaper) and the worker's privilege drop
 //!   and exec. `rootfs`: the new root and `pivot_root`.
-//! - `cgroup`, `cgroup_detect`: per-sandbox cgroups on v1 or v2. `seccomp`: the filter (data in
-//!   `seccomp/worker.json`). `support`: probing and reporting what the host allows.
+//! - `cgroup`, `cgroup_detect`: per-sandbox cgroups on v1 or v2. `seccomp`: the allow-lists
+//!   (data in `seccomp/worker.json` and `seccomp/build.json`). `support`: probing and
+//!   reporting what the host allows.
 //! - `spec`: what callers ask for and how a process ended. `wire`: server ↔ spawner messages.
 //!   `sys`: the system calls, each wrapped once.
 //!
@@ -80,6 +82,6 @@ pub use cgroup::{Cgroup, CgroupVersion};
 pub use client::{Sandbox, SandboxIo, Spawner, SpawnerCommand};
 pub use error::{SandboxError, SandboxResult};
 pub use spawner::run_spawner_if_requested;
-pub use spec::{CODE_DIR, CodeDir, ExitInfo, Limits, SandboxSpec, system_paths};
+pub use spec::{CODE_DIR, CodeDir, ExitInfo, Limits, SandboxSpec, SeccompProfile, system_paths};
 pub use support::{Capability, Feature, SandboxSupport};
 pub use wire::{EXEC_TIME_ENV, SPAWNER_ENV, SpawnerConfig, monotonic_ns};

@@ -1,6 +1,7 @@
 //! The filesystem a sandbox sees: a fresh tmpfs as `/`, the system's and the runtime's files
 //! bound read-only, the code at `/code`, a private size-limited `/tmp`, a minimal `/dev`, a
-//! synthesized `/etc`, its own `/proc`, then `pivot_root` into it and `/` made read-only.
+//! synthesized `/etc`, its own read-only `/proc`, then `pivot_root` into it and `/` made
+//! read-only.
 //!
 //! [`RootPlan`] is computed by the spawner before `clone` (reading host files there, not in
 //! the child); [`RootPlan::enter`] runs in the child, inside its new mount namespace.
@@ -171,11 +172,13 @@ impl RootPlan {
         let proc_dir = under(root, Path::new("/proc"));
         fs::create_dir_all(&proc_dir).map_err(step("creating /proc".into()))?;
         let options = self.hide_pids.then_some(c"hidepid=2");
+        // Read-only: nothing in it is for a function to write, and its writable files change
+        // the process itself (`/proc/self/attr/*`: its LSM label; `mem`; `oom_score_adj`).
         sys::mount(
             Some(c"proc"),
             &c(&proc_dir)?,
             Some(c"proc"),
-            libc::MS_NOSUID | libc::MS_NODEV | libc::MS_NOEXEC,
+            libc::MS_NOSUID | libc::MS_NODEV | libc::MS_NOEXEC | libc::MS_RDONLY,
             options,
         )
         .map_err(step("mounting /proc".into()))?;

@@ -26,6 +26,21 @@ pub struct SandboxSpec {
     /// `false` gives the process its own empty network namespace (not even loopback is up).
     pub network: bool,
     pub limits: Limits,
+    /// Which system calls it may make.
+    #[serde(default)]
+    pub profile: SeccompProfile,
+}
+
+/// The seccomp allow-list a sandbox runs under (`seccomp/*.json` in this crate).
+#[derive(Debug, Clone, Copy, Default, Serialize, Deserialize, PartialEq, Eq)]
+#[serde(rename_all = "snake_case")]
+pub enum SeccompProfile {
+    /// What functions' workers (Python, Node, custom runtimes) need.
+    #[default]
+    Worker,
+    /// What dependency installs need: pip and npm with their build backends, lifecycle
+    /// scripts and compilers. No listening sockets or interval timers.
+    Build,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -116,6 +131,12 @@ impl ExitInfo {
     pub fn success(&self) -> bool {
         self.code == Some(0) && !self.oom_killed
     }
+
+    /// Ended by SIGSYS, the seccomp filter's kill: a system call through another
+    /// architecture's entry (`int 0x80` on x86_64), which no profile allows.
+    pub fn killed_by_seccomp(&self) -> bool {
+        !self.oom_killed && self.code.is_none() && self.signal == Some(libc::SIGSYS)
+    }
 }
 
 impl std::fmt::Display for ExitInfo {
@@ -125,6 +146,9 @@ impl std::fmt::Display for ExitInfo {
                 f.write_str("killed by the kernel's OOM killer: the memory limit was hit")
             }
             (false, Some(code), _) => write!(f, "exited with status {code}"),
+            (false, None, Some(libc::SIGSYS)) => {
+                f.write_str("killed by SIGSYS: a system call the sandbox denies")
+            }
             (false, None, Some(signal)) => write!(f, "killed by signal {}", signal_name(signal)),
             (false, None, None) => f.write_str("ended for an unknown reason"),
         }
@@ -167,6 +191,12 @@ mod tests {
         assert_eq!(
             ExitInfo::from_wait_status(3 << 8).to_string(),
             "exited with status 3"
+        );
+        let sigsys = ExitInfo::from_wait_status(libc::SIGSYS);
+        assert!(sigsys.killed_by_seccomp());
+        assert_eq!(
+            sigsys.to_string(),
+            "killed by SIGSYS: a system call the sandbox denies"
         );
     }
 }

@@ -143,15 +143,22 @@ pub fn probe_namespaces() -> Vec<Feature> {
     .collect()
 }
 
-/// Installs the real filter in a throw-away child, so "available" means it loads here.
-pub fn probe_seccomp(filter: &crate::seccomp::Filters) -> Feature {
+/// Installs each real profile in a throw-away child, so "available" means they load here.
+pub fn probe_seccomp(filters: &crate::seccomp::Filters) -> Feature {
+    use crate::spec::SeccompProfile::{Build, Worker};
     let (available, detail) = if !sys::seccomp_available() {
         (false, "the kernel has no seccomp filters".to_string())
     } else {
-        match try_in_child(|| filter.apply()) {
+        let loaded = try_in_child(|| filters.profile(Worker).apply())
+            .and_then(|()| try_in_child(|| filters.profile(Build).apply()));
+        match loaded {
             Ok(()) => (
                 true,
-                format!("{} system calls denied", filter.denied_count()),
+                format!(
+                    "allow-list: {} system calls (worker), {} (build)",
+                    filters.profile(Worker).allowed_count(),
+                    filters.profile(Build).allowed_count()
+                ),
             ),
             Err(reason) => (false, format!("loading the filter failed: {reason}")),
         }

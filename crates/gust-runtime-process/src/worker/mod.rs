@@ -330,20 +330,26 @@ impl Worker {
         }
     }
 
-    /// Why the worker ended, in words for the execution's record.
-    async fn death_reason(&self) -> String {
+    /// Why the worker ended, in words for the execution's record; and whether the requests'
+    /// logs should say it too (a kill by the seccomp filter, which the function's own output
+    /// cannot explain).
+    async fn death_reason(&self) -> (String, bool) {
         let exit = tokio::time::timeout(Duration::from_secs(2), self.sandbox.wait()).await;
         if let Some(reason) = self.kill_reason.lock().unwrap().clone() {
-            return reason;
+            return (reason, false);
         }
-        match exit {
+        let reason = match exit {
             Ok(exit) if exit.oom_killed => format!(
                 "the memory limit of {} MiB was hit: the kernel's OOM killer stopped the worker",
                 self.limits.memory_mb
             ),
+            Ok(exit) if exit.killed_by_seccomp() => {
+                return (format!("the worker was {exit}"), true);
+            }
             Ok(exit) => format!("the worker crashed: it {exit}"),
             Err(_) => "the worker closed its connection".to_string(),
-        }
+        };
+        (reason, false)
     }
 }
 
@@ -430,10 +436,14 @@ async fn read_frames(
     for task in output {
         let _ = tokio::time::timeout(Duration::from_millis(500), task).await;
     }
-    let reason = worker.death_reason().await;
+    let (reason, logged) = worker.death_reason().await;
     *worker.dead.lock().unwrap() = Some(reason.clone());
     let pending = std::mem::take(&mut *worker.inflight.lock().unwrap());
-    for entry in pending.into_values() {
+    for mut entry in pending.into_values() {
+        if logged {
+            let line = format!("gust: {reason}\n");
+            entry.fd_logs.append(true, &line, worker.limits.log_limit);
+        }
         let _ = entry.reply.send(Reply::Died(reason.clone(), entry.fd_logs));
     }
     worker.watch.notify_one();

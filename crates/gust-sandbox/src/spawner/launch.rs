@@ -151,7 +151,7 @@ impl Spawner {
             limits: spec.limits,
             nproc_rlimit: cgroup.as_ref().is_none_or(|c| c.pids.is_none()),
             last_cap: self.last_cap,
-            seccomp: self.filters.as_ref(),
+            seccomp: self.filters.as_ref().map(|f| f.profile(spec.profile)),
             fds: [
                 stdout_w.as_raw_fd(),
                 stderr_w.as_raw_fd(),

@@ -5,7 +5,7 @@ mod spawn;
 
 use std::path::Path;
 
-use gust_sandbox::{Limits, SandboxSpec, Spawner, SpawnerCommand, SpawnerConfig};
+use gust_sandbox::{Limits, SandboxSpec, SeccompProfile, Spawner, SpawnerCommand, SpawnerConfig};
 
 /// This test binary is also its own sandbox spawner, as `gust` is the server's. The spawner
 /// must be single-threaded and libtest runs each test on a thread of its own, so spawner mode
@@ -51,6 +51,7 @@ pub fn shell(script: &str) -> SandboxSpec {
         runtime_paths: vec![],
         network: true,
         limits: Limits::default(),
+        profile: SeccompProfile::Worker,
     }
 }
 

@@ -226,6 +226,7 @@ async fn a_process_outside_the_sandbox_cannot_be_killed() {
     );
     let me = probe_json(&server, "/whoami").await;
     assert_eq!(me["uid"], 1000);
+    assert_eq!(me["hostname"], "gust", "its own uts namespace");
     assert!(
         me["procs"].as_array().unwrap().len() <= 3,
         "only the sandbox's own processes are visible: {me}"
@@ -286,4 +287,288 @@ async fn running_past_the_timeout_is_stopped() {
     assert_eq!(page.total, 1);
     // A fresh worker serves the next request.
     assert_eq!(probe(&server, "/whoami").await.0, StatusCode::OK);
+}
+
+/// The seccomp allow-list lets ordinary work through: files, processes, threads, sockets,
+/// asyncio or libuv, sqlite, TLS contexts, large allocations, system information. Each step
+/// reports its own error, so a call the filter wrongly denies names the step it broke.
+#[tokio::test]
+async fn everyday_work_passes_the_system_call_allow_list() {
+    let server = TestServer::start_with_env(&[], &LIMITS);
+    for (name, runtime, folder) in [
+        ("py", "python3.11", "python-everyday"),
+        ("js", "node20", "node-everyday"),
+    ] {
+        server
+            .deploy_folder(
+                name,
+                runtime,
+                FunctionSpec {
+                    timeout_s: Some(30),
+                    ..spec()
+                },
+                folder,
+            )
+            .await;
+        let response = server
+            .http()
+            .get(format!("{}/fn/default/{name}/", server.url))
+            .bearer_auth(&server.token)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(response.status(), StatusCode::OK, "{folder}");
+        let steps: Value = response.json().await.unwrap();
+        let steps = steps.as_object().unwrap();
+        assert!(steps.len() >= 6, "{folder}: {steps:?}");
+        for (step, result) in steps {
+            assert_eq!(result["ok"], true, "{folder} {step}: {result}");
+        }
+    }
+}
+
+const EPERM: u64 = 1;
+
+/// `result` (a probe's `{"errno": n}` for one call) failed with EPERM: the seccomp
+/// allow-list's answer. Without it each call below succeeds or fails with another errno
+/// (EINVAL, EBADF, ENOSYS), and `what` says which probe it was.
+fn assert_eperm(result: &Value, what: &str) {
+    assert_eq!(result["errno"], EPERM, "{what}: {result}");
+}
+
+#[tokio::test]
+async fn raw_and_packet_sockets_are_denied_even_in_a_namespace_of_its_own() {
+    let server = server_with_probe(spec()).await;
+    let sockets = probe_json(&server, "/raw-sockets").await;
+    for kind in ["packet", "packet_dgram", "inet_raw", "inet6_raw"] {
+        assert_eperm(&sockets[kind], kind);
+    }
+    // The way around capabilities: a user and network namespace of its own, where it would
+    // hold CAP_NET_RAW. Neither step is allowed.
+    assert_eperm(&sockets["own_namespace"]["unshare"], "unshare");
+    assert_eperm(
+        &sockets["own_namespace"]["packet"],
+        "packet in its own namespace",
+    );
+}
+
+#[tokio::test]
+async fn keyrings_bpf_userfaultfd_perf_events_and_io_uring_are_denied() {
+    let server = server_with_probe(spec()).await;
+    let calls = probe_json(&server, "/kernel-surface").await;
+    let calls = calls.as_object().unwrap();
+    for name in [
+        "keyctl",
+        "add_key",
+        "request_key",
+        "bpf_map_create",
+        "bpf_map_lookup",
+        "userfaultfd",
+        "perf_event_open",
+        "io_uring_setup",
+    ] {
+        assert_eperm(&calls[name], name);
+    }
+}
+
+#[tokio::test]
+async fn no_namespace_can_be_made_or_joined() {
+    let server = server_with_probe(spec()).await;
+    let result = probe_json(&server, "/namespaces").await;
+    for kind in ["user", "mnt", "net", "pid", "uts", "ipc", "cgroup"] {
+        assert_eperm(&result["unshare"][kind], &format!("unshare {kind}"));
+        assert_eperm(&result["setns"][kind], &format!("setns {kind}"));
+    }
+}
+
+#[tokio::test]
+async fn nothing_can_be_mounted_over_the_code_folder() {
+    let server = server_with_probe(spec()).await;
+    let result = probe_json(&server, "/mount-code").await;
+    for call in [
+        "unshare",
+        "mount",
+        "umount2",
+        "open_tree",
+        "fsopen",
+        "move_mount",
+    ] {
+        assert_eperm(&result[call], call);
+    }
+    assert_eq!(result["code"], serde_json::json!(["main.py"]), "{result}");
+}
+
+#[tokio::test]
+async fn proc_is_read_only_so_no_process_attribute_can_be_written() {
+    let server = server_with_probe(spec()).await;
+    let result = probe_json(&server, "/proc-writes").await;
+    // EROFS at open: writable, the LSM attributes would fail only at write (EINVAL without
+    // an LSM, or a label change with one) and raising the OOM score would succeed.
+    for file in ["current", "exec", "oom_score_adj"] {
+        assert_eq!(result[file]["errno"], 30, "{file}: {result}");
+        assert!(result[file]["opened"].is_null(), "{file}: {result}");
+    }
+}
+
+#[tokio::test]
+async fn other_abis_system_call_entries_are_denied_and_a_kill_is_logged() {
+    if std::env::consts::ARCH != "x86_64" {
+        return; // x32 and the 32-bit entry are x86_64's
+    }
+    let server = server_with_probe(spec()).await;
+    // x32 numbers (bit 30 set) match no rule of the allow-list.
+    let x32 = probe_json(&server, "/x32").await;
+    assert_eperm(&x32, "x32 getpid");
+    // The 32-bit entry (`int 0x80`) fails the filter's architecture check, whose answer is
+    // to kill the process: the worker dies with SIGSYS and the execution says so.
+    let response = server
+        .http()
+        .get(format!("{}/fn/default/probe/int80", server.url))
+        .bearer_auth(&server.token)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), StatusCode::INTERNAL_SERVER_ERROR);
+    let id = response.headers()["x-gust-execution-id"]
+        .to_str()
+        .unwrap()
+        .to_string();
+    let execution = server
+        .client()
+        .get_execution("default", "probe", &id)
+        .await
+        .unwrap();
+    assert_eq!(execution.status, ExecutionStatus::Failed);
+    let said = "the worker was killed by SIGSYS: a system call the sandbox denies";
+    assert!(execution.logs.stderr.contains(said), "{:?}", execution.logs);
+    assert_eq!(execution.error_message.as_deref(), Some(said));
+    // A fresh worker takes over.
+    assert_eq!(probe(&server, "/whoami").await.0, StatusCode::OK);
+}
+
+/// A call outside the allow-list fails with EPERM, which the language raises; uncaught, the
+/// execution fails and its logs say which call and why (Python: `sched_setaffinity`, Node:
+/// `setpriority`; both allowed to an unprivileged process without the filter).
+#[tokio::test]
+async fn a_denied_system_call_fails_with_eperm_in_the_executions_logs() {
+    let server = server_with_probe(spec()).await;
+    let node = b"const os = require('os');\n\
+                 exports.handle = async () => { os.setPriority(19); return 'lowered'; };\n";
+    server
+        .deploy_package(
+            "renice",
+            "node20",
+            spec(),
+            tar_gz(&[("main.js", node.as_slice())]),
+        )
+        .await;
+    for (function, path, says) in [
+        (
+            "probe",
+            "/affinity",
+            "PermissionError: [Errno 1] Operation not permitted",
+        ),
+        ("renice", "/", "EPERM"),
+    ] {
+        let response = server
+            .http()
+            .get(format!("{}/fn/default/{function}{path}", server.url))
+            .bearer_auth(&server.token)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(
+            response.status(),
+            StatusCode::INTERNAL_SERVER_ERROR,
+            "{function}"
+        );
+        let id = response.headers()["x-gust-execution-id"]
+            .to_str()
+            .unwrap()
+            .to_string();
+        let execution = server
+            .client()
+            .get_execution("default", function, &id)
+            .await
+            .unwrap();
+        assert_eq!(execution.status, ExecutionStatus::Failed, "{function}");
+        assert!(
+            execution.logs.stderr.contains(says),
+            "{function}: {:?}",
+            execution.logs
+        );
+    }
+}
+
+/// Installs run under the build profile, which has no listening sockets: a lifecycle
+/// script that tries to serve gets EPERM, and the build log shows it. (Workers may listen:
+/// `everyday_work_passes_the_system_call_allow_list`.) And what the install leaves in the code
+/// folder comes back to the server's user without a setuid bit.
+#[tokio::test]
+async fn builds_run_under_their_own_narrower_profile() {
+    let server = TestServer::start();
+    let listen = "node -e \\\"require('net').createServer().listen(0, '127.0.0.1')\
+                  .on('listening', () => { console.log('build listen: ok'); process.exit(0) })\
+                  .on('error', (e) => { console.log('build listen: ' + e.code); process.exit(0) })\\\" \
+                  && touch setuid && chmod 4711 setuid";
+    let manifest = format!(
+        r#"{{"name":"listener","version":"1.0.0","dependencies":{{"is-number":"7.0.0"}},"scripts":{{"postinstall":"{listen}"}}}}"#
+    );
+    let deployment = server
+        .deploy_package(
+            "listener",
+            "node20",
+            spec(),
+            tar_gz(&[
+                ("package.json", manifest.as_bytes()),
+                ("main.js", b"exports.handle = async () => 'ok';\n"),
+            ]),
+        )
+        .await;
+    assert_eq!(
+        deployment.status,
+        gust_core::DeploymentStatus::Ready,
+        "{}",
+        deployment.build_log
+    );
+    assert!(
+        deployment.build_log.contains("build listen: EPERM"),
+        "{}",
+        deployment.build_log
+    );
+    let made = server
+        .data_dir
+        .join("deployments")
+        .join(&deployment.id)
+        .join("setuid");
+    let mode =
+        std::os::unix::fs::PermissionsExt::mode(&std::fs::metadata(&made).unwrap().permissions());
+    assert_eq!(mode & 0o7777, 0o755, "{}: {mode:o}", made.display());
+}
+
+#[tokio::test]
+async fn the_worker_keeps_no_capability_and_runs_under_no_new_privs_seccomp_and_rlimits() {
+    let server = TestServer::start_with_env(
+        &[],
+        &[
+            ("GUST_SANDBOX_FSIZE_MB", "1"),
+            ("GUST_SANDBOX_NOFILE", "64"),
+        ],
+    );
+    server
+        .deploy_folder("probe", "python3.11", spec(), "python-probe")
+        .await;
+    let result = probe_json(&server, "/confinement").await;
+    let status = &result["status"];
+    assert_eq!(status["NoNewPrivs"], "1", "{result}");
+    assert_eq!(status["Seccomp"], "2", "filter mode: {result}");
+    for set in ["CapInh", "CapPrm", "CapEff", "CapBnd", "CapAmb"] {
+        assert_eq!(status[set], "0000000000000000", "{set}: {result}");
+    }
+    let limits = &result["limits"];
+    assert_eq!(limits["FSIZE"], 1 << 20, "{result}");
+    assert_eq!(limits["NOFILE"], 64, "{result}");
+    assert_eq!(limits["CORE"], 0, "{result}");
+    assert_eq!(result["too_big"]["errno"], 27, "EFBIG: {result}");
+    assert_eq!(result["too_many"]["errno"], 24, "EMFILE: {result}");
 }
