@@ -378,6 +378,7 @@ impl FunctionSpec {
     pub fn replace(self, current: &Function) -> ValidationResult<Function> {
         let mut fresh = FunctionSpec {
             name: Some(current.name.clone()),
+            runtime: Some(current.runtime.to_string()),
             ..FunctionSpec::default()
         }
         .into_new_function(&current.namespace_id, &current.namespace)?;
@@ -625,6 +626,22 @@ mod tests {
 
     fn spec(json: &str) -> FunctionSpec {
         serde_json::from_str(json).unwrap()
+    }
+
+    #[test]
+    fn a_replacement_keeps_identity_and_runtime_and_resets_what_it_leaves_out() {
+        let current =
+            spec(r#"{"name":"hello","runtime":"python3.11","timeout_s":9,"description":"old"}"#)
+                .into_new_function("ns1", "default")
+                .unwrap();
+        let replaced = spec(r#"{"description":"new"}"#).replace(&current).unwrap();
+        assert_eq!(
+            (replaced.id.as_str(), replaced.name.as_str()),
+            (current.id.as_str(), "hello")
+        );
+        assert_eq!(replaced.runtime, RuntimeId::Python311);
+        assert_eq!(replaced.description, "new");
+        assert_eq!(replaced.timeout_s, TIMEOUT_S.1);
     }
 
     #[test]
