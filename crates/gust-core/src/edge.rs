@@ -380,6 +380,7 @@ pub struct EdgeBehavior {
 /// A criterion as a client sends it (Azion's shape).
 #[derive(Debug, Clone, Default, Serialize, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
+#[serde(remote = "Self")]
 pub struct CriterionSpec {
     /// `${uri}`, `${request_uri}` or `${host}`.
     pub variable: Option<String>,
@@ -391,9 +392,12 @@ pub struct CriterionSpec {
     pub input_value: Option<String>,
 }
 
+object_only!(CriterionSpec);
+
 /// A behavior as a client sends it.
 #[derive(Debug, Clone, Default, Serialize, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
+#[serde(remote = "Self")]
 pub struct BehaviorSpec {
     /// `run_function`, `deliver`, `redirect_to_301` or `redirect_to_302`.
     pub name: Option<String>,
@@ -402,6 +406,8 @@ pub struct BehaviorSpec {
     #[schema(value_type = Option<Object>)]
     pub target: Option<Value>,
 }
+
+object_only!(BehaviorSpec);
 
 /// What a client sends to create a rule, or to change one (PATCH).
 #[derive(Debug, Clone, Default, Serialize, Deserialize, ToSchema)]

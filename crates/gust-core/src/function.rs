@@ -198,12 +198,15 @@ pub struct FunctionSpec {
 /// Retention as sent: absent fields keep their current value.
 #[derive(Debug, Clone, Default, Serialize, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
+#[serde(remote = "Self")]
 pub struct RetentionSpec {
     #[schema(minimum = 1, maximum = 1000000, default = 1000)]
     pub max_count: Option<u32>,
     #[schema(minimum = 60, maximum = 31622400, default = 604800)]
     pub max_age_s: Option<u32>,
 }
+
+object_only!(RetentionSpec);
 
 /// Finished executions kept per function: at most `max_count`, none older than `max_age_s`.
 /// Queued and running ones are never pruned.
@@ -626,6 +629,20 @@ mod tests {
 
     fn spec(json: &str) -> FunctionSpec {
         serde_json::from_str(json).unwrap()
+    }
+
+    #[test]
+    fn a_nested_spec_is_an_object_not_an_array_of_its_fields() {
+        let err = serde_json::from_str::<FunctionSpec>(r#"{"retention": [60, 10]}"#).unwrap_err();
+        assert!(err.to_string().contains("expected an object"), "{err}");
+        let spec = spec(r#"{"retention": {"max_count": 10}}"#);
+        assert_eq!(spec.retention.unwrap().max_count, Some(10));
+        let round_trip = serde_json::to_value(RetentionSpec {
+            max_count: Some(3),
+            ..Default::default()
+        })
+        .unwrap();
+        assert_eq!(round_trip["max_count"], 3);
     }
 
     #[test]

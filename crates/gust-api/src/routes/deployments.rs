@@ -5,7 +5,7 @@
 
 use axum::Json;
 use axum::body::Body;
-use axum::extract::{FromRequest, Multipart, Path, Request, State};
+use axum::extract::{FromRequest, Multipart, Request, State};
 use axum::http::{StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use gust_core::{Deployment, ListQuery, PackageFormat, Page};
@@ -19,7 +19,7 @@ use utoipa::{IntoParams, ToSchema};
 
 use crate::ApiState;
 use crate::error::{ApiError, ApiResult, ErrorBody};
-use crate::extract::ApiQuery;
+use crate::extract::{ApiPath, ApiQuery};
 
 #[derive(Debug, Default, Deserialize, IntoParams)]
 #[into_params(parameter_in = Query)]
@@ -57,7 +57,7 @@ pub struct DeploymentUploadForm {
 pub async fn list_deployments(
     State(state): State<ApiState>,
     caller: Caller,
-    Path((ns, f)): Path<(String, String)>,
+    ApiPath((ns, f)): ApiPath<(String, String)>,
     ApiQuery(query): ApiQuery<ListQuery>,
 ) -> ApiResult<Json<Page<Deployment>>> {
     Ok(Json(
@@ -74,7 +74,7 @@ pub async fn list_deployments(
 pub async fn create_deployment(
     State(state): State<ApiState>,
     caller: Caller,
-    Path((ns, f)): Path<(String, String)>,
+    ApiPath((ns, f)): ApiPath<(String, String)>,
     ApiQuery(query): ApiQuery<UploadQuery>,
     request: Request,
 ) -> ApiResult<(StatusCode, Json<Deployment>)> {
@@ -123,7 +123,7 @@ pub async fn create_deployment(
 pub async fn upload_deployment_chunk(
     State(state): State<ApiState>,
     caller: Caller,
-    Path((ns, f, id)): Path<(String, String, String)>,
+    ApiPath((ns, f, id)): ApiPath<(String, String, String)>,
     request: Request,
 ) -> ApiResult<Json<Deployment>> {
     let range = content_range(&request).unwrap_or_else(|| {
@@ -306,7 +306,7 @@ fn type_from_file_name(name: &str) -> Option<&'static str> {
 pub async fn get_deployment(
     State(state): State<ApiState>,
     caller: Caller,
-    Path((ns, f, id)): Path<(String, String, String)>,
+    ApiPath((ns, f, id)): ApiPath<(String, String, String)>,
 ) -> ApiResult<Json<Deployment>> {
     Ok(Json(state.get_deployment(&caller, &ns, &f, &id).await?))
 }
@@ -324,7 +324,7 @@ pub struct DeleteQuery {
 pub async fn delete_deployment(
     State(state): State<ApiState>,
     caller: Caller,
-    Path((ns, f, id)): Path<(String, String, String)>,
+    ApiPath((ns, f, id)): ApiPath<(String, String, String)>,
     ApiQuery(query): ApiQuery<DeleteQuery>,
 ) -> ApiResult<StatusCode> {
     let deactivate = query.deactivate.unwrap_or(false);
@@ -340,7 +340,7 @@ pub async fn delete_deployment(
 pub async fn get_deployment_code(
     State(state): State<ApiState>,
     caller: Caller,
-    Path((ns, f, id)): Path<(String, String, String)>,
+    ApiPath((ns, f, id)): ApiPath<(String, String, String)>,
 ) -> ApiResult<Response> {
     let (deployment, path) = state.deployment_code(&caller, &ns, &f, &id).await?;
     code_response(&deployment, path).await
@@ -380,7 +380,7 @@ pub(crate) async fn code_response(
 pub async fn activate_deployment(
     State(state): State<ApiState>,
     caller: Caller,
-    Path((ns, f, id)): Path<(String, String, String)>,
+    ApiPath((ns, f, id)): ApiPath<(String, String, String)>,
 ) -> ApiResult<Json<Deployment>> {
     Ok(Json(
         state.activate_deployment(&caller, &ns, &f, &id).await?,
@@ -393,7 +393,7 @@ pub async fn activate_deployment(
 pub async fn rebuild_deployment(
     State(state): State<ApiState>,
     caller: Caller,
-    Path((ns, f, id)): Path<(String, String, String)>,
+    ApiPath((ns, f, id)): ApiPath<(String, String, String)>,
 ) -> ApiResult<(StatusCode, Json<Deployment>)> {
     let deployment = state.rebuild_deployment(&caller, &ns, &f, &id).await?;
     Ok((StatusCode::ACCEPTED, Json(deployment)))

@@ -10,7 +10,7 @@
 use std::convert::Infallible;
 
 use axum::Json;
-use axum::extract::{Path, State};
+use axum::extract::State;
 use axum::response::sse::{Event as SseEvent, KeepAlive, Sse};
 use axum::response::{IntoResponse, Response};
 use futures_util::Stream;
@@ -23,7 +23,7 @@ use utoipa::IntoParams;
 
 use crate::ApiState;
 use crate::error::{ApiResult, ErrorBody};
-use crate::extract::ApiQuery;
+use crate::extract::{ApiPath, ApiQuery};
 
 #[derive(Debug, Default, Deserialize, IntoParams)]
 #[into_params(parameter_in = Query)]
@@ -42,7 +42,7 @@ pub struct LogsQuery {
 pub async fn get_execution_logs(
     State(state): State<ApiState>,
     caller: Caller,
-    Path((ns, f, id)): Path<(String, String, String)>,
+    ApiPath((ns, f, id)): ApiPath<(String, String, String)>,
     ApiQuery(q): ApiQuery<LogsQuery>,
 ) -> ApiResult<Response> {
     if !q.follow.unwrap_or(false) {
@@ -60,7 +60,7 @@ pub async fn get_execution_logs(
 pub async fn get_function_logs(
     State(state): State<ApiState>,
     caller: Caller,
-    Path((ns, f)): Path<(String, String)>,
+    ApiPath((ns, f)): ApiPath<(String, String)>,
     ApiQuery(q): ApiQuery<LogsQuery>,
 ) -> ApiResult<Response> {
     let logs = state
