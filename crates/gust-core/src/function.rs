@@ -182,7 +182,7 @@ pub struct FunctionSpec {
     /// contract gives it (`event.args`, `ctx.args`) when no edge function instance gives
     /// any (at `/fn/…`, by its host name, from triggers), and what a new instance starts
     /// with when it names none. Default `{}`.
-    #[schema(value_type = Object)]
+    #[schema(value_type = Option<Value>)]
     pub args: Option<serde_json::Value>,
     /// Attempts an async execution gets before it becomes a dead letter.
     #[schema(minimum = 1, maximum = 20, default = 3)]
@@ -277,7 +277,7 @@ pub struct Function {
     /// Arguments for the code when no edge function instance gives any (see
     /// [`FunctionSpec::args`]).
     #[serde(default = "crate::edge::empty_args")]
-    #[schema(value_type = Object)]
+    #[schema(value_type = Value)]
     pub args: serde_json::Value,
     #[serde(default = "default_max_attempts")]
     pub max_attempts: u32,

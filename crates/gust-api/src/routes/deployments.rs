@@ -67,7 +67,7 @@ pub async fn list_deployments(
 
 #[utoipa::path(post, path = "/api/v1/namespaces/{ns}/functions/{fn}/deployments", tag = "deployments",
     params(("ns" = String, Path), ("fn" = String, Path), UploadQuery,
-        ("Content-Range" = Option<String>, Header, description = "`bytes <start>-<end>/<total>`: the body is the first chunk of an upload sent in pieces (start 0, end inclusive, total the whole upload's size). The deployment is created `uploading` with `received` bytes; send the next chunks to `PUT …/deployments/{id}/code`. The format, `entrypoint` and `activate` are taken from this chunk.")),
+        ("Content-Range" = Option<String>, Header, pattern = r"^bytes [0-9]+-[0-9]+/[0-9]+$", description = "`bytes <start>-<end>/<total>`: the body is the first chunk of an upload sent in pieces (start 0, end inclusive, total the whole upload's size). The deployment is created `uploading` with `received` bytes; send the next chunks to `PUT …/deployments/{id}/code`. The format, `entrypoint` and `activate` are taken from this chunk.")),
     request_body(description = "The code: a raw `.wasm` (application/wasm), `.tar.gz` (application/gzip) or `.zip` (application/zip) body, or multipart/form-data with a `code` part (and optional `entrypoint`, `activate` parts). With `Content-Range`, the first chunk of it.",
         content((DeploymentPackage = "application/octet-stream"), (DeploymentUploadForm = "multipart/form-data"))),
     responses((status = 201, body = Deployment), (status = 400, body = ErrorBody), (status = 404, body = ErrorBody), (status = 413, body = ErrorBody)))]
@@ -116,7 +116,7 @@ pub async fn create_deployment(
 
 #[utoipa::path(put, path = "/api/v1/namespaces/{ns}/functions/{fn}/deployments/{id}/code", tag = "deployments",
     params(("ns" = String, Path), ("fn" = String, Path), ("id" = String, Path),
-        ("Content-Range" = String, Header, description = "`bytes <start>-<end>/<total>`: where this chunk goes (end inclusive; total as the first chunk gave it). `start` must be the deployment's `received`; a chunk the deployment already holds is accepted again without change (a retry after a lost answer); any other start is refused with 416, the message naming the offset expected. The chunk that completes the upload queues the build (`waiting`).")),
+        ("Content-Range" = String, Header, pattern = r"^bytes [0-9]+-[0-9]+/[0-9]+$", description = "`bytes <start>-<end>/<total>`: where this chunk goes (end inclusive; total as the first chunk gave it). `start` must be the deployment's `received`; a chunk the deployment already holds is accepted again without change (a retry after a lost answer); any other start is refused with 416, the message naming the offset expected. The chunk that completes the upload queues the build (`waiting`).")),
     request_body(description = "The chunk's bytes: a raw body, or multipart/form-data with a `code` part (other parts are ignored: the options came with the first chunk).",
         content((DeploymentPackage = "application/octet-stream"), (DeploymentUploadForm = "multipart/form-data"))),
     responses((status = 200, body = Deployment), (status = 400, body = ErrorBody), (status = 404, body = ErrorBody), (status = 409, body = ErrorBody), (status = 413, body = ErrorBody), (status = 416, body = ErrorBody)))]
@@ -336,7 +336,9 @@ pub async fn delete_deployment(
 
 #[utoipa::path(get, path = "/api/v1/namespaces/{ns}/functions/{fn}/deployments/{id}/code", tag = "deployments",
     params(("ns" = String, Path), ("fn" = String, Path), ("id" = String, Path)),
-    responses((status = 200, description = "The uploaded bytes, unchanged", content_type = "application/octet-stream"), (status = 404, body = ErrorBody)))]
+    responses((status = 200, description = "The uploaded bytes, unchanged, typed by the package's format",
+            content((DeploymentPackage = "application/wasm"), (DeploymentPackage = "application/gzip"), (DeploymentPackage = "application/zip"))),
+        (status = 404, body = ErrorBody)))]
 pub async fn get_deployment_code(
     State(state): State<ApiState>,
     caller: Caller,

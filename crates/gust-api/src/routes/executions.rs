@@ -22,6 +22,8 @@ use crate::extract::{ApiJson, ApiPath, ApiQuery};
 #[derive(Debug, Default, Deserialize, IntoParams)]
 #[into_params(parameter_in = Query)]
 pub struct ExecutionListQuery {
+    /// Items per page, 1 to 1000 (default 50).
+    #[param(minimum = 1, maximum = 1000)]
     pub limit: Option<u32>,
     pub cursor: Option<String>,
     pub offset: Option<u32>,

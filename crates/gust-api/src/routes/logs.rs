@@ -19,7 +19,7 @@ use gust_engine::Caller;
 use gust_engine::ops::{ExecutionOutput, LogEvent};
 use serde::Deserialize;
 use tokio::sync::mpsc;
-use utoipa::IntoParams;
+use utoipa::{IntoParams, ToSchema};
 
 use crate::ApiState;
 use crate::error::{ApiResult, ErrorBody};
@@ -35,9 +35,23 @@ pub struct LogsQuery {
     pub tail: Option<u32>,
 }
 
+/// One server-sent event of a log stream (`follow=true`).
+// Only describes the stream: `sse` writes the events.
+#[derive(ToSchema)]
+#[allow(dead_code)]
+pub struct StreamEvent {
+    /// `stdout` and `stderr` (output as it is printed), `retry` (an attempt failed; the next
+    /// starts over), `end` (the execution's final status), `execution` (a function's stream: an
+    /// execution finished).
+    event: String,
+    /// The output, or for `retry`, `end` and `execution` a JSON document.
+    data: String,
+}
+
 #[utoipa::path(get, path = "/api/v1/namespaces/{ns}/functions/{fn}/executions/{id}/logs", tag = "executions",
     params(("ns" = String, Path), ("fn" = String, Path), ("id" = String, Path), LogsQuery),
-    responses((status = 200, body = ExecutionLogs, description = "JSON, or `text/event-stream` with `follow=true`"),
+    responses((status = 200, description = "JSON, or `text/event-stream` with `follow=true`",
+            content((ExecutionLogs = "application/json"), (StreamEvent = "text/event-stream"))),
         (status = 404, body = ErrorBody)))]
 pub async fn get_execution_logs(
     State(state): State<ApiState>,
@@ -55,7 +69,8 @@ pub async fn get_execution_logs(
 
 #[utoipa::path(get, path = "/api/v1/namespaces/{ns}/functions/{fn}/logs", tag = "functions",
     params(("ns" = String, Path), ("fn" = String, Path), LogsQuery),
-    responses((status = 200, body = Vec<ExecutionOutput>, description = "oldest first; `text/event-stream` with `follow=true`"),
+    responses((status = 200, description = "oldest first; `text/event-stream` with `follow=true`",
+            content((Vec<ExecutionOutput> = "application/json"), (StreamEvent = "text/event-stream"))),
         (status = 404, body = ErrorBody)))]
 pub async fn get_function_logs(
     State(state): State<ApiState>,

@@ -96,9 +96,8 @@ pub async fn deploy_function(
 }
 
 #[utoipa::path(put, path = "/api/v1/uploads/{token}", tag = "deployments",
-    params(("token" = String, Path, description = "from `…/upload-url`"),
-        ("Content-Length" = u64, Header, description = "exactly the `content_length` the URL was made for")),
-    request_body(description = "The package: a `.zip`, `.tar.gz` or `.wasm`, raw.", content((DeploymentPackage = "application/octet-stream"))),
+    params(("token" = String, Path, description = "from `…/upload-url`")),
+    request_body(description = "The package: a `.zip`, `.tar.gz` or `.wasm`, raw, of exactly the `content_length` the URL was made for (the request's `Content-Length`).", content((DeploymentPackage = "application/octet-stream"))),
     security(()),
     responses((status = 200, body = Deployment, description = "Stored as a deployment `uploaded`; `POST …/deploy` builds and activates it."),
         (status = 400, body = ErrorBody, description = "The body is not the length the URL was made for; nothing is stored."),
@@ -127,7 +126,8 @@ pub async fn put_signed_upload(
 #[utoipa::path(get, path = "/api/v1/downloads/{token}", tag = "deployments",
     params(("token" = String, Path, description = "from `…/download-url`")),
     security(()),
-    responses((status = 200, description = "The deployment's code, byte for byte as uploaded", content_type = "application/octet-stream"),
+    responses((status = 200, description = "The deployment's code, byte for byte as uploaded, typed by the package's format",
+            content((DeploymentPackage = "application/wasm"), (DeploymentPackage = "application/gzip"), (DeploymentPackage = "application/zip"))),
         (status = 403, body = ErrorBody, description = "The URL was altered or has expired."),
         (status = 404, body = ErrorBody)))]
 pub async fn get_signed_download(

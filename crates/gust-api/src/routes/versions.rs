@@ -17,7 +17,7 @@ use utoipa::IntoParams;
 use crate::ApiState;
 use crate::error::{ApiResult, ErrorBody};
 use crate::extract::{ApiJson, ApiPath, ApiQuery};
-use crate::routes::deployments::code_response;
+use crate::routes::deployments::{DeploymentPackage, code_response};
 
 #[utoipa::path(post, path = "/api/v1/namespaces/{ns}/functions/{fn}/versions", tag = "versions",
     params(("ns" = String, Path), ("fn" = String, Path)), request_body = VersionSpec,
@@ -47,7 +47,7 @@ pub async fn list_versions(
 }
 
 #[utoipa::path(get, path = "/api/v1/namespaces/{ns}/functions/{fn}/versions/{number}", tag = "versions",
-    params(("ns" = String, Path), ("fn" = String, Path), ("number" = u32, Path)),
+    params(("ns" = String, Path), ("fn" = String, Path), ("number" = u32, Path, minimum = 1)),
     responses((status = 200, body = FunctionVersion), (status = 404, body = ErrorBody)))]
 pub async fn get_version(
     State(state): State<ApiState>,
@@ -59,7 +59,7 @@ pub async fn get_version(
 }
 
 #[utoipa::path(delete, path = "/api/v1/namespaces/{ns}/functions/{fn}/versions/{number}", tag = "versions",
-    params(("ns" = String, Path), ("fn" = String, Path), ("number" = u32, Path)),
+    params(("ns" = String, Path), ("fn" = String, Path), ("number" = u32, Path, minimum = 1)),
     responses((status = 204), (status = 404, body = ErrorBody),
         (status = 409, description = "an alias points at the version", body = ErrorBody)))]
 pub async fn delete_version(
@@ -73,8 +73,9 @@ pub async fn delete_version(
 }
 
 #[utoipa::path(get, path = "/api/v1/namespaces/{ns}/functions/{fn}/versions/{number}/code", tag = "versions",
-    params(("ns" = String, Path), ("fn" = String, Path), ("number" = u32, Path)),
-    responses((status = 200, description = "the version's package, byte for byte as uploaded", content_type = "application/octet-stream"),
+    params(("ns" = String, Path), ("fn" = String, Path), ("number" = u32, Path, minimum = 1)),
+    responses((status = 200, description = "the version's package, byte for byte as uploaded, typed by its format",
+            content((DeploymentPackage = "application/wasm"), (DeploymentPackage = "application/gzip"), (DeploymentPackage = "application/zip"))),
         (status = 404, body = ErrorBody)))]
 pub async fn get_version_code(
     State(state): State<ApiState>,
@@ -100,6 +101,8 @@ fn version_number(text: &str) -> Result<u32, gust_engine::Error> {
 #[derive(Debug, Default, Deserialize, IntoParams)]
 #[into_params(parameter_in = Query)]
 pub struct AliasListQuery {
+    /// Items per page, 1 to 1000 (default 50).
+    #[param(minimum = 1, maximum = 1000)]
     pub limit: Option<u32>,
     pub cursor: Option<String>,
     pub offset: Option<u32>,
