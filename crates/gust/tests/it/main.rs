@@ -23,6 +23,7 @@ mod restart;
 mod sandbox;
 mod scaleway;
 mod scaling;
+mod schema_fuzz;
 mod security;
 mod settings;
 mod signed_urls;
