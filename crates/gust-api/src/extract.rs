@@ -1,14 +1,18 @@
 //! Extractors that turn bad input into a 400 naming the field, instead of axum's plain-text
-//! rejections: JSON bodies and query strings are parsed with the path of the failing value.
+//! rejections: JSON bodies and query strings are parsed with the path of the failing value,
+//! path segments with the parameter's name.
 
-use axum::extract::{FromRequest, FromRequestParts, Request};
+use axum::extract::path::ErrorKind;
+use axum::extract::rejection::PathRejection;
+use axum::extract::{FromRequest, FromRequestParts, Path, Request};
 use axum::http::request::Parts;
 use bytes::Bytes;
 use serde::de::DeserializeOwned;
 
 use crate::error::ApiError;
 
-/// A JSON body. An empty body reads as `{}` so optional-only requests need no body.
+/// A JSON object body. An empty body reads as `{}` so optional-only requests need no body.
+/// Anything but an object is refused: serde would read an array as a struct's fields in order.
 pub struct ApiJson<T>(pub T);
 
 impl<T: DeserializeOwned, S: Send + Sync> FromRequest<S> for ApiJson<T> {
@@ -22,10 +26,11 @@ impl<T: DeserializeOwned, S: Send + Sync> FromRequest<S> for ApiJson<T> {
                 ApiError::bad_request(format!("could not read the body: {e}"))
             }
         })?;
-        let bytes: &[u8] = if bytes.iter().all(u8::is_ascii_whitespace) {
-            b"{}"
-        } else {
-            &bytes
+        let first = bytes.iter().find(|b| !b.is_ascii_whitespace());
+        let bytes: &[u8] = match first {
+            None => b"{}",
+            Some(b'{') => &bytes,
+            Some(_) => return Err(ApiError::invalid("body", "must be a JSON object")),
         };
         parse_json(bytes).map(ApiJson)
     }
@@ -88,5 +93,41 @@ impl<T: DeserializeOwned, S: Send + Sync> FromRequestParts<S> for ApiQuery<T> {
                     message,
                 )
             })
+    }
+}
+
+/// Path parameters. A segment that is not valid UTF-8 once percent-decoded is a 400 naming the
+/// parameter (axum's own rejection is plain text).
+pub struct ApiPath<T>(pub T);
+
+impl<T: DeserializeOwned + Send, S: Send + Sync> FromRequestParts<S> for ApiPath<T> {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, ApiError> {
+        match Path::<T>::from_request_parts(parts, state).await {
+            Ok(Path(value)) => Ok(ApiPath(value)),
+            Err(rejection) => Err(path_error(rejection)),
+        }
+    }
+}
+
+fn path_error(rejection: PathRejection) -> ApiError {
+    let PathRejection::FailedToDeserializePathParams(failed) = rejection else {
+        // No parameters captured: a route registered without its parameters.
+        return ApiError(gust_engine::Error::internal(rejection));
+    };
+    if failed.status().is_server_error() {
+        return ApiError(gust_engine::Error::internal(failed));
+    }
+    let kind = failed.into_kind();
+    let message = kind.to_string();
+    match kind {
+        ErrorKind::InvalidUtf8InPathParam { key } => {
+            ApiError::invalid(key, "is not valid UTF-8 once percent-decoded")
+        }
+        ErrorKind::ParseErrorAtKey { key, .. } | ErrorKind::DeserializeError { key, .. } => {
+            ApiError::invalid(key, message)
+        }
+        _ => ApiError::bad_request(format!("bad path: {message}")),
     }
 }

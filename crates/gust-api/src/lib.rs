@@ -183,13 +183,16 @@ fn api_routes() -> OpenApiRouter<ApiState> {
 
 /// The OpenAPI document of `/api/v1`, as `GET /api/v1/openapi.json` serves it.
 pub fn openapi_document() -> utoipa::openapi::OpenApi {
-    api_routes().into_openapi()
+    let mut document = api_routes().into_openapi();
+    routes::openapi::complete(&mut document);
+    document
 }
 
 /// Every route of the server but `/fn/…`, `/hooks/…` and requests by a function's host name,
 /// which [`serve`] hands to the invocation handlers itself.
 pub fn router(state: ApiState) -> Router {
-    let (api, document) = api_routes().split_for_parts();
+    let (api, mut document) = api_routes().split_for_parts();
+    routes::openapi::complete(&mut document);
     let document = Arc::new(document);
     api.route(
         "/api/v1/openapi.json",

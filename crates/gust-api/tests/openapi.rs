@@ -134,9 +134,17 @@ fn a_generated_python_client_has_every_operation() {
     let work = tempfile::tempdir().unwrap();
     let doc_path = work.path().join("openapi.json");
     std::fs::write(&doc_path, serde_json::to_vec(&document()).unwrap()).unwrap();
-    // No formatter run afterwards: only which modules exist matters here.
+    // No formatter run afterwards: only which modules exist matters here. Packages come typed
+    // by their format; to the generator they are bytes.
     let config = work.path().join("config.json");
-    std::fs::write(&config, r#"{"post_hooks": []}"#).unwrap();
+    std::fs::write(
+        &config,
+        r#"{"post_hooks": [], "content_type_overrides": {
+            "application/wasm": "application/octet-stream",
+            "application/gzip": "application/octet-stream",
+            "application/zip": "application/octet-stream"}}"#,
+    )
+    .unwrap();
     let out = work.path().join("client");
     let output = venv
         .command("openapi-python-client")

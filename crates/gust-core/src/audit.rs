@@ -83,6 +83,7 @@ pub struct AuditEntry {
 #[into_params(parameter_in = Query)]
 pub struct AuditQuery {
     /// Entries per page, 1 to 1000 (default 50).
+    #[param(minimum = 1, maximum = 1000)]
     pub limit: Option<u32>,
     /// `next_cursor` from the previous page.
     pub cursor: Option<String>,

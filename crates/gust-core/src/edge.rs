@@ -198,7 +198,7 @@ pub struct FunctionInstanceSpec {
     /// Any JSON value, at most 100 KiB: what the function's code reads as its arguments
     /// (`event.args` / `ctx.args` for the `azion` contract). Default: the function's own
     /// `args` when the instance is created.
-    #[schema(value_type = Object)]
+    #[schema(value_type = Option<Value>)]
     pub args: Option<Value>,
 }
 
@@ -215,7 +215,7 @@ pub struct FunctionInstance {
     pub function_id: String,
     /// The function's integer serial.
     pub function_serial: u64,
-    #[schema(value_type = Object)]
+    #[schema(value_type = Value)]
     pub args: Value,
     pub created_at: DateTime<Utc>,
     pub updated_at: DateTime<Utc>,
@@ -373,13 +373,27 @@ pub struct EdgeBehavior {
     pub name: BehaviorName,
     /// `run_function`: the instance id (a number); redirects: the URL.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    #[schema(value_type = Option<Object>)]
+    #[schema(value_type = Option<BehaviorTarget>)]
     pub target: Option<Value>,
+}
+
+/// What a behavior acts on, as the schema tells it (the field itself is kept as the client's
+/// JSON and checked when the rule is made): an instance id, or a URL or path.
+#[derive(Serialize, ToSchema)]
+#[serde(untagged)]
+#[allow(dead_code)]
+pub enum BehaviorTarget {
+    /// `run_function`: an instance id of the application.
+    Instance(u64),
+    /// `run_function`: the instance id's digits; redirects: an `http(s)://` URL or a path
+    /// starting with `/`.
+    Text(String),
 }
 
 /// A criterion as a client sends it (Azion's shape).
 #[derive(Debug, Clone, Default, Serialize, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
+#[serde(remote = "Self")]
 pub struct CriterionSpec {
     /// `${uri}`, `${request_uri}` or `${host}`.
     pub variable: Option<String>,
@@ -391,17 +405,22 @@ pub struct CriterionSpec {
     pub input_value: Option<String>,
 }
 
+object_only!(CriterionSpec);
+
 /// A behavior as a client sends it.
 #[derive(Debug, Clone, Default, Serialize, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
+#[serde(remote = "Self")]
 pub struct BehaviorSpec {
     /// `run_function`, `deliver`, `redirect_to_301` or `redirect_to_302`.
     pub name: Option<String>,
     /// `run_function`: an instance id of this application (a number, or digits);
     /// redirects: an `http(s)://` URL or a path starting with `/`.
-    #[schema(value_type = Option<Object>)]
+    #[schema(value_type = Option<BehaviorTarget>)]
     pub target: Option<Value>,
 }
+
+object_only!(BehaviorSpec);
 
 /// What a client sends to create a rule, or to change one (PATCH).
 #[derive(Debug, Clone, Default, Serialize, Deserialize, ToSchema)]

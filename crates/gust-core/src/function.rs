@@ -182,7 +182,7 @@ pub struct FunctionSpec {
     /// contract gives it (`event.args`, `ctx.args`) when no edge function instance gives
     /// any (at `/fn/…`, by its host name, from triggers), and what a new instance starts
     /// with when it names none. Default `{}`.
-    #[schema(value_type = Object)]
+    #[schema(value_type = Option<Value>)]
     pub args: Option<serde_json::Value>,
     /// Attempts an async execution gets before it becomes a dead letter.
     #[schema(minimum = 1, maximum = 20, default = 3)]
@@ -198,12 +198,15 @@ pub struct FunctionSpec {
 /// Retention as sent: absent fields keep their current value.
 #[derive(Debug, Clone, Default, Serialize, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
+#[serde(remote = "Self")]
 pub struct RetentionSpec {
     #[schema(minimum = 1, maximum = 1000000, default = 1000)]
     pub max_count: Option<u32>,
     #[schema(minimum = 60, maximum = 31622400, default = 604800)]
     pub max_age_s: Option<u32>,
 }
+
+object_only!(RetentionSpec);
 
 /// Finished executions kept per function: at most `max_count`, none older than `max_age_s`.
 /// Queued and running ones are never pruned.
@@ -274,7 +277,7 @@ pub struct Function {
     /// Arguments for the code when no edge function instance gives any (see
     /// [`FunctionSpec::args`]).
     #[serde(default = "crate::edge::empty_args")]
-    #[schema(value_type = Object)]
+    #[schema(value_type = Value)]
     pub args: serde_json::Value,
     #[serde(default = "default_max_attempts")]
     pub max_attempts: u32,
@@ -378,6 +381,7 @@ impl FunctionSpec {
     pub fn replace(self, current: &Function) -> ValidationResult<Function> {
         let mut fresh = FunctionSpec {
             name: Some(current.name.clone()),
+            runtime: Some(current.runtime.to_string()),
             ..FunctionSpec::default()
         }
         .into_new_function(&current.namespace_id, &current.namespace)?;
@@ -625,6 +629,36 @@ mod tests {
 
     fn spec(json: &str) -> FunctionSpec {
         serde_json::from_str(json).unwrap()
+    }
+
+    #[test]
+    fn a_nested_spec_is_an_object_not_an_array_of_its_fields() {
+        let err = serde_json::from_str::<FunctionSpec>(r#"{"retention": [60, 10]}"#).unwrap_err();
+        assert!(err.to_string().contains("expected an object"), "{err}");
+        let spec = spec(r#"{"retention": {"max_count": 10}}"#);
+        assert_eq!(spec.retention.unwrap().max_count, Some(10));
+        let round_trip = serde_json::to_value(RetentionSpec {
+            max_count: Some(3),
+            ..Default::default()
+        })
+        .unwrap();
+        assert_eq!(round_trip["max_count"], 3);
+    }
+
+    #[test]
+    fn a_replacement_keeps_identity_and_runtime_and_resets_what_it_leaves_out() {
+        let current =
+            spec(r#"{"name":"hello","runtime":"python3.11","timeout_s":9,"description":"old"}"#)
+                .into_new_function("ns1", "default")
+                .unwrap();
+        let replaced = spec(r#"{"description":"new"}"#).replace(&current).unwrap();
+        assert_eq!(
+            (replaced.id.as_str(), replaced.name.as_str()),
+            (current.id.as_str(), "hello")
+        );
+        assert_eq!(replaced.runtime, RuntimeId::Python311);
+        assert_eq!(replaced.description, "new");
+        assert_eq!(replaced.timeout_s, TIMEOUT_S.1);
     }
 
     #[test]

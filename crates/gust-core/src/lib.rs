@@ -8,6 +8,39 @@
 //!
 //! Errors: [`ValidationError`] names the offending field; the API turns it into a 400.
 
+/// Derived `Deserialize` also reads a JSON array as a struct's fields in order, which no client
+/// means and the schema does not allow. A struct that derives with `#[serde(remote = "Self")]`
+/// (the derives then write inherent `serialize` and `deserialize` functions) gets the traits
+/// from this macro instead: `Deserialize` taking an object alone, `Serialize` as derived.
+macro_rules! object_only {
+    ($ty:ty) => {
+        impl serde::Serialize for $ty {
+            fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+                <$ty>::serialize(self, serializer)
+            }
+        }
+
+        impl<'de> serde::Deserialize<'de> for $ty {
+            fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+                struct Object;
+                impl<'de> serde::de::Visitor<'de> for Object {
+                    type Value = $ty;
+                    fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+                        f.write_str("an object")
+                    }
+                    fn visit_map<A: serde::de::MapAccess<'de>>(
+                        self,
+                        map: A,
+                    ) -> Result<$ty, A::Error> {
+                        <$ty>::deserialize(serde::de::value::MapAccessDeserializer::new(map))
+                    }
+                }
+                deserializer.deserialize_map(Object)
+            }
+        }
+    };
+}
+
 pub mod audit;
 pub mod deployment;
 pub mod domain;

@@ -98,6 +98,7 @@ pub enum QueueProtocol {
 /// Where a queue trigger's messages would come from.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
+#[serde(remote = "Self")]
 pub struct QueueSource {
     pub protocol: QueueProtocol,
     /// The queue (SQS) or subject (NATS).
@@ -107,6 +108,8 @@ pub struct QueueSource {
     #[serde(default)]
     pub settings: std::collections::BTreeMap<String, String>,
 }
+
+object_only!(QueueSource);
 
 /// Longest queue or subject name.
 pub const MAX_QUEUE_NAME: usize = 100;

@@ -5,7 +5,7 @@
 
 use axum::Json;
 use axum::body::Body;
-use axum::extract::{FromRequest, Multipart, Path, Request, State};
+use axum::extract::{FromRequest, Multipart, Request, State};
 use axum::http::{StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use gust_core::{Deployment, ListQuery, PackageFormat, Page};
@@ -19,7 +19,7 @@ use utoipa::{IntoParams, ToSchema};
 
 use crate::ApiState;
 use crate::error::{ApiError, ApiResult, ErrorBody};
-use crate::extract::ApiQuery;
+use crate::extract::{ApiPath, ApiQuery};
 
 #[derive(Debug, Default, Deserialize, IntoParams)]
 #[into_params(parameter_in = Query)]
@@ -57,7 +57,7 @@ pub struct DeploymentUploadForm {
 pub async fn list_deployments(
     State(state): State<ApiState>,
     caller: Caller,
-    Path((ns, f)): Path<(String, String)>,
+    ApiPath((ns, f)): ApiPath<(String, String)>,
     ApiQuery(query): ApiQuery<ListQuery>,
 ) -> ApiResult<Json<Page<Deployment>>> {
     Ok(Json(
@@ -67,14 +67,14 @@ pub async fn list_deployments(
 
 #[utoipa::path(post, path = "/api/v1/namespaces/{ns}/functions/{fn}/deployments", tag = "deployments",
     params(("ns" = String, Path), ("fn" = String, Path), UploadQuery,
-        ("Content-Range" = Option<String>, Header, description = "`bytes <start>-<end>/<total>`: the body is the first chunk of an upload sent in pieces (start 0, end inclusive, total the whole upload's size). The deployment is created `uploading` with `received` bytes; send the next chunks to `PUT …/deployments/{id}/code`. The format, `entrypoint` and `activate` are taken from this chunk.")),
+        ("Content-Range" = Option<String>, Header, pattern = r"^bytes [0-9]+-[0-9]+/[0-9]+$", description = "`bytes <start>-<end>/<total>`: the body is the first chunk of an upload sent in pieces (start 0, end inclusive, total the whole upload's size). The deployment is created `uploading` with `received` bytes; send the next chunks to `PUT …/deployments/{id}/code`. The format, `entrypoint` and `activate` are taken from this chunk.")),
     request_body(description = "The code: a raw `.wasm` (application/wasm), `.tar.gz` (application/gzip) or `.zip` (application/zip) body, or multipart/form-data with a `code` part (and optional `entrypoint`, `activate` parts). With `Content-Range`, the first chunk of it.",
         content((DeploymentPackage = "application/octet-stream"), (DeploymentUploadForm = "multipart/form-data"))),
     responses((status = 201, body = Deployment), (status = 400, body = ErrorBody), (status = 404, body = ErrorBody), (status = 413, body = ErrorBody)))]
 pub async fn create_deployment(
     State(state): State<ApiState>,
     caller: Caller,
-    Path((ns, f)): Path<(String, String)>,
+    ApiPath((ns, f)): ApiPath<(String, String)>,
     ApiQuery(query): ApiQuery<UploadQuery>,
     request: Request,
 ) -> ApiResult<(StatusCode, Json<Deployment>)> {
@@ -116,14 +116,14 @@ pub async fn create_deployment(
 
 #[utoipa::path(put, path = "/api/v1/namespaces/{ns}/functions/{fn}/deployments/{id}/code", tag = "deployments",
     params(("ns" = String, Path), ("fn" = String, Path), ("id" = String, Path),
-        ("Content-Range" = String, Header, description = "`bytes <start>-<end>/<total>`: where this chunk goes (end inclusive; total as the first chunk gave it). `start` must be the deployment's `received`; a chunk the deployment already holds is accepted again without change (a retry after a lost answer); any other start is refused with 416, the message naming the offset expected. The chunk that completes the upload queues the build (`waiting`).")),
+        ("Content-Range" = String, Header, pattern = r"^bytes [0-9]+-[0-9]+/[0-9]+$", description = "`bytes <start>-<end>/<total>`: where this chunk goes (end inclusive; total as the first chunk gave it). `start` must be the deployment's `received`; a chunk the deployment already holds is accepted again without change (a retry after a lost answer); any other start is refused with 416, the message naming the offset expected. The chunk that completes the upload queues the build (`waiting`).")),
     request_body(description = "The chunk's bytes: a raw body, or multipart/form-data with a `code` part (other parts are ignored: the options came with the first chunk).",
         content((DeploymentPackage = "application/octet-stream"), (DeploymentUploadForm = "multipart/form-data"))),
     responses((status = 200, body = Deployment), (status = 400, body = ErrorBody), (status = 404, body = ErrorBody), (status = 409, body = ErrorBody), (status = 413, body = ErrorBody), (status = 416, body = ErrorBody)))]
 pub async fn upload_deployment_chunk(
     State(state): State<ApiState>,
     caller: Caller,
-    Path((ns, f, id)): Path<(String, String, String)>,
+    ApiPath((ns, f, id)): ApiPath<(String, String, String)>,
     request: Request,
 ) -> ApiResult<Json<Deployment>> {
     let range = content_range(&request).unwrap_or_else(|| {
@@ -306,7 +306,7 @@ fn type_from_file_name(name: &str) -> Option<&'static str> {
 pub async fn get_deployment(
     State(state): State<ApiState>,
     caller: Caller,
-    Path((ns, f, id)): Path<(String, String, String)>,
+    ApiPath((ns, f, id)): ApiPath<(String, String, String)>,
 ) -> ApiResult<Json<Deployment>> {
     Ok(Json(state.get_deployment(&caller, &ns, &f, &id).await?))
 }
@@ -324,7 +324,7 @@ pub struct DeleteQuery {
 pub async fn delete_deployment(
     State(state): State<ApiState>,
     caller: Caller,
-    Path((ns, f, id)): Path<(String, String, String)>,
+    ApiPath((ns, f, id)): ApiPath<(String, String, String)>,
     ApiQuery(query): ApiQuery<DeleteQuery>,
 ) -> ApiResult<StatusCode> {
     let deactivate = query.deactivate.unwrap_or(false);
@@ -336,11 +336,13 @@ pub async fn delete_deployment(
 
 #[utoipa::path(get, path = "/api/v1/namespaces/{ns}/functions/{fn}/deployments/{id}/code", tag = "deployments",
     params(("ns" = String, Path), ("fn" = String, Path), ("id" = String, Path)),
-    responses((status = 200, description = "The uploaded bytes, unchanged", content_type = "application/octet-stream"), (status = 404, body = ErrorBody)))]
+    responses((status = 200, description = "The uploaded bytes, unchanged, typed by the package's format",
+            content((DeploymentPackage = "application/wasm"), (DeploymentPackage = "application/gzip"), (DeploymentPackage = "application/zip"))),
+        (status = 404, body = ErrorBody)))]
 pub async fn get_deployment_code(
     State(state): State<ApiState>,
     caller: Caller,
-    Path((ns, f, id)): Path<(String, String, String)>,
+    ApiPath((ns, f, id)): ApiPath<(String, String, String)>,
 ) -> ApiResult<Response> {
     let (deployment, path) = state.deployment_code(&caller, &ns, &f, &id).await?;
     code_response(&deployment, path).await
@@ -380,7 +382,7 @@ pub(crate) async fn code_response(
 pub async fn activate_deployment(
     State(state): State<ApiState>,
     caller: Caller,
-    Path((ns, f, id)): Path<(String, String, String)>,
+    ApiPath((ns, f, id)): ApiPath<(String, String, String)>,
 ) -> ApiResult<Json<Deployment>> {
     Ok(Json(
         state.activate_deployment(&caller, &ns, &f, &id).await?,
@@ -393,7 +395,7 @@ pub async fn activate_deployment(
 pub async fn rebuild_deployment(
     State(state): State<ApiState>,
     caller: Caller,
-    Path((ns, f, id)): Path<(String, String, String)>,
+    ApiPath((ns, f, id)): ApiPath<(String, String, String)>,
 ) -> ApiResult<(StatusCode, Json<Deployment>)> {
     let deployment = state.rebuild_deployment(&caller, &ns, &f, &id).await?;
     Ok((StatusCode::ACCEPTED, Json(deployment)))

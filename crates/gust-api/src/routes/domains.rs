@@ -2,14 +2,14 @@
 //! is one of them run the function, as its generated domain name does.
 
 use axum::Json;
-use axum::extract::{Path, State};
+use axum::extract::State;
 use axum::http::StatusCode;
 use gust_core::{Domain, DomainSpec, ListQuery, Page};
 use gust_engine::Caller;
 
 use crate::ApiState;
 use crate::error::{ApiResult, ErrorBody};
-use crate::extract::{ApiJson, ApiQuery};
+use crate::extract::{ApiJson, ApiPath, ApiQuery};
 
 #[utoipa::path(get, path = "/api/v1/namespaces/{ns}/functions/{fn}/domains", tag = "domains",
     params(("ns" = String, Path), ("fn" = String, Path), ListQuery),
@@ -17,7 +17,7 @@ use crate::extract::{ApiJson, ApiQuery};
 pub async fn list_domains(
     State(state): State<ApiState>,
     caller: Caller,
-    Path((ns, f)): Path<(String, String)>,
+    ApiPath((ns, f)): ApiPath<(String, String)>,
     ApiQuery(query): ApiQuery<ListQuery>,
 ) -> ApiResult<Json<Page<Domain>>> {
     Ok(Json(state.list_domains(&caller, &ns, &f, &query).await?))
@@ -30,7 +30,7 @@ pub async fn list_domains(
 pub async fn create_domain(
     State(state): State<ApiState>,
     caller: Caller,
-    Path((ns, f)): Path<(String, String)>,
+    ApiPath((ns, f)): ApiPath<(String, String)>,
     ApiJson(spec): ApiJson<DomainSpec>,
 ) -> ApiResult<(StatusCode, Json<Domain>)> {
     let domain = state.create_domain(&caller, &ns, &f, spec).await?;
@@ -43,7 +43,7 @@ pub async fn create_domain(
 pub async fn get_domain(
     State(state): State<ApiState>,
     caller: Caller,
-    Path((ns, f, id)): Path<(String, String, String)>,
+    ApiPath((ns, f, id)): ApiPath<(String, String, String)>,
 ) -> ApiResult<Json<Domain>> {
     Ok(Json(
         state.get_function_domain(&caller, &ns, &f, &id).await?,
@@ -56,7 +56,7 @@ pub async fn get_domain(
 pub async fn delete_domain(
     State(state): State<ApiState>,
     caller: Caller,
-    Path((ns, f, id)): Path<(String, String, String)>,
+    ApiPath((ns, f, id)): ApiPath<(String, String, String)>,
 ) -> ApiResult<StatusCode> {
     state.delete_function_domain(&caller, &ns, &f, &id).await?;
     Ok(StatusCode::NO_CONTENT)

@@ -7,7 +7,7 @@
 use std::collections::BTreeMap;
 
 use axum::Json;
-use axum::extract::{Path, State};
+use axum::extract::State;
 use axum::http::StatusCode;
 use gust_core::{
     EdgeApplication, EdgeApplicationPatch, EdgeApplicationSpec, EdgeDomain, EdgeDomainPatch,
@@ -18,7 +18,7 @@ use gust_engine::Caller;
 
 use crate::ApiState;
 use crate::error::{ApiResult, ErrorBody};
-use crate::extract::{ApiJson, ApiQuery};
+use crate::extract::{ApiJson, ApiPath, ApiQuery};
 
 /// An integer id from the path; anything else names nothing (404).
 fn id_of(kind: &'static str, text: &str) -> Result<u64, gust_engine::Error> {
@@ -32,7 +32,7 @@ fn id_of(kind: &'static str, text: &str) -> Result<u64, gust_engine::Error> {
 pub async fn create_edge_application(
     State(state): State<ApiState>,
     caller: Caller,
-    Path(ns): Path<String>,
+    ApiPath(ns): ApiPath<String>,
     ApiJson(spec): ApiJson<EdgeApplicationSpec>,
 ) -> ApiResult<(StatusCode, Json<EdgeApplication>)> {
     let app = state.create_edge_application(&caller, &ns, spec).await?;
@@ -45,7 +45,7 @@ pub async fn create_edge_application(
 pub async fn list_namespace_edge_applications(
     State(state): State<ApiState>,
     caller: Caller,
-    Path(ns): Path<String>,
+    ApiPath(ns): ApiPath<String>,
     ApiQuery(query): ApiQuery<ListQuery>,
 ) -> ApiResult<Json<Page<EdgeApplication>>> {
     Ok(Json(
@@ -73,7 +73,7 @@ pub async fn list_edge_applications(
 pub async fn get_edge_application(
     State(state): State<ApiState>,
     caller: Caller,
-    Path(app): Path<String>,
+    ApiPath(app): ApiPath<String>,
 ) -> ApiResult<Json<EdgeApplication>> {
     let app = id_of("edge application", &app)?;
     Ok(Json(state.get_edge_application(&caller, app).await?))
@@ -85,7 +85,7 @@ pub async fn get_edge_application(
 pub async fn update_edge_application(
     State(state): State<ApiState>,
     caller: Caller,
-    Path(app): Path<String>,
+    ApiPath(app): ApiPath<String>,
     ApiJson(patch): ApiJson<EdgeApplicationPatch>,
 ) -> ApiResult<Json<EdgeApplication>> {
     let app = id_of("edge application", &app)?;
@@ -101,7 +101,7 @@ pub async fn update_edge_application(
 pub async fn delete_edge_application(
     State(state): State<ApiState>,
     caller: Caller,
-    Path(app): Path<String>,
+    ApiPath(app): ApiPath<String>,
 ) -> ApiResult<StatusCode> {
     let app = id_of("edge application", &app)?;
     state.delete_edge_application(&caller, app).await?;
@@ -116,7 +116,7 @@ pub async fn delete_edge_application(
 pub async fn create_edge_instance(
     State(state): State<ApiState>,
     caller: Caller,
-    Path(app): Path<String>,
+    ApiPath(app): ApiPath<String>,
     ApiJson(spec): ApiJson<FunctionInstanceSpec>,
 ) -> ApiResult<(StatusCode, Json<FunctionInstance>)> {
     let app = id_of("edge application", &app)?;
@@ -130,7 +130,7 @@ pub async fn create_edge_instance(
 pub async fn list_edge_instances(
     State(state): State<ApiState>,
     caller: Caller,
-    Path(app): Path<String>,
+    ApiPath(app): ApiPath<String>,
     ApiQuery(query): ApiQuery<ListQuery>,
 ) -> ApiResult<Json<Page<FunctionInstance>>> {
     let app = id_of("edge application", &app)?;
@@ -143,7 +143,7 @@ pub async fn list_edge_instances(
 pub async fn get_edge_instance(
     State(state): State<ApiState>,
     caller: Caller,
-    Path((app, id)): Path<(String, String)>,
+    ApiPath((app, id)): ApiPath<(String, String)>,
 ) -> ApiResult<Json<FunctionInstance>> {
     let app = id_of("edge application", &app)?;
     let id = id_of("instance", &id)?;
@@ -156,7 +156,7 @@ pub async fn get_edge_instance(
 pub async fn update_edge_instance(
     State(state): State<ApiState>,
     caller: Caller,
-    Path((app, id)): Path<(String, String)>,
+    ApiPath((app, id)): ApiPath<(String, String)>,
     ApiJson(patch): ApiJson<FunctionInstancePatch>,
 ) -> ApiResult<Json<FunctionInstance>> {
     let app = id_of("edge application", &app)?;
@@ -173,7 +173,7 @@ pub async fn update_edge_instance(
 pub async fn delete_edge_instance(
     State(state): State<ApiState>,
     caller: Caller,
-    Path((app, id)): Path<(String, String)>,
+    ApiPath((app, id)): ApiPath<(String, String)>,
 ) -> ApiResult<StatusCode> {
     let app = id_of("edge application", &app)?;
     let id = id_of("instance", &id)?;
@@ -188,7 +188,7 @@ pub async fn delete_edge_instance(
 pub async fn edge_instance_counts(
     State(state): State<ApiState>,
     caller: Caller,
-    Path(ns): Path<String>,
+    ApiPath(ns): ApiPath<String>,
 ) -> ApiResult<Json<BTreeMap<String, u64>>> {
     Ok(Json(state.edge_instance_counts(&caller, &ns).await?))
 }
@@ -201,7 +201,7 @@ pub async fn edge_instance_counts(
 pub async fn create_edge_rule(
     State(state): State<ApiState>,
     caller: Caller,
-    Path(app): Path<String>,
+    ApiPath(app): ApiPath<String>,
     ApiJson(spec): ApiJson<EdgeRuleSpec>,
 ) -> ApiResult<(StatusCode, Json<EdgeRule>)> {
     let app = id_of("edge application", &app)?;
@@ -216,7 +216,7 @@ pub async fn create_edge_rule(
 pub async fn list_edge_rules(
     State(state): State<ApiState>,
     caller: Caller,
-    Path(app): Path<String>,
+    ApiPath(app): ApiPath<String>,
 ) -> ApiResult<Json<Page<EdgeRule>>> {
     let app = id_of("edge application", &app)?;
     Ok(Json(state.list_edge_rules(&caller, app).await?))
@@ -228,7 +228,7 @@ pub async fn list_edge_rules(
 pub async fn get_edge_rule(
     State(state): State<ApiState>,
     caller: Caller,
-    Path((app, id)): Path<(String, String)>,
+    ApiPath((app, id)): ApiPath<(String, String)>,
 ) -> ApiResult<Json<EdgeRule>> {
     let app = id_of("edge application", &app)?;
     let id = id_of("rule", &id)?;
@@ -241,7 +241,7 @@ pub async fn get_edge_rule(
 pub async fn update_edge_rule(
     State(state): State<ApiState>,
     caller: Caller,
-    Path((app, id)): Path<(String, String)>,
+    ApiPath((app, id)): ApiPath<(String, String)>,
     ApiJson(patch): ApiJson<EdgeRulePatch>,
 ) -> ApiResult<Json<EdgeRule>> {
     let app = id_of("edge application", &app)?;
@@ -255,7 +255,7 @@ pub async fn update_edge_rule(
 pub async fn delete_edge_rule(
     State(state): State<ApiState>,
     caller: Caller,
-    Path((app, id)): Path<(String, String)>,
+    ApiPath((app, id)): ApiPath<(String, String)>,
 ) -> ApiResult<StatusCode> {
     let app = id_of("edge application", &app)?;
     let id = id_of("rule", &id)?;
@@ -270,7 +270,7 @@ pub async fn delete_edge_rule(
 pub async fn create_edge_domain(
     State(state): State<ApiState>,
     caller: Caller,
-    Path(ns): Path<String>,
+    ApiPath(ns): ApiPath<String>,
     ApiJson(spec): ApiJson<EdgeDomainSpec>,
 ) -> ApiResult<(StatusCode, Json<EdgeDomain>)> {
     let domain = state.create_edge_domain(&caller, &ns, spec).await?;
@@ -283,7 +283,7 @@ pub async fn create_edge_domain(
 pub async fn list_namespace_edge_domains(
     State(state): State<ApiState>,
     caller: Caller,
-    Path(ns): Path<String>,
+    ApiPath(ns): ApiPath<String>,
     ApiQuery(query): ApiQuery<ListQuery>,
 ) -> ApiResult<Json<Page<EdgeDomain>>> {
     Ok(Json(
@@ -307,7 +307,7 @@ pub async fn list_edge_domains(
 pub async fn get_edge_domain(
     State(state): State<ApiState>,
     caller: Caller,
-    Path(id): Path<String>,
+    ApiPath(id): ApiPath<String>,
 ) -> ApiResult<Json<EdgeDomain>> {
     let id = id_of("edge domain", &id)?;
     Ok(Json(state.get_edge_domain(&caller, id).await?))
@@ -320,7 +320,7 @@ pub async fn get_edge_domain(
 pub async fn update_edge_domain(
     State(state): State<ApiState>,
     caller: Caller,
-    Path(id): Path<String>,
+    ApiPath(id): ApiPath<String>,
     ApiJson(patch): ApiJson<EdgeDomainPatch>,
 ) -> ApiResult<Json<EdgeDomain>> {
     let id = id_of("edge domain", &id)?;
@@ -333,7 +333,7 @@ pub async fn update_edge_domain(
 pub async fn delete_edge_domain(
     State(state): State<ApiState>,
     caller: Caller,
-    Path(id): Path<String>,
+    ApiPath(id): ApiPath<String>,
 ) -> ApiResult<StatusCode> {
     let id = id_of("edge domain", &id)?;
     state.delete_edge_domain(&caller, id).await?;

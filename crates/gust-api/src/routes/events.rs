@@ -2,7 +2,7 @@
 //! event triggers of the namespace that match it; the answer lists the executions it started.
 
 use axum::Json;
-use axum::extract::{Path, State};
+use axum::extract::State;
 use axum::http::StatusCode;
 use gust_core::EventSpec;
 use gust_engine::Caller;
@@ -10,7 +10,7 @@ use gust_engine::ops::Published;
 
 use crate::ApiState;
 use crate::error::{ApiResult, ErrorBody};
-use crate::extract::ApiJson;
+use crate::extract::{ApiJson, ApiPath};
 
 #[utoipa::path(post, path = "/api/v1/namespaces/{ns}/events", tag = "events",
     params(("ns" = String, Path)), request_body = EventSpec,
@@ -18,7 +18,7 @@ use crate::extract::ApiJson;
 pub async fn publish_event(
     State(state): State<ApiState>,
     caller: Caller,
-    Path(ns): Path<String>,
+    ApiPath(ns): ApiPath<String>,
     ApiJson(spec): ApiJson<EventSpec>,
 ) -> ApiResult<(StatusCode, Json<Published>)> {
     let published = state.publish_event(&caller, &ns, spec).await?;

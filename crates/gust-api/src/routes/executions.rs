@@ -3,7 +3,7 @@
 //! one; `/api/v1/namespaces/{ns}/executions/{id}` finds one by its id alone.
 
 use axum::Json;
-use axum::extract::{Path, State};
+use axum::extract::State;
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use chrono::{DateTime, Utc};
@@ -15,13 +15,15 @@ use utoipa::IntoParams;
 
 use crate::ApiState;
 use crate::error::{ApiResult, ErrorBody};
-use crate::extract::{ApiJson, ApiQuery};
+use crate::extract::{ApiJson, ApiPath, ApiQuery};
 
 /// List parameters plus filters. (Not `#[serde(flatten)]`: query strings cannot carry typed
 /// values through it.)
 #[derive(Debug, Default, Deserialize, IntoParams)]
 #[into_params(parameter_in = Query)]
 pub struct ExecutionListQuery {
+    /// Items per page, 1 to 1000 (default 50).
+    #[param(minimum = 1, maximum = 1000)]
     pub limit: Option<u32>,
     pub cursor: Option<String>,
     pub offset: Option<u32>,
@@ -44,7 +46,7 @@ pub struct ExecutionListQuery {
 pub async fn list_executions(
     State(state): State<ApiState>,
     caller: Caller,
-    Path((ns, f)): Path<(String, String)>,
+    ApiPath((ns, f)): ApiPath<(String, String)>,
     ApiQuery(q): ApiQuery<ExecutionListQuery>,
 ) -> ApiResult<Json<Page<Execution>>> {
     let query = ListQuery {
@@ -74,7 +76,7 @@ pub async fn list_executions(
 pub async fn get_execution(
     State(state): State<ApiState>,
     caller: Caller,
-    Path((ns, f, id)): Path<(String, String, String)>,
+    ApiPath((ns, f, id)): ApiPath<(String, String, String)>,
 ) -> ApiResult<Json<Execution>> {
     Ok(Json(state.get_execution(&caller, &ns, &f, &id).await?))
 }
@@ -86,7 +88,7 @@ pub async fn get_execution(
 pub async fn delete_execution(
     State(state): State<ApiState>,
     caller: Caller,
-    Path((ns, f, id)): Path<(String, String, String)>,
+    ApiPath((ns, f, id)): ApiPath<(String, String, String)>,
 ) -> ApiResult<StatusCode> {
     state.delete_execution(&caller, &ns, &f, &id).await?;
     Ok(StatusCode::NO_CONTENT)
@@ -100,7 +102,7 @@ pub async fn delete_execution(
 pub async fn find_execution(
     State(state): State<ApiState>,
     caller: Caller,
-    Path((ns, id)): Path<(String, String)>,
+    ApiPath((ns, id)): ApiPath<(String, String)>,
 ) -> ApiResult<Json<Execution>> {
     Ok(Json(state.find_execution(&caller, &ns, &id).await?.1))
 }
@@ -115,7 +117,7 @@ pub async fn find_execution(
 pub async fn create_execution(
     State(state): State<ApiState>,
     caller: Caller,
-    Path((ns, f)): Path<(String, String)>,
+    ApiPath((ns, f)): ApiPath<(String, String)>,
     headers: HeaderMap,
     ApiJson(input): ApiJson<ExecutionInput>,
 ) -> ApiResult<Response> {
@@ -136,7 +138,7 @@ pub async fn create_execution(
 pub async fn replay_execution(
     State(state): State<ApiState>,
     caller: Caller,
-    Path((ns, f, id)): Path<(String, String, String)>,
+    ApiPath((ns, f, id)): ApiPath<(String, String, String)>,
 ) -> ApiResult<Response> {
     let accepted = state.replay_execution(&caller, &ns, &f, &id).await?;
     Ok(accepted_response(&state, &accepted))

@@ -1,14 +1,14 @@
 //! `/api/v1/namespaces/{ns}/functions[/{fn}]`.
 
 use axum::Json;
-use axum::extract::{Path, State};
+use axum::extract::State;
 use axum::http::StatusCode;
 use gust_core::{Function, FunctionPatch, FunctionSpec, ListQuery, Page};
 use gust_engine::Caller;
 
 use crate::ApiState;
 use crate::error::{ApiResult, ErrorBody};
-use crate::extract::{ApiJson, ApiQuery};
+use crate::extract::{ApiJson, ApiPath, ApiQuery};
 
 #[utoipa::path(get, path = "/api/v1/namespaces/{ns}/functions", tag = "functions",
     params(("ns" = String, Path, description = "name or id"), ListQuery),
@@ -16,7 +16,7 @@ use crate::extract::{ApiJson, ApiQuery};
 pub async fn list_functions(
     State(state): State<ApiState>,
     caller: Caller,
-    Path(ns): Path<String>,
+    ApiPath(ns): ApiPath<String>,
     ApiQuery(query): ApiQuery<ListQuery>,
 ) -> ApiResult<Json<Page<Function>>> {
     Ok(Json(state.list_functions(&caller, &ns, &query).await?))
@@ -28,7 +28,7 @@ pub async fn list_functions(
 pub async fn create_function(
     State(state): State<ApiState>,
     caller: Caller,
-    Path(ns): Path<String>,
+    ApiPath(ns): ApiPath<String>,
     ApiJson(spec): ApiJson<FunctionSpec>,
 ) -> ApiResult<(StatusCode, Json<Function>)> {
     let function = state.create_function(&caller, &ns, spec).await?;
@@ -41,7 +41,7 @@ pub async fn create_function(
 pub async fn get_function(
     State(state): State<ApiState>,
     caller: Caller,
-    Path((ns, f)): Path<(String, String)>,
+    ApiPath((ns, f)): ApiPath<(String, String)>,
 ) -> ApiResult<Json<Function>> {
     Ok(Json(state.get_function(&caller, &ns, &f).await?))
 }
@@ -52,7 +52,7 @@ pub async fn get_function(
 pub async fn replace_function(
     State(state): State<ApiState>,
     caller: Caller,
-    Path((ns, f)): Path<(String, String)>,
+    ApiPath((ns, f)): ApiPath<(String, String)>,
     ApiJson(spec): ApiJson<FunctionSpec>,
 ) -> ApiResult<Json<Function>> {
     Ok(Json(state.replace_function(&caller, &ns, &f, spec).await?))
@@ -64,7 +64,7 @@ pub async fn replace_function(
 pub async fn update_function(
     State(state): State<ApiState>,
     caller: Caller,
-    Path((ns, f)): Path<(String, String)>,
+    ApiPath((ns, f)): ApiPath<(String, String)>,
     ApiJson(patch): ApiJson<FunctionPatch>,
 ) -> ApiResult<Json<Function>> {
     Ok(Json(state.update_function(&caller, &ns, &f, patch).await?))
@@ -76,7 +76,7 @@ pub async fn update_function(
 pub async fn delete_function(
     State(state): State<ApiState>,
     caller: Caller,
-    Path((ns, f)): Path<(String, String)>,
+    ApiPath((ns, f)): ApiPath<(String, String)>,
 ) -> ApiResult<StatusCode> {
     state.delete_function(&caller, &ns, &f).await?;
     Ok(StatusCode::NO_CONTENT)

@@ -5,7 +5,7 @@
 //! function instead.
 
 use axum::Json;
-use axum::extract::{Path, State};
+use axum::extract::State;
 use gust_engine::Caller;
 use gust_engine::ops::{Detached, Instances, ScaleInput, ScaledInstances};
 use serde::Deserialize;
@@ -13,7 +13,7 @@ use utoipa::IntoParams;
 
 use crate::ApiState;
 use crate::error::{ApiResult, ErrorBody};
-use crate::extract::{ApiJson, ApiQuery};
+use crate::extract::{ApiJson, ApiPath, ApiQuery};
 
 #[derive(Debug, Default, Deserialize, IntoParams)]
 #[into_params(parameter_in = Query)]
@@ -28,7 +28,7 @@ pub struct InstancesQuery {
 pub async fn list_instances(
     State(state): State<ApiState>,
     caller: Caller,
-    Path((ns, f)): Path<(String, String)>,
+    ApiPath((ns, f)): ApiPath<(String, String)>,
     ApiQuery(query): ApiQuery<InstancesQuery>,
 ) -> ApiResult<Json<Instances>> {
     Ok(Json(
@@ -44,7 +44,7 @@ pub async fn list_instances(
 pub async fn detach_instances(
     State(state): State<ApiState>,
     caller: Caller,
-    Path((ns, f)): Path<(String, String)>,
+    ApiPath((ns, f)): ApiPath<(String, String)>,
     ApiQuery(query): ApiQuery<InstancesQuery>,
 ) -> ApiResult<Json<Detached>> {
     Ok(Json(
@@ -61,7 +61,7 @@ pub async fn detach_instances(
 pub async fn scale_instances(
     State(state): State<ApiState>,
     caller: Caller,
-    Path((ns, f)): Path<(String, String)>,
+    ApiPath((ns, f)): ApiPath<(String, String)>,
     ApiJson(input): ApiJson<ScaleInput>,
 ) -> ApiResult<Json<ScaledInstances>> {
     Ok(Json(

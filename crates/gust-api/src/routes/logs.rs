@@ -10,7 +10,7 @@
 use std::convert::Infallible;
 
 use axum::Json;
-use axum::extract::{Path, State};
+use axum::extract::State;
 use axum::response::sse::{Event as SseEvent, KeepAlive, Sse};
 use axum::response::{IntoResponse, Response};
 use futures_util::Stream;
@@ -19,11 +19,11 @@ use gust_engine::Caller;
 use gust_engine::ops::{ExecutionOutput, LogEvent};
 use serde::Deserialize;
 use tokio::sync::mpsc;
-use utoipa::IntoParams;
+use utoipa::{IntoParams, ToSchema};
 
 use crate::ApiState;
 use crate::error::{ApiResult, ErrorBody};
-use crate::extract::ApiQuery;
+use crate::extract::{ApiPath, ApiQuery};
 
 #[derive(Debug, Default, Deserialize, IntoParams)]
 #[into_params(parameter_in = Query)]
@@ -35,14 +35,28 @@ pub struct LogsQuery {
     pub tail: Option<u32>,
 }
 
+/// One server-sent event of a log stream (`follow=true`).
+// Only describes the stream: `sse` writes the events.
+#[derive(ToSchema)]
+#[allow(dead_code)]
+pub struct StreamEvent {
+    /// `stdout` and `stderr` (output as it is printed), `retry` (an attempt failed; the next
+    /// starts over), `end` (the execution's final status), `execution` (a function's stream: an
+    /// execution finished).
+    event: String,
+    /// The output, or for `retry`, `end` and `execution` a JSON document.
+    data: String,
+}
+
 #[utoipa::path(get, path = "/api/v1/namespaces/{ns}/functions/{fn}/executions/{id}/logs", tag = "executions",
     params(("ns" = String, Path), ("fn" = String, Path), ("id" = String, Path), LogsQuery),
-    responses((status = 200, body = ExecutionLogs, description = "JSON, or `text/event-stream` with `follow=true`"),
+    responses((status = 200, description = "JSON, or `text/event-stream` with `follow=true`",
+            content((ExecutionLogs = "application/json"), (StreamEvent = "text/event-stream"))),
         (status = 404, body = ErrorBody)))]
 pub async fn get_execution_logs(
     State(state): State<ApiState>,
     caller: Caller,
-    Path((ns, f, id)): Path<(String, String, String)>,
+    ApiPath((ns, f, id)): ApiPath<(String, String, String)>,
     ApiQuery(q): ApiQuery<LogsQuery>,
 ) -> ApiResult<Response> {
     if !q.follow.unwrap_or(false) {
@@ -55,12 +69,13 @@ pub async fn get_execution_logs(
 
 #[utoipa::path(get, path = "/api/v1/namespaces/{ns}/functions/{fn}/logs", tag = "functions",
     params(("ns" = String, Path), ("fn" = String, Path), LogsQuery),
-    responses((status = 200, body = Vec<ExecutionOutput>, description = "oldest first; `text/event-stream` with `follow=true`"),
+    responses((status = 200, description = "oldest first; `text/event-stream` with `follow=true`",
+            content((Vec<ExecutionOutput> = "application/json"), (StreamEvent = "text/event-stream"))),
         (status = 404, body = ErrorBody)))]
 pub async fn get_function_logs(
     State(state): State<ApiState>,
     caller: Caller,
-    Path((ns, f)): Path<(String, String)>,
+    ApiPath((ns, f)): ApiPath<(String, String)>,
     ApiQuery(q): ApiQuery<LogsQuery>,
 ) -> ApiResult<Response> {
     let logs = state

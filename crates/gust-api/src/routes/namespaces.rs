@@ -1,14 +1,14 @@
 //! `/api/v1/namespaces[/{ns}]`.
 
 use axum::Json;
-use axum::extract::{Path, State};
+use axum::extract::State;
 use axum::http::StatusCode;
 use gust_core::{ListQuery, Namespace, NamespacePatch, NamespaceSpec, Page};
 use gust_engine::Caller;
 
 use crate::ApiState;
 use crate::error::{ApiResult, ErrorBody};
-use crate::extract::{ApiJson, ApiQuery};
+use crate::extract::{ApiJson, ApiPath, ApiQuery};
 
 #[utoipa::path(get, path = "/api/v1/namespaces", tag = "namespaces", params(ListQuery),
     responses((status = 200, body = Page<Namespace>), (status = 400, body = ErrorBody), (status = 401, body = ErrorBody)))]
@@ -36,7 +36,7 @@ pub async fn create_namespace(
 pub async fn get_namespace(
     State(state): State<ApiState>,
     caller: Caller,
-    Path(ns): Path<String>,
+    ApiPath(ns): ApiPath<String>,
 ) -> ApiResult<Json<Namespace>> {
     Ok(Json(state.get_namespace(&caller, &ns).await?))
 }
@@ -46,7 +46,7 @@ pub async fn get_namespace(
 pub async fn update_namespace(
     State(state): State<ApiState>,
     caller: Caller,
-    Path(ns): Path<String>,
+    ApiPath(ns): ApiPath<String>,
     ApiJson(patch): ApiJson<NamespacePatch>,
 ) -> ApiResult<Json<Namespace>> {
     Ok(Json(state.update_namespace(&caller, &ns, patch).await?))
@@ -57,7 +57,7 @@ pub async fn update_namespace(
 pub async fn delete_namespace(
     State(state): State<ApiState>,
     caller: Caller,
-    Path(ns): Path<String>,
+    ApiPath(ns): ApiPath<String>,
 ) -> ApiResult<StatusCode> {
     state.delete_namespace(&caller, &ns).await?;
     Ok(StatusCode::NO_CONTENT)

@@ -4,7 +4,7 @@
 //! and activates what was uploaded, or the current code again.
 
 use axum::Json;
-use axum::extract::{Path, Request, State};
+use axum::extract::{Request, State};
 use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::Response;
 use gust_core::{Deployment, SignedUrl};
@@ -15,7 +15,7 @@ use utoipa::ToSchema;
 
 use crate::ApiState;
 use crate::error::{ApiError, ApiResult, ErrorBody};
-use crate::extract::ApiJson;
+use crate::extract::{ApiJson, ApiPath};
 use crate::routes::deployments::{self, DeploymentPackage};
 
 #[derive(Debug, Deserialize, ToSchema)]
@@ -54,7 +54,7 @@ fn api_base(state: &ApiState, headers: &HeaderMap) -> String {
 pub async fn create_upload_url(
     State(state): State<ApiState>,
     caller: Caller,
-    Path((ns, f)): Path<(String, String)>,
+    ApiPath((ns, f)): ApiPath<(String, String)>,
     headers: HeaderMap,
     ApiJson(request): ApiJson<UploadUrlRequest>,
 ) -> ApiResult<Json<SignedUrl>> {
@@ -72,7 +72,7 @@ pub async fn create_upload_url(
 pub async fn create_download_url(
     State(state): State<ApiState>,
     caller: Caller,
-    Path((ns, f)): Path<(String, String)>,
+    ApiPath((ns, f)): ApiPath<(String, String)>,
     headers: HeaderMap,
     ApiJson(request): ApiJson<DownloadUrlRequest>,
 ) -> ApiResult<Json<SignedUrl>> {
@@ -89,23 +89,22 @@ pub async fn create_download_url(
 pub async fn deploy_function(
     State(state): State<ApiState>,
     caller: Caller,
-    Path((ns, f)): Path<(String, String)>,
+    ApiPath((ns, f)): ApiPath<(String, String)>,
 ) -> ApiResult<(StatusCode, Json<Deployment>)> {
     let deployment = state.deploy_function(&caller, &ns, &f).await?;
     Ok((StatusCode::ACCEPTED, Json(deployment)))
 }
 
 #[utoipa::path(put, path = "/api/v1/uploads/{token}", tag = "deployments",
-    params(("token" = String, Path, description = "from `…/upload-url`"),
-        ("Content-Length" = u64, Header, description = "exactly the `content_length` the URL was made for")),
-    request_body(description = "The package: a `.zip`, `.tar.gz` or `.wasm`, raw.", content((DeploymentPackage = "application/octet-stream"))),
+    params(("token" = String, Path, description = "from `…/upload-url`")),
+    request_body(description = "The package: a `.zip`, `.tar.gz` or `.wasm`, raw, of exactly the `content_length` the URL was made for (the request's `Content-Length`).", content((DeploymentPackage = "application/octet-stream"))),
     security(()),
     responses((status = 200, body = Deployment, description = "Stored as a deployment `uploaded`; `POST …/deploy` builds and activates it."),
         (status = 400, body = ErrorBody, description = "The body is not the length the URL was made for; nothing is stored."),
         (status = 403, body = ErrorBody, description = "The URL was altered, has expired, or was already used.")))]
 pub async fn put_signed_upload(
     State(state): State<ApiState>,
-    Path(token): Path<String>,
+    ApiPath(token): ApiPath<String>,
     request: Request,
 ) -> ApiResult<Json<Deployment>> {
     let declared = match request.headers().get(header::CONTENT_LENGTH) {
@@ -127,12 +126,13 @@ pub async fn put_signed_upload(
 #[utoipa::path(get, path = "/api/v1/downloads/{token}", tag = "deployments",
     params(("token" = String, Path, description = "from `…/download-url`")),
     security(()),
-    responses((status = 200, description = "The deployment's code, byte for byte as uploaded", content_type = "application/octet-stream"),
+    responses((status = 200, description = "The deployment's code, byte for byte as uploaded, typed by the package's format",
+            content((DeploymentPackage = "application/wasm"), (DeploymentPackage = "application/gzip"), (DeploymentPackage = "application/zip"))),
         (status = 403, body = ErrorBody, description = "The URL was altered or has expired."),
         (status = 404, body = ErrorBody)))]
 pub async fn get_signed_download(
     State(state): State<ApiState>,
-    Path(token): Path<String>,
+    ApiPath(token): ApiPath<String>,
 ) -> ApiResult<Response> {
     let (deployment, path) = state.read_signed_download(&token).await?;
     deployments::code_response(&deployment, path).await

@@ -1,14 +1,14 @@
 //! `/api/v1/tokens[/{id}]`: admin only. The secret appears once, in the creation response.
 
 use axum::Json;
-use axum::extract::{Path, State};
+use axum::extract::State;
 use axum::http::StatusCode;
 use gust_core::{ListQuery, Page, Token, TokenSpec};
 use gust_engine::Caller;
 
 use crate::ApiState;
 use crate::error::{ApiResult, ErrorBody};
-use crate::extract::{ApiJson, ApiQuery};
+use crate::extract::{ApiJson, ApiPath, ApiQuery};
 
 #[utoipa::path(get, path = "/api/v1/tokens", tag = "tokens", params(ListQuery),
     responses((status = 200, body = Page<Token>), (status = 403, body = ErrorBody)))]
@@ -36,7 +36,7 @@ pub async fn create_token(
 pub async fn get_token(
     State(state): State<ApiState>,
     caller: Caller,
-    Path(id): Path<String>,
+    ApiPath(id): ApiPath<String>,
 ) -> ApiResult<Json<Token>> {
     Ok(Json(state.get_token(&caller, &id).await?))
 }
@@ -46,7 +46,7 @@ pub async fn get_token(
 pub async fn delete_token(
     State(state): State<ApiState>,
     caller: Caller,
-    Path(id): Path<String>,
+    ApiPath(id): ApiPath<String>,
 ) -> ApiResult<StatusCode> {
     state.delete_token(&caller, &id).await?;
     Ok(StatusCode::NO_CONTENT)

@@ -2,14 +2,14 @@
 //! is written first, then the in-memory set the scheduler and the event router read.
 
 use axum::Json;
-use axum::extract::{Path, State};
+use axum::extract::State;
 use axum::http::StatusCode;
 use gust_core::{FunctionTrigger, ListQuery, Page, TriggerPatch, TriggerSpec};
 use gust_engine::Caller;
 
 use crate::ApiState;
 use crate::error::{ApiResult, ErrorBody};
-use crate::extract::{ApiJson, ApiQuery};
+use crate::extract::{ApiJson, ApiPath, ApiQuery};
 
 #[utoipa::path(get, path = "/api/v1/namespaces/{ns}/functions/{fn}/triggers", tag = "triggers",
     params(("ns" = String, Path), ("fn" = String, Path), ListQuery),
@@ -17,7 +17,7 @@ use crate::extract::{ApiJson, ApiQuery};
 pub async fn list_triggers(
     State(state): State<ApiState>,
     caller: Caller,
-    Path((ns, f)): Path<(String, String)>,
+    ApiPath((ns, f)): ApiPath<(String, String)>,
     ApiQuery(query): ApiQuery<ListQuery>,
 ) -> ApiResult<Json<Page<FunctionTrigger>>> {
     Ok(Json(state.list_triggers(&caller, &ns, &f, &query).await?))
@@ -29,7 +29,7 @@ pub async fn list_triggers(
 pub async fn create_trigger(
     State(state): State<ApiState>,
     caller: Caller,
-    Path((ns, f)): Path<(String, String)>,
+    ApiPath((ns, f)): ApiPath<(String, String)>,
     ApiJson(spec): ApiJson<TriggerSpec>,
 ) -> ApiResult<(StatusCode, Json<FunctionTrigger>)> {
     let trigger = state.create_trigger(&caller, &ns, &f, spec).await?;
@@ -42,7 +42,7 @@ pub async fn create_trigger(
 pub async fn get_trigger(
     State(state): State<ApiState>,
     caller: Caller,
-    Path((ns, f, id)): Path<(String, String, String)>,
+    ApiPath((ns, f, id)): ApiPath<(String, String, String)>,
 ) -> ApiResult<Json<FunctionTrigger>> {
     Ok(Json(state.get_trigger(&caller, &ns, &f, &id).await?))
 }
@@ -53,7 +53,7 @@ pub async fn get_trigger(
 pub async fn update_trigger(
     State(state): State<ApiState>,
     caller: Caller,
-    Path((ns, f, id)): Path<(String, String, String)>,
+    ApiPath((ns, f, id)): ApiPath<(String, String, String)>,
     ApiJson(patch): ApiJson<TriggerPatch>,
 ) -> ApiResult<Json<FunctionTrigger>> {
     Ok(Json(
@@ -67,7 +67,7 @@ pub async fn update_trigger(
 pub async fn delete_trigger(
     State(state): State<ApiState>,
     caller: Caller,
-    Path((ns, f, id)): Path<(String, String, String)>,
+    ApiPath((ns, f, id)): ApiPath<(String, String, String)>,
 ) -> ApiResult<StatusCode> {
     state.delete_trigger(&caller, &ns, &f, &id).await?;
     Ok(StatusCode::NO_CONTENT)

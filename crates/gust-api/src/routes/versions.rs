@@ -4,7 +4,7 @@
 //! `/fn/{ns}/{fn}:{version or alias}/…`.
 
 use axum::Json;
-use axum::extract::{Path, State};
+use axum::extract::State;
 use axum::http::StatusCode;
 use axum::response::Response;
 use gust_core::{
@@ -16,8 +16,8 @@ use utoipa::IntoParams;
 
 use crate::ApiState;
 use crate::error::{ApiResult, ErrorBody};
-use crate::extract::{ApiJson, ApiQuery};
-use crate::routes::deployments::code_response;
+use crate::extract::{ApiJson, ApiPath, ApiQuery};
+use crate::routes::deployments::{DeploymentPackage, code_response};
 
 #[utoipa::path(post, path = "/api/v1/namespaces/{ns}/functions/{fn}/versions", tag = "versions",
     params(("ns" = String, Path), ("fn" = String, Path)), request_body = VersionSpec,
@@ -27,7 +27,7 @@ use crate::routes::deployments::code_response;
 pub async fn create_version(
     State(state): State<ApiState>,
     caller: Caller,
-    Path((ns, f)): Path<(String, String)>,
+    ApiPath((ns, f)): ApiPath<(String, String)>,
     ApiJson(spec): ApiJson<VersionSpec>,
 ) -> ApiResult<(StatusCode, Json<FunctionVersion>)> {
     let version = state.create_version(&caller, &ns, &f, spec).await?;
@@ -41,31 +41,31 @@ pub async fn create_version(
 pub async fn list_versions(
     State(state): State<ApiState>,
     caller: Caller,
-    Path((ns, f)): Path<(String, String)>,
+    ApiPath((ns, f)): ApiPath<(String, String)>,
 ) -> ApiResult<Json<Page<FunctionVersion>>> {
     Ok(Json(state.list_versions(&caller, &ns, &f).await?))
 }
 
 #[utoipa::path(get, path = "/api/v1/namespaces/{ns}/functions/{fn}/versions/{number}", tag = "versions",
-    params(("ns" = String, Path), ("fn" = String, Path), ("number" = u32, Path)),
+    params(("ns" = String, Path), ("fn" = String, Path), ("number" = u32, Path, minimum = 1)),
     responses((status = 200, body = FunctionVersion), (status = 404, body = ErrorBody)))]
 pub async fn get_version(
     State(state): State<ApiState>,
     caller: Caller,
-    Path((ns, f, number)): Path<(String, String, String)>,
+    ApiPath((ns, f, number)): ApiPath<(String, String, String)>,
 ) -> ApiResult<Json<FunctionVersion>> {
     let number = version_number(&number)?;
     Ok(Json(state.get_version(&caller, &ns, &f, number).await?))
 }
 
 #[utoipa::path(delete, path = "/api/v1/namespaces/{ns}/functions/{fn}/versions/{number}", tag = "versions",
-    params(("ns" = String, Path), ("fn" = String, Path), ("number" = u32, Path)),
+    params(("ns" = String, Path), ("fn" = String, Path), ("number" = u32, Path, minimum = 1)),
     responses((status = 204), (status = 404, body = ErrorBody),
         (status = 409, description = "an alias points at the version", body = ErrorBody)))]
 pub async fn delete_version(
     State(state): State<ApiState>,
     caller: Caller,
-    Path((ns, f, number)): Path<(String, String, String)>,
+    ApiPath((ns, f, number)): ApiPath<(String, String, String)>,
 ) -> ApiResult<StatusCode> {
     let number = version_number(&number)?;
     state.delete_version(&caller, &ns, &f, number).await?;
@@ -73,13 +73,14 @@ pub async fn delete_version(
 }
 
 #[utoipa::path(get, path = "/api/v1/namespaces/{ns}/functions/{fn}/versions/{number}/code", tag = "versions",
-    params(("ns" = String, Path), ("fn" = String, Path), ("number" = u32, Path)),
-    responses((status = 200, description = "the version's package, byte for byte as uploaded", content_type = "application/octet-stream"),
+    params(("ns" = String, Path), ("fn" = String, Path), ("number" = u32, Path, minimum = 1)),
+    responses((status = 200, description = "the version's package, byte for byte as uploaded, typed by its format",
+            content((DeploymentPackage = "application/wasm"), (DeploymentPackage = "application/gzip"), (DeploymentPackage = "application/zip"))),
         (status = 404, body = ErrorBody)))]
 pub async fn get_version_code(
     State(state): State<ApiState>,
     caller: Caller,
-    Path((ns, f, number)): Path<(String, String, String)>,
+    ApiPath((ns, f, number)): ApiPath<(String, String, String)>,
 ) -> ApiResult<Response> {
     let number = version_number(&number)?;
     let (deployment, path) = state.version_code(&caller, &ns, &f, number).await?;
@@ -100,6 +101,8 @@ fn version_number(text: &str) -> Result<u32, gust_engine::Error> {
 #[derive(Debug, Default, Deserialize, IntoParams)]
 #[into_params(parameter_in = Query)]
 pub struct AliasListQuery {
+    /// Items per page, 1 to 1000 (default 50).
+    #[param(minimum = 1, maximum = 1000)]
     pub limit: Option<u32>,
     pub cursor: Option<String>,
     pub offset: Option<u32>,
@@ -116,7 +119,7 @@ pub struct AliasListQuery {
 pub async fn create_alias(
     State(state): State<ApiState>,
     caller: Caller,
-    Path(ns): Path<String>,
+    ApiPath(ns): ApiPath<String>,
     ApiJson(spec): ApiJson<AliasSpec>,
 ) -> ApiResult<(StatusCode, Json<Alias>)> {
     let alias = state.create_alias(&caller, &ns, spec).await?;
@@ -129,7 +132,7 @@ pub async fn create_alias(
 pub async fn list_aliases(
     State(state): State<ApiState>,
     caller: Caller,
-    Path(ns): Path<String>,
+    ApiPath(ns): ApiPath<String>,
     ApiQuery(q): ApiQuery<AliasListQuery>,
 ) -> ApiResult<Json<Page<Alias>>> {
     let query = ListQuery {
@@ -152,7 +155,7 @@ pub async fn list_aliases(
 pub async fn get_alias(
     State(state): State<ApiState>,
     caller: Caller,
-    Path((ns, name)): Path<(String, String)>,
+    ApiPath((ns, name)): ApiPath<(String, String)>,
 ) -> ApiResult<Json<Alias>> {
     Ok(Json(state.get_alias(&caller, &ns, &name).await?))
 }
@@ -163,7 +166,7 @@ pub async fn get_alias(
 pub async fn update_alias(
     State(state): State<ApiState>,
     caller: Caller,
-    Path((ns, name)): Path<(String, String)>,
+    ApiPath((ns, name)): ApiPath<(String, String)>,
     ApiJson(patch): ApiJson<AliasPatch>,
 ) -> ApiResult<Json<Alias>> {
     Ok(Json(state.update_alias(&caller, &ns, &name, patch).await?))
@@ -175,7 +178,7 @@ pub async fn update_alias(
 pub async fn delete_alias(
     State(state): State<ApiState>,
     caller: Caller,
-    Path((ns, name)): Path<(String, String)>,
+    ApiPath((ns, name)): ApiPath<(String, String)>,
 ) -> ApiResult<StatusCode> {
     state.delete_alias(&caller, &ns, &name).await?;
     Ok(StatusCode::NO_CONTENT)

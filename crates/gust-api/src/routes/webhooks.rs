@@ -2,7 +2,7 @@
 //! `/fn/`) that start an async execution of a function without a token.
 
 use axum::Json;
-use axum::extract::{Path, State};
+use axum::extract::State;
 use axum::http::StatusCode;
 use gust_core::{ListQuery, Order, Page, Webhook, WebhookSpec};
 use gust_engine::{Caller, Error};
@@ -11,12 +11,14 @@ use utoipa::IntoParams;
 
 use crate::ApiState;
 use crate::error::{ApiResult, ErrorBody};
-use crate::extract::{ApiJson, ApiQuery};
+use crate::extract::{ApiJson, ApiPath, ApiQuery};
 
 /// List parameters plus the function filter.
 #[derive(Debug, Default, Deserialize, IntoParams)]
 #[into_params(parameter_in = Query)]
 pub struct WebhookListQuery {
+    /// Items per page, 1 to 1000 (default 50).
+    #[param(minimum = 1, maximum = 1000)]
     pub limit: Option<u32>,
     pub cursor: Option<String>,
     pub offset: Option<u32>,
@@ -31,7 +33,7 @@ pub struct WebhookListQuery {
 pub async fn list_webhooks(
     State(state): State<ApiState>,
     caller: Caller,
-    Path(ns): Path<String>,
+    ApiPath(ns): ApiPath<String>,
     ApiQuery(q): ApiQuery<WebhookListQuery>,
 ) -> ApiResult<Json<Page<Webhook>>> {
     let query = ListQuery {
@@ -54,7 +56,7 @@ pub async fn list_webhooks(
 pub async fn create_webhook(
     State(state): State<ApiState>,
     caller: Caller,
-    Path(ns): Path<String>,
+    ApiPath(ns): ApiPath<String>,
     ApiJson(mut spec): ApiJson<WebhookSpec>,
 ) -> ApiResult<(StatusCode, Json<Webhook>)> {
     let function = spec
@@ -71,7 +73,7 @@ pub async fn create_webhook(
 pub async fn get_webhook(
     State(state): State<ApiState>,
     caller: Caller,
-    Path((ns, id)): Path<(String, String)>,
+    ApiPath((ns, id)): ApiPath<(String, String)>,
 ) -> ApiResult<Json<Webhook>> {
     let webhook = state.get_webhook(&caller, &id).await?;
     in_namespace(&state, &caller, &ns, &webhook).await?;
@@ -84,7 +86,7 @@ pub async fn get_webhook(
 pub async fn update_webhook(
     State(state): State<ApiState>,
     caller: Caller,
-    Path((ns, id)): Path<(String, String)>,
+    ApiPath((ns, id)): ApiPath<(String, String)>,
     ApiJson(patch): ApiJson<WebhookSpec>,
 ) -> ApiResult<Json<Webhook>> {
     let webhook = state.get_webhook(&caller, &id).await?;
@@ -98,7 +100,7 @@ pub async fn update_webhook(
 pub async fn delete_webhook(
     State(state): State<ApiState>,
     caller: Caller,
-    Path((ns, id)): Path<(String, String)>,
+    ApiPath((ns, id)): ApiPath<(String, String)>,
 ) -> ApiResult<StatusCode> {
     let webhook = state.get_webhook(&caller, &id).await?;
     in_namespace(&state, &caller, &ns, &webhook).await?;

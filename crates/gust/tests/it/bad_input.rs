@@ -54,6 +54,11 @@ async fn invalid_function_fields_are_named() {
             "timeout_s",
         ),
         (json!({"name": "ok", "runtime": "cobol"}), "runtime"),
+        // An array is not an object, though serde would read it as the fields in order.
+        (
+            json!({"name": "ok", "runtime": "wasm", "retention": [60, 10]}),
+            "retention",
+        ),
         (
             json!({"name": "ok", "runtime": "python3.11", "network": "off"}),
             "network",
@@ -355,4 +360,75 @@ async fn multipart_uploads_with_a_code_part_work() {
         .unwrap();
     assert_eq!(built.status, DeploymentStatus::Ready, "{}", built.build_log);
     assert_eq!(built.sha256.len(), 64);
+}
+
+/// A path segment that is not UTF-8 once percent-decoded gets the JSON envelope naming the
+/// parameter, as every other bad input does (axum's own rejection is a plain-text 400).
+#[tokio::test]
+async fn a_path_segment_that_is_not_utf8_is_a_400_naming_the_parameter() {
+    let server = TestServer::start();
+    for (path, field) in [
+        ("/api/v1/namespaces/%FF", "ns"),
+        (
+            "/api/v1/namespaces/default/functions/%C3%28/executions",
+            "fn",
+        ),
+        ("/api/v1/edge-applications/%FE/rules", "app"),
+    ] {
+        let response = server
+            .http()
+            .get(format!("{}{path}", server.url))
+            .bearer_auth(&server.token)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(response.status(), StatusCode::BAD_REQUEST, "{path}");
+        let body: Value = response.json().await.unwrap();
+        assert_eq!(body["error"]["field"], field, "{path}: {body}");
+        assert_eq!(body["error"]["code"], "invalid_value", "{path}: {body}");
+    }
+}
+
+/// A JSON array is not an object, though serde reads one as a struct's fields in order: a
+/// token or a webhook change must not be made from `[null, …]`.
+#[tokio::test]
+async fn a_json_body_that_is_not_an_object_is_refused() {
+    let server = TestServer::start();
+    let client = server.client();
+    let tokens_before = client.list_tokens().await.unwrap().total;
+    let send = |method: reqwest::Method, path: &str, body: &str| {
+        server
+            .http()
+            .request(method, format!("{}/api/v1{path}", server.url))
+            .bearer_auth(&server.token)
+            .header("content-type", "application/json")
+            .body(body.to_string())
+            .send()
+    };
+    let response = send(
+        reqwest::Method::POST,
+        "/tokens",
+        "[null, null, null, null, null, null]",
+    )
+    .await
+    .unwrap();
+    assert_eq!(response.status(), StatusCode::BAD_REQUEST);
+    let body: Value = response.json().await.unwrap();
+    assert_eq!(body["error"]["field"], "body", "{body}");
+    assert_eq!(client.list_tokens().await.unwrap().total, tokens_before);
+
+    server.deploy_ready("f", spec(), &test_guest()).await;
+    let webhook = client
+        .create_webhook("default", "f", Some("kept"))
+        .await
+        .unwrap();
+    for body in ["[null, null]", "null", "\"x\"", "7"] {
+        let path = format!("/namespaces/default/webhooks/{}", webhook.id);
+        let response = send(reqwest::Method::PATCH, &path, body).await.unwrap();
+        assert_eq!(response.status(), StatusCode::BAD_REQUEST, "{body}");
+        let error: Value = response.json().await.unwrap();
+        assert_eq!(error["error"]["field"], "body", "{body}: {error}");
+    }
+    let kept = client.get_webhook("default", &webhook.id).await.unwrap();
+    assert_eq!(kept.description, "kept");
 }

@@ -622,3 +622,48 @@ async fn namespaces_and_functions_keep_labels() {
     let (_, kept) = send(http.get(url("/api/v1/namespaces/labelled"))).await;
     assert_eq!(kept["labels"]["owner"], "team-a");
 }
+
+/// `PUT …/functions/{fn}` replaces the configuration: what it sends takes effect, what it
+/// leaves out goes back to its default, and the runtime, code and identity stay. (It answered
+/// 400 `runtime is required` to every request, whatever it sent.)
+#[tokio::test]
+async fn put_replaces_a_functions_configuration_and_keeps_its_code() {
+    let server = TestServer::start();
+    let timed = gust_core::FunctionSpec {
+        timeout_s: Some(9),
+        description: Some("old".into()),
+        ..spec()
+    };
+    server.deploy_ready("f", timed, &test_guest()).await;
+    let before = server.client().get_function("default", "f").await.unwrap();
+    let response = server
+        .http()
+        .put(format!(
+            "{}/api/v1/namespaces/default/functions/f",
+            server.url
+        ))
+        .bearer_auth(&server.token)
+        .json(&json!({"description": "new", "memory_mb": 64}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), reqwest::StatusCode::OK);
+    let after: gust_core::Function = response.json().await.unwrap();
+    assert_eq!(
+        (after.id.as_str(), after.name.as_str()),
+        (before.id.as_str(), "f")
+    );
+    assert_eq!(after.runtime, before.runtime);
+    assert_eq!(after.active_deployment, before.active_deployment);
+    assert_eq!((after.description.as_str(), after.memory_mb), ("new", 64));
+    assert_eq!(after.timeout_s, 30, "left out, so back to the default");
+    let answer = server
+        .http()
+        .post(format!("{}/fn/default/f/", server.url))
+        .bearer_auth(&server.token)
+        .body("still here")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(answer.status(), reqwest::StatusCode::OK);
+}

@@ -25,6 +25,7 @@ mod retention;
 mod sandbox;
 mod scaleway;
 mod scaling;
+mod schema_fuzz;
 mod scratch;
 mod security;
 mod settings;
