@@ -1268,12 +1268,14 @@ mod props {
             name_or_junk(&["if", "and", "or"]),
             of(input_value()),
         )
-            .prop_map(|(variable, operator, conditional, input_value)| CriterionSpec {
-                variable,
-                operator,
-                conditional,
-                input_value,
-            })
+            .prop_map(
+                |(variable, operator, conditional, input_value)| CriterionSpec {
+                    variable,
+                    operator,
+                    conditional,
+                    input_value,
+                },
+            )
     }
 
     fn behavior_spec() -> impl Strategy<Value = BehaviorSpec> {
@@ -1285,7 +1287,12 @@ mod props {
             Just(Value::Null),
         ]);
         (
-            name_or_junk(&["run_function", "deliver", "redirect_to_301", "redirect_to_302"]),
+            name_or_junk(&[
+                "run_function",
+                "deliver",
+                "redirect_to_301",
+                "redirect_to_302",
+            ]),
             target,
         )
             .prop_map(|(name, target)| BehaviorSpec { name, target })

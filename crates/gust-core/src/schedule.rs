@@ -63,14 +63,17 @@ impl Schedule {
                 // Ticks sit on multiples of the interval since the epoch, so they do not drift
                 // with restarts or with how late the previous tick ran.
                 let every_ms = i64::try_from(every.as_millis()).ok()?;
-                let next = (after.timestamp_millis().div_euclid(every_ms) + 1).checked_mul(every_ms)?;
+                let next =
+                    (after.timestamp_millis().div_euclid(every_ms) + 1).checked_mul(every_ms)?;
                 DateTime::from_timestamp_millis(next)
             }
             Self::Cron { cron, tz } => {
                 // Near the ends of chrono's range a local time would not exist (converting
                 // panics): there is no tick there.
                 let margin = chrono::TimeDelta::days(2);
-                after.checked_add_signed(margin)?.checked_sub_signed(margin * 2)?;
+                after
+                    .checked_add_signed(margin)?
+                    .checked_sub_signed(margin * 2)?;
                 // Ticks are whole seconds: the search starts from one, or it would carry the
                 // fraction of `after` into every tick.
                 cron.find_next_occurrence(&after.trunc_subsecs(0).with_timezone(tz), false)
@@ -165,7 +168,11 @@ mod tests {
     #[test]
     fn intervals_too_long_to_tick_are_refused() {
         // 2^61 s is 0 ms once cut to 64 bits: the tick was a division by zero.
-        for expr in ["@every 2305843009213693952s", "@every 2736755625600s", "@every 36501d"] {
+        for expr in [
+            "@every 2305843009213693952s",
+            "@every 2736755625600s",
+            "@every 36501d",
+        ] {
             let err = Schedule::parse(expr, None).unwrap_err();
             assert!(err.contains("at most 36500d"), "{expr}: {err}");
         }
@@ -180,7 +187,12 @@ mod tests {
         assert_eq!(hourly.next_after(DateTime::<Utc>::MAX_UTC), None);
         let west = Schedule::parse("@hourly", Some("America/New_York")).unwrap();
         assert!(west.next_after(DateTime::<Utc>::MIN_UTC).is_none());
-        assert!(Schedule::parse("@every 1s", None).unwrap().next_after(DateTime::<Utc>::MAX_UTC).is_none());
+        assert!(
+            Schedule::parse("@every 1s", None)
+                .unwrap()
+                .next_after(DateTime::<Utc>::MAX_UTC)
+                .is_none()
+        );
     }
 
     #[test]
@@ -371,9 +383,38 @@ mod props {
     /// Text that looks like schedules: their words and characters, run together.
     fn schedule_like() -> impl Strategy<Value = String> {
         let word = prop::sample::select(vec![
-            "*", "/", ",", "-", " ", "  ", "L", "W", "#", "?", "+", "@", "@every", "@hourly",
-            "@yearly", "@reboot", "0", "5", "7", "31", "60", "99999999999999999999", "MON",
-            "jan", "s", "m", "h", "d", "1s", "\t", "é", "\0",
+            "*",
+            "/",
+            ",",
+            "-",
+            " ",
+            "  ",
+            "L",
+            "W",
+            "#",
+            "?",
+            "+",
+            "@",
+            "@every",
+            "@hourly",
+            "@yearly",
+            "@reboot",
+            "0",
+            "5",
+            "7",
+            "31",
+            "60",
+            "99999999999999999999",
+            "MON",
+            "jan",
+            "s",
+            "m",
+            "h",
+            "d",
+            "1s",
+            "\t",
+            "é",
+            "\0",
         ]);
         vec(word, 0..12).prop_map(|words| words.concat())
     }

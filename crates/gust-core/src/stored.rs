@@ -483,10 +483,15 @@ mod props {
         prop_oneof![
             (min..=max, 0u32..1_000_000_000),
             (0i64..4_102_444_800, 0u32..1_000_000_000),
-            (0i64..4_102_444_800, prop::sample::select(vec![0, 1_000_000, 500_000_000, 1_000, 7])),
+            (
+                0i64..4_102_444_800,
+                prop::sample::select(vec![0, 1_000_000, 500_000_000, 1_000, 7])
+            ),
             (0i64..70_000_000, 1_000_000_000u32..2_000_000_000).prop_map(|(s, n)| (s * 60 + 59, n)),
         ]
-        .prop_filter_map("outside chrono's range", |(s, n)| DateTime::from_timestamp(s, n))
+        .prop_filter_map("outside chrono's range", |(s, n)| {
+            DateTime::from_timestamp(s, n)
+        })
     }
 
     fn body() -> impl Strategy<Value = RecordedBody> {
@@ -527,16 +532,24 @@ mod props {
     }
 
     fn startup() -> impl Strategy<Value = Startup> {
-        (any::<u64>(), [of(any::<u64>()), of(any::<u64>()), of(any::<u64>()), of(any::<u64>())])
-            .prop_map(|(total_us, [instantiate_us, sandbox_us, interpreter_us, import_us])| {
-                Startup {
+        (
+            any::<u64>(),
+            [
+                of(any::<u64>()),
+                of(any::<u64>()),
+                of(any::<u64>()),
+                of(any::<u64>()),
+            ],
+        )
+            .prop_map(
+                |(total_us, [instantiate_us, sandbox_us, interpreter_us, import_us])| Startup {
                     total_us,
                     instantiate_us,
                     sandbox_us,
                     interpreter_us,
                     import_us,
-                }
-            })
+                },
+            )
     }
 
     /// Small numbers (mostly the defaults) or any.
@@ -545,7 +558,14 @@ mod props {
     }
 
     fn execution() -> impl Strategy<Value = Execution> {
-        let ids = (text(), text(), text(), of(text()), of(any::<u32>()), of(text()));
+        let ids = (
+            text(),
+            text(),
+            text(),
+            of(text()),
+            of(any::<u32>()),
+            of(text()),
+        );
         let kinds = (
             prop::sample::select(vec![
                 Trigger::Http,
@@ -586,8 +606,24 @@ mod props {
             |(
                 (id, namespace_id, function_id, deployment_id, function_version, alias),
                 (trigger, status),
-                (request, response, (stdout, stderr, truncated), error_message, duration_us, cold_start, startup),
-                (attempts, is_async, max_attempts, run_after, dead_letter, [idempotency_key, source, replay_of], event_depth),
+                (
+                    request,
+                    response,
+                    (stdout, stderr, truncated),
+                    error_message,
+                    duration_us,
+                    cold_start,
+                    startup,
+                ),
+                (
+                    attempts,
+                    is_async,
+                    max_attempts,
+                    run_after,
+                    dead_letter,
+                    [idempotency_key, source, replay_of],
+                    event_depth,
+                ),
                 (created_at, started_at, finished_at),
             )| Execution {
                 id,

@@ -130,7 +130,9 @@ fn too_big(max_bytes: u64) -> ArchiveError {
     } else {
         format!("{max_bytes} bytes")
     };
-    ArchiveError::Rejected(format!("the archive unpacks to more than {limit}, the limit"))
+    ArchiveError::Rejected(format!(
+        "the archive unpacks to more than {limit}, the limit"
+    ))
 }
 
 impl Budget {

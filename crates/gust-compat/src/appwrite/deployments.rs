@@ -33,9 +33,7 @@ pub async fn list_deployments(
     let (deployments, total) = list
         .window
         .load(None, |query| async move {
-            engine
-                .list_deployments(caller, ns, function, &query)
-                .await
+            engine.list_deployments(caller, ns, function, &query).await
         })
         .await?;
     let items = deployments

@@ -687,10 +687,17 @@ mod tests {
             ..ListParams::default()
         };
         let page = arrange(&params, views, &["id", "edge_application_id"]).unwrap();
-        let apps: Vec<&Value> = page.items.iter().map(|v| &v["edge_application_id"]).collect();
+        let apps: Vec<&Value> = page
+            .items
+            .iter()
+            .map(|v| &v["edge_application_id"])
+            .collect();
         let first_null = apps.iter().position(|a| a.is_null()).unwrap();
         assert!(apps[first_null..].iter().all(|a| a.is_null()), "{apps:?}");
-        let numbers: Vec<u64> = apps[..first_null].iter().map(|a| a.as_u64().unwrap()).collect();
+        let numbers: Vec<u64> = apps[..first_null]
+            .iter()
+            .map(|a| a.as_u64().unwrap())
+            .collect();
         assert!(numbers.is_sorted(), "{numbers:?}");
     }
 
@@ -735,22 +742,42 @@ mod props {
     }
 
     fn list_params() -> impl Strategy<Value = ListParams> {
-        let given = || proptest::option::of(prop_oneof![
-            prop::sample::select(vec!["id", "-id", "name", "-name", "edge_application_id", "active", "asc", "DESC", " desc "])
+        let given = || {
+            proptest::option::of(prop_oneof![
+                prop::sample::select(vec![
+                    "id",
+                    "-id",
+                    "name",
+                    "-name",
+                    "edge_application_id",
+                    "active",
+                    "asc",
+                    "DESC",
+                    " desc "
+                ])
                 .prop_map(str::to_string),
-            text(),
-        ]);
+                text(),
+            ])
+        };
         let number = || proptest::option::of(prop_oneof!["[0-9]{1,3}", "[0-9]{20,25}", text()]);
-        (number(), number(), given(), given(), given(), proptest::option::of(text())).prop_map(
-            |(page, page_size, order_by, sort, order, filter)| ListParams {
-                page,
-                page_size,
-                order_by,
-                sort,
-                order,
-                filter,
-            },
+        (
+            number(),
+            number(),
+            given(),
+            given(),
+            given(),
+            proptest::option::of(text()),
         )
+            .prop_map(
+                |(page, page_size, order_by, sort, order, filter)| ListParams {
+                    page,
+                    page_size,
+                    order_by,
+                    sort,
+                    order,
+                    filter,
+                },
+            )
     }
 
     proptest! {

@@ -284,7 +284,14 @@ mod props {
     use crate::common::testing::{body, config};
 
     const FIELDS: &[&str] = &[
-        "name", "phase", "criteria", "behaviors", "is_active", "active", "description", "order",
+        "name",
+        "phase",
+        "criteria",
+        "behaviors",
+        "is_active",
+        "active",
+        "description",
+        "order",
     ];
 
     proptest! {

@@ -163,21 +163,24 @@ mod tests {
             cursor: Some("00010".into()),
             ..Window::default()
         };
-        let runtime = tokio::runtime::Builder::new_current_thread().build().unwrap();
+        let runtime = tokio::runtime::Builder::new_current_thread()
+            .build()
+            .unwrap();
         let (items, total) = runtime
             .block_on(w.load(None, |q| {
                 let ids = &ids;
                 async move {
-                    let after = q.cursor.as_ref().map_or(0, |c| {
-                        ids.iter().position(|i| i == c).unwrap() + 1
-                    });
+                    let after = q
+                        .cursor
+                        .as_ref()
+                        .map_or(0, |c| ids.iter().position(|i| i == c).unwrap() + 1);
                     let items: Vec<String> = ids[after..]
                         .iter()
                         .take(q.limit.unwrap() as usize)
                         .cloned()
                         .collect();
-                    let next_cursor = (after + items.len() < ids.len())
-                        .then(|| items.last().unwrap().clone());
+                    let next_cursor =
+                        (after + items.len() < ids.len()).then(|| items.last().unwrap().clone());
                     Ok::<_, ()>(Page {
                         items,
                         total: 3000,
@@ -186,7 +189,10 @@ mod tests {
                 }
             }))
             .unwrap();
-        assert_eq!((items, total), (vec!["01511".to_string(), "01512".to_string()], 3000));
+        assert_eq!(
+            (items, total),
+            (vec!["01511".to_string(), "01512".to_string()], 3000)
+        );
     }
 
     #[test]
@@ -219,7 +225,10 @@ mod props {
             items.reverse();
         }
         let start = match &q.cursor {
-            Some(cursor) => items.iter().position(|i| id(*i) == *cursor).map_or(0, |p| p + 1),
+            Some(cursor) => items
+                .iter()
+                .position(|i| id(*i) == *cursor)
+                .map_or(0, |p| p + 1),
             None => q.offset.unwrap_or(0) as usize,
         };
         let limit = q.limit.unwrap_or(50).clamp(1, MAX_LIMIT) as usize;
@@ -242,10 +251,20 @@ mod props {
         let (offset, limit) = (w.offset as usize, w.limit as usize);
         match cursor.and_then(|c| all.iter().position(|i| *i == c)) {
             None => all.into_iter().skip(offset).take(limit).collect(),
-            Some(p) if !w.before => all[p + 1..].iter().copied().skip(offset).take(limit).collect(),
+            Some(p) if !w.before => all[p + 1..]
+                .iter()
+                .copied()
+                .skip(offset)
+                .take(limit)
+                .collect(),
             Some(p) => {
-                let mut page: Vec<u32> =
-                    all[..p].iter().rev().copied().skip(offset).take(limit).collect();
+                let mut page: Vec<u32> = all[..p]
+                    .iter()
+                    .rev()
+                    .copied()
+                    .skip(offset)
+                    .take(limit)
+                    .collect();
                 page.reverse();
                 page
             }

@@ -26,10 +26,35 @@ pub fn text() -> impl Strategy<Value = String> {
         "[a-z0-9_-]{0,8}",
         "-?[0-9]{1,25}",
         prop::sample::select(vec![
-            "", " ", "true", "false", "True", "0", "1", "null", "{}", "[]", "{\"a\":1}", "1.5",
-            "300s", "1e400s", "NaN", "-0", "\u{0}", "unknown_x", "name_desc", "DESC", "asc",
-            "-id", "request", "response", "package", "image", "2024-02-30 10:00",
-            "2026-01-01T00:00:00Z", "+262143-12-31T23:59:59Z",
+            "",
+            " ",
+            "true",
+            "false",
+            "True",
+            "0",
+            "1",
+            "null",
+            "{}",
+            "[]",
+            "{\"a\":1}",
+            "1.5",
+            "300s",
+            "1e400s",
+            "NaN",
+            "-0",
+            "\u{0}",
+            "unknown_x",
+            "name_desc",
+            "DESC",
+            "asc",
+            "-id",
+            "request",
+            "response",
+            "package",
+            "image",
+            "2024-02-30 10:00",
+            "2026-01-01T00:00:00Z",
+            "+262143-12-31T23:59:59Z",
         ])
         .prop_map(str::to_string),
         any::<String>(),
@@ -44,7 +69,8 @@ pub fn json() -> impl Strategy<Value = Value> {
         any::<i64>().prop_map(Value::from),
         any::<u64>().prop_map(Value::from),
         any::<f64>().prop_map(Value::from),
-        prop::sample::select(vec![0i64, 1, -1, 2, 256, 4096, u32::MAX as i64 + 1]).prop_map(Value::from),
+        prop::sample::select(vec![0i64, 1, -1, 2, 256, 4096, u32::MAX as i64 + 1])
+            .prop_map(Value::from),
         text().prop_map(Value::from),
     ];
     leaf.prop_recursive(3, 24, 5, |inner| {
@@ -61,8 +87,7 @@ pub fn object(fields: &'static [&'static str]) -> impl Strategy<Value = Value> {
         6 => prop::sample::select(fields).prop_map(str::to_string),
         1 => text(),
     ];
-    btree_map(key, json(), 0..fields.len() + 2)
-        .prop_map(|m| Value::Object(m.into_iter().collect()))
+    btree_map(key, json(), 0..fields.len() + 2).prop_map(|m| Value::Object(m.into_iter().collect()))
 }
 
 /// A request body: such an object as JSON mostly, else other JSON, or any bytes.

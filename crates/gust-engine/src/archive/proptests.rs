@@ -103,14 +103,19 @@ fn entries() -> impl Strategy<Value = Vec<Entry>> {
 /// and folders under them, so that a path goes through a link another entry made.
 fn chained_entries() -> impl Strategy<Value = Vec<Entry>> {
     let name = vec(prop::sample::select(vec!["a", "l"]), 1..3).prop_map(|p| p.join("/"));
-    let target = vec(prop::sample::select(vec!["a", "l", ".", ".."]), 1..4).prop_map(|p| p.join("/"));
+    let target =
+        vec(prop::sample::select(vec!["a", "l", ".", ".."]), 1..4).prop_map(|p| p.join("/"));
     let kind = prop_oneof![
         3 => target.clone().prop_map(|t| Kind::Symlink(t.into_bytes())),
         1 => target.prop_map(|t| Kind::Hardlink(t.into_bytes())),
         1 => Just(Kind::File(b"x".to_vec(), 0o644)),
         1 => Just(Kind::Dir),
     ];
-    let entry = (name, kind, prop::option::of(prop::sample::select(vec!["f", "a/f"])));
+    let entry = (
+        name,
+        kind,
+        prop::option::of(prop::sample::select(vec!["f", "a/f"])),
+    );
     vec(entry, 1..8).prop_map(|entries| {
         entries
             .into_iter()
@@ -275,7 +280,11 @@ fn unpack_and_check(format: PackageFormat, bytes: &[u8]) -> Result<(), TestCaseE
                 for part in file.components() {
                     at.push(part);
                     let meta = fs::symlink_metadata(&at).unwrap();
-                    prop_assert!(!meta.file_type().is_symlink(), "{} via a link", file.display());
+                    prop_assert!(
+                        !meta.file_type().is_symlink(),
+                        "{} via a link",
+                        file.display()
+                    );
                 }
                 prop_assert!(fs::symlink_metadata(&at).unwrap().is_file());
             }
@@ -360,4 +369,3 @@ proptest! {
         prop_assert!(result.is_err(), "{:?}", result);
     }
 }
-

@@ -283,7 +283,9 @@ fn plain_header_line() -> impl Strategy<Value = String> {
 
 fn header_value() -> impl Strategy<Value = http::HeaderValue> {
     vec(prop_oneof![0x20u8..0x7f, 0x80u8..=0xff, Just(b'\t')], 0..12)
-        .prop_filter_map("not a header value", |b| http::HeaderValue::from_bytes(&b).ok())
+        .prop_filter_map("not a header value", |b| {
+            http::HeaderValue::from_bytes(&b).ok()
+        })
 }
 
 /// A request with any path, query, headers and body, as the invocation path hands it over.
@@ -292,7 +294,13 @@ fn request() -> impl Strategy<Value = Request> {
         prop::sample::select(vec!["GET", "POST", "PATCH", "X-CUSTOM"]),
         any::<String>(),
         prop_oneof!["([a-z%=&+]|%[0-9a-fA-F]{2}){0,24}", any::<String>()],
-        vec((prop::sample::select(vec!["accept", "x-a", "x-b", "cookie"]), header_value()), 0..5),
+        vec(
+            (
+                prop::sample::select(vec!["accept", "x-a", "x-b", "cookie"]),
+                header_value(),
+            ),
+            0..5,
+        ),
         vec(any::<u8>(), 0..48),
         any::<String>(),
     )

@@ -13,6 +13,7 @@ mod contracts;
 mod crash;
 mod domains;
 mod edge;
+mod hostile_requests;
 mod lifecycle;
 mod limits;
 mod network;
