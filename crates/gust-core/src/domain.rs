@@ -195,3 +195,46 @@ mod tests {
         assert_eq!(d.status, DomainStatus::Ready);
     }
 }
+
+/// Property tests of host names: any text is a host name or an error naming the field; a name
+/// that passes is lower case, well formed, passes again unchanged, and is under itself.
+#[cfg(test)]
+mod props {
+    use proptest::prelude::*;
+
+    use super::*;
+
+    proptest! {
+        #![proptest_config(crate::testing::config(512))]
+
+        #[test]
+        fn any_text_is_a_host_name_or_an_error(value in "[a-zA-Z0-9.-]{0,70}|\\PC{0,20}|[a-z]{63,64}(\\.[a-z]{63}){3}") {
+            match hostname("cname", &value) {
+                Err(error) => prop_assert_eq!(error.field, "cname"),
+                Ok(name) => {
+                    prop_assert!(name.len() <= MAX_HOSTNAME);
+                    prop_assert_eq!(&name, &value.trim_end_matches('.').to_ascii_lowercase());
+                    prop_assert!(name.split('.').all(|l| !l.is_empty() && l.len() <= 63
+                        && !l.starts_with('-') && !l.ends_with('-')
+                        && l.bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-')));
+                    prop_assert_eq!(hostname("cname", &name).ok(), Some(name.clone()));
+                    prop_assert!(is_under(&name, &name));
+                }
+            }
+        }
+
+        #[test]
+        fn generated_names_are_host_names_under_their_domain(
+            labels in proptest::collection::vec("[a-z0-9]([a-z0-9-]{0,20}[a-z0-9])?", 1..4),
+            top in "[a-z]{2,6}",
+        ) {
+            let name = format!("{}.{top}", labels.join("."));
+            prop_assert_eq!(hostname("h", &name).ok(), Some(name.clone()));
+            prop_assert_eq!(hostname("h", &format!("{}.", name.to_ascii_uppercase())).ok(), Some(name.clone()));
+            let below = format!("fn.ns.{name}");
+            let beside = format!("x{name}");
+            prop_assert!(is_under(&below, &name));
+            prop_assert!(!is_under(&beside, &name));
+        }
+    }
+}

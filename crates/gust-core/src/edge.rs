@@ -1243,3 +1243,237 @@ mod tests {
         }
     }
 }
+
+/// Property tests of rule criteria: any criteria a client sends are a rule or a 400, never a
+/// panic; a rule that validates compiles (also after a trip through its stored JSON); and it
+/// matches exactly the requests its groups describe (`and` binding tighter than `or`).
+#[cfg(test)]
+mod props {
+    use proptest::collection::vec;
+    use proptest::option::of;
+    use proptest::prelude::*;
+
+    use super::*;
+
+    fn name_or_junk(names: &'static [&'static str]) -> impl Strategy<Value = Option<String>> {
+        of(prop_oneof![
+            4 => prop::sample::select(names).prop_map(str::to_string),
+            1 => "\\PC{0,12}",
+        ])
+    }
+
+    /// Regular expressions, broken ones and costly ones among them, and plain text.
+    fn input_value() -> impl Strategy<Value = String> {
+        prop_oneof![
+            "[a-z/.?=]{0,8}",
+            "[()\\[\\]{}*+?|^$.\\\\a-c0-9,]{0,24}",
+            Just("(a{1000}){1000}".to_string()),
+            Just("\\p{L}{100}[^\\x00]{100}".to_string()),
+            "\\PC{0,16}",
+        ]
+    }
+
+    fn criterion_spec() -> impl Strategy<Value = CriterionSpec> {
+        (
+            name_or_junk(&["${uri}", "${request_uri}", "${host}"]),
+            name_or_junk(&[
+                "starts_with",
+                "does_not_start_with",
+                "is_equal",
+                "is_not_equal",
+                "matches",
+                "does_not_match",
+            ]),
+            name_or_junk(&["if", "and", "or"]),
+            of(input_value()),
+        )
+            .prop_map(
+                |(variable, operator, conditional, input_value)| CriterionSpec {
+                    variable,
+                    operator,
+                    conditional,
+                    input_value,
+                },
+            )
+    }
+
+    fn behavior_spec() -> impl Strategy<Value = BehaviorSpec> {
+        let target = of(prop_oneof![
+            any::<u64>().prop_map(Value::from),
+            any::<i64>().prop_map(Value::from),
+            "\\PC{0,12}".prop_map(Value::from),
+            "(https?://|/)[a-z/ \\x01]{0,12}".prop_map(Value::from),
+            Just(Value::Null),
+        ]);
+        (
+            name_or_junk(&[
+                "run_function",
+                "deliver",
+                "redirect_to_301",
+                "redirect_to_302",
+            ]),
+            target,
+        )
+            .prop_map(|(name, target)| BehaviorSpec { name, target })
+    }
+
+    /// A request's parts: paths, queries and hosts near the values criteria look for.
+    fn request_part() -> impl Strategy<Value = String> {
+        prop_oneof!["[a-c/.?=]{0,8}", "\\PC{0,12}"]
+    }
+
+    /// A criterion that validates, with the test it stands for in plain code: the variable it
+    /// reads, whether it is negated, and how it compares (`matches` gets an escaped literal).
+    #[derive(Debug, Clone)]
+    struct Plain {
+        variable: CriterionVariable,
+        operator: CriterionOperator,
+        conditional: Conditional,
+        value: String,
+    }
+
+    fn plain_group() -> impl Strategy<Value = Vec<Plain>> {
+        let one = (
+            prop::sample::select(CriterionVariable::NAMES.map(|(_, v)| v).to_vec()),
+            prop::sample::select(CriterionOperator::NAMES.map(|(_, o)| o).to_vec()),
+            prop::sample::select(vec![Conditional::And, Conditional::Or]),
+            "[a-c/.?=]{0,3}",
+        )
+            .prop_map(|(variable, operator, conditional, value)| Plain {
+                variable,
+                operator,
+                conditional,
+                value,
+            });
+        vec(one, 1..5)
+    }
+
+    impl Plain {
+        fn spec(&self, first: bool) -> CriterionSpec {
+            fn name<T: PartialEq>(names: &[(&str, T)], want: T) -> Option<String> {
+                names
+                    .iter()
+                    .find(|(_, v)| *v == want)
+                    .map(|(n, _)| n.to_string())
+            }
+            use CriterionOperator::*;
+            CriterionSpec {
+                variable: name(&CriterionVariable::NAMES, self.variable),
+                operator: name(&CriterionOperator::NAMES, self.operator),
+                conditional: if first {
+                    Some("if".into())
+                } else {
+                    name(&Conditional::NAMES, self.conditional)
+                },
+                input_value: Some(match self.operator {
+                    Matches | DoesNotMatch => regex::escape(&self.value),
+                    _ => self.value.clone(),
+                }),
+            }
+        }
+
+        fn holds(&self, path: &str, query: &str, host: &str) -> bool {
+            let value = match self.variable {
+                CriterionVariable::Uri => path.to_string(),
+                CriterionVariable::Host => host.to_string(),
+                CriterionVariable::RequestUri if query.is_empty() => path.to_string(),
+                CriterionVariable::RequestUri => format!("{path}?{query}"),
+            };
+            use CriterionOperator::*;
+            match self.operator {
+                StartsWith => value.starts_with(&self.value),
+                DoesNotStartWith => !value.starts_with(&self.value),
+                IsEqual => value == self.value,
+                IsNotEqual => value != self.value,
+                Matches => value.contains(&self.value),
+                DoesNotMatch => !value.contains(&self.value),
+            }
+        }
+    }
+
+    /// A group as written: `and` binds tighter than `or`.
+    fn group_holds(group: &[Plain], path: &str, query: &str, host: &str) -> bool {
+        let mut any = false;
+        let mut run = true;
+        for (i, c) in group.iter().enumerate() {
+            if i > 0 && c.conditional == Conditional::Or {
+                any |= run;
+                run = true;
+            }
+            run &= c.holds(path, query, host);
+        }
+        any || run
+    }
+
+    proptest! {
+        #![proptest_config(crate::testing::config(256))]
+
+        #[test]
+        fn any_rule_spec_is_a_rule_or_names_its_field(
+            name in of("\\PC{0,8}"),
+            criteria in of(vec(vec(criterion_spec(), 0..4), 0..4)),
+            behaviors in of(vec(behavior_spec(), 0..3)),
+            path in request_part(),
+            query in request_part(),
+            host in request_part(),
+        ) {
+            let spec = EdgeRuleSpec {
+                name,
+                criteria,
+                behaviors,
+                ..EdgeRuleSpec::default()
+            };
+            match spec.into_rule(1, 0) {
+                Err(error) => prop_assert!(!error.field.is_empty()),
+                Ok(rule) => {
+                    let compiled = rule.compile().map_err(|e| TestCaseError::fail(e.to_string()))?;
+                    let request = EdgeRequest::new(&path, &query, &host);
+                    let matched = compiled.matches(&request);
+                    // The stored form compiles to the same rule.
+                    let stored: EdgeRule = serde_json::from_value(serde_json::to_value(&rule).unwrap()).unwrap();
+                    prop_assert_eq!(&stored, &rule);
+                    let again = stored.compile().map_err(|e| TestCaseError::fail(e.to_string()))?;
+                    prop_assert_eq!(again.matches(&request), matched);
+                    prop_assert_eq!(again.action, compiled.action);
+                }
+            }
+        }
+
+        #[test]
+        fn rules_match_what_their_groups_say(
+            groups in vec(plain_group(), 1..4),
+            path in request_part(),
+            query in request_part(),
+            host in request_part(),
+        ) {
+            let spec = EdgeRuleSpec {
+                name: Some("r".into()),
+                criteria: Some(
+                    groups
+                        .iter()
+                        .map(|g| g.iter().enumerate().map(|(i, c)| c.spec(i == 0)).collect())
+                        .collect(),
+                ),
+                behaviors: Some(vec![BehaviorSpec {
+                    name: Some("deliver".into()),
+                    target: None,
+                }]),
+                ..EdgeRuleSpec::default()
+            };
+            let rule = spec.into_rule(1, 0).map_err(|e| TestCaseError::fail(e.to_string()))?;
+            let expected = groups.iter().any(|g| group_holds(g, &path, &query, &host));
+            let compiled = rule.compile().unwrap();
+            prop_assert_eq!(compiled.matches(&EdgeRequest::new(&path, &query, &host)), expected);
+        }
+
+        #[test]
+        fn generated_edge_names_give_back_their_id(id in 1u64.., label in "\\PC{0,24}|edge-[0-9]{0,22}") {
+            let name = edge_domain_name(id, "functions.example");
+            let first = name.split('.').next().unwrap();
+            prop_assert_eq!(edge_domain_id(first), Some(id));
+            if let Some(id) = edge_domain_id(&label) {
+                prop_assert_eq!(format!("edge-{id}"), label);
+            }
+        }
+    }
+}

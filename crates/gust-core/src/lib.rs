@@ -61,6 +61,9 @@ pub mod validate;
 pub mod version;
 pub mod webhook;
 
+#[cfg(test)]
+mod testing;
+
 pub use audit::{AuditAction, AuditEntry, AuditOutcome, AuditQuery};
 pub use deployment::{Deployment, DeploymentStatus, PackageFormat, SignedUrl};
 pub use domain::{Domain, DomainSpec, DomainStatus};

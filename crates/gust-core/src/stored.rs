@@ -450,3 +450,289 @@ mod tests {
         }
     }
 }
+
+/// Property tests: any execution reads back from its stored form (and from the API's) as it
+/// was; any bytes or JSON the reader is handed are an execution or an error, never a panic.
+#[cfg(test)]
+mod props {
+    use std::collections::BTreeMap;
+
+    use chrono::{DateTime, Utc};
+    use proptest::collection::{btree_map, vec};
+    use proptest::option::of;
+    use proptest::prelude::*;
+
+    use crate::execution::{
+        Execution, ExecutionLogs, ExecutionRequest, ExecutionResponse, ExecutionStatus,
+        RecordedBody, Startup, Trigger,
+    };
+
+    /// Text that needs escaping as often as not: quotes, backslashes, controls, non-ASCII.
+    fn text() -> impl Strategy<Value = String> {
+        prop_oneof![
+            "[a-z0-9/._-]{0,12}",
+            "[\"\\\\\\x00-\\x1f\\x7f a\u{e9}\u{2028}\u{1f389}]{0,8}",
+            any::<String>(),
+        ]
+    }
+
+    /// Any time chrono holds, leap seconds included.
+    fn instant() -> impl Strategy<Value = DateTime<Utc>> {
+        let min = DateTime::<Utc>::MIN_UTC.timestamp();
+        let max = DateTime::<Utc>::MAX_UTC.timestamp();
+        prop_oneof![
+            (min..=max, 0u32..1_000_000_000),
+            (0i64..4_102_444_800, 0u32..1_000_000_000),
+            (
+                0i64..4_102_444_800,
+                prop::sample::select(vec![0, 1_000_000, 500_000_000, 1_000, 7])
+            ),
+            (0i64..70_000_000, 1_000_000_000u32..2_000_000_000).prop_map(|(s, n)| (s * 60 + 59, n)),
+        ]
+        .prop_filter_map("outside chrono's range", |(s, n)| {
+            DateTime::from_timestamp(s, n)
+        })
+    }
+
+    fn body() -> impl Strategy<Value = RecordedBody> {
+        (text(), any::<bool>(), any::<bool>(), any::<u64>()).prop_map(
+            |(body, is_base64, truncated, size)| RecordedBody {
+                body,
+                is_base64,
+                truncated,
+                size,
+            },
+        )
+    }
+
+    fn headers() -> impl Strategy<Value = BTreeMap<String, String>> {
+        btree_map(text(), text(), 0..4)
+    }
+
+    fn request() -> impl Strategy<Value = ExecutionRequest> {
+        (text(), text(), text(), headers(), body()).prop_map(
+            |(method, path, query, headers, body)| ExecutionRequest {
+                method,
+                path,
+                query,
+                headers,
+                body,
+            },
+        )
+    }
+
+    fn response() -> impl Strategy<Value = ExecutionResponse> {
+        (any::<u16>(), headers(), body()).prop_map(|(status_code, headers, body)| {
+            ExecutionResponse {
+                status_code,
+                headers,
+                body,
+            }
+        })
+    }
+
+    fn startup() -> impl Strategy<Value = Startup> {
+        (
+            any::<u64>(),
+            [
+                of(any::<u64>()),
+                of(any::<u64>()),
+                of(any::<u64>()),
+                of(any::<u64>()),
+            ],
+        )
+            .prop_map(
+                |(total_us, [instantiate_us, sandbox_us, interpreter_us, import_us])| Startup {
+                    total_us,
+                    instantiate_us,
+                    sandbox_us,
+                    interpreter_us,
+                    import_us,
+                },
+            )
+    }
+
+    /// Small numbers (mostly the defaults) or any.
+    fn count() -> impl Strategy<Value = u32> {
+        prop_oneof![0u32..3, any::<u32>()]
+    }
+
+    fn execution() -> impl Strategy<Value = Execution> {
+        let ids = (
+            text(),
+            text(),
+            text(),
+            of(text()),
+            of(any::<u32>()),
+            of(text()),
+        );
+        let kinds = (
+            prop::sample::select(vec![
+                Trigger::Http,
+                Trigger::Api,
+                Trigger::Schedule,
+                Trigger::Event,
+                Trigger::Webhook,
+                Trigger::Edge,
+            ]),
+            prop::sample::select(vec![
+                ExecutionStatus::Queued,
+                ExecutionStatus::Running,
+                ExecutionStatus::Completed,
+                ExecutionStatus::Failed,
+                ExecutionStatus::Timeout,
+            ]),
+        );
+        let run = (
+            request(),
+            of(response()),
+            (text(), text(), any::<bool>()),
+            of(text()),
+            of(any::<u64>()),
+            any::<bool>(),
+            of(startup()),
+        );
+        let queue = (
+            count(),
+            any::<bool>(),
+            count(),
+            of(instant()),
+            any::<bool>(),
+            [of(text()), of(text()), of(text())],
+            count(),
+        );
+        let times = (instant(), of(instant()), of(instant()));
+        (ids, kinds, run, queue, times).prop_map(
+            |(
+                (id, namespace_id, function_id, deployment_id, function_version, alias),
+                (trigger, status),
+                (
+                    request,
+                    response,
+                    (stdout, stderr, truncated),
+                    error_message,
+                    duration_us,
+                    cold_start,
+                    startup,
+                ),
+                (
+                    attempts,
+                    is_async,
+                    max_attempts,
+                    run_after,
+                    dead_letter,
+                    [idempotency_key, source, replay_of],
+                    event_depth,
+                ),
+                (created_at, started_at, finished_at),
+            )| Execution {
+                id,
+                namespace_id,
+                function_id,
+                deployment_id,
+                function_version,
+                alias,
+                trigger,
+                status,
+                request,
+                response,
+                logs: ExecutionLogs {
+                    stdout,
+                    stderr,
+                    truncated,
+                },
+                error_message,
+                duration_us,
+                cold_start,
+                startup,
+                attempts,
+                is_async,
+                max_attempts,
+                run_after,
+                dead_letter,
+                idempotency_key,
+                source,
+                replay_of,
+                event_depth,
+                created_at,
+                started_at,
+                finished_at,
+            },
+        )
+    }
+
+    /// JSON values of every kind, nested a little.
+    fn json() -> impl Strategy<Value = serde_json::Value> {
+        let leaf = prop_oneof![
+            Just(serde_json::Value::Null),
+            any::<bool>().prop_map(serde_json::Value::from),
+            any::<i64>().prop_map(serde_json::Value::from),
+            any::<u64>().prop_map(serde_json::Value::from),
+            any::<f64>().prop_map(serde_json::Value::from),
+            text().prop_map(serde_json::Value::from),
+        ];
+        leaf.prop_recursive(3, 24, 6, |inner| {
+            prop_oneof![
+                vec(inner.clone(), 0..6).prop_map(serde_json::Value::from),
+                btree_map(text(), inner, 0..6)
+                    .prop_map(|m| serde_json::Value::Object(m.into_iter().collect())),
+            ]
+        })
+    }
+
+    fn stored(e: &Execution) -> Vec<u8> {
+        let mut out = Vec::new();
+        super::write_execution(&mut out, e);
+        out
+    }
+
+    proptest! {
+        #![proptest_config(crate::testing::config(256))]
+
+        #[test]
+        fn any_execution_reads_back_from_its_stored_form(e in execution()) {
+            let bytes = stored(&e);
+            let mut back: Execution = serde_json::from_slice(&bytes)
+                .map_err(|err| TestCaseError::fail(format!("{err}: {}", String::from_utf8_lossy(&bytes))))?;
+            prop_assert!(back.id.is_empty() && back.function_id.is_empty());
+            back.id = e.id.clone();
+            back.function_id = e.function_id.clone();
+            prop_assert_eq!(&back, &e);
+            // The API's form (every field) says the same, and is never the smaller.
+            let api = serde_json::to_vec(&e).unwrap();
+            prop_assert_eq!(&serde_json::from_slice::<Execution>(&api).unwrap(), &e);
+            prop_assert!(bytes.len() <= api.len());
+        }
+
+        #[test]
+        fn timestamps_are_written_as_chrono_writes_them(t in instant()) {
+            let mut ours = Vec::new();
+            super::timestamp::push(&mut ours, &t);
+            prop_assert_eq!(String::from_utf8(ours).unwrap(), serde_json::to_string(&t).unwrap());
+        }
+
+        #[test]
+        fn any_bytes_are_an_execution_or_an_error(bytes in vec(any::<u8>(), 0..512)) {
+            let _ = serde_json::from_slice::<Execution>(&bytes);
+        }
+
+        #[test]
+        fn stored_forms_with_a_member_changed_are_an_execution_or_an_error(
+            e in execution(),
+            at in any::<prop::sample::Index>(),
+            value in json(),
+        ) {
+            let mut row: serde_json::Value = serde_json::from_slice(&stored(&e)).unwrap();
+            let object = row.as_object_mut().unwrap();
+            let key = object.keys().nth(at.index(object.len())).unwrap().clone();
+            object.insert(key, value);
+            let _ = serde_json::from_value::<Execution>(row);
+        }
+
+        #[test]
+        fn any_json_is_an_execution_or_an_error(value in json()) {
+            let _ = serde_json::from_value::<Execution>(value.clone());
+            let _ = serde_json::from_slice::<Execution>(value.to_string().as_bytes());
+        }
+    }
+}

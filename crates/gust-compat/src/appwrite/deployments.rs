@@ -29,11 +29,13 @@ pub async fn list_deployments(
                 _ => cursor_not_found(cursor),
             })?;
     }
-    let page = aw
-        .engine
-        .list_deployments(caller, aw.ns(), &function, &list.window.query(None))
+    let (engine, ns, function) = (&aw.engine, aw.ns(), &function);
+    let (deployments, total) = list
+        .window
+        .load(None, |query| async move {
+            engine.list_deployments(caller, ns, function, &query).await
+        })
         .await?;
-    let (deployments, total) = list.window.cut(page);
     let items = deployments
         .iter()
         .filter(|d| {
@@ -341,4 +343,38 @@ pub async fn retry_build(
         .rebuild_deployment(caller, aw.ns(), &function, &id)
         .await?;
     Ok(no_content())
+}
+
+/// Property tests of `Content-Range` as the SDKs send it.
+#[cfg(test)]
+mod props {
+    use proptest::prelude::*;
+
+    use super::*;
+    use crate::common::testing::{config, text};
+
+    proptest! {
+        #![proptest_config(config(512))]
+
+        #[test]
+        fn any_content_range_is_a_span_of_the_upload_or_a_400(
+            value in prop_oneof![
+                "bytes [0-9]{1,3}-[0-9]{1,3}/[0-9]{1,3}",
+                "bytes [0-9]{1,21}-[0-9]{1,21}/[0-9*]{1,21}",
+                text(),
+            ],
+        ) {
+            match chunk_range(&value) {
+                Ok(range) => prop_assert!(range.start <= range.end && range.end < range.total),
+                Err(e) => prop_assert_eq!(e.status, http::StatusCode::BAD_REQUEST),
+            }
+        }
+
+        #[test]
+        fn the_sdks_last_chunk_ends_at_the_last_byte(start in 0u64..1 << 40, len in 1u64..1 << 22) {
+            let total = start + len;
+            let range = chunk_range(&format!("bytes {start}-{total}/{total}")).unwrap();
+            prop_assert_eq!((range.start, range.end, range.total), (start, total - 1, total));
+        }
+    }
 }

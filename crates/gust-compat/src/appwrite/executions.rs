@@ -79,17 +79,16 @@ pub async fn list_executions(
                 _ => cursor_not_found(cursor),
             })?;
     }
-    let page = aw
-        .engine
-        .list_executions(
-            caller,
-            aw.ns(),
-            &function,
-            &list.window.query(None),
-            &ExecutionFilter::default(),
-        )
+    let (engine, ns, function) = (&aw.engine, aw.ns(), &function);
+    let filter = &ExecutionFilter::default();
+    let (executions, total) = list
+        .window
+        .load(None, |query| async move {
+            engine
+                .list_executions(caller, ns, function, &query, filter)
+                .await
+        })
         .await?;
-    let (executions, total) = list.window.cut(page);
     let items = executions
         .iter()
         .map(|e| models::execution(&ExecutionView::new(e), aw.format))

@@ -43,11 +43,13 @@ pub async fn list_functions(
             .await
             .map_err(|_| cursor_not_found(cursor))?;
     }
-    let page = aw
-        .engine
-        .list_functions(caller, aw.ns(), &list.window.query(list.search.clone()))
+    let (engine, ns) = (&aw.engine, aw.ns());
+    let (functions, total) = list
+        .window
+        .load(list.search.clone(), |query| async move {
+            engine.list_functions(caller, ns, &query).await
+        })
         .await?;
-    let (functions, total) = list.window.cut(page);
     let mut items = Vec::with_capacity(functions.len());
     for f in &functions {
         items.push(models::function(f, schedule_times(&aw, f).await, aw.format));

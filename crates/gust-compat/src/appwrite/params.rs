@@ -224,3 +224,71 @@ pub fn cursor_not_found(cursor: &str) -> AppwriteError {
         format!("Document '{cursor}' for the 'cursor' value not found."),
     )
 }
+
+/// Property tests: any body or query string is parameters within their bounds or a 400.
+#[cfg(test)]
+mod props {
+    use proptest::collection::btree_map;
+    use proptest::prelude::*;
+
+    use super::*;
+    use crate::common::testing::{body, config, text};
+
+    proptest! {
+        #![proptest_config(config(256))]
+
+        #[test]
+        fn body_parameters_are_within_their_bounds_or_a_400(
+            bytes in body(&["name", "enabled", "timeout", "events", "vars", "execute"]),
+        ) {
+            let Ok(params) = Params::parse(&Bytes::from(bytes)) else { return Ok(()) };
+            let check = |e: AppwriteError| -> Result<(), TestCaseError> {
+                prop_assert_eq!(e.status, http::StatusCode::BAD_REQUEST);
+                Ok(())
+            };
+            match params.string("name", 128) {
+                Ok(Some(name)) => prop_assert!(name.chars().count() <= 128),
+                Ok(None) => {}
+                Err(e) => check(e)?,
+            }
+            match params.integer("timeout", 1, 900) {
+                Ok(Some(t)) => prop_assert!((1..=900).contains(&t)),
+                Ok(None) => {}
+                Err(e) => check(e)?,
+            }
+            match params.strings("events", 100, 256) {
+                Ok(Some(events)) => prop_assert!(events.len() <= 100),
+                Ok(None) => {}
+                Err(e) => check(e)?,
+            }
+            if let Err(e) = params.boolean("enabled") {
+                check(e)?;
+            }
+            if let Err(e) = params.string_map("vars") {
+                check(e)?;
+            }
+        }
+
+        #[test]
+        fn list_queries_are_windows_within_their_bounds_or_a_400(
+            query in btree_map(
+                prop_oneof![
+                    prop::sample::select(vec!["limit", "offset", "cursor", "cursorDirection", "orderType", "search"]).prop_map(str::to_string),
+                    text(),
+                ],
+                prop_oneof!["[0-9]{1,5}", text()],
+                0..6,
+            ),
+            orderable in any::<bool>(),
+        ) {
+            match ListParams::parse(&query, orderable) {
+                Ok(list) => {
+                    prop_assert!(list.window.limit <= 100 && list.window.offset <= 5000);
+                    prop_assert!(list.search.is_none_or(|s| !s.is_empty() && s.chars().count() <= 256));
+                    prop_assert!(list.window.newest_first <= orderable);
+                }
+                Err(e) => prop_assert_eq!(e.status, http::StatusCode::BAD_REQUEST),
+            }
+        }
+    }
+}

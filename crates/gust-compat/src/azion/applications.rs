@@ -285,3 +285,31 @@ fn instance_view(instance: &FunctionInstance) -> Value {
         "args": instance.args,
     })
 }
+
+/// Property tests: any application body is an application or a 400 naming its fields.
+#[cfg(test)]
+mod props {
+    use proptest::prelude::*;
+
+    use super::*;
+    use crate::common::testing::{body, config};
+
+    proptest! {
+        #![proptest_config(config(256))]
+
+        #[test]
+        fn any_application_body_is_an_application_or_names_its_fields(
+            bytes in body(&["name", "active", "caching", "edge_functions", "http3", "delivery_protocol"]),
+            full in any::<bool>(),
+        ) {
+            match application_spec(&bytes, full) {
+                Err(error) => prop_assert_eq!(error.status, StatusCode::BAD_REQUEST),
+                Ok(spec) => {
+                    if let Err(error) = spec.into_application("ns", "default") {
+                        prop_assert!(!error.field.is_empty());
+                    }
+                }
+            }
+        }
+    }
+}

@@ -133,3 +133,31 @@ fn view(domain: &EdgeDomain) -> Value {
         "domain_name": domain.domain_name,
     })
 }
+
+/// Property tests: any domain body is a domain or a 400 naming its fields.
+#[cfg(test)]
+mod props {
+    use proptest::prelude::*;
+
+    use super::*;
+    use crate::common::testing::{body, config};
+
+    proptest! {
+        #![proptest_config(config(256))]
+
+        #[test]
+        fn any_domain_body_is_a_domain_or_names_its_fields(
+            bytes in body(&["name", "cnames", "edge_application_id", "is_active", "cname_access_only"]),
+            full in any::<bool>(),
+        ) {
+            match domain_spec(&bytes, full) {
+                Err(error) => prop_assert_eq!(error.status, StatusCode::BAD_REQUEST),
+                Ok(spec) => {
+                    if let Err(error) = spec.into_domain("ns") {
+                        prop_assert!(!error.field.is_empty());
+                    }
+                }
+            }
+        }
+    }
+}

@@ -380,3 +380,37 @@ mod tests {
         dir
     }
 }
+
+/// Property tests: any edge function body is read or a 400 naming its fields, and any code
+/// comes back out of the package it is stored in as it was given.
+#[cfg(test)]
+mod props {
+    use proptest::prelude::*;
+
+    use super::*;
+    use crate::common::testing::{body, config};
+
+    proptest! {
+        #![proptest_config(config(128))]
+
+        #[test]
+        fn any_function_body_is_read_or_names_its_fields(
+            bytes in body(&["name", "code", "language", "initiator_type", "active", "json_args"]),
+            full in any::<bool>(),
+        ) {
+            if let Err(error) = given(&bytes, full) {
+                prop_assert_eq!(error.status, StatusCode::BAD_REQUEST);
+            }
+        }
+
+        #[test]
+        fn code_comes_back_out_of_its_package(
+            code in prop_oneof![any::<String>(), "((export|import) [a-z{}]{0,5}\n)?[a-z ();\n]{0,40}"],
+        ) {
+            let dir = tempfile::tempdir().unwrap();
+            let path = dir.path().join("p.zip");
+            std::fs::write(&path, package(&code).unwrap()).unwrap();
+            prop_assert_eq!(module_in(&path), Some(code));
+        }
+    }
+}

@@ -321,9 +321,59 @@ pub fn page_of(
     engine: &Engine,
     path: &str,
     params: &ListParams,
-    mut views: Vec<Value>,
+    views: Vec<Value>,
     sortable: &[&str],
 ) -> Result<(Vec<Value>, Value)> {
+    let Arranged {
+        items,
+        count,
+        total_pages,
+        page,
+        size,
+    } = arrange(params, views, sortable)?;
+    let link = |to: usize| -> Value {
+        let mut query: Vec<(&str, String)> =
+            vec![("page", to.to_string()), ("page_size", size.to_string())];
+        for (name, given) in [
+            ("order_by", &params.order_by),
+            ("sort", &params.sort),
+            ("order", &params.order),
+            ("filter", &params.filter),
+        ] {
+            if let Some(given) = given {
+                query.push((name, given.clone()));
+            }
+        }
+        let query = serde_urlencoded::to_string(&query).unwrap_or_default();
+        Value::String(format!(
+            "{}{}{path}?{query}",
+            engine.base_url(),
+            crate::AZION_PREFIX
+        ))
+    };
+    let envelope = json!({
+        "count": count,
+        "total_pages": total_pages,
+        "schema_version": SCHEMA_VERSION,
+        "links": {
+            "previous": if page > 1 { link(page - 1) } else { Value::Null },
+            "next": if page < total_pages { link(page + 1) } else { Value::Null },
+        },
+    });
+    Ok((items, envelope))
+}
+
+/// A page of views cut out as `params` ask: filtered, ordered, the page's items, with the
+/// count of all that matched and the page's number and size.
+struct Arranged {
+    items: Vec<Value>,
+    count: usize,
+    total_pages: usize,
+    page: usize,
+    size: usize,
+}
+
+fn arrange(params: &ListParams, mut views: Vec<Value>, sortable: &[&str]) -> Result<Arranged> {
     let mut field = "id";
     let mut descending = false;
     for (name, given) in [
@@ -391,36 +441,13 @@ pub fn page_of(
         .skip((page - 1) * size)
         .take(size)
         .collect();
-    let link = |to: usize| -> Value {
-        let mut query: Vec<(&str, String)> =
-            vec![("page", to.to_string()), ("page_size", size.to_string())];
-        for (name, given) in [
-            ("order_by", &params.order_by),
-            ("sort", &params.sort),
-            ("order", &params.order),
-            ("filter", &params.filter),
-        ] {
-            if let Some(given) = given {
-                query.push((name, given.clone()));
-            }
-        }
-        let query = serde_urlencoded::to_string(&query).unwrap_or_default();
-        Value::String(format!(
-            "{}{}{path}?{query}",
-            engine.base_url(),
-            crate::AZION_PREFIX
-        ))
-    };
-    let envelope = json!({
-        "count": count,
-        "total_pages": total_pages,
-        "schema_version": SCHEMA_VERSION,
-        "links": {
-            "previous": if page > 1 { link(page - 1) } else { Value::Null },
-            "next": if page < total_pages { link(page + 1) } else { Value::Null },
-        },
-    });
-    Ok((items, envelope))
+    Ok(Arranged {
+        items,
+        count,
+        total_pages,
+        page,
+        size,
+    })
 }
 
 /// The list envelope with its `results`.
@@ -429,8 +456,19 @@ pub fn listed(mut envelope: Value, results: Vec<Value>) -> Response {
     reply(StatusCode::OK, &envelope)
 }
 
-/// Numbers by value, text case-insensitively, anything else as equal.
+/// Numbers by value, text case-insensitively, booleans false first; values of different
+/// kinds by kind, `null` last (as SQL orders them ascending). A total order, as sorting needs:
+/// taking mixed kinds as equal made `1 = null = 3` but `1 < 3`, and the sort panicked on a
+/// list with nulls in the field it ordered by (an unbound domain's `edge_application_id`).
 fn compare(a: &Value, b: &Value) -> std::cmp::Ordering {
+    let rank = |v: &Value| match v {
+        Value::Bool(_) => 0,
+        Value::Number(_) => 1,
+        Value::String(_) => 2,
+        Value::Array(_) => 3,
+        Value::Object(_) => 4,
+        Value::Null => 5,
+    };
     match (a, b) {
         (Value::Number(a), Value::Number(b)) => a
             .as_f64()
@@ -438,7 +476,7 @@ fn compare(a: &Value, b: &Value) -> std::cmp::Ordering {
             .total_cmp(&b.as_f64().unwrap_or(0.0)),
         (Value::String(a), Value::String(b)) => a.to_lowercase().cmp(&b.to_lowercase()),
         (Value::Bool(a), Value::Bool(b)) => a.cmp(b),
-        _ => std::cmp::Ordering::Equal,
+        _ => rank(a).cmp(&rank(b)),
     }
 }
 
@@ -631,6 +669,39 @@ mod tests {
     }
 
     #[test]
+    fn lists_with_nulls_in_the_ordering_field_are_ordered() {
+        // Domains, some bound to an application and some not: the sort used to panic ("does
+        // not correctly implement a total order") on such a list.
+        let views: Vec<Value> = (0..40u64)
+            .map(|id| {
+                let app = match id % 3 {
+                    0 => Value::Null,
+                    _ => Value::from((id * 7919) % 13),
+                };
+                json!({"id": id + 1, "name": format!("d{id}"), "edge_application_id": app})
+            })
+            .collect();
+        let params = ListParams {
+            order_by: Some("edge_application_id".into()),
+            page_size: Some("100".into()),
+            ..ListParams::default()
+        };
+        let page = arrange(&params, views, &["id", "edge_application_id"]).unwrap();
+        let apps: Vec<&Value> = page
+            .items
+            .iter()
+            .map(|v| &v["edge_application_id"])
+            .collect();
+        let first_null = apps.iter().position(|a| a.is_null()).unwrap();
+        assert!(apps[first_null..].iter().all(|a| a.is_null()), "{apps:?}");
+        let numbers: Vec<u64> = apps[..first_null]
+            .iter()
+            .map(|a| a.as_u64().unwrap())
+            .collect();
+        assert!(numbers.is_sorted(), "{numbers:?}");
+    }
+
+    #[test]
     fn bodies_collect_every_mistake() {
         let mut body = Body::parse(br#"{"name": " ", "args": "{nope", "id": "x"}"#).unwrap();
         assert_eq!(body.text("name", true), None);
@@ -644,5 +715,128 @@ mod tests {
         }
         let body = Body::parse(br#"{"args": "{\"a\": 1}"}"#).map(|mut b| b.json("args", true));
         assert_eq!(body.unwrap(), Some(json!({"a": 1})));
+    }
+}
+
+/// Property tests of what every Azion request goes through: bodies (any bytes, any values in
+/// the fields read), path ids, and list pages (any query over views whose fields hold any
+/// kind of value).
+#[cfg(test)]
+mod props {
+    use proptest::collection::vec;
+    use proptest::prelude::*;
+
+    use super::*;
+    use crate::common::testing::{body, config, json, text};
+
+    fn view() -> impl Strategy<Value = Value> {
+        (
+            any::<u64>(),
+            json(),
+            prop_oneof![json(), text().prop_map(Value::from)],
+            json(),
+        )
+            .prop_map(|(id, other, name, active)| {
+                json!({"id": id, "name": name, "edge_application_id": other, "active": active})
+            })
+    }
+
+    fn list_params() -> impl Strategy<Value = ListParams> {
+        let given = || {
+            proptest::option::of(prop_oneof![
+                prop::sample::select(vec![
+                    "id",
+                    "-id",
+                    "name",
+                    "-name",
+                    "edge_application_id",
+                    "active",
+                    "asc",
+                    "DESC",
+                    " desc "
+                ])
+                .prop_map(str::to_string),
+                text(),
+            ])
+        };
+        let number = || proptest::option::of(prop_oneof!["[0-9]{1,3}", "[0-9]{20,25}", text()]);
+        (
+            number(),
+            number(),
+            given(),
+            given(),
+            given(),
+            proptest::option::of(text()),
+        )
+            .prop_map(
+                |(page, page_size, order_by, sort, order, filter)| ListParams {
+                    page,
+                    page_size,
+                    order_by,
+                    sort,
+                    order,
+                    filter,
+                },
+            )
+    }
+
+    proptest! {
+        #![proptest_config(config(256))]
+
+        #[test]
+        fn bodies_are_fields_or_errors_under_their_names(
+            bytes in body(&["name", "active", "id", "args", "json_args"]),
+        ) {
+            let Ok(mut body) = Body::parse(&bytes) else { return Ok(()) };
+            let _ = body.text("name", true);
+            let _ = body.boolean("active", false);
+            if let Some(id) = body.id("id", false) {
+                prop_assert!(id > 0);
+            }
+            let _ = body.json("args", true);
+            let _ = body.json("json_args", false);
+            if let Err(error) = body.finish() {
+                prop_assert_eq!(error.status, StatusCode::BAD_REQUEST);
+            }
+        }
+
+        #[test]
+        fn path_ids_are_positive_numbers_or_not_found(given in prop_oneof!["[0-9]{1,22}", text()]) {
+            match path_id(&given) {
+                Ok(id) => {
+                    prop_assert!(id > 0);
+                    prop_assert_eq!(given.parse::<u64>().ok(), Some(id));
+                }
+                Err(error) => prop_assert_eq!(error.status, StatusCode::NOT_FOUND),
+            }
+        }
+
+        #[test]
+        fn any_list_query_is_a_page_in_order_or_an_error(
+            params in list_params(),
+            views in vec(view(), 0..40),
+        ) {
+            let total = views.len();
+            let sortable = ["id", "name", "edge_application_id", "active"];
+            match arrange(&params, views, &sortable) {
+                Err(error) => prop_assert!(error.status.is_client_error()),
+                Ok(page) => {
+                    prop_assert!(page.items.len() <= page.size && page.size <= MAX_PAGE_SIZE);
+                    prop_assert!(page.count <= total);
+                    prop_assert_eq!(page.total_pages, page.count.div_ceil(page.size));
+                    prop_assert!(page.page >= 1);
+                }
+            }
+        }
+
+        #[test]
+        fn values_compare_as_a_total_order(a in json(), b in json(), c in json()) {
+            use std::cmp::Ordering::*;
+            prop_assert_eq!(compare(&a, &a), Equal);
+            prop_assert_eq!(compare(&a, &b), compare(&b, &a).reverse());
+            if compare(&a, &b) != Greater && compare(&b, &c) != Greater {
+                prop_assert_ne!(compare(&a, &c), Greater, "{} {} {}", a, b, c);
+            }
+        }
     }
 }

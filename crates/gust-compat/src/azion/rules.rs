@@ -273,3 +273,51 @@ fn view(rule: &EdgeRule) -> Value {
         "description": rule.description,
     })
 }
+
+/// Property tests: any rule body is a rule or a 400 naming its fields, and a rule read from
+/// a body validates (or names its field) without a panic.
+#[cfg(test)]
+mod props {
+    use proptest::prelude::*;
+
+    use super::*;
+    use crate::common::testing::{body, config};
+
+    const FIELDS: &[&str] = &[
+        "name",
+        "phase",
+        "criteria",
+        "behaviors",
+        "is_active",
+        "active",
+        "description",
+        "order",
+    ];
+
+    proptest! {
+        #![proptest_config(config(256))]
+
+        #[test]
+        fn any_rule_body_is_a_rule_or_names_its_fields(bytes in body(FIELDS), full in any::<bool>()) {
+            match rule_spec(&bytes, full) {
+                Err(error) => prop_assert_eq!(error.status, StatusCode::BAD_REQUEST),
+                Ok(spec) => {
+                    if let Err(error) = spec.into_rule(1, 0) {
+                        prop_assert!(!error.field.is_empty());
+                    }
+                }
+            }
+        }
+
+        #[test]
+        fn criteria_in_short_names_read_as_the_long_ones(
+            groups in proptest::collection::vec(
+                proptest::collection::vec(crate::common::testing::object(&["input", "variable", "value", "input_value", "operator", "conditional"]), 0..3),
+                0..3,
+            ),
+        ) {
+            let body = json!({"name": "r", "criteria": groups, "behaviors": [{"name": "deliver"}]});
+            let _ = rule_spec(body.to_string().as_bytes(), true).map(|spec| spec.into_rule(1, 0));
+        }
+    }
+}

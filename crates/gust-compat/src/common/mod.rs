@@ -3,6 +3,8 @@
 
 mod paging;
 mod records;
+#[cfg(test)]
+pub mod testing;
 
 pub use paging::{Window, every};
 pub use records::{BuildState, ExecutionView, RunState, tail, unix_seconds};

@@ -47,6 +47,34 @@ impl Window {
         }
     }
 
+    /// This window's items in the client's order, with the total of all matches, out of as
+    /// many engine pages as it takes: past a cursor the offset is skipped by hand, and the
+    /// offset and the page together may be more than one engine page holds.
+    pub async fn load<T, E, F, Fut>(
+        &self,
+        search: Option<String>,
+        mut fetch: F,
+    ) -> Result<(Vec<T>, u64), E>
+    where
+        F: FnMut(ListQuery) -> Fut,
+        Fut: std::future::Future<Output = Result<Page<T>, E>>,
+    {
+        let mut query = self.query(search);
+        let mut page = fetch(query.clone()).await?;
+        if self.cursor.is_some() {
+            let wanted = self.offset as usize + self.limit as usize;
+            while page.items.len() < wanted
+                && let Some(next) = page.next_cursor.take()
+            {
+                query.cursor = Some(next);
+                let more = fetch(query.clone()).await?;
+                page.items.extend(more.items);
+                page.next_cursor = more.next_cursor;
+            }
+        }
+        Ok(self.cut(page))
+    }
+
     /// This window's items out of the page its [`query`](Self::query) returned, in the
     /// client's order, with the total of all matches.
     pub fn cut<T>(&self, page: Page<T>) -> (Vec<T>, u64) {
@@ -126,11 +154,149 @@ mod tests {
     }
 
     #[test]
+    fn an_offset_past_one_engine_page_after_a_cursor_is_still_skipped() {
+        // Appwrite allows an offset of 5000 after a cursor; the engine's pages hold 1000.
+        let ids: Vec<String> = (0..3000).map(|i| format!("{i:05}")).collect();
+        let w = Window {
+            limit: 2,
+            offset: 1500,
+            cursor: Some("00010".into()),
+            ..Window::default()
+        };
+        let runtime = tokio::runtime::Builder::new_current_thread()
+            .build()
+            .unwrap();
+        let (items, total) = runtime
+            .block_on(w.load(None, |q| {
+                let ids = &ids;
+                async move {
+                    let after = q
+                        .cursor
+                        .as_ref()
+                        .map_or(0, |c| ids.iter().position(|i| i == c).unwrap() + 1);
+                    let items: Vec<String> = ids[after..]
+                        .iter()
+                        .take(q.limit.unwrap() as usize)
+                        .cloned()
+                        .collect();
+                    let next_cursor =
+                        (after + items.len() < ids.len()).then(|| items.last().unwrap().clone());
+                    Ok::<_, ()>(Page {
+                        items,
+                        total: 3000,
+                        next_cursor,
+                    })
+                }
+            }))
+            .unwrap();
+        assert_eq!(
+            (items, total),
+            (vec!["01511".to_string(), "01512".to_string()], 3000)
+        );
+    }
+
+    #[test]
     fn a_zero_limit_still_counts() {
         let w = Window::default();
         assert_eq!(w.query(None).limit, Some(1));
         let (items, total) = w.cut(page(&["a"]));
         assert!(items.is_empty());
         assert_eq!(total, 10);
+    }
+}
+
+/// Property tests: whatever the window, the items cut out of the engine's pages are the
+/// window a client asked for, counted from the cursor in the client's order.
+#[cfg(test)]
+mod props {
+    use proptest::prelude::*;
+
+    use super::*;
+
+    fn id(n: u32) -> String {
+        format!("{n:08}")
+    }
+
+    /// The engine's lists: `count` items in creation order; a cursor or an offset, then at most
+    /// `limit`, with the cursor of the next page when more follow.
+    fn engine(count: u32, q: &ListQuery) -> Page<u32> {
+        let mut items: Vec<u32> = (0..count).collect();
+        if q.order == Some(Order::Desc) {
+            items.reverse();
+        }
+        let start = match &q.cursor {
+            Some(cursor) => items
+                .iter()
+                .position(|i| id(*i) == *cursor)
+                .map_or(0, |p| p + 1),
+            None => q.offset.unwrap_or(0) as usize,
+        };
+        let limit = q.limit.unwrap_or(50).clamp(1, MAX_LIMIT) as usize;
+        let rest: Vec<u32> = items.into_iter().skip(start).collect();
+        let page: Vec<u32> = rest.iter().copied().take(limit).collect();
+        let next_cursor = (rest.len() > page.len()).then(|| id(*page.last().unwrap()));
+        Page {
+            items: page,
+            total: u64::from(count),
+            next_cursor,
+        }
+    }
+
+    /// The window as the seed APIs define it, over the whole list in the client's order.
+    fn expected(count: u32, w: &Window, cursor: Option<u32>) -> Vec<u32> {
+        let mut all: Vec<u32> = (0..count).collect();
+        if w.newest_first {
+            all.reverse();
+        }
+        let (offset, limit) = (w.offset as usize, w.limit as usize);
+        match cursor.and_then(|c| all.iter().position(|i| *i == c)) {
+            None => all.into_iter().skip(offset).take(limit).collect(),
+            Some(p) if !w.before => all[p + 1..]
+                .iter()
+                .copied()
+                .skip(offset)
+                .take(limit)
+                .collect(),
+            Some(p) => {
+                let mut page: Vec<u32> = all[..p]
+                    .iter()
+                    .rev()
+                    .copied()
+                    .skip(offset)
+                    .take(limit)
+                    .collect();
+                page.reverse();
+                page
+            }
+        }
+    }
+
+    proptest! {
+        #![proptest_config(crate::common::testing::config(256))]
+
+        #[test]
+        fn windows_hold_what_the_client_asked_for(
+            count in prop_oneof![0u32..30, 0u32..3000],
+            limit in 0u32..=100,
+            offset in prop_oneof![0u32..5, 0u32..=5000],
+            cursor in proptest::option::of(any::<prop::sample::Index>()),
+            before in any::<bool>(),
+            newest_first in any::<bool>(),
+        ) {
+            let cursor = cursor.filter(|_| count > 0).map(|c| c.index(count as usize) as u32);
+            let w = Window {
+                limit,
+                offset,
+                cursor: cursor.map(id),
+                before,
+                newest_first,
+            };
+            let runtime = tokio::runtime::Builder::new_current_thread().build().unwrap();
+            let (items, total) = runtime
+                .block_on(w.load(None, |q| async move { Ok::<_, ()>(engine(count, &q)) }))
+                .unwrap();
+            prop_assert_eq!(total, u64::from(count));
+            prop_assert_eq!(items, expected(count, &w, cursor));
+        }
     }
 }

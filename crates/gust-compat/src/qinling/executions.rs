@@ -213,7 +213,43 @@ impl Filter {
 
 #[cfg(test)]
 mod tests {
+    use proptest::prelude::*;
+
     use super::*;
+    use crate::common::testing::{config, text};
+
+    proptest! {
+        #![proptest_config(config(512))]
+
+        /// Any filter is one or a 400; each operator compares as its name says.
+        #[test]
+        fn filters_compare_as_their_operator_says(
+            raw in prop_oneof![
+                "(eq|neq|in|nin|has|gt|gte|lt|lte|xx):[a-c,]{0,6}",
+                text(),
+            ],
+            actual in "[a-c]{0,3}",
+        ) {
+            let Ok(filter) = Filter::parse(&raw) else { return Ok(()) };
+            let (op, value) = match raw.split_once(':') {
+                Some((op, value)) if Filter::OPS.contains(&op) => (op, value),
+                _ => ("eq", raw.as_str()),
+            };
+            let values: Vec<&str> = value.split(',').map(str::trim).collect();
+            let expected = match op {
+                "eq" => actual == value,
+                "neq" => actual != value,
+                "in" => values.contains(&actual.as_str()),
+                "nin" => !values.contains(&actual.as_str()),
+                "has" => actual.contains(value),
+                "gt" => actual.as_str() > value,
+                "gte" => actual.as_str() >= value,
+                "lt" => actual.as_str() < value,
+                _ => actual.as_str() <= value,
+            };
+            prop_assert_eq!(filter.matches(&actual), expected);
+        }
+    }
 
     #[test]
     fn filters_take_qinling_prefixes() {

@@ -607,3 +607,59 @@ pub async fn workers_of(qin: &Qin, function: &Function, version: Option<u32>) ->
         .collect();
     Ok(reply(StatusCode::OK, json!({"workers": workers})))
 }
+
+/// Property tests: any function form is a spec within Qinling's limits or a 400; any `code`
+/// field and scale body is read or refused without a panic.
+#[cfg(test)]
+mod props {
+    use proptest::collection::btree_map;
+    use proptest::prelude::*;
+
+    use super::*;
+    use crate::common::testing::{body, config, text};
+
+    proptest! {
+        #![proptest_config(config(256))]
+
+        #[test]
+        fn any_form_is_a_spec_within_the_limits_or_a_400(
+            fields in btree_map(
+                prop::sample::select(vec!["memory_size", "cpu", "timeout", "entry", "name", "description"]).prop_map(str::to_string),
+                prop_oneof!["-?[0-9]{1,12}", "[a-z]{0,3}(\\.[a-z]{0,3})?", text()],
+                0..6,
+            ),
+            creating in any::<bool>(),
+        ) {
+            let form = Form { fields, package: None };
+            match settings(&form, creating) {
+                Ok(spec) => {
+                    prop_assert!(spec.memory_mb.is_none_or(|m| (32..=128).contains(&m)));
+                    prop_assert!(spec.cpu_millis.is_none_or(|c| (100..=300).contains(&c)));
+                    prop_assert!(spec.timeout_s.is_none_or(|t| (1..=300).contains(&t)));
+                    if creating {
+                        prop_assert!(spec.handler.is_some());
+                    }
+                }
+                Err(e) => prop_assert_eq!(e.status, StatusCode::BAD_REQUEST),
+            }
+        }
+
+        #[test]
+        fn any_code_field_is_read_or_a_400(code in prop_oneof![
+            crate::common::testing::object(&["source", "md5sum"]).prop_map(|v| v.to_string()),
+            text(),
+        ]) {
+            if let Err(e) = package_code(&code) {
+                prop_assert_eq!(e.status, StatusCode::BAD_REQUEST);
+            }
+        }
+
+        #[test]
+        fn worker_counts_are_at_least_one_or_a_400(bytes in body(&["count"])) {
+            match worker_count(&Bytes::from(bytes)) {
+                Ok(count) => prop_assert!(count >= 1),
+                Err(e) => prop_assert_eq!(e.status, StatusCode::BAD_REQUEST),
+            }
+        }
+    }
+}

@@ -177,3 +177,46 @@ pub async fn delete(qin: Qin, Path(id): Path<String>) -> Result<Response> {
         .map_err(|e| QinError::about(e, "Job", &id))?;
     Ok(no_content())
 }
+
+/// Property tests: any job body's times and count are read or refused with a 400, and a time
+/// written in any of Qinling's forms reads back as that time.
+#[cfg(test)]
+mod props {
+    use proptest::prelude::*;
+
+    use super::*;
+    use crate::common::testing::{body, config};
+
+    proptest! {
+        #![proptest_config(config(256))]
+
+        #[test]
+        fn any_job_body_is_read_or_a_400(bytes in body(&["first_execution_time", "count", "function_alias", "function_version"])) {
+            let Ok(body) = json_body(&bytes) else { return Ok(()) };
+            for result in [
+                time(&body, "first_execution_time").map(drop),
+                count(&body).map(drop),
+                current_code_only(&body),
+            ] {
+                if let Err(e) = result {
+                    prop_assert_eq!(e.status, StatusCode::BAD_REQUEST);
+                }
+            }
+        }
+
+        #[test]
+        fn times_read_back_in_every_form(seconds in -62_000_000_000i64..250_000_000_000, form in 0usize..4) {
+            let at = DateTime::from_timestamp(seconds, 0).unwrap();
+            let text = match form {
+                0 => at.to_rfc3339(),
+                1 => at.format("%Y-%m-%d %H:%M:%S").to_string(),
+                2 => at.format("%Y-%m-%dT%H:%M:%S").to_string(),
+                _ => at.format("%Y-%m-%d %H:%M").to_string(),
+            };
+            let body = json_body(json!({"t": text}).to_string().as_bytes()).unwrap();
+            let read = time(&body, "t").unwrap().unwrap();
+            let expected = if form == 3 { at - chrono::Duration::seconds(at.timestamp().rem_euclid(60)) } else { at };
+            prop_assert_eq!(read, expected, "{}", text);
+        }
+    }
+}

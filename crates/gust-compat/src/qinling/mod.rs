@@ -499,3 +499,40 @@ pub mod field {
         }
     }
 }
+
+/// Property tests of WSME bodies: any bytes are fields or a 400, and each field reader takes
+/// its type or names the field.
+#[cfg(test)]
+mod props {
+    use proptest::prelude::*;
+
+    use super::*;
+    use crate::common::testing::{body, config};
+
+    proptest! {
+        #![proptest_config(config(256))]
+
+        #[test]
+        fn any_body_is_fields_or_a_400(bytes in body(&["name", "count", "sync", "input", "function_version"])) {
+            let body = match json_body(&bytes) {
+                Ok(body) => body,
+                Err(e) => {
+                    prop_assert_eq!(e.status, StatusCode::BAD_REQUEST);
+                    return Ok(());
+                }
+            };
+            prop_assert!(body.values().all(|v| !v.is_null()));
+            for result in [
+                field::text(&body, "name").map(drop),
+                field::integer(&body, "count").map(drop),
+                field::boolean(&body, "sync").map(drop),
+            ] {
+                if let Err(e) = result {
+                    prop_assert_eq!(e.status, StatusCode::BAD_REQUEST);
+                    prop_assert!(e.message.starts_with("Invalid input"), "{}", e.message);
+                }
+            }
+            let _ = field::text_or_json(&body, "input");
+        }
+    }
+}

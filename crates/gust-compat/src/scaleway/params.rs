@@ -371,3 +371,95 @@ mod tests {
         assert!(bad.duration_s("timeout").is_err());
     }
 }
+
+/// Property tests: any body or query string is arguments within their bounds or a 400 naming
+/// the argument; a page is the slice of the ordered list it names.
+#[cfg(test)]
+mod props {
+    use proptest::collection::{hash_map, vec};
+    use proptest::prelude::*;
+
+    use super::*;
+    use crate::common::testing::{body, config, text};
+
+    proptest! {
+        #![proptest_config(config(256))]
+
+        #[test]
+        fn body_arguments_are_within_their_bounds_or_a_400(
+            bytes in body(&["name", "privacy", "min_scale", "timeout", "tags", "secret_environment_variables", "environment_variables", "args"]),
+        ) {
+            let Ok(body) = Body::parse(&Bytes::from(bytes)) else { return Ok(()) };
+            let check = |e: ScwError| -> Result<(), TestCaseError> {
+                prop_assert_eq!(e.status, http::StatusCode::BAD_REQUEST);
+                prop_assert!(e.body["details"][0]["argument_name"].is_string(), "{}", e.body);
+                Ok(())
+            };
+            match body.integer("min_scale", 0, 50) {
+                Ok(Some(n)) => prop_assert!((0..=50).contains(&n)),
+                Ok(None) => {}
+                Err(e) => check(e)?,
+            }
+            match body.duration_s("timeout") {
+                Ok(Some(s)) => {
+                    let text = body.string("timeout").unwrap().unwrap();
+                    let given: f64 = text.strip_suffix('s').unwrap().parse().unwrap();
+                    prop_assert_eq!(f64::from(s), given.ceil());
+                }
+                Ok(None) => {}
+                Err(e) => check(e)?,
+            }
+            for result in [
+                body.choice("privacy", &["public", "private"]).map(drop),
+                body.strings("tags").map(drop),
+                body.map("environment_variables").map(drop),
+                body.secrets("secret_environment_variables").map(drop),
+                body.object("args").map(drop),
+            ] {
+                if let Err(e) = result {
+                    check(e)?;
+                }
+            }
+        }
+
+        #[test]
+        fn pages_are_slices_of_the_ordered_list(
+            query in hash_map(
+                prop::sample::select(vec!["page", "page_size", "order_by"]).prop_map(str::to_string),
+                prop_oneof!["[0-9]{1,4}", "[0-9]{10,12}", prop::sample::select(ORDERS_BY_NAME.to_vec()).prop_map(str::to_string), text()],
+                0..4,
+            ),
+            names in vec("[a-c]{0,2}", 0..40),
+        ) {
+            let paging = match Query::new(query).paging(&ORDERS_BY_NAME) {
+                Ok(paging) => paging,
+                Err(e) => {
+                    prop_assert_eq!(e.status, http::StatusCode::BAD_REQUEST);
+                    return Ok(());
+                }
+            };
+            prop_assert!(paging.page >= 1 && (1..=1000).contains(&paging.size));
+            let items: Vec<(usize, String)> = names.into_iter().enumerate().collect();
+            let (page, total) = paging.cut(items.clone(), |i| format!("{:04}", i.0), |i| i.1.clone());
+            prop_assert_eq!(total, items.len() as u64);
+            let mut ordered = items;
+            match paging.order {
+                "name_asc" => ordered.sort_by(|a, b| a.1.cmp(&b.1)),
+                "name_desc" => {
+                    ordered.sort_by(|a, b| a.1.cmp(&b.1));
+                    ordered.reverse();
+                }
+                "created_at_desc" => ordered.reverse(),
+                _ => {}
+            }
+            let skip = (paging.page as usize - 1).saturating_mul(paging.size as usize);
+            let expected: Vec<_> = ordered.into_iter().skip(skip).take(paging.size as usize).collect();
+            prop_assert_eq!(page, expected);
+        }
+
+        #[test]
+        fn regions_are_checked_without_a_panic(region in prop_oneof!["[a-z]{2}-[a-z]{3}-[0-9]", text()]) {
+            let _ = super::super::valid_region(&region);
+        }
+    }
+}

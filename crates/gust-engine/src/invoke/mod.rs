@@ -506,3 +506,100 @@ mod tests {
         assert_eq!(routing_host(&[b'a'; 254], &mut buffer), None);
     }
 }
+
+/// Property tests of what the gateway reads off any request before routing it: the host
+/// (whatever bytes the client sent), the `/fn/…` path, the async header, and the HTTPS
+/// location of a redirect.
+#[cfg(test)]
+mod props {
+    use proptest::collection::vec;
+    use proptest::prelude::*;
+
+    use super::*;
+
+    /// `cases` unless `PROPTEST_CASES` asks for another number (see `archive::proptests`).
+    fn config(cases: u32) -> ProptestConfig {
+        let mut config = ProptestConfig::default();
+        if std::env::var_os("PROPTEST_CASES").is_none() {
+            config.cases = cases;
+        }
+        config.failure_persistence = None;
+        config
+    }
+
+    fn host_bytes() -> impl Strategy<Value = Vec<u8>> {
+        prop_oneof![
+            "[a-zA-Z0-9.-]{0,20}(\\.)?(:[0-9]{0,6})?".prop_map(String::into_bytes),
+            "\\[[0-9a-f:]{0,12}\\](:[0-9]{1,5})?".prop_map(String::into_bytes),
+            vec(any::<u8>(), 0..300),
+        ]
+    }
+
+    proptest! {
+        #![proptest_config(config(512))]
+
+        #[test]
+        fn any_host_is_a_routing_name_or_none(raw in host_bytes()) {
+            let mut buffer = [0u8; gust_core::domain::MAX_HOSTNAME];
+            if let Some(host) = routing_host(&raw, &mut buffer) {
+                prop_assert!(!host.is_empty() && host.len() <= gust_core::domain::MAX_HOSTNAME);
+                prop_assert!(!host.contains(':'));
+                prop_assert!(!host.bytes().any(|b| b.is_ascii_uppercase()));
+                // What came before the port, less the root's dot.
+                let before_port = raw.split(|b| *b == b':').next().unwrap();
+                let name = before_port.strip_suffix(b".").unwrap_or(before_port);
+                prop_assert!(name.eq_ignore_ascii_case(host.as_bytes()));
+            }
+        }
+
+        #[test]
+        fn fn_paths_split_into_their_parts(
+            path in prop_oneof!["(/fn)?(/[a-z:0-9]{0,4}){0,4}/?", any::<String>()],
+        ) {
+            if let Some((namespace, function, rest)) = split_fn_path(&path) {
+                prop_assert!(!namespace.is_empty() && !function.is_empty());
+                prop_assert!(!namespace.contains('/') && !function.contains('/'));
+                prop_assert!(rest.starts_with('/'));
+                let joined = format!("/fn/{namespace}/{function}{rest}");
+                let slashed = format!("{path}/");
+                prop_assert!(joined == path || (rest == "/" && joined == slashed));
+            }
+        }
+
+        #[test]
+        fn the_async_header_is_true_false_or_a_400(
+            value in prop_oneof![
+                "[ \t]{0,2}(true|TRUE|True|1|0|false|FALSE|yes|)[ \t]{0,2}".prop_map(String::into_bytes),
+                vec(prop_oneof![0x20u8..0x7f, 0x80u8..=0xff], 0..12),
+            ],
+        ) {
+            let Ok(value) = http::HeaderValue::from_bytes(&value) else { return Ok(()) };
+            let mut headers = HeaderMap::new();
+            headers.insert(ASYNC_HEADER, value.clone());
+            match wants_async(&headers) {
+                Ok(on) => {
+                    let text = value.to_str().unwrap().trim().to_ascii_lowercase();
+                    prop_assert_eq!(on, text == "true" || text == "1");
+                }
+                Err(e) => prop_assert_eq!(e.status, http::StatusCode::BAD_REQUEST),
+            }
+        }
+
+        #[test]
+        fn redirects_keep_the_host_name_and_the_path(
+            host in prop_oneof!["[a-z0-9.-]{1,12}(:[0-9]{1,5})?", "\\[[0-9a-f:]{1,8}\\](:[0-9]{1,5})?", "[ -~]{0,12}"],
+            path in "(/[a-zA-Z0-9%._~-]{0,6}){1,3}(\\?[a-z=&]{0,8})?",
+            port in proptest::option::of(any::<u16>()),
+        ) {
+            let Ok(host_value) = http::HeaderValue::from_str(&host) else { return Ok(()) };
+            let Ok(uri) = path.parse::<http::Uri>() else { return Ok(()) };
+            let mut request = http::Request::builder().uri(uri).body(()).unwrap();
+            request.headers_mut().insert(http::header::HOST, host_value);
+            request.extensions_mut().insert(Transport::Plain { https_port: port });
+            let (parts, ()) = request.into_parts();
+            let location = https_location(&parts);
+            prop_assert!(location.starts_with("https://"), "{}", location);
+            prop_assert!(location.ends_with(&path), "{} for {}", location, path);
+        }
+    }
+}

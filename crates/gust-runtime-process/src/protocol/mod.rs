@@ -17,6 +17,9 @@ use gust_runtime::Request;
 
 mod result_header;
 
+#[cfg(test)]
+mod proptests;
+
 /// Protocol version spoken by this host; a worker's hello names the one it speaks.
 pub const PROTOCOL_VERSION: u32 = 1;
 /// Longest header line accepted from a worker (a result with inline logs).

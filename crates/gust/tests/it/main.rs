@@ -13,6 +13,7 @@ mod contracts;
 mod crash;
 mod domains;
 mod edge;
+mod hostile_requests;
 mod idle;
 mod lifecycle;
 mod limits;
