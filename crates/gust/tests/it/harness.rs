@@ -111,6 +111,25 @@ impl TestServer {
         }
     }
 
+    /// A sample of `/metrics` without labels (`gust_wasm_instances`, …); panics if absent.
+    pub async fn metric(&self, name: &str) -> f64 {
+        let text = self
+            .http()
+            .get(format!("{}/metrics", self.url))
+            .send()
+            .await
+            .unwrap()
+            .text()
+            .await
+            .unwrap();
+        text.lines()
+            .find_map(|line| line.strip_prefix(name)?.strip_prefix(' '))
+            .unwrap_or_else(|| panic!("no {name} in /metrics"))
+            .trim()
+            .parse()
+            .unwrap()
+    }
+
     pub fn client(&self) -> Client {
         Client::new(&self.url, Some(self.token.clone()))
     }

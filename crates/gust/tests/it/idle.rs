@@ -10,20 +10,7 @@ use reqwest::StatusCode;
 use crate::harness::{TestServer, hello_guest};
 
 async fn components_loaded(server: &TestServer) -> f64 {
-    let text = server
-        .http()
-        .get(format!("{}/metrics", server.url))
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
-    text.lines()
-        .find_map(|line| line.strip_prefix("gust_wasm_components_loaded "))
-        .unwrap_or_else(|| panic!("no gust_wasm_components_loaded in {text}"))
-        .parse()
-        .unwrap()
+    server.metric("gust_wasm_components_loaded").await
 }
 
 /// Polls the gauge until it reads `want`; its last reading.

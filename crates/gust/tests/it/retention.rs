@@ -45,23 +45,6 @@ async fn stored(server: &TestServer, name: &str) -> u64 {
         .total
 }
 
-async fn metric(server: &TestServer, name: &str) -> f64 {
-    let text = server
-        .http()
-        .get(format!("{}/metrics", server.url))
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
-    text.lines()
-        .find_map(|line| line.strip_prefix(name)?.strip_prefix(' '))
-        .unwrap_or_else(|| panic!("no {name} in /metrics"))
-        .parse()
-        .unwrap()
-}
-
 #[tokio::test]
 async fn a_busy_function_is_pruned_as_its_records_come() {
     // The timer alone would not prune for five minutes.
@@ -98,7 +81,7 @@ async fn past_the_size_ceiling_the_oldest_finished_executions_go() {
         .deploy_ready("big", FunctionSpec::default(), &hello_guest())
         .await;
     assert_eq!(
-        metric(&server, "gust_data_limit_bytes").await,
+        server.metric("gust_data_limit_bytes").await,
         16.0 * 1048576.0
     );
     // Each record keeps the request's 32 KiB body: about 32 MiB in all, twice the ceiling,
@@ -107,8 +90,8 @@ async fn past_the_size_ceiling_the_oldest_finished_executions_go() {
     load(&server, "big", 1_000, &BODY).await;
     let deadline = Instant::now() + Duration::from_secs(20);
     loop {
-        let pruned = metric(&server, "gust_executions_pruned_for_size_total").await;
-        let size = metric(&server, "gust_data_bytes").await;
+        let pruned = server.metric("gust_executions_pruned_for_size_total").await;
+        let size = server.metric("gust_data_bytes").await;
         // The size check that follows the writer's pruning warns in the log.
         let log = std::fs::read_to_string(server.data_dir.join("serve.log")).unwrap();
         if pruned > 0.0 && size <= 16.0 * 1048576.0 && log.contains("size ceiling") {
