@@ -22,12 +22,7 @@ fn children(pid: u32) -> Vec<u32> {
 }
 
 fn gone(pid: u32) -> bool {
-    std::fs::read_to_string(format!("/proc/{pid}/stat"))
-        .map(|stat| {
-            stat.rsplit_once(')')
-                .is_some_and(|(_, rest)| rest.trim_start().starts_with('Z'))
-        })
-        .unwrap_or(true)
+    !gust_test_tools::scratch::is_running(pid)
 }
 
 #[test]

@@ -114,10 +114,17 @@ fn clean_up() {
         let _ = kill_process(*pid, Signal::TERM);
     }
     let deadline = Instant::now() + Duration::from_secs(5);
-    while pids.iter().any(|pid| running(*pid)) && Instant::now() < deadline {
+    while pids
+        .iter()
+        .any(|pid| is_running(pid.as_raw_nonzero().get() as u32))
+        && Instant::now() < deadline
+    {
         std::thread::sleep(Duration::from_millis(20));
     }
-    for pid in pids.iter().filter(|pid| running(**pid)) {
+    for pid in pids
+        .iter()
+        .filter(|pid| is_running(pid.as_raw_nonzero().get() as u32))
+    {
         let _ = kill_process(*pid, Signal::KILL);
     }
     for dir in dirs {
@@ -125,9 +132,10 @@ fn clean_up() {
     }
 }
 
-/// Alive and not a zombie (a child that has exited but was not waited for yet).
-fn running(pid: Pid) -> bool {
-    match std::fs::read_to_string(format!("/proc/{}/stat", pid.as_raw_nonzero())) {
+/// Whether process `pid` is alive and not a zombie (a child that has exited but was not
+/// waited for yet).
+pub fn is_running(pid: u32) -> bool {
+    match std::fs::read_to_string(format!("/proc/{pid}/stat")) {
         // The state follows the command, which is in parentheses and may hold spaces.
         Ok(stat) => stat
             .rsplit_once(')')
@@ -159,7 +167,7 @@ mod tests {
 
     #[test]
     fn this_process_is_running_and_a_made_up_one_is_not() {
-        assert!(running(Pid::from_raw(std::process::id() as i32).unwrap()));
-        assert!(!running(Pid::from_raw(i32::MAX - 7).unwrap()));
+        assert!(is_running(std::process::id()));
+        assert!(!is_running(i32::MAX as u32 - 7));
     }
 }

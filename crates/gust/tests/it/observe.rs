@@ -89,18 +89,7 @@ async fn metrics_count_executions_builds_and_store_writes() {
 async fn wasm_instances_count_requests_in_flight() {
     let server = TestServer::start();
     server.deploy_ready("sleeper", spec(), &test_guest()).await;
-    let metrics = || async {
-        let text = server
-            .http()
-            .get(format!("{}/metrics", server.url))
-            .send()
-            .await
-            .unwrap()
-            .text()
-            .await
-            .unwrap();
-        sample(&text, "gust_wasm_instances", &[]).expect("gust_wasm_instances is reported")
-    };
+    let metrics = || server.metric("gust_wasm_instances");
     assert_eq!(metrics().await, 0.0);
 
     let in_flight = 4;

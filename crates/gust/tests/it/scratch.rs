@@ -25,12 +25,7 @@ fn holds_a_server_until_stopped() {
 }
 
 fn gone(pid: u32) -> bool {
-    std::fs::read_to_string(format!("/proc/{pid}/stat"))
-        .map(|stat| {
-            stat.rsplit_once(')')
-                .is_some_and(|(_, rest)| rest.trim_start().starts_with('Z'))
-        })
-        .unwrap_or(true)
+    !gust_test_tools::scratch::is_running(pid)
 }
 
 #[test]
