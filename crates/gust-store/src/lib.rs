@@ -1,7 +1,8 @@
-//! Gust's durable state. [`Store`] is the interface every other crate uses; [`SqliteStore`] is
-//! the embedded implementation `gust serve` starts with (a PostgreSQL one can implement the same
-//! trait: the schema is plain SQL and the queries use only what both engines share, through sqlx).
-//! [`BlobStore`] keeps uploaded code by sha256 in a folder.
+//! Gust's durable state. [`Store`] is the interface every other crate uses; [`SqlStore`]
+//! implements it once over SQL, on SQLite (the embedded default, opened by [`SqliteStore`]) or
+//! PostgreSQL (shared by several servers, opened by [`PgStore`]); the differences between the
+//! two are in `sql.rs`, `sqlite.rs` and `postgres.rs`. [`BlobStore`] keeps uploaded code by
+//! sha256 in a folder.
 //!
 //! Errors: every function here returns [`StoreError`]; `NotFound` and `Conflict` are meant for
 //! the client (404, 409), the rest are server faults.
@@ -10,17 +11,24 @@ mod blob;
 #[cfg(feature = "conformance")]
 pub mod conformance;
 mod error;
+mod pg_writer;
+mod postgres;
 pub mod seal;
+mod sql;
+mod sql_audit;
+mod sql_edge;
+mod sql_sealed;
+mod sql_store;
 mod sqlite;
-mod sqlite_audit;
-mod sqlite_edge;
-mod sqlite_sealed;
 mod store;
 mod writer;
 
 pub use blob::{BlobStore, BlobWriter, StoredBlob};
 pub use error::{StoreError, StoreResult};
 pub use seal::{Keyring, MasterKey};
+pub use pg_writer::PgExecutionWriter;
+pub use postgres::PgStore;
+pub use sql_store::SqlStore;
 pub use sqlite::SqliteStore;
 pub use store::{DatabaseSize, DomainScope, EdgeScope, ExecutionFilter, ExecutionWriter, Store};
 pub use writer::SqliteExecutionWriter;

@@ -18,7 +18,7 @@ use rusqlite::types::{ToSqlOutput, ValueRef};
 use rusqlite::{Connection, OptionalExtension, TransactionBehavior, params};
 
 use crate::StoreResult;
-use crate::sqlite::{DELETE_FINISHED_BEFORE, RETENTION_BOUNDARY, prune_before};
+use crate::sql_store::{DELETE_FINISHED_BEFORE, RETENTION_BOUNDARY, prune_before};
 use crate::store::ExecutionWriter;
 
 const COLUMNS: &str = "(id, function_id, status, trigger, data, idempotency_key, dead_letter)";
@@ -234,7 +234,7 @@ impl ExecutionWriter for SqliteExecutionWriter {
                     })
                     .optional()?
                     .ok_or_else(|| crate::StoreError::not_found("execution", &execution.id))?;
-                results.push((stored_execution(stored)?, false));
+                results.push((stored_execution(&stored.0, &stored.1, &stored.2)?, false));
             }
         }
         tx.commit()?;
@@ -242,12 +242,10 @@ impl ExecutionWriter for SqliteExecutionWriter {
     }
 }
 
-/// A row's `(id, function_id, data)` as the execution it holds.
-pub(crate) fn stored_execution(
-    (id, function_id, data): (String, String, String),
-) -> StoreResult<Execution> {
-    let mut execution: Execution = serde_json::from_str(&data)?;
-    execution.id = id;
-    execution.function_id = function_id;
+/// A row's `id`, `function_id` and `data` as the execution it holds.
+pub(crate) fn stored_execution(id: &str, function_id: &str, data: &str) -> StoreResult<Execution> {
+    let mut execution: Execution = serde_json::from_str(data)?;
+    execution.id = id.to_string();
+    execution.function_id = function_id.to_string();
     Ok(execution)
 }

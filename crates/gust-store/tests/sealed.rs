@@ -6,7 +6,7 @@ use std::path::Path;
 use std::sync::Arc;
 
 use gust_core::{Namespace, NamespaceSpec};
-use gust_store::{Keyring, MasterKey, SqliteStore, Store, StoreError};
+use gust_store::{Keyring, MasterKey, SqlStore, SqliteStore, Store, StoreError};
 
 fn namespace_with_secret(value: &str) -> Namespace {
     let mut ns = NamespaceSpec {
@@ -36,7 +36,7 @@ fn contains(haystack: &[u8], needle: &str) -> bool {
         .any(|w| w == needle.as_bytes())
 }
 
-async fn open(dir: &Path, keys: Vec<MasterKey>) -> Result<SqliteStore, StoreError> {
+async fn open(dir: &Path, keys: Vec<MasterKey>) -> Result<SqlStore, StoreError> {
     SqliteStore::open_with_keyring(
         &dir.join("gust.db"),
         2,
