@@ -1,15 +1,17 @@
 //! Tools that tests run from outside the workspace (API client generators, third-party SDKs),
 //! installed from their registries by the tests themselves, so a fresh machine needs nothing
 //! by hand; and scratch dirs that tests and the benchmark leave nothing of, Ctrl-C included
-//! ([`ScratchDir`]).
+//! ([`ScratchDir`]); and a real PostgreSQL server per test ([`Postgres`]).
 //!
 //! Each set of packages gets a folder under `<target>/test-cache/<kind>/<hash of the list>`,
 //! made once and then reused by every later run: changing the list makes a new folder. Tests
 //! run in parallel processes, so the folder is made under a lock file, and a `.ready` marker,
 //! written last, tells a finished folder from one that a killed run left half made.
 
+mod postgres;
 pub mod scratch;
 
+pub use postgres::Postgres;
 pub use scratch::ScratchDir;
 
 use std::fs::{self, File};
