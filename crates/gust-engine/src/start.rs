@@ -10,7 +10,7 @@ use anyhow::Context;
 use gust_core::{Namespace, NamespaceSpec, Scope, Token};
 use gust_runtime_process::{ProcessConfig, ProcessRuntime};
 use gust_runtime_wasm::{WasmConfig, WasmRuntime};
-use gust_store::{BlobStore, SqliteStore, Store, StoreError};
+use gust_store::{BlobStore, PgStore, SqliteStore, Store, StoreError};
 
 use crate::audit::AuditLog;
 use crate::auth::{self, FailureLimits, TokenCache};
@@ -48,6 +48,11 @@ pub struct ServerConfig {
     pub public_url: Option<String>,
     /// Connections in the database pool (`GUST_SQLITE_CONNECTIONS`; default 4).
     pub sqlite_connections: u32,
+    /// The PostgreSQL database the state lives in (`--database-url`, `GUST_DATABASE_URL`);
+    /// SQLite in the data dir when unset. Code and artifacts stay in the data dir either way.
+    pub database_url: Option<String>,
+    /// Connections in the PostgreSQL pool (`GUST_DATABASE_CONNECTIONS`; default 8).
+    pub database_connections: u32,
     /// Base of every function's generated domain name, `<function>.<namespace>.<this>`
     /// (`--functions-domain`, `GUST_FUNCTIONS_DOMAIN`; default `functions.localhost`, which
     /// resolves to loopback). Lower case.
@@ -76,6 +81,8 @@ impl ServerConfig {
             log_limit: 64 * 1024,
             public_url: None,
             sqlite_connections: SqliteStore::DEFAULT_CONNECTIONS,
+            database_url: None,
+            database_connections: PgStore::DEFAULT_CONNECTIONS,
             functions_domain: DEFAULT_FUNCTIONS_DOMAIN.into(),
             signed_url_ttl: std::time::Duration::from_secs(60 * 60),
             master_key_file: None,
@@ -157,13 +164,18 @@ impl Engine {
             .with_context(|| format!("creating data dir {}", data_dir.display()))?;
         let (key_file, keyring) =
             crate::keys::load_or_create(data_dir, config.master_key_file.as_deref())?;
-        let store = match SqliteStore::open_with_keyring(
-            &data_dir.join("gust.db"),
-            config.sqlite_connections,
-            keyring,
-        )
-        .await
-        {
+        let opened = match &config.database_url {
+            Some(url) => PgStore::connect(url, config.database_connections, keyring).await,
+            None => {
+                SqliteStore::open_with_keyring(
+                    &data_dir.join("gust.db"),
+                    config.sqlite_connections,
+                    keyring,
+                )
+                .await
+            }
+        };
+        let store = match opened {
             Ok(store) => store,
             Err(e) => {
                 if key_file.created {
@@ -182,8 +194,10 @@ impl Engine {
                          GUST_MASTER_KEY_FILE, or DATA_DIR/master.key)",
                         key_file.path.display()
                     ),
-                    other => anyhow::Error::from(other)
-                        .context(format!("opening the database in {}", data_dir.display())),
+                    other => anyhow::Error::from(other).context(match &config.database_url {
+                        Some(url) => format!("opening the database {}", PgStore::redacted(url)),
+                        None => format!("opening the database in {}", data_dir.display()),
+                    }),
                 });
             }
         };

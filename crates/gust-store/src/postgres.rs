@@ -69,6 +69,42 @@ impl PgStore {
         Ok(store)
     }
 
+    /// The server's version string, from a connection of its own: whether `url` reaches a
+    /// database at all (`gust doctor`).
+    pub async fn server_version(url: &str) -> StoreResult<String> {
+        use sqlx::Connection;
+        let options = PgConnectOptions::from_str(url)?.application_name("gust doctor");
+        let mut connection = sqlx::PgConnection::connect_with(&options).await?;
+        let version: String = sqlx::query_scalar("SELECT version()")
+            .fetch_one(&mut connection)
+            .await?;
+        connection.close().await?;
+        Ok(version)
+    }
+
+    /// `url` with its password masked, for logs and messages.
+    pub fn redacted(url: &str) -> String {
+        let Some((scheme, rest)) = url.split_once("://") else {
+            return url.to_string();
+        };
+        let (authority, tail) = rest.split_at(rest.find(['/', '?']).unwrap_or(rest.len()));
+        let authority = match authority.rsplit_once('@') {
+            Some((user, host)) => match user.split_once(':') {
+                Some((name, _)) => format!("{name}:***@{host}"),
+                None => authority.to_string(),
+            },
+            None => authority.to_string(),
+        };
+        let tail: Vec<String> = tail
+            .split('&')
+            .map(|part| match part.split_once("password=") {
+                Some((before, _)) => format!("{before}password=***"),
+                None => part.to_string(),
+            })
+            .collect();
+        format!("{scheme}://{authority}{}", tail.join("&"))
+    }
+
     /// As [`PgStore::connect`], with a fresh master key nothing keeps: for tests.
     pub async fn connect_new_key(url: &str) -> StoreResult<SqlStore> {
         Self::connect(url, Self::DEFAULT_CONNECTIONS, Arc::new(Keyring::generate())).await
@@ -148,5 +184,26 @@ impl Backend for PgDb {
 
     async fn close(&self) {
         self.pool.close().await;
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::PgStore;
+
+    #[test]
+    fn a_redacted_url_keeps_all_but_the_password() {
+        assert_eq!(
+            PgStore::redacted("postgres://gust:s3cret@db.internal:5432/gust?sslmode=require"),
+            "postgres://gust:***@db.internal:5432/gust?sslmode=require"
+        );
+        assert_eq!(
+            PgStore::redacted("postgresql://db/gust?user=gust&password=s3cret"),
+            "postgresql://db/gust?user=gust&password=***"
+        );
+        assert_eq!(
+            PgStore::redacted("postgres://gust@127.0.0.1/gust"),
+            "postgres://gust@127.0.0.1/gust"
+        );
     }
 }

@@ -1,7 +1,8 @@
 //! `gust doctor`: what this host supports, checked here and now: the sandbox parts (namespaces,
 //! cgroup controllers, seccomp), the other protections `serve` would run with (no_new_privs,
 //! TLS, who can read the master key and the data dir), the interpreters of the process
-//! runtimes, and whether the WebAssembly pooling allocator gets its address space. Runs
+//! runtimes, whether the WebAssembly pooling allocator gets its address space, and which store
+//! holds the state (SQLite in the data dir, or PostgreSQL, which it connects to). Runs
 //! locally, with `serve`'s flags and variables; needs no server.
 
 mod protections;
@@ -22,6 +23,7 @@ pub struct DoctorArgs {
 pub async fn run(args: DoctorArgs, global: &crate::context::GlobalArgs) -> anyhow::Result<()> {
     let settings = Settings::read(args.serve)?;
     let protections = protections::check(&settings);
+    let store = store(&settings).await;
     // The host as `gust serve` would use it (its pool size, its interpreters), in a scratch dir.
     let server = settings.server;
     let scratch = tempfile::tempdir().context("creating a scratch dir")?;
@@ -61,6 +63,7 @@ pub async fn run(args: DoctorArgs, global: &crate::context::GlobalArgs) -> anyho
             "protections": protections,
             "runtimes": runtimes,
             "wasm_pooling": wasm.pooling(),
+            "store": store,
         }));
     }
     println!("sandbox");
@@ -68,6 +71,13 @@ pub async fn run(args: DoctorArgs, global: &crate::context::GlobalArgs) -> anyho
         Ok(runtime) => print!("{}", runtime.sandbox_support()),
         Err(e) => println!("  unavailable: {e}"),
     }
+    println!("\nstore");
+    println!(
+        "{:<34} {:<8} {}",
+        store.kind,
+        if store.reachable { "ok" } else { "off" },
+        store.detail
+    );
     println!("\nprotections");
     protections::print(&protections);
     println!("\nruntimes");
@@ -95,4 +105,55 @@ pub async fn run(args: DoctorArgs, global: &crate::context::GlobalArgs) -> anyho
         );
     }
     Ok(())
+}
+
+/// Which store `serve` would keep its state in, and whether it is there.
+#[derive(Debug, serde::Serialize)]
+struct StoreCheck {
+    kind: &'static str,
+    /// Where (a PostgreSQL URL with its password masked).
+    location: String,
+    reachable: bool,
+    detail: String,
+}
+
+async fn store(settings: &Settings) -> StoreCheck {
+    match &settings.server.database_url {
+        Some(url) => {
+            let location = gust_store::PgStore::redacted(url);
+            let version = tokio::time::timeout(
+                std::time::Duration::from_secs(10),
+                gust_store::PgStore::server_version(url),
+            )
+            .await;
+            let (reachable, detail) = match version {
+                Ok(Ok(version)) => (true, format!("{location}: {version}")),
+                Ok(Err(e)) => (
+                    false,
+                    format!("{location}: cannot connect: {:#}", anyhow::Error::from(e)),
+                ),
+                Err(_) => (false, format!("{location}: no answer in 10 s")),
+            };
+            StoreCheck {
+                kind: "postgresql",
+                location,
+                reachable,
+                detail,
+            }
+        }
+        None => {
+            let path = settings.server.data_dir.join("gust.db");
+            let location = path.display().to_string();
+            StoreCheck {
+                kind: "sqlite",
+                reachable: true,
+                detail: if path.exists() {
+                    location.clone()
+                } else {
+                    format!("{location} (made at first start)")
+                },
+                location,
+            }
+        }
+    }
 }

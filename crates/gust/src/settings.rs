@@ -32,6 +32,10 @@ pub struct ServeFlags {
     /// [env: GUST_DATA_DIR] [default: ./gust-data].
     #[arg(long, value_name = "DIR")]
     data_dir: Option<OsString>,
+    /// Keep the state in this PostgreSQL database instead of SQLite in the data dir
+    /// (`postgres://user:password@host:port/database`) [env: GUST_DATABASE_URL].
+    #[arg(long, value_name = "URL")]
+    database_url: Option<String>,
     /// Largest deployment upload, in MiB [env: GUST_MAX_UPLOAD_MB] [default: 100].
     #[arg(long, value_name = "MIB")]
     max_upload_mb: Option<String>,
@@ -152,6 +156,8 @@ const MAX_REQUEST_MB: Number = number("GUST_MAX_REQUEST_MB", "MiB", 1..=4096);
 // The workers read a limit of 0 as "unset", so 1 KiB is the least.
 const LOG_LIMIT_KB: Number = number("GUST_LOG_LIMIT_KB", "KiB", 1..=65_536);
 const SQLITE_CONNECTIONS: Number = number("GUST_SQLITE_CONNECTIONS", "connections", 1..=64);
+// Each is a server process on PostgreSQL's side; its own `max_connections` is the real cap.
+const DATABASE_CONNECTIONS: Number = number("GUST_DATABASE_CONNECTIONS", "connections", 1..=1000);
 
 const WASM_POOL_INSTANCES: Number = number("GUST_WASM_POOL_INSTANCES", "instances", 1..=100_000);
 const WASM_EPOCH_TICK_MS: Number = number("GUST_WASM_EPOCH_TICK_MS", "milliseconds", 1..=1000);
@@ -393,6 +399,9 @@ impl<'a> Reader<'a> {
             public_url: self.public_url(flags.public_url)?,
             functions_domain: self.functions_domain(flags.functions_domain)?,
             sqlite_connections: self.count(&SQLITE_CONNECTIONS, defaults.sqlite_connections)?,
+            database_url: self.database_url(flags.database_url)?,
+            database_connections: self
+                .count(&DATABASE_CONNECTIONS, defaults.database_connections)?,
             signed_url_ttl: self.secs(&SIGNED_URL_SECS, defaults.signed_url_ttl)?,
             master_key_file: self.master_key_file(flags.master_key_file)?,
             token_use_flush: self.secs(&TOKEN_USE_FLUSH_SECS, defaults.token_use_flush)?,
@@ -560,6 +569,23 @@ impl<'a> Reader<'a> {
         }
     }
 
+    fn database_url(&mut self, flag: Option<String>) -> anyhow::Result<Option<String>> {
+        let flag = Some(("--database-url", flag.map(OsString::from)));
+        let Some(given) = self.given("GUST_DATABASE_URL", flag) else {
+            return Ok(None);
+        };
+        let expected = "a postgres:// URL (e.g. postgres://gust:password@db:5432/gust)";
+        let url = given.text(expected)?;
+        let rest = url
+            .strip_prefix("postgres://")
+            .or_else(|| url.strip_prefix("postgresql://"));
+        match rest {
+            Some(rest) if !rest.is_empty() => Ok(Some(url.to_string())),
+            // The value may hold a password: the error does not repeat it.
+            _ => bail!("{}: expected {expected}", given.source),
+        }
+    }
+
     fn public_url(&mut self, flag: Option<String>) -> anyhow::Result<Option<String>> {
         let flag = Some(("--public-url", flag.map(OsString::from)));
         let Some(given) = self.given("GUST_PUBLIC_URL", flag) else {
@@ -667,6 +693,8 @@ mod tests {
         assert_eq!(server.public_url, None);
         assert_eq!(server.functions_domain, "functions.localhost");
         assert_eq!(server.sqlite_connections, 4);
+        assert_eq!(server.database_url, None);
+        assert_eq!(server.database_connections, 8);
         assert_eq!(server.wasm.pool_instances, 1000);
         assert_eq!(server.wasm.epoch_tick, Duration::from_millis(10));
         assert_eq!(
@@ -701,6 +729,8 @@ mod tests {
             ("GUST_SIGNED_URL_SECS", "30"),
             ("GUST_ASYNC_WORKERS", "0"),
             ("GUST_SQLITE_CONNECTIONS", "2"),
+            ("GUST_DATABASE_URL", "postgresql://gust@db/gust"),
+            ("GUST_DATABASE_CONNECTIONS", "3"),
             ("GUST_LOG_FORMAT", "json"),
             ("GUST_PUBLIC_URL", "https://fn.example.com/"),
             ("GUST_FUNCTIONS_DOMAIN", "Fn.Example.COM."),
@@ -727,6 +757,11 @@ mod tests {
         assert_eq!(server.signed_url_ttl, Duration::from_secs(30));
         assert_eq!(server.jobs.workers, 0);
         assert_eq!(server.sqlite_connections, 2);
+        assert_eq!(
+            server.database_url.as_deref(),
+            Some("postgresql://gust@db/gust")
+        );
+        assert_eq!(server.database_connections, 3);
         assert_eq!(
             server.public_url.as_deref(),
             Some("https://fn.example.com/")
@@ -818,6 +853,11 @@ mod tests {
         assert!(error(&[("GUST_LOG", "info,sqlx=loud")]).starts_with("GUST_LOG=info,sqlx=loud: "));
         assert!(error(&[("RUST_LOG", "=")]).starts_with("RUST_LOG==: "));
         assert!(error(&[("GUST_DATA_DIR", "")]).starts_with("GUST_DATA_DIR=: "));
+        assert_eq!(
+            error(&[("GUST_DATABASE_URL", "mysql://root:hunter2@db/gust")]),
+            "GUST_DATABASE_URL: expected a postgres:// URL \
+             (e.g. postgres://gust:password@db:5432/gust)"
+        );
         assert!(
             error(&[("GUST_PYTHON311", "/no/such/python3.11")]).starts_with(
                 "GUST_PYTHON311=/no/such/python3.11: expected the path of a python3.11"

@@ -19,6 +19,7 @@ mod lifecycle;
 mod limits;
 mod network;
 mod observe;
+mod postgres;
 mod process;
 mod qinling;
 mod restart;
