@@ -25,9 +25,9 @@ mod writer;
 
 pub use blob::{BlobStore, BlobWriter, StoredBlob};
 pub use error::{StoreError, StoreResult};
-pub use seal::{Keyring, MasterKey};
 pub use pg_writer::PgExecutionWriter;
 pub use postgres::PgStore;
+pub use seal::{Keyring, MasterKey};
 pub use sql_store::SqlStore;
 pub use sqlite::SqliteStore;
 pub use store::{DatabaseSize, DomainScope, EdgeScope, ExecutionFilter, ExecutionWriter, Store};

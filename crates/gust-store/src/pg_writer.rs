@@ -71,7 +71,9 @@ impl PgExecutionWriter {
                 .spawn(|| runtime.block_on(PgConnection::connect_with(&options)))
                 .join()
                 .unwrap_or_else(|_| {
-                    Err(sqlx::Error::Protocol("the connecting thread panicked".into()))
+                    Err(sqlx::Error::Protocol(
+                        "the connecting thread panicked".into(),
+                    ))
                 })
         })?;
         Ok(Self {
@@ -88,7 +90,9 @@ impl PgExecutionWriter {
         work: impl AsyncFnOnce(&mut PgConnection) -> StoreResult<T>,
     ) -> StoreResult<T> {
         let (Some(runtime), Some(connection)) = (&self.runtime, &mut self.connection) else {
-            return Err(StoreError::Unavailable("the execution writer is closed".into()));
+            return Err(StoreError::Unavailable(
+                "the execution writer is closed".into(),
+            ));
         };
         runtime.block_on(work(connection))
     }
@@ -201,11 +205,8 @@ impl ExecutionWriter for PgExecutionWriter {
                     .fetch_optional(&mut *tx)
                     .await?
                     .ok_or_else(|| StoreError::not_found("execution", &execution.id))?;
-                    let stored = stored_execution(
-                        first.try_get(0)?,
-                        first.try_get(1)?,
-                        first.try_get(2)?,
-                    )?;
+                    let stored =
+                        stored_execution(first.try_get(0)?, first.try_get(1)?, first.try_get(2)?)?;
                     results.push((stored, false));
                 }
                 tx.commit().await?;

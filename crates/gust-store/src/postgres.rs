@@ -107,7 +107,12 @@ impl PgStore {
 
     /// As [`PgStore::connect`], with a fresh master key nothing keeps: for tests.
     pub async fn connect_new_key(url: &str) -> StoreResult<SqlStore> {
-        Self::connect(url, Self::DEFAULT_CONNECTIONS, Arc::new(Keyring::generate())).await
+        Self::connect(
+            url,
+            Self::DEFAULT_CONNECTIONS,
+            Arc::new(Keyring::generate()),
+        )
+        .await
     }
 }
 

@@ -72,7 +72,9 @@ impl<'a> Query<'a> {
     /// Append `sql` and bind `arg` to the placeholder written where `{}` stands in it.
     pub fn push_bound(mut self, sql: &str, arg: Arg<'a>) -> Self {
         let placeholder = self.next_placeholder();
-        self.sql.to_mut().push_str(&sql.replacen("{}", &placeholder, 1));
+        self.sql
+            .to_mut()
+            .push_str(&sql.replacen("{}", &placeholder, 1));
         self.arg(arg)
     }
 
@@ -277,6 +279,28 @@ impl Dialect {
 /// Bridges sqlx's typed statements to [`Query`] and [`Row`] for one database: the pool and
 /// transaction types implement [`Exec`] (and [`Tx`]) the same way, whatever the database.
 macro_rules! sqlx_exec {
+    (@exec $type:ty, $this:ident => $executor:expr) => {
+        #[async_trait::async_trait]
+        impl $crate::sql::Exec for $type {
+            async fn execute(&mut self, query: $crate::sql::Query<'_>) -> $crate::StoreResult<u64> {
+                let $this = self;
+                let done = bind(sqlx::query(&query.sql), &query.args)
+                    .execute($executor)
+                    .await?;
+                Ok(done.rows_affected())
+            }
+
+            async fn fetch_all(
+                &mut self,
+                query: $crate::sql::Query<'_>,
+            ) -> $crate::StoreResult<Vec<$crate::sql::Row>> {
+                let $this = self;
+                rows(bind(sqlx::query(&query.sql), &query.args)
+                    .fetch_all($executor)
+                    .await?)
+            }
+        }
+    };
     ($db:ty, $pool:ident, $value:path) => {
         /// Statements run on the pool.
         pub(crate) struct $pool<'a>(pub &'a sqlx::Pool<$db>);
@@ -314,43 +338,8 @@ macro_rules! sqlx_exec {
                 .collect()
         }
 
-        #[async_trait::async_trait]
-        impl $crate::sql::Exec for $pool<'_> {
-            async fn execute(&mut self, query: $crate::sql::Query<'_>) -> $crate::StoreResult<u64> {
-                let done = bind(sqlx::query(&query.sql), &query.args)
-                    .execute(self.0)
-                    .await?;
-                Ok(done.rows_affected())
-            }
-
-            async fn fetch_all(
-                &mut self,
-                query: $crate::sql::Query<'_>,
-            ) -> $crate::StoreResult<Vec<$crate::sql::Row>> {
-                rows(bind(sqlx::query(&query.sql), &query.args)
-                    .fetch_all(self.0)
-                    .await?)
-            }
-        }
-
-        #[async_trait::async_trait]
-        impl $crate::sql::Exec for sqlx::Transaction<'static, $db> {
-            async fn execute(&mut self, query: $crate::sql::Query<'_>) -> $crate::StoreResult<u64> {
-                let done = bind(sqlx::query(&query.sql), &query.args)
-                    .execute(&mut **self)
-                    .await?;
-                Ok(done.rows_affected())
-            }
-
-            async fn fetch_all(
-                &mut self,
-                query: $crate::sql::Query<'_>,
-            ) -> $crate::StoreResult<Vec<$crate::sql::Row>> {
-                rows(bind(sqlx::query(&query.sql), &query.args)
-                    .fetch_all(&mut **self)
-                    .await?)
-            }
-        }
+        $crate::sql::sqlx_exec!(@exec $pool<'_>, this => this.0);
+        $crate::sql::sqlx_exec!(@exec sqlx::Transaction<'static, $db>, this => &mut **this);
 
         #[async_trait::async_trait]
         impl $crate::sql::Tx for sqlx::Transaction<'static, $db> {

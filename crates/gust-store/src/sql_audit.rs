@@ -2,24 +2,30 @@
 //! read newest first by `seq`. The table refuses updates and deletions (SQLite's triggers,
 //! PostgreSQL's trigger function).
 
-use chrono::{DateTime, Utc};
-use gust_core::{AuditAction, AuditEntry, AuditOutcome, AuditQuery, Page};
 use crate::sql::{Arg, Query, Row, q};
 use crate::sql_store::SqlStore;
 use crate::{StoreError, StoreResult};
+use chrono::{DateTime, Utc};
+use gust_core::{AuditAction, AuditEntry, AuditOutcome, AuditQuery, Page};
 
 impl SqlStore {
     pub(crate) async fn audit_append(&self, entries: &[AuditEntry]) -> StoreResult<()> {
         if entries.is_empty() {
             return Ok(());
         }
-        let mut insert = q("INSERT INTO audit (at, token_id, action, resource_kind, resource_id, \
-             namespace_id, client_addr, outcome, status, error_code) VALUES ");
+        let mut insert = q(
+            "INSERT INTO audit (at, token_id, action, resource_kind, resource_id, \
+             namespace_id, client_addr, outcome, status, error_code) VALUES ",
+        );
         for (i, e) in entries.iter().enumerate() {
             let n = i * 10;
             let row: Vec<String> = (1..=10).map(|k| format!("${}", n + k)).collect();
             insert = insert
-                .push(&format!("{}({})", if i > 0 { ", " } else { "" }, row.join(", ")))
+                .push(&format!(
+                    "{}({})",
+                    if i > 0 { ", " } else { "" },
+                    row.join(", ")
+                ))
                 .text(e.at.to_rfc3339())
                 .opt_text(e.token_id.as_deref())
                 .text(e.action.as_str())
@@ -38,7 +44,10 @@ impl SqlStore {
         Ok(())
     }
 
-    pub(crate) async fn audit_list<'a>(&self, query: &'a AuditQuery) -> StoreResult<Page<AuditEntry>> {
+    pub(crate) async fn audit_list<'a>(
+        &self,
+        query: &'a AuditQuery,
+    ) -> StoreResult<Page<AuditEntry>> {
         let limit = query
             .limit()
             .unwrap_or(gust_core::list::DEFAULT_LIMIT)

@@ -5,7 +5,9 @@
 use gust_core::{EdgeApplication, EdgeDomain, EdgeRule, FunctionInstance, ListQuery, Page};
 
 use crate::sql::{Query, Tx, q};
-use crate::sql_store::{Filter, Record, SqlStore, is_foreign_key_violation, json, text_filter, touched_one};
+use crate::sql_store::{
+    Filter, Record, SqlStore, is_foreign_key_violation, json, text_filter, touched_one,
+};
 use crate::store::EdgeScope;
 use crate::{StoreError, StoreResult};
 
@@ -218,8 +220,10 @@ impl SqlStore {
         instance: &FunctionInstance,
     ) -> StoreResult<FunctionInstance> {
         let mut tx = self.db.begin_write().await?;
-        let insert = q("INSERT INTO edge_instances (application_id, function_id, name, data) \
-                        VALUES ($1, $2, $3, $4) RETURNING id")
+        let insert = q(
+            "INSERT INTO edge_instances (application_id, function_id, name, data) \
+                        VALUES ($1, $2, $3, $4) RETURNING id",
+        )
         .int(key(instance.edge_application_id))
         .text(&instance.function_id)
         .text(&instance.name)
@@ -255,7 +259,10 @@ impl SqlStore {
         application_id: u64,
         query: &ListQuery,
     ) -> StoreResult<Page<FunctionInstance>> {
-        let filter = ("application_id", crate::sql::Arg::Int(Some(key(application_id))));
+        let filter = (
+            "application_id",
+            crate::sql::Arg::Int(Some(key(application_id))),
+        );
         self.list(&[filter], true, query).await
     }
 
@@ -276,8 +283,10 @@ impl SqlStore {
     ) -> StoreResult<()> {
         let done = self
             .exec(
-                q("UPDATE edge_instances SET function_id = $1, name = $2, data = $3 \
-                   WHERE id = $4 AND application_id = $5")
+                q(
+                    "UPDATE edge_instances SET function_id = $1, name = $2, data = $3 \
+                   WHERE id = $4 AND application_id = $5",
+                )
                 .text(&instance.function_id)
                 .text(&instance.name)
                 .text(json(instance)?)
@@ -325,9 +334,11 @@ impl SqlStore {
     ) -> StoreResult<Vec<(String, u64)>> {
         let rows = self
             .rows(
-                q("SELECT i.function_id AS function_id, COUNT(*) AS n FROM edge_instances i \
+                q(
+                    "SELECT i.function_id AS function_id, COUNT(*) AS n FROM edge_instances i \
                    JOIN edge_applications a ON a.id = i.application_id \
-                   WHERE $1 IS NULL OR a.namespace_id = $1 GROUP BY i.function_id")
+                   WHERE $1 IS NULL OR a.namespace_id = $1 GROUP BY i.function_id",
+                )
                 .opt_text(namespace_id),
             )
             .await?;
@@ -359,8 +370,10 @@ impl SqlStore {
                 "the application already has {held} rules, the most it may have; delete one first"
             )));
         }
-        let insert = q("INSERT INTO edge_rules (application_id, position, name, data) \
-                        VALUES ($1, $2, $3, $4) RETURNING id")
+        let insert = q(
+            "INSERT INTO edge_rules (application_id, position, name, data) \
+                        VALUES ($1, $2, $3, $4) RETURNING id",
+        )
         .int(key(rule.edge_application_id))
         .int(i64::from(rule.order))
         .text(&rule.name)
@@ -438,8 +451,10 @@ impl SqlStore {
             domain_name: String::new(),
             ..domain.clone()
         };
-        let insert = q("INSERT INTO edge_domains (namespace_id, application_id, name, data) \
-                        VALUES ($1, $2, $3, $4) RETURNING id")
+        let insert = q(
+            "INSERT INTO edge_domains (namespace_id, application_id, name, data) \
+                        VALUES ($1, $2, $3, $4) RETURNING id",
+        )
         .text(&domain.namespace_id)
         .opt_int(domain.edge_application_id.map(key))
         .text(&domain.name)
@@ -481,8 +496,10 @@ impl SqlStore {
         };
         let done = tx
             .execute(
-                q("UPDATE edge_domains SET application_id = $1, name = $2, data = $3 \
-                   WHERE id = $4")
+                q(
+                    "UPDATE edge_domains SET application_id = $1, name = $2, data = $3 \
+                   WHERE id = $4",
+                )
                 .opt_int(domain.edge_application_id.map(key))
                 .text(&domain.name)
                 .text(json(&stored)?)
@@ -502,7 +519,8 @@ impl SqlStore {
     }
 
     pub(crate) async fn edge_all_domains(&self) -> StoreResult<Vec<EdgeDomain>> {
-        self.all(q("SELECT data FROM edge_domains ORDER BY id")).await
+        self.all(q("SELECT data FROM edge_domains ORDER BY id"))
+            .await
     }
 }
 

@@ -167,7 +167,9 @@ impl SqlStore {
             }
         }
         let format = self
-            .row(q("SELECT value FROM store_meta WHERE name = 'secrets_format'"))
+            .row(q(
+                "SELECT value FROM store_meta WHERE name = 'secrets_format'",
+            ))
             .await?;
         if let Some(format) = format
             && format.text("value")? == "plain"
@@ -179,8 +181,10 @@ impl SqlStore {
 
     async fn record_key(&self, id: u32, check: String) -> StoreResult<()> {
         self.exec(
-            q("INSERT INTO sealing_keys (id, check_value) VALUES ($1, $2) \
-               ON CONFLICT (id) DO UPDATE SET check_value = excluded.check_value")
+            q(
+                "INSERT INTO sealing_keys (id, check_value) VALUES ($1, $2) \
+               ON CONFLICT (id) DO UPDATE SET check_value = excluded.check_value",
+            )
             .int(i64::from(id))
             .text(check),
         )
@@ -222,12 +226,11 @@ impl SqlStore {
         }
         let owner = table.owner(id, number);
         let plain = open_map(&self.keyring, owner, values)?;
-        tx.execute(
-            q(table.update())
-                .text(id)
-                .int(number)
-                .text(seal_map(&self.keyring, owner, &plain)?),
-        )
+        tx.execute(q(table.update()).text(id).int(number).text(seal_map(
+            &self.keyring,
+            owner,
+            &plain,
+        )?))
         .await?;
         tx.commit().await?;
         Ok(true)

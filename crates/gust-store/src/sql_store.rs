@@ -309,7 +309,11 @@ impl Record for Execution {
         self.id.clone()
     }
     fn from_row(row: &Row) -> StoreResult<Self> {
-        crate::writer::stored_execution(row.text("id")?, row.text("function_id")?, row.text("data")?)
+        crate::writer::stored_execution(
+            row.text("id")?,
+            row.text("function_id")?,
+            row.text("data")?,
+        )
     }
 }
 
@@ -398,7 +402,12 @@ pub(crate) fn touched_one(rows: u64, kind: &'static str, id: &str) -> StoreResul
 
 impl SqlStore {
     /// Delete the row `id` of a table whose rows nothing else refers to.
-    async fn delete_row(&self, table: &'static str, kind: &'static str, id: &str) -> StoreResult<()> {
+    async fn delete_row(
+        &self,
+        table: &'static str,
+        kind: &'static str,
+        id: &str,
+    ) -> StoreResult<()> {
         let done = self
             .exec(q(format!("DELETE FROM {table} WHERE id = $1")).text(id))
             .await?;
@@ -478,8 +487,10 @@ fn missing_version(alias: &Alias) -> impl FnOnce(StoreError) -> StoreError + '_ 
 
 async fn insert_trigger(exec: &mut dyn Exec, t: &FunctionTrigger) -> StoreResult<()> {
     exec.execute(
-        q("INSERT INTO triggers (id, namespace_id, function_id, kind, origin, data) \
-           VALUES ($1, $2, $3, $4, $5, $6)")
+        q(
+            "INSERT INTO triggers (id, namespace_id, function_id, kind, origin, data) \
+           VALUES ($1, $2, $3, $4, $5, $6)",
+        )
         .text(&t.id)
         .text(&t.namespace_id)
         .text(&t.function_id)
@@ -580,8 +591,10 @@ impl Store for SqlStore {
             ..f.clone()
         };
         tx.execute(
-            q("INSERT INTO functions (id, namespace_id, name, data, secrets, serial) \
-               VALUES ($1, $2, $3, $4, $5, $6)")
+            q(
+                "INSERT INTO functions (id, namespace_id, name, data, secrets, serial) \
+               VALUES ($1, $2, $3, $4, $5, $6)",
+            )
             .text(&f.id)
             .text(&f.namespace_id)
             .text(&f.name)
@@ -1061,8 +1074,10 @@ impl Store for SqlStore {
             )));
         }
         tx.execute(
-            q("INSERT INTO domains (id, hostname, namespace_id, function_id, data) \
-               VALUES ($1, $2, $3, $4, $5)")
+            q(
+                "INSERT INTO domains (id, hostname, namespace_id, function_id, data) \
+               VALUES ($1, $2, $3, $4, $5)",
+            )
             .text(&d.id)
             .text(&d.hostname)
             .text(&d.namespace_id)
@@ -1122,9 +1137,11 @@ impl Store for SqlStore {
         // function's row of `version_numbers` (PostgreSQL) before it counts.
         let latest = tx
             .int(
-                q("INSERT INTO version_numbers (function_id, latest) VALUES ($1, 1) \
+                q(
+                    "INSERT INTO version_numbers (function_id, latest) VALUES ($1, 1) \
                    ON CONFLICT (function_id) DO UPDATE SET latest = version_numbers.latest + 1 \
-                   RETURNING latest")
+                   RETURNING latest",
+                )
                 .text(function_id),
             )
             .await
@@ -1193,8 +1210,10 @@ impl Store for SqlStore {
         let mut tx = self.db.begin_write().await?;
         let pointing = tx
             .fetch_optional(
-                q("SELECT name FROM aliases WHERE function_id = $1 AND version = $2 \
-                   ORDER BY name LIMIT 1")
+                q(
+                    "SELECT name FROM aliases WHERE function_id = $1 AND version = $2 \
+                   ORDER BY name LIMIT 1",
+                )
                 .text(function_id)
                 .int(i64::from(number)),
             )
@@ -1223,8 +1242,10 @@ impl Store for SqlStore {
     ) -> StoreResult<Vec<u32>> {
         let rows = self
             .rows(
-                q("SELECT number FROM versions WHERE function_id = $1 AND deployment_id = $2 \
-                   ORDER BY number")
+                q(
+                    "SELECT number FROM versions WHERE function_id = $1 AND deployment_id = $2 \
+                   ORDER BY number",
+                )
                 .text(function_id)
                 .text(deployment_id),
             )
@@ -1240,8 +1261,10 @@ impl Store for SqlStore {
 
     async fn create_alias(&self, alias: &Alias) -> StoreResult<()> {
         self.exec(
-            q("INSERT INTO aliases (id, namespace_id, name, function_id, version, data) \
-               VALUES ($1, $2, $3, $4, $5, $6)")
+            q(
+                "INSERT INTO aliases (id, namespace_id, name, function_id, version, data) \
+               VALUES ($1, $2, $3, $4, $5, $6)",
+            )
             .text(&alias.id)
             .text(&alias.namespace_id)
             .text(&alias.name)

@@ -11,12 +11,12 @@ use sqlx::sqlite::{
     SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions, SqliteSynchronous,
 };
 
+use crate::StoreResult;
 use crate::seal::Keyring;
-use crate::sql::{Backend, Dialect, Exec, Query, Row, Tx, Value, sqlx_exec};
+use crate::sql::{Backend, Dialect, Exec, Tx, Value, sqlx_exec};
 use crate::sql_store::SqlStore;
 use crate::store::{DatabaseSize, ExecutionWriter};
 use crate::writer::SqliteExecutionWriter;
-use crate::StoreResult;
 
 static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations");
 
@@ -109,21 +109,7 @@ struct Scrubbing {
     connection: sqlx::pool::PoolConnection<Sqlite>,
 }
 
-#[async_trait]
-impl Exec for Scrubbing {
-    async fn execute(&mut self, query: Query<'_>) -> StoreResult<u64> {
-        let done = bind(sqlx::query(&query.sql), &query.args)
-            .execute(&mut *self.connection)
-            .await?;
-        Ok(done.rows_affected())
-    }
-
-    async fn fetch_all(&mut self, query: Query<'_>) -> StoreResult<Vec<Row>> {
-        rows(bind(sqlx::query(&query.sql), &query.args)
-            .fetch_all(&mut *self.connection)
-            .await?)
-    }
-}
+sqlx_exec!(@exec Scrubbing, this => &mut *this.connection);
 
 #[async_trait]
 impl Tx for Scrubbing {

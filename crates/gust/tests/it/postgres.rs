@@ -38,7 +38,10 @@ async fn a_server_on_postgres_keeps_functions_and_executions_across_a_restart() 
             .text()
             .await
             .unwrap();
-        assert_eq!(body, format!("hello from gust\nmethod: GET\npath: {path}\n"));
+        assert_eq!(
+            body,
+            format!("hello from gust\nmethod: GET\npath: {path}\n")
+        );
     }
     let executions = client
         .list_executions("default", "hello", &[])
@@ -100,5 +103,8 @@ async fn a_server_on_postgres_keeps_functions_and_executions_across_a_restart() 
         .lines()
         .find(|line| line.starts_with("postgresql"))
         .unwrap_or_else(|| panic!("no store line:\n{stdout}"));
-    assert!(line.contains(" ok ") && line.contains("PostgreSQL 15"), "{line}");
+    assert!(
+        line.contains(" ok ") && line.contains("PostgreSQL 15"),
+        "{line}"
+    );
 }
