@@ -94,7 +94,7 @@ pub async fn measure(
     })
 }
 
-async fn submit(
+pub(crate) async fn submit(
     addr: SocketAddr,
     conns: usize,
     warmup: Duration,

@@ -10,6 +10,7 @@ mod dialect_run;
 mod disk;
 mod gust;
 mod load;
+mod pg;
 mod process_run;
 mod raw_server;
 mod records;
@@ -123,6 +124,14 @@ enum Cmd {
         #[arg(long, default_value_t = 50)]
         samples: usize,
     },
+    /// A node over PostgreSQL against one over SQLite, on a PostgreSQL server of its own:
+    /// the Wasm hello, windows alternating, then async accepts on each.
+    Postgres {
+        #[arg(long, default_value_t = 7)]
+        rounds: usize,
+        #[arg(long, default_value_t = 64)]
+        concurrency: usize,
+    },
     /// This build against another build of Gust in one run: Wasm, Node and Python hellos on a
     /// server of each, each against its raw server, windows rotating round after round.
     Versus {
@@ -199,6 +208,18 @@ fn main() -> ExitCode {
             &cli,
             versus::Options {
                 baseline: baseline.clone(),
+                rounds,
+                conns: concurrency,
+                warmup: cli.warmup,
+                duration: cli.duration,
+            },
+        )),
+        Some(Cmd::Postgres {
+            rounds,
+            concurrency,
+        }) => rt.block_on(postgres(
+            &cli,
+            pg::Options {
                 rounds,
                 conns: concurrency,
                 warmup: cli.warmup,
@@ -288,6 +309,17 @@ async fn records(cli: &Cli, options: records::Options) -> anyhow::Result<()> {
     let tmp = scratch()?;
     let mut servers = Vec::new();
     let result = records::run(&bin, wasm, tmp.path(), &options, &mut servers).await;
+    for server in servers {
+        let _ = server.shutdown().await;
+    }
+    result
+}
+
+async fn postgres(cli: &Cli, options: pg::Options) -> anyhow::Result<()> {
+    let (bin, wasm) = gust_inputs(cli)?;
+    let tmp = scratch()?;
+    let mut servers = Vec::new();
+    let result = pg::run(&bin, wasm, tmp.path(), &options, &mut servers).await;
     for server in servers {
         let _ = server.shutdown().await;
     }

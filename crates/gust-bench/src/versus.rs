@@ -193,7 +193,7 @@ async fn deploy(api: &Api, wasm: Bytes, server: &mut ServerProcess) -> anyhow::R
 }
 
 /// The median; of an even count the lower one (a claim errs on the modest side).
-fn median(mut values: Vec<f64>) -> f64 {
+pub(crate) fn median(mut values: Vec<f64>) -> f64 {
     values.sort_by(f64::total_cmp);
     values
         .get(values.len().saturating_sub(1) / 2)

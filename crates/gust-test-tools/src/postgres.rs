@@ -76,6 +76,11 @@ impl Postgres {
         self.port
     }
 
+    /// The postmaster's pid (its backends are its children).
+    pub fn pid(&self) -> u32 {
+        self.child.id()
+    }
+
     /// The server's data dir (owned by the server's user), for tests that read its files.
     pub fn data_dir(&self) -> PathBuf {
         self._dir.path().join("data")
