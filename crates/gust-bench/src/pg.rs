@@ -63,6 +63,8 @@ pub async fn run(
     let shape = RequestShape::get(&gust::function_path("hello"));
     let mut rates: [Vec<f64>; 2] = Default::default();
     let mut cpu_us: [Vec<f64>; 2] = Default::default();
+    // Of the PostgreSQL node's: what its database server used.
+    let mut db_us = Vec::new();
     for round in 0..options.rounds {
         for turn in 0..2 {
             let which = (round + turn) % 2;
@@ -74,9 +76,9 @@ pub async fn run(
                 LABELS[which]
             );
             // The PostgreSQL node's CPU includes its database server's.
-            let db = (which == 1).then_some(postgres.pid());
-            let tree = || cpu::tree_cpu_us(*pid) + db.map_or(0, cpu::tree_cpu_us);
-            let before = tree();
+            let db = || (which == 1).then(|| cpu::tree_cpu_us(postgres.pid()));
+            let tree = || cpu::tree_cpu_us(*pid) + db().unwrap_or(0);
+            let (before, db_before) = (tree(), db());
             let stats: Stats = load::load(
                 *addr,
                 &shape,
@@ -88,8 +90,12 @@ pub async fn run(
             if stats.errors > 0 {
                 anyhow::bail!("{}: {} request(s) failed", LABELS[which], stats.errors);
             }
+            let requests = stats.requests_with_warmup.max(1) as f64;
             let used = tree().saturating_sub(before) as f64;
-            cpu_us[which].push(used / stats.requests_with_warmup.max(1) as f64);
+            cpu_us[which].push(used / requests);
+            if let (Some(after), Some(before)) = (db(), db_before) {
+                db_us.push(after.saturating_sub(before) as f64 / requests);
+            }
             rates[which].push(stats.req_per_s());
         }
     }
@@ -130,8 +136,8 @@ pub async fn run(
         options.conns, options.rounds, options.duration
     );
     println!(
-        "{:<22} {:>10} {:>10} {:>9} {:>9} {:>9}",
-        "", "sqlite", "postgres", "pg/sqlite", "µs sqlite", "µs pg"
+        "{:<22} {:>10} {:>10} {:>9} {:>9} {:>9} {:>9}",
+        "", "sqlite", "postgres", "pg/sqlite", "µs sqlite", "µs pg", "µs pg db"
     );
     let ratios: Vec<f64> = rates[1]
         .iter()
@@ -139,13 +145,14 @@ pub async fn run(
         .map(|(pg, sqlite)| pg / sqlite)
         .collect();
     println!(
-        "{:<22} {:>10.0} {:>10.0} {:>9.3} {:>9.1} {:>9.1}",
+        "{:<22} {:>10.0} {:>10.0} {:>9.3} {:>9.1} {:>9.1} {:>9.1}",
         "wasm hello req/s",
         median(rates[0].clone()),
         median(rates[1].clone()),
         median(ratios),
         median(cpu_us[0].clone()),
         median(cpu_us[1].clone()),
+        median(db_us),
     );
     println!(
         "{:<22} {:>10.0} {:>10.0} {:>9.3}",
@@ -155,8 +162,8 @@ pub async fn run(
         accepted[1] / accepted[0]
     );
     println!(
-        "(µs: CPU per request of the Gust server, and on PostgreSQL of its server too; \
-         median of the windows)"
+        "(µs: CPU per request of the Gust server, and on PostgreSQL of its server too, that \
+         part alone in `µs pg db`; medians of the windows)"
     );
     Ok(())
 }

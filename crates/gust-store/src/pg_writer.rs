@@ -18,7 +18,7 @@ use sqlx::{Connection, Row};
 
 use crate::sql_store::{DELETE_FINISHED_BEFORE, RETENTION_BOUNDARY, prune_before};
 use crate::store::ExecutionWriter;
-use crate::writer::stored_execution;
+use crate::writer::{RETENTION_STEP, stored_execution};
 use crate::{StoreError, StoreResult};
 
 const INSERT: &str = "INSERT INTO executions \
@@ -32,9 +32,6 @@ const UPSERT: &str = "ON CONFLICT (function_id, id) DO UPDATE SET \
      seq = nextval('executions_seq_seq'), status = excluded.status, \
      trigger = excluded.trigger, data = excluded.data, \
      idempotency_key = excluded.idempotency_key, dead_letter = excluded.dead_letter";
-
-/// Executions deleted per statement while pruning a function to its retention.
-const RETENTION_STEP: i64 = 2_000;
 
 pub struct PgExecutionWriter {
     /// Drives the connection; shut down in the background on drop, which may happen on a

@@ -42,7 +42,7 @@ const LIMITED_CHUNK: usize = 1024 * 1024;
 /// Executions deleted per statement while pruning to the budget.
 const PRUNE_STEP: i64 = 256;
 /// Executions deleted per statement while pruning a function to its retention.
-const RETENTION_STEP: i64 = 2_000;
+pub(crate) const RETENTION_STEP: i64 = 2_000;
 
 impl SqliteExecutionWriter {
     /// A connection to the database at `path`, which [`SqliteStore::open`](crate::SqliteStore)

@@ -149,7 +149,7 @@ fn start_server(
     let mut child = command
         .spawn()
         .map_err(|e| format!("cannot run {}/postgres: {e}", BIN))?;
-    scratch::watch_process(child.id());
+    scratch::watch_process_stopped_by(child.id(), Signal::QUIT);
     let deadline = Instant::now() + START_TIMEOUT;
     loop {
         // The postmaster writes `ready` as the last line of its pid file once it accepts

@@ -9,14 +9,16 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Mutex, Once};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
-use rustix::process::{Pid, Signal, kill_process};
+pub use rustix::process::Signal;
+use rustix::process::{Pid, kill_process};
 use signal_hook::consts::{SIGHUP, SIGINT, SIGTERM};
 
 /// What a signal must clean up.
 #[derive(Default)]
 struct Registry {
     dirs: Vec<PathBuf>,
-    pids: Vec<u32>,
+    /// Each with the signal that asks it to stop.
+    pids: Vec<(u32, Signal)>,
 }
 
 static REGISTRY: Mutex<Registry> = Mutex::new(Registry {
@@ -68,15 +70,22 @@ impl Drop for ScratchDir {
     }
 }
 
-/// A process to stop before scratch dirs are removed on a signal: it may be writing in one.
+/// A process to stop (SIGTERM) before scratch dirs are removed on a signal: it may be writing
+/// in one.
 pub fn watch_process(pid: u32) {
+    watch_process_stopped_by(pid, Signal::TERM);
+}
+
+/// As [`watch_process`], for a process that `signal` stops (PostgreSQL's SIGTERM waits for its
+/// clients to leave; its SIGQUIT does not).
+pub fn watch_process_stopped_by(pid: u32, signal: Signal) {
     install_handler();
-    registry().pids.push(pid);
+    registry().pids.push((pid, signal));
 }
 
 /// The process has ended (or was stopped by its owner): forget it.
 pub fn unwatch_process(pid: u32) {
-    registry().pids.retain(|p| *p != pid);
+    registry().pids.retain(|(p, _)| *p != pid);
 }
 
 /// Listens for the stopping signals on a thread of its own (signal-hook's iterator: no work
@@ -97,7 +106,7 @@ fn install_handler() {
     });
 }
 
-/// Stop the watched processes (SIGTERM, up to 5 s, then SIGKILL), then remove every dir.
+/// Stop the watched processes (their signal, up to 5 s, then SIGKILL), then remove every dir.
 fn clean_up() {
     let (dirs, pids) = {
         let mut registry = registry();
@@ -106,13 +115,14 @@ fn clean_up() {
             std::mem::take(&mut registry.pids),
         )
     };
-    let pids: Vec<Pid> = pids
+    let pids: Vec<(Pid, Signal)> = pids
         .into_iter()
-        .filter_map(|pid| Pid::from_raw(pid as i32))
+        .filter_map(|(pid, signal)| Some((Pid::from_raw(pid as i32)?, signal)))
         .collect();
-    for pid in &pids {
-        let _ = kill_process(*pid, Signal::TERM);
+    for (pid, signal) in &pids {
+        let _ = kill_process(*pid, *signal);
     }
+    let pids: Vec<Pid> = pids.into_iter().map(|(pid, _)| pid).collect();
     let deadline = Instant::now() + Duration::from_secs(5);
     while pids
         .iter()
