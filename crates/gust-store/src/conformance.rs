@@ -17,7 +17,9 @@ use gust_core::{
     TriggerSpec, VersionSpec, Webhook, WebhookSpec, execution::RecordedBody,
 };
 
-use crate::{DomainScope, EdgeScope, ExecutionFilter, Store, StoreError, StoreResult};
+use crate::{
+    ConsoleSession, DomainScope, EdgeScope, ExecutionFilter, Store, StoreError, StoreResult,
+};
 
 /// One `#[tokio::test]` per conformance case. `$open` names an async fn that returns
 /// `(store, guard)`: a store holding nothing yet (anything that derefs to `dyn Store`), and
@@ -72,6 +74,7 @@ macro_rules! conformance_tests {
             edge_resources_are_numbered_and_checked,
             deleting_an_edge_application_takes_its_instances_and_rules_and_unbinds_its_domains,
             token_use_is_recorded_and_only_moves_forward,
+            console_sessions_are_read_pruned_and_go_with_their_token,
             secrets_read_back_through_a_key_rotation,
             a_rotation_is_finished_only_by_retiring_the_old_keys,
             the_audit_log_lists_newest_first_filtered_and_paged,
@@ -769,6 +772,60 @@ pub async fn token_use_is_recorded_and_only_moves_forward(store: &dyn Store) {
     );
     let (listed, _) = &store.all_tokens().await.unwrap()[0];
     assert_eq!(listed.last_used_at, Some(later));
+}
+
+pub async fn console_sessions_are_read_pruned_and_go_with_their_token(store: &dyn Store) {
+    let t = token("console");
+    store.create_token(&t, "hash-console").await.unwrap();
+    let session = |hash: &str, minutes: i64| ConsoleSession {
+        id_hash: hash.into(),
+        token_id: t.id.clone(),
+        created_at: base_time(),
+        expires_at: base_time() + Duration::minutes(minutes),
+    };
+    let short = session("session-short", 5);
+    let long = session("session-long", 60);
+    store.create_console_session(&short).await.unwrap();
+    store.create_console_session(&long).await.unwrap();
+    assert_eq!(
+        store.get_console_session("session-short").await.unwrap(),
+        short
+    );
+    assert!(matches!(
+        store.get_console_session("session-none").await,
+        Err(StoreError::NotFound { .. })
+    ));
+    assert!(matches!(
+        store
+            .create_console_session(&ConsoleSession {
+                token_id: "no-such-token".into(),
+                ..session("session-orphan", 5)
+            })
+            .await,
+        Err(StoreError::NotFound { kind: "token", .. })
+    ));
+
+    let pruned = store
+        .prune_console_sessions(base_time() + Duration::minutes(5))
+        .await
+        .unwrap();
+    assert_eq!(pruned, 1, "a session ends at its expiry");
+    assert!(store.get_console_session("session-short").await.is_err());
+    assert_eq!(
+        store.get_console_session("session-long").await.unwrap(),
+        long
+    );
+
+    store.delete_console_session("session-long").await.unwrap();
+    store.delete_console_session("session-long").await.unwrap();
+    assert!(store.get_console_session("session-long").await.is_err());
+
+    store.create_console_session(&long).await.unwrap();
+    store.delete_token(&t.id).await.unwrap();
+    assert!(
+        store.get_console_session("session-long").await.is_err(),
+        "revoking a token ends its sessions"
+    );
 }
 
 // Sealed secrets.

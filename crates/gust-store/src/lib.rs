@@ -13,6 +13,7 @@ mod error;
 pub mod seal;
 mod sqlite;
 mod sqlite_audit;
+mod sqlite_console;
 mod sqlite_edge;
 mod sqlite_sealed;
 mod store;
@@ -22,5 +23,7 @@ pub use blob::{BlobStore, BlobWriter, StoredBlob};
 pub use error::{StoreError, StoreResult};
 pub use seal::{Keyring, MasterKey};
 pub use sqlite::SqliteStore;
-pub use store::{DatabaseSize, DomainScope, EdgeScope, ExecutionFilter, ExecutionWriter, Store};
+pub use store::{
+    ConsoleSession, DatabaseSize, DomainScope, EdgeScope, ExecutionFilter, ExecutionWriter, Store,
+};
 pub use writer::SqliteExecutionWriter;

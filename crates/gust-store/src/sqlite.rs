@@ -21,7 +21,9 @@ use sqlx::{QueryBuilder, Row, Sqlite};
 
 use crate::seal::{Keyring, MasterKey, SecretOwner};
 use crate::sqlite_sealed::{open_map, seal_map};
-use crate::store::{DatabaseSize, DomainScope, EdgeScope, ExecutionFilter, ExecutionWriter, Store};
+use crate::store::{
+    ConsoleSession, DatabaseSize, DomainScope, EdgeScope, ExecutionFilter, ExecutionWriter, Store,
+};
 use crate::writer::SqliteExecutionWriter;
 use crate::{StoreError, StoreResult};
 
@@ -1592,5 +1594,21 @@ impl Store for SqliteStore {
 
     async fn list_audit(&self, query: &AuditQuery) -> StoreResult<Page<AuditEntry>> {
         self.audit_list(query).await
+    }
+
+    async fn create_console_session(&self, session: &ConsoleSession) -> StoreResult<()> {
+        self.console_session_create(session).await
+    }
+
+    async fn get_console_session(&self, id_hash: &str) -> StoreResult<ConsoleSession> {
+        self.console_session_get(id_hash).await
+    }
+
+    async fn delete_console_session(&self, id_hash: &str) -> StoreResult<()> {
+        self.console_session_delete(id_hash).await
+    }
+
+    async fn prune_console_sessions(&self, now: DateTime<Utc>) -> StoreResult<u64> {
+        self.console_sessions_prune(now).await
     }
 }

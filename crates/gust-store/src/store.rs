@@ -43,6 +43,16 @@ pub struct ExecutionFilter {
     pub dead_letter: Option<bool>,
 }
 
+/// A signed-in browser session of the console, as stored: the sha256 of its id (never the id),
+/// the token it acts as, and its lifetime.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ConsoleSession {
+    pub id_hash: String,
+    pub token_id: String,
+    pub created_at: DateTime<Utc>,
+    pub expires_at: DateTime<Utc>,
+}
+
 /// Which custom domains a list holds: those of one function, of one namespace, or all.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum DomainScope<'a> {
@@ -347,6 +357,15 @@ pub trait Store: Send + Sync + 'static {
     async fn append_audit(&self, entries: &[AuditEntry]) -> StoreResult<()>;
     /// Newest first, filtered and paged by `query` (validated by the caller).
     async fn list_audit(&self, query: &AuditQuery) -> StoreResult<Page<AuditEntry>>;
+
+    // Console sessions, by the sha256 of their id; deleting their token deletes them.
+    async fn create_console_session(&self, session: &ConsoleSession) -> StoreResult<()>;
+    /// The session whose id hashes to `id_hash`, expired or not (`NotFound`: none).
+    async fn get_console_session(&self, id_hash: &str) -> StoreResult<ConsoleSession>;
+    /// Delete a session; deleting one that is not there is no error (sign-out twice).
+    async fn delete_console_session(&self, id_hash: &str) -> StoreResult<()>;
+    /// Delete the sessions that ended before `now`; returns how many.
+    async fn prune_console_sessions(&self, now: DateTime<Utc>) -> StoreResult<u64>;
 }
 
 /// Writes execution records: one per invocation, so the hottest writes there are. Synchronous,

@@ -16,6 +16,7 @@ mod functions;
 mod instances;
 mod logs;
 mod namespaces;
+mod sessions;
 mod signed;
 mod tokens;
 mod triggers;
@@ -30,6 +31,7 @@ pub use events::Published;
 pub use executions::{Executed, ExecutionFilter, ExecutionInput};
 pub use instances::{Detached, Instance, Instances, ScaleInput, ScaledInstances};
 pub use logs::{ExecutionOutput, FunctionLogs, LogEvent};
+pub use sessions::OpenedSession;
 pub use signed::{CONTENT_LENGTH, NO_CODE, SignedUrl};
 pub use webhooks::WEBHOOK_ID_HEADER;
 
