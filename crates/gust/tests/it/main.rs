@@ -9,6 +9,7 @@ mod auth;
 mod azion;
 mod bad_input;
 mod cli;
+mod console;
 mod contracts;
 mod crash;
 mod domains;
