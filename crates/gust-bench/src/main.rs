@@ -15,6 +15,7 @@ mod raw_server;
 mod records;
 mod report;
 mod tls;
+mod versus;
 
 use std::path::{Path, PathBuf};
 use std::process::{ExitCode, Stdio};
@@ -122,6 +123,17 @@ enum Cmd {
         #[arg(long, default_value_t = 50)]
         samples: usize,
     },
+    /// This build against another build of Gust in one run: Wasm, Node and Python hellos on a
+    /// server of each, each against its raw server, windows rotating round after round.
+    Versus {
+        /// The other build's `gust` binary.
+        #[arg(long)]
+        baseline: PathBuf,
+        #[arg(long, default_value_t = 7)]
+        rounds: usize,
+        #[arg(long, default_value_t = 64)]
+        concurrency: usize,
+    },
 }
 
 fn main() -> ExitCode {
@@ -177,6 +189,20 @@ fn main() -> ExitCode {
                 duration: run_for,
                 window,
                 connections: concurrency,
+            },
+        )),
+        Some(Cmd::Versus {
+            ref baseline,
+            rounds,
+            concurrency,
+        }) => rt.block_on(versus(
+            &cli,
+            versus::Options {
+                baseline: baseline.clone(),
+                rounds,
+                conns: concurrency,
+                warmup: cli.warmup,
+                duration: cli.duration,
             },
         )),
         None => rt.block_on(bench(&cli)),
@@ -262,6 +288,23 @@ async fn records(cli: &Cli, options: records::Options) -> anyhow::Result<()> {
     let tmp = scratch()?;
     let mut servers = Vec::new();
     let result = records::run(&bin, wasm, tmp.path(), &options, &mut servers).await;
+    for server in servers {
+        let _ = server.shutdown().await;
+    }
+    result
+}
+
+async fn versus(cli: &Cli, options: versus::Options) -> anyhow::Result<()> {
+    let (bin, wasm) = gust_inputs(cli)?;
+    if !options.baseline.is_file() {
+        bail!(
+            "--baseline: no gust binary at {}",
+            options.baseline.display()
+        );
+    }
+    let tmp = scratch()?;
+    let mut servers = Vec::new();
+    let result = versus::run(&bin, wasm, tmp.path(), &options, &mut servers).await;
     for server in servers {
         let _ = server.shutdown().await;
     }

@@ -23,15 +23,15 @@ use crate::load::{self, RequestShape, Stats};
 
 /// Requests the one Gust worker may hold at once: as many as the load has connections, which
 /// the raw server, one process too, also holds at once.
-const CONCURRENCY: u32 = 64;
+pub(crate) const CONCURRENCY: u32 = 64;
 /// Pause between cold-start rounds, so the pre-started interpreters are back.
 const COLD_PAUSE: Duration = Duration::from_millis(300);
 
 pub(crate) const PY_HANDLER: &str = "def handle(event, context):\n    return {'statusCode': 200, 'headers': {'content-type': 'text/plain'}, 'body': 'hello'}\n";
-const NODE_HANDLER: &str = "exports.handle = () => ({ statusCode: 200, headers: { 'content-type': 'text/plain' }, body: 'hello' });\n";
+pub(crate) const NODE_HANDLER: &str = "exports.handle = () => ({ statusCode: 200, headers: { 'content-type': 'text/plain' }, body: 'hello' });\n";
 
 /// The same handler behind a minimal asyncio HTTP/1.1 server.
-const RAW_ASYNCIO: &str = r#"
+pub(crate) const RAW_ASYNCIO: &str = r#"
 import asyncio
 def handle(event, context):
     return {'statusCode': 200, 'headers': {'content-type': 'text/plain'}, 'body': 'hello'}
@@ -80,7 +80,7 @@ server.serve_forever()
 "#;
 
 /// The same handler behind Node's plain `http`.
-const RAW_NODE: &str = r#"
+pub(crate) const RAW_NODE: &str = r#"
 const handle = () => ({ statusCode: 200, headers: { 'content-type': 'text/plain' }, body: 'hello' });
 const server = require('http').createServer((req, res) => {
   const result = handle({ httpMethod: req.method, path: req.url, headers: req.headers, body: '' });
@@ -384,7 +384,7 @@ pub async fn measure(
 }
 
 /// The interpreter itself, not the pyenv shim in front of it (~100 ms a start).
-async fn real_python() -> anyhow::Result<String> {
+pub(crate) async fn real_python() -> anyhow::Result<String> {
     let output = Command::new("python3")
         .args(["-c", "import sys; print(sys.executable)"])
         .output()

@@ -27,7 +27,7 @@ use std::sync::Arc;
 use std::thread::Thread;
 use std::time::{Duration, Instant};
 
-use gust_core::Execution;
+use gust_core::{Execution, ExecutionRetention};
 use gust_store::{ExecutionWriter, StoreError};
 use tokio::sync::{OwnedSemaphorePermit, Semaphore, mpsc, oneshot};
 
@@ -60,6 +60,8 @@ enum Message {
     RecordLater(Box<dyn FnOnce() -> Execution + Send>),
     Insert(Box<Execution>, oneshot::Sender<Inserted>),
     Flush(oneshot::Sender<()>),
+    /// A function's executions past its retention, deleted after the batch it rides with.
+    Prune(String, ExecutionRetention),
 }
 
 /// A message, with the place its record held if it took one (given back when the writer
@@ -149,6 +151,13 @@ impl Recorder {
         done.await.map_err(|_| closed())?
     }
 
+    /// Prune a function's finished executions past `retention`, on the writer's thread after
+    /// the records queued before: it holds the database's write lock anyway, and its
+    /// connection's cache holds the rows just written. Nobody waits for it.
+    pub fn prune(&self, function_id: String, retention: ExecutionRetention) {
+        send(&self.tx, Message::Prune(function_id, retention), None);
+    }
+
     /// Wait until every record queued before this call is in the store.
     pub async fn flush(&self) {
         let (ack, done) = oneshot::channel();
@@ -197,6 +206,7 @@ struct Batch {
     inserts: Vec<Execution>,
     insert_acks: Vec<oneshot::Sender<Inserted>>,
     flush_acks: Vec<oneshot::Sender<()>>,
+    prunes: Vec<(String, ExecutionRetention)>,
 }
 
 impl Batch {
@@ -210,6 +220,11 @@ impl Batch {
                 self.insert_acks.push(ack);
             }
             Message::Flush(ack) => self.flush_acks.push(ack),
+            Message::Prune(function_id, retention) => {
+                if !self.prunes.iter().any(|(id, _)| *id == function_id) {
+                    self.prunes.push((function_id, retention));
+                }
+            }
         }
     }
 
@@ -223,6 +238,7 @@ impl Batch {
         self.inserts.clear();
         self.insert_acks.clear();
         self.flush_acks.clear();
+        self.prunes.clear();
     }
 
     /// Someone is waiting on this batch: write it now.
@@ -311,6 +327,16 @@ fn write(
             }
         }
     }
+    if !batch.prunes.is_empty() {
+        let started = std::time::Instant::now();
+        let now = gust_core::now();
+        for (function_id, retention) in batch.prunes.drain(..) {
+            if let Err(e) = writer.prune(&function_id, &retention, now) {
+                tracing::warn!(function = %function_id, error = %e, "pruning executions failed");
+            }
+        }
+        metrics.observe_store("prune_executions", started.elapsed());
+    }
     for ack in batch.flush_acks.drain(..) {
         let _ = ack.send(());
     }
@@ -363,6 +389,17 @@ mod tests {
             self.pass(batch);
             Ok(batch.iter().map(|e| (e.clone(), true)).collect())
         }
+
+        fn prune(
+            &mut self,
+            function_id: &str,
+            _: &ExecutionRetention,
+            _: chrono::DateTime<chrono::Utc>,
+        ) -> StoreResult<u64> {
+            let mut written = self.0.written.lock().unwrap();
+            written.push(format!("prune {function_id}"));
+            Ok(0)
+        }
     }
 
     fn recorder(capacity: usize) -> (Recorder, Arc<Shared>) {
@@ -401,6 +438,18 @@ mod tests {
         let (stored, new) = recorder.insert(execution("d")).await.unwrap();
         assert_eq!((stored.id.as_str(), new), ("d", true));
         assert_eq!(written(&shared), ["a", "b", "c", "d"]);
+    }
+
+    #[tokio::test]
+    async fn a_prune_runs_after_the_records_sent_before_it_once_per_batch() {
+        let (recorder, shared) = recorder(16);
+        let retention = ExecutionRetention::default();
+        recorder.record(execution("a"));
+        recorder.prune("f".into(), retention.clone());
+        recorder.prune("f".into(), retention.clone());
+        recorder.prune("g".into(), retention);
+        recorder.flush().await;
+        assert_eq!(written(&shared), ["a", "prune f", "prune g"]);
     }
 
     #[tokio::test]

@@ -69,6 +69,7 @@ macro_rules! conformance_tests {
             pruning_drops_finished_executions_past_the_age_limit,
             pruning_keeps_only_the_newest_finished_executions,
             a_backlog_larger_than_a_pruning_batch_is_pruned_whole,
+            the_execution_writer_prunes_a_function_as_the_store_does,
             at_the_size_ceiling_the_oldest_finished_executions_go_first,
             function_serials_are_given_in_order_and_never_again,
             edge_resources_are_numbered_and_checked,
@@ -1908,6 +1909,51 @@ pub async fn at_the_size_ceiling_the_oldest_finished_executions_go_first(store: 
     assert!(after.free > before.free, "{before:?} then {after:?}");
     // Asking for more than there is takes what is finished, and no more.
     assert_eq!(store.prune_oldest_executions(10_000).await.unwrap(), 500);
+}
+
+/// The execution writer's pruning (between its batches) keeps what the store's keeps: the
+/// newest `max_count`, unfinished ones never pruned, other functions untouched, a backlog of
+/// several statements gone whole.
+pub async fn the_execution_writer_prunes_a_function_as_the_store_does(store: &dyn Store) {
+    let ns = created_namespace(store, "shop").await;
+    let f = created_function(store, &ns, "checkout").await;
+    let g = created_function(store, &ns, "refund").await;
+    let now = base_time() + Duration::days(1);
+    let at = |i| base_time() + Duration::milliseconds(i);
+    let finished: Vec<Execution> = (0..4_500).map(|i| completed_run(&f, at(i), 1)).collect();
+    let waiting = execution(&f, at(-10), 2, ExecutionStatus::Queued);
+    let theirs: Vec<Execution> = (0..5).map(|i| completed_run(&g, at(i), 4)).collect();
+    put(
+        store,
+        finished
+            .iter()
+            .chain([&waiting])
+            .chain(&theirs)
+            .cloned()
+            .collect(),
+    )
+    .await;
+    let ten = ExecutionRetention {
+        max_count: 10,
+        max_age_s: 30 * 86_400,
+    };
+    let mut writer = store.execution_writer().unwrap();
+    let f_id = f.id.clone();
+    let pruned = tokio::task::spawn_blocking(move || {
+        let first = writer.prune(&f_id, &ten, now).unwrap();
+        (first, writer.prune(&f_id, &ten, now).unwrap())
+    })
+    .await
+    .unwrap();
+    assert_eq!(pruned, (4_490, 0));
+    assert_eq!(
+        remaining_ids(store, &f).await,
+        sorted_ids(finished[4_490..].iter().chain([&waiting]).map(|e| &e.id))
+    );
+    assert_eq!(
+        remaining_ids(store, &g).await,
+        sorted_ids(theirs.iter().map(|e| &e.id))
+    );
 }
 
 pub async fn pruning_keeps_only_the_newest_finished_executions(store: &dyn Store) {

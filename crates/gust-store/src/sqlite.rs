@@ -40,6 +40,32 @@ pub struct SqliteStore {
 
 /// Finished executions: the queue and runs in progress own the others.
 const FINISHED: &str = "status NOT IN ('queued', 'running')";
+/// The id of a function's `?2 + 1`-th newest execution: where its retention by count starts
+/// pruning. Read from the `(function_id, id)` index alone, not the rows: queued and running
+/// executions count among the newest kept (and are never pruned themselves), which spares
+/// reading a row per execution kept each time a busy function is pruned.
+pub(crate) const RETENTION_BOUNDARY: &str =
+    "SELECT id FROM executions WHERE function_id = ?1 ORDER BY id DESC LIMIT 1 OFFSET ?2";
+/// Up to `?3` of a function's finished executions older than the id `?2`, oldest first.
+pub(crate) const DELETE_FINISHED_BEFORE: &str = "DELETE FROM executions WHERE seq IN \
+     (SELECT seq FROM executions WHERE function_id = ?1 AND id < ?2 \
+     AND status NOT IN ('queued', 'running') ORDER BY id LIMIT ?3)";
+
+/// Where pruning `retention` of a function starts: the older of the id of its `max_count`-th
+/// newest execution (`boundary`, none when it has fewer) and the oldest id its age limit keeps.
+pub(crate) fn prune_before(
+    boundary: Option<String>,
+    retention: &ExecutionRetention,
+    now: DateTime<Utc>,
+) -> String {
+    let cutoff =
+        gust_core::id::id_floor(now - chrono::Duration::seconds(retention.max_age_s.into()));
+    match boundary {
+        Some(boundary) if boundary > cutoff => boundary,
+        _ => cutoff,
+    }
+}
+
 /// Executions deleted per statement when pruning, and the pause between statements that lets
 /// the execution writer in.
 const PRUNE_BATCH: i64 = 2_000;
@@ -52,15 +78,12 @@ impl SqliteStore {
     async fn delete_finished_before(&self, function_id: &str, before: &str) -> StoreResult<u64> {
         let mut deleted = 0;
         loop {
-            let done = sqlx::query(&format!(
-                "DELETE FROM executions WHERE seq IN (SELECT seq FROM executions \
-                 WHERE function_id = ? AND {FINISHED} AND id < ? ORDER BY id LIMIT ?)"
-            ))
-            .bind(function_id)
-            .bind(before)
-            .bind(PRUNE_BATCH)
-            .execute(&self.pool)
-            .await?;
+            let done = sqlx::query(DELETE_FINISHED_BEFORE)
+                .bind(function_id)
+                .bind(before)
+                .bind(PRUNE_BATCH)
+                .execute(&self.pool)
+                .await?;
             deleted += done.rows_affected();
             if done.rows_affected() < PRUNE_BATCH as u64 {
                 return Ok(deleted);
@@ -900,23 +923,12 @@ impl Store for SqliteStore {
         retention: &ExecutionRetention,
         now: DateTime<Utc>,
     ) -> StoreResult<u64> {
-        let cutoff =
-            gust_core::id::id_floor(now - chrono::Duration::seconds(retention.max_age_s.into()));
-        // Beyond the newest `max_count` finished ones.
-        let boundary: Option<String> = sqlx::query_scalar(&format!(
-            "SELECT id FROM executions WHERE function_id = ? AND {FINISHED} \
-             ORDER BY id DESC LIMIT 1 OFFSET ?"
-        ))
-        .bind(function_id)
-        .bind(i64::from(retention.max_count) - 1)
-        .fetch_optional(&self.pool)
-        .await?;
-        // Older than the age limit, or than the oldest of those kept by count: whichever
-        // reaches further.
-        let before = match boundary {
-            Some(boundary) if boundary > cutoff => boundary,
-            _ => cutoff,
-        };
+        let boundary: Option<String> = sqlx::query_scalar(RETENTION_BOUNDARY)
+            .bind(function_id)
+            .bind(i64::from(retention.max_count) - 1)
+            .fetch_optional(&self.pool)
+            .await?;
+        let before = prune_before(boundary, retention, now);
         self.delete_finished_before(function_id, &before).await
     }
 

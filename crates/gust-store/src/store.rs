@@ -377,6 +377,16 @@ pub trait ExecutionWriter: Send {
     /// whose idempotency key its function already used is not written: the first execution
     /// with that key comes back instead, with `false`.
     fn insert(&mut self, batch: &[Execution]) -> StoreResult<Vec<(Execution, bool)>>;
+    /// Delete a function's finished executions past `retention` (as
+    /// [`Store::prune_executions`]) on the writer's own connection, between its batches:
+    /// a busy function is pruned as often as it writes, and on a connection whose cache holds
+    /// what it just wrote. Returns how many went.
+    fn prune(
+        &mut self,
+        function_id: &str,
+        retention: &gust_core::ExecutionRetention,
+        now: chrono::DateTime<chrono::Utc>,
+    ) -> StoreResult<u64>;
     /// Keep the database within `budget` bytes (0: no limit; the owner updates it): a batch
     /// that takes it past deletes the oldest finished executions in its own transaction.
     fn limit_size(&mut self, _budget: std::sync::Arc<std::sync::atomic::AtomicU64>) {}

@@ -12,11 +12,13 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
-use gust_core::Execution;
+use chrono::{DateTime, Utc};
+use gust_core::{Execution, ExecutionRetention};
 use rusqlite::types::{ToSqlOutput, ValueRef};
 use rusqlite::{Connection, OptionalExtension, TransactionBehavior, params};
 
 use crate::StoreResult;
+use crate::sqlite::{DELETE_FINISHED_BEFORE, RETENTION_BOUNDARY, prune_before};
 use crate::store::ExecutionWriter;
 
 const COLUMNS: &str = "(id, function_id, status, trigger, data, idempotency_key, dead_letter)";
@@ -39,6 +41,8 @@ const LOW_WATER: u64 = 90;
 const LIMITED_CHUNK: usize = 1024 * 1024;
 /// Executions deleted per statement while pruning to the budget.
 const PRUNE_STEP: i64 = 256;
+/// Executions deleted per statement while pruning a function to its retention.
+const RETENTION_STEP: i64 = 2_000;
 
 impl SqliteExecutionWriter {
     /// A connection to the database at `path`, which [`SqliteStore::open`](crate::SqliteStore)
@@ -150,6 +154,36 @@ impl ExecutionWriter for SqliteExecutionWriter {
             rest = &rest[written..];
         }
         Ok(())
+    }
+
+    fn prune(
+        &mut self,
+        function_id: &str,
+        retention: &ExecutionRetention,
+        now: DateTime<Utc>,
+    ) -> StoreResult<u64> {
+        let boundary: Option<String> = self
+            .connection
+            .prepare_cached(RETENTION_BOUNDARY)?
+            .query_row(
+                params![function_id, i64::from(retention.max_count) - 1],
+                |row| row.get(0),
+            )
+            .optional()?;
+        let before = prune_before(boundary, retention, now);
+        // A statement per step, each its own transaction: a large backlog never holds the
+        // database's write lock for long.
+        let mut deleted = 0;
+        loop {
+            let n = self
+                .connection
+                .prepare_cached(DELETE_FINISHED_BEFORE)?
+                .execute(params![function_id, before, RETENTION_STEP])? as u64;
+            deleted += n;
+            if n < RETENTION_STEP as u64 {
+                return Ok(deleted);
+            }
+        }
     }
 
     fn limit_size(&mut self, budget: Arc<AtomicU64>) {

@@ -1,8 +1,8 @@
 //! Prunes what is kept past its time, off the request path:
 //! - finished executions past each function's retention (`retention.max_count` newest kept,
 //!   none older than `retention.max_age_s`), as they come: a function is pruned each time it
-//!   has recorded [`PRUNE_EVERY`] more, so a busy one never holds much more than its
-//!   retention; and every `GUST_RETENTION_INTERVAL_SECS` for all of them (the age limit).
+//!   has recorded [`PRUNE_EVERY`] more (by the execution writer, between its batches), so a
+//!   busy one never holds much more than its retention; and every `GUST_RETENTION_INTERVAL_SECS` for all of them (the age limit).
 //!   Queued and running ones are never pruned.
 //! - past the data dir's size ceiling (`GUST_MAX_DATA_MB`), the oldest finished executions of
 //!   any function. The execution writer keeps the database within its share of the ceiling
@@ -92,11 +92,12 @@ pub fn spawn(
     mut due: mpsc::UnboundedReceiver<String>,
     disk: Disk,
 ) {
-    let store = jobs.store.clone();
+    let (store, recorder) = (jobs.store.clone(), jobs.recorder.clone());
     tokio::spawn(async move {
         while let Some(function_id) = due.recv().await {
-            if let Err(e) = prune_function(&*store, &function_id).await {
-                tracing::warn!(function = %function_id, error = %e, "pruning executions failed");
+            // Deleted since: its executions went with it.
+            if let Ok(function) = store.get_function_by_id(&function_id).await {
+                recorder.prune(function.id, function.retention);
             }
         }
     });
@@ -124,18 +125,6 @@ pub fn spawn(
             }
         }
     });
-}
-
-/// One function's executions past its retention (it has just recorded many).
-async fn prune_function(store: &dyn Store, function_id: &str) -> anyhow::Result<()> {
-    let Ok(function) = store.get_function_by_id(function_id).await else {
-        // Deleted since: its executions went with it.
-        return Ok(());
-    };
-    store
-        .prune_executions(&function.id, &function.retention, gust_core::now())
-        .await?;
-    Ok(())
 }
 
 /// Every second: the database, plus the rest of the data dir as last measured, against the
