@@ -202,6 +202,13 @@ impl Fields {
             .or_insert_with(|| message.into());
     }
 
+    /// Show what the engine says of `from` beside the form's field `to`.
+    pub fn rename(&mut self, from: &str, to: &str) {
+        if let Some(message) = self.errors.remove(from) {
+            self.errors.insert(to.to_string(), message);
+        }
+    }
+
     pub fn get(&self, field: &str) -> Option<&str> {
         self.errors.get(field).map(String::as_str)
     }

@@ -513,6 +513,7 @@ pub struct ExecutionRow {
     pub cold: bool,
     pub attempts: u32,
     pub dead_letter: bool,
+    pub error: Option<String>,
 }
 
 impl ExecutionRow {
@@ -531,6 +532,7 @@ impl ExecutionRow {
             cold: e.cold_start,
             attempts: e.attempts,
             dead_letter: e.dead_letter,
+            error: e.error_message.clone(),
         }
     }
 }

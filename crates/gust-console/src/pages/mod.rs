@@ -4,11 +4,17 @@
 //! tries beyond that.
 
 mod activity;
+mod dead_letters;
 mod deployments;
 mod executions;
 mod functions;
 mod namespaces;
+mod saved_requests;
+mod schedules;
+mod tail;
+mod test_panel;
 mod tokens;
+mod triggers;
 
 use std::collections::BTreeMap;
 
@@ -29,6 +35,10 @@ pub fn routes() -> Router<ConsoleState> {
         .merge(functions::routes())
         .merge(deployments::routes())
         .merge(executions::routes())
+        .merge(test_panel::routes())
+        .merge(tail::routes())
+        .merge(triggers::routes())
+        .merge(dead_letters::routes())
         .merge(tokens::routes())
 }
 

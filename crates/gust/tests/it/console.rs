@@ -9,7 +9,7 @@ use reqwest::StatusCode;
 use reqwest::header::{HeaderMap, LOCATION, SET_COOKIE};
 use serde_json::json;
 
-use crate::harness::{TestServer, hello_guest, spec};
+use crate::harness::{TestServer, hello_guest, spec, test_guest};
 
 /// A browser, as far as the console can tell: cookies kept per name, redirects not followed
 /// (the tests look at them).
@@ -787,4 +787,327 @@ async fn code_uploaded_through_the_console_builds_and_can_be_rolled_back() {
         .await
         .unwrap();
     assert_eq!(all.items.len(), 2);
+}
+
+#[tokio::test]
+async fn the_test_panel_runs_a_request_and_links_its_execution() {
+    let server = TestServer::start();
+    server.deploy_ready("echo", spec(), &test_guest()).await;
+    let mut browser = Browser::new(&server);
+    browser.sign_in(&server.token).await;
+    let csrf = browser.csrf().await;
+    let panel = browser.get("/console/ns/default/fn/echo/test").await;
+    assert_eq!(panel.status, StatusCode::OK);
+    assert!(panel.body.contains("Send request"));
+
+    let ran = browser
+        .post(
+            "/console/ns/default/fn/echo/test",
+            &[
+                ("_csrf", &csrf),
+                ("method", "POST"),
+                ("path", "/echo?from=panel"),
+                (
+                    "headers",
+                    "content-type: application/json\nx-probe: console",
+                ),
+                ("body", r#"{"hello":"panel"}"#),
+            ],
+        )
+        .await;
+    assert_eq!(ran.status, StatusCode::OK, "{}", ran.body);
+    assert!(
+        ran.body.contains("Status <strong>200</strong>"),
+        "{}",
+        ran.body
+    );
+    // The echo comes back pretty-printed: one member a line.
+    assert!(ran.body.contains("x-probe"), "{}", ran.body);
+    let execution = server.first_execution("echo").await;
+    assert!(
+        ran.body.contains(&format!("/executions/{}", execution.id)),
+        "links the execution it made"
+    );
+    assert_eq!(execution.request.headers["x-probe"], "console");
+
+    // A retry starts from that execution's request.
+    let retry = browser
+        .get(&format!(
+            "/console/ns/default/fn/echo/test?from={}",
+            execution.id
+        ))
+        .await;
+    assert!(retry.body.contains("/echo?from=panel"), "{}", retry.body);
+    assert!(retry.body.contains("x-probe: console"));
+
+    // The form's own errors, beside their fields.
+    let refused = browser
+        .post(
+            "/console/ns/default/fn/echo/test",
+            &[
+                ("_csrf", &csrf),
+                ("method", "POST"),
+                ("path", "no-slash"),
+                ("headers", "bad header"),
+            ],
+        )
+        .await;
+    assert_eq!(refused.status, StatusCode::BAD_REQUEST);
+    assert!(refused.body.contains(r#"id="e-path""#));
+    assert!(refused.body.contains(r#"id="e-headers""#));
+
+    // A token without `invoke` gets no button, and a forged run is refused by the engine.
+    let reader = token_with(&server, &["read"]).await;
+    let mut reading = Browser::new(&server);
+    reading.sign_in(&reader).await;
+    let page = reading.get("/console/ns/default/fn/echo/test").await;
+    assert!(!page.body.contains("Send request"));
+    let reading_csrf = reading.csrf().await;
+    let forged = reading
+        .post(
+            "/console/ns/default/fn/echo/test",
+            &[
+                ("_csrf", &reading_csrf),
+                ("method", "GET"),
+                ("path", "/echo"),
+            ],
+        )
+        .await;
+    assert!(forged.body.contains("invoke"), "{}", forged.body);
+    let all = server
+        .client()
+        .list_executions("default", "echo", &[])
+        .await
+        .unwrap();
+    assert_eq!(all.total, 1, "the forged run never ran");
+}
+
+#[tokio::test]
+async fn the_live_tail_streams_each_execution_as_it_finishes() {
+    let server = TestServer::start();
+    server.deploy_ready("talker", spec(), &test_guest()).await;
+    let mut browser = Browser::new(&server);
+    browser.sign_in(&server.token).await;
+    let page = browser.get("/console/ns/default/fn/talker/tail").await;
+    assert_eq!(page.status, StatusCode::OK);
+    assert!(
+        page.body
+            .contains("data-tail=\"/console/ns/default/fn/talker/tail/events\"")
+    );
+
+    let request = browser
+        .request(
+            reqwest::Method::GET,
+            "/console/ns/default/fn/talker/tail/events",
+        )
+        .header(
+            "cookie",
+            format!("gust_console={}", browser.session_cookie().unwrap()),
+        );
+    let mut stream = request.send().await.unwrap();
+    assert_eq!(stream.status(), StatusCode::OK);
+    assert_eq!(stream.headers()["content-type"], "text/event-stream");
+    // An async run, printing as it goes, while the tail is open.
+    let accepted = server
+        .http()
+        .post(format!("{}/fn/default/talker/log?n=2", server.url))
+        .bearer_auth(&server.token)
+        .header("x-gust-async", "true")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(accepted.status(), StatusCode::ACCEPTED);
+    let mut seen = String::new();
+    let deadline = tokio::time::Instant::now() + std::time::Duration::from_secs(20);
+    while !seen.contains("event: execution") || !seen.contains("stdout line 1") {
+        let chunk = tokio::time::timeout_at(deadline, stream.chunk())
+            .await
+            .expect("an execution event within 20 s")
+            .unwrap()
+            .expect("the stream stays open");
+        seen.push_str(&String::from_utf8_lossy(&chunk));
+    }
+    assert!(seen.contains("\"status\":\"completed\""), "{seen}");
+}
+
+#[tokio::test]
+async fn triggers_are_made_paused_resumed_and_deleted_from_the_page() {
+    let server = TestServer::start();
+    server.deploy_ready("timed", spec(), &hello_guest()).await;
+    let mut browser = Browser::new(&server);
+    browser.sign_in(&server.token).await;
+    let csrf = browser.csrf().await;
+    let path = "/console/ns/default/fn/timed/triggers";
+    let bad = browser
+        .post(
+            path,
+            &[
+                ("_csrf", &csrf),
+                ("kind", "cron"),
+                ("schedule", "not a schedule"),
+            ],
+        )
+        .await;
+    assert_eq!(bad.status, StatusCode::BAD_REQUEST, "{}", bad.body);
+    assert!(bad.body.contains(r#"id="e-schedule""#), "{}", bad.body);
+    let made = browser
+        .post(
+            path,
+            &[
+                ("_csrf", &csrf),
+                ("kind", "cron"),
+                ("name", "nightly"),
+                ("schedule", "0 3 * * *"),
+                ("timezone", "Europe/Paris"),
+            ],
+        )
+        .await;
+    assert_eq!(made.status, StatusCode::SEE_OTHER, "{}", made.body);
+    let made = browser
+        .post(
+            path,
+            &[
+                ("_csrf", &csrf),
+                ("kind", "event"),
+                ("event_name", "on-deploy"),
+                ("events", "functions.*.deployments.*.update"),
+            ],
+        )
+        .await;
+    assert_eq!(made.status, StatusCode::SEE_OTHER, "{}", made.body);
+    let bad_event = browser
+        .post(path, &[("_csrf", &csrf), ("kind", "event"), ("events", "")])
+        .await;
+    assert_eq!(
+        bad_event.status,
+        StatusCode::BAD_REQUEST,
+        "{}",
+        bad_event.body
+    );
+    assert!(
+        bad_event.body.contains(r#"id="e-events""#),
+        "{}",
+        bad_event.body
+    );
+
+    let page = browser.get(path).await;
+    assert!(page.body.contains("nightly") && page.body.contains("on-deploy"));
+    assert!(page.body.contains("Europe/Paris"));
+    let triggers: serde_json::Value =
+        api(&server, "/namespaces/default/functions/timed/triggers").await;
+    let cron = triggers["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|t| t["kind"] == "cron")
+        .unwrap()["id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let paused = browser
+        .post(
+            &format!("{path}/{cron}/status"),
+            &[("_csrf", &csrf), ("status", "paused")],
+        )
+        .await;
+    assert_eq!(paused.status, StatusCode::SEE_OTHER);
+    let one = api(
+        &server,
+        &format!("/namespaces/default/functions/timed/triggers/{cron}"),
+    )
+    .await;
+    assert_eq!(one["status"], "paused");
+    browser
+        .post(
+            &format!("{path}/{cron}/status"),
+            &[("_csrf", &csrf), ("status", "ready")],
+        )
+        .await;
+    let one = api(
+        &server,
+        &format!("/namespaces/default/functions/timed/triggers/{cron}"),
+    )
+    .await;
+    assert_eq!(one["status"], "ready");
+    let deleted = browser
+        .post(&format!("{path}/{cron}/delete"), &[("_csrf", &csrf)])
+        .await;
+    assert_eq!(deleted.status, StatusCode::SEE_OTHER);
+    let triggers = api(&server, "/namespaces/default/functions/timed/triggers").await;
+    assert_eq!(triggers["total"], 1);
+}
+
+#[tokio::test]
+async fn dead_letters_are_listed_and_replayed_one_or_all() {
+    let server = TestServer::start_with_env(&[], &[("GUST_RETRY_BASE_MS", "50")]);
+    server
+        .deploy_ready(
+            "doomed",
+            gust_core::FunctionSpec {
+                max_attempts: Some(1),
+                ..spec()
+            },
+            &test_guest(),
+        )
+        .await;
+    let client = server.client();
+    let mut ids = Vec::new();
+    for _ in 0..2 {
+        let accepted = client
+            .submit_execution("default", "doomed", &json!({"path": "/panic"}), None)
+            .await
+            .unwrap();
+        let done = client
+            .wait_for_execution(
+                "default",
+                "doomed",
+                &accepted.id,
+                std::time::Duration::from_secs(20),
+            )
+            .await
+            .unwrap();
+        assert!(done.dead_letter);
+        ids.push(done.id);
+    }
+    let mut browser = Browser::new(&server);
+    browser.sign_in(&server.token).await;
+    let csrf = browser.csrf().await;
+    let page = browser
+        .get("/console/ns/default/fn/doomed/dead-letters")
+        .await;
+    assert_eq!(page.status, StatusCode::OK);
+    for id in &ids {
+        assert!(page.body.contains(id.as_str()), "{id} listed");
+    }
+    assert!(page.body.contains("Replay all"));
+    let one = browser
+        .post(
+            &format!(
+                "/console/ns/default/fn/doomed/dead-letters/{}/replay",
+                ids[0]
+            ),
+            &[("_csrf", &csrf)],
+        )
+        .await;
+    assert_eq!(one.status, StatusCode::SEE_OTHER, "{}", one.body);
+    let all = browser
+        .post(
+            "/console/ns/default/fn/doomed/dead-letters/replay-all",
+            &[("_csrf", &csrf)],
+        )
+        .await;
+    assert_eq!(all.status, StatusCode::SEE_OTHER, "{}", all.body);
+    let replays = api(
+        &server,
+        "/namespaces/default/functions/doomed/executions?limit=100",
+    )
+    .await;
+    let replayed: Vec<&str> = replays["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter_map(|e| e["replay_of"].as_str())
+        .collect();
+    assert_eq!(replayed.iter().filter(|r| **r == ids[0]).count(), 2);
+    assert_eq!(replayed.iter().filter(|r| **r == ids[1]).count(), 1);
 }
