@@ -110,6 +110,7 @@ fn api_routes() -> OpenApiRouter<ApiState> {
         .routes(routes!(executions::replay_execution))
         .routes(routes!(logs::get_execution_logs))
         .routes(routes!(logs::get_function_logs))
+        .routes(routes!(logs::get_build_log))
         .routes(routes!(triggers::list_triggers, triggers::create_trigger))
         .routes(routes!(
             triggers::get_trigger,

@@ -123,6 +123,8 @@ pub struct Engine {
     pub gateway: Gateway,
     /// Output of running executions and followers of finished ones.
     pub logs: Arc<LiveLogs>,
+    /// Logs of builds in progress, for followers of a build.
+    pub build_logs: Arc<crate::builder::BuildLogs>,
     pub metrics: Arc<Metrics>,
     /// Base of function URLs, set once the listener is bound.
     pub public_url: std::sync::OnceLock<String>,
@@ -285,6 +287,7 @@ impl Engine {
             gateway,
             jobs,
             logs,
+            build_logs: Arc::default(),
             metrics,
             public_url: std::sync::OnceLock::new(),
             listen_port: std::sync::OnceLock::new(),
@@ -306,6 +309,7 @@ impl Engine {
                 metrics: state.metrics.clone(),
                 data_dir: state.config.data_dir.clone(),
                 max_unpacked_bytes: state.config.max_unpacked_bytes,
+                build_logs: state.build_logs.clone(),
             },
             build_queue,
         );

@@ -4,7 +4,6 @@
 //! build log, followed live while it builds.
 
 use std::convert::Infallible;
-use std::time::Duration;
 
 use askama::Template;
 use axum::Router;
@@ -283,74 +282,20 @@ async fn show(
     .into_response())
 }
 
-/// How often a followed build is looked at again.
-const BUILD_POLL: Duration = Duration::from_millis(250);
-
-/// The build as it goes, as server-sent events: `status` at each change of state, `log` with
-/// the lines the build has written since the last, and `end` with the final state.
+/// The build as it goes, as server-sent events (the engine's follow of the build): `status`
+/// at each change of state, `log` with what the build wrote since, `end` with the final state.
 async fn events(
     State(state): State<ConsoleState>,
     signed: Signed,
     Path((ns, f, id)): Path<(String, String, String)>,
 ) -> PageResult {
-    // Asked once up front, so a wrong name is an error page rather than an empty stream.
-    state
+    let mut rx = state
         .engine
-        .get_deployment(&signed.caller, &ns, &f, &id)
+        .follow_build_log(&signed.caller, &ns, &f, &id)
         .await?;
-    let stream = futures_util::stream::unfold(
-        (
-            state,
-            signed.caller,
-            (ns, f, id),
-            None::<DeploymentStatus>,
-            0usize,
-            false,
-        ),
-        |(state, caller, key, last, sent, ended)| async move {
-            if ended {
-                return None;
-            }
-            loop {
-                let d = match state
-                    .engine
-                    .get_deployment(&caller, &key.0, &key.1, &key.2)
-                    .await
-                {
-                    Ok(d) => d,
-                    Err(e) => {
-                        let event = Event::default().event("end").data(e.message);
-                        return Some((vec![event], (state, caller, key, last, sent, true)));
-                    }
-                };
-                let mut out = Vec::new();
-                if last != Some(d.status) {
-                    out.push(Event::default().event("status").data(d.status.as_str()));
-                }
-                let mut sent_now = sent;
-                if d.build_log.len() > sent {
-                    let new = d.build_log.get(sent..).unwrap_or(&d.build_log);
-                    out.push(Event::default().event("log").data(new));
-                    sent_now = d.build_log.len();
-                }
-                let done = d.status.is_final();
-                if done {
-                    let end = serde_json::json!({
-                        "status": d.status.as_str(),
-                        "error_message": d.error_message,
-                        "active": d.active,
-                    });
-                    out.push(Event::default().event("end").data(end.to_string()));
-                }
-                if !out.is_empty() {
-                    return Some((out, (state, caller, key, Some(d.status), sent_now, done)));
-                }
-                tokio::time::sleep(BUILD_POLL).await;
-            }
-        },
-    );
-    let stream = futures_util::StreamExt::flat_map(stream, |events| {
-        futures_util::stream::iter(events.into_iter().map(Ok::<_, Infallible>))
+    let stream = futures_util::stream::poll_fn(move |cx| {
+        rx.poll_recv(cx)
+            .map(|e| e.map(|e| Ok::<_, Infallible>(Event::default().event(e.name).data(e.data))))
     });
     Ok(Sse::new(stream)
         .keep_alive(KeepAlive::default())
