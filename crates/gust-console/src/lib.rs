@@ -65,7 +65,14 @@ pub fn router(engine: Arc<Engine>) -> Router {
         .fallback(render::not_found)
         .with_state(state)
         .layer(middleware::from_fn(security_headers));
-    Router::new().nest(PREFIX, console)
+    // `/console/` too: a nested router's root is `/console` alone.
+    let slash = format!("{PREFIX}/");
+    Router::new().nest(PREFIX, console).route(
+        &slash,
+        axum::routing::get(|| async {
+            axum::response::Redirect::to(&format!("{PREFIX}/namespaces"))
+        }),
+    )
 }
 
 /// Headers every console response carries: nothing loads from anywhere but the server itself,

@@ -199,15 +199,16 @@ pub async fn require_session(
         Err(e) if e.status == StatusCode::UNAUTHORIZED => {
             let ended = set_cookie(COOKIE, "", 0, is_https(&parts));
             let mut response = if parts.method == Method::GET || parts.method == Method::HEAD {
-                let here = parts
-                    .uri
-                    .path_and_query()
-                    .map(|p| p.as_str())
-                    .unwrap_or(crate::PREFIX);
+                // Nesting took the prefix off `parts.uri`: put it back.
+                let here = format!(
+                    "{}{}",
+                    crate::PREFIX,
+                    parts.uri.path_and_query().map_or("", |p| p.as_str())
+                );
                 let to = format!(
                     "{}/signin?next={}",
                     crate::PREFIX,
-                    render::query_escape(here)
+                    render::query_escape(&here)
                 );
                 Redirect::to(&to).into_response()
             } else {
