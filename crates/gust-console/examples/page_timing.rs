@@ -22,7 +22,8 @@ const RUNS: usize = 50;
 
 fn record(n: usize, namespace_id: &str, function_id: &str) -> Execution {
     // Spread over the last three days, newest last; one in fifty failed.
-    let at = chrono::Utc::now() - chrono::Duration::seconds(3 * 86_400) + chrono::Duration::milliseconds(n as i64 * 2_000);
+    let at = chrono::Utc::now() - chrono::Duration::seconds(3 * 86_400)
+        + chrono::Duration::milliseconds(n as i64 * 2_000);
     let request = ExecutionRequest {
         method: "GET".into(),
         path: "/".into(),

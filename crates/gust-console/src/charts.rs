@@ -30,8 +30,8 @@ impl Segment {
 /// Where an execution's time went, from what its record holds: the wait in the queue (from
 /// acceptance to the start of the last attempt), the start of an instance (a cold start, with
 /// its parts: sandbox, interpreter, loading the code; or, for Wasm, creating the instance),
-/// the handler (up to the response head, when the record says when that was), and the rest
-/// of the response. Parts the record does not have are left out rather than guessed.
+/// then the handler and its response. Parts the record does not have are left out rather
+/// than guessed.
 pub fn waterfall(e: &Execution) -> Vec<Segment> {
     let mut out = Vec::new();
     let Some(started) = e.started_at else {
@@ -95,39 +95,16 @@ pub fn waterfall(e: &Execution) -> Vec<Segment> {
         }
         at += startup_us;
     }
-    let rest = duration - startup_us;
-    match head_us(e).map(|h| h.clamp(startup_us, duration)) {
-        Some(head) => {
-            out.push(Segment {
-                label: "Handler".into(),
-                start_us: at,
-                len_us: head - startup_us,
-                class: "f1",
-                part: false,
-            });
-            out.push(Segment {
-                label: "Response".into(),
-                start_us: queue_us + head,
-                len_us: duration - head,
-                class: "f4",
-                part: false,
-            });
-        }
-        None => out.push(Segment {
-            label: "Handler and response".into(),
-            start_us: at,
-            len_us: rest,
-            class: "f1",
-            part: false,
-        }),
-    }
+    // The record says when the run ended, not when its response head left: the handler and
+    // the sending of its response are one bar.
+    out.push(Segment {
+        label: "Handler and response".into(),
+        start_us: at,
+        len_us: duration - startup_us,
+        class: "f1",
+        part: false,
+    });
     out
-}
-
-/// When the response head left, from the start of the run, if the record says.
-fn head_us(e: &Execution) -> Option<u64> {
-    let _ = e;
-    None
 }
 
 /// The waterfall as an SVG: one row per segment, bars on a shared time axis.

@@ -210,6 +210,23 @@ async fn signing_in_gives_a_strict_http_only_cookie_with_an_expiry() {
     );
     assert_eq!(page.headers["cache-control"], "no-store");
 
+    // Over HTTPS (here as a proxy in front says so), the cookie is `Secure` too.
+    let mut behind_tls = Browser::new(&server);
+    let form = behind_tls.get("/console/signin").await;
+    let csrf = form.csrf();
+    let request = behind_tls
+        .request(reqwest::Method::POST, "/console/signin")
+        .header("x-forwarded-proto", "https")
+        .form(&[("_csrf", csrf.as_str()), ("token", server.token.as_str())]);
+    let signed = behind_tls.post_raw("", request).await;
+    assert_eq!(signed.status, StatusCode::SEE_OTHER);
+    let secure = behind_tls
+        .set_cookies
+        .iter()
+        .find(|c| c.starts_with("gust_console=") && !c.contains("Max-Age=0"))
+        .unwrap();
+    assert!(secure.contains("; Secure"), "{secure}");
+
     // A cookie altered by one character is not a session.
     let mut forged = Browser::new(&server);
     let value = browser.session_cookie().unwrap();

@@ -8,6 +8,7 @@ Usage: python scenario.py URL TOKEN CHROMIUM AXE_JS SHOTS_DIR PACKAGE BROKEN_PAC
 Prints `passed` at the end; any failure raises.
 """
 
+import base64
 import json
 import os
 import sys
@@ -94,9 +95,20 @@ def main():
         page.get_by_role("button", name="Create function").click()
         expect(page.get_by_role("heading", name=f"Deployments of {FN}")).to_be_visible()
 
-        # Deploy the folder: the script uploads it with progress, then the build log follows.
-        page.get_by_label("Code").set_input_files(PACKAGE)
-        page.get_by_role("button", name="Upload and build").click()
+        # Deploy the folder: dropped on the page, the script uploads it with progress, then
+        # the build log follows live.
+        with open(PACKAGE, "rb") as f:
+            archive = base64.b64encode(f.read()).decode()
+        page.evaluate(
+            """([b64, name]) => {
+                const bytes = Uint8Array.from(atob(b64), c => c.charCodeAt(0));
+                const dt = new DataTransfer();
+                dt.items.add(new File([bytes], name, {type: "application/gzip"}));
+                document.querySelector("[data-drop]").dispatchEvent(
+                    new DragEvent("drop", {dataTransfer: dt, bubbles: true, cancelable: true}));
+            }""",
+            [archive, os.path.basename(PACKAGE)],
+        )
         page.wait_for_url("**/deployments/*")
         log = page.locator("pre.log-text")
         expect(log).to_contain_text("handler loads", timeout=120_000)
