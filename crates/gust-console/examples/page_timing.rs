@@ -39,7 +39,7 @@ fn record(n: usize, namespace_id: &str, function_id: &str) -> Execution {
         request,
         at,
     );
-    let failed = n % 50 == 0;
+    let failed = n.is_multiple_of(50);
     Execution {
         response: Some(ExecutionResponse {
             status_code: if failed { 500 } else { 200 },
