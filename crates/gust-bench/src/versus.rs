@@ -3,7 +3,9 @@
 //! A change to the invocation path is judged by the median of the rounds' ratios: this build
 //! over the raw server, the baseline build over it, and this build over the baseline. Each
 //! round rotates the order of the three windows, so neither build always follows the raw
-//! server (whose window leaves the machine's caches in its own state).
+//! server (whose window leaves the machine's caches in its own state). Each Gust window also
+//! reads the CPU its server and workers used per request: steadier than the rate on a machine
+//! shared with others.
 
 use std::path::Path;
 use std::time::Duration;
@@ -13,6 +15,7 @@ use bytes::Bytes;
 use tokio::process::Command;
 
 use crate::child::{self, ServerProcess};
+use crate::cpu;
 use crate::gust::{self, Api};
 use crate::load::{self, RequestShape, Stats};
 use crate::process_run;
@@ -49,7 +52,7 @@ pub async fn run(
         std::fs::create_dir(&data_dir)?;
         let log = tmp.join(format!("gust-{}.log", builds.len()));
         let server = gust::spawn(build, &data_dir, &log, &[]).await?;
-        let addr = server.addr;
+        let (addr, pid) = (server.addr, server.pid().context("gust's pid")?);
         servers.push(server);
         eprintln!(
             "{label} ({}) listening on {addr}; deploying",
@@ -57,7 +60,7 @@ pub async fn run(
         );
         let api = Api::new(addr, &data_dir).await?;
         deploy(&api, wasm.clone(), servers.last_mut().context("gust")?).await?;
-        builds.push(addr);
+        builds.push((addr, pid));
     }
 
     let python = process_run::real_python().await?;
@@ -90,21 +93,18 @@ pub async fn run(
     let mut rows = Vec::new();
     for kind in &kinds {
         let mut rates: [Vec<f64>; 3] = Default::default();
+        // CPU µs per request of this build's server tree, then the baseline's.
+        let mut cpu: [Vec<f64>; 2] = Default::default();
+        let path = gust::function_path(kind.function);
         let targets = [
-            (kind.raw.addr, RequestShape::get("/")),
-            (
-                builds[0],
-                RequestShape::get(&gust::function_path(kind.function)),
-            ),
-            (
-                builds[1],
-                RequestShape::get(&gust::function_path(kind.function)),
-            ),
+            (kind.raw.addr, None, RequestShape::get("/")),
+            (builds[0].0, Some(builds[0].1), RequestShape::get(&path)),
+            (builds[1].0, Some(builds[1].1), RequestShape::get(&path)),
         ];
         for round in 0..options.rounds {
             for turn in 0..3 {
                 let which = (round + turn) % 3;
-                let (addr, shape) = &targets[which];
+                let (addr, pid, shape) = &targets[which];
                 eprintln!(
                     "{}: round {}/{}, {}…",
                     kind.label,
@@ -112,21 +112,20 @@ pub async fn run(
                     options.rounds,
                     ["raw", "this build", "baseline"][which]
                 );
-                let stats: Stats = load::load(
-                    *addr,
-                    shape,
-                    options.conns,
-                    options.warmup,
-                    options.duration,
-                )
-                .await?;
+                let before = pid.map(cpu::tree_cpu_us);
+                let (conns, warmup, duration) = (options.conns, options.warmup, options.duration);
+                let stats: Stats = load::load(*addr, shape, conns, warmup, duration).await?;
                 if stats.errors > 0 {
                     anyhow::bail!("{}: {} request(s) failed", kind.label, stats.errors);
+                }
+                if let (Some(pid), Some(before)) = (pid, before) {
+                    let used = cpu::tree_cpu_us(*pid).saturating_sub(before) as f64;
+                    cpu[which - 1].push(used / stats.requests_with_warmup.max(1) as f64);
                 }
                 rates[which].push(stats.req_per_s());
             }
         }
-        rows.push((kind.label, rates));
+        rows.push((kind.label, rates, cpu));
     }
     for kind in kinds {
         kind.raw.shutdown().await?;
@@ -137,22 +136,33 @@ pub async fn run(
         options.conns, options.rounds, options.duration
     );
     println!(
-        "{:<28} {:>10} {:>10} {:>10} {:>11} {:>11} {:>10}",
-        "", "raw req/s", "this", "baseline", "this/raw", "base/raw", "this/base"
+        "{:<28} {:>10} {:>10} {:>10} {:>9} {:>9} {:>9} {:>9} {:>9}",
+        "",
+        "raw req/s",
+        "this",
+        "baseline",
+        "this/raw",
+        "base/raw",
+        "this/base",
+        "µs this",
+        "µs base"
     );
-    for (label, [raw, this, base]) in rows {
+    for (label, [raw, this, base], [cpu_this, cpu_base]) in rows {
         let per_round =
             |a: &[f64], b: &[f64]| -> Vec<f64> { a.iter().zip(b).map(|(a, b)| a / b).collect() };
         println!(
-            "{label:<28} {:>10.0} {:>10.0} {:>10.0} {:>11.3} {:>11.3} {:>10.3}",
+            "{label:<28} {:>10.0} {:>10.0} {:>10.0} {:>9.3} {:>9.3} {:>9.3} {:>9.1} {:>9.1}",
             median(raw.clone()),
             median(this.clone()),
             median(base.clone()),
             median(per_round(&this, &raw)),
             median(per_round(&base, &raw)),
             median(per_round(&this, &base)),
+            median(cpu_this),
+            median(cpu_base),
         );
     }
+    println!("(µs: CPU per request of the server and its workers, median of the windows)");
     Ok(())
 }
 
