@@ -8,6 +8,7 @@ mod async_exec;
 mod auth;
 mod azion;
 mod bad_input;
+mod browser;
 mod cli;
 mod contracts;
 mod crash;
