@@ -6,10 +6,10 @@
 //! memory. A task writes what has gathered every `GUST_METRICS_FLUSH_SECS` (a minute), so the
 //! store takes at most one write per function and minute, and shutdown writes the rest. Reads
 //! merge the store's minutes with those still in memory. Instances: process pools' workers
-//! are sampled every few seconds, and the runs of one batch that overlapped are counted, which
-//! is what a Wasm function's instances are (one per run).
+//! are sampled every few seconds, and runs that overlapped are counted (each batch's against
+//! the function's last 256 runs), which is what a Wasm function's instances are: one per run.
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::{BTreeMap, HashMap, VecDeque};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -23,35 +23,51 @@ use crate::metrics::ended_attempt;
 
 /// How often process pools' workers are counted.
 const SAMPLE_EVERY: Duration = Duration::from_secs(5);
+/// Runs of each function remembered after their batch, so runs that overlapped but were
+/// recorded in different batches still count as instances together.
+const RECENT_RUNS: usize = 256;
+/// A function's remembered runs are forgotten once its newest ended this long ago: past the
+/// longest timeout, no run still going on can overlap them.
+const RECENT_FOR: chrono::TimeDelta = chrono::TimeDelta::minutes(16);
 
 /// Minutes by start (Unix seconds).
 type FunctionMinutes = BTreeMap<i64, MinuteAggregate>;
 
 #[derive(Default)]
 pub struct Minutes {
-    /// Minutes not yet in the store, by function id.
-    pending: Mutex<HashMap<String, FunctionMinutes>>,
-    /// Held by a flush while what it took from `pending` is on its way to the store, and by
-    /// reads: a read finds each minute in memory or in the store, never in neither.
+    /// What the writer's thread counts into and a flush takes from.
+    counted: Mutex<Counted>,
+    /// Held by a flush while what it took is on its way to the store, and by reads: a read
+    /// finds each minute in memory or in the store, never in neither.
     flushing: tokio::sync::Mutex<()>,
+}
+
+#[derive(Default)]
+struct Counted {
+    /// Minutes not yet in the store, by function id.
+    pending: HashMap<String, FunctionMinutes>,
+    /// Each function's latest runs as (start, end) in µs, oldest first.
+    recent: HashMap<String, VecDeque<(i64, i64)>>,
 }
 
 impl Minutes {
     /// Count a committed batch of records (each ended attempt once, as `/metrics` does).
     pub fn observe(&self, batch: &[Execution]) {
         let now = Utc::now();
-        // Each function's runs in this batch by minute, as (start, end) in µs: overlaps are
-        // instances.
-        let mut runs: HashMap<(&str, i64), Vec<(i64, i64)>> = HashMap::new();
-        let mut pending = self.pending.lock().unwrap_or_else(|p| p.into_inner());
+        // Each function's runs in this batch, (start, end) in µs, and the minute of its last.
+        let mut runs: HashMap<&str, (Vec<(i64, i64)>, i64)> = HashMap::new();
+        let mut counted = self.counted.lock().unwrap_or_else(|p| p.into_inner());
+        let Counted { pending, recent } = &mut *counted;
         for e in batch.iter().filter(|e| ended_attempt(e)) {
             let ended = e.finished_at.unwrap_or(now);
             let start = ended.timestamp().div_euclid(60) * 60;
-            let minute = minute_entry(&mut pending, &e.function_id, start);
+            let minute = minute_entry(pending, &e.function_id, start);
             if minute.namespace_id.is_empty() {
                 minute.namespace_id.clone_from(&e.namespace_id);
             }
             minute.requests += 1;
+            // A run had an instance; overlaps (below) may show more.
+            minute.instances = minute.instances.max(1);
             // A record queued again after a run is an attempt that failed and will retry.
             if e.status != ExecutionStatus::Completed {
                 minute.errors += 1;
@@ -63,22 +79,30 @@ impl Minutes {
                 minute.durations.record(us);
             }
             let started = e.started_at.unwrap_or(ended);
-            runs.entry((e.function_id.as_str(), start))
-                .or_default()
-                .push((started.timestamp_micros(), ended.timestamp_micros()));
+            let (function_runs, last) = runs.entry(e.function_id.as_str()).or_default();
+            function_runs.push((started.timestamp_micros(), ended.timestamp_micros()));
+            *last = (*last).max(start);
         }
-        for ((function_id, start), runs) in runs {
-            let minute = minute_entry(&mut pending, function_id, start);
-            minute.instances = minute.instances.max(most_overlapping(runs));
+        for (function_id, (new, last)) in runs {
+            if !recent.contains_key(function_id) {
+                recent.insert(function_id.to_string(), VecDeque::new());
+            }
+            let remembered = recent.get_mut(function_id).expect("inserted above");
+            let overlapping = most_overlapping(remembered.make_contiguous(), &new);
+            let minute = minute_entry(pending, function_id, last);
+            minute.instances = minute.instances.max(overlapping);
+            remembered.extend(new);
+            let excess = remembered.len().saturating_sub(RECENT_RUNS);
+            remembered.drain(..excess);
         }
     }
 
     /// Process functions' live workers now: `(function id, count)`.
     pub fn sample_instances(&self, counts: &[(String, usize)]) {
         let start = Utc::now().timestamp().div_euclid(60) * 60;
-        let mut pending = self.pending.lock().unwrap_or_else(|p| p.into_inner());
+        let mut counted = self.counted.lock().unwrap_or_else(|p| p.into_inner());
         for (function_id, count) in counts.iter().filter(|(_, count)| *count > 0) {
-            let minute = minute_entry(&mut pending, function_id, start);
+            let minute = minute_entry(&mut counted.pending, function_id, start);
             let count = u32::try_from(*count).unwrap_or(u32::MAX);
             minute.instances = minute.instances.max(count);
         }
@@ -88,8 +112,13 @@ impl Minutes {
     pub async fn flush(&self, store: &dyn Store) -> StoreResult<()> {
         let _flushing = self.flushing.lock().await;
         let taken: Vec<MinuteAggregate> = {
-            let mut pending = self.pending.lock().unwrap_or_else(|p| p.into_inner());
-            pending
+            let mut counted = self.counted.lock().unwrap_or_else(|p| p.into_inner());
+            let forget_before = (Utc::now() - RECENT_FOR).timestamp_micros();
+            counted
+                .recent
+                .retain(|_, runs| runs.back().is_some_and(|(_, end)| *end >= forget_before));
+            counted
+                .pending
                 .drain()
                 .flat_map(|(_, minutes)| minutes.into_values())
                 .collect()
@@ -99,10 +128,10 @@ impl Minutes {
         }
         let written = store.add_function_minutes(&taken).await;
         if written.is_err() {
-            let mut pending = self.pending.lock().unwrap_or_else(|p| p.into_inner());
+            let mut counted = self.counted.lock().unwrap_or_else(|p| p.into_inner());
             for minute in taken {
                 let start = minute.minute.timestamp();
-                minute_entry(&mut pending, &minute.function_id, start).merge(&minute);
+                minute_entry(&mut counted.pending, &minute.function_id, start).merge(&minute);
             }
         }
         written
@@ -118,8 +147,8 @@ impl Minutes {
     ) -> StoreResult<Vec<MinuteAggregate>> {
         let _flushing = self.flushing.lock().await;
         let mut minutes = store.function_minutes(function_id, since).await?;
-        let pending = self.pending.lock().unwrap_or_else(|p| p.into_inner());
-        if let Some(held) = pending.get(function_id) {
+        let counted = self.counted.lock().unwrap_or_else(|p| p.into_inner());
+        if let Some(held) = counted.pending.get(function_id) {
             minutes.extend(held.range(since.timestamp()..).map(|(_, m)| m.clone()));
         }
         Ok(minutes)
@@ -139,8 +168,8 @@ impl Minutes {
             .into_iter()
             .map(|a| (a.function_id, (a.requests, a.errors)))
             .collect();
-        let pending = self.pending.lock().unwrap_or_else(|p| p.into_inner());
-        for (function_id, minutes) in pending.iter() {
+        let counted = self.counted.lock().unwrap_or_else(|p| p.into_inner());
+        for (function_id, minutes) in counted.pending.iter() {
             for (_, minute) in minutes.range(since.timestamp()..) {
                 if minute.namespace_id == namespace_id && minute.requests > 0 {
                     let total = totals.entry(function_id.clone()).or_default();
@@ -212,21 +241,30 @@ fn minute_entry<'a>(
     })
 }
 
-/// The most of `runs` (start, end) going on at one instant. A run ending as another starts
-/// does not overlap it.
-fn most_overlapping(runs: Vec<(i64, i64)>) -> u32 {
-    let mut edges: Vec<(i64, i32)> = runs
-        .into_iter()
-        .flat_map(|(start, end)| [(start, 1), (end.max(start), -1)])
+/// The most runs going on at one instant from the start of the earliest of `new` on, among
+/// `new` and the runs remembered from earlier batches (which a new run may have overlapped:
+/// records arrive in the order runs end, not start). A run ending as another starts does not
+/// overlap it.
+fn most_overlapping(remembered: &[(i64, i64)], new: &[(i64, i64)]) -> u32 {
+    let Some(from) = new.iter().map(|(start, _)| *start).min() else {
+        return 0;
+    };
+    let mut edges: Vec<(i64, i32)> = remembered
+        .iter()
+        .chain(new)
+        .filter(|(_, end)| *end > from)
+        .flat_map(|&(start, end)| [(start, 1), (end.max(start), -1)])
         .collect();
     // At equal times ends (-1) come before starts (+1).
     edges.sort_unstable();
-    let (mut now, mut most) = (0i32, 0i32);
-    for (_, step) in edges {
-        now += step;
-        most = most.max(now);
+    let (mut going, mut most) = (0i32, 1i32);
+    for (at, step) in edges {
+        going += step;
+        if at >= from {
+            most = most.max(going);
+        }
     }
-    most.max(0) as u32
+    most as u32
 }
 
 #[cfg(test)]
@@ -253,13 +291,30 @@ mod tests {
 
     #[test]
     fn overlapping_runs_count_as_instances() {
-        assert_eq!(most_overlapping(vec![]), 0);
-        assert_eq!(most_overlapping(vec![(0, 10)]), 1);
-        assert_eq!(most_overlapping(vec![(0, 10), (10, 20)]), 1);
+        assert_eq!(most_overlapping(&[], &[]), 0);
+        assert_eq!(most_overlapping(&[], &[(0, 10)]), 1);
+        assert_eq!(most_overlapping(&[], &[(0, 10), (10, 20)]), 1);
         assert_eq!(
-            most_overlapping(vec![(0, 10), (5, 20), (6, 7), (15, 30)]),
+            most_overlapping(&[], &[(0, 10), (5, 20), (6, 7), (15, 30)]),
             3
         );
+        // A run recorded later that started first covers the runs recorded before it.
+        assert_eq!(most_overlapping(&[(5, 8), (6, 9)], &[(0, 10)]), 3);
+        // Runs over before the new ones started do not count.
+        assert_eq!(most_overlapping(&[(0, 3), (1, 4)], &[(5, 10)]), 1);
+    }
+
+    #[test]
+    fn runs_recorded_in_different_batches_still_overlap() {
+        let minutes = Minutes::default();
+        let at = "2026-03-10T12:00:";
+        for (start, end) in [("01", "02"), ("01.5", "03"), ("00", "05")] {
+            let (start, end) = (format!("{at}{start}Z"), format!("{at}{end}Z"));
+            minutes.observe(&[run("f", "completed", &start, &end, 1)]);
+        }
+        let counted = minutes.counted.lock().unwrap();
+        let minute = counted.pending["f"].values().next().unwrap();
+        assert_eq!((minute.requests, minute.instances), (3, 3));
     }
 
     #[tokio::test]
