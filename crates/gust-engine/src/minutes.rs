@@ -32,6 +32,8 @@ const RECENT_FOR: chrono::TimeDelta = chrono::TimeDelta::minutes(16);
 
 /// Minutes by start (Unix seconds).
 type FunctionMinutes = BTreeMap<i64, MinuteAggregate>;
+/// A run as (start, end) in µs.
+type Run = (i64, i64);
 
 #[derive(Default)]
 pub struct Minutes {
@@ -47,7 +49,7 @@ struct Counted {
     /// Minutes not yet in the store, by function id.
     pending: HashMap<String, FunctionMinutes>,
     /// Each function's latest runs as (start, end) in µs, oldest first.
-    recent: HashMap<String, VecDeque<(i64, i64)>>,
+    recent: HashMap<String, VecDeque<Run>>,
 }
 
 impl Minutes {
@@ -55,7 +57,7 @@ impl Minutes {
     pub fn observe(&self, batch: &[Execution]) {
         let now = Utc::now();
         // Each function's runs in this batch, (start, end) in µs, and the minute of its last.
-        let mut runs: HashMap<&str, (Vec<(i64, i64)>, i64)> = HashMap::new();
+        let mut runs: HashMap<&str, (Vec<Run>, i64)> = HashMap::new();
         let mut counted = self.counted.lock().unwrap_or_else(|p| p.into_inner());
         let Counted { pending, recent } = &mut *counted;
         for e in batch.iter().filter(|e| ended_attempt(e)) {
@@ -245,7 +247,7 @@ fn minute_entry<'a>(
 /// `new` and the runs remembered from earlier batches (which a new run may have overlapped:
 /// records arrive in the order runs end, not start). A run ending as another starts does not
 /// overlap it.
-fn most_overlapping(remembered: &[(i64, i64)], new: &[(i64, i64)]) -> u32 {
+fn most_overlapping(remembered: &[Run], new: &[Run]) -> u32 {
     let Some(from) = new.iter().map(|(start, _)| *start).min() else {
         return 0;
     };

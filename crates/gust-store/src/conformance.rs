@@ -1604,7 +1604,7 @@ pub async fn test_requests_are_unique_per_function_and_capped(store: &dyn Store)
         .unwrap();
     // Replaced: its first creation time is kept.
     let mut again = test_request("smoke", "two");
-    again.created_at = again.created_at + Duration::seconds(5);
+    again.created_at += Duration::seconds(5);
     let replaced = store
         .put_test_request(&f.id, &again, false, 3)
         .await
