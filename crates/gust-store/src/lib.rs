@@ -14,7 +14,9 @@ pub mod seal;
 mod sqlite;
 mod sqlite_audit;
 mod sqlite_edge;
+mod sqlite_minutes;
 mod sqlite_sealed;
+mod sqlite_test_requests;
 mod store;
 mod writer;
 
