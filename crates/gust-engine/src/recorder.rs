@@ -445,8 +445,8 @@ mod tests {
         let (recorder, shared) = recorder(16);
         let retention = ExecutionRetention::default();
         recorder.record(execution("a"));
-        recorder.prune("f".into(), retention.clone());
-        recorder.prune("f".into(), retention.clone());
+        recorder.prune("f".into(), retention);
+        recorder.prune("f".into(), retention);
         recorder.prune("g".into(), retention);
         recorder.flush().await;
         assert_eq!(written(&shared), ["a", "prune f", "prune g"]);
