@@ -117,6 +117,18 @@ fn api_routes() -> OpenApiRouter<ApiState> {
             triggers::update_trigger,
             triggers::delete_trigger
         ))
+        .routes(routes!(schedules::next_fire_times))
+        .routes(routes!(metrics::get_function_metrics))
+        .routes(routes!(metrics::get_namespace_activity))
+        .routes(routes!(
+            test_requests::list_test_requests,
+            test_requests::create_test_request
+        ))
+        .routes(routes!(
+            test_requests::get_test_request,
+            test_requests::put_test_request,
+            test_requests::delete_test_request
+        ))
         .routes(routes!(domains::list_domains, domains::create_domain))
         .routes(routes!(domains::get_domain, domains::delete_domain))
         .routes(routes!(webhooks::list_webhooks, webhooks::create_webhook))

@@ -159,7 +159,6 @@ pub fn waterfall_svg(segments: &[Segment]) -> String {
 }
 
 /// One series of a line chart.
-#[allow(dead_code)]
 pub struct Series {
     pub label: &'static str,
     pub class: &'static str,
@@ -168,7 +167,6 @@ pub struct Series {
 
 /// A line chart of `series` over `labels` (the x axis, first and last shown), values from 0
 /// up; `unit` formats the top of the axis. Missing points break the line.
-#[allow(dead_code)]
 pub fn line_chart(
     title: &str,
     x_labels: (&str, &str),

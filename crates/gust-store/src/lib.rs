@@ -15,7 +15,9 @@ mod sqlite;
 mod sqlite_audit;
 mod sqlite_console;
 mod sqlite_edge;
+mod sqlite_minutes;
 mod sqlite_sealed;
+mod sqlite_test_requests;
 mod store;
 mod writer;
 

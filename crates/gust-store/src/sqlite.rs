@@ -8,10 +8,11 @@ use std::time::Duration;
 
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
+use gust_core::metrics::{FunctionActivity, MinuteAggregate};
 use gust_core::{
     Alias, AuditEntry, AuditQuery, Deployment, Domain, EdgeApplication, EdgeDomain, EdgeRule,
     Execution, ExecutionRetention, Function, FunctionInstance, FunctionTrigger, FunctionVersion,
-    ListQuery, Namespace, Order, Page, Token, TriggerOrigin, Webhook,
+    ListQuery, Namespace, Order, Page, TestRequest, Token, TriggerOrigin, Webhook,
 };
 use serde::de::DeserializeOwned;
 use sqlx::sqlite::{
@@ -739,7 +740,14 @@ impl Store for SqliteStore {
                 "{instances} edge function instance(s) run the function; delete them first"
             )));
         }
-        for table in ["executions", "triggers", "domains", "webhooks"] {
+        for table in [
+            "executions",
+            "triggers",
+            "domains",
+            "webhooks",
+            "test_requests",
+            "function_minutes",
+        ] {
             sqlx::query(&format!("DELETE FROM {table} WHERE function_id = ?"))
                 .bind(id)
                 .execute(&mut *tx)
@@ -1393,6 +1401,53 @@ impl Store for SqliteStore {
 
     async fn delete_webhook(&self, id: &str) -> StoreResult<()> {
         delete_row(&self.pool, "webhooks", "webhook", id).await
+    }
+
+    async fn add_function_minutes(&self, minutes: &[MinuteAggregate]) -> StoreResult<()> {
+        self.minutes_add(minutes).await
+    }
+
+    async fn function_minutes(
+        &self,
+        function_id: &str,
+        since: DateTime<Utc>,
+    ) -> StoreResult<Vec<MinuteAggregate>> {
+        self.minutes_of_function(function_id, since).await
+    }
+
+    async fn namespace_activity(
+        &self,
+        namespace_id: &str,
+        since: DateTime<Utc>,
+    ) -> StoreResult<Vec<FunctionActivity>> {
+        self.minutes_activity(namespace_id, since).await
+    }
+
+    async fn prune_function_minutes(&self, before: DateTime<Utc>) -> StoreResult<u64> {
+        self.minutes_prune(before).await
+    }
+
+    async fn list_test_requests(&self, function_id: &str) -> StoreResult<Vec<TestRequest>> {
+        self.test_requests_list(function_id).await
+    }
+
+    async fn get_test_request(&self, function_id: &str, name: &str) -> StoreResult<TestRequest> {
+        self.test_request_get(function_id, name).await
+    }
+
+    async fn put_test_request(
+        &self,
+        function_id: &str,
+        request: &TestRequest,
+        create: bool,
+        max: u32,
+    ) -> StoreResult<TestRequest> {
+        self.test_request_put(function_id, request, create, max)
+            .await
+    }
+
+    async fn delete_test_request(&self, function_id: &str, name: &str) -> StoreResult<()> {
+        self.test_request_delete(function_id, name).await
     }
 
     async fn create_edge_application(&self, app: &EdgeApplication) -> StoreResult<EdgeApplication> {

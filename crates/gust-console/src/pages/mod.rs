@@ -8,6 +8,7 @@ mod dead_letters;
 mod deployments;
 mod executions;
 mod functions;
+mod metrics;
 mod namespaces;
 mod saved_requests;
 mod schedules;
@@ -39,6 +40,8 @@ pub fn routes() -> Router<ConsoleState> {
         .merge(tail::routes())
         .merge(triggers::routes())
         .merge(dead_letters::routes())
+        .merge(metrics::routes())
+        .merge(saved_requests::routes())
         .merge(tokens::routes())
 }
 

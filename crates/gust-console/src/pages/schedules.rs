@@ -1,4 +1,5 @@
-//! A schedule's next fire times, as the engine works them out.
+//! A schedule's next fire times, as the engine works them out (a 400 names `schedule` or
+//! `timezone`).
 
 use chrono::{DateTime, Utc};
 
@@ -6,14 +7,14 @@ use crate::ConsoleState;
 use crate::session::Signed;
 
 pub async fn next_times(
-    _state: &ConsoleState,
-    _signed: &Signed,
+    state: &ConsoleState,
+    signed: &Signed,
     schedule: &str,
-    _timezone: Option<&str>,
-    _count: usize,
+    timezone: Option<&str>,
+    count: usize,
 ) -> gust_engine::Result<Vec<DateTime<Utc>>> {
-    if schedule.is_empty() {
-        return Err(gust_engine::Error::invalid("schedule", "is required"));
-    }
-    Ok(Vec::new())
+    state
+        .engine
+        .next_fire_times(&signed.caller, schedule, timezone, count)
+        .await
 }

@@ -69,14 +69,14 @@ pub struct Outcome {
 
 #[derive(Template)]
 #[template(path = "test_panel.html")]
-struct PanelPage {
+pub(super) struct PanelPage {
     chrome: Chrome,
     can: Can,
     ns: String,
     fname: String,
     methods: [&'static str; 7],
     r: RequestForm,
-    errors: Fields,
+    pub(super) errors: Fields,
     outcome: Option<Outcome>,
     saved: Vec<super::saved_requests::SavedRow>,
 }
@@ -101,7 +101,7 @@ pub fn headers_text(headers: &BTreeMap<String, String>) -> String {
     headers.iter().map(|(k, v)| format!("{k}: {v}\n")).collect()
 }
 
-async fn page(
+pub(super) async fn page(
     state: &ConsoleState,
     signed: &Signed,
     ns: &str,
