@@ -699,12 +699,33 @@ async fn every_page_renders_with_real_data() {
             "Where the time went".into(),
         ),
         ("/console/tokens", "New token".into()),
+        (
+            "/console/ns/default/fn/hello/metrics",
+            "Duration percentiles".into(),
+        ),
+        (
+            "/console/ns/default/fn/hello/metrics?window=week",
+            "<svg class=\"chart\"".into(),
+        ),
+        ("/console/ns/default/fn/hello/test", "Send request".into()),
+        ("/console/ns/default/fn/hello/tail", execution.id.clone()),
+        (
+            "/console/ns/default/fn/hello/triggers",
+            "New cron trigger".into(),
+        ),
+        (
+            "/console/ns/default/fn/hello/dead-letters",
+            "0 dead letters".into(),
+        ),
     ] {
         let page = browser.get(path).await;
         assert_eq!(page.status, StatusCode::OK, "{path}: {}", page.body);
         assert!(page.body.contains(&expect), "{path} lacks {expect}");
         assert!(page.body.contains("<main id=\"main\">"), "{path}");
     }
+    // The functions list shows the last day's requests, from the per-minute aggregates.
+    let list = browser.get("/console/ns/default/functions").await;
+    assert!(list.body.contains("Requests 24 h"), "{}", list.body);
     let filtered = browser
         .get("/console/ns/default/fn/hello/executions?status=failed")
         .await;
@@ -1127,4 +1148,168 @@ async fn dead_letters_are_listed_and_replayed_one_or_all() {
         .collect();
     assert_eq!(replayed.iter().filter(|r| **r == ids[0]).count(), 2);
     assert_eq!(replayed.iter().filter(|r| **r == ids[1]).count(), 1);
+}
+
+/// The whole console in a real browser (Debian's Chromium driven by Playwright): sign in,
+/// create a function, drop a Python folder on the page and watch its build log, run the test
+/// panel, open the execution and its waterfall, tail logs while an async execution runs, add
+/// a cron trigger and see its next times, see a dead letter and replay it, sign out and be
+/// refused; axe-core finds nothing serious or critical on any page, and each page's
+/// screenshot goes to `<target>/console-screenshots/`. The script prints each page's weight.
+#[tokio::test]
+async fn the_console_works_in_a_real_browser() {
+    use gust_test_tools::browser;
+    let server = TestServer::start();
+    let chromium = browser::chromium();
+    let venv = browser::playwright();
+    let axe = browser::axe_core();
+    let shots = browser::screenshots_dir();
+    let work = gust_test_tools::ScratchDir::new("console-browser").unwrap();
+    let package = work.path().join("python-hello.tar.gz");
+    std::fs::write(&package, crate::harness::package("python-hello")).unwrap();
+    let broken = work.path().join("broken.tar.gz");
+    std::fs::write(
+        &broken,
+        crate::harness::tar_gz(&[(
+            "main.py",
+            b"def handle(event, context):\n    raise RuntimeError('broken on purpose')\n",
+        )]),
+    )
+    .unwrap();
+    let script =
+        crate::harness::workspace_root().join("crates/gust/tests/clients/console/scenario.py");
+    let (url, token) = (server.url.clone(), server.token.clone());
+    let output = tokio::task::spawn_blocking(move || {
+        venv.command("python")
+            .arg(script)
+            .args([&url, &token])
+            .args([&chromium, &axe, &shots, &package, &broken])
+            .args(browser::launch_args())
+            .output()
+    })
+    .await
+    .unwrap()
+    .expect("running the browser scenario");
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    println!("{stdout}");
+    assert!(
+        output.status.success() && stdout.contains("passed"),
+        "the browser scenario failed ({}):\n{stdout}\n{}",
+        output.status,
+        String::from_utf8_lossy(&output.stderr)
+    );
+    drop(server);
+}
+
+#[tokio::test]
+async fn cron_schedules_are_previewed_before_they_are_saved() {
+    let server = TestServer::start();
+    server.deploy_ready("timed", spec(), &hello_guest()).await;
+    let mut browser = Browser::new(&server);
+    browser.sign_in(&server.token).await;
+    let csrf = browser.csrf().await;
+    let path = "/console/ns/default/fn/timed/triggers";
+    // What the page's script asks as the schedule is typed.
+    let preview = browser
+        .get(&format!(
+            "{path}/preview?schedule=0+3+*+*+*&timezone=Europe%2FParis"
+        ))
+        .await;
+    assert_eq!(preview.status, StatusCode::OK, "{}", preview.body);
+    let body: serde_json::Value = serde_json::from_str(&preview.body).unwrap();
+    let times = body["times"].as_array().unwrap();
+    assert_eq!(times.len(), 5);
+    for t in times {
+        let at: chrono::DateTime<chrono::FixedOffset> =
+            chrono::DateTime::parse_from_rfc3339(t.as_str().unwrap()).unwrap();
+        let paris = at.with_timezone(&chrono_tz::Europe::Paris);
+        assert_eq!(paris.format("%H:%M").to_string(), "03:00", "{t}");
+    }
+    let bad = browser.get(&format!("{path}/preview?schedule=nope")).await;
+    assert_eq!(bad.status, StatusCode::BAD_REQUEST);
+    assert!(bad.body.contains("schedule"), "{}", bad.body);
+    // Without the script: the Preview button renders them, and saves nothing.
+    let shown = browser
+        .post(
+            path,
+            &[
+                ("_csrf", &csrf),
+                ("kind", "cron"),
+                ("schedule", "*/5 * * * *"),
+                ("preview", "true"),
+            ],
+        )
+        .await;
+    assert_eq!(shown.status, StatusCode::OK);
+    assert_eq!(shown.body.matches("<li><time").count(), 5, "{}", shown.body);
+    let triggers = api(&server, "/namespaces/default/functions/timed/triggers").await;
+    assert_eq!(triggers["total"], 0);
+}
+
+#[tokio::test]
+async fn test_requests_are_saved_opened_and_deleted_from_the_panel() {
+    let server = TestServer::start();
+    server.deploy_ready("echo", spec(), &test_guest()).await;
+    let mut browser = Browser::new(&server);
+    browser.sign_in(&server.token).await;
+    let csrf = browser.csrf().await;
+    let panel = "/console/ns/default/fn/echo/test";
+    let saved = browser
+        .post(
+            panel,
+            &[
+                ("_csrf", &csrf),
+                ("save", "true"),
+                ("name", "hello-json"),
+                ("method", "PUT"),
+                ("path", "/echo?saved=1"),
+                ("headers", "x-saved: yes"),
+                ("body", "{\"a\":1}"),
+            ],
+        )
+        .await;
+    assert_eq!(saved.status, StatusCode::SEE_OTHER, "{}", saved.body);
+    let listed = api(&server, "/namespaces/default/functions/echo/test-requests").await;
+    assert_eq!(
+        listed
+            .as_array()
+            .map(Vec::len)
+            .or(listed["items"].as_array().map(Vec::len)),
+        Some(1),
+        "{listed}"
+    );
+    let page = browser.get(panel).await;
+    assert!(page.body.contains("?saved=hello-json"), "{}", page.body);
+    let opened = browser.get(&format!("{panel}?saved=hello-json")).await;
+    assert!(
+        opened.body.contains("<option selected>PUT</option>"),
+        "{}",
+        opened.body
+    );
+    assert!(opened.body.contains("/echo?saved=1"));
+    assert!(opened.body.contains("x-saved: yes"));
+    // A bad name is refused beside the name.
+    let bad = browser
+        .post(
+            panel,
+            &[
+                ("_csrf", &csrf),
+                ("save", "true"),
+                ("name", "no spaces"),
+                ("method", "GET"),
+                ("path", "/"),
+            ],
+        )
+        .await;
+    assert_eq!(bad.status, StatusCode::BAD_REQUEST, "{}", bad.body);
+    assert!(bad.body.contains(r#"id="e-name""#), "{}", bad.body);
+    let deleted = browser
+        .post(
+            &format!("{panel}/saved/hello-json/delete"),
+            &[("_csrf", &csrf)],
+        )
+        .await;
+    assert_eq!(deleted.status, StatusCode::SEE_OTHER);
+    let listed = api(&server, "/namespaces/default/functions/echo/test-requests").await;
+    assert!(!listed.to_string().contains("hello-json"), "{listed}");
 }
