@@ -118,6 +118,23 @@
     });
   }
 
+  // A running execution's output as it is printed; the whole record once it ends.
+  function executionLogs() {
+    document.querySelectorAll("[data-exec-log]").forEach(function (pre) {
+      var hint = document.querySelector("[data-exec-hint]");
+      var source = new EventSource(pre.getAttribute("data-exec-log"));
+      function add(e) { pre.textContent += e.data; pre.scrollTop = pre.scrollHeight; }
+      source.addEventListener("stdout", add);
+      source.addEventListener("stderr", add);
+      source.addEventListener("retry", function () { pre.textContent += "\n— attempt failed; retrying —\n"; });
+      source.addEventListener("end", function () {
+        source.close();
+        if (hint) hint.textContent = "Ended; loading the record…";
+        window.location.reload();
+      });
+    });
+  }
+
   // Live tail: each finished execution's output as it arrives; pausable and filterable.
   function tails() {
     document.querySelectorAll("[data-tail]").forEach(function (box) {
@@ -207,6 +224,7 @@
     confirms();
     uploads();
     buildLogs();
+    executionLogs();
     tails();
     cronPreviews();
   });

@@ -179,7 +179,7 @@ pub fn line_chart(
         .iter()
         .flat_map(|s| s.points.iter().flatten())
         .fold(0.0f64, |a, b| a.max(*b));
-    let max = if max <= 0.0 { 1.0 } else { max * 1.1 };
+    let max = nice_ceiling(max * 1.05);
     let plot_w = w - left - 8.0;
     let plot_h = h - bottom - top;
     let x = |i: usize| left + plot_w * i as f64 / (n.max(2) - 1) as f64;
@@ -245,6 +245,20 @@ pub fn line_chart(
         escape(x_labels.1)
     );
     svg
+}
+
+/// The smallest 1, 2 or 5 times a power of ten at or above `v` (1 for nothing), so the axis
+/// reads in round numbers.
+fn nice_ceiling(v: f64) -> f64 {
+    if v <= 0.0 || !v.is_finite() {
+        return 1.0;
+    }
+    let power = 10f64.powf(v.log10().floor());
+    [1.0, 2.0, 5.0, 10.0]
+        .into_iter()
+        .map(|m| m * power)
+        .find(|c| *c >= v)
+        .unwrap_or(10.0 * power)
 }
 
 /// Text for SVG: escaped as HTML would be.
@@ -332,6 +346,14 @@ mod tests {
         let mut e = execution(0, 1, None);
         e.started_at = None;
         assert!(waterfall(&e).is_empty());
+    }
+
+    #[test]
+    fn axes_end_at_round_numbers() {
+        assert_eq!(nice_ceiling(0.0), 1.0);
+        assert_eq!(nice_ceiling(1.05), 2.0);
+        assert_eq!(nice_ceiling(24_780.0), 50_000.0);
+        assert_eq!(nice_ceiling(7.0), 10.0);
     }
 
     #[test]

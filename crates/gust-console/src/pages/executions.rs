@@ -23,6 +23,7 @@ pub fn routes() -> Router<ConsoleState> {
         .route("/ns/{ns}/fn/{fn}/executions", get(list))
         .route("/ns/{ns}/fn/{fn}/executions/{id}", get(show))
         .route("/ns/{ns}/fn/{fn}/executions/{id}/replay", post(replay))
+        .route("/ns/{ns}/fn/{fn}/executions/{id}/events", get(events))
 }
 
 /// Rows per page.
@@ -208,6 +209,8 @@ struct ShowPage {
     segments: Vec<Segment>,
     waterfall: String,
     replayable: bool,
+    /// Queued or running: its output is followed live.
+    live: bool,
 }
 
 async fn show(
@@ -258,6 +261,7 @@ async fn show(
             charts::waterfall_svg(&segments)
         },
         segments,
+        live: matches!(e.status, ExecutionStatus::Queued | ExecutionStatus::Running),
         replayable: !e.request.body.truncated
             && matches!(
                 e.status,
@@ -268,6 +272,33 @@ async fn show(
         e,
     })
     .into_response())
+}
+
+/// The execution's output as it is printed (the engine's follow, as the API's stream has it):
+/// `stdout` and `stderr` events, `retry` between attempts, `end` with the final status.
+async fn events(
+    State(state): State<ConsoleState>,
+    signed: Signed,
+    Path((ns, f, id)): Path<(String, String, String)>,
+) -> PageResult {
+    let mut rx = state
+        .engine
+        .follow_execution_logs(&signed.caller, &ns, &f, &id)
+        .await?;
+    let stream = futures_util::stream::poll_fn(move |cx| {
+        rx.poll_recv(cx).map(|e| {
+            e.map(|e| {
+                Ok::<_, std::convert::Infallible>(
+                    axum::response::sse::Event::default()
+                        .event(e.name)
+                        .data(e.data),
+                )
+            })
+        })
+    });
+    Ok(axum::response::sse::Sse::new(stream)
+        .keep_alive(axum::response::sse::KeepAlive::default())
+        .into_response())
 }
 
 /// Queue the execution's request again, as a new async execution.

@@ -151,41 +151,33 @@ async fn create(State(state): State<ConsoleState>, signed: Signed, form: FormDat
         expires_at: days.map(|d| gust_core::now() + chrono::Duration::days(i64::from(d))),
         format: None,
     };
-    let outcome = if errors.is_empty() {
-        state.engine.create_token(&signed.caller, spec).await
-    } else {
-        Err(gust_engine::Error::bad_request("see the fields"))
-    };
     let mut listing = page(&state, &signed, None).await?;
-    match outcome {
+    listing.description = form.get("description").to_string();
+    if !errors.is_empty() {
+        listing.errors = errors;
+        return Ok(render::with_status(StatusCode::BAD_REQUEST, listing));
+    }
+    match state.engine.create_token(&signed.caller, spec).await {
         Ok(token) => {
             // Answered here, not redirected: the secret is in this response and nowhere else.
             listing.created_secret = token.token;
+            listing.description.clear();
             listing.chrome.notice =
                 Some("Token created. Copy its secret now: it is not shown again.".into());
             Ok(Html(listing).into_response())
         }
         Err(e) if e.status.is_client_error() => {
-            if errors.is_empty() {
-                errors = Fields::from_error(
-                    &e,
-                    &[
-                        "description",
-                        "scopes",
-                        "namespace",
-                        "function",
-                        "expires_days",
-                    ],
-                );
-            }
-            listing.errors = errors;
-            listing.description = form.get("description").to_string();
-            let status = if e.status == StatusCode::BAD_REQUEST || e.status.is_client_error() {
-                e.status
-            } else {
-                StatusCode::BAD_REQUEST
-            };
-            Ok(render::with_status(status, listing))
+            listing.errors = Fields::from_error(
+                &e,
+                &[
+                    "description",
+                    "scopes",
+                    "namespace",
+                    "function",
+                    "expires_days",
+                ],
+            );
+            Ok(render::with_status(e.status, listing))
         }
         Err(e) => Err(e.into()),
     }

@@ -1313,3 +1313,41 @@ async fn test_requests_are_saved_opened_and_deleted_from_the_panel() {
     let listed = api(&server, "/namespaces/default/functions/echo/test-requests").await;
     assert!(!listed.to_string().contains("hello-json"), "{listed}");
 }
+
+#[tokio::test]
+async fn a_running_executions_page_follows_its_output_until_it_ends() {
+    let server = TestServer::start();
+    server.deploy_ready("slow", spec(), &test_guest()).await;
+    let accepted = server
+        .client()
+        .submit_execution(
+            "default",
+            "slow",
+            &json!({"path": "/sleep?ms=1500&lines=3"}),
+            None,
+        )
+        .await
+        .unwrap();
+    let mut browser = Browser::new(&server);
+    browser.sign_in(&server.token).await;
+    let path = format!("/console/ns/default/fn/slow/executions/{}", accepted.id);
+    let page = browser.get(&path).await;
+    assert_eq!(page.status, StatusCode::OK);
+    assert!(
+        page.body
+            .contains(&format!(r#"data-exec-log="{path}/events""#)),
+        "{}",
+        page.body
+    );
+    let events = browser.get(&format!("{path}/events")).await;
+    assert_eq!(events.status, StatusCode::OK);
+    assert!(events.body.contains("event: end"), "{}", events.body);
+    assert!(events.body.contains("completed"), "{}", events.body);
+    assert!(events.body.contains("event: stdout"), "{}", events.body);
+    assert!(events.body.contains("tick 2"), "{}", events.body);
+    let page = browser.get(&path).await;
+    assert!(
+        !page.body.contains("data-exec-log"),
+        "ended: no live section"
+    );
+}
