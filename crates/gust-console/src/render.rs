@@ -348,6 +348,24 @@ pub async fn not_found() -> Response {
     )
 }
 
+/// The engine's followed log as server-sent events, one per [`LogEvent`], until the engine
+/// closes it or the page goes.
+///
+/// [`LogEvent`]: gust_engine::ops::LogEvent
+pub fn sse(mut rx: tokio::sync::mpsc::Receiver<gust_engine::ops::LogEvent>) -> Response {
+    use axum::response::sse::{Event, KeepAlive, Sse};
+    let stream = futures_util::stream::poll_fn(move |cx| {
+        rx.poll_recv(cx).map(|e| {
+            e.map(|e| {
+                Ok::<_, std::convert::Infallible>(Event::default().event(e.name).data(e.data))
+            })
+        })
+    });
+    Sse::new(stream)
+        .keep_alive(KeepAlive::default())
+        .into_response()
+}
+
 /// After an action: back to a page, which shows `done` as its notice.
 pub fn done(to: &str, done: &str) -> Response {
     let sep = if to.contains('?') { '&' } else { '?' };

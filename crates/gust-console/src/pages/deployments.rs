@@ -3,14 +3,11 @@
 //! that shows its progress, or sent by a plain file form), and each deployment's page with its
 //! build log, followed live while it builds.
 
-use std::convert::Infallible;
-
 use askama::Template;
 use axum::Router;
 use axum::extract::{FromRequest, Multipart, Path, Query, Request, State};
 use axum::http::{StatusCode, header};
 use axum::response::IntoResponse;
-use axum::response::sse::{Event, KeepAlive, Sse};
 use axum::routing::{get, post};
 use gust_core::{Deployment, DeploymentStatus, Function, ListQuery};
 use gust_engine::ops::{Upload, UploadOptions};
@@ -289,17 +286,11 @@ async fn events(
     signed: Signed,
     Path((ns, f, id)): Path<(String, String, String)>,
 ) -> PageResult {
-    let mut rx = state
+    let rx = state
         .engine
         .follow_build_log(&signed.caller, &ns, &f, &id)
         .await?;
-    let stream = futures_util::stream::poll_fn(move |cx| {
-        rx.poll_recv(cx)
-            .map(|e| e.map(|e| Ok::<_, Infallible>(Event::default().event(e.name).data(e.data))))
-    });
-    Ok(Sse::new(stream)
-        .keep_alive(KeepAlive::default())
-        .into_response())
+    Ok(render::sse(rx))
 }
 
 async fn activate(

@@ -281,24 +281,11 @@ async fn events(
     signed: Signed,
     Path((ns, f, id)): Path<(String, String, String)>,
 ) -> PageResult {
-    let mut rx = state
+    let rx = state
         .engine
         .follow_execution_logs(&signed.caller, &ns, &f, &id)
         .await?;
-    let stream = futures_util::stream::poll_fn(move |cx| {
-        rx.poll_recv(cx).map(|e| {
-            e.map(|e| {
-                Ok::<_, std::convert::Infallible>(
-                    axum::response::sse::Event::default()
-                        .event(e.name)
-                        .data(e.data),
-                )
-            })
-        })
-    });
-    Ok(axum::response::sse::Sse::new(stream)
-        .keep_alive(axum::response::sse::KeepAlive::default())
-        .into_response())
+    Ok(render::sse(rx))
 }
 
 /// Queue the execution's request again, as a new async execution.

@@ -15,6 +15,7 @@ use gust_core::{
 };
 use serde::Deserialize;
 
+use super::secrets::{self, SecretsForm};
 use super::{Can, FormData, number, pairs_text, parse_pairs};
 use crate::ConsoleState;
 use crate::render::{self, Chrome, Fields, Html, PageResult, Ts, fn_url, micros, ns_url, ts};
@@ -599,9 +600,7 @@ struct SettingsPage {
     runtimes: Vec<RuntimeInfo>,
     creating: bool,
     can: Can,
-    secrets: Vec<String>,
-    secret_errors: Fields,
-    secret_name: String,
+    secrets: SecretsForm,
 }
 
 fn settings_page(
@@ -624,9 +623,10 @@ fn settings_page(
         runtimes: state.engine.runtimes(),
         creating: false,
         can: Can::of(&signed.caller),
-        secrets: function.secrets.keys().cloned().collect(),
-        secret_errors: Fields::default(),
-        secret_name: String::new(),
+        secrets: SecretsForm::new(
+            &function.secrets,
+            format!("{}/secrets", fn_url(ns, &function.name)),
+        ),
     }
 }
 
@@ -689,8 +689,7 @@ async fn delete(
     ))
 }
 
-/// Set one secret of the function; the others go back as they are (the engine replaces the
-/// map whole), and no value reaches a page.
+/// Set one secret of the function (see `secrets`).
 async fn set_secret(
     State(state): State<ConsoleState>,
     signed: Signed,
@@ -698,39 +697,32 @@ async fn set_secret(
     form: FormData,
 ) -> PageResult {
     let function = state.engine.get_function(&signed.caller, &ns, &f).await?;
-    let name = form.get("name").trim().to_string();
-    let mut errors = Fields::default();
-    if name.is_empty() {
-        errors.add("secret_name", "Name the secret.");
-    }
-    if form.get("value").is_empty() {
-        errors.add("secret_value", "Enter the value.");
-    }
-    if errors.is_empty() {
-        let mut secrets = function.secrets.clone();
-        secrets.insert(name.clone(), form.get("value").to_string());
-        let patch = FunctionPatch {
-            secrets: Some(secrets),
-            ..FunctionPatch::default()
-        };
-        match state
-            .engine
-            .update_function(&signed.caller, &ns, &f, patch)
-            .await
-        {
-            Ok(_) => {
-                return Ok(render::done(
-                    &format!("{}/settings", fn_url(&ns, &f)),
-                    "secret-set",
-                ));
+    let errors = match secrets::with_set(&function.secrets, &form) {
+        Ok(all) => {
+            let patch = FunctionPatch {
+                secrets: Some(all),
+                ..FunctionPatch::default()
+            };
+            match state
+                .engine
+                .update_function(&signed.caller, &ns, &f, patch)
+                .await
+            {
+                Ok(_) => {
+                    return Ok(render::done(
+                        &format!("{}/settings", fn_url(&ns, &f)),
+                        "secret-set",
+                    ));
+                }
+                Err(e) if e.status.is_client_error() => secrets::refused(&e),
+                Err(e) => return Err(e.into()),
             }
-            Err(e) if e.status.is_client_error() => errors.add("secret_name", e.message),
-            Err(e) => return Err(e.into()),
         }
-    }
+        Err(errors) => errors,
+    };
     let mut page = settings_page(&state, &signed, &ns, &function, FormValues::of(&function));
-    page.secret_errors = errors;
-    page.secret_name = name;
+    page.secrets.errors = errors;
+    page.secrets.name = form.get("name").trim().to_string();
     Ok(render::with_status(StatusCode::BAD_REQUEST, page))
 }
 
@@ -741,10 +733,8 @@ async fn remove_secret(
     form: FormData,
 ) -> PageResult {
     let function = state.engine.get_function(&signed.caller, &ns, &f).await?;
-    let mut secrets = function.secrets;
-    secrets.remove(form.get("name"));
     let patch = FunctionPatch {
-        secrets: Some(secrets),
+        secrets: Some(secrets::with_removed(&function.secrets, &form)),
         ..FunctionPatch::default()
     };
     state

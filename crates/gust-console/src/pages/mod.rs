@@ -12,6 +12,7 @@ mod metrics;
 mod namespaces;
 mod saved_requests;
 mod schedules;
+mod secrets;
 mod tail;
 mod test_panel;
 mod tokens;

@@ -11,6 +11,7 @@ use axum::routing::{get, post};
 use gust_core::{ListQuery, Namespace, NamespacePatch, NamespaceSpec};
 use serde::Deserialize;
 
+use super::secrets::{self, SecretsForm};
 use super::{Can, FormData, Pager, pairs_text, parse_pairs};
 use crate::ConsoleState;
 use crate::render::{self, Chrome, Fields, Html, PageResult, Ts, ns_url, ts};
@@ -134,10 +135,8 @@ struct SettingsPage {
     ns: String,
     description: String,
     env: String,
-    secrets: Vec<String>,
+    secrets: SecretsForm,
     errors: Fields,
-    secret_errors: Fields,
-    secret_name: String,
 }
 
 fn settings_page(signed: &Signed, ns: &Namespace) -> SettingsPage {
@@ -147,10 +146,8 @@ fn settings_page(signed: &Signed, ns: &Namespace) -> SettingsPage {
         ns: ns.name.clone(),
         description: ns.description.clone(),
         env: pairs_text(&ns.env),
-        secrets: ns.secrets.keys().cloned().collect(),
+        secrets: SecretsForm::new(&ns.secrets, format!("{}/secrets", ns_url(&ns.name))),
         errors: Fields::default(),
-        secret_errors: Fields::default(),
-        secret_name: String::new(),
     }
 }
 
@@ -207,8 +204,7 @@ async fn save_settings(
     }
 }
 
-/// Set one secret. The engine replaces a namespace's secrets as a whole, so the others are
-/// sent back as they are; their values never reach a page.
+/// Set one secret (see `secrets`).
 async fn set_secret(
     State(state): State<ConsoleState>,
     signed: Signed,
@@ -216,44 +212,32 @@ async fn set_secret(
     form: FormData,
 ) -> PageResult {
     let namespace = state.engine.get_namespace(&signed.caller, &ns).await?;
-    let name = form.get("name").trim().to_string();
-    let mut secrets = namespace.secrets.clone();
-    let mut errors = Fields::default();
-    if name.is_empty() {
-        errors.add("secret_name", "Name the secret.");
-    }
-    if form.get("value").is_empty() {
-        errors.add("secret_value", "Enter the value.");
-    }
-    if errors.is_empty() {
-        secrets.insert(name.clone(), form.get("value").to_string());
-        let patch = NamespacePatch {
-            secrets: Some(secrets),
-            ..NamespacePatch::default()
-        };
-        match state
-            .engine
-            .update_namespace(&signed.caller, &ns, patch)
-            .await
-        {
-            Ok(_) => {
-                return Ok(render::done(
-                    &format!("{}/settings", ns_url(&ns)),
-                    "secret-set",
-                ));
+    let errors = match secrets::with_set(&namespace.secrets, &form) {
+        Ok(all) => {
+            let patch = NamespacePatch {
+                secrets: Some(all),
+                ..NamespacePatch::default()
+            };
+            match state
+                .engine
+                .update_namespace(&signed.caller, &ns, patch)
+                .await
+            {
+                Ok(_) => {
+                    return Ok(render::done(
+                        &format!("{}/settings", ns_url(&ns)),
+                        "secret-set",
+                    ));
+                }
+                Err(e) if e.status.is_client_error() => secrets::refused(&e),
+                Err(e) => return Err(e.into()),
             }
-            Err(e) if e.status.is_client_error() => {
-                // `secrets.KEY`: the name is what is wrong.
-                let mut placed = Fields::from_error(&e, &[]);
-                let message = placed.general.take().unwrap_or(e.message.clone());
-                errors.add("secret_name", message);
-            }
-            Err(e) => return Err(e.into()),
         }
-    }
+        Err(errors) => errors,
+    };
     let mut page = settings_page(&signed, &namespace);
-    page.secret_errors = errors;
-    page.secret_name = name;
+    page.secrets.errors = errors;
+    page.secrets.name = form.get("name").trim().to_string();
     Ok(render::with_status(StatusCode::BAD_REQUEST, page))
 }
 
@@ -264,10 +248,8 @@ async fn remove_secret(
     form: FormData,
 ) -> PageResult {
     let namespace = state.engine.get_namespace(&signed.caller, &ns).await?;
-    let mut secrets = namespace.secrets;
-    secrets.remove(form.get("name"));
     let patch = NamespacePatch {
-        secrets: Some(secrets),
+        secrets: Some(secrets::with_removed(&namespace.secrets, &form)),
         ..NamespacePatch::default()
     };
     state

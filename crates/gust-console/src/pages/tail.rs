@@ -2,18 +2,15 @@
 //! engine's follow of a function's log), which the page's script shows with pause and filter.
 //! Without the script the page shows the latest executions' output, fresh on each reload.
 
-use std::convert::Infallible;
-
 use askama::Template;
 use axum::Router;
 use axum::extract::{Path, State};
 use axum::response::IntoResponse;
-use axum::response::sse::{Event, KeepAlive, Sse};
 use axum::routing::get;
 use gust_engine::ops::ExecutionOutput;
 
 use crate::ConsoleState;
-use crate::render::{Chrome, Html, PageResult, Ts, fn_url, ts};
+use crate::render::{self, Chrome, Html, PageResult, Ts, fn_url, ts};
 use crate::session::Signed;
 
 pub fn routes() -> Router<ConsoleState> {
@@ -91,14 +88,8 @@ async fn events(
         .engine
         .function_logs(&signed.caller, &ns, &f, 0, true)
         .await?;
-    let Some(mut rx) = logs.follow else {
+    let Some(rx) = logs.follow else {
         return Err(gust_engine::Error::internal("a followed log came without its stream").into());
     };
-    let stream = futures_util::stream::poll_fn(move |cx| {
-        rx.poll_recv(cx)
-            .map(|e| e.map(|e| Ok::<_, Infallible>(Event::default().event(e.name).data(e.data))))
-    });
-    Ok(Sse::new(stream)
-        .keep_alive(KeepAlive::default())
-        .into_response())
+    Ok(render::sse(rx))
 }
