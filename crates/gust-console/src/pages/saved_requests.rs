@@ -49,18 +49,18 @@ pub async fn get(
     ns: &str,
     f: &str,
     name: &str,
-) -> PageResult<Option<RequestForm>> {
+) -> PageResult<RequestForm> {
     let saved = state
         .engine
         .get_test_request(&signed.caller, ns, f, name)
         .await?;
-    Ok(Some(RequestForm {
+    Ok(RequestForm {
         method: saved.method,
         path: saved.path,
         headers: headers_text(&saved.headers),
         body: saved.body,
         run_async: false,
-    }))
+    })
 }
 
 /// Save the panel's request under the name given (replacing one of that name).

@@ -155,10 +155,8 @@ async fn show(
             },
             run_async: e.is_async,
         };
-    } else if let Some(name) = params.saved
-        && let Some(saved) = super::saved_requests::get(&state, &signed, &ns, &f, &name).await?
-    {
-        r = saved;
+    } else if let Some(name) = params.saved {
+        r = super::saved_requests::get(&state, &signed, &ns, &f, &name).await?;
     }
     Ok(Html(page(&state, &signed, &ns, &f, r).await?).into_response())
 }
