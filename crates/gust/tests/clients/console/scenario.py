@@ -126,6 +126,7 @@ def main():
         check(page, "test-panel")
         page.get_by_role("link", name="Open execution").click()
         expect(page.locator("svg.waterfall")).to_be_visible()
+        execution_path = page.url[len(URL):]
         check(page, "execution")
 
         # Live tail while an async execution runs.
@@ -186,6 +187,20 @@ def main():
             page.goto(URL + path)
             expect(page.locator("main h1")).to_be_visible()
             check(page, name)
+
+        # Dark mode follows the system, and stays readable.
+        page.emulate_media(color_scheme="dark")
+        for name, path in (
+            ("functions-dark", f"/console/ns/{NS}/functions"),
+            ("execution-dark", execution_path),
+            ("metrics-dark", f"/console/ns/{NS}/fn/{FN}/metrics"),
+        ):
+            page.goto(URL + path)
+            check(page, name)
+        background = page.evaluate("getComputedStyle(document.body).backgroundColor")
+        if background == "rgb(255, 255, 255)":
+            failures.append("dark mode left the page white")
+        page.emulate_media(color_scheme="light")
 
         # Phone width: the functions page still fits.
         page.set_viewport_size({"width": 390, "height": 844})
