@@ -78,8 +78,10 @@ impl<T: DeserializeOwned, S: Send + Sync> FromRequestParts<S> for ApiQuery<T> {
             .map_err(|e| {
                 let path = e.path().to_string();
                 let message = e.into_inner().to_string();
-                if let Some(name) = message
-                    .strip_prefix("unknown field `")
+                // serde names unknown and missing parameters in the message, not the path.
+                if let Some(name) = ["unknown field `", "missing field `"]
+                    .iter()
+                    .find_map(|prefix| message.strip_prefix(prefix))
                     .and_then(|m| m.split('`').next())
                 {
                     return ApiError::invalid(name.to_string(), message.clone());

@@ -110,11 +110,24 @@ fn api_routes() -> OpenApiRouter<ApiState> {
         .routes(routes!(executions::replay_execution))
         .routes(routes!(logs::get_execution_logs))
         .routes(routes!(logs::get_function_logs))
+        .routes(routes!(logs::get_build_log))
         .routes(routes!(triggers::list_triggers, triggers::create_trigger))
         .routes(routes!(
             triggers::get_trigger,
             triggers::update_trigger,
             triggers::delete_trigger
+        ))
+        .routes(routes!(schedules::next_fire_times))
+        .routes(routes!(metrics::get_function_metrics))
+        .routes(routes!(metrics::get_namespace_activity))
+        .routes(routes!(
+            test_requests::list_test_requests,
+            test_requests::create_test_request
+        ))
+        .routes(routes!(
+            test_requests::get_test_request,
+            test_requests::put_test_request,
+            test_requests::delete_test_request
         ))
         .routes(routes!(domains::list_domains, domains::create_domain))
         .routes(routes!(domains::get_domain, domains::delete_domain))

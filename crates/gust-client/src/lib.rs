@@ -13,10 +13,11 @@ mod edge;
 
 use std::time::Duration;
 
+use gust_core::metrics::{FunctionActivity, FunctionMetrics, MetricsWindow};
 use gust_core::{
     Alias, AliasPatch, AliasSpec, AuditEntry, Deployment, DeploymentStatus, Domain, Execution,
     ExecutionStatus, Function, FunctionSpec, FunctionTrigger, FunctionVersion, Page, RuntimeInfo,
-    SignedUrl, Token, VersionSpec, Webhook,
+    SignedUrl, TestRequest, TestRequestSpec, Token, VersionSpec, Webhook,
 };
 use reqwest::{Method, StatusCode};
 use serde::Serialize;
@@ -809,6 +810,129 @@ impl Client {
         ))
         .await?;
         Ok(())
+    }
+
+    /// A function's chart over the last hour, day or week.
+    pub async fn function_metrics(
+        &self,
+        ns: &str,
+        f: &str,
+        window: MetricsWindow,
+    ) -> ClientResult<FunctionMetrics> {
+        self.send(
+            self.request(
+                Method::GET,
+                &format!("/api/v1/namespaces/{ns}/functions/{f}/metrics"),
+            )
+            .query(&[("window", window)]),
+        )
+        .await
+    }
+
+    /// Requests and errors of each function of a namespace over the last `since_s` seconds.
+    pub async fn namespace_activity(
+        &self,
+        ns: &str,
+        since_s: u32,
+    ) -> ClientResult<Vec<FunctionActivity>> {
+        self.send(
+            self.request(Method::GET, &format!("/api/v1/namespaces/{ns}/activity"))
+                .query(&[("since_s", since_s)]),
+        )
+        .await
+    }
+
+    /// When a cron schedule fires next (`count` times), read in `timezone` (UTC when `None`).
+    pub async fn next_fire_times(
+        &self,
+        schedule: &str,
+        timezone: Option<&str>,
+        count: u32,
+    ) -> ClientResult<Vec<chrono::DateTime<chrono::Utc>>> {
+        let count = count.to_string();
+        let mut query = vec![("schedule", schedule), ("count", &count)];
+        if let Some(timezone) = timezone {
+            query.push(("timezone", timezone));
+        }
+        #[derive(serde::Deserialize)]
+        struct FireTimes {
+            times: Vec<chrono::DateTime<chrono::Utc>>,
+        }
+        let answer: FireTimes = self
+            .send(
+                self.request(Method::GET, "/api/v1/schedules/next")
+                    .query(&query),
+            )
+            .await?;
+        Ok(answer.times)
+    }
+
+    /// A function's saved test requests, by name.
+    pub async fn list_test_requests(&self, ns: &str, f: &str) -> ClientResult<Vec<TestRequest>> {
+        self.json(
+            Method::GET,
+            &format!("/api/v1/namespaces/{ns}/functions/{f}/test-requests"),
+            None::<&()>,
+        )
+        .await
+    }
+
+    pub async fn get_test_request(
+        &self,
+        ns: &str,
+        f: &str,
+        name: &str,
+    ) -> ClientResult<TestRequest> {
+        self.json(
+            Method::GET,
+            &format!("/api/v1/namespaces/{ns}/functions/{f}/test-requests/{name}"),
+            None::<&()>,
+        )
+        .await
+    }
+
+    /// Save a test request under `name`, creating or replacing it.
+    pub async fn put_test_request(
+        &self,
+        ns: &str,
+        f: &str,
+        name: &str,
+        spec: &TestRequestSpec,
+    ) -> ClientResult<TestRequest> {
+        self.json(
+            Method::PUT,
+            &format!("/api/v1/namespaces/{ns}/functions/{f}/test-requests/{name}"),
+            Some(spec),
+        )
+        .await
+    }
+
+    pub async fn delete_test_request(&self, ns: &str, f: &str, name: &str) -> ClientResult<()> {
+        self.execute(self.request(
+            Method::DELETE,
+            &format!("/api/v1/namespaces/{ns}/functions/{f}/test-requests/{name}"),
+        ))
+        .await?;
+        Ok(())
+    }
+
+    /// Invoke `f` with a saved test request's method, path, headers and body; any status is
+    /// returned, not turned into an error.
+    pub async fn run_test_request(
+        &self,
+        ns: &str,
+        f: &str,
+        request: &TestRequest,
+    ) -> ClientResult<reqwest::Response> {
+        let method = Method::from_bytes(request.method.as_bytes())
+            .map_err(|e| ClientError::Decode(format!("method `{}`: {e}", request.method)))?;
+        let mut builder = self
+            .request(method, &format!("/fn/{ns}/{f}{}", request.path))
+            .body(request.body.clone());
+        for (name, value) in &request.headers {
+            builder = builder.header(name, value);
+        }
+        builder.send().await.map_err(|e| self.transport_error(e))
     }
 
     /// Publish a custom event; the answer lists the executions it started.

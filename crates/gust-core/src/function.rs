@@ -172,8 +172,9 @@ pub struct FunctionSpec {
     pub concurrency: Option<u32>,
     pub privacy: Option<Privacy>,
     pub http_option: Option<HttpOption>,
-    /// Process runtimes: whether the function may open network connections (default true;
-    /// `false` gives its workers an empty network namespace of their own).
+    /// Whether the function may reach the network (default true; `false` gives a process
+    /// function's workers an empty network namespace of their own, and denies a Wasm
+    /// function's outgoing HTTP requests).
     pub network: Option<bool>,
     pub tags: Option<Vec<String>>,
     /// Key/value metadata, replaced as a whole when sent.
@@ -268,7 +269,8 @@ pub struct Function {
     pub concurrency: u32,
     pub privacy: Privacy,
     pub http_option: HttpOption,
-    /// Process runtimes: network access (`false`: an empty network namespace).
+    /// Network access (`false`: process workers get an empty network namespace; Wasm guests'
+    /// outgoing HTTP requests are denied).
     #[serde(default = "default_network")]
     pub network: bool,
     pub tags: Vec<String>,

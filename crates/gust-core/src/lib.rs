@@ -3,8 +3,10 @@
 //! all agree on one definition of a function, a deployment or an execution.
 //!
 //! Layout: one module per resource (`namespace`, `function`, `deployment`, `execution`,
-//! `token`, `runtime`, `trigger`, `webhook`, `domain`, `version`, `edge`), plus `schedule` (cron), `validate` (names, env keys, bounds), `list`
-//! (pagination shared by every list endpoint) and `error`.
+//! `token`, `runtime`, `trigger`, `webhook`, `domain`, `version`, `edge`, `test_request`), plus
+//! `schedule` (cron), `metrics` (per-minute aggregates and the charts drawn from them),
+//! `validate` (names, env keys, bounds), `list` (pagination shared by every list endpoint)
+//! and `error`.
 //!
 //! Errors: [`ValidationError`] names the offending field; the API turns it into a 400.
 
@@ -51,10 +53,12 @@ pub mod function;
 pub mod id;
 pub mod json;
 pub mod list;
+pub mod metrics;
 pub mod namespace;
 pub mod runtime;
 pub mod schedule;
 pub mod stored;
+pub mod test_request;
 pub mod token;
 pub mod trigger;
 pub mod validate;
@@ -85,6 +89,7 @@ pub use id::new_id;
 pub use list::{ListQuery, Order, Page};
 pub use namespace::{Namespace, NamespacePatch, NamespaceSpec};
 pub use runtime::{RuntimeId, RuntimeInfo};
+pub use test_request::{MAX_TEST_REQUESTS, TestRequest, TestRequestSpec};
 pub use token::{Scope, Token, TokenFormat, TokenSpec};
 pub use trigger::{
     Event, EventSpec, FunctionTrigger, QueueProtocol, QueueSource, TriggerKind, TriggerOrigin,

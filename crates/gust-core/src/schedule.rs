@@ -82,6 +82,15 @@ impl Schedule {
             }
         }
     }
+
+    /// Up to `count` ticks after `after`, each the first after the one before: the ticks the
+    /// scheduler fires, which also moves from tick to tick with [`next_after`](Self::next_after).
+    /// Fewer when the schedule ends (a date that never comes again).
+    pub fn next_ticks(&self, after: DateTime<Utc>, count: usize) -> Vec<DateTime<Utc>> {
+        std::iter::successors(self.next_after(after), |tick| self.next_after(*tick))
+            .take(count)
+            .collect()
+    }
 }
 
 /// `30s`, `5m`, `1h30m`, `2d`.
@@ -138,6 +147,22 @@ mod tests {
             utc.next_after(at("2026-01-10T07:00:00Z")),
             Some(at("2026-01-10T07:15:00Z"))
         );
+    }
+
+    #[test]
+    fn next_ticks_follow_one_another_in_the_timezone() {
+        let s = Schedule::parse("30 9 * * 1-5", Some("America/New_York")).unwrap();
+        // Friday 2026-03-06, then Monday and Tuesday: the clocks move on Sunday the 8th.
+        assert_eq!(
+            s.next_ticks(at("2026-03-06T12:00:00Z"), 3),
+            [
+                at("2026-03-06T14:30:00Z"),
+                at("2026-03-09T13:30:00Z"),
+                at("2026-03-10T13:30:00Z")
+            ]
+        );
+        let never = Schedule::parse("0 0 30 2 *", None).unwrap();
+        assert!(never.next_ticks(at("2026-01-01T00:00:00Z"), 5).is_empty());
     }
 
     #[test]

@@ -211,6 +211,9 @@ impl crate::Engine {
 
 impl Audited for () {}
 
+/// Holds no ids of its own: the operation resolves its function's (`Audit::resolved`).
+impl Audited for gust_core::TestRequest {}
+
 macro_rules! audited_by_id {
     ($($type:ty => |$v:ident| $ids:expr),* $(,)?) => {
         $(impl Audited for $type {

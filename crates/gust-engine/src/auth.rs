@@ -142,6 +142,16 @@ impl TokenCache {
         Some(entry.token.clone())
     }
 
+    /// The token `id`, its use recorded: for a session that stands for a token it checked at
+    /// sign-in. A scan, not a second map: sessions are for people at a browser, not on the
+    /// invocation path.
+    pub fn lookup_id(&self, id: &str) -> Option<Token> {
+        let map = self.by_hash.read().unwrap_or_else(|p| p.into_inner());
+        let entry = map.values().find(|t| t.token.id == id)?;
+        entry.touch(gust_core::now().timestamp());
+        Some(entry.token.clone())
+    }
+
     /// When the token `id` was last used, as this server saw it (None: not since it loaded
     /// the token, or never).
     pub fn last_used(&self, id: &str) -> Option<DateTime<Utc>> {

@@ -54,6 +54,42 @@ impl Builder {
     }
 }
 
+/// The logs of builds in progress, by deployment id, as they are written: what followers of a
+/// build read until its final log is in the store. A watch per build holds the text so far;
+/// a follower reads what it has not seen yet.
+#[derive(Default)]
+pub struct BuildLogs {
+    running:
+        std::sync::Mutex<std::collections::HashMap<String, tokio::sync::watch::Sender<String>>>,
+}
+
+impl BuildLogs {
+    fn start(&self, deployment_id: &str) -> tokio::sync::watch::Sender<String> {
+        let (tx, _) = tokio::sync::watch::channel(String::new());
+        self.running
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .insert(deployment_id.to_string(), tx.clone());
+        tx
+    }
+
+    fn finish(&self, deployment_id: &str) {
+        self.running
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .remove(deployment_id);
+    }
+
+    /// The log so far of the build of `deployment_id`, while it runs.
+    pub fn watch(&self, deployment_id: &str) -> Option<tokio::sync::watch::Receiver<String>> {
+        self.running
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .get(deployment_id)
+            .map(|tx| tx.subscribe())
+    }
+}
+
 /// What builds read and write: the handles the build worker owns.
 pub struct BuildContext {
     pub store: Arc<dyn Store>,
@@ -68,6 +104,8 @@ pub struct BuildContext {
     pub data_dir: PathBuf,
     /// Largest total size an archive may unpack to.
     pub max_unpacked_bytes: u64,
+    /// Logs of builds in progress, for followers.
+    pub build_logs: Arc<BuildLogs>,
 }
 
 /// Start the build worker. One: a Wasm build's compilation already uses every core, and
@@ -108,7 +146,13 @@ async fn build(context: &BuildContext, job: &BuildJob) -> anyhow::Result<()> {
     }
 
     let started = Instant::now();
-    let mut log = BuildLog::default();
+    let mut log = BuildLog {
+        text: String::new(),
+        live: Some(context.build_logs.start(&deployment.id)),
+    };
+    // However the build ends, its live log goes once this returns: by then the final log is
+    // in the store (or the build's bookkeeping failed), where followers read it.
+    let _live = LiveUntilDone(&context.build_logs, deployment.id.clone());
     let result = run(context, &function, &mut deployment, &mut log).await;
     let elapsed = started.elapsed();
     context
@@ -233,15 +277,32 @@ pub async fn activate(
     Ok(())
 }
 
-#[derive(Default)]
+struct LiveUntilDone<'a>(&'a BuildLogs, String);
+
+impl Drop for LiveUntilDone<'_> {
+    fn drop(&mut self) {
+        self.0.finish(&self.1);
+    }
+}
+
+/// What a build writes: kept whole for the store, and passed on as it comes to whoever
+/// follows the build.
 struct BuildLog {
     text: String,
+    live: Option<tokio::sync::watch::Sender<String>>,
 }
 
 impl BuildLog {
+    fn push(&mut self, text: &str) {
+        self.text.push_str(text);
+        if let Some(live) = &self.live {
+            live.send_modify(|so_far| so_far.push_str(text));
+        }
+    }
+
     fn line(&mut self, line: impl AsRef<str>) {
-        self.text.push_str(line.as_ref());
-        self.text.push('\n');
+        self.push(line.as_ref());
+        self.push("\n");
     }
 }
 
@@ -363,7 +424,7 @@ async fn build_process(
         env: env.into_iter().collect(),
     };
     let report = runtime
-        .build(&spec, &mut |line: &str| log.text.push_str(line))
+        .build(&spec, &mut |line: &str| log.push(line))
         .await
         .map_err(|e| e.to_string())?;
     // The file an `appwrite` build loaded (the default filled in), else the handler.

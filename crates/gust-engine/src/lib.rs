@@ -18,7 +18,8 @@
 //! - `signing`: the tokens of signed upload and download URLs (HMAC-SHA256 under the key in
 //!   `DATA_DIR/url-key`), and which upload tokens were used.
 //! - `auth`: tokens in memory (with their last uses), scope checks, and `throttle`: failed
-//!   authentications per client address; `logs`: live output; `metrics`: counters.
+//!   authentications per client address; `logs`: live output; `metrics`: counters;
+//!   `minutes`: per-minute aggregates of each function's executions, for charts.
 //! - `keys`: the master key file and key rotation (the sealing itself is the store's);
 //!   `audit`: the audit log's writer and the wrapper every changing operation runs in.
 //! - `start`: configuration and start-up, the one place the parts are wired together. Each
@@ -41,6 +42,7 @@ pub mod keys;
 pub mod live;
 pub mod logs;
 pub mod metrics;
+pub mod minutes;
 pub mod ops;
 mod recorder;
 pub mod signing;

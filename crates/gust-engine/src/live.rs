@@ -749,6 +749,7 @@ impl LiveFunctions {
                 memory_mb: function.memory_mb,
                 env,
                 log_limit: self.loaders.log_limit,
+                network: function.network,
             },
             serving: self.loaders.metrics.wasm_instances.clone(),
         };

@@ -199,6 +199,17 @@ impl UrlSigner {
         })
     }
 
+    /// A key of its own for `purpose` (the console's cookies, say), derived from the server's
+    /// key: HMAC-SHA256 under it of a label no URL token can begin with. Deleting `url-key`
+    /// voids what was signed with derived keys too.
+    pub fn derive_key(&self, purpose: &str) -> [u8; 32] {
+        let mut mac =
+            Hmac::<Sha256>::new_from_slice(&self.key).expect("HMAC takes a key of any length");
+        mac.update(b"gust derived key v1\n");
+        mac.update(purpose.as_bytes());
+        mac.finalize().into_bytes().into()
+    }
+
     fn mac(&self, fields: &str) -> Hmac<Sha256> {
         let mut mac =
             Hmac::<Sha256>::new_from_slice(&self.key).expect("HMAC takes a key of any length");
@@ -280,6 +291,19 @@ mod tests {
         }
         let other_key = UrlSigner::with_key([8; 32]);
         assert!(other_key.verify(&token, now).is_err());
+    }
+
+    #[test]
+    fn derived_keys_differ_by_purpose_and_by_server_key() {
+        let signer = signer();
+        let cookie = signer.derive_key("console cookie");
+        assert_eq!(cookie, signer.derive_key("console cookie"));
+        assert_ne!(cookie, signer.derive_key("console csrf"));
+        assert_ne!(
+            cookie,
+            UrlSigner::with_key([8; 32]).derive_key("console cookie")
+        );
+        assert_ne!(cookie, [7; 32], "never the server's key itself");
     }
 
     #[test]

@@ -23,6 +23,7 @@ use crate::jobs::{self, Jobs, JobsConfig};
 use crate::live::{LiveFunctions, Loaders};
 use crate::logs::LiveLogs;
 use crate::metrics::Metrics;
+use crate::minutes::Minutes;
 use crate::recorder::Recorder;
 use crate::signing::UrlSigner;
 use crate::uploads::Uploads;
@@ -64,6 +65,9 @@ pub struct ServerConfig {
     pub master_key_file: Option<PathBuf>,
     /// How often tokens' last uses are written to the store (and at shutdown).
     pub token_use_flush: std::time::Duration,
+    /// How often per-minute metrics are written to the store (and at shutdown)
+    /// (`GUST_METRICS_FLUSH_SECS`; 1 min).
+    pub metrics_flush: std::time::Duration,
     /// How many failed authentications an address may make before it is slowed.
     pub auth_failures: FailureLimits,
     pub wasm: WasmConfig,
@@ -87,6 +91,7 @@ impl ServerConfig {
             signed_url_ttl: std::time::Duration::from_secs(60 * 60),
             master_key_file: None,
             token_use_flush: std::time::Duration::from_secs(60),
+            metrics_flush: std::time::Duration::from_secs(60),
             auth_failures: FailureLimits::default(),
             wasm: WasmConfig::new(data_dir.join("artifacts")),
             process: ProcessConfig::new(&data_dir),
@@ -130,7 +135,11 @@ pub struct Engine {
     pub gateway: Gateway,
     /// Output of running executions and followers of finished ones.
     pub logs: Arc<LiveLogs>,
+    /// Logs of builds in progress, for followers of a build.
+    pub build_logs: Arc<crate::builder::BuildLogs>,
     pub metrics: Arc<Metrics>,
+    /// Per-minute aggregates of each function's executions, for charts.
+    pub minutes: Arc<Minutes>,
     /// Base of function URLs, set once the listener is bound.
     pub public_url: std::sync::OnceLock<String>,
     /// The listener's port, for the URLs of custom domains.
@@ -231,6 +240,7 @@ impl Engine {
         let audit = AuditLog::start(store.clone());
         let metrics = Arc::new(Metrics::default());
         metrics.count_wasm_components(wasm.components_loaded());
+        let minutes = Arc::new(Minutes::default());
         let logs = Arc::new(LiveLogs::default());
         let triggers = Arc::new(TriggerSet::default());
         let (events, event_rx) = EventBus::channel(triggers.clone());
@@ -246,7 +256,13 @@ impl Engine {
         let recorder = Recorder::start(
             execution_writer,
             metrics.clone(),
-            record_observer(metrics.clone(), logs.clone(), events.clone(), pressure),
+            record_observer(
+                metrics.clone(),
+                minutes.clone(),
+                logs.clone(),
+                events.clone(),
+                pressure,
+            ),
         )
         .context("starting the execution writer")?;
         let (queue, queue_rx) = Queue::channel();
@@ -299,7 +315,9 @@ impl Engine {
             gateway,
             jobs,
             logs,
+            build_logs: Arc::default(),
             metrics,
+            minutes,
             public_url: std::sync::OnceLock::new(),
             listen_port: std::sync::OnceLock::new(),
             audit,
@@ -320,6 +338,7 @@ impl Engine {
                 metrics: state.metrics.clone(),
                 data_dir: state.config.data_dir.clone(),
                 max_unpacked_bytes: state.config.max_unpacked_bytes,
+                build_logs: state.build_logs.clone(),
             },
             build_queue,
         );
@@ -363,6 +382,11 @@ impl Engine {
             },
         );
         spawn_token_use_writer(state.clone());
+        state.minutes.spawn(
+            state.store.clone(),
+            state.live.clone(),
+            state.config.metrics_flush,
+        );
         Ok(Bootstrap {
             state,
             new_admin_token,
@@ -415,17 +439,19 @@ async fn start_process_runtime(config: ProcessConfig) -> Result<ProcessRuntime, 
     }
 }
 
-/// What happens to each committed batch of records: metrics count it, followers of the
-/// functions see it, and finished synchronous executions become events (async ones emit theirs
-/// when they end for good; see `jobs::queue`).
+/// What happens to each committed batch of records: metrics and per-minute aggregates count
+/// it, followers of the functions see it, and finished synchronous executions become events
+/// (async ones emit theirs when they end for good; see `jobs::queue`).
 fn record_observer(
     metrics: Arc<Metrics>,
+    minutes: Arc<Minutes>,
     logs: Arc<LiveLogs>,
     events: EventBus,
     pressure: jobs::retention::Pressure,
 ) -> crate::recorder::Observer {
     Box::new(move |batch| {
         metrics.observe_executions(batch);
+        minutes.observe(batch);
         pressure.recorded(batch);
         logs.publish(batch);
         for execution in batch.iter().filter(|e| !e.is_async) {

@@ -42,6 +42,7 @@ async fn main() -> anyhow::Result<()> {
             memory_mb: 128,
             env: vec![],
             log_limit: 65536,
+            network: true,
         },
         serving: Arc::default(),
     });

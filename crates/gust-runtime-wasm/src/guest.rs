@@ -8,7 +8,10 @@ use wasmtime::component::ResourceTable;
 use wasmtime_wasi::cli::{IsTerminal, StdoutStream};
 use wasmtime_wasi::p2::{OutputStream, Pollable, StreamError};
 use wasmtime_wasi::{WasiCtx, WasiCtxView, WasiView};
-use wasmtime_wasi_http::{WasiHttpCtx, WasiHttpCtxView, WasiHttpView};
+use wasmtime_wasi_http::p2::bindings::http::types::ErrorCode;
+use wasmtime_wasi_http::{
+    RequestOptions, WasiBody, WasiHttpCtx, WasiHttpCtxView, WasiHttpHooks, WasiHttpView,
+};
 
 /// Store data for one request.
 pub(crate) struct GuestState {
@@ -16,6 +19,7 @@ pub(crate) struct GuestState {
     pub http: WasiHttpCtx,
     pub table: ResourceTable,
     pub limiter: MemoryLimiter,
+    pub outgoing: OutgoingHttp,
     /// Set by the epoch callback when the deadline passed, so a trap can be told apart from a timeout.
     pub timed_out: bool,
 }
@@ -34,8 +38,39 @@ impl WasiHttpView for GuestState {
         WasiHttpCtxView {
             ctx: &mut self.http,
             table: &mut self.table,
-            hooks: Default::default(),
+            hooks: &mut self.outgoing,
         }
+    }
+}
+
+/// Whether a guest's outgoing HTTP requests leave: the function's `network` setting. Without
+/// it, every request is denied before any connection is made (`HTTP-request-denied`).
+pub(crate) struct OutgoingHttp {
+    pub allowed: bool,
+}
+
+/// What sending an outgoing request gives back: the response, and the connection's own work.
+type Sent = Box<
+    dyn Future<
+            Output = wasmtime_wasi_http::Result<(
+                http::Response<WasiBody>,
+                Box<dyn Future<Output = wasmtime_wasi_http::Result<()>> + Send>,
+            )>,
+        > + Send,
+>;
+
+impl WasiHttpHooks for OutgoingHttp {
+    fn send_request(
+        &mut self,
+        request: http::Request<WasiBody>,
+        options: Option<RequestOptions>,
+        fut: Box<dyn Future<Output = wasmtime_wasi_http::Result<()>> + Send>,
+    ) -> Sent {
+        if self.allowed {
+            let mut sender: [(); 0] = [];
+            return sender.send_request(request, options, fut);
+        }
+        Box::new(async { Err(ErrorCode::HttpRequestDenied.into()) })
     }
 }
 

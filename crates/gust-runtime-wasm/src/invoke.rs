@@ -27,7 +27,7 @@ use wasmtime_wasi_http::p2::bindings::http::types::{ErrorCode, Scheme};
 use wasmtime_wasi_http::{WasiHttpCtx, WasiHttpView};
 
 use crate::engine::{ComponentRef, WasmFunction, WasmRuntime};
-use crate::guest::{GuestPipe, GuestState, MemoryLimiter};
+use crate::guest::{GuestPipe, GuestState, MemoryLimiter, OutgoingHttp};
 
 /// The streaming body of a guest's response.
 type ResponseBody = wasmtime_wasi_http::p2::body::HyperOutgoingBody;
@@ -40,6 +40,8 @@ pub struct InvokeLimits {
     pub env: Vec<(String, String)>,
     /// Bytes of stdout and of stderr kept (each); the rest is counted and marked.
     pub log_limit: usize,
+    /// Whether the guest's outgoing HTTP requests may leave (the function's `network`).
+    pub network: bool,
 }
 
 /// A component with the limits its requests run under: what runs a `wasm` function.
@@ -150,6 +152,9 @@ fn run(
             limit: limits.memory_mb as usize * 1024 * 1024,
             used: 0,
             refused: None,
+        },
+        outgoing: OutgoingHttp {
+            allowed: limits.network,
         },
         timed_out: false,
     };

@@ -223,3 +223,40 @@ CREATE TRIGGER audit_no_update BEFORE UPDATE OR DELETE ON audit
     FOR EACH ROW EXECUTE FUNCTION audit_append_only();
 CREATE TRIGGER audit_no_truncate BEFORE TRUNCATE ON audit
     FOR EACH STATEMENT EXECUTE FUNCTION audit_append_only();
+
+-- What each function did, minute by minute: counts, a histogram of durations (JSON: fixed
+-- log-scale buckets, `gust_core::metrics::DurationHistogram`) and the most instances seen.
+-- `minute` is the minute's start in Unix seconds. Kept 8 days (the retention task prunes by
+-- `minute`); goes with its function.
+CREATE TABLE function_minutes (
+    function_id TEXT COLLATE "C" NOT NULL REFERENCES functions(id) ON DELETE CASCADE,
+    namespace_id TEXT COLLATE "C" NOT NULL,
+    minute BIGINT NOT NULL,
+    requests BIGINT NOT NULL,
+    errors BIGINT NOT NULL,
+    cold_starts BIGINT NOT NULL,
+    instances BIGINT NOT NULL,
+    durations TEXT NOT NULL,
+    PRIMARY KEY (function_id, minute)
+);
+CREATE INDEX function_minutes_by_namespace ON function_minutes (namespace_id, minute);
+CREATE INDEX function_minutes_by_minute ON function_minutes (minute);
+
+-- Saved test requests of a function, by a name unique per function; go with their function.
+CREATE TABLE test_requests (
+    function_id TEXT COLLATE "C" NOT NULL REFERENCES functions(id) ON DELETE CASCADE,
+    name TEXT COLLATE "C" NOT NULL,
+    data TEXT NOT NULL,
+    PRIMARY KEY (function_id, name)
+);
+
+-- Sign-in sessions of the web console: the sha256 of the session's random id, the token it
+-- acts as (its id only), and when it ends (Unix milliseconds). Revoking the token ends them.
+CREATE TABLE console_sessions (
+    id_hash TEXT COLLATE "C" PRIMARY KEY,
+    token_id TEXT COLLATE "C" NOT NULL REFERENCES tokens(id) ON DELETE CASCADE,
+    created_at BIGINT NOT NULL,
+    expires_at BIGINT NOT NULL
+);
+CREATE INDEX console_sessions_by_token ON console_sessions (token_id);
+CREATE INDEX console_sessions_by_expiry ON console_sessions (expires_at);

@@ -9,15 +9,19 @@ use std::collections::BTreeMap;
 use std::fmt::Debug;
 
 use chrono::{DateTime, Duration, Utc};
+use gust_core::metrics::{FunctionActivity, MinuteAggregate};
 use gust_core::{
     Alias, AliasSpec, Deployment, DeploymentStatus, Domain, DomainSpec, Execution, ExecutionLogs,
     ExecutionRequest, ExecutionResponse, ExecutionRetention, ExecutionStatus, ExecutionTrigger,
     Function, FunctionSpec, FunctionStatus, FunctionTrigger, FunctionVersion, ListQuery, Namespace,
-    NamespaceSpec, Order, PackageFormat, Page, Scope, Token, TriggerKind, TriggerOrigin,
-    TriggerSpec, VersionSpec, Webhook, WebhookSpec, execution::RecordedBody,
+    NamespaceSpec, Order, PackageFormat, Page, Scope, TestRequest, TestRequestSpec, Token,
+    TriggerKind, TriggerOrigin, TriggerSpec, VersionSpec, Webhook, WebhookSpec,
+    execution::RecordedBody,
 };
 
-use crate::{DomainScope, EdgeScope, ExecutionFilter, Store, StoreError, StoreResult};
+use crate::{
+    ConsoleSession, DomainScope, EdgeScope, ExecutionFilter, Store, StoreError, StoreResult,
+};
 
 /// One `#[tokio::test]` per conformance case. `$open` names an async fn that returns
 /// `(store, guard)`: a store holding nothing yet (anything that derefs to `dyn Store`), and
@@ -57,6 +61,11 @@ macro_rules! conformance_tests {
             deleting_a_function_removes_its_versions_and_aliases,
             webhooks_are_read_listed_moved_and_deleted_by_id,
             deleting_a_function_removes_its_webhooks,
+            minutes_add_up_per_function_and_minute,
+            activity_sums_a_namespaces_minutes_since_a_time,
+            old_minutes_are_pruned_and_a_deleted_functions_minutes_go_with_it,
+            test_requests_are_unique_per_function_and_capped,
+            deleting_a_function_removes_its_test_requests,
             executions_are_put_replaced_and_read_per_function,
             finished_executions_are_deleted_and_unfinished_ones_kept,
             an_idempotency_key_admits_one_execution_per_function,
@@ -73,6 +82,7 @@ macro_rules! conformance_tests {
             edge_resources_are_numbered_and_checked,
             deleting_an_edge_application_takes_its_instances_and_rules_and_unbinds_its_domains,
             token_use_is_recorded_and_only_moves_forward,
+            console_sessions_are_read_pruned_and_go_with_their_token,
             secrets_read_back_through_a_key_rotation,
             a_rotation_is_finished_only_by_retiring_the_old_keys,
             the_audit_log_lists_newest_first_filtered_and_paged,
@@ -772,6 +782,60 @@ pub async fn token_use_is_recorded_and_only_moves_forward(store: &dyn Store) {
     assert_eq!(listed.last_used_at, Some(later));
 }
 
+pub async fn console_sessions_are_read_pruned_and_go_with_their_token(store: &dyn Store) {
+    let t = token("console");
+    store.create_token(&t, "hash-console").await.unwrap();
+    let session = |hash: &str, minutes: i64| ConsoleSession {
+        id_hash: hash.into(),
+        token_id: t.id.clone(),
+        created_at: base_time(),
+        expires_at: base_time() + Duration::minutes(minutes),
+    };
+    let short = session("session-short", 5);
+    let long = session("session-long", 60);
+    store.create_console_session(&short).await.unwrap();
+    store.create_console_session(&long).await.unwrap();
+    assert_eq!(
+        store.get_console_session("session-short").await.unwrap(),
+        short
+    );
+    assert!(matches!(
+        store.get_console_session("session-none").await,
+        Err(StoreError::NotFound { .. })
+    ));
+    assert!(matches!(
+        store
+            .create_console_session(&ConsoleSession {
+                token_id: "no-such-token".into(),
+                ..session("session-orphan", 5)
+            })
+            .await,
+        Err(StoreError::NotFound { kind: "token", .. })
+    ));
+
+    let pruned = store
+        .prune_console_sessions(base_time() + Duration::minutes(5))
+        .await
+        .unwrap();
+    assert_eq!(pruned, 1, "a session ends at its expiry");
+    assert!(store.get_console_session("session-short").await.is_err());
+    assert_eq!(
+        store.get_console_session("session-long").await.unwrap(),
+        long
+    );
+
+    store.delete_console_session("session-long").await.unwrap();
+    store.delete_console_session("session-long").await.unwrap();
+    assert!(store.get_console_session("session-long").await.is_err());
+
+    store.create_console_session(&long).await.unwrap();
+    store.delete_token(&t.id).await.unwrap();
+    assert!(
+        store.get_console_session("session-long").await.is_err(),
+        "revoking a token ends its sessions"
+    );
+}
+
 // Sealed secrets.
 
 pub async fn secrets_read_back_through_a_key_rotation(store: &dyn Store) {
@@ -1389,6 +1453,294 @@ pub async fn deleting_a_function_removes_its_webhooks(store: &dyn Store) {
             .items,
         [stays]
     );
+}
+
+// Per-minute aggregates.
+
+fn minute(function: &Function, at: &str, requests: u64, durations: &[u64]) -> MinuteAggregate {
+    let mut m = MinuteAggregate {
+        function_id: function.id.clone(),
+        namespace_id: function.namespace_id.clone(),
+        minute: at.parse().unwrap(),
+        requests,
+        errors: requests / 2,
+        cold_starts: 1,
+        instances: requests as u32,
+        ..Default::default()
+    };
+    for us in durations {
+        m.durations.record(*us);
+    }
+    m
+}
+
+pub async fn minutes_add_up_per_function_and_minute(store: &dyn Store) {
+    let ns = created_namespace(store, "shop").await;
+    let f = created_function(store, &ns, "checkout").await;
+    let other = created_function(store, &ns, "other").await;
+    let since: DateTime<Utc> = "2026-03-10T12:00:00Z".parse().unwrap();
+    store
+        .add_function_minutes(&[
+            minute(&f, "2026-03-10T12:00:00Z", 2, &[100, 200]),
+            minute(&f, "2026-03-10T12:01:00Z", 1, &[300]),
+            minute(&other, "2026-03-10T12:00:00Z", 5, &[1]),
+        ])
+        .await
+        .unwrap();
+    // The same minute again (a flush after a restart within it): added, not replaced.
+    let mut sampled = minute(&f, "2026-03-10T12:00:00Z", 4, &[400]);
+    sampled.namespace_id = String::new();
+    store.add_function_minutes(&[sampled]).await.unwrap();
+
+    let minutes = store.function_minutes(&f.id, since).await.unwrap();
+    assert_eq!(minutes.len(), 2);
+    let first = &minutes[0];
+    assert_eq!(first.minute, since);
+    assert_eq!(first.namespace_id, ns.id);
+    assert_eq!(
+        (
+            first.requests,
+            first.errors,
+            first.cold_starts,
+            first.instances
+        ),
+        (6, 3, 2, 4)
+    );
+    assert_eq!(first.durations.count(), 3);
+    assert_eq!(first.durations.quantile(1.0), Some(400));
+    assert_eq!(minutes[1].requests, 1);
+    let later = store
+        .function_minutes(&f.id, "2026-03-10T12:01:00Z".parse().unwrap())
+        .await
+        .unwrap();
+    assert_eq!(later.len(), 1);
+
+    // A function that no longer exists adds nothing, and fails nothing else.
+    let mut ghost = minute(&f, "2026-03-10T12:00:00Z", 9, &[]);
+    ghost.function_id = gust_core::new_id();
+    store
+        .add_function_minutes(&[
+            ghost.clone(),
+            minute(&other, "2026-03-10T12:02:00Z", 1, &[]),
+        ])
+        .await
+        .unwrap();
+    assert!(
+        store
+            .function_minutes(&ghost.function_id, since)
+            .await
+            .unwrap()
+            .is_empty()
+    );
+    assert_eq!(
+        store
+            .function_minutes(&other.id, since)
+            .await
+            .unwrap()
+            .len(),
+        2
+    );
+}
+
+pub async fn activity_sums_a_namespaces_minutes_since_a_time(store: &dyn Store) {
+    let shop = created_namespace(store, "shop").await;
+    let blog = created_namespace(store, "blog").await;
+    let a = created_function(store, &shop, "a").await;
+    let b = created_function(store, &shop, "b").await;
+    let idle = created_function(store, &shop, "idle").await;
+    let elsewhere = created_function(store, &blog, "elsewhere").await;
+    let mut only_instances = minute(&idle, "2026-03-10T12:00:00Z", 0, &[]);
+    only_instances.instances = 2;
+    store
+        .add_function_minutes(&[
+            minute(&a, "2026-03-10T11:00:00Z", 100, &[]),
+            minute(&a, "2026-03-10T12:00:00Z", 3, &[]),
+            minute(&a, "2026-03-10T12:05:00Z", 4, &[]),
+            minute(&b, "2026-03-10T12:10:00Z", 1, &[]),
+            only_instances,
+            minute(&elsewhere, "2026-03-10T12:00:00Z", 8, &[]),
+        ])
+        .await
+        .unwrap();
+    let mut expected = vec![
+        FunctionActivity {
+            function_id: a.id.clone(),
+            requests: 7,
+            errors: 3,
+        },
+        FunctionActivity {
+            function_id: b.id.clone(),
+            requests: 1,
+            errors: 0,
+        },
+    ];
+    expected.sort_by(|x, y| x.function_id.cmp(&y.function_id));
+    let activity = store
+        .namespace_activity(&shop.id, "2026-03-10T12:00:00Z".parse().unwrap())
+        .await
+        .unwrap();
+    assert_eq!(activity, expected);
+}
+
+pub async fn old_minutes_are_pruned_and_a_deleted_functions_minutes_go_with_it(store: &dyn Store) {
+    let ns = created_namespace(store, "shop").await;
+    let f = created_function(store, &ns, "checkout").await;
+    let doomed = created_function(store, &ns, "doomed").await;
+    store
+        .add_function_minutes(&[
+            minute(&f, "2026-03-01T00:00:00Z", 1, &[]),
+            minute(&f, "2026-03-09T00:00:00Z", 2, &[]),
+            minute(&f, "2026-03-10T00:00:00Z", 3, &[]),
+            minute(&doomed, "2026-03-10T00:00:00Z", 3, &[]),
+        ])
+        .await
+        .unwrap();
+    let pruned = store
+        .prune_function_minutes("2026-03-09T00:00:00Z".parse().unwrap())
+        .await
+        .unwrap();
+    assert_eq!(pruned, 1);
+    let epoch = DateTime::<Utc>::UNIX_EPOCH;
+    let left: Vec<u64> = store
+        .function_minutes(&f.id, epoch)
+        .await
+        .unwrap()
+        .iter()
+        .map(|m| m.requests)
+        .collect();
+    assert_eq!(left, [2, 3]);
+    store.delete_function(&doomed.id).await.unwrap();
+    assert!(
+        store
+            .function_minutes(&doomed.id, epoch)
+            .await
+            .unwrap()
+            .is_empty()
+    );
+    assert!(
+        store
+            .namespace_activity(&ns.id, epoch)
+            .await
+            .unwrap()
+            .iter()
+            .all(|a| a.function_id == f.id)
+    );
+}
+
+// Saved test requests.
+
+fn test_request(name: &str, body: &str) -> TestRequest {
+    TestRequestSpec {
+        name: Some(name.into()),
+        method: Some("POST".into()),
+        path: Some("/orders".into()),
+        body: Some(body.into()),
+        ..Default::default()
+    }
+    .into_test_request()
+    .unwrap()
+}
+
+pub async fn test_requests_are_unique_per_function_and_capped(store: &dyn Store) {
+    let ns = created_namespace(store, "shop").await;
+    let f = created_function(store, &ns, "checkout").await;
+    let other = created_function(store, &ns, "other").await;
+    let first = store
+        .put_test_request(&f.id, &test_request("smoke", "one"), true, 3)
+        .await
+        .unwrap();
+    assert_eq!(store.get_test_request(&f.id, "smoke").await.unwrap(), first);
+    // Creating a name taken is refused; the same name in another function is another request.
+    assert_conflict(
+        store
+            .put_test_request(&f.id, &test_request("smoke", "two"), true, 3)
+            .await,
+    );
+    store
+        .put_test_request(&other.id, &test_request("smoke", "other"), true, 3)
+        .await
+        .unwrap();
+    // Replaced: its first creation time is kept.
+    let mut again = test_request("smoke", "two");
+    again.created_at += Duration::seconds(5);
+    let replaced = store
+        .put_test_request(&f.id, &again, false, 3)
+        .await
+        .unwrap();
+    assert_eq!(replaced.created_at, first.created_at);
+    assert_eq!(replaced.body, "two");
+    assert_eq!(
+        store.get_test_request(&f.id, "smoke").await.unwrap(),
+        replaced
+    );
+
+    store
+        .put_test_request(&f.id, &test_request("b", ""), true, 3)
+        .await
+        .unwrap();
+    store
+        .put_test_request(&f.id, &test_request("a", ""), false, 3)
+        .await
+        .unwrap();
+    // At the cap: a new name is refused, a name it has may still be replaced.
+    assert_conflict(
+        store
+            .put_test_request(&f.id, &test_request("d", ""), false, 3)
+            .await,
+    );
+    store
+        .put_test_request(&f.id, &test_request("a", "x"), false, 3)
+        .await
+        .unwrap();
+    let names: Vec<String> = store
+        .list_test_requests(&f.id)
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|r| r.name)
+        .collect();
+    assert_eq!(names, ["a", "b", "smoke"]);
+
+    store.delete_test_request(&f.id, "b").await.unwrap();
+    assert_not_found(
+        store.get_test_request(&f.id, "b").await,
+        "test request",
+        "b",
+    );
+    assert_not_found(
+        store.delete_test_request(&f.id, "b").await,
+        "test request",
+        "b",
+    );
+    assert_not_found(
+        store
+            .put_test_request("no-such-function", &test_request("x", ""), true, 3)
+            .await,
+        "function",
+        "no-such-function",
+    );
+    assert_eq!(store.list_test_requests(&other.id).await.unwrap().len(), 1);
+}
+
+pub async fn deleting_a_function_removes_its_test_requests(store: &dyn Store) {
+    let ns = created_namespace(store, "shop").await;
+    let doomed = created_function(store, &ns, "doomed").await;
+    let kept = created_function(store, &ns, "kept").await;
+    for f in [&doomed, &kept] {
+        store
+            .put_test_request(&f.id, &test_request("smoke", ""), true, 50)
+            .await
+            .unwrap();
+    }
+    store.delete_function(&doomed.id).await.unwrap();
+    assert!(
+        store
+            .list_test_requests(&doomed.id)
+            .await
+            .unwrap()
+            .is_empty()
+    );
+    assert_eq!(store.list_test_requests(&kept.id).await.unwrap().len(), 1);
 }
 
 pub async fn executions_are_put_replaced_and_read_per_function(store: &dyn Store) {

@@ -16,9 +16,12 @@ mod postgres;
 pub mod seal;
 mod sql;
 mod sql_audit;
+mod sql_console;
 mod sql_edge;
+mod sql_minutes;
 mod sql_sealed;
 mod sql_store;
+mod sql_test_requests;
 mod sqlite;
 mod store;
 mod writer;
@@ -30,5 +33,7 @@ pub use postgres::PgStore;
 pub use seal::{Keyring, MasterKey};
 pub use sql_store::SqlStore;
 pub use sqlite::SqliteStore;
-pub use store::{DatabaseSize, DomainScope, EdgeScope, ExecutionFilter, ExecutionWriter, Store};
+pub use store::{
+    ConsoleSession, DatabaseSize, DomainScope, EdgeScope, ExecutionFilter, ExecutionWriter, Store,
+};
 pub use writer::SqliteExecutionWriter;

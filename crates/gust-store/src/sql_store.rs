@@ -7,17 +7,20 @@ use std::sync::Arc;
 
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
+use gust_core::metrics::{FunctionActivity, MinuteAggregate};
 use gust_core::{
     Alias, AuditEntry, AuditQuery, Deployment, Domain, EdgeApplication, EdgeDomain, EdgeRule,
     Execution, ExecutionRetention, Function, FunctionInstance, FunctionTrigger, FunctionVersion,
-    ListQuery, Namespace, Order, Page, Token, TriggerOrigin, Webhook,
+    ListQuery, Namespace, Order, Page, TestRequest, Token, TriggerOrigin, Webhook,
 };
 use serde::de::DeserializeOwned;
 
 use crate::seal::{Keyring, MasterKey, SecretOwner};
 use crate::sql::{Arg, Backend, Dialect, Exec, Query, Row, q};
 use crate::sql_sealed::{open_map, seal_map};
-use crate::store::{DatabaseSize, DomainScope, EdgeScope, ExecutionFilter, ExecutionWriter, Store};
+use crate::store::{
+    ConsoleSession, DatabaseSize, DomainScope, EdgeScope, ExecutionFilter, ExecutionWriter, Store,
+};
 use crate::{StoreError, StoreResult};
 
 /// The store over one SQL database: open one with [`SqliteStore`](crate::SqliteStore) or
@@ -717,6 +720,8 @@ impl Store for SqlStore {
             "triggers",
             "domains",
             "webhooks",
+            "test_requests",
+            "function_minutes",
             "deployments",
         ] {
             tx.execute(q(format!("DELETE FROM {table} WHERE function_id = $1")).text(id))
@@ -1373,6 +1378,53 @@ impl Store for SqlStore {
         self.delete_row("webhooks", "webhook", id).await
     }
 
+    async fn add_function_minutes(&self, minutes: &[MinuteAggregate]) -> StoreResult<()> {
+        self.minutes_add(minutes).await
+    }
+
+    async fn function_minutes(
+        &self,
+        function_id: &str,
+        since: DateTime<Utc>,
+    ) -> StoreResult<Vec<MinuteAggregate>> {
+        self.minutes_of_function(function_id, since).await
+    }
+
+    async fn namespace_activity(
+        &self,
+        namespace_id: &str,
+        since: DateTime<Utc>,
+    ) -> StoreResult<Vec<FunctionActivity>> {
+        self.minutes_activity(namespace_id, since).await
+    }
+
+    async fn prune_function_minutes(&self, before: DateTime<Utc>) -> StoreResult<u64> {
+        self.minutes_prune(before).await
+    }
+
+    async fn list_test_requests(&self, function_id: &str) -> StoreResult<Vec<TestRequest>> {
+        self.test_requests_list(function_id).await
+    }
+
+    async fn get_test_request(&self, function_id: &str, name: &str) -> StoreResult<TestRequest> {
+        self.test_request_get(function_id, name).await
+    }
+
+    async fn put_test_request(
+        &self,
+        function_id: &str,
+        request: &TestRequest,
+        create: bool,
+        max: u32,
+    ) -> StoreResult<TestRequest> {
+        self.test_request_put(function_id, request, create, max)
+            .await
+    }
+
+    async fn delete_test_request(&self, function_id: &str, name: &str) -> StoreResult<()> {
+        self.test_request_delete(function_id, name).await
+    }
+
     async fn create_edge_application(&self, app: &EdgeApplication) -> StoreResult<EdgeApplication> {
         self.edge_create_application(app).await
     }
@@ -1583,6 +1635,22 @@ impl Store for SqlStore {
 
     async fn list_audit(&self, query: &AuditQuery) -> StoreResult<Page<AuditEntry>> {
         self.audit_list(query).await
+    }
+
+    async fn create_console_session(&self, session: &ConsoleSession) -> StoreResult<()> {
+        self.console_session_create(session).await
+    }
+
+    async fn get_console_session(&self, id_hash: &str) -> StoreResult<ConsoleSession> {
+        self.console_session_get(id_hash).await
+    }
+
+    async fn delete_console_session(&self, id_hash: &str) -> StoreResult<()> {
+        self.console_session_delete(id_hash).await
+    }
+
+    async fn prune_console_sessions(&self, now: DateTime<Utc>) -> StoreResult<u64> {
+        self.console_sessions_prune(now).await
     }
 }
 

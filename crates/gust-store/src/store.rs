@@ -3,10 +3,12 @@
 
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
+use gust_core::metrics::{FunctionActivity, MinuteAggregate};
 use gust_core::{
     Alias, AuditEntry, AuditQuery, Deployment, Domain, EdgeApplication, EdgeDomain, EdgeRule,
     Execution, ExecutionRetention, ExecutionStatus, ExecutionTrigger, Function, FunctionInstance,
-    FunctionTrigger, FunctionVersion, ListQuery, Namespace, Page, Token, TriggerOrigin, Webhook,
+    FunctionTrigger, FunctionVersion, ListQuery, Namespace, Page, TestRequest, Token,
+    TriggerOrigin, Webhook,
 };
 
 use crate::StoreResult;
@@ -41,6 +43,16 @@ pub struct ExecutionFilter {
     pub until: Option<DateTime<Utc>>,
     /// Only dead letters (`true`) or only the others (`false`).
     pub dead_letter: Option<bool>,
+}
+
+/// A signed-in browser session of the console, as stored: the sha256 of its id (never the id),
+/// the token it acts as, and its lifetime.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ConsoleSession {
+    pub id_hash: String,
+    pub token_id: String,
+    pub created_at: DateTime<Utc>,
+    pub expires_at: DateTime<Utc>,
 }
 
 /// Which custom domains a list holds: those of one function, of one namespace, or all.
@@ -91,7 +103,7 @@ pub trait Store: Send + Sync + 'static {
     /// Save only a function's state fields (the builder's side of the same split).
     async fn update_function_state(&self, function: &Function) -> StoreResult<()>;
     /// Removes the function with its deployments, executions, triggers, domains, webhooks,
-    /// versions and aliases. `Conflict` while an edge function instance runs it.
+    /// versions, aliases, test requests and per-minute aggregates. `Conflict` while an edge function instance runs it.
     async fn delete_function(&self, id: &str) -> StoreResult<()>;
     /// Every function that has an active deployment, with it (to load at start).
     async fn active_functions(&self) -> StoreResult<Vec<(Function, Deployment)>>;
@@ -250,6 +262,44 @@ pub trait Store: Send + Sync + 'static {
     async fn update_webhook(&self, webhook: &Webhook) -> StoreResult<()>;
     async fn delete_webhook(&self, id: &str) -> StoreResult<()>;
 
+    // Per-minute aggregates of executions, a row per function and minute.
+    /// Add each aggregate to its function's row for its minute (made when there is none): counts
+    /// add up, histograms merge, instances keep the highest. The row's namespace is the
+    /// function's; aggregates of functions that no longer exist are skipped.
+    async fn add_function_minutes(&self, minutes: &[MinuteAggregate]) -> StoreResult<()>;
+    /// A function's minutes from `since` on, oldest first.
+    async fn function_minutes(
+        &self,
+        function_id: &str,
+        since: DateTime<Utc>,
+    ) -> StoreResult<Vec<MinuteAggregate>>;
+    /// Requests and errors of each function of a namespace from `since` on (functions without
+    /// requests left out), by function id.
+    async fn namespace_activity(
+        &self,
+        namespace_id: &str,
+        since: DateTime<Utc>,
+    ) -> StoreResult<Vec<FunctionActivity>>;
+    /// Delete every function's minutes before `before`; returns how many.
+    async fn prune_function_minutes(&self, before: DateTime<Utc>) -> StoreResult<u64>;
+
+    // Saved test requests, by name within their function.
+    /// A function's test requests, by name.
+    async fn list_test_requests(&self, function_id: &str) -> StoreResult<Vec<TestRequest>>;
+    async fn get_test_request(&self, function_id: &str, name: &str) -> StoreResult<TestRequest>;
+    /// Save `request` under its name and return it as stored. `create`: `Conflict` when the
+    /// function has a request of that name; otherwise one is replaced, keeping its
+    /// `created_at`. `Conflict` when a new name would take the function past `max`;
+    /// `NotFound` when the function does not exist.
+    async fn put_test_request(
+        &self,
+        function_id: &str,
+        request: &TestRequest,
+        create: bool,
+        max: u32,
+    ) -> StoreResult<TestRequest>;
+    async fn delete_test_request(&self, function_id: &str, name: &str) -> StoreResult<()>;
+
     // Edge applications, their function instances and rules, and edge domains. Ids are
     // integers given by the store (the `id` a new resource carries is ignored), never reused.
     async fn create_edge_application(&self, app: &EdgeApplication) -> StoreResult<EdgeApplication>;
@@ -347,6 +397,15 @@ pub trait Store: Send + Sync + 'static {
     async fn append_audit(&self, entries: &[AuditEntry]) -> StoreResult<()>;
     /// Newest first, filtered and paged by `query` (validated by the caller).
     async fn list_audit(&self, query: &AuditQuery) -> StoreResult<Page<AuditEntry>>;
+
+    // Console sessions, by the sha256 of their id; deleting their token deletes them.
+    async fn create_console_session(&self, session: &ConsoleSession) -> StoreResult<()>;
+    /// The session whose id hashes to `id_hash`, expired or not (`NotFound`: none).
+    async fn get_console_session(&self, id_hash: &str) -> StoreResult<ConsoleSession>;
+    /// Delete a session; deleting one that is not there is no error (sign-out twice).
+    async fn delete_console_session(&self, id_hash: &str) -> StoreResult<()>;
+    /// Delete the sessions that ended before `now`; returns how many.
+    async fn prune_console_sessions(&self, now: DateTime<Utc>) -> StoreResult<u64>;
 }
 
 /// Writes execution records: one per invocation, so the hottest writes there are. Synchronous,

@@ -1,13 +1,16 @@
-//! Tools that tests run from outside the workspace (API client generators, third-party SDKs),
-//! installed from their registries by the tests themselves, so a fresh machine needs nothing
-//! by hand; and scratch dirs that tests and the benchmark leave nothing of, Ctrl-C included
-//! ([`ScratchDir`]); and a real PostgreSQL server per test ([`Postgres`]).
+//! Tools that tests run from outside the workspace (API client generators, third-party SDKs,
+//! a browser: [`browser`]), installed from their registries by the tests themselves, so a
+//! fresh machine needs nothing by hand; and scratch dirs that tests and the benchmark leave
+//! nothing of, Ctrl-C included ([`ScratchDir`]); and a real PostgreSQL server per test
+//! ([`Postgres`]).
 //!
 //! Each set of packages gets a folder under `<target>/test-cache/<kind>/<hash of the list>`,
 //! made once and then reused by every later run: changing the list makes a new folder. Tests
 //! run in parallel processes, so the folder is made under a lock file, and a `.ready` marker,
 //! written last, tells a finished folder from one that a killed run left half made.
 
+pub mod browser;
+mod debian;
 mod postgres;
 pub mod scratch;
 
@@ -131,7 +134,7 @@ fn cache_key(packages: &[&str]) -> String {
 
 /// Cargo's target dir, found from the test binary's own path (`<target>/<profile>/deps/…`,
 /// or `<target>/<triple>/<profile>/deps/…`): cargo marks its root with `CACHEDIR.TAG`.
-fn target_dir() -> PathBuf {
+pub(crate) fn target_dir() -> PathBuf {
     let exe = std::env::current_exe().unwrap();
     exe.ancestors()
         .find(|dir| dir.join("CACHEDIR.TAG").is_file())

@@ -21,7 +21,7 @@ use std::time::{Duration, Instant};
 use rustix::process::{Pid, Signal, kill_process};
 
 use crate::scratch::{self, ScratchDir};
-use crate::{cached_folder, run, target_dir};
+use crate::{cached_folder, run};
 
 /// Where Debian's `postgresql-15` puts the server's programs.
 const BIN: &str = "/usr/lib/postgresql/15/bin";
@@ -196,38 +196,23 @@ fn template() -> PathBuf {
     })
 }
 
-/// Install Debian's `postgresql-15` unless its binaries are there (as root, under a lock, so
-/// parallel tests install it once). No cluster of its own is made: the tests make theirs.
+/// Install Debian's `postgresql-15` unless its binaries are there. No cluster of its own is
+/// made: the tests make theirs.
 fn ensure_installed() {
     let postgres = Path::new(BIN).join("postgres");
-    if postgres.exists() {
-        return;
-    }
-    assert!(
-        rustix::process::geteuid().is_root(),
-        "PostgreSQL 15 is not installed ({} is missing) and installing it needs root: \
-         apt-get install postgresql-15",
-        postgres.display()
+    crate::debian::install(
+        &["postgresql-15"],
+        "the PostgreSQL tests",
+        || postgres.exists(),
+        || {
+            fs::create_dir_all("/etc/postgresql-common").unwrap();
+            fs::write(
+                "/etc/postgresql-common/createcluster.conf",
+                "create_main_cluster = false\n",
+            )
+            .unwrap();
+        },
     );
-    let root = target_dir().join("test-cache").join("postgres");
-    fs::create_dir_all(&root).unwrap();
-    let lock = fs::File::create(root.join("apt.lock")).unwrap();
-    lock.lock().unwrap();
-    if postgres.exists() {
-        return;
-    }
-    fs::create_dir_all("/etc/postgresql-common").unwrap();
-    fs::write(
-        "/etc/postgresql-common/createcluster.conf",
-        "create_main_cluster = false\n",
-    )
-    .unwrap();
-    run(Command::new("apt-get")
-        .arg("update")
-        .env("DEBIAN_FRONTEND", "noninteractive"));
-    run(Command::new("apt-get")
-        .args(["install", "-y", "--no-install-recommends", "postgresql-15"])
-        .env("DEBIAN_FRONTEND", "noninteractive"));
 }
 
 /// The user and group the server runs as: `postgres` when the tests run as root (which

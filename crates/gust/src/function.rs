@@ -1,5 +1,5 @@
 //! `gust fn create|list|get|update|delete`, and the signed-URL flow: `upload-url`, `deploy`,
-//! `download`.
+//! `download`; `metrics` and `test-request` have files of their own.
 
 use std::collections::BTreeMap;
 use std::path::PathBuf;
@@ -85,6 +85,12 @@ pub enum FunctionCommand {
         #[arg(long)]
         deployment: Option<String>,
     },
+    /// Show a function's requests, errors, cold starts, duration percentiles and instances
+    /// over the last hour, day or week.
+    Metrics(crate::metrics::MetricsArgs),
+    /// Saved test requests of a function: list, save, delete, run.
+    #[command(subcommand)]
+    TestRequest(crate::test_request::TestRequestCommand),
 }
 
 #[derive(Args, Debug, Default)]
@@ -302,6 +308,8 @@ pub async fn run(command: FunctionCommand, global: &GlobalArgs) -> anyhow::Resul
             )
             .await
         }
+        FunctionCommand::Metrics(args) => crate::metrics::run(args, global).await,
+        FunctionCommand::TestRequest(command) => crate::test_request::run(command, global).await,
         FunctionCommand::Download {
             name,
             output,

@@ -72,16 +72,12 @@ pub async fn run(flags: ServeFlags) -> anyhow::Result<()> {
     stdout.flush()?;
     drop(stdout);
 
-    let dialects = gust_compat::router(bootstrap.state.clone());
-    gust_api::serve(
-        listeners,
-        bootstrap.state,
-        dialects,
-        settings.limits,
-        shutdown,
-    )
-    .await
-    .context("serving")?;
+    // The other front doors, each under its own prefix: the dialects and the console.
+    let doors = gust_compat::router(bootstrap.state.clone())
+        .merge(gust_console::router(bootstrap.state.clone()));
+    gust_api::serve(listeners, bootstrap.state, doors, settings.limits, shutdown)
+        .await
+        .context("serving")?;
     tracing::info!("stopped");
     Ok(())
 }

@@ -199,6 +199,9 @@ const UPLOAD_EXPIRY_SECS: Number = number("GUST_UPLOAD_EXPIRY_SECS", "seconds", 
 // A signed URL is a credential on its own; a week is the longest one lives.
 const SIGNED_URL_SECS: Number = number("GUST_SIGNED_URL_SECS", "seconds", 1..=7 * DAY_SECS);
 const TOKEN_USE_FLUSH_SECS: Number = number("GUST_TOKEN_USE_FLUSH_SECS", "seconds", 1..=DAY_SECS);
+// At most a minute: the store keeps a row per function and minute, and a longer wait would
+// lose more than a minute to a crash.
+const METRICS_FLUSH_SECS: Number = number("GUST_METRICS_FLUSH_SECS", "seconds", 1..=60);
 const AUTH_FAILURE_BURST: Number = number("GUST_AUTH_FAILURE_BURST", "failures", 1..=1_000_000);
 const AUTH_FAILURE_REFILL_MS: Number =
     number("GUST_AUTH_FAILURE_REFILL_MS", "milliseconds", 1..=HOUR_MS);
@@ -405,6 +408,7 @@ impl<'a> Reader<'a> {
             signed_url_ttl: self.secs(&SIGNED_URL_SECS, defaults.signed_url_ttl)?,
             master_key_file: self.master_key_file(flags.master_key_file)?,
             token_use_flush: self.secs(&TOKEN_USE_FLUSH_SECS, defaults.token_use_flush)?,
+            metrics_flush: self.secs(&METRICS_FLUSH_SECS, defaults.metrics_flush)?,
             auth_failures: gust_engine::auth::FailureLimits {
                 burst: self.count(&AUTH_FAILURE_BURST, defaults.auth_failures.burst)?,
                 refill: self.millis(&AUTH_FAILURE_REFILL_MS, defaults.auth_failures.refill)?,

@@ -1,4 +1,5 @@
-//! `gust trigger create|update|list|delete`: cron, event and queue triggers of a function.
+//! `gust trigger create|update|list|delete`: cron, event and queue triggers of a function;
+//! `gust trigger next`: when a schedule would fire.
 
 use anyhow::bail;
 use clap::Subcommand;
@@ -74,6 +75,17 @@ pub enum TriggerCommand {
     List { function: String },
     /// Remove a trigger.
     Delete { function: String, id: String },
+    /// Print when a cron schedule would fire next, as a cron trigger would fire it.
+    Next {
+        /// A 5-field cron expression (`*/5 * * * *`), `@hourly`, or `@every 30s`.
+        schedule: String,
+        /// IANA timezone the expression is read in (default UTC).
+        #[arg(long)]
+        timezone: Option<String>,
+        /// How many times (1-20).
+        #[arg(long, default_value_t = 5)]
+        count: u32,
+    },
 }
 
 pub async fn run(command: TriggerCommand, global: &GlobalArgs) -> anyhow::Result<()> {
@@ -211,6 +223,30 @@ pub async fn run(command: TriggerCommand, global: &GlobalArgs) -> anyhow::Result
         TriggerCommand::Delete { function, id } => {
             client.delete_trigger(ns, &function, &id).await?;
             eprintln!("deleted trigger {id}");
+            Ok(())
+        }
+        TriggerCommand::Next {
+            schedule,
+            timezone,
+            count,
+        } => {
+            let times = client
+                .next_fire_times(&schedule, timezone.as_deref(), count)
+                .await?;
+            if global.json {
+                return output::json(&times);
+            }
+            for time in &times {
+                // RFC 3339 in UTC, and the same instant in the schedule's timezone when given.
+                match timezone.as_deref().map(str::parse::<chrono_tz::Tz>) {
+                    Some(Ok(tz)) => println!(
+                        "{}  {}",
+                        time.to_rfc3339(),
+                        time.with_timezone(&tz).format("%Y-%m-%d %H:%M:%S %Z")
+                    ),
+                    _ => println!("{}", time.to_rfc3339()),
+                }
+            }
             Ok(())
         }
     }

@@ -13,6 +13,7 @@
 //! | `/panic`            | panics with `guest panic`                                        |
 //! | `/sleep?ms=N&lines=L` | prints L lines (default 0) spread over N ms, then 200 `slept N` |
 //! | `/flaky?succeed_at=N` | panics on attempts before N (header `x-gust-attempt`) unless env var `FLAKY_OK` is set; then 200 `recovered` |
+//! | `/fetch?authority=HOST:PORT` | an outgoing `GET http://HOST:PORT/`: 200 `fetched STATUS BODY`, or 502 `refused ERROR` |
 //! | anything else       | 200 JSON echo of method, path, query, headers and body          |
 
 use std::io::Write as _;
@@ -50,6 +51,7 @@ impl Guest for TestGuest {
             "/panic" => panic!("guest panic"),
             "/sleep" => handle_sleep(&query, out),
             "/flaky" => handle_flaky(&request, &query, out),
+            "/fetch" => handle_fetch(&query, out),
             _ => handle_echo(request, &path, &query, out),
         }
     }
@@ -149,6 +151,42 @@ fn handle_sleep(query: &str, out: ResponseOutparam) {
         }
     }
     respond(out, 200, "text/plain", format!("slept {ms}").as_bytes());
+}
+
+fn handle_fetch(query: &str, out: ResponseOutparam) {
+    use wasip2::http::outgoing_handler;
+    use wasip2::http::types::{OutgoingRequest, Scheme};
+    let authority = query_param(query, "authority").unwrap_or_default();
+    let request = OutgoingRequest::new(Fields::new());
+    let _ = request.set_scheme(Some(&Scheme::Http));
+    let _ = request.set_authority(Some(&authority));
+    let _ = request.set_path_with_query(Some("/"));
+    let answer = outgoing_handler::handle(request, None).and_then(|future| {
+        future.subscribe().block();
+        future
+            .get()
+            .expect("ready after blocking")
+            .expect("taken once")
+    });
+    match answer {
+        Ok(response) => {
+            let status = response.status();
+            let mut body = Vec::new();
+            if let Ok(incoming) = response.consume() {
+                if let Ok(stream) = incoming.stream() {
+                    while let Ok(chunk) = stream.blocking_read(MAX_WRITE as u64) {
+                        body.extend_from_slice(&chunk);
+                    }
+                }
+            }
+            let text = format!("fetched {status} {}", String::from_utf8_lossy(&body));
+            respond(out, 200, "text/plain", text.as_bytes());
+        }
+        Err(error) => {
+            let text = format!("refused {error:?}");
+            respond(out, 502, "text/plain", text.as_bytes());
+        }
+    }
 }
 
 fn handle_loop() -> ! {

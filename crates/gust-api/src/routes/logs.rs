@@ -42,7 +42,7 @@ pub struct LogsQuery {
 pub struct StreamEvent {
     /// `stdout` and `stderr` (output as it is printed), `retry` (an attempt failed; the next
     /// starts over), `end` (the execution's final status), `execution` (a function's stream: an
-    /// execution finished).
+    /// execution finished); a build's: `status`, `log`, `end`.
     event: String,
     /// The output, or for `retry`, `end` and `execution` a JSON document.
     data: String,
@@ -65,6 +65,37 @@ pub async fn get_execution_logs(
     }
     let events = state.follow_execution_logs(&caller, &ns, &f, &id).await?;
     Ok(sse(events))
+}
+
+/// A deployment's build log.
+#[derive(Debug, serde::Serialize, ToSchema)]
+pub struct BuildLog {
+    /// The deployment's state.
+    pub status: gust_core::DeploymentStatus,
+    /// Everything the build has written so far (all of it once the build is final).
+    pub build_log: String,
+}
+
+#[utoipa::path(get, path = "/api/v1/namespaces/{ns}/functions/{fn}/deployments/{id}/build-log", tag = "deployments",
+    params(("ns" = String, Path), ("fn" = String, Path), ("id" = String, Path), LogsQuery),
+    responses((status = 200, description = "JSON; with `follow=true`, `text/event-stream` as the build goes: `status` when its state changes, `log` with the text written since, `end` (JSON: the final `status`, `error_message`, `active`) once it is ready or failed",
+            content((BuildLog = "application/json"), (StreamEvent = "text/event-stream"))),
+        (status = 404, body = ErrorBody)))]
+pub async fn get_build_log(
+    State(state): State<ApiState>,
+    caller: Caller,
+    ApiPath((ns, f, id)): ApiPath<(String, String, String)>,
+    ApiQuery(q): ApiQuery<LogsQuery>,
+) -> ApiResult<Response> {
+    if !q.follow.unwrap_or(false) {
+        let d = state.get_deployment(&caller, &ns, &f, &id).await?;
+        return Ok(Json(BuildLog {
+            status: d.status,
+            build_log: d.build_log,
+        })
+        .into_response());
+    }
+    Ok(sse(state.follow_build_log(&caller, &ns, &f, &id).await?))
 }
 
 #[utoipa::path(get, path = "/api/v1/namespaces/{ns}/functions/{fn}/logs", tag = "functions",

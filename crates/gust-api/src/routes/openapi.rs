@@ -22,7 +22,12 @@ use utoipa::{Modify, OpenApi};
     info(title = "Gust API", description = "Native API of Gust, a self-hosted serverless functions platform."),
     // The paths come from the router's registration (`crate::router`); listed here are the
     // schemas that only parameters refer to, which utoipa does not collect by itself.
-    components(schemas(gust_core::Order, gust_core::AuditAction, gust_core::AuditOutcome)),
+    components(schemas(
+        gust_core::Order,
+        gust_core::AuditAction,
+        gust_core::AuditOutcome,
+        gust_core::metrics::MetricsWindow
+    )),
     modifiers(&BearerAuth),
     security(("bearer" = [])),
 )]

@@ -9,6 +9,8 @@
 //!   as it writes (in each batch's transaction); a check every second measures the data dir,
 //!   sets that share, and prunes what other writes added. The pages deleted rows held are
 //!   reused by new ones, so the database file stops growing.
+//! - per-minute aggregates older than 8 days (`gust_core::metrics::RETENTION`), on the same
+//!   timer.
 //! - chunked uploads untouched for `GUST_UPLOAD_EXPIRY_SECS` (a client that gave up), with
 //!   their staged bytes, and staged files no upload owns any more.
 
@@ -230,6 +232,9 @@ async fn prune_all(store: &dyn Store, recorder: &Recorder) -> anyhow::Result<()>
     if pruned > 0 {
         tracing::info!(pruned, "pruned executions past their retention");
     }
+    store
+        .prune_function_minutes(now - gust_core::metrics::RETENTION)
+        .await?;
     Ok(())
 }
 

@@ -20,7 +20,8 @@ const POLL: Duration = Duration::from_millis(100);
 
 /// One event of a followed log: `stdout`, `stderr`, `retry` (an attempt failed; the next
 /// starts over), `end` (the final status), `execution` (a function's execution finished, with
-/// its output) or `lagged` (a slow follower missed some).
+/// its output) or `lagged` (a slow follower missed some); for a build, `status` (its state
+/// changed), `log` (what it wrote since) and `end`.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct LogEvent {
     pub name: &'static str,
@@ -96,6 +97,22 @@ impl Engine {
             execution.id,
             tx,
         ));
+        Ok(rx)
+    }
+
+    /// A deployment's build log as it is written: `status` when its state changes, `log` with
+    /// the text written since the last, and `end` (the final state, as JSON) once it is ready
+    /// or failed, when the channel closes.
+    pub async fn follow_build_log(
+        self: &Arc<Self>,
+        caller: &Caller,
+        ns: &str,
+        f: &str,
+        id: &str,
+    ) -> Result<mpsc::Receiver<LogEvent>> {
+        let deployment = self.get_deployment(caller, ns, f, id).await?;
+        let (tx, rx) = mpsc::channel(64);
+        tokio::spawn(follow_build(self.clone(), deployment, tx));
         Ok(rx)
     }
 
@@ -268,6 +285,74 @@ async fn follow_execution(
         tokio::select! {
             _ = tokio::time::sleep(POLL) => {}
             _ = tx.closed() => return,
+        }
+    }
+}
+
+/// A build as it goes, until it is final or the follower leaves.
+async fn follow_build(
+    engine: Arc<Engine>,
+    mut deployment: gust_core::Deployment,
+    tx: mpsc::Sender<LogEvent>,
+) {
+    let mut status = None;
+    let mut sent = 0usize;
+    loop {
+        if status != Some(deployment.status) {
+            status = Some(deployment.status);
+            let event = LogEvent::new("status", deployment.status.as_str());
+            if tx.send(event).await.is_err() {
+                return;
+            }
+        }
+        // While it builds, the live log; once final, the stored one (the same text, whole).
+        let mut live = (!deployment.status.is_final())
+            .then(|| engine.build_logs.watch(&deployment.id))
+            .flatten();
+        let text = match &mut live {
+            Some(watch) => watch.borrow_and_update().clone(),
+            None => deployment.build_log.clone(),
+        };
+        if text.len() < sent {
+            // A rebuild started over.
+            sent = 0;
+        }
+        if text.len() > sent {
+            let new = tail_from(&text, sent).to_string();
+            sent = text.len();
+            if tx.send(LogEvent::new("log", new)).await.is_err() {
+                return;
+            }
+        }
+        if deployment.status.is_final() {
+            let end = serde_json::json!({
+                "status": deployment.status,
+                "error_message": deployment.error_message,
+                "active": deployment.active,
+            });
+            let _ = tx.send(LogEvent::new("end", end.to_string())).await;
+            return;
+        }
+        match live {
+            Some(mut watch) => {
+                tokio::select! {
+                    _ = watch.changed() => {}
+                    _ = tokio::time::sleep(POLL) => {}
+                    _ = tx.closed() => return,
+                }
+            }
+            None => tokio::select! {
+                _ = tokio::time::sleep(POLL) => {}
+                _ = tx.closed() => return,
+            },
+        }
+        match engine
+            .store
+            .get_deployment(&deployment.function_id, &deployment.id)
+            .await
+        {
+            Ok(now) => deployment = now,
+            Err(_) => return,
         }
     }
 }

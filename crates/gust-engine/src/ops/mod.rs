@@ -15,8 +15,12 @@ mod executions;
 mod functions;
 mod instances;
 mod logs;
+mod metrics;
 mod namespaces;
+mod schedules;
+mod sessions;
 mod signed;
+mod test_requests;
 mod tokens;
 mod triggers;
 mod versions;
@@ -30,6 +34,8 @@ pub use events::Published;
 pub use executions::{Executed, ExecutionFilter, ExecutionInput};
 pub use instances::{Detached, Instance, Instances, ScaleInput, ScaledInstances};
 pub use logs::{ExecutionOutput, FunctionLogs, LogEvent};
+pub use schedules::MAX_FIRE_TIMES;
+pub use sessions::OpenedSession;
 pub use signed::{CONTENT_LENGTH, NO_CODE, SignedUrl};
 pub use webhooks::WEBHOOK_ID_HEADER;
 
@@ -69,10 +75,14 @@ impl Engine {
     }
 
     /// Stop: async executions that are running get up to `grace` to finish (the rest run
-    /// after the next start), and every record taken reaches the store.
+    /// after the next start), and every record taken, with the per-minute aggregates counted
+    /// from them, reaches the store.
     pub async fn stop(&self, grace: std::time::Duration) {
         self.queue.drain(grace).await;
         self.recorder.flush().await;
+        if let Err(e) = self.minutes.flush(&*self.store).await {
+            tracing::warn!(error = %e, "writing per-minute metrics at shutdown failed");
+        }
         self.write_token_uses().await;
         self.audit.flush().await;
     }

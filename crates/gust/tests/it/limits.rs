@@ -286,3 +286,65 @@ async fn an_api_execution_whose_caller_hangs_up_runs_to_its_end_and_is_recorded(
     );
     assert_eq!(execution.response.unwrap().body.body, "slept 800");
 }
+
+/// A Wasm function's `network` setting governs its outgoing HTTP requests as it does a process
+/// function's sockets: off, the request is denied before any connection is made.
+#[tokio::test]
+async fn a_wasm_function_without_network_makes_no_outgoing_request() {
+    let upstream = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let authority = upstream.local_addr().unwrap().to_string();
+    upstream.set_nonblocking(true).unwrap();
+    let server = TestServer::start();
+    let offline = FunctionSpec {
+        network: Some(false),
+        ..spec()
+    };
+    server.deploy_ready("fetcher", offline, &test_guest()).await;
+    let client = server.client();
+    let fetch = async || {
+        let response = client
+            .invoke(
+                reqwest::Method::GET,
+                "default",
+                "fetcher",
+                &format!("/fetch?authority={authority}"),
+                vec![],
+            )
+            .await
+            .unwrap();
+        (response.status(), response.text().await.unwrap())
+    };
+    let (status, body) = fetch().await;
+    assert_eq!(status, StatusCode::BAD_GATEWAY, "{body}");
+    assert!(body.contains("HttpRequestDenied"), "{body}");
+    assert!(upstream.accept().is_err(), "nothing connected");
+
+    // Control: with the network on, the same request reaches the upstream.
+    client
+        .update_function(
+            "default",
+            "fetcher",
+            &FunctionSpec {
+                network: Some(true),
+                ..spec()
+            },
+        )
+        .await
+        .unwrap();
+    upstream.set_nonblocking(false).unwrap();
+    let answering = std::thread::spawn(move || {
+        use std::io::{Read, Write};
+        let (mut connection, _) = upstream.accept().unwrap();
+        let mut head = [0u8; 1024];
+        let _ = connection.read(&mut head).unwrap();
+        connection
+            .write_all(b"HTTP/1.1 200 OK\r\ncontent-length: 8\r\nconnection: close\r\n\r\nupstream")
+            .unwrap();
+    });
+    let (status, body) = fetch().await;
+    assert_eq!(
+        (status, body.as_str()),
+        (StatusCode::OK, "fetched 200 upstream")
+    );
+    answering.join().unwrap();
+}

@@ -551,3 +551,106 @@ async fn builds_and_workers_still_start_after_code_was_attached_to_a_stem_cell()
     assert_eq!(response.status(), StatusCode::OK);
     assert_eq!(response.text().await.unwrap(), "AGAIN");
 }
+
+/// `GET …/deployments/{id}/build-log?follow=true`: the build's states and its log as it is
+/// written, then its end; the pieces add up to the log the deployment keeps.
+#[tokio::test]
+async fn a_build_log_is_followed_as_it_is_written() {
+    let server = TestServer::start();
+    let client = server.client();
+    client
+        .create_function(
+            "default",
+            &FunctionSpec {
+                name: Some("followed".into()),
+                runtime: Some("python3.11".into()),
+                ..spec()
+            },
+        )
+        .await
+        .unwrap();
+    let deployment = client
+        .create_deployment(
+            "default",
+            "followed",
+            crate::harness::package("python-hello"),
+            "application/gzip",
+            false,
+        )
+        .await
+        .unwrap();
+    let url = format!(
+        "{}/api/v1/namespaces/default/functions/followed/deployments/{}/build-log",
+        server.url, deployment.id
+    );
+    let mut stream = server
+        .http()
+        .get(format!("{url}?follow=true"))
+        .bearer_auth(&server.token)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(stream.status(), StatusCode::OK);
+    assert_eq!(stream.headers()["content-type"], "text/event-stream");
+    let mut text = String::new();
+    while let Some(chunk) = stream.chunk().await.unwrap() {
+        text.push_str(&String::from_utf8_lossy(&chunk));
+    }
+    // Parse the events: name, then data lines (a multi-line log piece is several `data:`).
+    let mut events: Vec<(String, String)> = Vec::new();
+    for block in text.split("\n\n").filter(|b| !b.trim().is_empty()) {
+        let mut name = String::new();
+        let mut data = Vec::new();
+        for line in block.lines() {
+            if let Some(n) = line.strip_prefix("event: ") {
+                name = n.to_string();
+            } else if let Some(d) = line.strip_prefix("data: ").or(line.strip_prefix("data:")) {
+                data.push(d);
+            }
+        }
+        if !name.is_empty() {
+            events.push((name, data.join("\n")));
+        }
+    }
+    let statuses: Vec<&str> = events
+        .iter()
+        .filter(|(n, _)| n == "status")
+        .map(|(_, d)| d.as_str())
+        .collect();
+    assert_eq!(statuses.last(), Some(&"ready"), "{events:?}");
+    let (last, end) = events.last().unwrap();
+    assert_eq!(last, "end");
+    let end: serde_json::Value = serde_json::from_str(end).unwrap();
+    assert_eq!(end["status"], "ready");
+    let followed: String = events
+        .iter()
+        .filter(|(n, _)| n == "log")
+        .map(|(_, d)| d.as_str())
+        .collect();
+    let kept: serde_json::Value = server
+        .http()
+        .get(&url)
+        .bearer_auth(&server.token)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(kept["status"], "ready");
+    let kept = kept["build_log"].as_str().unwrap();
+    assert!(kept.contains("handler loads"), "{kept}");
+    assert_eq!(followed, kept, "the followed pieces make up the kept log");
+    // A finished build, followed, answers at once with all of it.
+    let again = server
+        .http()
+        .get(format!("{url}?follow=true"))
+        .bearer_auth(&server.token)
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(again.contains("event: end"));
+}

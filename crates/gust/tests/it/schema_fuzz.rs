@@ -218,6 +218,15 @@ async fn seed(server: &TestServer) -> BTreeMap<String, String> {
         .await;
     set("DOMAIN_DOOMED", id(&d2));
 
+    for name in ["smoke", "doomed"] {
+        s.send(
+            Method::PUT,
+            &format!("{fns}/wasm/test-requests/{name}"),
+            Some(json!({"method": "POST", "path": "/", "body": "seed"})),
+        )
+        .await;
+    }
+
     let hooks = "/namespaces/default/webhooks";
     set(
         "WEBHOOK",

@@ -36,6 +36,7 @@ VALID_BODIES = {
     },
     "create_edge_domain": {"name": "fuzzed", "cnames": ["fuzzed.edge.example"]},
     "create_alias": {"name": "fuzzed", "function": os.environ["GUST_FUZZ_FN"], "version": 1},
+    "create_test_request": {"name": "fuzzed", "method": "POST", "body": "{}"},
 }
 
 
