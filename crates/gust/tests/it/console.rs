@@ -99,8 +99,8 @@ impl Browser {
         self.send(request).await
     }
 
-    pub async fn post_raw(&mut self, path: &str, request: reqwest::RequestBuilder) -> Page {
-        let _ = path;
+    /// Send a request built with [`Self::request`] (headers or a body a form cannot carry).
+    pub async fn post_raw(&mut self, request: reqwest::RequestBuilder) -> Page {
         self.send(request).await
     }
 
@@ -125,6 +125,14 @@ impl Browser {
             .await;
         assert_eq!(signed.status, StatusCode::SEE_OTHER, "{}", signed.body);
         signed
+    }
+
+    /// A browser signed in with the server's admin token, and its session's CSRF token.
+    pub async fn signed_in(server: &TestServer) -> (Self, String) {
+        let mut browser = Self::new(server);
+        browser.sign_in(&server.token).await;
+        let csrf = browser.csrf().await;
+        (browser, csrf)
     }
 
     /// A signed-in page's CSRF token.
@@ -218,7 +226,7 @@ async fn signing_in_gives_a_strict_http_only_cookie_with_an_expiry() {
         .request(reqwest::Method::POST, "/console/signin")
         .header("x-forwarded-proto", "https")
         .form(&[("_csrf", csrf.as_str()), ("token", server.token.as_str())]);
-    let signed = behind_tls.post_raw("", request).await;
+    let signed = behind_tls.post_raw(request).await;
     assert_eq!(signed.status, StatusCode::SEE_OTHER);
     let secure = behind_tls
         .set_cookies
@@ -281,9 +289,7 @@ async fn a_wrong_token_is_refused_beside_the_field_and_counts_in_the_api_throttl
 #[tokio::test]
 async fn posts_without_the_sessions_csrf_token_are_refused() {
     let server = TestServer::start();
-    let mut browser = Browser::new(&server);
-    browser.sign_in(&server.token).await;
-    let csrf = browser.csrf().await;
+    let (mut browser, csrf) = Browser::signed_in(&server).await;
 
     let none = browser
         .post("/console/namespaces", &[("name", "no-token")])
@@ -300,10 +306,7 @@ async fn posts_without_the_sessions_csrf_token_are_refused() {
         .request(reqwest::Method::POST, "/console/namespaces")
         .header("x-csrf-token", "00ff")
         .form(&[("name", "wrong-header")]);
-    assert_eq!(
-        browser.post_raw("", header).await.status,
-        StatusCode::FORBIDDEN
-    );
+    assert_eq!(browser.post_raw(header).await.status, StatusCode::FORBIDDEN);
     // Another session's token does not pass for this one.
     let mut other = Browser::new(&server);
     other.sign_in(&server.token).await;
@@ -400,9 +403,7 @@ async fn a_read_only_token_sees_no_edit_controls_and_a_forged_post_is_refused() 
 #[tokio::test]
 async fn signing_out_ends_the_session_on_the_server() {
     let server = TestServer::start();
-    let mut browser = Browser::new(&server);
-    browser.sign_in(&server.token).await;
-    let csrf = browser.csrf().await;
+    let (mut browser, csrf) = Browser::signed_in(&server).await;
     let cookie = browser.session_cookie().unwrap();
 
     let out = browser.post("/console/signout", &[("_csrf", &csrf)]).await;
@@ -455,9 +456,7 @@ async fn revoking_a_token_ends_the_sessions_signed_in_with_it() {
 #[tokio::test]
 async fn validation_errors_are_shown_beside_their_fields() {
     let server = TestServer::start();
-    let mut browser = Browser::new(&server);
-    browser.sign_in(&server.token).await;
-    let csrf = browser.csrf().await;
+    let (mut browser, csrf) = Browser::signed_in(&server).await;
     let form = |name: &'static str, memory: &'static str, env: &'static str| {
         vec![
             ("name", name),
@@ -541,9 +540,7 @@ async fn validation_errors_are_shown_beside_their_fields() {
 async fn secrets_are_set_but_never_rendered() {
     let server = TestServer::start();
     server.deploy_ready("hello", spec(), &hello_guest()).await;
-    let mut browser = Browser::new(&server);
-    browser.sign_in(&server.token).await;
-    let csrf = browser.csrf().await;
+    let (mut browser, csrf) = Browser::signed_in(&server).await;
     let value = "s3cr3t-value-never-shown";
     let set = browser
         .post(
@@ -592,9 +589,7 @@ async fn secrets_are_set_but_never_rendered() {
 #[tokio::test]
 async fn a_new_tokens_secret_is_shown_once() {
     let server = TestServer::start();
-    let mut browser = Browser::new(&server);
-    browser.sign_in(&server.token).await;
-    let csrf = browser.csrf().await;
+    let (mut browser, csrf) = Browser::signed_in(&server).await;
     let made = browser
         .post(
             "/console/tokens",
@@ -761,9 +756,7 @@ async fn every_page_renders_with_real_data() {
 async fn code_uploaded_through_the_console_builds_and_can_be_rolled_back() {
     let server = TestServer::start();
     let first = server.deploy_ready("hello", spec(), &hello_guest()).await;
-    let mut browser = Browser::new(&server);
-    browser.sign_in(&server.token).await;
-    let csrf = browser.csrf().await;
+    let (mut browser, csrf) = Browser::signed_in(&server).await;
     // As the page's script sends it: the file as the body, the token in a header.
     let upload = browser
         .request(
@@ -774,7 +767,7 @@ async fn code_uploaded_through_the_console_builds_and_can_be_rolled_back() {
         .header("accept", "application/json")
         .header("content-type", "application/wasm")
         .body(hello_guest());
-    let page = browser.post_raw("", upload).await;
+    let page = browser.post_raw(upload).await;
     assert_eq!(page.status, StatusCode::CREATED, "{}", page.body);
     let body: serde_json::Value = serde_json::from_str(&page.body).unwrap();
     let location = body["location"].as_str().unwrap().to_string();
@@ -816,7 +809,7 @@ async fn code_uploaded_through_the_console_builds_and_can_be_rolled_back() {
         .header("content-type", "application/wasm")
         .body(hello_guest());
     assert_eq!(
-        browser.post_raw("", refused).await.status,
+        browser.post_raw(refused).await.status,
         StatusCode::FORBIDDEN
     );
     let all = server
@@ -831,9 +824,7 @@ async fn code_uploaded_through_the_console_builds_and_can_be_rolled_back() {
 async fn the_test_panel_runs_a_request_and_links_its_execution() {
     let server = TestServer::start();
     server.deploy_ready("echo", spec(), &test_guest()).await;
-    let mut browser = Browser::new(&server);
-    browser.sign_in(&server.token).await;
-    let csrf = browser.csrf().await;
+    let (mut browser, csrf) = Browser::signed_in(&server).await;
     let panel = browser.get("/console/ns/default/fn/echo/test").await;
     assert_eq!(panel.status, StatusCode::OK);
     assert!(panel.body.contains("Send request"));
@@ -972,9 +963,7 @@ async fn the_live_tail_streams_each_execution_as_it_finishes() {
 async fn triggers_are_made_paused_resumed_and_deleted_from_the_page() {
     let server = TestServer::start();
     server.deploy_ready("timed", spec(), &hello_guest()).await;
-    let mut browser = Browser::new(&server);
-    browser.sign_in(&server.token).await;
-    let csrf = browser.csrf().await;
+    let (mut browser, csrf) = Browser::signed_in(&server).await;
     let path = "/console/ns/default/fn/timed/triggers";
     let bad = browser
         .post(
@@ -1107,9 +1096,7 @@ async fn dead_letters_are_listed_and_replayed_one_or_all() {
         assert!(done.dead_letter);
         ids.push(done.id);
     }
-    let mut browser = Browser::new(&server);
-    browser.sign_in(&server.token).await;
-    let csrf = browser.csrf().await;
+    let (mut browser, csrf) = Browser::signed_in(&server).await;
     let page = browser
         .get("/console/ns/default/fn/doomed/dead-letters")
         .await;
@@ -1205,9 +1192,7 @@ async fn the_console_works_in_a_real_browser() {
 async fn cron_schedules_are_previewed_before_they_are_saved() {
     let server = TestServer::start();
     server.deploy_ready("timed", spec(), &hello_guest()).await;
-    let mut browser = Browser::new(&server);
-    browser.sign_in(&server.token).await;
-    let csrf = browser.csrf().await;
+    let (mut browser, csrf) = Browser::signed_in(&server).await;
     let path = "/console/ns/default/fn/timed/triggers";
     // What the page's script asks as the schedule is typed.
     let preview = browser
@@ -1250,9 +1235,7 @@ async fn cron_schedules_are_previewed_before_they_are_saved() {
 async fn test_requests_are_saved_opened_and_deleted_from_the_panel() {
     let server = TestServer::start();
     server.deploy_ready("echo", spec(), &test_guest()).await;
-    let mut browser = Browser::new(&server);
-    browser.sign_in(&server.token).await;
-    let csrf = browser.csrf().await;
+    let (mut browser, csrf) = Browser::signed_in(&server).await;
     let panel = "/console/ns/default/fn/echo/test";
     let saved = browser
         .post(
