@@ -108,6 +108,7 @@ fn api_routes() -> OpenApiRouter<ApiState> {
         ))
         .routes(routes!(executions::find_execution))
         .routes(routes!(executions::replay_execution))
+        .routes(routes!(executions::replay_dead_letters))
         .routes(routes!(logs::get_execution_logs))
         .routes(routes!(logs::get_function_logs))
         .routes(routes!(logs::get_build_log))

@@ -604,6 +604,27 @@ impl Client {
         .await
     }
 
+    /// Replay up to `limit` of a function's dead letters, newest first; returns the replays.
+    pub async fn replay_dead_letters(
+        &self,
+        ns: &str,
+        f: &str,
+        limit: u32,
+    ) -> ClientResult<Vec<Execution>> {
+        #[derive(serde::Deserialize)]
+        struct Replayed {
+            replays: Vec<Execution>,
+        }
+        let replayed: Replayed = self
+            .json(
+                Method::POST,
+                &format!("/api/v1/namespaces/{ns}/functions/{f}/dead-letters/replay?limit={limit}"),
+                None::<&()>,
+            )
+            .await?;
+        Ok(replayed.replays)
+    }
+
     /// Poll an execution until it has ended for good (not queued, not running).
     pub async fn wait_for_execution(
         &self,

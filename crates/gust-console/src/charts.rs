@@ -30,7 +30,7 @@ impl Segment {
 /// Where an execution's time went, from what its record holds: the wait in the queue (from
 /// acceptance to the start of the last attempt), the start of an instance (a cold start, with
 /// its parts: sandbox, interpreter, loading the code; or, for Wasm, creating the instance),
-/// then the handler and its response. Parts the record does not have are left out rather
+/// then the handler until its response head, and the response body. Parts the record does not have are left out rather
 /// than guessed.
 pub fn waterfall(e: &Execution) -> Vec<Segment> {
     let mut out = Vec::new();
@@ -95,15 +95,37 @@ pub fn waterfall(e: &Execution) -> Vec<Segment> {
         }
         at += startup_us;
     }
-    // The record says when the run ended, not when its response head left: the handler and
-    // the sending of its response are one bar.
-    out.push(Segment {
-        label: "Handler and response".into(),
-        start_us: at,
-        len_us: duration - startup_us,
-        class: "f1",
-        part: false,
-    });
+    // The handler runs until it sets its response head; the rest is its body being sent.
+    // A record without the head's time keeps both in one bar.
+    let rest_us = duration - startup_us;
+    match e
+        .head_us
+        .map(|head| head.clamp(startup_us, duration) - startup_us)
+    {
+        Some(handler_us) => {
+            out.push(Segment {
+                label: "Handler".into(),
+                start_us: at,
+                len_us: handler_us,
+                class: "f1",
+                part: false,
+            });
+            out.push(Segment {
+                label: "Response body".into(),
+                start_us: at + handler_us,
+                len_us: rest_us - handler_us,
+                class: "f2",
+                part: false,
+            });
+        }
+        None => out.push(Segment {
+            label: "Handler and response".into(),
+            start_us: at,
+            len_us: rest_us,
+            class: "f1",
+            part: false,
+        }),
+    }
     out
 }
 
@@ -310,6 +332,9 @@ mod tests {
                 instantiate_us: None,
             }),
         );
+        let mut e = e;
+        // The head was set 15 ms into the run: 8 ms of cold start, 7 of handler.
+        e.head_us = Some(15_000);
         let w = waterfall(&e);
         let labels: Vec<_> = w.iter().map(|s| s.label.as_str()).collect();
         assert_eq!(
@@ -320,13 +345,15 @@ mod tests {
                 "Sandbox",
                 "Interpreter",
                 "Code load",
-                "Handler and response"
+                "Handler",
+                "Response body"
             ]
         );
         assert_eq!((w[0].start_us, w[0].len_us), (0, 5_000));
         assert_eq!((w[1].start_us, w[1].len_us), (5_000, 8_000));
         assert_eq!(w[4].start_us, 5_000 + 3_000 + 1_000);
-        assert_eq!((w[5].start_us, w[5].len_us), (13_000, 12_000));
+        assert_eq!((w[5].start_us, w[5].len_us), (13_000, 7_000));
+        assert_eq!((w[6].start_us, w[6].len_us), (20_000, 5_000));
         let svg = waterfall_svg(&w);
         assert!(
             svg.contains("Code load") && svg.contains("25.0 ms"),
@@ -339,6 +366,14 @@ mod tests {
         let w = waterfall(&execution(0, 700, None));
         assert_eq!(w.len(), 1);
         assert_eq!(w[0].len_us, 700);
+    }
+
+    #[test]
+    fn a_head_time_outside_the_run_is_kept_within_it() {
+        let mut e = execution(0, 700, None);
+        e.head_us = Some(900);
+        let w = waterfall(&e);
+        assert_eq!((w[0].len_us, w[1].len_us), (700, 0));
     }
 
     #[test]

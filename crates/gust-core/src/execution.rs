@@ -162,6 +162,10 @@ pub struct Execution {
     /// Wall time from start to the end of the response, in microseconds.
     #[serde(default)]
     pub duration_us: Option<u64>,
+    /// Wall time from start until the function set its response head (status and headers),
+    /// in microseconds: the handler's share of `duration_us`, the rest being its body.
+    #[serde(default)]
+    pub head_us: Option<u64>,
     /// Whether this run had to start a fresh instance of the code.
     #[serde(default)]
     pub cold_start: bool,
@@ -192,6 +196,9 @@ pub struct Execution {
     /// The execution this one replays.
     #[serde(default)]
     pub replay_of: Option<String>,
+    /// The latest replay of this one (a replayed dead letter is a dead letter no more).
+    #[serde(default)]
+    pub replayed_by: Option<String>,
     /// Links in a chain of event-triggered executions that led to this one (0: not started by
     /// an event). Events of executions past [`MAX_EVENT_DEPTH`] trigger nothing.
     #[serde(default, skip_serializing_if = "is_zero")]
@@ -225,6 +232,7 @@ impl Execution {
             logs: ExecutionLogs::default(),
             error_message: None,
             duration_us: None,
+            head_us: None,
             cold_start: false,
             startup: None,
             attempts: 0,
@@ -235,6 +243,7 @@ impl Execution {
             idempotency_key: None,
             source: None,
             replay_of: None,
+            replayed_by: None,
             event_depth: 0,
             created_at: crate::now(),
             started_at: None,
@@ -267,6 +276,7 @@ impl Execution {
             logs: ExecutionLogs::default(),
             error_message: None,
             duration_us: None,
+            head_us: None,
             cold_start: false,
             startup: None,
             attempts: 1,
@@ -277,6 +287,7 @@ impl Execution {
             idempotency_key: None,
             source: None,
             replay_of: None,
+            replayed_by: None,
             event_depth: 0,
             created_at: started_at,
             started_at: Some(started_at),
@@ -545,6 +556,7 @@ mod tests {
             Execution {
                 status: run.status,
                 duration_us: None,
+                head_us: None,
                 finished_at: None,
                 ..ended
             },

@@ -73,6 +73,9 @@ pub fn write_execution(out: &mut Vec<u8>, e: &Execution) {
     if let Some(us) = e.duration_us {
         o.u64("duration_us", us);
     }
+    if let Some(us) = e.head_us {
+        o.u64("head_us", us);
+    }
     if e.cold_start {
         o.bool("cold_start", true);
     }
@@ -110,6 +113,7 @@ pub fn write_execution(out: &mut Vec<u8>, e: &Execution) {
         ("idempotency_key", &e.idempotency_key),
         ("source", &e.source),
         ("replay_of", &e.replay_of),
+        ("replayed_by", &e.replayed_by),
     ] {
         if let Some(value) = value {
             o.str(name, value);
@@ -337,13 +341,15 @@ mod tests {
             "response": {"status_code": 503, "headers": {"set-cookie": "k=v", "x-\"odd\\\n": "v"},
                 "body": "{\"error\":\"x\"}", "size": 13},
             "logs": {"stdout": "out\n", "stderr": "err ☃\n", "truncated": true},
-            "error_message": "the handler raised: x", "duration_us": 0, "cold_start": true,
+            "error_message": "the handler raised: x", "duration_us": 0, "head_us": 0,
+            "cold_start": true,
             "startup": {"total_us": 4000, "instantiate_us": 1, "sandbox_us": 2,
                 "interpreter_us": 3, "import_us": 4},
             "attempts": 3, "async": true, "max_attempts": 5,
             "run_after": "2026-11-25T02:47:46.000000001Z", "dead_letter": true,
             "idempotency_key": "key-1", "source": "trigger-1 orders.created",
-            "replay_of": "01a2109a-2284-75ea-9d77-6fd26a0e33b9", "event_depth": 2,
+            "replay_of": "01a2109a-2284-75ea-9d77-6fd26a0e33b9",
+            "replayed_by": "01a2109a-2284-75ea-9d77-6fd26a0e33ba", "event_depth": 2,
             "created_at": "+12000-01-01T00:00:00Z", "started_at": "2026-11-25T02:47:46.5Z",
             "finished_at": "2026-11-25T02:47:46.564123Z",
         }))
@@ -365,6 +371,7 @@ mod tests {
         minimal.logs = Default::default();
         minimal.error_message = None;
         minimal.duration_us = None;
+        minimal.head_us = None;
         minimal.cold_start = false;
         minimal.startup = Some(crate::Startup {
             total_us: 9,
@@ -378,6 +385,7 @@ mod tests {
         minimal.idempotency_key = None;
         minimal.source = None;
         minimal.replay_of = None;
+        minimal.replayed_by = None;
         minimal.event_depth = 0;
         minimal.created_at = "2026-11-25T02:47:46.564Z".parse().unwrap();
         minimal.started_at = None;
@@ -413,7 +421,7 @@ mod tests {
         let expected = [
             (
                 "",
-                "id namespace_id function_id deployment_id function_version alias trigger status request response logs error_message duration_us cold_start startup attempts async max_attempts run_after dead_letter idempotency_key source replay_of event_depth created_at started_at finished_at",
+                "id namespace_id function_id deployment_id function_version alias trigger status request response logs error_message duration_us head_us cold_start startup attempts async max_attempts run_after dead_letter idempotency_key source replay_of replayed_by event_depth created_at started_at finished_at",
             ),
             (
                 "request",
@@ -588,7 +596,7 @@ mod props {
             of(response()),
             (text(), text(), any::<bool>()),
             of(text()),
-            of(any::<u64>()),
+            (of(any::<u64>()), of(any::<u64>())),
             any::<bool>(),
             of(startup()),
         );
@@ -598,7 +606,7 @@ mod props {
             count(),
             of(instant()),
             any::<bool>(),
-            [of(text()), of(text()), of(text())],
+            [of(text()), of(text()), of(text()), of(text())],
             count(),
         );
         let times = (instant(), of(instant()), of(instant()));
@@ -611,7 +619,7 @@ mod props {
                     response,
                     (stdout, stderr, truncated),
                     error_message,
-                    duration_us,
+                    (duration_us, head_us),
                     cold_start,
                     startup,
                 ),
@@ -621,7 +629,7 @@ mod props {
                     max_attempts,
                     run_after,
                     dead_letter,
-                    [idempotency_key, source, replay_of],
+                    [idempotency_key, source, replay_of, replayed_by],
                     event_depth,
                 ),
                 (created_at, started_at, finished_at),
@@ -643,6 +651,7 @@ mod props {
                 },
                 error_message,
                 duration_us,
+                head_us,
                 cold_start,
                 startup,
                 attempts,
@@ -653,6 +662,7 @@ mod props {
                 idempotency_key,
                 source,
                 replay_of,
+                replayed_by,
                 event_depth,
                 created_at,
                 started_at,

@@ -71,6 +71,7 @@ macro_rules! conformance_tests {
             an_idempotency_key_admits_one_execution_per_function,
             executions_list_in_pages_either_way,
             executions_are_filtered_by_status_trigger_time_and_dead_letter,
+            a_replayed_dead_letter_is_one_no_more,
             queued_executions_come_in_acceptance_order,
             interrupted_runs_go_back_to_the_queue,
             pruning_drops_finished_executions_past_the_age_limit,
@@ -2015,6 +2016,83 @@ pub async fn executions_are_filtered_by_status_trigger_time_and_dead_letter(stor
         .await,
         expect(&[])
     );
+}
+
+pub async fn a_replayed_dead_letter_is_one_no_more(store: &dyn Store) {
+    let ns = created_namespace(store, "shop").await;
+    let f = created_function(store, &ns, "checkout").await;
+    let dead = Execution {
+        dead_letter: true,
+        attempts: 3,
+        ..execution(&f, base_time(), 1, ExecutionStatus::Failed)
+    };
+    let queued = execution(&f, base_time(), 2, ExecutionStatus::Queued);
+    put(store, vec![dead.clone(), queued.clone()]).await;
+    let dead_letters = async || {
+        store
+            .list_executions(
+                &f.id,
+                &ListQuery::default(),
+                &ExecutionFilter {
+                    dead_letter: Some(true),
+                    ..ExecutionFilter::default()
+                },
+            )
+            .await
+            .unwrap()
+            .total
+    };
+    assert_eq!(dead_letters().await, 1);
+
+    // Only a dead letter is claimed when asked for one; the first claim wins.
+    assert!(
+        store
+            .mark_replayed(&f.id, &dead.id, "replay-1", true)
+            .await
+            .unwrap()
+    );
+    assert!(
+        !store
+            .mark_replayed(&f.id, &dead.id, "replay-2", true)
+            .await
+            .unwrap()
+    );
+    let marked = store.get_execution(&f.id, &dead.id).await.unwrap();
+    assert_eq!(marked.replayed_by.as_deref(), Some("replay-1"));
+    assert!(!marked.dead_letter);
+    assert_eq!(
+        Execution {
+            replayed_by: None,
+            dead_letter: true,
+            ..marked.clone()
+        },
+        dead,
+        "nothing else changed"
+    );
+    assert_eq!(dead_letters().await, 0);
+
+    // Any finished execution may be replayed again, and names its latest replay.
+    assert!(
+        store
+            .mark_replayed(&f.id, &dead.id, "replay-3", false)
+            .await
+            .unwrap()
+    );
+    let marked = store.get_execution(&f.id, &dead.id).await.unwrap();
+    assert_eq!(marked.replayed_by.as_deref(), Some("replay-3"));
+    // One the queue still owns is left alone; a missing one is not found.
+    assert!(
+        !store
+            .mark_replayed(&f.id, &queued.id, "replay-4", false)
+            .await
+            .unwrap()
+    );
+    assert!(matches!(
+        store
+            .mark_replayed(&f.id, "missing", "replay-5", false)
+            .await,
+        Err(StoreError::NotFound { .. })
+    ));
 }
 
 pub async fn queued_executions_come_in_acceptance_order(store: &dyn Store) {

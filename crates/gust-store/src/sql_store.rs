@@ -174,7 +174,12 @@ impl SqlStore {
             sql = sql.push(" WHERE 1=1");
             for (column, value) in filters {
                 let op = if column.contains(' ') { " " } else { " = " };
-                sql = sql.push_bound(&format!(" AND {column}{op}{{}}"), value.clone());
+                sql = match value {
+                    // Integers are written in place: a partial index whose condition names the
+                    // value (`dead_letter = 1`) is only used when the query names it too.
+                    Arg::Int(Some(n)) => sql.push(&format!(" AND {column}{op}{n}")),
+                    _ => sql.push_bound(&format!(" AND {column}{op}{{}}"), value.clone()),
+                };
             }
             if let (true, Some(text)) = (search, query.search.as_deref().filter(|s| !s.is_empty()))
             {
@@ -1039,6 +1044,40 @@ impl Store for SqlStore {
             "execution {id} is still {}; it can be deleted once it ends",
             execution.status.as_str()
         )))
+    }
+
+    async fn mark_replayed(
+        &self,
+        function_id: &str,
+        id: &str,
+        replay_id: &str,
+        dead_letter_only: bool,
+    ) -> StoreResult<bool> {
+        let set = self
+            .dialect()
+            .json_set("data", &[("dead_letter", "'false'"), ("replayed_by", "$3")]);
+        let only = if dead_letter_only {
+            " AND dead_letter = 1"
+        } else {
+            ""
+        };
+        let done = self
+            .exec(
+                q(format!(
+                    "UPDATE executions SET dead_letter = 0, data = {set} \
+                     WHERE function_id = $1 AND id = $2 AND {FINISHED}{only}"
+                ))
+                .text(function_id)
+                .text(id)
+                .text(serde_json::Value::from(replay_id).to_string()),
+            )
+            .await?;
+        if done == 1 {
+            return Ok(true);
+        }
+        // Unchanged: missing (an error), or not a dead letter (any more).
+        self.get_execution(function_id, id).await?;
+        Ok(false)
     }
 
     async fn list_executions(

@@ -150,6 +150,17 @@ pub trait Store: Send + Sync + 'static {
     /// and reported as `Conflict`: the queue or a run still owns it.
     async fn delete_execution(&self, function_id: &str, id: &str) -> StoreResult<()>;
 
+    /// Record that a finished execution was replayed as `replay_id`: it is a dead letter no
+    /// more. With `dead_letter_only`, only a dead letter is marked, so of two replays of one
+    /// dead letter racing, one wins. Returns whether it was marked; `NotFound` when missing.
+    async fn mark_replayed(
+        &self,
+        function_id: &str,
+        id: &str,
+        replay_id: &str,
+        dead_letter_only: bool,
+    ) -> StoreResult<bool>;
+
     /// How many executions are queued, per function id.
     async fn queued_counts(&self) -> StoreResult<Vec<(String, usize)>>;
     /// Queued executions in id (acceptance) order, after `after` when given.

@@ -29,8 +29,21 @@ pub enum ExecCommand {
     Find { id: String },
     /// Delete a finished execution's record.
     Delete { function: String, id: String },
-    /// Run an execution's request again, as a new async execution.
-    Replay { function: String, id: String },
+    /// Run an execution's request again, as a new async execution; or, with `--dead-letters`,
+    /// each of the function's dead letters (once: a replayed one is a dead letter no more).
+    Replay {
+        function: String,
+        #[arg(
+            required_unless_present = "dead_letters",
+            conflicts_with = "dead_letters"
+        )]
+        id: Option<String>,
+        #[arg(long)]
+        dead_letters: bool,
+        /// With `--dead-letters`: the most to replay, newest first.
+        #[arg(long, default_value_t = 100, requires = "dead_letters")]
+        limit: u32,
+    },
 }
 
 pub async fn run(command: ExecCommand, global: &GlobalArgs) -> anyhow::Result<()> {
@@ -105,7 +118,11 @@ pub async fn run(command: ExecCommand, global: &GlobalArgs) -> anyhow::Result<()
             eprintln!("deleted execution {id}");
             Ok(())
         }
-        ExecCommand::Replay { function, id } => {
+        ExecCommand::Replay {
+            function,
+            id: Some(id),
+            ..
+        } => {
             let execution = client.replay_execution(ns, &function, &id).await?;
             if global.json {
                 return output::json(&execution);
@@ -114,6 +131,25 @@ pub async fn run(command: ExecCommand, global: &GlobalArgs) -> anyhow::Result<()
             eprintln!(
                 "queued a replay of {id}; `gust exec get {function} {}` shows it",
                 execution.id
+            );
+            Ok(())
+        }
+        ExecCommand::Replay {
+            function,
+            id: None,
+            limit,
+            ..
+        } => {
+            let replays = client.replay_dead_letters(ns, &function, limit).await?;
+            if global.json {
+                return output::json(&replays);
+            }
+            for execution in &replays {
+                println!("{}", execution.id);
+            }
+            eprintln!(
+                "queued {} replays of dead letters; `gust exec list {function}` shows them",
+                replays.len()
             );
             Ok(())
         }

@@ -9,7 +9,7 @@
 //! | `/loop`             | burns CPU forever, never responds                                |
 //! | `/alloc?mb=N`       | allocates and touches N MiB, 200 `allocated N` / 500 on failure  |
 //! | `/status?code=N`    | responds with status N and body `status N`                       |
-//! | `/stream?chunks=N`  | 200 with N separately flushed chunks `chunk {i}\n` (default 1)   |
+//! | `/stream?chunks=N&pause_ms=P` | 200 with N separately flushed chunks `chunk {i}\n` (default 1), P ms apart after the head |
 //! | `/panic`            | panics with `guest panic`                                        |
 //! | `/sleep?ms=N&lines=L` | prints L lines (default 0) spread over N ms, then 200 `slept N` |
 //! | `/flaky?succeed_at=N` | panics on attempts before N (header `x-gust-attempt`) unless env var `FLAKY_OK` is set; then 200 `recovered` |
@@ -226,8 +226,10 @@ fn handle_status(query: &str, out: ResponseOutparam) {
 
 fn handle_stream(query: &str, out: ResponseOutparam) {
     let chunks: u64 = parse_param(query, "chunks").unwrap_or(1);
+    let pause = std::time::Duration::from_millis(parse_param(query, "pause_ms").unwrap_or(0));
     let (body, stream) = start_response(out, 200, "text/plain");
     for i in 0..chunks {
+        std::thread::sleep(pause);
         // Each chunk is its own blocking write-and-flush.
         if write_all(&stream, format!("chunk {i}\n").as_bytes()).is_err() {
             return; // client went away

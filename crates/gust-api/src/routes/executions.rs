@@ -1,6 +1,7 @@
 //! `/api/v1/namespaces/{ns}/functions/{fn}/executions[/{id}[/replay]]`: run a function
 //! (synchronously, or queued with `async: true`), list, read and delete the records, replay
-//! one; `/api/v1/namespaces/{ns}/executions/{id}` finds one by its id alone.
+//! one; `…/dead-letters/replay` replays the dead letters; `/api/v1/namespaces/{ns}/executions/{id}`
+//! finds one by its id alone.
 
 use axum::Json;
 use axum::extract::State;
@@ -14,7 +15,7 @@ use serde::Deserialize;
 use utoipa::IntoParams;
 
 use crate::ApiState;
-use crate::error::{ApiResult, ErrorBody};
+use crate::error::{ApiError, ApiResult, ErrorBody};
 use crate::extract::{ApiJson, ApiPath, ApiQuery};
 
 /// List parameters plus filters. (Not `#[serde(flatten)]`: query strings cannot carry typed
@@ -142,6 +143,46 @@ pub async fn replay_execution(
 ) -> ApiResult<Response> {
     let accepted = state.replay_execution(&caller, &ns, &f, &id).await?;
     Ok(accepted_response(&state, &accepted))
+}
+
+#[derive(Debug, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
+pub struct ReplayDeadLettersQuery {
+    /// The most dead letters to replay, newest first, 1 to 1000 (default 100).
+    #[param(minimum = 1, maximum = 1000)]
+    pub limit: Option<u32>,
+}
+
+/// The replays queued by one call.
+#[derive(Debug, serde::Serialize, utoipa::ToSchema)]
+pub struct ReplayedDeadLetters {
+    /// One new async execution per dead letter, each naming it in `replay_of`.
+    pub replays: Vec<Execution>,
+}
+
+/// Replay the function's dead letters: each becomes a new async execution with its request,
+/// and is a dead letter no more (`replayed_by`), so calling this again replays only those that
+/// failed since.
+#[utoipa::path(post, path = "/api/v1/namespaces/{ns}/functions/{fn}/dead-letters/replay", tag = "executions",
+    params(("ns" = String, Path), ("fn" = String, Path), ReplayDeadLettersQuery),
+    responses((status = 202, description = "the replays queued", body = ReplayedDeadLetters),
+        (status = 404, body = ErrorBody), (status = 409, body = ErrorBody)))]
+pub async fn replay_dead_letters(
+    State(state): State<ApiState>,
+    caller: Caller,
+    ApiPath((ns, f)): ApiPath<(String, String)>,
+    ApiQuery(query): ApiQuery<ReplayDeadLettersQuery>,
+) -> ApiResult<Response> {
+    let limit = match query.limit {
+        None => 100,
+        Some(limit @ 1..=1000) => limit,
+        Some(_) => {
+            return Err(ApiError::invalid("limit", "must be 1 to 1000"));
+        }
+    };
+    let accepted = state.replay_dead_letters(&caller, &ns, &f, limit).await?;
+    let replays = accepted.into_iter().map(|a| a.execution).collect();
+    Ok((StatusCode::ACCEPTED, Json(ReplayedDeadLetters { replays })).into_response())
 }
 
 /// The 202 for an accepted execution: its record, where to find it, and whether it is a

@@ -1,6 +1,7 @@
 //! Dead letters: the function's async executions whose every attempt failed, with a replay of
-//! one or of all of them (each replay is a new execution with the same request; the dead
-//! letter stays, as the record of what failed, until retention prunes it).
+//! one or of all of them (each replay is a new execution with the same request; the replayed
+//! record stays, as the record of what failed, naming its replay, but leaves this list, so
+//! "replay all" twice replays each once).
 
 use askama::Template;
 use axum::Router;
@@ -115,26 +116,10 @@ async fn replay_all(
     signed: Signed,
     Path((ns, f)): Path<(String, String)>,
 ) -> PageResult {
-    let caller = &signed.caller;
-    let page = state
+    state
         .engine
-        .list_executions(
-            caller,
-            &ns,
-            &f,
-            &ListQuery {
-                limit: Some(REPLAY_ALL_MAX),
-                ..ListQuery::default()
-            },
-            &dead_letters(),
-        )
+        .replay_dead_letters(&signed.caller, &ns, &f, REPLAY_ALL_MAX)
         .await?;
-    for e in &page.items {
-        state
-            .engine
-            .replay_execution(caller, &ns, &f, &e.id)
-            .await?;
-    }
     Ok(render::done(
         &format!("{}/dead-letters", fn_url(&ns, &f)),
         "replayed-all",

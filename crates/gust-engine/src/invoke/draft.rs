@@ -31,6 +31,11 @@ impl Start {
         }
     }
 
+    /// Microseconds since the start: when the response head was set.
+    pub fn elapsed_us(&self) -> u64 {
+        self.started.elapsed().as_micros() as u64
+    }
+
     /// Time since the start, and the time it ended: an execution's end as its caller saw it.
     pub fn ended(&self) -> (std::time::Duration, chrono::DateTime<chrono::Utc>) {
         (self.started.elapsed(), gust_core::now())
@@ -66,6 +71,7 @@ impl Draft {
         self,
         ending: Ending,
         response: Option<ExecutionResponse>,
+        head_us: Option<u64>,
         duration: std::time::Duration,
         finished_at: chrono::DateTime<chrono::Utc>,
     ) -> Execution {
@@ -90,6 +96,7 @@ impl Draft {
             function_version: ids.function_version,
             alias: ids.alias.clone(),
             response,
+            head_us,
             logs: ExecutionLogs {
                 stdout: ending.logs.stdout,
                 stderr: ending.logs.stderr,

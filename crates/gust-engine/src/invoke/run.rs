@@ -180,6 +180,8 @@ struct RecordingState {
     start: Start,
     trigger: ExecutionTrigger,
     answered: bool,
+    /// Microseconds from the start until the function set its response head.
+    head_us: Option<u64>,
     body: Capture,
     /// Why the body did not reach its end, when it did not.
     body_error: Option<String>,
@@ -194,6 +196,7 @@ impl Recording {
                 start,
                 trigger,
                 answered: false,
+                head_us: None,
                 body: Capture::default(),
                 body_error: None,
             }),
@@ -212,7 +215,11 @@ impl Recording {
 
     async fn head(&mut self) -> Result<Head, NotRun> {
         let head = std::future::poll_fn(|cx| self.run().poll_head(cx)).await;
-        self.state().answered = matches!(head, Ok(Head::Answered(_)));
+        let state = self.state();
+        state.answered = matches!(head, Ok(Head::Answered(_)));
+        if state.answered {
+            state.head_us = Some(state.start.elapsed_us());
+        }
         head
     }
 
@@ -237,6 +244,7 @@ impl RecordingState {
             sink,
             start,
             trigger,
+            head_us,
             body,
             body_error,
             ..
@@ -258,6 +266,7 @@ impl RecordingState {
             Draft::new(start, finished.execution_id, trigger, finished.request).end_at(
                 ending,
                 response,
+                head_us,
                 duration,
                 finished_at,
             )
@@ -280,7 +289,10 @@ impl RecordingState {
             match std::future::poll_fn(|cx| self.run.as_mut().poll_head(cx)).await {
                 Err(_) => return,
                 Ok(Head::Unusable { .. }) => return self.deliver(),
-                Ok(Head::Answered(_)) => self.answered = true,
+                Ok(Head::Answered(_)) => {
+                    self.answered = true;
+                    self.head_us = Some(self.start.elapsed_us());
+                }
             }
         }
         while let Some(frame) = std::future::poll_fn(|cx| self.run.as_mut().poll_frame(cx)).await {

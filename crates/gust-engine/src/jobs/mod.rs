@@ -108,7 +108,18 @@ pub async fn submit(
     function: &Function,
     submission: Submission,
 ) -> Result<(Execution, bool), Error> {
+    submit_as(jobs, function, submission, gust_core::new_id()).await
+}
+
+/// [`submit`] under an id chosen beforehand (a replay names itself on its original first).
+pub async fn submit_as(
+    jobs: &Jobs,
+    function: &Function,
+    submission: Submission,
+    id: String,
+) -> Result<(Execution, bool), Error> {
     let execution = Execution {
+        id,
         idempotency_key: submission.idempotency_key,
         source: submission.source,
         replay_of: submission.replay_of,

@@ -234,7 +234,8 @@ impl Engine {
         jobs::accept_http(&self.jobs, live, alias, request).await
     }
 
-    /// Queue a new async execution with the same request as execution `id`.
+    /// Queue a new async execution with the same request as execution `id`. The original
+    /// records the replay (`replayed_by`) and is a dead letter no more.
     pub async fn replay_execution(
         self: &Arc<Self>,
         caller: &Caller,
@@ -246,6 +247,55 @@ impl Engine {
         caller.require_in(Scope::Invoke, &namespace.id)?;
         self.recorder.flush().await;
         let original = self.store.get_execution(&function.id, id).await?;
+        let replayed = self.replay(&namespace.id, original, false).await?;
+        Ok(replayed.expect("a replay not limited to dead letters always runs"))
+    }
+
+    /// Replay up to `limit` of a function's dead letters, newest first. Each is marked before
+    /// its replay is queued, and only while it is still a dead letter: replaying them again,
+    /// or twice at once, queues each no more than once.
+    pub async fn replay_dead_letters(
+        self: &Arc<Self>,
+        caller: &Caller,
+        ns: &str,
+        f: &str,
+        limit: u32,
+    ) -> Result<Vec<Accepted>> {
+        let (namespace, function) = self.function_for(caller, ns, f).await?;
+        caller.require_in(Scope::Invoke, &namespace.id)?;
+        self.recorder.flush().await;
+        let dead = self
+            .store
+            .list_executions(
+                &function.id,
+                &ListQuery {
+                    limit: Some(limit.clamp(1, gust_core::list::MAX_LIMIT)),
+                    ..ListQuery::default()
+                },
+                &ExecutionFilter {
+                    dead_letter: Some(true),
+                    ..ExecutionFilter::default()
+                },
+            )
+            .await?;
+        let mut accepted = Vec::with_capacity(dead.items.len());
+        for original in dead.items {
+            if let Some(replayed) = self.replay(&namespace.id, original, true).await? {
+                accepted.push(replayed);
+            }
+        }
+        Ok(accepted)
+    }
+
+    /// Mark `original` as replayed, then queue its replay; `None` when `dead_letter_only` and
+    /// it is not (any more) a dead letter.
+    async fn replay(
+        self: &Arc<Self>,
+        namespace_id: &str,
+        original: Execution,
+        dead_letter_only: bool,
+    ) -> Result<Option<Accepted>> {
+        let id = &original.id;
         if original.request.body.truncated {
             return Err(Error::conflict(format!(
                 "execution {id} kept only {} of its {} request bytes, so it cannot be replayed exactly",
@@ -255,24 +305,32 @@ impl Engine {
         }
         // A replay runs what the original ran: the same version, when it named one.
         let live = match original.function_version {
-            None => self.live.find(&namespace.id, &function.id).await?,
+            None => self.live.find(namespace_id, &original.function_id).await?,
             Some(number) => {
                 self.live
-                    .find_version(&namespace.id, &function.id, number)
+                    .find_version(namespace_id, &original.function_id, number)
                     .await?
             }
         };
+        let replay_id = gust_core::new_id();
+        let marked = self
+            .store
+            .mark_replayed(&original.function_id, id, &replay_id, dead_letter_only)
+            .await?;
+        if !marked && dead_letter_only {
+            return Ok(None);
+        }
         let submission = Submission {
             trigger: original.trigger,
-            request: original.request.clone(),
+            request: original.request,
             idempotency_key: None,
-            source: original.source.clone(),
-            replay_of: Some(original.id.clone()),
+            source: original.source,
+            replay_of: Some(original.id),
             event_depth: original.event_depth,
             function_version: original.function_version,
-            alias: original.alias.clone(),
+            alias: original.alias,
         };
-        let submitted = jobs::submit(&self.jobs, &live.function, submission).await?;
-        Ok(Accepted::new(&live.function, submitted))
+        let submitted = jobs::submit_as(&self.jobs, &live.function, submission, replay_id).await?;
+        Ok(Some(Accepted::new(&live.function, submitted)))
     }
 }

@@ -187,6 +187,87 @@ async fn failures_retry_with_backoff_and_end_as_dead_letters_that_can_be_replaye
     assert_eq!(replay.status, ExecutionStatus::Completed);
     assert_eq!(replay.response.unwrap().body.body, "recovered");
     assert_eq!(replay.request.path, "/flaky");
+    // The original names its replay and is a dead letter no more; it is still a failure.
+    let original = client
+        .get_execution("default", "flaky", &doomed.id)
+        .await
+        .unwrap();
+    assert_eq!(original.replayed_by.as_deref(), Some(replay.id.as_str()));
+    assert!(!original.dead_letter);
+    assert_eq!(original.status, ExecutionStatus::Failed);
+    let dead = client
+        .list_executions("default", "flaky", &[("dead_letter", "true")])
+        .await
+        .unwrap();
+    assert_eq!(dead.total, 0);
+}
+
+#[tokio::test]
+async fn replaying_every_dead_letter_twice_at_once_replays_each_once() {
+    let server = TestServer::start_with_env(&[], &FAST_RETRIES);
+    server.deploy_ready("doomed", spec(), &test_guest()).await;
+    let client = server.client();
+    let mut dead = Vec::new();
+    for _ in 0..6 {
+        let e = client
+            .submit_execution("default", "doomed", &json!({"path": "/flaky"}), None)
+            .await
+            .unwrap();
+        dead.push(e.id);
+    }
+    for id in &dead {
+        let e = client
+            .wait_for_execution("default", "doomed", id, Duration::from_secs(20))
+            .await
+            .unwrap();
+        assert!(e.dead_letter, "{e:?}");
+    }
+    client
+        .update_function(
+            "default",
+            "doomed",
+            &FunctionSpec {
+                env: Some([("FLAKY_OK".to_string(), "1".to_string())].into()),
+                ..spec()
+            },
+        )
+        .await
+        .unwrap();
+
+    let (a, b) = tokio::join!(
+        client.replay_dead_letters("default", "doomed", 100),
+        client.replay_dead_letters("default", "doomed", 100),
+    );
+    let mut replayed: Vec<String> = a
+        .unwrap()
+        .into_iter()
+        .chain(b.unwrap())
+        .map(|e| e.replay_of.unwrap())
+        .collect();
+    replayed.sort();
+    dead.sort();
+    assert_eq!(replayed, dead, "each dead letter replayed exactly once");
+    // Nothing is left to replay.
+    let again = client
+        .replay_dead_letters("default", "doomed", 100)
+        .await
+        .unwrap();
+    assert!(again.is_empty(), "{again:?}");
+
+    // Bad input names the parameter.
+    let response = server
+        .http()
+        .post(format!(
+            "{}/api/v1/namespaces/default/functions/doomed/dead-letters/replay?limit=0",
+            server.url
+        ))
+        .bearer_auth(&server.token)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), reqwest::StatusCode::BAD_REQUEST);
+    let body: serde_json::Value = response.json().await.unwrap();
+    assert_eq!(body["error"]["field"], "limit", "{body}");
 }
 
 #[tokio::test]

@@ -733,6 +733,12 @@ async fn every_page_renders_with_real_data() {
         .await;
     assert!(waterfall.body.contains("<svg class=\"waterfall\""));
     assert!(waterfall.body.contains("Instance creation") || waterfall.body.contains("Cold start"));
+    // The record knows when the head was set: the handler and the body are bars of their own.
+    assert!(
+        waterfall.body.contains("Response body"),
+        "{}",
+        waterfall.body
+    );
 
     // The assets are embedded and cacheable under their hashed URL.
     let css = waterfall
@@ -1133,8 +1139,16 @@ async fn dead_letters_are_listed_and_replayed_one_or_all() {
         .iter()
         .filter_map(|e| e["replay_of"].as_str())
         .collect();
-    assert_eq!(replayed.iter().filter(|r| **r == ids[0]).count(), 2);
+    // The one replayed alone left the dead letters, so "replay all" did not replay it again.
+    assert_eq!(replayed.iter().filter(|r| **r == ids[0]).count(), 1);
     assert_eq!(replayed.iter().filter(|r| **r == ids[1]).count(), 1);
+    let original = browser
+        .get(&format!(
+            "/console/ns/default/fn/doomed/executions/{}",
+            ids[0]
+        ))
+        .await;
+    assert!(original.body.contains("Replayed as"), "{}", original.body);
 }
 
 /// The whole console in a real browser (Debian's Chromium driven by Playwright): sign in,

@@ -186,6 +186,39 @@ async fn a_trapping_guest_is_a_failed_execution() {
 }
 
 #[tokio::test]
+async fn the_record_tells_the_handler_from_the_body_that_followed_its_head() {
+    let server = TestServer::start();
+    server
+        .deploy_ready("slow-body", spec(), &test_guest())
+        .await;
+    let client = server.client();
+    let response = client
+        .invoke(
+            reqwest::Method::GET,
+            "default",
+            "slow-body",
+            "/stream?chunks=2&pause_ms=150",
+            vec![],
+        )
+        .await
+        .unwrap();
+    let id = response.headers()["x-gust-execution-id"]
+        .to_str()
+        .unwrap()
+        .to_string();
+    assert_eq!(response.text().await.unwrap(), "chunk 0\nchunk 1\n");
+    let execution = server.first_execution("slow-body").await;
+    assert_eq!(execution.id, id);
+    let head_us = execution.head_us.expect("the head's time is recorded");
+    let duration_us = execution.duration_us.unwrap();
+    // The two pauses come after the head was set, so they are the body's, not the handler's.
+    assert!(
+        duration_us - head_us >= 300_000,
+        "head at {head_us} µs of {duration_us} µs"
+    );
+}
+
+#[tokio::test]
 async fn a_timeout_after_the_response_began_cuts_the_body_visibly() {
     let server = TestServer::start();
     server

@@ -250,6 +250,27 @@ async fn the_cli_drives_async_work_triggers_events_and_logs() {
         .await
         .unwrap();
     assert_eq!(replayed.replay_of.as_deref(), Some(failing.as_str()));
+    // Once its replay has failed too, it is the one dead letter left: `--dead-letters` replays
+    // it, and nothing the second time.
+    client
+        .wait_for_execution("default", "cli-job", &replay, Duration::from_secs(20))
+        .await
+        .unwrap();
+    let all = gust(&server, &["exec", "replay", "cli-job", "--dead-letters"]);
+    let replays = stdout(&all);
+    assert_eq!(replays.lines().count(), 1, "{replays}");
+    let again = gust(&server, &["exec", "replay", "cli-job", "--dead-letters"]);
+    assert_eq!(stdout(&again), "");
+    assert!(
+        String::from_utf8_lossy(&again.stderr).contains("queued 0 replays"),
+        "{again:?}"
+    );
+    let neither = gust(&server, &["exec", "replay", "cli-job"]);
+    assert!(!neither.status.success());
+    assert!(
+        String::from_utf8_lossy(&neither.stderr).contains("<ID>"),
+        "{neither:?}"
+    );
 
     // Triggers and events.
     let trigger = stdout(&gust(
