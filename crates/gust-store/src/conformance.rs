@@ -849,6 +849,24 @@ pub async fn secrets_read_back_through_a_key_rotation(store: &dyn Store) {
     let d = deployment(&f, DeploymentStatus::Ready, "code");
     store.create_deployment(&d).await.unwrap();
     let v = created_version(store, &f, &d.id).await;
+    let saved = store
+        .put_test_request(
+            &f.id,
+            &TestRequestSpec {
+                name: Some("signed-in".into()),
+                headers: Some(BTreeMap::from([(
+                    "authorization".into(),
+                    "Bearer t".into(),
+                )])),
+                ..TestRequestSpec::default()
+            }
+            .into_test_request()
+            .unwrap(),
+            true,
+            10,
+        )
+        .await
+        .unwrap();
     let first = store.keyring().active_id();
     assert_eq!(store.sealing_key_ids().await.unwrap(), [first]);
 
@@ -871,8 +889,8 @@ pub async fn secrets_read_back_through_a_key_rotation(store: &dyn Store) {
 
     let resealed = store.reseal_secrets().await.unwrap();
     assert_eq!(
-        resealed, 2,
-        "the namespace and the version; the function was new"
+        resealed, 3,
+        "the namespace, the version and the test request; the function was new"
     );
     assert_eq!(store.reseal_secrets().await.unwrap(), 0);
     assert_eq!(store.retire_keys().await.unwrap(), [first]);
@@ -899,6 +917,10 @@ pub async fn secrets_read_back_through_a_key_rotation(store: &dyn Store) {
     assert_eq!(
         store.all_functions().await.unwrap()[0].secrets,
         changed.secrets
+    );
+    assert_eq!(
+        store.get_test_request(&f.id, "signed-in").await.unwrap(),
+        saved
     );
     let rotated_twice = crate::MasterKey::generate(first + 1);
     assert!(

@@ -68,6 +68,8 @@ pub enum SecretOwner<'a> {
     Function(&'a str),
     /// A version's snapshot: the function's id and the version's number.
     Version(&'a str, u32),
+    /// A saved test request: `<function id>/<name>`.
+    TestRequest(&'a str),
 }
 
 impl SecretOwner<'_> {
@@ -78,6 +80,7 @@ impl SecretOwner<'_> {
             Self::Namespace(id) => format!("namespace\0{id}"),
             Self::Function(id) => format!("function\0{id}"),
             Self::Version(function_id, number) => format!("version\0{function_id}/{number}"),
+            Self::TestRequest(id) => format!("test-request\0{id}"),
         };
         format!("gust-secret\0{owner}\0{name}").into_bytes()
     }

@@ -15,12 +15,15 @@ enum SecretTable {
     Namespaces,
     Functions,
     Versions,
+    /// Saved test requests: their headers and body, one sealed value (`sql_test_requests.rs`).
+    TestRequests,
 }
 
-const SECRET_TABLES: [SecretTable; 3] = [
+const SECRET_TABLES: [SecretTable; 4] = [
     SecretTable::Namespaces,
     SecretTable::Functions,
     SecretTable::Versions,
+    SecretTable::TestRequests,
 ];
 
 impl SecretTable {
@@ -29,6 +32,10 @@ impl SecretTable {
             Self::Namespaces => "SELECT id, CAST(0 AS BIGINT) AS number, secrets FROM namespaces",
             Self::Functions => "SELECT id, CAST(0 AS BIGINT) AS number, secrets FROM functions",
             Self::Versions => "SELECT function_id AS id, number, secrets FROM versions",
+            Self::TestRequests => {
+                "SELECT function_id || '/' || name AS id, CAST(0 AS BIGINT) AS number, secrets \
+                 FROM test_requests"
+            }
         }
     }
 
@@ -37,6 +44,10 @@ impl SecretTable {
             Self::Namespaces => "SELECT secrets FROM namespaces WHERE id = $1 AND $2 = 0",
             Self::Functions => "SELECT secrets FROM functions WHERE id = $1 AND $2 = 0",
             Self::Versions => "SELECT secrets FROM versions WHERE function_id = $1 AND number = $2",
+            Self::TestRequests => {
+                "SELECT secrets FROM test_requests \
+                 WHERE function_id || '/' || name = $1 AND $2 = 0"
+            }
         }
     }
 
@@ -47,6 +58,10 @@ impl SecretTable {
             Self::Versions => {
                 "UPDATE versions SET secrets = $3 WHERE function_id = $1 AND number = $2"
             }
+            Self::TestRequests => {
+                "UPDATE test_requests SET secrets = $3 \
+                 WHERE function_id || '/' || name = $1 AND $2 = 0"
+            }
         }
     }
 
@@ -55,6 +70,7 @@ impl SecretTable {
             Self::Namespaces => SecretOwner::Namespace(id),
             Self::Functions => SecretOwner::Function(id),
             Self::Versions => SecretOwner::Version(id, number as u32),
+            Self::TestRequests => SecretOwner::TestRequest(id),
         }
     }
 }
@@ -176,6 +192,7 @@ impl SqlStore {
         {
             self.seal_plaintext().await?;
         }
+        self.seal_plain_test_requests().await?;
         Ok(())
     }
 

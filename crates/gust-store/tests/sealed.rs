@@ -7,7 +7,7 @@
 use std::collections::BTreeMap;
 use std::sync::Arc;
 
-use gust_core::{Namespace, NamespaceSpec};
+use gust_core::{Function, FunctionSpec, Namespace, NamespaceSpec, TestRequest, TestRequestSpec};
 use gust_store::{Keyring, MasterKey, PgStore, SqlStore, SqliteStore, Store, StoreError};
 use gust_test_tools::Postgres;
 use sqlx::Connection;
@@ -120,6 +120,55 @@ async fn a_secret_never_reaches_the_files_in_plaintext(db: impl Database) {
     assert!(!contains(&db.files().await, "plaintext-canary-4f1e"));
 }
 
+/// A function of `shop` with a saved test request whose header and body hold credentials.
+async fn saved_request_with_credentials(store: &SqlStore, token: &str) -> (Function, TestRequest) {
+    let ns = namespace_with_secret("unrelated");
+    store.create_namespace(&ns).await.unwrap();
+    let function = FunctionSpec {
+        name: Some("checkout".into()),
+        runtime: Some("wasm".into()),
+        ..FunctionSpec::default()
+    }
+    .into_new_function(&ns.id, &ns.name)
+    .unwrap();
+    store.create_function(&function).await.unwrap();
+    let request = TestRequestSpec {
+        name: Some("signed-in".into()),
+        method: Some("POST".into()),
+        path: Some("/orders".into()),
+        headers: Some(BTreeMap::from([(
+            "authorization".into(),
+            format!("Bearer {token}"),
+        )])),
+        body: Some(format!("password={token}-body")),
+    }
+    .into_test_request()
+    .unwrap();
+    let saved = store
+        .put_test_request(&function.id, &request, true, 10)
+        .await
+        .unwrap();
+    (function, saved)
+}
+
+async fn a_saved_test_requests_credentials_never_reach_the_files(db: impl Database) {
+    let store = db.open(vec![MasterKey::generate(1)]).await.unwrap();
+    let (function, saved) = saved_request_with_credentials(&store, "request-canary-77ab").await;
+    let read = store
+        .get_test_request(&function.id, "signed-in")
+        .await
+        .unwrap();
+    assert_eq!(read, saved);
+    assert_eq!(
+        store.list_test_requests(&function.id).await.unwrap(),
+        vec![saved]
+    );
+    let files = db.files().await;
+    assert!(contains(&files, "/orders"), "the row is in the files");
+    assert!(!contains(&files, "request-canary-77ab"));
+    store.close().await;
+}
+
 async fn another_key_or_a_missing_key_is_refused_at_open(db: impl Database) {
     let key = MasterKey::generate(1);
     let store = db.open(vec![key.clone()]).await.unwrap();
@@ -212,6 +261,11 @@ macro_rules! cases {
         }
 
         #[tokio::test]
+        async fn a_saved_test_requests_credentials_never_reach_the_files() {
+            super::a_saved_test_requests_credentials_never_reach_the_files($db).await;
+        }
+
+        #[tokio::test]
         async fn another_key_or_a_missing_key_is_refused_at_open() {
             super::another_key_or_a_missing_key_is_refused_at_open($db).await;
         }
@@ -285,5 +339,37 @@ async fn plaintext_rows_of_an_earlier_version_are_sealed_at_open() {
     assert_eq!(
         store.get_namespace("shop").await.unwrap().secrets["API_KEY"],
         "legacy-plain-9d2c"
+    );
+}
+
+#[tokio::test]
+async fn test_requests_saved_in_plaintext_are_sealed_at_open() {
+    let db = Sqlite(tempfile::tempdir().unwrap());
+    let key = MasterKey::generate(1);
+    let store = db.open(vec![key.clone()]).await.unwrap();
+    let (function, saved) = saved_request_with_credentials(&store, "legacy-request-3c5d").await;
+    store.close().await;
+    // The row as the version before sealing them left it: everything in `data`.
+    let plain = serde_json::to_string(&saved).unwrap().replace('\'', "''");
+    db.raw(&format!(
+        "UPDATE test_requests SET data = '{plain}', secrets = '{{}}'"
+    ))
+    .await
+    .unwrap();
+    assert!(contains(&db.files().await, "legacy-request-3c5d"));
+
+    let store = db.open(vec![key.clone()]).await.unwrap();
+    assert!(
+        !contains(&db.files().await, "legacy-request-3c5d"),
+        "the plaintext is gone from the files"
+    );
+    store.close().await;
+    let store = db.open(vec![key]).await.unwrap();
+    assert_eq!(
+        store
+            .get_test_request(&function.id, "signed-in")
+            .await
+            .unwrap(),
+        saved
     );
 }
