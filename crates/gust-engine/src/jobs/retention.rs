@@ -235,6 +235,8 @@ async fn prune_all(store: &dyn Store, recorder: &Recorder) -> anyhow::Result<()>
     store
         .prune_function_minutes(now - gust_core::metrics::RETENTION)
         .await?;
+    // Sign-ins prune them too, but a console nobody signs in to again would keep them.
+    store.prune_console_sessions(now).await?;
     Ok(())
 }
 
