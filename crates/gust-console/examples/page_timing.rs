@@ -21,7 +21,8 @@ use tower::ServiceExt;
 const RUNS: usize = 50;
 
 fn record(n: usize, namespace_id: &str, function_id: &str) -> Execution {
-    // Spread over the last three days, newest last; one in fifty failed.
+    // Spread over the last three days, newest last; one in fifty failed, and one in a thousand
+    // was a dead letter.
     let at = chrono::Utc::now() - chrono::Duration::seconds(3 * 86_400)
         + chrono::Duration::milliseconds(n as i64 * 2_000);
     let request = ExecutionRequest {
@@ -41,6 +42,8 @@ fn record(n: usize, namespace_id: &str, function_id: &str) -> Execution {
     );
     let failed = n.is_multiple_of(50);
     Execution {
+        dead_letter: n.is_multiple_of(1_000),
+        is_async: n.is_multiple_of(1_000),
         response: Some(ExecutionResponse {
             status_code: if failed { 500 } else { 200 },
             headers: BTreeMap::from([("content-type".into(), "text/plain".into())]),
