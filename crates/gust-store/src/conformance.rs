@@ -2352,6 +2352,7 @@ fn deployment(function: &Function, status: DeploymentStatus, sha256: &str) -> De
         format: PackageFormat::Wasm,
         entrypoint: None,
         wasm_sha256: Some(sha256.into()),
+        built_sha256: None,
         status,
         build_log: String::new(),
         build_duration_ms: None,

@@ -2,7 +2,7 @@
 //! test cache) on a free loopback port, with one bucket made, stopped on drop.
 
 use std::net::{Ipv4Addr, TcpListener, TcpStream};
-use std::process::{Child, Command, Stdio};
+use std::process::{Child, Stdio};
 use std::time::{Duration, Instant};
 
 use crate::PythonVenv;

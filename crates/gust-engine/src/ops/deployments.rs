@@ -178,6 +178,7 @@ impl Engine {
             format,
             entrypoint: options.entrypoint,
             wasm_sha256: None,
+            built_sha256: None,
             status,
             build_log: String::new(),
             build_duration_ms: None,
@@ -225,7 +226,7 @@ impl Engine {
         if deployment.status == DeploymentStatus::Uploading {
             return Err(still_uploading(&deployment));
         }
-        let path = self.blobs.path(&deployment.sha256);
+        let path = self.blobs.local(&deployment.sha256).await?;
         Ok((deployment, path))
     }
 
