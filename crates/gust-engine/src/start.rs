@@ -50,7 +50,8 @@ pub struct ServerConfig {
     /// Connections in the database pool (`GUST_SQLITE_CONNECTIONS`; default 4).
     pub sqlite_connections: u32,
     /// The PostgreSQL database the state lives in (`--database-url`, `GUST_DATABASE_URL`);
-    /// SQLite in the data dir when unset. Code and artifacts stay in the data dir either way.
+    /// SQLite in the data dir when unset. Artifacts and unpacked code stay in the data dir
+    /// either way; uploads too unless `blob_url` shares them.
     pub database_url: Option<String>,
     /// Where blobs are shared between nodes (`--blob-url`, `GUST_BLOB_URL`): the data dir's
     /// `blobs/` is then this node's cache of it. The data dir alone when unset.

@@ -38,6 +38,8 @@ impl S3Server {
             .stderr(Stdio::null())
             .spawn()
             .expect("starting moto_server");
+        // Stopped on Ctrl-C too, not left serving.
+        crate::scratch::watch_process(child.id());
         let mut server = Self {
             child,
             port,
@@ -102,6 +104,7 @@ impl S3Server {
 
 impl Drop for S3Server {
     fn drop(&mut self) {
+        crate::scratch::unwatch_process(self.child.id());
         let _ = self.child.kill();
         let _ = self.child.wait();
     }
