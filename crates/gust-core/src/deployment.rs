@@ -121,6 +121,11 @@ pub struct Deployment {
     pub entrypoint: Option<String>,
     /// sha256 of the runnable component (the upload itself, or the `.wasm` found in an archive).
     pub wasm_sha256: Option<String>,
+    /// sha256 of a process function's code as its build left it (dependencies installed),
+    /// packed as `.tar.gz`: what another node unpacks to run it. Kept only with a shared
+    /// blob store (`--blob-url`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub built_sha256: Option<String>,
     pub status: DeploymentStatus,
     /// Everything the build printed.
     pub build_log: String,

@@ -63,6 +63,26 @@ struct Limits {
     entries: usize,
 }
 
+/// Pack the folder `dir` into the `.tar.gz` `out` (links kept as links), the form
+/// [`unpack`] reads back: how a built process function travels to other nodes.
+pub fn pack(dir: &Path, out: &Path) -> Result<(), ArchiveError> {
+    let file = fs::File::create(out).map_err(io_err(format!("creating {}", out.display())))?;
+    let gz = flate2::write::GzEncoder::new(io::BufWriter::new(file), flate2::Compression::fast());
+    let mut builder = tar::Builder::new(gz);
+    builder.follow_symlinks(false);
+    builder
+        .append_dir_all(".", dir)
+        .map_err(io_err(format!("packing {}", dir.display())))?;
+    let gz = builder
+        .into_inner()
+        .map_err(io_err(format!("writing {}", out.display())))?;
+    let mut writer = gz
+        .finish()
+        .map_err(io_err(format!("writing {}", out.display())))?;
+    io::Write::flush(&mut writer).map_err(io_err(format!("writing {}", out.display())))?;
+    Ok(())
+}
+
 /// Unpack `archive` into the empty folder `dest`.
 pub fn unpack(
     format: PackageFormat,

@@ -341,7 +341,11 @@ async fn run(
         }
     };
     let runtime = context.wasm.clone();
-    let path = context.blobs.path(&wasm_sha);
+    let path = context
+        .blobs
+        .local(&wasm_sha)
+        .await
+        .map_err(|e| format!("reading the component: {e}"))?;
     let sha = wasm_sha.clone();
     let compiled = tokio::task::spawn_blocking(move || {
         // Code deployed before (to this function or another) was compiled then: its artifact
@@ -368,7 +372,11 @@ async fn unpack(
     log: &mut BuildLog,
 ) -> Result<archive::Unpacked, String> {
     let _ = tokio::fs::remove_dir_all(dir).await;
-    let archive_path = context.blobs.path(&deployment.sha256);
+    let archive_path = context
+        .blobs
+        .local(&deployment.sha256)
+        .await
+        .map_err(|e| format!("reading the upload: {e}"))?;
     let format = deployment.format;
     let max = context.max_unpacked_bytes;
     let unpack_dir = dir.to_path_buf();
@@ -430,7 +438,33 @@ async fn build_process(
     // The file an `appwrite` build loaded (the default filled in), else the handler.
     deployment.entrypoint = Some(report.entrypoint.unwrap_or(handler));
     log.line(format!("handler loads ({} µs to import)", report.import_us));
+    // Other nodes run what this build made, not the upload: with a shared blob store the
+    // built folder goes there too (a single node has it in place and packs nothing).
+    if context.blobs.shared_url().is_some() && !report.steps.is_empty() {
+        let built = share_built_code(context, &deployment.id).await?;
+        log.line(format!("built code shared as blob {built}"));
+        deployment.built_sha256 = Some(built);
+    }
     Ok(())
+}
+
+/// Pack a built code folder into a blob; its sha256.
+async fn share_built_code(context: &BuildContext, deployment_id: &str) -> Result<String, String> {
+    let dir = crate::live::code_dir(&context.data_dir, deployment_id);
+    let packed = context
+        .data_dir
+        .join("deployments")
+        .join(format!("{deployment_id}.built.tar.gz"));
+    let out = packed.clone();
+    tokio::task::spawn_blocking(move || archive::pack(&dir, &out))
+        .await
+        .map_err(|e| format!("packing crashed: {e}"))?
+        .map_err(|e| format!("packing the built code: {e}"))?;
+    let stored = context.blobs.put_file(&packed).await;
+    let _ = tokio::fs::remove_file(&packed).await;
+    Ok(stored
+        .map_err(|e| format!("storing the built code: {e}"))?
+        .sha256)
 }
 
 /// The `.wasm` to run: the one named by `entrypoint`, or the only one in the package.

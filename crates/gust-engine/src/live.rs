@@ -739,6 +739,7 @@ impl LiveFunctions {
                 }
                 HandlerContract::Gust | HandlerContract::Qinling | HandlerContract::Azion => None,
             };
+            self.ensure_code_dir(&function.id, deployment_id).await?;
             let pool = self.pool(function, deployment_id, entrypoint, env, shared_pool)?;
             return Ok((Arc::new(pool.clone()), Runner::Process(pool)));
         }
@@ -837,8 +838,66 @@ impl LiveFunctions {
                 self.remember_code(&deployment)?
             }
         };
-        let source = self.loaders.blobs.path(&sha);
+        // With a shared blob store, fetched (and checked) here when this node lacks it.
+        let source = self.loaders.blobs.local(&sha).await?;
         Ok(self.loaders.wasm.component(&sha, source))
+    }
+
+    /// With a shared blob store, a process deployment built on another node is unpacked here
+    /// on first use: its built code (dependencies installed) when the build shared it, else its
+    /// upload; the blob checked by sha256 first. Unpacked beside its place and renamed in, so
+    /// a folder at the place is always whole.
+    async fn ensure_code_dir(&self, function_id: &str, deployment_id: &str) -> Result<(), Error> {
+        if self.loaders.blobs.shared_url().is_none() {
+            return Ok(());
+        }
+        let dir = code_dir(&self.loaders.data_dir, deployment_id);
+        if tokio::fs::try_exists(&dir).await.unwrap_or(false) {
+            return Ok(());
+        }
+        let deployment = self
+            .loaders
+            .store
+            .get_deployment(function_id, deployment_id)
+            .await?;
+        let (sha, format) = match &deployment.built_sha256 {
+            Some(built) => (built.as_str(), gust_core::PackageFormat::TarGz),
+            None => (deployment.sha256.as_str(), deployment.format),
+        };
+        let archive = self.loaders.blobs.local(sha).await?;
+        let partial = self
+            .loaders
+            .data_dir
+            .join("deployments")
+            .join(format!(".{deployment_id}.{}", gust_core::new_id()));
+        let into = partial.clone();
+        // A build on some node accepted this code; the size limit was applied there.
+        let unpacked = tokio::task::spawn_blocking(move || {
+            crate::archive::unpack(format, &archive, &into, 1 << 40)
+        })
+        .await
+        .map_err(Error::internal)?;
+        if let Err(e) = unpacked {
+            let _ = tokio::fs::remove_dir_all(&partial).await;
+            return Err(Error::internal(format!(
+                "unpacking deployment {deployment_id}: {e}"
+            )));
+        }
+        if let Err(e) = tokio::fs::rename(&partial, &dir).await {
+            let _ = tokio::fs::remove_dir_all(&partial).await;
+            // Another load unpacked it first.
+            if !tokio::fs::try_exists(&dir).await.unwrap_or(false) {
+                return Err(Error::internal(format!(
+                    "placing deployment {deployment_id}: {e}"
+                )));
+            }
+        }
+        tracing::info!(
+            deployment_id,
+            sha256 = sha,
+            "unpacked code from the shared blob store"
+        );
+        Ok(())
     }
 
     /// Note which component a Wasm deployment runs; its digest.
@@ -857,10 +916,8 @@ impl LiveFunctions {
     /// first request finds it ready; held by the caller until a function holds it.
     pub async fn preload(&self, deployment: &Deployment) -> Result<ComponentRef, Error> {
         let sha = self.remember_code(deployment)?;
-        let component = self
-            .loaders
-            .wasm
-            .component(&sha, self.loaders.blobs.path(&sha));
+        let source = self.loaders.blobs.local(&sha).await?;
+        let component = self.loaders.wasm.component(&sha, source);
         let loading = component.clone();
         tokio::task::spawn_blocking(move || loading.load())
             .await

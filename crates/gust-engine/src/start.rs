@@ -10,7 +10,7 @@ use anyhow::Context;
 use gust_core::{Namespace, NamespaceSpec, Scope, Token};
 use gust_runtime_process::{ProcessConfig, ProcessRuntime};
 use gust_runtime_wasm::{WasmConfig, WasmRuntime};
-use gust_store::{BlobStore, PgStore, SqliteStore, Store, StoreError};
+use gust_store::{BlobStore, BlobUrl, PgStore, SqliteStore, Store, StoreError};
 
 use crate::audit::AuditLog;
 use crate::auth::{self, FailureLimits, TokenCache};
@@ -50,8 +50,12 @@ pub struct ServerConfig {
     /// Connections in the database pool (`GUST_SQLITE_CONNECTIONS`; default 4).
     pub sqlite_connections: u32,
     /// The PostgreSQL database the state lives in (`--database-url`, `GUST_DATABASE_URL`);
-    /// SQLite in the data dir when unset. Code and artifacts stay in the data dir either way.
+    /// SQLite in the data dir when unset. Artifacts and unpacked code stay in the data dir
+    /// either way; uploads too unless `blob_url` shares them.
     pub database_url: Option<String>,
+    /// Where blobs are shared between nodes (`--blob-url`, `GUST_BLOB_URL`): the data dir's
+    /// `blobs/` is then this node's cache of it. The data dir alone when unset.
+    pub blob_url: Option<BlobUrl>,
     /// Connections in the PostgreSQL pool (`GUST_DATABASE_CONNECTIONS`; default 8).
     pub database_connections: u32,
     /// Base of every function's generated domain name, `<function>.<namespace>.<this>`
@@ -86,6 +90,7 @@ impl ServerConfig {
             public_url: None,
             sqlite_connections: SqliteStore::DEFAULT_CONNECTIONS,
             database_url: None,
+            blob_url: None,
             database_connections: PgStore::DEFAULT_CONNECTIONS,
             functions_domain: DEFAULT_FUNCTIONS_DOMAIN.into(),
             signed_url_ttl: std::time::Duration::from_secs(60 * 60),
@@ -218,7 +223,12 @@ impl Engine {
             tracing::info!(key = rotation.key_id, retired = ?rotation.retired, "master key rotation finished");
         }
         let store: Arc<dyn Store> = Arc::new(store);
-        let blobs = BlobStore::open(data_dir.join("blobs")).context("opening the blob store")?;
+        let blobs = match &config.blob_url {
+            None => BlobStore::open(data_dir.join("blobs")).context("opening the blob store")?,
+            Some(url) => BlobStore::open_shared(data_dir.join("blobs"), url)
+                .await
+                .with_context(|| format!("opening the blob store {url} (--blob-url)"))?,
+        };
         let uploads = Arc::new(
             Uploads::open(data_dir.join("uploads")).context("creating the uploads folder")?,
         );

@@ -1,7 +1,13 @@
 //! Content-addressed blobs: `DATA_DIR/blobs/sha256/ab/abcdef…`. A blob is written to a temporary
 //! file first and renamed into place, so a crash never leaves a half-written blob at its address.
+//!
+//! With a shared location (`--blob-url`: an S3-compatible bucket, or a folder every node
+//! mounts) the local folder is this node's cache of it: a blob is stored there too once it is
+//! complete, and a blob this node lacks, or whose bytes no longer match their sha256, is fetched
+//! again before use. Without one nothing goes past the local folder.
 
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 
 use md5::Md5;
 use sha2::{Digest, Sha256};
@@ -9,9 +15,15 @@ use tokio::io::AsyncWriteExt;
 
 use crate::{StoreError, StoreResult};
 
+mod shared;
+
+use shared::Shared;
+pub use shared::{BlobUrl, BlobUrlError};
+
 #[derive(Debug, Clone)]
 pub struct BlobStore {
     root: PathBuf,
+    shared: Option<Arc<Shared>>,
 }
 
 /// A blob being received: bytes are hashed as they are written.
@@ -23,6 +35,7 @@ pub struct BlobWriter {
     md5: Md5,
     size: u64,
     root: PathBuf,
+    shared: Option<Arc<Shared>>,
 }
 
 /// A blob at its address: its digests and length.
@@ -42,7 +55,73 @@ impl BlobStore {
                 root.join(dir).display()
             )))?;
         }
-        Ok(Self { root })
+        Ok(Self { root, shared: None })
+    }
+
+    /// A blob store whose blobs live at `url`, `root` being this node's cache of them. Checks
+    /// that the location answers (and, for a folder, that it can be made), so a wrong URL is
+    /// an error at start rather than at the first deployment.
+    pub async fn open_shared(root: impl Into<PathBuf>, url: &BlobUrl) -> StoreResult<Self> {
+        let mut store = Self::open(root)?;
+        store.shared = Some(Arc::new(Shared::connect(url).await?));
+        Ok(store)
+    }
+
+    /// The shared location, if blobs have one.
+    pub fn shared_url(&self) -> Option<&BlobUrl> {
+        self.shared.as_deref().map(Shared::url)
+    }
+
+    /// The local file of a blob, for reading: fetched from the shared location when this node
+    /// lacks it or holds bytes that do not match the digest (each use checks them, since
+    /// another process may have written the cache). Without a shared location, the file
+    /// at [`Self::path`], unchecked, as before.
+    pub async fn local(&self, sha256: &str) -> StoreResult<PathBuf> {
+        let path = self.path(sha256);
+        let Some(shared) = &self.shared else {
+            return match tokio::fs::try_exists(&path).await {
+                Ok(true) => Ok(path),
+                Ok(false) => Err(StoreError::not_found("blob", sha256)),
+                Err(e) => Err(StoreError::io(format!("reading {}", path.display()))(e)),
+            };
+        };
+        if file_sha256(&path).await?.as_deref() == Some(sha256) {
+            return Ok(path);
+        }
+        let tmp = self.root.join("tmp").join(gust_core::new_id());
+        let fetched = shared.fetch(sha256, &tmp).await;
+        match fetched {
+            Ok(actual) if actual == sha256 => {}
+            Ok(actual) => {
+                let _ = tokio::fs::remove_file(&tmp).await;
+                return Err(StoreError::Unavailable(format!(
+                    "blob store: blob {sha256} holds bytes whose sha256 is {actual}"
+                )));
+            }
+            Err(e) => {
+                let _ = tokio::fs::remove_file(&tmp).await;
+                return Err(e);
+            }
+        }
+        if let Some(dir) = path.parent() {
+            tokio::fs::create_dir_all(dir)
+                .await
+                .map_err(StoreError::io(format!("creating {}", dir.display())))?;
+        }
+        tokio::fs::rename(&tmp, &path)
+            .await
+            .map_err(StoreError::io(format!("moving blob to {}", path.display())))?;
+        tracing::info!(sha256, "fetched a blob from the shared blob store");
+        Ok(path)
+    }
+
+    /// The digests of every blob: the shared location's when there is one, else the local
+    /// folder's. Sorted.
+    pub async fn list(&self) -> StoreResult<Vec<String>> {
+        if let Some(shared) = &self.shared {
+            return shared.list().await;
+        }
+        list_dir(&self.root.join("sha256")).await
     }
 
     /// Where the blob with this digest lives (whether or not it exists).
@@ -64,6 +143,7 @@ impl BlobStore {
             md5: Md5::new(),
             size: 0,
             root: self.root.clone(),
+            shared: self.shared.clone(),
         })
     }
 
@@ -102,7 +182,7 @@ impl BlobStore {
     }
 
     pub async fn read(&self, sha256: &str) -> StoreResult<Vec<u8>> {
-        let path = self.path(sha256);
+        let path = self.local(sha256).await?;
         tokio::fs::read(&path).await.map_err(|e| {
             if e.kind() == std::io::ErrorKind::NotFound {
                 StoreError::not_found("blob", sha256)
@@ -115,10 +195,14 @@ impl BlobStore {
     pub async fn remove(&self, sha256: &str) -> StoreResult<()> {
         match tokio::fs::remove_file(self.path(sha256)).await {
             Err(e) if e.kind() != std::io::ErrorKind::NotFound => {
-                Err(StoreError::io("removing blob")(e))
+                return Err(StoreError::io("removing blob")(e));
             }
-            _ => Ok(()),
+            _ => {}
         }
+        if let Some(shared) = &self.shared {
+            shared.remove(sha256).await?;
+        }
+        Ok(())
     }
 
     pub fn root(&self) -> &Path {
@@ -154,6 +238,7 @@ impl BlobWriter {
         let sha = hex::encode(self.hasher.finalize_reset());
         let dest = BlobStore {
             root: self.root.clone(),
+            shared: None,
         }
         .path(&sha);
         if let Some(dir) = dest.parent() {
@@ -164,6 +249,11 @@ impl BlobWriter {
         tokio::fs::rename(&self.tmp, &dest)
             .await
             .map_err(StoreError::io(format!("moving blob to {}", dest.display())))?;
+        // Recorded only once the shared location holds it, so another node never finds a
+        // deployment whose code it cannot fetch.
+        if let Some(shared) = &self.shared {
+            shared.upload(&sha, &dest).await?;
+        }
         Ok(StoredBlob {
             sha256: sha,
             md5: hex::encode(self.md5.finalize_reset()),
@@ -175,6 +265,60 @@ impl BlobWriter {
     pub async fn discard(self) {
         let _ = tokio::fs::remove_file(&self.tmp).await;
     }
+}
+
+/// The sha256 of a file's bytes, hex; `None` when there is no such file.
+pub async fn file_sha256(path: &Path) -> StoreResult<Option<String>> {
+    use tokio::io::AsyncReadExt;
+    let mut file = match tokio::fs::File::open(path).await {
+        Ok(file) => file,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
+        Err(e) => return Err(StoreError::io(format!("opening {}", path.display()))(e)),
+    };
+    let mut hasher = Sha256::new();
+    let mut buffer = vec![0; 256 * 1024];
+    loop {
+        match file.read(&mut buffer).await {
+            Ok(0) => break,
+            Ok(n) => hasher.update(&buffer[..n]),
+            Err(e) => return Err(StoreError::io(format!("reading {}", path.display()))(e)),
+        }
+    }
+    Ok(Some(hex::encode(hasher.finalize())))
+}
+
+/// The blob names under a `sha256/` folder (two-character subfolders of files named by digest).
+async fn list_dir(root: &Path) -> StoreResult<Vec<String>> {
+    let mut found = Vec::new();
+    let mut prefixes = match tokio::fs::read_dir(root).await {
+        Ok(entries) => entries,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(found),
+        Err(e) => return Err(StoreError::io(format!("listing {}", root.display()))(e)),
+    };
+    let listing = StoreError::io(format!("listing {}", root.display()));
+    let mut dirs = Vec::new();
+    loop {
+        match prefixes.next_entry().await {
+            Ok(Some(entry)) => dirs.push(entry.path()),
+            Ok(None) => break,
+            Err(e) => return Err(listing(e)),
+        }
+    }
+    for dir in dirs {
+        let Ok(mut entries) = tokio::fs::read_dir(&dir).await else {
+            continue;
+        };
+        while let Ok(Some(entry)) = entries.next_entry().await {
+            if let Some(name) = entry.file_name().to_str()
+                && name.len() == 64
+                && name.bytes().all(|b| b.is_ascii_hexdigit())
+            {
+                found.push(name.to_string());
+            }
+        }
+    }
+    found.sort();
+    Ok(found)
 }
 
 #[cfg(test)]

@@ -710,16 +710,19 @@ pub async fn blobs_are_in_use_while_a_deployment_refers_to_them(store: &dyn Stor
     let d = Deployment {
         format: PackageFormat::TarGz,
         wasm_sha256: Some("inner".into()),
+        built_sha256: Some("built".into()),
         ..deployment(&f, DeploymentStatus::Ready, "upload")
     };
     store.create_deployment(&d).await.unwrap();
     assert!(store.blob_in_use("upload").await.unwrap());
     assert!(store.blob_in_use("inner").await.unwrap());
+    assert!(store.blob_in_use("built").await.unwrap());
     assert!(!store.blob_in_use("unrelated").await.unwrap());
 
     store.delete_deployment(&d.id).await.unwrap();
     assert!(!store.blob_in_use("upload").await.unwrap());
     assert!(!store.blob_in_use("inner").await.unwrap());
+    assert!(!store.blob_in_use("built").await.unwrap());
 }
 
 // Tokens.
@@ -2452,6 +2455,7 @@ fn deployment(function: &Function, status: DeploymentStatus, sha256: &str) -> De
         format: PackageFormat::Wasm,
         entrypoint: None,
         wasm_sha256: Some(sha256.into()),
+        built_sha256: None,
         status,
         build_log: String::new(),
         build_duration_ms: None,

@@ -26,7 +26,7 @@ mod sqlite;
 mod store;
 mod writer;
 
-pub use blob::{BlobStore, BlobWriter, StoredBlob};
+pub use blob::{BlobStore, BlobUrl, BlobUrlError, BlobWriter, StoredBlob, file_sha256};
 pub use error::{StoreError, StoreResult};
 pub use pg_writer::PgExecutionWriter;
 pub use postgres::PgStore;

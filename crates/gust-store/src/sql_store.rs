@@ -842,9 +842,10 @@ impl Store for SqlStore {
             .pool()
             .count(
                 q(format!(
-                    "SELECT COUNT(*) FROM deployments WHERE {} = $1 OR {} = $1",
+                    "SELECT COUNT(*) FROM deployments WHERE {} = $1 OR {} = $1 OR {} = $1",
                     dialect.json_text("data", "sha256"),
-                    dialect.json_text("data", "wasm_sha256")
+                    dialect.json_text("data", "wasm_sha256"),
+                    dialect.json_text("data", "built_sha256")
                 ))
                 .text(sha256),
             )

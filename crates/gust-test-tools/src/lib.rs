@@ -2,7 +2,7 @@
 //! a browser: [`browser`]), installed from their registries by the tests themselves, so a
 //! fresh machine needs nothing by hand; and scratch dirs that tests and the benchmark leave
 //! nothing of, Ctrl-C included ([`ScratchDir`]); and a real PostgreSQL server per test
-//! ([`Postgres`]).
+//! ([`Postgres`]); and an S3-compatible server ([`s3::S3Server`]).
 //!
 //! Each set of packages gets a folder under `<target>/test-cache/<kind>/<hash of the list>`,
 //! made once and then reused by every later run: changing the list makes a new folder. Tests
@@ -12,6 +12,7 @@
 pub mod browser;
 mod debian;
 mod postgres;
+pub mod s3;
 pub mod scratch;
 
 pub use postgres::Postgres;

@@ -18,6 +18,7 @@ use gust_engine::ServerConfig;
 use gust_engine::jobs::JobsConfig;
 use gust_runtime_process::ProcessConfig;
 use gust_runtime_wasm::WasmConfig;
+use gust_store::BlobUrl;
 use tracing_subscriber::EnvFilter;
 
 /// The flags of `gust serve`. Each also has a variable; every other setting is a variable only
@@ -36,6 +37,12 @@ pub struct ServeFlags {
     /// (`postgres://user:password@host:port/database`) [env: GUST_DATABASE_URL].
     #[arg(long, value_name = "URL")]
     database_url: Option<String>,
+    /// Keep uploads and extracted code here too, shared by every node, the data dir being
+    /// this node's cache: `s3://BUCKET/PREFIX?endpoint=URL&region=…` (credentials from
+    /// AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY) or `file:///DIR` [env: GUST_BLOB_URL]
+    /// [default: the data dir alone].
+    #[arg(long, value_name = "URL")]
+    blob_url: Option<String>,
     /// Largest deployment upload, in MiB [env: GUST_MAX_UPLOAD_MB] [default: 100].
     #[arg(long, value_name = "MIB")]
     max_upload_mb: Option<String>,
@@ -403,6 +410,7 @@ impl<'a> Reader<'a> {
             functions_domain: self.functions_domain(flags.functions_domain)?,
             sqlite_connections: self.count(&SQLITE_CONNECTIONS, defaults.sqlite_connections)?,
             database_url: self.database_url(flags.database_url)?,
+            blob_url: self.blob_url(flags.blob_url)?,
             database_connections: self
                 .count(&DATABASE_CONNECTIONS, defaults.database_connections)?,
             signed_url_ttl: self.secs(&SIGNED_URL_SECS, defaults.signed_url_ttl)?,
@@ -587,6 +595,19 @@ impl<'a> Reader<'a> {
             Some(rest) if !rest.is_empty() => Ok(Some(url.to_string())),
             // The value may hold a password: the error does not repeat it.
             _ => bail!("{}: expected {expected}", given.source),
+        }
+    }
+
+    fn blob_url(&mut self, flag: Option<String>) -> anyhow::Result<Option<BlobUrl>> {
+        let flag = Some(("--blob-url", flag.map(OsString::from)));
+        let Some(given) = self.given("GUST_BLOB_URL", flag) else {
+            return Ok(None);
+        };
+        let expected = "s3://BUCKET/PREFIX?endpoint=URL or file:///DIR";
+        let text = given.text(expected)?;
+        match text.parse::<BlobUrl>() {
+            Ok(url) => Ok(Some(url)),
+            Err(e) => bail!("{}: {e}", given.source),
         }
     }
 
@@ -826,6 +847,18 @@ mod tests {
 
         let from_variable = parse(&[("GUST_MAX_UPLOAD_MB", "7")]).unwrap();
         assert_eq!(from_variable.server.max_upload_bytes, 7 * MIB);
+    }
+
+    #[test]
+    fn blob_urls_are_checked_naming_the_variable() {
+        assert!(
+            error(&[("GUST_BLOB_URL", "gs://bucket/x")])
+                .starts_with("GUST_BLOB_URL: unknown scheme `gs` in `gs://bucket/x`"),
+        );
+        assert!(
+            error(&[("GUST_BLOB_URL", "s3:///x?endpoint=http://minio:9000")])
+                .contains("names no bucket")
+        );
     }
 
     #[test]

@@ -456,6 +456,7 @@ impl Engine {
             format,
             entrypoint: options.entrypoint,
             wasm_sha256: None,
+            built_sha256: None,
             status: DeploymentStatus::Uploading,
             build_log: String::new(),
             build_duration_ms: None,

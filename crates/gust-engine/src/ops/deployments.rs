@@ -178,6 +178,7 @@ impl Engine {
             format,
             entrypoint: options.entrypoint,
             wasm_sha256: None,
+            built_sha256: None,
             status,
             build_log: String::new(),
             build_duration_ms: None,
@@ -225,7 +226,7 @@ impl Engine {
         if deployment.status == DeploymentStatus::Uploading {
             return Err(still_uploading(&deployment));
         }
-        let path = self.blobs.path(&deployment.sha256);
+        let path = self.blobs.local(&deployment.sha256).await?;
         Ok((deployment, path))
     }
 
@@ -294,10 +295,14 @@ impl Engine {
         let _ =
             tokio::fs::remove_dir_all(crate::live::code_dir(&self.config.data_dir, &deployment.id))
                 .await;
-        for sha in [Some(&deployment.sha256), deployment.wasm_sha256.as_ref()]
-            .into_iter()
-            .flatten()
-            .filter(|sha| !sha.is_empty())
+        for sha in [
+            Some(&deployment.sha256),
+            deployment.wasm_sha256.as_ref(),
+            deployment.built_sha256.as_ref(),
+        ]
+        .into_iter()
+        .flatten()
+        .filter(|sha| !sha.is_empty())
         {
             if matches!(self.store.blob_in_use(sha).await, Ok(false)) {
                 let _ = self.blobs.remove(sha).await;

@@ -296,6 +296,7 @@ impl Engine {
             format: source.format,
             entrypoint,
             wasm_sha256: None,
+            built_sha256: None,
             status: DeploymentStatus::Waiting,
             build_log: String::new(),
             build_duration_ms: None,
@@ -380,7 +381,7 @@ impl Engine {
             .store
             .get_deployment(&claims.function_id, &deployment_id)
             .await?;
-        let path = self.blobs.path(&deployment.sha256);
+        let path = self.blobs.local(&deployment.sha256).await?;
         Ok((deployment, path))
     }
 

@@ -8,6 +8,7 @@ mod async_exec;
 mod auth;
 mod azion;
 mod bad_input;
+mod blobs;
 mod browser;
 mod cli;
 mod console;
