@@ -10,6 +10,7 @@ mod azion;
 mod bad_input;
 mod browser;
 mod cli;
+mod cluster;
 mod console;
 mod contracts;
 mod crash;
