@@ -140,9 +140,10 @@ pub(crate) async fn start(engine: &Shared) {
     let every = (engine.jobs_config.lease / 3).max(Duration::from_secs(1));
     let weak = Arc::downgrade(engine);
     tokio::spawn(async move {
-        let mut ticks = tokio::time::interval(every);
+        // The first beat was written before the node listens: the next, soon, has its URL.
+        let mut ticks =
+            tokio::time::interval_at(tokio::time::Instant::now() + Duration::from_secs(1), every);
         ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-        ticks.tick().await;
         loop {
             ticks.tick().await;
             let Some(engine) = weak.upgrade() else { return };

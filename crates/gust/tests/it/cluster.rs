@@ -226,7 +226,8 @@ async fn async_executions_survive_a_node_killed_mid_queue() {
     }
 
     // The two left take the killed node's work over once its lease runs out.
-    let deadline = Instant::now() + Duration::from_secs(120);
+    let takeover = Instant::now();
+    let deadline = takeover + Duration::from_secs(120);
     loop {
         let left: u64 = psql(&cluster.postgres, &held_by_killed).parse().unwrap();
         if left == 0 {
@@ -239,6 +240,10 @@ async fn async_executions_survive_a_node_killed_mid_queue() {
         tokio::time::sleep(Duration::from_millis(200)).await;
     }
 
+    eprintln!(
+        "the killed node held {held_at_kill} unfinished executions; taken over in {:?}",
+        takeover.elapsed()
+    );
     // Restarted, it takes part again: more work through it.
     cluster.restart(2);
     let node = &cluster.nodes[2];
@@ -538,4 +543,31 @@ async fn nodes_recover_when_their_database_connections_are_killed() {
     for node in &cluster.nodes {
         wait_for_env(node, "COLOR", "after").await;
     }
+}
+
+#[tokio::test]
+async fn a_server_on_sqlite_lists_itself_as_the_one_node() {
+    let server = TestServer::start_with(&["--node-id", "solo-1"]);
+    let started = Instant::now();
+    let nodes = loop {
+        let nodes = server.client().list_nodes().await.unwrap();
+        if nodes.iter().all(|n| !n.url.is_empty()) {
+            break nodes;
+        }
+        assert!(started.elapsed() < Duration::from_secs(10), "{nodes:?}");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    };
+    assert_eq!(nodes.len(), 1, "{nodes:?}");
+    assert_eq!(nodes[0].id, "solo-1");
+    assert_eq!(nodes[0].url, server.url);
+    let home = tempfile::tempdir().unwrap();
+    let output = crate::harness::cli(&server, home.path(), &["node", "list"]);
+    assert!(output.status.success(), "{output:?}");
+    let listed = crate::harness::cli_stdout(&output);
+    assert!(
+        listed
+            .lines()
+            .any(|line| line.trim_start().starts_with("solo-1 ")),
+        "{listed}"
+    );
 }
