@@ -2218,14 +2218,14 @@ pub async fn a_gone_nodes_executions_are_claimed_by_one_other(store: &dyn Store)
             .claim_executions("b", later - lease, later, 1)
             .await
             .unwrap(),
-        [requeued.clone()]
+        std::slice::from_ref(&requeued)
     );
     assert_eq!(
         store
             .claim_executions("b", later - lease, later, 10)
             .await
             .unwrap(),
-        [waiting.clone()]
+        std::slice::from_ref(&waiting)
     );
     store.put_node(&node("b", later)).await.unwrap();
     assert!(

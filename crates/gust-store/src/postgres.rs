@@ -244,16 +244,11 @@ impl Backend for PgDb {
                 if tx.send(ChangeMessage::Connected).is_err() {
                     return;
                 }
-                loop {
-                    match listener.try_recv().await {
-                        Ok(Some(notification)) => {
-                            let notice = ChangeMessage::Notice(notification.payload().to_string());
-                            if tx.send(notice).is_err() {
-                                return;
-                            }
-                        }
-                        // The connection was lost: listen again on a new one.
-                        Ok(None) | Err(_) => break,
+                // `None`, or an error: the connection was lost; listen again on a new one.
+                while let Ok(Some(notification)) = listener.try_recv().await {
+                    let notice = ChangeMessage::Notice(notification.payload().to_string());
+                    if tx.send(notice).is_err() {
+                        return;
                     }
                 }
             }
