@@ -373,6 +373,11 @@ impl Engine {
             .load_aliases(&state.store.all_aliases().await?)
             .await;
         for deployment in state.store.unfinished_deployments().await? {
+            // Sharing the store, a build whose code this node lacks is another node's (it
+            // took the upload); building it here could only fail it.
+            if state.store.shared() && !state.blobs.path(&deployment.sha256).exists() {
+                continue;
+            }
             tracing::info!(deployment = %deployment.id, "resuming an unfinished build");
             state
                 .builder
