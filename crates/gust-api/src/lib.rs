@@ -193,6 +193,7 @@ fn api_routes() -> OpenApiRouter<ApiState> {
         .routes(routes!(tokens::get_token, tokens::delete_token))
         .routes(routes!(admin::rotate_key))
         .routes(routes!(admin::list_audit))
+        .routes(routes!(admin::list_nodes))
 }
 
 /// The OpenAPI document of `/api/v1`, as `GET /api/v1/openapi.json` serves it.

@@ -1025,6 +1025,11 @@ impl Client {
             .await
     }
 
+    /// The servers sharing the store that are alive now, by id.
+    pub async fn list_nodes(&self) -> ClientResult<Vec<gust_core::Node>> {
+        self.json(Method::GET, "/api/v1/nodes", None::<&()>).await
+    }
+
     pub async fn delete_token(&self, id: &str) -> ClientResult<()> {
         self.execute(self.request(Method::DELETE, &format!("/api/v1/tokens/{id}")))
             .await?;

@@ -125,7 +125,7 @@ async fn main() {
         .unwrap();
 
     let started = Instant::now();
-    let mut writer = engine.store.execution_writer().unwrap();
+    let mut writer = engine.store.execution_writer(None).unwrap();
     let (ns, f) = (function.namespace_id.clone(), function.id.clone());
     let mut writer = tokio::task::spawn_blocking(move || {
         for chunk in (0..count).collect::<Vec<_>>().chunks(1000) {

@@ -55,6 +55,7 @@ pub mod json;
 pub mod list;
 pub mod metrics;
 pub mod namespace;
+pub mod node;
 pub mod runtime;
 pub mod schedule;
 pub mod stored;
@@ -88,6 +89,7 @@ pub use function::{
 pub use id::new_id;
 pub use list::{ListQuery, Order, Page};
 pub use namespace::{Namespace, NamespacePatch, NamespaceSpec};
+pub use node::Node;
 pub use runtime::{RuntimeId, RuntimeInfo};
 pub use test_request::{MAX_TEST_REQUESTS, TestRequest, TestRequestSpec};
 pub use token::{Scope, Token, TokenFormat, TokenSpec};

@@ -204,6 +204,15 @@ impl crate::Engine {
                 entry.error = Some(error.code.to_string());
             }
         }
+        if entry.outcome == AuditOutcome::Ok {
+            // Other nodes sharing the store bring their in-memory sets in line.
+            self.announcer.announce(
+                &entry.resource_kind,
+                entry.action,
+                entry.resource_id.clone(),
+                entry.namespace_id.clone(),
+            );
+        }
         self.audit.record(entry);
         result
     }

@@ -106,6 +106,8 @@ pub struct BuildContext {
     pub max_unpacked_bytes: u64,
     /// Logs of builds in progress, for followers.
     pub build_logs: Arc<BuildLogs>,
+    /// Tells the other nodes sharing the store that a build changed its function.
+    pub announcer: crate::cluster::Announcer,
 }
 
 /// Start the build worker. One: a Wasm build's compilation already uses every core, and
@@ -227,6 +229,12 @@ async fn build(context: &BuildContext, job: &BuildJob) -> anyhow::Result<()> {
         &function.namespace_id,
         &deployment,
         Change::Update,
+    );
+    context.announcer.announce(
+        "function",
+        gust_core::AuditAction::Update,
+        Some(function.id.clone()),
+        Some(function.namespace_id.clone()),
     );
     Ok(())
 }

@@ -33,6 +33,7 @@ pub mod archive;
 pub mod audit;
 pub mod auth;
 mod builder;
+pub mod cluster;
 mod contract;
 pub mod edge;
 pub mod error;
@@ -51,6 +52,7 @@ mod throttle;
 pub mod uploads;
 
 pub use auth::Caller;
+pub use cluster::node_id_is_valid;
 pub use error::{Error, Result};
 pub use invoke::{EXECUTION_ID_HEADER, Invocation, Response, ResponseBody};
 pub use jobs::Accepted;

@@ -595,6 +595,20 @@ impl LiveFunctions {
         }
     }
 
+    /// The ids of the functions loaded (their current configuration, not their versions).
+    pub fn function_ids(&self) -> Vec<String> {
+        let routes = self.routes.read().unwrap_or_else(|p| p.into_inner());
+        let mut ids: Vec<String> = routes
+            .values()
+            .flat_map(|functions| functions.values())
+            .filter(|live| live.version().is_none())
+            .map(|live| live.function.id.clone())
+            .collect();
+        ids.sort_unstable();
+        ids.dedup();
+        ids
+    }
+
     /// Every live worker pool, by function id (for instance counts).
     pub fn pools(&self) -> Vec<(String, FunctionPool)> {
         let pools = self.pools.lock().unwrap_or_else(|p| p.into_inner());

@@ -67,6 +67,9 @@ pub struct ServerConfig {
     /// The file of master keys that seal secrets (`--master-key-file`,
     /// `GUST_MASTER_KEY_FILE`); `DATA_DIR/master.key`, made at first start, when unset.
     pub master_key_file: Option<PathBuf>,
+    /// This server's id among those sharing the database (`--node-id`, `GUST_NODE_ID`); made
+    /// at first start and kept in `DATA_DIR/node-id` when unset.
+    pub node_id: Option<String>,
     /// How often tokens' last uses are written to the store (and at shutdown).
     pub token_use_flush: std::time::Duration,
     /// How often per-minute metrics are written to the store (and at shutdown)
@@ -95,6 +98,7 @@ impl ServerConfig {
             functions_domain: DEFAULT_FUNCTIONS_DOMAIN.into(),
             signed_url_ttl: std::time::Duration::from_secs(60 * 60),
             master_key_file: None,
+            node_id: None,
             token_use_flush: std::time::Duration::from_secs(60),
             metrics_flush: std::time::Duration::from_secs(60),
             auth_failures: FailureLimits::default(),
@@ -155,6 +159,9 @@ pub struct Engine {
     pub key_file: PathBuf,
     /// One key rotation at a time.
     pub(crate) rotation: tokio::sync::Mutex<()>,
+    pub started_at: chrono::DateTime<chrono::Utc>,
+    /// Tells the other nodes sharing the store what changed.
+    pub(crate) announcer: crate::cluster::Announcer,
 }
 
 pub type Shared = Arc<Engine>;
@@ -176,6 +183,9 @@ impl Engine {
             .mode(0o700)
             .create(data_dir)
             .with_context(|| format!("creating data dir {}", data_dir.display()))?;
+        let node: Arc<str> = crate::cluster::node_id(data_dir, config.node_id.as_deref())
+            .context("choosing this node's id")?
+            .into();
         let (key_file, keyring) =
             crate::keys::load_or_create(data_dir, config.master_key_file.as_deref())?;
         let opened = match &config.database_url {
@@ -258,7 +268,7 @@ impl Engine {
         // What the database may take of the data dir's ceiling, kept by the retention job.
         let database_budget = Arc::new(std::sync::atomic::AtomicU64::new(0));
         let mut execution_writer = store
-            .execution_writer()
+            .execution_writer(Some(&node))
             .context("opening the execution writer")?;
         if config.jobs.max_data_bytes.is_some() {
             execution_writer.limit_size(database_budget.clone());
@@ -299,7 +309,9 @@ impl Engine {
             events: events.clone(),
             logs: logs.clone(),
             config: jobs_config.clone(),
+            node: node.clone(),
         };
+        let announcer = crate::cluster::Announcer::new(store.clone(), node.clone());
         let gateway = Gateway {
             live: live.clone(),
             recorder: recorder.clone(),
@@ -333,6 +345,8 @@ impl Engine {
             audit,
             key_file: key_file.path,
             rotation: tokio::sync::Mutex::new(()),
+            started_at: gust_core::now(),
+            announcer: announcer.clone(),
         });
         if let Some(url) = &state.config.public_url {
             let _ = state.public_url.set(url.trim_end_matches('/').to_string());
@@ -349,6 +363,7 @@ impl Engine {
                 data_dir: state.config.data_dir.clone(),
                 max_unpacked_bytes: state.config.max_unpacked_bytes,
                 build_logs: state.build_logs.clone(),
+                announcer,
             },
             build_queue,
         );
@@ -368,12 +383,19 @@ impl Engine {
             .load_aliases(&state.store.all_aliases().await?)
             .await;
         for deployment in state.store.unfinished_deployments().await? {
+            // Sharing the store, a build whose code this node lacks is another node's (it
+            // took the upload); building it here could only fail it.
+            if state.store.shared() && !state.blobs.path(&deployment.sha256).exists() {
+                continue;
+            }
             tracing::info!(deployment = %deployment.id, "resuming an unfinished build");
             state
                 .builder
                 .enqueue(deployment.id.clone(), deployment.function_id.clone());
         }
-        // Background work starts once every function that can run is loaded.
+        // Background work starts once every function that can run is loaded; the heartbeat
+        // first, so this node holds what it claims.
+        crate::cluster::start(&state).await;
         state.triggers.load(state.store.all_triggers().await?);
         jobs::queue::start(state.jobs.clone(), queue_rx)
             .await

@@ -103,7 +103,7 @@ async fn main() -> anyhow::Result<()> {
         (cpu_seconds() - cpu) * 1e6 / n,
         bytes as f64 / n
     );
-    let mut writer = store.execution_writer()?;
+    let mut writer = store.execution_writer(None)?;
     let (cpu, wall) = (cpu_seconds(), Instant::now());
     for batch in &batches {
         writer.put(batch)?;

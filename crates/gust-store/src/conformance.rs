@@ -74,6 +74,9 @@ macro_rules! conformance_tests {
             a_replayed_dead_letter_is_one_no_more,
             queued_executions_come_in_acceptance_order,
             interrupted_runs_go_back_to_the_queue,
+            nodes_are_listed_while_their_heartbeat_is_fresh,
+            a_gone_nodes_executions_are_claimed_by_one_other,
+            a_cron_tick_is_advanced_by_one_caller,
             pruning_drops_finished_executions_past_the_age_limit,
             pruning_keeps_only_the_newest_finished_executions,
             a_backlog_larger_than_a_pruning_batch_is_pruned_whole,
@@ -449,7 +452,10 @@ pub async fn deleting_a_function_removes_what_belongs_to_it(store: &dyn Store) {
     assert_eq!(store.unfinished_deployments().await.unwrap(), [kept_d]);
     assert_eq!(store.all_triggers().await.unwrap(), [kept_t]);
     assert_eq!(store.queued_counts().await.unwrap(), [(kept.id.clone(), 1)]);
-    assert_eq!(store.queued_executions(None, 10).await.unwrap(), [kept_e]);
+    assert_eq!(
+        store.queued_executions(None, None, 10).await.unwrap(),
+        [kept_e]
+    );
     assert_eq!(
         store
             .list_executions(&kept.id, &none, &every)
@@ -2145,18 +2151,24 @@ pub async fn queued_executions_come_in_acceptance_order(store: &dyn Store) {
     want.sort();
     assert_eq!(counts, want);
 
-    assert_eq!(store.queued_executions(None, 10).await.unwrap(), queue);
-    assert_eq!(store.queued_executions(None, 2).await.unwrap(), queue[..2]);
+    assert_eq!(
+        store.queued_executions(None, None, 10).await.unwrap(),
+        queue
+    );
+    assert_eq!(
+        store.queued_executions(None, None, 2).await.unwrap(),
+        queue[..2]
+    );
     assert_eq!(
         store
-            .queued_executions(Some(&queue[1].id), 10)
+            .queued_executions(None, Some(&queue[1].id), 10)
             .await
             .unwrap(),
         queue[2..]
     );
     assert!(
         store
-            .queued_executions(Some(&queue[3].id), 10)
+            .queued_executions(None, Some(&queue[3].id), 10)
             .await
             .unwrap()
             .is_empty()
@@ -2185,7 +2197,7 @@ pub async fn interrupted_runs_go_back_to_the_queue(store: &dyn Store) {
     .await;
 
     let restart = base_time() + Duration::hours(1);
-    assert_eq!(store.requeue_running(restart).await.unwrap(), 2);
+    assert_eq!(store.requeue_running(restart, None).await.unwrap(), 2);
     for before in &interrupted {
         assert_eq!(
             store.get_execution(&f.id, &before.id).await.unwrap(),
@@ -2204,8 +2216,177 @@ pub async fn interrupted_runs_go_back_to_the_queue(store: &dyn Store) {
         store.get_execution(&f.id, &finished.id).await.unwrap(),
         finished
     );
-    assert_eq!(store.queued_executions(None, 10).await.unwrap().len(), 3);
-    assert_eq!(store.requeue_running(restart).await.unwrap(), 0);
+    assert_eq!(
+        store.queued_executions(None, None, 10).await.unwrap().len(),
+        3
+    );
+    assert_eq!(store.requeue_running(restart, None).await.unwrap(), 0);
+}
+
+fn node(id: &str, heartbeat_at: DateTime<Utc>) -> gust_core::Node {
+    gust_core::Node {
+        id: id.into(),
+        version: "1.2.3".into(),
+        url: format!("http://{id}.internal:8080"),
+        started_at: base_time(),
+        heartbeat_at,
+        running: 2,
+        queued: 3,
+        instances: 4,
+    }
+}
+
+pub async fn nodes_are_listed_while_their_heartbeat_is_fresh(store: &dyn Store) {
+    let now = base_time() + Duration::hours(1);
+    store.put_node(&node("b", now)).await.unwrap();
+    store
+        .put_node(&node("a", now - Duration::minutes(1)))
+        .await
+        .unwrap();
+    assert_eq!(
+        store.list_nodes(now - Duration::minutes(2)).await.unwrap(),
+        [node("a", now - Duration::minutes(1)), node("b", now)]
+    );
+    assert_eq!(
+        store.list_nodes(now - Duration::seconds(15)).await.unwrap(),
+        [node("b", now)]
+    );
+    // A heartbeat replaces the row.
+    let later = node("a", now + Duration::seconds(1));
+    store.put_node(&later).await.unwrap();
+    assert_eq!(
+        store.list_nodes(now - Duration::seconds(15)).await.unwrap(),
+        [later, node("b", now)]
+    );
+}
+
+pub async fn a_gone_nodes_executions_are_claimed_by_one_other(store: &dyn Store) {
+    let ns = created_namespace(store, "shop").await;
+    let f = created_function(store, &ns, "checkout").await;
+    let running = Execution {
+        attempts: 1,
+        started_at: Some(base_time()),
+        ..execution(&f, base_time(), 1, ExecutionStatus::Running)
+    };
+    let waiting = execution(&f, base_time(), 2, ExecutionStatus::Queued);
+    let finished = completed_run(&f, base_time(), 3);
+    put(
+        store,
+        vec![running.clone(), waiting.clone(), finished.clone()],
+    )
+    .await;
+    let now = base_time() + Duration::hours(1);
+    let lease = Duration::seconds(15);
+    store.put_node(&node("a", now)).await.unwrap();
+
+    // Held by no one: "a" takes both unfinished ones, the running one back in the queue.
+    let requeued = Execution {
+        status: ExecutionStatus::Queued,
+        run_after: Some(now),
+        ..running.clone()
+    };
+    assert_eq!(
+        store
+            .claim_executions("a", now - lease, now, 10)
+            .await
+            .unwrap(),
+        [requeued.clone(), waiting.clone()]
+    );
+    assert_eq!(
+        store.get_execution(&f.id, &running.id).await.unwrap(),
+        requeued
+    );
+    assert_eq!(
+        store
+            .queued_executions(Some("a"), None, 10)
+            .await
+            .unwrap()
+            .len(),
+        2
+    );
+    // "a" is alive: nothing for "b", nor for "a" itself, which holds them already.
+    for claimer in ["a", "b"] {
+        assert!(
+            store
+                .claim_executions(claimer, now - lease, now, 10)
+                .await
+                .unwrap()
+                .is_empty()
+        );
+    }
+    // "a" stops beating: "b" takes them, at most `limit` a claim, and only once.
+    let later = now + Duration::seconds(20);
+    assert_eq!(
+        store
+            .claim_executions("b", later - lease, later, 1)
+            .await
+            .unwrap(),
+        std::slice::from_ref(&requeued)
+    );
+    assert_eq!(
+        store
+            .claim_executions("b", later - lease, later, 10)
+            .await
+            .unwrap(),
+        std::slice::from_ref(&waiting)
+    );
+    store.put_node(&node("b", later)).await.unwrap();
+    assert!(
+        store
+            .claim_executions("c", later - lease, later, 10)
+            .await
+            .unwrap()
+            .is_empty()
+    );
+    assert!(
+        store
+            .queued_executions(Some("a"), None, 10)
+            .await
+            .unwrap()
+            .is_empty()
+    );
+    assert_eq!(
+        store
+            .queued_executions(Some("b"), None, 10)
+            .await
+            .unwrap()
+            .len(),
+        2
+    );
+    assert_eq!(
+        store.get_execution(&f.id, &finished.id).await.unwrap(),
+        finished
+    );
+}
+
+pub async fn a_cron_tick_is_advanced_by_one_caller(store: &dyn Store) {
+    let ns = created_namespace(store, "shop").await;
+    let f = created_function(store, &ns, "checkout").await;
+    let tick = base_time();
+    let cron = FunctionTrigger {
+        next_run_at: Some(tick),
+        ..trigger(&f, TriggerKind::Cron, TriggerOrigin::Api)
+    };
+    store.create_trigger(&cron).await.unwrap();
+    let fired = FunctionTrigger {
+        last_run_at: Some(tick),
+        next_run_at: Some(tick + Duration::minutes(5)),
+        ..cron.clone()
+    };
+    assert!(store.advance_trigger(&fired, tick).await.unwrap());
+    // A second server that fired the same tick moves nothing.
+    let late = FunctionTrigger {
+        last_run_at: Some(tick + Duration::seconds(1)),
+        ..fired.clone()
+    };
+    assert!(!store.advance_trigger(&late, tick).await.unwrap());
+    assert_eq!(store.get_trigger(&f.id, &cron.id).await.unwrap(), fired);
+    store.delete_trigger(&cron.id).await.unwrap();
+    assert_not_found(
+        store.advance_trigger(&fired, tick).await,
+        "trigger",
+        &cron.id,
+    );
 }
 
 pub async fn pruning_drops_finished_executions_past_the_age_limit(store: &dyn Store) {
@@ -2335,7 +2516,7 @@ pub async fn the_execution_writer_prunes_a_function_as_the_store_does(store: &dy
         max_count: 10,
         max_age_s: 30 * 86_400,
     };
-    let mut writer = store.execution_writer().unwrap();
+    let mut writer = store.execution_writer(None).unwrap();
     let f_id = f.id.clone();
     let pruned = tokio::task::spawn_blocking(move || {
         let first = writer.prune(&f_id, &ten, now).unwrap();
@@ -2634,7 +2815,7 @@ fn completed_run(function: &Function, at: DateTime<Utc>, serial: u64) -> Executi
 
 /// Writes through the store's execution writer on a blocking thread, as the recorder does.
 async fn put(store: &dyn Store, batch: Vec<Execution>) {
-    let mut writer = store.execution_writer().unwrap();
+    let mut writer = store.execution_writer(None).unwrap();
     tokio::task::spawn_blocking(move || writer.put(&batch))
         .await
         .unwrap()
@@ -2642,7 +2823,7 @@ async fn put(store: &dyn Store, batch: Vec<Execution>) {
 }
 
 async fn insert(store: &dyn Store, batch: Vec<Execution>) -> Vec<(Execution, bool)> {
-    let mut writer = store.execution_writer().unwrap();
+    let mut writer = store.execution_writer(None).unwrap();
     tokio::task::spawn_blocking(move || writer.insert(&batch))
         .await
         .unwrap()

@@ -19,6 +19,7 @@ mod sql_audit;
 mod sql_console;
 mod sql_edge;
 mod sql_minutes;
+mod sql_nodes;
 mod sql_sealed;
 mod sql_store;
 mod sql_test_requests;
@@ -31,6 +32,7 @@ pub use error::{StoreError, StoreResult};
 pub use pg_writer::PgExecutionWriter;
 pub use postgres::PgStore;
 pub use seal::{Keyring, MasterKey};
+pub use sql_nodes::ChangeMessage;
 pub use sql_store::SqlStore;
 pub use sqlite::SqliteStore;
 pub use store::{

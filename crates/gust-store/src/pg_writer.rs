@@ -21,10 +21,11 @@ use crate::store::ExecutionWriter;
 use crate::writer::{RETENTION_STEP, stored_execution};
 use crate::{StoreError, StoreResult};
 
+/// `$8`, the owner of what it inserts, is the same for the whole batch: this server.
 const INSERT: &str = "INSERT INTO executions \
-     (id, function_id, status, trigger, data, idempotency_key, dead_letter) \
-     SELECT * FROM UNNEST($1::text[], $2::text[], $3::text[], $4::text[], $5::text[], \
-     $6::text[], $7::int2[])";
+     (id, function_id, status, trigger, data, idempotency_key, dead_letter, owner) \
+     SELECT *, $8::text FROM UNNEST($1::text[], $2::text[], $3::text[], $4::text[], \
+     $5::text[], $6::text[], $7::int2[])";
 
 /// As SQLite's `INSERT OR REPLACE`: a record written again replaces the row, and counts as
 /// written last (a new `seq`) for the pruning of the oldest.
@@ -38,6 +39,10 @@ pub struct PgExecutionWriter {
     /// thread that must not block.
     runtime: Option<tokio::runtime::Runtime>,
     connection: Option<PgConnection>,
+    /// To connect again when the connection is lost.
+    options: PgConnectOptions,
+    /// The server whose executions these are.
+    owner: Option<String>,
     /// The stored JSON of a batch's records, one after the other.
     json: Vec<u8>,
     /// Whether a size budget was refused (said once).
@@ -58,7 +63,7 @@ struct Columns<'a> {
 impl PgExecutionWriter {
     /// Its own connection, made on a thread of its own: the caller may be on a runtime's
     /// thread, where blocking on another runtime is refused.
-    pub(crate) fn connect(options: PgConnectOptions) -> StoreResult<Self> {
+    pub(crate) fn connect(options: PgConnectOptions, owner: Option<String>) -> StoreResult<Self> {
         let runtime = tokio::runtime::Builder::new_current_thread()
             .enable_all()
             .build()
@@ -76,22 +81,59 @@ impl PgExecutionWriter {
         Ok(Self {
             runtime: Some(runtime),
             connection: Some(connection),
+            options,
+            owner,
             json: Vec::with_capacity(64 * 1024),
             warned: false,
         })
     }
 
-    /// Run `work` on the connection, blocking this thread until it is done.
+    /// Run `work` on the connection, blocking this thread until it is done. When it fails
+    /// because the connection is lost (the database restarted, the connection was killed),
+    /// connect again, as long as it takes, and run it again: every statement here may run
+    /// twice (upserts, and inserts that tell their own earlier row), and a record given to the
+    /// writer is not dropped for an outage.
     fn run<T>(
         &mut self,
-        work: impl AsyncFnOnce(&mut PgConnection) -> StoreResult<T>,
+        work: impl AsyncFn(&mut PgConnection) -> StoreResult<T>,
     ) -> StoreResult<T> {
-        let (Some(runtime), Some(connection)) = (&self.runtime, &mut self.connection) else {
+        let Some(runtime) = &self.runtime else {
             return Err(StoreError::Unavailable(
                 "the execution writer is closed".into(),
             ));
         };
-        runtime.block_on(work(connection))
+        let mut pause = std::time::Duration::from_millis(50);
+        loop {
+            if let Some(connection) = &mut self.connection {
+                let result = runtime.block_on(work(connection));
+                let error = match result {
+                    Ok(value) => return Ok(value),
+                    Err(error) => error,
+                };
+                let alive = runtime.block_on(async {
+                    tokio::time::timeout(std::time::Duration::from_secs(5), connection.ping())
+                        .await
+                        .is_ok_and(|pinged| pinged.is_ok())
+                });
+                if alive {
+                    return Err(error);
+                }
+                tracing::warn!(error = %error, "the execution writer lost its connection; connecting again");
+                self.connection = None;
+            }
+            match runtime.block_on(PgConnection::connect_with(&self.options)) {
+                Ok(connection) => {
+                    tracing::info!("the execution writer is connected again");
+                    self.connection = Some(connection);
+                    pause = std::time::Duration::from_millis(50);
+                }
+                Err(e) => {
+                    tracing::debug!(error = %e, "the execution writer cannot connect yet");
+                    std::thread::sleep(pause);
+                    pause = (pause * 2).min(std::time::Duration::from_secs(2));
+                }
+            }
+        }
     }
 
     /// The batch's columns, each record's JSON written into `json`. A record that appears more
@@ -138,6 +180,7 @@ impl Columns<'_> {
     fn bind<'q>(
         &'q self,
         sql: &'q str,
+        owner: Option<&'q str>,
     ) -> sqlx::query::Query<'q, sqlx::Postgres, sqlx::postgres::PgArguments> {
         sqlx::query(sql)
             .bind(&self.ids)
@@ -147,6 +190,7 @@ impl Columns<'_> {
             .bind(&self.data)
             .bind(&self.keys)
             .bind(&self.dead_letters)
+            .bind(owner)
     }
 }
 
@@ -156,10 +200,14 @@ impl ExecutionWriter for PgExecutionWriter {
             return Ok(());
         }
         let mut json = std::mem::take(&mut self.json);
+        let owner = self.owner.clone();
         let result = Self::columns(&mut json, batch).and_then(|columns| {
             let sql = format!("{INSERT} {UPSERT}");
             self.run(async |connection| {
-                columns.bind(&sql).execute(&mut *connection).await?;
+                columns
+                    .bind(&sql, owner.as_deref())
+                    .execute(&mut *connection)
+                    .await?;
                 Ok(())
             })
         });
@@ -172,6 +220,7 @@ impl ExecutionWriter for PgExecutionWriter {
             return Ok(Vec::new());
         }
         let mut json = std::mem::take(&mut self.json);
+        let owner = self.owner.clone();
         let result = Self::columns(&mut json, batch).and_then(|columns| {
             self.run(async |connection| {
                 let mut tx = connection.begin().await?;
@@ -179,7 +228,7 @@ impl ExecutionWriter for PgExecutionWriter {
                 // written, and that first execution is the answer.
                 let sql = format!("{INSERT} ON CONFLICT DO NOTHING RETURNING function_id, id");
                 let written: HashSet<(String, String)> = columns
-                    .bind(&sql)
+                    .bind(&sql, owner.as_deref())
                     .fetch_all(&mut *tx)
                     .await?
                     .iter()
@@ -188,11 +237,16 @@ impl ExecutionWriter for PgExecutionWriter {
                 let mut results = Vec::with_capacity(batch.len());
                 for execution in batch {
                     let key = (execution.function_id.clone(), execution.id.clone());
+                    let Some(idempotency_key) = execution.idempotency_key.as_deref() else {
+                        // Not written with no key to conflict on: its own row, written by
+                        // an attempt whose answer the lost connection took.
+                        results.push((execution.clone(), true));
+                        continue;
+                    };
                     if written.contains(&key) {
                         results.push((execution.clone(), true));
                         continue;
                     }
-                    let idempotency_key = execution.idempotency_key.as_deref().unwrap_or_default();
                     let first = sqlx::query(
                         "SELECT id, function_id, data FROM executions \
                          WHERE function_id = $1 AND idempotency_key = $2",
@@ -204,7 +258,9 @@ impl ExecutionWriter for PgExecutionWriter {
                     .ok_or_else(|| StoreError::not_found("execution", &execution.id))?;
                     let stored =
                         stored_execution(first.try_get(0)?, first.try_get(1)?, first.try_get(2)?)?;
-                    results.push((stored, false));
+                    // Its own row (an attempt whose answer was lost) is new all the same.
+                    let is_new = stored.id == execution.id;
+                    results.push((stored, is_new));
                 }
                 tx.commit().await?;
                 Ok(results)

@@ -12,6 +12,7 @@ use sqlx::postgres::{PgConnectOptions, PgPool, PgPoolOptions};
 use crate::pg_writer::PgExecutionWriter;
 use crate::seal::Keyring;
 use crate::sql::{Backend, Dialect, Exec, Tx, Value, sqlx_exec};
+use crate::sql_nodes::ChangeMessage;
 use crate::sql_store::SqlStore;
 use crate::store::{DatabaseSize, ExecutionWriter};
 use crate::{StoreError, StoreResult};
@@ -173,8 +174,11 @@ impl Backend for PgDb {
         })
     }
 
-    fn execution_writer(&self) -> StoreResult<Box<dyn ExecutionWriter>> {
-        Ok(Box::new(PgExecutionWriter::connect(self.options.clone())?))
+    fn execution_writer(&self, owner: Option<&str>) -> StoreResult<Box<dyn ExecutionWriter>> {
+        Ok(Box::new(PgExecutionWriter::connect(
+            self.options.clone(),
+            owner.map(str::to_string),
+        )?))
     }
 
     /// Deleted rows take room until a vacuum marks it reusable; this one also counts what is
@@ -189,6 +193,67 @@ impl Backend for PgDb {
 
     async fn close(&self) {
         self.pool.close().await;
+    }
+
+    fn shared(&self) -> bool {
+        true
+    }
+
+    async fn notify(&self, channel: &str, payload: &str) -> StoreResult<()> {
+        sqlx::query("SELECT pg_notify($1, $2)")
+            .bind(channel)
+            .bind(payload)
+            .execute(&self.pool)
+            .await?;
+        Ok(())
+    }
+
+    /// A connection of its own (a pool of one, outside the store's), listening; when it is
+    /// lost it is made again, and the receiver told ([`ChangeMessage::Connected`]), since
+    /// what was sent meanwhile is gone.
+    fn listen(
+        &self,
+        channel: &'static str,
+    ) -> Option<tokio::sync::mpsc::UnboundedReceiver<ChangeMessage>> {
+        let (tx, rx) = tokio::sync::mpsc::unbounded_channel();
+        let pool = PgPoolOptions::new()
+            .max_connections(1)
+            .connect_lazy_with(self.options.clone());
+        tokio::spawn(async move {
+            let mut connected = false;
+            loop {
+                if tx.is_closed() {
+                    return;
+                }
+                let listener = async {
+                    let mut listener = sqlx::postgres::PgListener::connect_with(&pool).await?;
+                    listener.listen(channel).await?;
+                    Ok::<_, sqlx::Error>(listener)
+                };
+                let mut listener = match listener.await {
+                    Ok(listener) => listener,
+                    Err(e) => {
+                        if std::mem::take(&mut connected) {
+                            tracing::warn!(error = %e, "listening for changes: reconnecting");
+                        }
+                        tokio::time::sleep(std::time::Duration::from_millis(500)).await;
+                        continue;
+                    }
+                };
+                connected = true;
+                if tx.send(ChangeMessage::Connected).is_err() {
+                    return;
+                }
+                // `None`, or an error: the connection was lost; listen again on a new one.
+                while let Ok(Some(notification)) = listener.try_recv().await {
+                    let notice = ChangeMessage::Notice(notification.payload().to_string());
+                    if tx.send(notice).is_err() {
+                        return;
+                    }
+                }
+            }
+        });
+        Some(rx)
     }
 }
 

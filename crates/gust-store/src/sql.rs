@@ -194,10 +194,26 @@ pub(crate) trait Backend: Send + Sync + 'static {
     /// secrets), made durable on commit.
     async fn begin_scrubbing(&self) -> StoreResult<Box<dyn Tx>>;
     async fn database_size(&self) -> StoreResult<DatabaseSize>;
-    fn execution_writer(&self) -> StoreResult<Box<dyn ExecutionWriter>>;
+    fn execution_writer(&self, owner: Option<&str>) -> StoreResult<Box<dyn ExecutionWriter>>;
     /// After the oldest executions were deleted to make room: what makes their room reusable.
     async fn after_pruning_for_size(&self) -> StoreResult<()>;
     async fn close(&self);
+    /// Whether other servers may share the database.
+    fn shared(&self) -> bool {
+        false
+    }
+    /// Send `payload` to every server listening on `channel` (none but this one on SQLite).
+    async fn notify(&self, _channel: &str, _payload: &str) -> StoreResult<()> {
+        Ok(())
+    }
+    /// What is sent on `channel`, as long as the store lives; `None` where no other server
+    /// can send anything.
+    fn listen(
+        &self,
+        _channel: &'static str,
+    ) -> Option<tokio::sync::mpsc::UnboundedReceiver<crate::sql_nodes::ChangeMessage>> {
+        None
+    }
 }
 
 /// What the two SQL dialects spell differently. The JSON documents are `TEXT` in both (see

@@ -11,12 +11,16 @@ use gust_core::metrics::{FunctionActivity, MinuteAggregate};
 use gust_core::{
     Alias, AuditEntry, AuditQuery, Deployment, Domain, EdgeApplication, EdgeDomain, EdgeRule,
     Execution, ExecutionRetention, Function, FunctionInstance, FunctionTrigger, FunctionVersion,
-    ListQuery, Namespace, Order, Page, TestRequest, Token, TriggerOrigin, Webhook,
+    ListQuery, Namespace, Node, Order, Page, TestRequest, Token, TriggerOrigin, Webhook,
 };
 use serde::de::DeserializeOwned;
 
 use crate::seal::{Keyring, MasterKey, SecretOwner};
 use crate::sql::{Arg, Backend, Dialect, Exec, Query, Row, q};
+use crate::sql_nodes::ChangeMessage;
+
+/// The PostgreSQL channel change notices travel on.
+const CHANGES_CHANNEL: &str = "gust_changes";
 use crate::sql_sealed::{open_map, seal_map};
 use crate::store::{
     ConsoleSession, DatabaseSize, DomainScope, EdgeScope, ExecutionFilter, ExecutionWriter, Store,
@@ -853,8 +857,8 @@ impl Store for SqlStore {
         Ok(n > 0)
     }
 
-    fn execution_writer(&self) -> StoreResult<Box<dyn ExecutionWriter>> {
-        self.db.execution_writer()
+    fn execution_writer(&self, owner: Option<&str>) -> StoreResult<Box<dyn ExecutionWriter>> {
+        self.db.execution_writer(owner)
     }
 
     async fn queued_counts(&self) -> StoreResult<Vec<(String, usize)>> {
@@ -876,28 +880,31 @@ impl Store for SqlStore {
 
     async fn queued_executions(
         &self,
+        owner: Option<&str>,
         after: Option<&str>,
         limit: u32,
     ) -> StoreResult<Vec<Execution>> {
-        self.all(
-            q("SELECT id, function_id, data FROM executions \
-               WHERE status = 'queued' AND id > $1 ORDER BY id LIMIT $2")
-            .text(after.unwrap_or(""))
-            .int(i64::from(limit)),
-        )
-        .await
+        let mut query = q("SELECT id, function_id, data FROM executions \
+               WHERE status = 'queued' AND id > $1")
+        .text(after.unwrap_or(""));
+        if let Some(owner) = owner {
+            query = query.push_bound(" AND owner = {}", Arg::Text(Some(owner.into())));
+        }
+        let query = query.push_bound(" ORDER BY id LIMIT {}", Arg::Int(Some(i64::from(limit))));
+        self.all(query).await
     }
 
-    async fn requeue_running(&self, now: DateTime<Utc>) -> StoreResult<u64> {
+    async fn requeue_running(&self, now: DateTime<Utc>, owner: Option<&str>) -> StoreResult<u64> {
         let fields = [("status", "'\"queued\"'"), ("run_after", "$1")];
-        self.exec(
-            q(format!(
-                "UPDATE executions SET status = 'queued', data = {} WHERE status = 'running'",
-                self.dialect().json_set("data", &fields)
-            ))
-            .text(json(&now)?),
-        )
-        .await
+        let mut query = q(format!(
+            "UPDATE executions SET status = 'queued', data = {} WHERE status = 'running'",
+            self.dialect().json_set("data", &fields)
+        ))
+        .text(json(&now)?);
+        if let Some(owner) = owner {
+            query = query.push_bound(" AND owner = {}", Arg::Text(Some(owner.into())));
+        }
+        self.exec(query).await
     }
 
     async fn prune_executions(
@@ -1675,6 +1682,44 @@ impl Store for SqlStore {
 
     async fn list_audit(&self, query: &AuditQuery) -> StoreResult<Page<AuditEntry>> {
         self.audit_list(query).await
+    }
+
+    fn shared(&self) -> bool {
+        self.db.shared()
+    }
+
+    async fn put_node(&self, node: &Node) -> StoreResult<()> {
+        self.node_put(node).await
+    }
+
+    async fn list_nodes(&self, alive_since: DateTime<Utc>) -> StoreResult<Vec<Node>> {
+        self.node_list(alive_since).await
+    }
+
+    async fn claim_executions(
+        &self,
+        node: &str,
+        alive_since: DateTime<Utc>,
+        now: DateTime<Utc>,
+        limit: u32,
+    ) -> StoreResult<Vec<Execution>> {
+        self.executions_claim(node, alive_since, now, limit).await
+    }
+
+    async fn advance_trigger(
+        &self,
+        trigger: &FunctionTrigger,
+        tick: DateTime<Utc>,
+    ) -> StoreResult<bool> {
+        self.trigger_advance(trigger, tick).await
+    }
+
+    async fn publish_change(&self, payload: &str) -> StoreResult<()> {
+        self.db.notify(CHANGES_CHANNEL, payload).await
+    }
+
+    fn listen_changes(&self) -> Option<tokio::sync::mpsc::UnboundedReceiver<ChangeMessage>> {
+        self.db.listen(CHANGES_CHANNEL)
     }
 
     async fn create_console_session(&self, session: &ConsoleSession) -> StoreResult<()> {

@@ -175,7 +175,8 @@ impl Backend for SqliteDb {
         })
     }
 
-    fn execution_writer(&self) -> StoreResult<Box<dyn ExecutionWriter>> {
+    /// One server: no owner is written.
+    fn execution_writer(&self, _owner: Option<&str>) -> StoreResult<Box<dyn ExecutionWriter>> {
         Ok(Box::new(SqliteExecutionWriter::open(&self.path)?))
     }
 

@@ -7,12 +7,13 @@ use gust_core::metrics::{FunctionActivity, MinuteAggregate};
 use gust_core::{
     Alias, AuditEntry, AuditQuery, Deployment, Domain, EdgeApplication, EdgeDomain, EdgeRule,
     Execution, ExecutionRetention, ExecutionStatus, ExecutionTrigger, Function, FunctionInstance,
-    FunctionTrigger, FunctionVersion, ListQuery, Namespace, Page, TestRequest, Token,
+    FunctionTrigger, FunctionVersion, ListQuery, Namespace, Node, Page, TestRequest, Token,
     TriggerOrigin, Webhook,
 };
 
 use crate::StoreResult;
 use crate::seal::{Keyring, MasterKey};
+use crate::sql_nodes::ChangeMessage;
 
 /// Bytes of the database on disk.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
@@ -136,8 +137,9 @@ pub trait Store: Send + Sync + 'static {
     async fn blob_in_use(&self, sha256: &str) -> StoreResult<bool>;
 
     // Executions. Records are written through an [`ExecutionWriter`]; these read them.
-    /// A writer of execution records with a connection of its own, for one thread.
-    fn execution_writer(&self) -> StoreResult<Box<dyn ExecutionWriter>>;
+    /// A writer of execution records with a connection of its own, for one thread. On a
+    /// shared store, the executions it inserts are held by `owner` (see `claim_executions`).
+    fn execution_writer(&self, owner: Option<&str>) -> StoreResult<Box<dyn ExecutionWriter>>;
     async fn get_execution(&self, function_id: &str, id: &str) -> StoreResult<Execution>;
     async fn list_executions(
         &self,
@@ -163,14 +165,17 @@ pub trait Store: Send + Sync + 'static {
 
     /// How many executions are queued, per function id.
     async fn queued_counts(&self) -> StoreResult<Vec<(String, usize)>>;
-    /// Queued executions in id (acceptance) order, after `after` when given.
+    /// Queued executions in id (acceptance) order, after `after` when given; only those
+    /// `owner` holds, when given.
     async fn queued_executions(
         &self,
+        owner: Option<&str>,
         after: Option<&str>,
         limit: u32,
     ) -> StoreResult<Vec<Execution>>;
-    /// Put every `running` execution back in the queue (after a crash: they never finished).
-    async fn requeue_running(&self, now: DateTime<Utc>) -> StoreResult<u64>;
+    /// Put every `running` execution back in the queue (after a crash: they never finished);
+    /// only those `owner` holds, when given.
+    async fn requeue_running(&self, now: DateTime<Utc>, owner: Option<&str>) -> StoreResult<u64>;
     /// Delete finished executions of a function beyond its retention; returns how many.
     async fn prune_executions(
         &self,
@@ -417,6 +422,37 @@ pub trait Store: Send + Sync + 'static {
     async fn delete_console_session(&self, id_hash: &str) -> StoreResult<()>;
     /// Delete the sessions that ended before `now`; returns how many.
     async fn prune_console_sessions(&self, now: DateTime<Utc>) -> StoreResult<u64>;
+
+    // Servers sharing the store (see `sql_nodes.rs`).
+    /// Whether other servers may share this store (PostgreSQL): then executions are claimed,
+    /// cron ticks fired once, and changes announced.
+    fn shared(&self) -> bool;
+    /// Write a server's row, with its heartbeat.
+    async fn put_node(&self, node: &Node) -> StoreResult<()>;
+    /// The servers whose heartbeat is at or after `alive_since`, by id.
+    async fn list_nodes(&self, alive_since: DateTime<Utc>) -> StoreResult<Vec<Node>>;
+    /// Take up to `limit` queued or running executions that no live server holds (none, or
+    /// one with no heartbeat since `alive_since`) for `node`, oldest first: they become its,
+    /// and `queued` (a running one's attempt stays counted; it may run from `now`). Rows
+    /// another server is claiming at the same time are skipped.
+    async fn claim_executions(
+        &self,
+        node: &str,
+        alive_since: DateTime<Utc>,
+        now: DateTime<Utc>,
+        limit: u32,
+    ) -> StoreResult<Vec<Execution>>;
+    /// Save a cron trigger moved past `tick`, if it is still at `tick` (no other server moved
+    /// it first): whether this call moved it. `NotFound` when it is gone.
+    async fn advance_trigger(
+        &self,
+        trigger: &FunctionTrigger,
+        tick: DateTime<Utc>,
+    ) -> StoreResult<bool>;
+    /// Send a change notice to every server sharing the store (this one included).
+    async fn publish_change(&self, payload: &str) -> StoreResult<()>;
+    /// The change notices, as long as the store lives; `None` when no other server shares it.
+    fn listen_changes(&self) -> Option<tokio::sync::mpsc::UnboundedReceiver<ChangeMessage>>;
 }
 
 /// Writes execution records: one per invocation, so the hottest writes there are. Synchronous,

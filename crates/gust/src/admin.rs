@@ -1,5 +1,5 @@
-//! `gust admin rotate-key` and `gust audit`: administration through the running server
-//! (admin token).
+//! `gust admin rotate-key`, `gust audit` and `gust node list`: administration through the
+//! running server (admin token; a read token lists nodes).
 
 use clap::{Args, Subcommand};
 
@@ -101,4 +101,52 @@ pub async fn audit(args: AuditArgs, global: &GlobalArgs) -> anyhow::Result<()> {
         eprintln!("more: --cursor {cursor}");
     }
     Ok(())
+}
+
+#[derive(Subcommand, Debug)]
+pub enum NodeCommand {
+    /// The servers sharing the database that are alive now, with their version and load.
+    List,
+}
+
+/// `gust node list`.
+pub async fn node(command: NodeCommand, global: &GlobalArgs) -> anyhow::Result<()> {
+    let client = global.client();
+    match command {
+        NodeCommand::List => {
+            let nodes = client.list_nodes().await?;
+            if global.json {
+                return output::json(&nodes);
+            }
+            let rows = nodes
+                .iter()
+                .map(|n| {
+                    vec![
+                        n.id.clone(),
+                        n.version.clone(),
+                        n.url.clone(),
+                        output::time(&n.started_at),
+                        output::time(&n.heartbeat_at),
+                        n.running.to_string(),
+                        n.queued.to_string(),
+                        n.instances.to_string(),
+                    ]
+                })
+                .collect();
+            output::table(
+                &[
+                    "id",
+                    "version",
+                    "url",
+                    "started",
+                    "heartbeat",
+                    "running",
+                    "queued",
+                    "instances",
+                ],
+                rows,
+            );
+            Ok(())
+        }
+    }
 }

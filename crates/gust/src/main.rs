@@ -95,6 +95,9 @@ enum Command {
     Admin(admin::AdminCommand),
     /// The audit log: changes made through any API, newest first.
     Audit(admin::AuditArgs),
+    /// The servers sharing the database: `list` shows those alive, their version and load.
+    #[command(subcommand)]
+    Node(admin::NodeCommand),
     /// Save the server URL and token for later commands.
     Login(login::LoginArgs),
     /// Show what this host supports: sandbox parts, runtimes, the Wasm pooling allocator.
@@ -134,6 +137,7 @@ fn main() -> std::process::ExitCode {
             Command::Event(cmd) => event::run(cmd, &cli.global).await,
             Command::Admin(cmd) => admin::run(cmd, &cli.global).await,
             Command::Audit(args) => admin::audit(args, &cli.global).await,
+            Command::Node(cmd) => admin::node(cmd, &cli.global).await,
             Command::Login(args) => login::run(args, &cli.global).await,
             Command::Doctor(args) => doctor::run(args, &cli.global).await,
         }

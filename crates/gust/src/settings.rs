@@ -71,6 +71,11 @@ pub struct ServeFlags {
     /// [env: GUST_MASTER_KEY_FILE] [default: DATA_DIR/master.key, made at first start].
     #[arg(long, value_name = "FILE")]
     master_key_file: Option<OsString>,
+    /// This server's name among those sharing one database: letters, digits, '.', '_' and
+    /// '-' [env: GUST_NODE_ID] [default: the host name and a random suffix, made at first
+    /// start and kept in DATA_DIR/node-id].
+    #[arg(long, value_name = "ID")]
+    node_id: Option<String>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -198,6 +203,8 @@ const RETRY_MAX_SECS: Number = number("GUST_RETRY_MAX_SECS", "seconds", 1..=7 * 
 // 0: this server accepts and stores async executions but runs none.
 const ASYNC_WORKERS: Number = number("GUST_ASYNC_WORKERS", "executions", 0..=65_536);
 const QUEUE_MEMORY: Number = number("GUST_QUEUE_MEMORY", "executions", 100..=10_000_000);
+// A node whose heartbeat is older than this is gone; it beats every third of it.
+const LEASE_SECS: Number = number("GUST_LEASE_SECS", "seconds", 3..=3600);
 const RETENTION_INTERVAL_SECS: Number =
     number("GUST_RETENTION_INTERVAL_SECS", "seconds", 1..=7 * DAY_SECS);
 // Unset: no ceiling. At least room for the log and a batch of records beside some rows.
@@ -415,6 +422,7 @@ impl<'a> Reader<'a> {
                 .count(&DATABASE_CONNECTIONS, defaults.database_connections)?,
             signed_url_ttl: self.secs(&SIGNED_URL_SECS, defaults.signed_url_ttl)?,
             master_key_file: self.master_key_file(flags.master_key_file)?,
+            node_id: self.node_id(flags.node_id)?,
             token_use_flush: self.secs(&TOKEN_USE_FLUSH_SECS, defaults.token_use_flush)?,
             metrics_flush: self.secs(&METRICS_FLUSH_SECS, defaults.metrics_flush)?,
             auth_failures: gust_engine::auth::FailureLimits {
@@ -495,6 +503,7 @@ impl<'a> Reader<'a> {
             max_data_bytes: Some(self.number(&MAX_DATA_MB, 0)?)
                 .filter(|mb| *mb > 0)
                 .map(|mb| mb * 1024 * 1024),
+            lease: self.secs(&LEASE_SECS, defaults.lease)?,
         })
     }
 
@@ -624,6 +633,20 @@ impl<'a> Reader<'a> {
         match host {
             Some(host) if !host.trim_end_matches('/').is_empty() => Ok(Some(url.to_string())),
             _ => Err(given.invalid(expected)),
+        }
+    }
+
+    fn node_id(&mut self, flag: Option<String>) -> anyhow::Result<Option<String>> {
+        let flag = Some(("--node-id", flag.map(OsString::from)));
+        let Some(given) = self.given("GUST_NODE_ID", flag) else {
+            return Ok(None);
+        };
+        let expected = "1 to 64 letters, digits, '.', '_' and '-'";
+        let text = given.text(expected)?;
+        if gust_engine::node_id_is_valid(text) {
+            Ok(Some(text.to_string()))
+        } else {
+            Err(given.invalid(expected))
         }
     }
 

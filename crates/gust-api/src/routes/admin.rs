@@ -1,8 +1,8 @@
-//! `/api/v1/admin/rotate-key` and `/api/v1/audit`: admin only.
+//! `/api/v1/admin/rotate-key` and `/api/v1/audit`: admin only; `/api/v1/nodes`: read.
 
 use axum::Json;
 use axum::extract::State;
-use gust_core::{AuditEntry, AuditQuery, Page};
+use gust_core::{AuditEntry, AuditQuery, Node, Page};
 use gust_engine::Caller;
 use gust_engine::ops::Rotation;
 
@@ -30,4 +30,15 @@ pub async fn list_audit(
     ApiQuery(query): ApiQuery<AuditQuery>,
 ) -> ApiResult<Json<Page<AuditEntry>>> {
     Ok(Json(state.list_audit(&caller, &query).await?))
+}
+
+/// The servers sharing this one's database that are alive now (a heartbeat within
+/// `GUST_LEASE_SECS`), by id, with their version and load. On SQLite: this server alone.
+#[utoipa::path(get, path = "/api/v1/nodes", tag = "admin",
+    responses((status = 200, body = Vec<Node>), (status = 403, body = ErrorBody)))]
+pub async fn list_nodes(
+    State(state): State<ApiState>,
+    caller: Caller,
+) -> ApiResult<Json<Vec<Node>>> {
+    Ok(Json(state.list_nodes(&caller).await?))
 }

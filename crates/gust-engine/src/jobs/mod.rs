@@ -56,6 +56,10 @@ pub struct JobsConfig {
     /// The data dir's size ceiling in bytes (`GUST_MAX_DATA_MB`; none): past it the oldest
     /// finished executions are deleted.
     pub max_data_bytes: Option<u64>,
+    /// On a database shared with other servers: how long a server's heartbeat holds what it
+    /// holds (`GUST_LEASE_SECS`; 15 s). Each beats every third of it; past it, the others
+    /// take its async executions over.
+    pub lease: Duration,
 }
 
 impl Default for JobsConfig {
@@ -68,6 +72,7 @@ impl Default for JobsConfig {
             retention_interval: Duration::from_secs(300),
             upload_expiry: Duration::from_secs(24 * 60 * 60),
             max_data_bytes: None,
+            lease: Duration::from_secs(15),
         }
     }
 }
@@ -83,6 +88,8 @@ pub struct Jobs {
     pub events: events::EventBus,
     pub logs: Arc<LiveLogs>,
     pub config: JobsConfig,
+    /// This server's id among those sharing the store.
+    pub node: Arc<str>,
 }
 
 /// What starts an async execution, besides the function and its request.

@@ -39,6 +39,8 @@ enum Command {
     Depths(tokio::sync::oneshot::Sender<Option<Vec<(String, usize)>>>),
     /// Stop starting runs; answer once the running ones have ended.
     Drain(tokio::sync::oneshot::Sender<()>),
+    /// Take over what gone nodes held (a shared store only), as capacity allows.
+    Claim,
 }
 
 #[derive(Clone)]
@@ -47,19 +49,28 @@ pub struct Queue {
     tx: mpsc::UnboundedSender<Command>,
     /// Executions running now (read by metrics without asking the dispatcher).
     running: Arc<AtomicUsize>,
+    /// Executions waiting in memory (read by the heartbeat without asking the dispatcher).
+    held: Arc<AtomicUsize>,
 }
 
 impl Queue {
     pub fn channel() -> (Self, QueueReceiver) {
         let (tx, rx) = mpsc::unbounded_channel();
         let running = Arc::new(AtomicUsize::new(0));
+        let held = Arc::new(AtomicUsize::new(0));
         (
             Self {
                 tx,
                 running: running.clone(),
+                held: held.clone(),
             },
-            QueueReceiver { rx, running },
+            QueueReceiver { rx, running, held },
         )
+    }
+
+    /// Executions waiting in this node's memory (ready or delayed).
+    pub fn held(&self) -> usize {
+        self.held.load(Ordering::Relaxed)
     }
 
     /// Queue an execution already stored as `queued`.
@@ -98,11 +109,18 @@ impl Queue {
 pub struct QueueReceiver {
     rx: mpsc::UnboundedReceiver<Command>,
     running: Arc<AtomicUsize>,
+    held: Arc<AtomicUsize>,
 }
 
 /// Re-queue what a crash interrupted, load the queue from the store and start dispatching.
+/// On a store shared with other nodes, only what this node holds: the others' runs are
+/// theirs, and what a gone node held is claimed once its lease has run out.
 pub async fn start(jobs: Jobs, receiver: QueueReceiver) -> anyhow::Result<()> {
-    let requeued = jobs.store.requeue_running(gust_core::now()).await?;
+    let owner = jobs.store.shared().then(|| jobs.node.to_string());
+    let requeued = jobs
+        .store
+        .requeue_running(gust_core::now(), owner.as_deref())
+        .await?;
     if requeued > 0 {
         tracing::warn!(
             count = requeued,
@@ -114,10 +132,28 @@ pub async fn start(jobs: Jobs, receiver: QueueReceiver) -> anyhow::Result<()> {
             "GUST_ASYNC_WORKERS=0: async executions are accepted and stored, but this server runs none"
         );
     }
+    if owner.is_some() {
+        // Claims come at the pace of heartbeats: a gone node is noticed within a lease and
+        // a third of one.
+        let tx = jobs.queue.tx.clone();
+        let every = (jobs.config.lease / 3).max(std::time::Duration::from_secs(1));
+        tokio::spawn(async move {
+            let mut ticks = tokio::time::interval(every);
+            ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+            loop {
+                ticks.tick().await;
+                if tx.send(Command::Claim).is_err() {
+                    return;
+                }
+            }
+        });
+    }
     let mut dispatcher = Dispatcher {
         memory_limit: jobs.config.memory_queue,
         workers: jobs.config.workers,
         running_total: receiver.running.clone(),
+        held_total: receiver.held.clone(),
+        owner,
         jobs,
         functions: HashMap::new(),
         pending: VecDeque::new(),
@@ -167,6 +203,9 @@ struct Dispatcher {
     reload_after: Option<String>,
     workers: usize,
     running_total: Arc<AtomicUsize>,
+    held_total: Arc<AtomicUsize>,
+    /// This node, when the store is shared: it reads back only what it holds.
+    owner: Option<String>,
     /// Shutting down: start nothing new.
     draining: bool,
     /// Told when the last run ends while draining.
@@ -183,6 +222,7 @@ impl Dispatcher {
             if self.spilled && self.in_memory < self.memory_limit / 2 {
                 self.load_from_store().await;
             }
+            self.held_total.store(self.in_memory, Ordering::Relaxed);
             let next_due = self.delayed.peek().map(|Reverse((at, _))| *at);
             let command = match next_due {
                 Some(at) => {
@@ -233,6 +273,7 @@ impl Dispatcher {
                     }
                     let _ = reply.send(Some(depths.into_iter().collect()));
                 }
+                Command::Claim => self.claim().await,
                 Command::Drain(done) => {
                     self.draining = true;
                     if self.running_total.load(Ordering::Relaxed) == 0 {
@@ -363,7 +404,7 @@ impl Dispatcher {
             let page = match self
                 .jobs
                 .store
-                .queued_executions(after.as_deref(), PAGE)
+                .queued_executions(self.owner.as_deref(), after.as_deref(), PAGE)
                 .await
             {
                 Ok(page) => page,
@@ -391,6 +432,57 @@ impl Dispatcher {
     }
 }
 
+impl Dispatcher {
+    /// Take over executions no live node holds, up to what this node has room for: a few
+    /// rounds of its workers, and what its memory holds. Those past memory stay in the store,
+    /// held by this node, and are read back as the queue drains.
+    async fn claim(&mut self) {
+        let Some(node) = self.owner.clone() else {
+            return;
+        };
+        if self.draining || self.workers == 0 {
+            return;
+        }
+        let lease = chrono::Duration::from_std(self.jobs.config.lease).unwrap_or_default();
+        loop {
+            let room = (self.workers * 4)
+                .min(self.memory_limit)
+                .saturating_sub(self.in_memory + self.running_total.load(Ordering::Relaxed))
+                .min(1000);
+            if room == 0 {
+                return;
+            }
+            let now = gust_core::now();
+            let claimed = match self
+                .jobs
+                .store
+                .claim_executions(&node, now - lease, now, room as u32)
+                .await
+            {
+                Ok(claimed) => claimed,
+                Err(e) => {
+                    tracing::warn!(error = %e, "claiming executions of gone nodes failed");
+                    return;
+                }
+            };
+            let full = claimed.len() == room;
+            if !claimed.is_empty() {
+                tracing::info!(
+                    count = claimed.len(),
+                    "took over async executions no live node held"
+                );
+            }
+            for execution in claimed {
+                self.admit(execution);
+            }
+            if !full {
+                return;
+            }
+            self.dispatch();
+        }
+    }
+}
+
 /// Runs of one function at once: the same ceiling as its synchronous traffic.
 fn function_cap(jobs: &Jobs, namespace_id: &str, function_id: &str) -> usize {
     match jobs.live.get(namespace_id, function_id) {
@@ -401,6 +493,29 @@ fn function_cap(jobs: &Jobs, namespace_id: &str, function_id: &str) -> usize {
 
 /// One attempt of an async execution, and what follows it.
 async fn run(jobs: Jobs, mut execution: Execution) {
+    if execution.attempts >= execution.max_attempts.max(1) {
+        // Its last attempt started and never ended (its node stopped mid-run): it has had
+        // every attempt it may.
+        execution.status = ExecutionStatus::Failed;
+        execution.dead_letter = true;
+        execution.finished_at = Some(gust_core::now());
+        execution.run_after = None;
+        execution.error_message = Some(format!(
+            "gave up after {} attempt{}: the last one was interrupted (its server stopped)",
+            execution.attempts,
+            if execution.attempts == 1 { "" } else { "s" }
+        ));
+        jobs.events.execution(&execution, Change::Update);
+        let function_id = execution.function_id.clone();
+        let id = execution.id.clone();
+        jobs.recorder.record(execution);
+        let _ = jobs.queue.tx.send(Command::Finished {
+            function_id,
+            id,
+            retry: None,
+        });
+        return;
+    }
     execution.status = ExecutionStatus::Running;
     execution.attempts += 1;
     execution.started_at = Some(gust_core::now());

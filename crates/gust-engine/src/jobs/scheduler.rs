@@ -2,7 +2,10 @@
 //! changes) and submits an async execution for each trigger that is due.
 //!
 //! Once per tick: each firing carries the idempotency key `cron:{trigger}:{tick}`, so a tick
-//! fired just before a crash, and fired again after the restart, runs once.
+//! fired just before a crash, and fired again after the restart, runs once. Nodes sharing a
+//! store each fire every trigger; the store moves a trigger past a tick only if it is still
+//! at that tick (one node's move wins, the others take the trigger as it left it), and the
+//! key keeps a tick they fire together to one run.
 //!
 //! Runs left: a counted trigger's `count` goes down in the same store write that moves it past
 //! the tick (with `last_run_at`), so a restart neither loses nor repeats the decrement; at 0 it
@@ -109,8 +112,22 @@ async fn fire(jobs: &Jobs, id: &str, tick: chrono::DateTime<chrono::Utc>) {
         }
     };
     trigger.record_tick(tick, started, gust_core::now());
-    match jobs.store.update_trigger(&trigger).await {
-        Ok(()) => jobs.triggers.put(trigger),
+    match jobs.store.advance_trigger(&trigger, tick).await {
+        Ok(true) => jobs.triggers.put(trigger),
+        // Another node sharing the store fired this tick first (its run is the one stored
+        // under the tick's key): take the trigger as it left it.
+        Ok(false) => match jobs
+            .store
+            .get_trigger(&trigger.function_id, &trigger.id)
+            .await
+        {
+            Ok(stored) => jobs.triggers.put(stored),
+            Err(gust_store::StoreError::NotFound { .. }) => jobs.triggers.remove(&trigger.id),
+            Err(e) => {
+                tracing::error!(trigger = %trigger.id, error = %e, "reading the trigger's next run failed");
+                jobs.triggers.put(trigger)
+            }
+        },
         // Deleted meanwhile: forget it.
         Err(gust_store::StoreError::NotFound { .. }) => jobs.triggers.remove(&trigger.id),
         Err(e) => {

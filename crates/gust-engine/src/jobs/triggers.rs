@@ -28,6 +28,14 @@ impl TriggerSet {
         self.settle(&map);
     }
 
+    /// Replace every trigger with `triggers` (a resync with the store).
+    pub fn reset(&self, triggers: Vec<FunctionTrigger>) {
+        let mut map = self.by_id.write().unwrap_or_else(|p| p.into_inner());
+        map.clear();
+        map.extend(triggers.into_iter().map(|t| (t.id.clone(), t)));
+        self.settle(&map);
+    }
+
     /// A copy of the trigger `id`, if there is one.
     pub fn get(&self, id: &str) -> Option<FunctionTrigger> {
         let map = self.by_id.read().unwrap_or_else(|p| p.into_inner());

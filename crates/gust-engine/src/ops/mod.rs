@@ -60,8 +60,20 @@ impl Engine {
             .into_iter()
             .map(|(id, pool)| (id, pool.spec().runtime.as_str(), pool.instance_count()))
             .collect();
-        self.metrics
-            .render(&depths, self.queue.running(), &instances)
+        let mut text = self
+            .metrics
+            .render(&depths, self.queue.running(), &instances);
+        // Which node these series are from, when several share a store: Prometheus' `info`
+        // idiom, to join on the scrape's `instance`.
+        text.push_str(&format!(
+            "# HELP gust_node_info The node serving these metrics.
+             # TYPE gust_node_info gauge
+             gust_node_info{{node=\"{}\",version=\"{}\"}} 1
+",
+            self.node_id(),
+            env!("CARGO_PKG_VERSION")
+        ));
+        text
     }
 
     /// The base of function URLs when the configuration names none: the listener's address.

@@ -11,6 +11,7 @@ mod bad_input;
 mod blobs;
 mod browser;
 mod cli;
+mod cluster;
 mod console;
 mod contracts;
 mod crash;

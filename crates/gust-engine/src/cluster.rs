@@ -1,0 +1,361 @@
+//! Servers (nodes) sharing one database. Nothing here is a consensus of our own: the database's
+//! row locks and LISTEN/NOTIFY do the coordinating.
+//!
+//! - Each node has an id (`--node-id`, or made at first start and kept in `DATA_DIR/node-id`)
+//!   and writes its row in `nodes` every third of `GUST_LEASE_SECS`: its heartbeat, which
+//!   also holds every async execution it accepted or claimed (`executions.owner`). A node
+//!   whose heartbeat is older than the lease is gone, and the others claim what it held (see
+//!   `jobs::queue`).
+//! - Every change an operation makes is announced: [`Announcer`] sends a notice (kind, ids,
+//!   the sender) on the store's change channel once the change is committed; each node
+//!   listens, skips its own, and reads the resource named back from the store into its
+//!   in-memory sets. A full resync runs every [`RESYNC_EVERY`] and whenever the channel
+//!   reconnects (notices sent meanwhile are lost).
+//!
+//! On SQLite (one server) nothing is announced and nothing listened to; the node's row is
+//! still written, so the node list shows it.
+
+use std::path::Path;
+use std::sync::Arc;
+use std::time::Duration;
+
+use anyhow::Context;
+use chrono::{DateTime, Utc};
+use gust_core::{AuditAction, Node, Scope};
+use gust_store::{ChangeMessage, Store, StoreError};
+use serde::{Deserialize, Serialize};
+
+use crate::Engine;
+use crate::auth::Caller;
+use crate::error::Result;
+use crate::ops::ChangeNotice;
+use crate::start::Shared;
+
+/// How often everything held in memory is read again from the store, behind the notices.
+pub const RESYNC_EVERY: Duration = Duration::from_secs(30);
+
+/// Whether `id` may name a node: 1 to 64 letters, digits, '.', '_' and '-'.
+pub fn node_id_is_valid(id: &str) -> bool {
+    (1..=64).contains(&id.len())
+        && id
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'.' | b'_' | b'-'))
+}
+
+/// The configured id, else the one kept in the data dir, else a new one (the host name and
+/// a random suffix, so two nodes on hosts of the same name differ) written there for the
+/// next start.
+pub(crate) fn node_id(data_dir: &Path, configured: Option<&str>) -> anyhow::Result<String> {
+    if let Some(id) = configured {
+        return Ok(id.to_string());
+    }
+    let file = data_dir.join("node-id");
+    if let Ok(text) = std::fs::read_to_string(&file) {
+        let id = text.trim();
+        if node_id_is_valid(id) {
+            return Ok(id.to_string());
+        }
+        anyhow::bail!(
+            "{} does not hold a node id (1 to 64 letters, digits, '.', '_' and '-')",
+            file.display()
+        );
+    }
+    let host: String = std::fs::read_to_string("/proc/sys/kernel/hostname")
+        .unwrap_or_default()
+        .trim()
+        .chars()
+        .filter(|c| c.is_ascii_alphanumeric() || matches!(c, '.' | '_' | '-'))
+        .take(48)
+        .collect();
+    let host = if host.is_empty() { "gust".into() } else { host };
+    let id = format!("{host}-{:06x}", rand::random::<u32>() & 0xff_ffff);
+    std::fs::write(&file, format!("{id}\n"))
+        .with_context(|| format!("writing {}", file.display()))?;
+    Ok(id)
+}
+
+/// A change notice as it travels between nodes.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+struct Notice {
+    /// The node that made the change (it skips its own notices).
+    node: String,
+    kind: String,
+    action: AuditAction,
+    /// The resource, by id (or as the client named it, when the operation did not resolve it).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    id: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    namespace: Option<String>,
+}
+
+/// Sends change notices to the other nodes sharing the store (none on SQLite).
+#[derive(Clone)]
+pub struct Announcer {
+    store: Arc<dyn Store>,
+    node: Arc<str>,
+}
+
+impl Announcer {
+    pub(crate) fn new(store: Arc<dyn Store>, node: Arc<str>) -> Self {
+        Self { store, node }
+    }
+
+    /// Announce a committed change of a `kind` resource, in the background.
+    pub(crate) fn announce(
+        &self,
+        kind: &str,
+        action: AuditAction,
+        id: Option<String>,
+        namespace: Option<String>,
+    ) {
+        if !self.store.shared() {
+            return;
+        }
+        let notice = Notice {
+            node: self.node.to_string(),
+            kind: kind.to_string(),
+            action,
+            id,
+            namespace,
+        };
+        let store = self.store.clone();
+        tokio::spawn(async move {
+            let Ok(payload) = serde_json::to_string(&notice) else {
+                return;
+            };
+            // Lost, the change still reaches the others with their next resync.
+            if let Err(e) = store.publish_change(&payload).await {
+                tracing::warn!(error = %e, kind = %notice.kind, "announcing a change failed");
+            }
+        });
+    }
+}
+
+/// The background work of a node: its heartbeat, and on a shared store the listener of
+/// change notices and the periodic resync.
+pub(crate) async fn start(engine: &Shared) {
+    if let Err(e) = engine.heartbeat().await {
+        tracing::warn!(error = %e, "writing this node's heartbeat failed");
+    }
+    let every = (engine.jobs_config.lease / 3).max(Duration::from_secs(1));
+    let weak = Arc::downgrade(engine);
+    tokio::spawn(async move {
+        // The first beat was written before the node listens: the next, soon, has its URL.
+        let mut ticks =
+            tokio::time::interval_at(tokio::time::Instant::now() + Duration::from_secs(1), every);
+        ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        loop {
+            ticks.tick().await;
+            let Some(engine) = weak.upgrade() else { return };
+            if let Err(e) = engine.heartbeat().await {
+                tracing::warn!(error = %e, "writing this node's heartbeat failed");
+            }
+        }
+    });
+    let Some(mut notices) = engine.store.listen_changes() else {
+        return;
+    };
+    let weak = Arc::downgrade(engine);
+    tokio::spawn(async move {
+        let mut resync = tokio::time::interval(RESYNC_EVERY);
+        resync.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        resync.tick().await;
+        let mut connections = 0u64;
+        loop {
+            let message = tokio::select! {
+                message = notices.recv() => message,
+                _ = resync.tick() => {
+                    let Some(engine) = weak.upgrade() else { return };
+                    if let Err(e) = engine.resync().await {
+                        tracing::warn!(error = %e.message, "resynchronizing with the store failed");
+                    }
+                    continue;
+                }
+            };
+            let Some(message) = message else { return };
+            let Some(engine) = weak.upgrade() else { return };
+            match message {
+                ChangeMessage::Connected => {
+                    connections += 1;
+                    // The first connection is made as the node starts, with everything fresh.
+                    if connections > 1 {
+                        tracing::info!("listening for changes again; resynchronizing");
+                        if let Err(e) = engine.resync().await {
+                            tracing::warn!(error = %e.message, "resynchronizing with the store failed");
+                        }
+                    }
+                }
+                ChangeMessage::Notice(payload) => {
+                    let notice: Notice = match serde_json::from_str(&payload) {
+                        Ok(notice) => notice,
+                        Err(e) => {
+                            tracing::warn!(error = %e, "an unreadable change notice");
+                            continue;
+                        }
+                    };
+                    if *notice.node == *engine.jobs.node {
+                        continue;
+                    }
+                    if let Err(e) = engine.apply_notice(&notice).await {
+                        tracing::warn!(error = %e.message, kind = %notice.kind, "applying a change notice failed; resynchronizing");
+                        let _ = engine.resync().await;
+                    }
+                }
+            }
+        }
+    });
+}
+
+impl Engine {
+    /// This node's id among those sharing the store.
+    pub fn node_id(&self) -> &str {
+        &self.jobs.node
+    }
+
+    /// This node as it reports itself now.
+    pub async fn this_node(&self) -> Node {
+        let queued = self.queue.held() as u64;
+        let workers: usize = self
+            .live
+            .pools()
+            .iter()
+            .map(|(_, pool)| pool.instance_count())
+            .sum();
+        let wasm = self
+            .metrics
+            .wasm_instances
+            .load(std::sync::atomic::Ordering::Relaxed)
+            .max(0) as u64;
+        Node {
+            id: self.jobs.node.to_string(),
+            version: env!("CARGO_PKG_VERSION").to_string(),
+            url: self.base_url().to_string(),
+            started_at: self.started_at,
+            heartbeat_at: gust_core::now(),
+            running: self.queue.running() as u64,
+            queued,
+            instances: workers as u64 + wasm,
+        }
+    }
+
+    /// Write this node's row: it is alive, and holds what it holds for another lease.
+    pub async fn heartbeat(&self) -> Result<()> {
+        let node = self.this_node().await;
+        self.store.put_node(&node).await?;
+        Ok(())
+    }
+
+    /// The nodes alive now (a heartbeat within the lease), by id.
+    pub async fn list_nodes(&self, caller: &Caller) -> Result<Vec<Node>> {
+        caller.require(Scope::Read)?;
+        Ok(self.store.list_nodes(self.alive_since()).await?)
+    }
+
+    /// Heartbeats older than this are of nodes that are gone.
+    pub(crate) fn alive_since(&self) -> DateTime<Utc> {
+        gust_core::now() - chrono::Duration::from_std(self.jobs_config.lease).unwrap_or_default()
+    }
+
+    /// Bring what this node holds in memory in line with a change another node made.
+    async fn apply_notice(&self, notice: &Notice) -> Result<()> {
+        let id = notice.id.as_deref();
+        match (notice.kind.as_str(), id) {
+            ("namespace", Some(id)) => {
+                self.apply_change(&ChangeNotice::Namespace { id: id.into() })
+                    .await
+            }
+            ("function", Some(key)) => {
+                // Some operations name the function and namespace as the client did.
+                let found = match notice.namespace.as_deref() {
+                    Some(ns) => match self.store.get_namespace(ns).await {
+                        Ok(ns) => self.store.get_function(&ns.id, key).await.ok(),
+                        Err(_) => None,
+                    },
+                    None => None,
+                };
+                let id = found.as_ref().map_or(key, |f| f.id.as_str());
+                self.apply_change(&ChangeNotice::Function { id: id.into() })
+                    .await?;
+                self.apply_change(&ChangeNotice::Domains {
+                    function_id: id.into(),
+                })
+                .await?;
+                self.apply_change(&ChangeNotice::Versions {
+                    function_id: id.into(),
+                })
+                .await?;
+                if notice.action == AuditAction::Detach
+                    && let Some(function) = &found
+                    && let Some(live) = self.live.get(&function.namespace_id, &function.id)
+                    && let crate::live::Runner::Process(pool) = &live.runner
+                {
+                    pool.detach().await;
+                }
+                Ok(())
+            }
+            ("token", _) => self.apply_change(&ChangeNotice::Tokens).await,
+            ("alias", _) => self.apply_change(&ChangeNotice::Aliases).await,
+            ("edge_domain", _) => self.apply_change(&ChangeNotice::EdgeDomains).await,
+            ("edge_application" | "edge_instance" | "edge_rule", _) => self.load_edge().await,
+            // What lives only in the store, read from there each time.
+            ("execution" | "session" | "test_request" | "webhook" | "master_key", _) => Ok(()),
+            // Deployments, triggers, domains, versions: everything of the namespace's
+            // functions is read again.
+            (_, _) => match notice.namespace.as_deref() {
+                Some(ns) => self.resync_namespace(ns).await,
+                None => self.resync().await,
+            },
+        }
+    }
+
+    /// Read every function of a namespace (an id or name) again, with its triggers, domains
+    /// and versions.
+    async fn resync_namespace(&self, key: &str) -> Result<()> {
+        let namespace = match self.store.get_namespace(key).await {
+            Ok(namespace) => namespace,
+            Err(StoreError::NotFound { .. }) => return self.resync().await,
+            Err(e) => return Err(e.into()),
+        };
+        for function in self.store.all_functions().await? {
+            if function.namespace_id != namespace.id {
+                continue;
+            }
+            let id = function.id;
+            self.apply_change(&ChangeNotice::Function { id: id.clone() })
+                .await?;
+            self.apply_change(&ChangeNotice::Domains {
+                function_id: id.clone(),
+            })
+            .await?;
+            self.apply_change(&ChangeNotice::Versions { function_id: id })
+                .await?;
+        }
+        Ok(())
+    }
+
+    /// Read everything held in memory again from the store: functions (with their namespaces'
+    /// env), triggers, custom domains, tokens, aliases, edge applications and domains.
+    /// Loaded versions are kept: a version does not change once made.
+    pub async fn resync(&self) -> Result<()> {
+        self.tokens.reload(self.store.all_tokens().await?);
+        let functions = self.store.all_functions().await?;
+        let stored: std::collections::HashSet<&str> =
+            functions.iter().map(|f| f.id.as_str()).collect();
+        for id in self.live.function_ids() {
+            if !stored.contains(id.as_str()) {
+                self.apply_change(&ChangeNotice::Function { id }).await?;
+            }
+        }
+        for function in &functions {
+            self.live.sync(function).await?;
+            self.apply_change(&ChangeNotice::Domains {
+                function_id: function.id.clone(),
+            })
+            .await?;
+        }
+        self.triggers.reset(self.store.all_triggers().await?);
+        self.apply_change(&ChangeNotice::Aliases).await?;
+        self.load_edge().await?;
+        Ok(())
+    }
+}
