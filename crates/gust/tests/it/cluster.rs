@@ -5,8 +5,8 @@
 //! connections being killed.
 //!
 //! The nodes share what an operator must give every node: `master.key`, `url-key` (and here
-//! the admin token). Code is shared by copying the first node's `blobs/` to the others before
-//! they start.
+//! the admin token), and a blob store (`--blob-url`, a shared folder here) through which code
+//! deployed on one node reaches the others.
 
 use std::collections::{HashMap, HashSet};
 use std::path::{Path, PathBuf};
@@ -36,8 +36,7 @@ fn psql(server: &Postgres, sql: &str) -> String {
     String::from_utf8_lossy(&output.stdout).trim().to_string()
 }
 
-/// A node's data dir under `scratch`; with `seed`, holding that node's keys, admin token
-/// and code.
+/// A node's data dir under `scratch`; with `seed`, holding that node's keys and admin token.
 fn node_dir(scratch: &Path, name: &str, seed: Option<&Path>) -> PathBuf {
     use std::os::unix::fs::DirBuilderExt;
     let dir = scratch.join(name);
@@ -46,19 +45,14 @@ fn node_dir(scratch: &Path, name: &str, seed: Option<&Path>) -> PathBuf {
         for file in ["master.key", "url-key", "admin-token"] {
             std::fs::copy(seed.join(file), dir.join(file)).unwrap();
         }
-        let copied = Command::new("cp")
-            .arg("-a")
-            .arg(seed.join("blobs"))
-            .arg(&dir)
-            .status()
-            .unwrap();
-        assert!(copied.success(), "copying blobs");
     }
     dir
 }
 
 struct Cluster {
     postgres: Postgres,
+    /// `--blob-url` of every node: a folder they share.
+    blob_url: String,
     nodes: Vec<TestServer>,
     dirs: Vec<PathBuf>,
     _scratch: ScratchDir,
@@ -70,8 +64,11 @@ impl Cluster {
     async fn start() -> Self {
         let postgres = tokio::task::spawn_blocking(Postgres::start).await.unwrap();
         let scratch = ScratchDir::new("gust-cluster").unwrap();
+        let shared = scratch.path().join("shared-blobs");
+        std::fs::create_dir(&shared).unwrap();
+        let blob_url = format!("file://{}", shared.display());
         let first = node_dir(scratch.path(), "a", None);
-        let a = Self::node(&postgres, &first);
+        let a = Self::node(&postgres, &blob_url, &first);
         a.deploy_ready(
             "job",
             FunctionSpec {
@@ -90,27 +87,28 @@ impl Cluster {
         let mut dirs = vec![first.clone()];
         for name in ["b", "c"] {
             let dir = node_dir(scratch.path(), name, Some(&first));
-            nodes.push(Self::node(&postgres, &dir));
+            nodes.push(Self::node(&postgres, &blob_url, &dir));
             dirs.push(dir);
         }
         Self {
             postgres,
+            blob_url,
             nodes,
             dirs,
             _scratch: scratch,
         }
     }
 
-    fn node(postgres: &Postgres, dir: &Path) -> TestServer {
+    fn node(postgres: &Postgres, blob_url: &str, dir: &Path) -> TestServer {
         TestServer::start_in_env(
             dir,
-            &["--database-url", &postgres.url()],
+            &["--database-url", &postgres.url(), "--blob-url", blob_url],
             &[("GUST_LEASE_SECS", LEASE_SECS)],
         )
     }
 
     fn restart(&mut self, i: usize) {
-        self.nodes[i] = Self::node(&self.postgres, &self.dirs[i]);
+        self.nodes[i] = Self::node(&self.postgres, &self.blob_url, &self.dirs[i]);
     }
 
     /// Every execution of `function`, read through node `i`.
@@ -403,6 +401,60 @@ async fn a_change_on_one_node_reaches_the_others() {
     set_env(&cluster.nodes[2], "green").await;
     for node in &cluster.nodes {
         wait_for_env(node, "COLOR", "green").await;
+    }
+}
+
+#[tokio::test]
+async fn code_deployed_on_one_node_runs_on_the_others() {
+    let cluster = Cluster::start().await;
+    // `job` was deployed on the first node before the others started: they fetched it.
+    for node in &cluster.nodes[1..] {
+        let answer = node
+            .http()
+            .get(format!("{}/fn/default/job/status?code=201", node.url))
+            .bearer_auth(&node.token)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(
+            answer.status(),
+            reqwest::StatusCode::CREATED,
+            "{}",
+            node.url
+        );
+    }
+    // Deployed on the second node while all three run: the others learn of it from the
+    // change notice and fetch its code from the shared store.
+    cluster.nodes[1]
+        .deploy_ready("late", spec(), &crate::harness::hello_guest())
+        .await;
+    for i in [0, 2] {
+        let node = &cluster.nodes[i];
+        let started = Instant::now();
+        loop {
+            let answer = node
+                .http()
+                .get(format!("{}/fn/default/late/", node.url))
+                .bearer_auth(&node.token)
+                .send()
+                .await
+                .unwrap();
+            if answer.status().is_success() {
+                assert!(answer.text().await.unwrap().contains("hello from gust"));
+                break;
+            }
+            assert!(
+                started.elapsed() < Duration::from_secs(20),
+                "node {i} still answers {}",
+                answer.status()
+            );
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+        // Its copy of the code is the shared one, checked by its sha256.
+        let cached = std::fs::read_dir(cluster.dirs[i].join("blobs/sha256"))
+            .unwrap()
+            .count();
+        assert!(cached > 0, "node {i} cached nothing");
     }
 }
 
