@@ -335,3 +335,114 @@ async fn reset_sequences(to: &SqlStore, tables: &[Table]) -> StoreResult<()> {
     }
     Ok(())
 }
+
+#[cfg(test)]
+mod tests {
+    use std::sync::Arc;
+
+    use super::*;
+    use crate::{Keyring, PgStore, SqliteStore};
+
+    /// More rows than a batch, in a table with a rowid (executions, whose `seq` is the target's
+    /// serial) and one without (function minutes, keyed by two columns).
+    #[tokio::test]
+    async fn tables_copy_in_batches_and_sequences_move_past_the_copied_keys() {
+        let server = tokio::task::spawn_blocking(gust_test_tools::Postgres::start)
+            .await
+            .unwrap();
+        let dir = tempfile::tempdir().unwrap();
+        let keyring = Arc::new(Keyring::generate());
+        let from = SqliteStore::open_with_keyring(&dir.path().join("gust.db"), 1, keyring.clone())
+            .await
+            .unwrap();
+        let to = PgStore::connect(&server.url(), 2, keyring).await.unwrap();
+        from.exec(q(
+            "INSERT INTO namespaces (id, name, data) VALUES ('n1', 'default', '{}')",
+        ))
+        .await
+        .unwrap();
+        from.exec(q(
+            "INSERT INTO functions (id, namespace_id, name, data, serial) \
+             VALUES ('f1', 'n1', 'f', '{}', 7)",
+        ))
+        .await
+        .unwrap();
+        // Gaps in `seq`, as pruning leaves them; an idempotency key NULL on most rows.
+        for i in 0..2_500i64 {
+            from.exec(
+                q(
+                    "INSERT INTO executions (seq, id, function_id, status, trigger, data, \
+                   idempotency_key) VALUES ($1, $2, 'f1', 'succeeded', 'http', '{}', $3)",
+                )
+                .int(i * 3 + 1)
+                .text(format!("e{i:05}"))
+                .opt_text((i % 100 == 0).then(|| format!("k{i}"))),
+            )
+            .await
+            .unwrap();
+        }
+        for minute in 0..1_200i64 {
+            from.exec(
+                q(
+                    "INSERT INTO function_minutes (function_id, namespace_id, minute, requests, \
+                   errors, cold_starts, instances, durations) \
+                   VALUES ('f1', 'n1', $1, 1, 0, 0, 1, '[]')",
+                )
+                .int(minute * 60),
+            )
+            .await
+            .unwrap();
+        }
+
+        assert!(rows_in_use(&to).await.unwrap().is_empty());
+        let mut seen = Vec::new();
+        let copies = copy_tables(&from, &to, |table, n| seen.push((table.to_string(), n)))
+            .await
+            .unwrap();
+        let of = |table: &str| copies.iter().find(|c| c.table == table).unwrap().clone();
+        assert_eq!(of("executions").source_rows, 2_500);
+        assert_eq!(of("executions").target_rows, 2_500);
+        assert_eq!(of("function_minutes").target_rows, 1_200);
+        assert!(copies.iter().all(|c| c.source_rows == c.target_rows));
+        // Parents before children.
+        let at = |table: &str| copies.iter().position(|c| c.table == table).unwrap();
+        assert!(at("namespaces") < at("functions"));
+        assert!(at("functions") < at("function_minutes"));
+        assert!(!copies.iter().any(|c| SKIPPED.contains(&c.table.as_str())));
+        // Three batches of executions reported as they went.
+        let batches: Vec<u64> = seen
+            .iter()
+            .filter(|(t, _)| t == "executions")
+            .map(|(_, n)| *n)
+            .collect();
+        assert_eq!(batches, [1_000, 2_000, 2_500, 2_500]);
+
+        let copied = to
+            .row(q(
+                "SELECT seq, idempotency_key FROM executions WHERE id = 'e02400'",
+            ))
+            .await
+            .unwrap()
+            .unwrap();
+        assert_eq!(copied.int("seq").unwrap(), 2_400 * 3 + 1);
+        assert_eq!(copied.opt_text("idempotency_key").unwrap(), Some("k2400"));
+        // The next row the target numbers itself comes after the largest copied.
+        let next = to
+            .row(q(
+                "INSERT INTO executions (id, function_id, status, trigger, data) \
+                 VALUES ('new', 'f1', 'queued', 'http', '{}') RETURNING seq",
+            ))
+            .await
+            .unwrap()
+            .unwrap();
+        assert_eq!(next.int("seq").unwrap(), 2_499 * 3 + 2);
+        assert_eq!(
+            rows_in_use(&to).await.unwrap(),
+            [
+                ("namespaces".to_string(), 1),
+                ("functions".to_string(), 1),
+                ("executions".to_string(), 2_501)
+            ]
+        );
+    }
+}
