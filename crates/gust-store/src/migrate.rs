@@ -43,6 +43,28 @@ pub async fn rows_in_use(store: &SqlStore) -> StoreResult<Vec<(String, u64)>> {
     Ok(used)
 }
 
+/// Whether another process has the SQLite database at `path` open (a server still running
+/// on it): in WAL mode every open connection holds a shared lock on the file, so an
+/// exclusive one is refused at once. Checked before the store is opened, by a connection
+/// of its own that is closed again.
+pub fn sqlite_in_use(path: &std::path::Path) -> StoreResult<bool> {
+    use rusqlite::{Connection, OpenFlags, ffi::ErrorCode};
+    let connection = Connection::open_with_flags(
+        path,
+        OpenFlags::SQLITE_OPEN_READ_WRITE | OpenFlags::SQLITE_OPEN_NO_MUTEX,
+    )?;
+    connection.busy_timeout(std::time::Duration::ZERO)?;
+    match connection.execute_batch("PRAGMA locking_mode = EXCLUSIVE; BEGIN EXCLUSIVE; COMMIT;") {
+        Ok(()) => Ok(false),
+        Err(rusqlite::Error::SqliteFailure(e, _))
+            if matches!(e.code, ErrorCode::DatabaseBusy | ErrorCode::DatabaseLocked) =>
+        {
+            Ok(true)
+        }
+        Err(e) => Err(e.into()),
+    }
+}
+
 /// Copy every table of the SQLite store `from` into the PostgreSQL store `to` (whose tables
 /// must be empty), then move `to`'s sequences past the ids copied. `progress` is told each
 /// table's rows copied so far. Returns each table's counts on both sides, in copy order.

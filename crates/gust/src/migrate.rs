@@ -11,14 +11,16 @@ use std::sync::Arc;
 
 use anyhow::Context;
 use clap::Args;
-use gust_store::migrate::{copy_tables, deployments_without_built_code, rows_in_use};
+use gust_store::migrate::{
+    copy_tables, deployments_without_built_code, rows_in_use, sqlite_in_use,
+};
 use gust_store::seal::parse_key_file;
 use gust_store::{BlobStore, BlobUrl, Keyring, PgStore, SqliteStore, Store, file_sha256};
 
 #[derive(Args)]
 #[command(
-    after_help = "The server using DATA_DIR must be stopped first: rows and blobs written \
-    while the migration runs are not carried over. The target database must be empty (a new \
+    after_help = "The server using DATA_DIR must be stopped first (one still holding its \
+    database is detected and refused). The target database must be empty (a new \
     one); the target's nodes need the same master key file and DATA_DIR/url-key."
 )]
 pub struct MigrateArgs {
@@ -83,6 +85,17 @@ pub async fn run(args: MigrateArgs) -> anyhow::Result<()> {
         None => None,
     };
 
+    if sqlite_in_use(&database)? {
+        return Err(refused(
+            format!(
+                "{} is in use: a server is still running on {}",
+                database.display(),
+                from.display()
+            ),
+            "stop that `gust serve` first; what it writes during a migration would not be \
+             carried over",
+        ));
+    }
     let source = SqliteStore::open_with_keyring(&database, 1, keyring.clone())
         .await
         .with_context(|| format!("opening {}", database.display()))?;

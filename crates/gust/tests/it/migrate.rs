@@ -120,6 +120,11 @@ async fn a_single_node_moves_to_postgres_and_s3_and_runs_there() {
         .unwrap()
         .items;
     assert_eq!(executions.len(), 3);
+    // Not while the server still runs on it.
+    let out = migrate(single_dir.path(), &database, &blob_url, &env);
+    let (stdout, stderr) = text(&out);
+    assert_eq!(out.status.code(), Some(2), "{stdout}\n{stderr}");
+    assert!(stderr.contains("a server is still running"), "{stderr}");
     assert_eq!(single.stop(), Some(0));
 
     let out = migrate(single_dir.path(), &database, &blob_url, &env);
