@@ -133,7 +133,13 @@ pub async fn run(args: MigrateArgs) -> anyhow::Result<()> {
         "copying rows into {}",
         PgStore::redacted(&args.database_url)
     );
-    let copies = copy_tables(&source, &target, |_, _| {}).await?;
+    // Batches are a thousand rows: a line per hundred thousand shows a large table moving.
+    let copies = copy_tables(&source, &target, |table, rows| {
+        if rows > 0 && rows % 100_000 == 0 {
+            eprintln!("  {table}: {rows} rows so far");
+        }
+    })
+    .await?;
     for (function_id, deployment_id, sha) in &built {
         let mut deployment = target.get_deployment(function_id, deployment_id).await?;
         deployment.built_sha256 = Some(sha.clone());

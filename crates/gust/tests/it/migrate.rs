@@ -203,6 +203,13 @@ async fn a_single_node_moves_to_postgres_and_s3_and_runs_there() {
         .await
         .unwrap();
     assert!(deployed.built_sha256.is_some());
+    // Unpacked here from the packed folder, `six` included: the node built nothing.
+    let code = node_dir.path().join("deployments").join(&py.id);
+    assert!(
+        code.join("six.py").is_file(),
+        "six not in {}",
+        code.display()
+    );
     assert_eq!(
         client
             .get_deployment("default", "f", &wasm.id)
