@@ -28,11 +28,21 @@ pub struct MigrateArgs {
     #[arg(long, value_name = "DATA_DIR")]
     from: PathBuf,
     /// The PostgreSQL database to move into: postgres://user:password@host:port/database.
-    #[arg(long, env = "GUST_DATABASE_URL", value_name = "URL")]
+    #[arg(
+        long,
+        env = "GUST_DATABASE_URL",
+        hide_env_values = true,
+        value_name = "URL"
+    )]
     database_url: String,
     /// The shared blob store the cluster's nodes use (s3://BUCKET/PREFIX?endpoint=URL or
     /// file:///DIR); without it only the database is moved.
-    #[arg(long, env = "GUST_BLOB_URL", value_name = "URL")]
+    #[arg(
+        long,
+        env = "GUST_BLOB_URL",
+        hide_env_values = true,
+        value_name = "URL"
+    )]
     blob_url: Option<String>,
     /// The master key file the node used [default: DATA_DIR/master.key].
     #[arg(long, env = "GUST_MASTER_KEY_FILE", value_name = "FILE")]
