@@ -11,6 +11,7 @@ mod blob;
 #[cfg(feature = "conformance")]
 pub mod conformance;
 mod error;
+pub mod migrate;
 mod pg_writer;
 mod postgres;
 pub mod seal;

@@ -18,6 +18,9 @@ pub fn print(error: &anyhow::Error, default_url: &str) {
 }
 
 fn hints(error: &anyhow::Error, default_url: &str) -> Vec<String> {
+    if let Some(refused) = error.downcast_ref::<crate::migrate::Refused>() {
+        return vec![refused.hint.clone()];
+    }
     let Some(client) = error.chain().find_map(|e| e.downcast_ref::<ClientError>()) else {
         return Vec::new();
     };

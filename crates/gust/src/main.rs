@@ -17,6 +17,7 @@ mod invoke;
 mod login;
 mod logs;
 mod metrics;
+mod migrate;
 mod output;
 mod serve;
 mod settings;
@@ -102,6 +103,9 @@ enum Command {
     Login(login::LoginArgs),
     /// Show what this host supports: sandbox parts, runtimes, the Wasm pooling allocator.
     Doctor(doctor::DoctorArgs),
+    /// Move a stopped single node's state into an empty PostgreSQL database and shared blob
+    /// store, for a cluster.
+    Migrate(migrate::MigrateArgs),
 }
 
 fn main() -> std::process::ExitCode {
@@ -140,13 +144,19 @@ fn main() -> std::process::ExitCode {
             Command::Node(cmd) => admin::node(cmd, &cli.global).await,
             Command::Login(args) => login::run(args, &cli.global).await,
             Command::Doctor(args) => doctor::run(args, &cli.global).await,
+            Command::Migrate(args) => migrate::run(args).await,
         }
     });
     match result {
         Ok(()) => std::process::ExitCode::SUCCESS,
         Err(error) => {
             errors::print(&error, &cli_url_hint());
-            std::process::ExitCode::FAILURE
+            // Refused input exits as clap's usage errors do.
+            if error.downcast_ref::<migrate::Refused>().is_some() {
+                std::process::ExitCode::from(2)
+            } else {
+                std::process::ExitCode::FAILURE
+            }
         }
     }
 }

@@ -21,7 +21,9 @@ mod function_metrics;
 mod hostile_requests;
 mod idle;
 mod lifecycle;
+
 mod limits;
+mod migrate;
 mod network;
 mod observe;
 mod postgres;
