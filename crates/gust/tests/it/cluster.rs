@@ -10,7 +10,6 @@
 
 use std::collections::{HashMap, HashSet};
 use std::path::{Path, PathBuf};
-use std::process::Command;
 use std::time::{Duration, Instant};
 
 use gust_core::{Execution, ExecutionStatus, FunctionSpec};
@@ -18,23 +17,10 @@ use gust_test_tools::{Postgres, ScratchDir};
 use serde_json::json;
 
 use crate::harness::{TestServer, spec, test_guest};
+use crate::postgres::psql;
 
 /// Short, so a killed node's work is taken over within seconds.
 const LEASE_SECS: &str = "3";
-
-/// One value from the database, read with PostgreSQL's own client.
-fn psql(server: &Postgres, sql: &str) -> String {
-    let output = Command::new("/usr/lib/postgresql/15/bin/psql")
-        .args([&server.url(), "-tAc", sql])
-        .output()
-        .expect("running psql");
-    assert!(
-        output.status.success(),
-        "psql: {}",
-        String::from_utf8_lossy(&output.stderr)
-    );
-    String::from_utf8_lossy(&output.stdout).trim().to_string()
-}
 
 /// A node's data dir under `scratch`; with `seed`, holding that node's keys and admin token.
 fn node_dir(scratch: &Path, name: &str, seed: Option<&Path>) -> PathBuf {

@@ -9,7 +9,7 @@ use gust_test_tools::Postgres;
 use crate::harness::{TestServer, gust_bin, hello_guest, spec};
 
 /// One value from the database, read with PostgreSQL's own client.
-fn psql(server: &Postgres, sql: &str) -> String {
+pub(crate) fn psql(server: &Postgres, sql: &str) -> String {
     let output = Command::new("/usr/lib/postgresql/15/bin/psql")
         .args([&server.url(), "-tAc", sql])
         .output()
