@@ -112,6 +112,10 @@ fn worth_retrying(e: &ClientError) -> bool {
     }
 }
 
+/// Longest a pooled connection waits idle before the client drops it rather than reuse it:
+/// well under the server's header read timeout (`GUST_HEADER_TIMEOUT_SECS`, 10 s by default).
+pub const IDLE_REUSE: std::time::Duration = std::time::Duration::from_secs(5);
+
 #[derive(Debug, Clone)]
 pub struct Client {
     base: String,
@@ -121,7 +125,14 @@ pub struct Client {
 
 impl Client {
     pub fn new(base: &str, token: Option<String>) -> Self {
-        Self::with_http(base, token, reqwest::Client::new())
+        // Gust closes a connection that waits 10 s (by default) for its next request's head; one
+        // idle half that long is not reused, so a request never meets that close half-way (which
+        // surfaces as a reset, and is not retried).
+        let http = reqwest::Client::builder()
+            .pool_idle_timeout(IDLE_REUSE)
+            .build()
+            .unwrap_or_default();
+        Self::with_http(base, token, http)
     }
 
     /// A client sending through `http` (for a server whose certificate only a custom root
