@@ -24,6 +24,24 @@ pub use shared::{BlobUrl, BlobUrlError};
 pub struct BlobStore {
     root: PathBuf,
     shared: Option<Arc<Shared>>,
+    /// With a shared location: cached files whose bytes this process has checked, with the
+    /// length and modification time they had then. A file unchanged since is not read again
+    /// (a component unloaded and loaded again, say); one rewritten since is checked anew.
+    checked: Arc<std::sync::Mutex<std::collections::HashMap<String, FileStamp>>>,
+}
+
+/// What a file's metadata says about whether its bytes changed.
+type FileStamp = (u64, Option<std::time::SystemTime>);
+
+/// `root/sha256/ab/abcdef…`.
+fn blob_path(root: &Path, sha256: &str) -> PathBuf {
+    let prefix = sha256.get(..2).unwrap_or("00");
+    root.join("sha256").join(prefix).join(sha256)
+}
+
+async fn file_stamp(path: &Path) -> Option<FileStamp> {
+    let meta = tokio::fs::metadata(path).await.ok()?;
+    Some((meta.len(), meta.modified().ok()))
 }
 
 /// A blob being received: bytes are hashed as they are written.
@@ -55,7 +73,11 @@ impl BlobStore {
                 root.join(dir).display()
             )))?;
         }
-        Ok(Self { root, shared: None })
+        Ok(Self {
+            root,
+            shared: None,
+            checked: Default::default(),
+        })
     }
 
     /// A blob store whose blobs live at `url`, `root` being this node's cache of them. Checks
@@ -73,9 +95,10 @@ impl BlobStore {
     }
 
     /// The local file of a blob, for reading: fetched from the shared location when this node
-    /// lacks it or holds bytes that do not match the digest (each use checks them, since
-    /// another process may have written the cache). Without a shared location, the file
-    /// at [`Self::path`], unchecked, as before.
+    /// lacks it or holds bytes that do not match the digest (checked on first use, and again
+    /// whenever the file's length or modification time has changed since: another process
+    /// may have written the cache). Without a shared location, the file at [`Self::path`],
+    /// unchecked.
     pub async fn local(&self, sha256: &str) -> StoreResult<PathBuf> {
         let path = self.path(sha256);
         let Some(shared) = &self.shared else {
@@ -85,7 +108,16 @@ impl BlobStore {
                 Err(e) => Err(StoreError::io(format!("reading {}", path.display()))(e)),
             };
         };
+        let stamp = file_stamp(&path).await;
+        let checked = |stamp: &Option<FileStamp>| {
+            let checked = self.checked.lock().unwrap_or_else(|p| p.into_inner());
+            stamp.is_some() && checked.get(sha256) == stamp.as_ref()
+        };
+        if checked(&stamp) {
+            return Ok(path);
+        }
         if file_sha256(&path).await?.as_deref() == Some(sha256) {
+            self.remember_checked(sha256, stamp);
             return Ok(path);
         }
         let tmp = self.root.join("tmp").join(gust_core::new_id());
@@ -112,7 +144,22 @@ impl BlobStore {
             .await
             .map_err(StoreError::io(format!("moving blob to {}", path.display())))?;
         tracing::info!(sha256, "fetched a blob from the shared blob store");
+        self.remember_checked(sha256, file_stamp(&path).await);
         Ok(path)
+    }
+
+    /// Note that the file's bytes matched. Not for a file modified within the last second:
+    /// file times are coarse (a clock tick), so a rewrite that soon could keep the same stamp.
+    fn remember_checked(&self, sha256: &str, stamp: Option<FileStamp>) {
+        let settled = |stamp: &FileStamp| {
+            stamp.1.is_some_and(|modified| {
+                modified + std::time::Duration::from_secs(1) < std::time::SystemTime::now()
+            })
+        };
+        if let Some(stamp) = stamp.filter(settled) {
+            let mut checked = self.checked.lock().unwrap_or_else(|p| p.into_inner());
+            checked.insert(sha256.to_string(), stamp);
+        }
     }
 
     /// The digests of every blob: the shared location's when there is one, else the local
@@ -126,8 +173,7 @@ impl BlobStore {
 
     /// Where the blob with this digest lives (whether or not it exists).
     pub fn path(&self, sha256: &str) -> PathBuf {
-        let prefix = sha256.get(..2).unwrap_or("00");
-        self.root.join("sha256").join(prefix).join(sha256)
+        blob_path(&self.root, sha256)
     }
 
     /// Start receiving a blob.
@@ -236,11 +282,7 @@ impl BlobWriter {
             .await
             .map_err(StoreError::io("syncing blob"))?;
         let sha = hex::encode(self.hasher.finalize_reset());
-        let dest = BlobStore {
-            root: self.root.clone(),
-            shared: None,
-        }
-        .path(&sha);
+        let dest = blob_path(&self.root, &sha);
         if let Some(dir) = dest.parent() {
             tokio::fs::create_dir_all(dir)
                 .await
