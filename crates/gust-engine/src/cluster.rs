@@ -274,16 +274,7 @@ impl Engine {
                     None => None,
                 };
                 let id = found.as_ref().map_or(key, |f| f.id.as_str());
-                self.apply_change(&ChangeNotice::Function { id: id.into() })
-                    .await?;
-                self.apply_change(&ChangeNotice::Domains {
-                    function_id: id.into(),
-                })
-                .await?;
-                self.apply_change(&ChangeNotice::Versions {
-                    function_id: id.into(),
-                })
-                .await?;
+                self.reload_function(id).await?;
                 if notice.action == AuditAction::Detach
                     && let Some(function) = &found
                     && let Some(live) = self.live.get(&function.namespace_id, &function.id)
@@ -320,17 +311,23 @@ impl Engine {
             if function.namespace_id != namespace.id {
                 continue;
             }
-            let id = function.id;
-            self.apply_change(&ChangeNotice::Function { id: id.clone() })
-                .await?;
-            self.apply_change(&ChangeNotice::Domains {
-                function_id: id.clone(),
-            })
-            .await?;
-            self.apply_change(&ChangeNotice::Versions { function_id: id })
-                .await?;
+            self.reload_function(&function.id).await?;
         }
         Ok(())
+    }
+
+    /// Read a function again, with its triggers, domains and versions.
+    async fn reload_function(&self, id: &str) -> Result<()> {
+        self.apply_change(&ChangeNotice::Function { id: id.into() })
+            .await?;
+        self.apply_change(&ChangeNotice::Domains {
+            function_id: id.into(),
+        })
+        .await?;
+        self.apply_change(&ChangeNotice::Versions {
+            function_id: id.into(),
+        })
+        .await
     }
 
     /// Read everything held in memory again from the store: functions (with their namespaces'
