@@ -137,7 +137,7 @@ pub(crate) async fn start(engine: &Shared) {
     if let Err(e) = engine.heartbeat().await {
         tracing::warn!(error = %e, "writing this node's heartbeat failed");
     }
-    let every = (engine.jobs_config.lease / 3).max(Duration::from_secs(1));
+    let every = engine.jobs_config.heartbeat_every();
     let weak = Arc::downgrade(engine);
     tokio::spawn(async move {
         // The first beat was written before the node listens: the next, soon, has its URL.

@@ -136,7 +136,7 @@ pub async fn start(jobs: Jobs, receiver: QueueReceiver) -> anyhow::Result<()> {
         // Claims come at the pace of heartbeats: a gone node is noticed within a lease and
         // a third of one.
         let tx = jobs.queue.tx.clone();
-        let every = (jobs.config.lease / 3).max(std::time::Duration::from_secs(1));
+        let every = jobs.config.heartbeat_every();
         tokio::spawn(async move {
             let mut ticks = tokio::time::interval(every);
             ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
