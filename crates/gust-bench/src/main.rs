@@ -125,7 +125,8 @@ enum Cmd {
         samples: usize,
     },
     /// A node over PostgreSQL against one over SQLite, on a PostgreSQL server of its own:
-    /// the Wasm hello, windows alternating, then async accepts on each.
+    /// the Wasm hello, windows alternating, then async executions accepted and drained on
+    /// each, and on two PostgreSQL nodes.
     Postgres {
         #[arg(long, default_value_t = 7)]
         rounds: usize,

@@ -41,7 +41,17 @@ pub async fn run(
         .await
         .context("starting PostgreSQL")?;
     let url = postgres.url();
-    let stores: [Vec<(&str, &str)>; 2] = [vec![], vec![("GUST_DATABASE_URL", url.as_str())]];
+    // Code reaches a second PostgreSQL node through a shared blob folder.
+    let shared_blobs = tmp.join("shared-blobs");
+    std::fs::create_dir(&shared_blobs)?;
+    let blob_url = format!("file://{}", shared_blobs.display());
+    let stores: [Vec<(&str, &str)>; 2] = [
+        vec![],
+        vec![
+            ("GUST_DATABASE_URL", url.as_str()),
+            ("GUST_BLOB_URL", blob_url.as_str()),
+        ],
+    ];
 
     let mut nodes = Vec::new();
     for (i, env) in stores.iter().enumerate() {
@@ -103,31 +113,27 @@ pub async fn run(
         server.shutdown().await?;
     }
 
-    // Async accepts: each node again on its own data dir and store, running nothing.
-    let mut accepted = [0.0; 2];
-    for (i, env) in stores.iter().enumerate() {
-        let (_, _, data_dir, log) = &nodes[i];
-        let mut env = env.clone();
-        env.push(("GUST_ASYNC_WORKERS", "0"));
-        let server = gust::spawn(bin, data_dir, log, &env).await?;
-        let addr = server.addr;
-        servers.push(server);
-        eprintln!("async accepts: {}…", LABELS[i]);
-        let stats =
-            crate::async_run::submit(addr, options.conns, options.warmup, options.duration).await?;
-        if stats.errors > 0 {
-            anyhow::bail!("async on {}: {} request(s) failed", LABELS[i], stats.errors);
-        }
-        accepted[i] = stats.req_per_s();
-        let api = Api::new(addr, data_dir).await?;
-        let backlog = api.async_backlog().await?;
-        if backlog != stats.requests_with_warmup {
-            eprintln!(
-                "warning: {}: {} accepted, /metrics shows {backlog} queued",
-                LABELS[i], stats.requests_with_warmup
-            );
-        }
-        servers.pop().context("gust")?.shutdown().await?;
+    // Async: each store on one node, then PostgreSQL on two (the second a new data dir with
+    // the first's keys and admin token, as an operator adds a node).
+    let sqlite_node = [(nodes[0].2.clone(), nodes[0].3.clone())];
+    let (pg_dir, pg_log) = (nodes[1].2.clone(), nodes[1].3.clone());
+    let second = tmp.join("data-postgres-2");
+    std::fs::create_dir(&second)?;
+    for file in ["master.key", "url-key", "admin-token"] {
+        std::fs::copy(pg_dir.join(file), second.join(file))
+            .with_context(|| format!("copying {file} to the second node"))?;
+    }
+    let pg_one = [(pg_dir.clone(), pg_log.clone())];
+    let pg_two = [(pg_dir, pg_log), (second, tmp.join("gust-postgres-2.log"))];
+    let runs = [
+        ("sqlite, one node", &stores[0], &sqlite_node[..]),
+        ("postgres, one node", &stores[1], &pg_one[..]),
+        ("postgres, two nodes", &stores[1], &pg_two[..]),
+    ];
+    let mut asyncs = Vec::new();
+    for (label, env, nodes) in runs {
+        eprintln!("async: {label}…");
+        asyncs.push((label, async_rates(bin, env, nodes, options, servers).await?));
     }
     drop(postgres);
 
@@ -154,16 +160,109 @@ pub async fn run(
         median(cpu_us[1].clone()),
         median(db_us),
     );
-    println!(
-        "{:<22} {:>10.0} {:>10.0} {:>9.3}",
-        "async accepted/s",
-        accepted[0],
-        accepted[1],
-        accepted[1] / accepted[0]
-    );
+    println!();
+    println!("{:<22} {:>10} {:>10}", "async executions", "accepted/s", "drained/s");
+    for (label, rates) in &asyncs {
+        println!(
+            "{:<22} {:>10.0} {:>10.0}",
+            label, rates.accepted_per_s, rates.drained_per_s
+        );
+    }
     println!(
         "(µs: CPU per request of the Gust server, and on PostgreSQL of its server too, that \
          part alone in `µs pg db`; medians of the windows)"
     );
     Ok(())
 }
+
+struct AsyncRates {
+    accepted_per_s: f64,
+    drained_per_s: f64,
+}
+
+/// Async executions on `nodes` (data dir and log each) over one store: accepted per second,
+/// every node taking an equal share of the connections at once, with no workers; then, the
+/// nodes started again with workers, everything accepted divided by the time from the
+/// restart until no node holds a queued or running execution.
+async fn async_rates(
+    bin: &Path,
+    env: &[(&str, &str)],
+    nodes: &[(std::path::PathBuf, std::path::PathBuf)],
+    options: &Options,
+    servers: &mut Vec<ServerProcess>,
+) -> anyhow::Result<AsyncRates> {
+    let mut accepting = env.to_vec();
+    accepting.push(("GUST_ASYNC_WORKERS", "0"));
+    let mut addrs = Vec::new();
+    for (data_dir, log) in nodes {
+        let server = gust::spawn(bin, data_dir, log, &accepting).await?;
+        addrs.push((server.addr, data_dir));
+        servers.push(server);
+    }
+    let conns = (options.conns / nodes.len()).max(1);
+    let submits: Vec<_> = addrs
+        .iter()
+        .map(|(addr, _)| {
+            tokio::spawn(crate::async_run::submit(
+                *addr,
+                conns,
+                options.warmup,
+                options.duration,
+            ))
+        })
+        .collect();
+    let mut accepted_per_s = 0.0;
+    let mut accepted = 0;
+    for (submit, (addr, data_dir)) in submits.into_iter().zip(&addrs) {
+        let stats = submit.await.context("a submitting task")?;
+        let stats = stats?;
+        if stats.errors > 0 {
+            anyhow::bail!("async on {addr}: {} request(s) failed", stats.errors);
+        }
+        accepted_per_s += stats.req_per_s();
+        accepted += stats.requests_with_warmup;
+        let backlog = Api::new(*addr, data_dir).await?.async_backlog().await?;
+        if backlog != stats.requests_with_warmup {
+            eprintln!(
+                "warning: {addr}: {} accepted, /metrics shows {backlog} queued",
+                stats.requests_with_warmup
+            );
+        }
+    }
+    for server in servers.drain(..) {
+        server.shutdown().await?;
+    }
+
+    let restarted = tokio::time::Instant::now();
+    let mut apis = Vec::new();
+    for (data_dir, log) in nodes {
+        let server = gust::spawn(bin, data_dir, log, env).await?;
+        apis.push(Api::new(server.addr, data_dir).await?);
+        servers.push(server);
+    }
+    let deadline = restarted + DRAIN_TIMEOUT;
+    loop {
+        let mut backlog = 0;
+        for api in &apis {
+            backlog += api.async_backlog().await?;
+        }
+        if backlog == 0 {
+            break;
+        }
+        if tokio::time::Instant::now() >= deadline {
+            anyhow::bail!("{backlog} async executions still queued after {DRAIN_TIMEOUT:?}");
+        }
+        tokio::time::sleep(Duration::from_millis(2)).await;
+    }
+    let drained_in = restarted.elapsed();
+    for server in servers.drain(..) {
+        server.shutdown().await?;
+    }
+    Ok(AsyncRates {
+        accepted_per_s,
+        drained_per_s: accepted as f64 / drained_in.as_secs_f64(),
+    })
+}
+
+/// Longest the bench waits for the queues to drain.
+const DRAIN_TIMEOUT: Duration = Duration::from_secs(300);

@@ -2,6 +2,10 @@
 //! one worker (compilation already uses every core); each build unpacks the package, finds the
 //! component, validates and precompiles it, and writes what it did to the build log. The first
 //! deployment that builds, or one uploaded with `activate=true`, becomes active.
+//!
+//! A build is claimed in the store as it is queued (`deployments.builder`): of the nodes sharing
+//! a database, the one holding it builds it, and saves the outcome only if it still holds it.
+//! A node whose heartbeat stops loses its builds to the next node that looks (`cluster.rs`).
 
 use std::path::{Path, PathBuf};
 use std::time::Instant;
@@ -108,17 +112,83 @@ pub struct BuildContext {
     pub build_logs: Arc<BuildLogs>,
     /// Tells the other nodes sharing the store that a build changed its function.
     pub announcer: crate::cluster::Announcer,
+    /// This node, which holds the builds it claims.
+    pub node: Arc<str>,
+    /// A node whose heartbeat is older than this is gone, and its builds anyone's.
+    pub lease: std::time::Duration,
 }
+
+impl BuildContext {
+    /// Hold the build of `deployment_id` for this node: false when another live node holds
+    /// it, or it is no longer unfinished.
+    async fn claim(&self, deployment_id: &str) -> gust_store::StoreResult<bool> {
+        let alive_since = gust_core::now() - chrono::Duration::from_std(self.lease)
+            .unwrap_or_default();
+        self.store
+            .claim_build(deployment_id, &self.node, alive_since)
+            .await
+    }
+}
+
+/// How often, and how many times, a claim the store failed to answer is tried again.
+const CLAIM_RETRY: std::time::Duration = std::time::Duration::from_secs(2);
+const CLAIM_TRIES: u32 = 30;
 
 /// Start the build worker. One: a Wasm build's compilation already uses every core, and
 /// builds of one function must finish in the order they were queued (the first that builds
-/// becomes active).
+/// becomes active). Each job is claimed as it arrives, not when its turn comes, so that a
+/// build waiting behind others is not taken by another node meanwhile; a deployment already
+/// waiting here is not queued twice.
 pub fn spawn_worker(context: BuildContext, mut rx: mpsc::UnboundedReceiver<BuildJob>) {
+    let context = Arc::new(context);
+    let pending: Arc<std::sync::Mutex<std::collections::HashSet<String>>> = Arc::default();
+    let (claimed_tx, mut claimed) = mpsc::unbounded_channel::<BuildJob>();
+    let claimer = context.clone();
+    let queued = pending.clone();
     tokio::spawn(async move {
         while let Some(job) = rx.recv().await {
+            if !queued
+                .lock()
+                .unwrap_or_else(|p| p.into_inner())
+                .insert(job.deployment_id.clone())
+            {
+                continue;
+            }
+            let mut tries = 0;
+            let held = loop {
+                match claimer.claim(&job.deployment_id).await {
+                    Ok(held) => break held,
+                    Err(e) if tries < CLAIM_TRIES => {
+                        tries += 1;
+                        tracing::warn!(deployment = %job.deployment_id, error = %e, "claiming a build failed; trying again");
+                        tokio::time::sleep(CLAIM_RETRY).await;
+                    }
+                    Err(e) => {
+                        tracing::error!(deployment = %job.deployment_id, error = %e, "claiming a build failed; leaving it");
+                        break false;
+                    }
+                }
+            };
+            if held {
+                let _ = claimed_tx.send(job);
+            } else {
+                tracing::debug!(deployment = %job.deployment_id, "build held elsewhere or finished");
+                queued
+                    .lock()
+                    .unwrap_or_else(|p| p.into_inner())
+                    .remove(&job.deployment_id);
+            }
+        }
+    });
+    tokio::spawn(async move {
+        while let Some(job) = claimed.recv().await {
             if let Err(e) = build(&context, &job).await {
                 tracing::error!(deployment = %job.deployment_id, error = %format!("{e:#}"), "build bookkeeping failed");
             }
+            pending
+                .lock()
+                .unwrap_or_else(|p| p.into_inner())
+                .remove(&job.deployment_id);
         }
     });
 }
@@ -174,6 +244,13 @@ async fn build(context: &BuildContext, job: &BuildJob) -> anyhow::Result<()> {
         }
     }
     deployment.build_log = log.text;
+
+    // A node taken for gone while it built (its heartbeat late by a lease) may have lost the
+    // build to another, which builds it again: only the holder's outcome is saved.
+    if !context.claim(&deployment.id).await? {
+        tracing::warn!(deployment = %deployment.id, "another node took this build over; its outcome here is dropped");
+        return Ok(());
+    }
 
     // Re-read: the function may have changed while it built.
     let Ok(mut function) = context.store.get_function_by_id(&job.function_id).await else {
@@ -321,11 +398,12 @@ async fn run(
     log: &mut BuildLog,
 ) -> Result<(), String> {
     log.line(format!(
-        "building deployment {} of {} ({} bytes, sha256 {})",
+        "building deployment {} of {} ({} bytes, sha256 {}) on node {}",
         deployment.id,
         deployment.format_name(),
         deployment.size,
-        deployment.sha256
+        deployment.sha256,
+        context.node
     ));
     if function.runtime.is_process() {
         return build_process(context, function, deployment, log).await;

@@ -5,7 +5,8 @@
 //!   and writes its row in `nodes` every third of `GUST_LEASE_SECS`: its heartbeat, which
 //!   also holds every async execution it accepted or claimed (`executions.owner`). A node
 //!   whose heartbeat is older than the lease is gone, and the others claim what it held (see
-//!   `jobs::queue`).
+//!   `jobs::queue`). Builds are held the same way (`deployments.builder`): with each beat a
+//!   node queues the builds no live node holds, each claimed as it is queued (`builder.rs`).
 //! - Every change an operation makes is announced: [`Announcer`] sends a notice (kind, ids,
 //!   the sender) on the store's change channel once the change is committed; each node
 //!   listens, skips its own, and reads the resource named back from the store into its
@@ -86,6 +87,19 @@ struct Notice {
     id: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     namespace: Option<String>,
+    /// Of a `workers` notice: the change every node makes to its own warm workers.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    workers: Option<WorkersChange>,
+}
+
+/// A change of a process function's warm workers, which each node makes to its own.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+pub(crate) struct WorkersChange {
+    /// Workers to start (positive), idle ones to stop (negative), or 0: detach them all.
+    pub delta: i32,
+    /// Of this version of the function; its current configuration's when absent.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub version: Option<u32>,
 }
 
 /// Sends change notices to the other nodes sharing the store (none on SQLite).
@@ -111,13 +125,42 @@ impl Announcer {
         if !self.store.shared() {
             return;
         }
-        let notice = Notice {
+        self.send(Notice {
             node: self.node.to_string(),
             kind: kind.to_string(),
             action,
             id,
             namespace,
-        };
+            workers: None,
+        });
+    }
+
+    /// Announce a change of a function's warm workers, for every other node to make to its
+    /// own (each starts or stops `delta`, within the function's scale, or detaches all).
+    pub(crate) fn announce_workers(
+        &self,
+        function_id: &str,
+        namespace_id: &str,
+        change: WorkersChange,
+    ) {
+        if !self.store.shared() {
+            return;
+        }
+        self.send(Notice {
+            node: self.node.to_string(),
+            kind: "workers".into(),
+            action: if change.delta == 0 {
+                AuditAction::Detach
+            } else {
+                AuditAction::Scale
+            },
+            id: Some(function_id.into()),
+            namespace: Some(namespace_id.into()),
+            workers: Some(change),
+        });
+    }
+
+    fn send(&self, notice: Notice) {
         let store = self.store.clone();
         tokio::spawn(async move {
             let Ok(payload) = serde_json::to_string(&notice) else {
@@ -149,6 +192,11 @@ pub(crate) async fn start(engine: &Shared) {
             let Some(engine) = weak.upgrade() else { return };
             if let Err(e) = engine.heartbeat().await {
                 tracing::warn!(error = %e, "writing this node's heartbeat failed");
+            }
+            if engine.store.shared()
+                && let Err(e) = engine.take_over_builds().await
+            {
+                tracing::warn!(error = %e.message, "looking for builds no node holds failed");
             }
         }
     });
@@ -251,6 +299,62 @@ impl Engine {
         Ok(self.store.list_nodes(self.alive_since()).await?)
     }
 
+    /// Whether this node can read the code of `deployment` to build it: from the blob store
+    /// the nodes share, or from its own copy (it took the upload).
+    pub(crate) fn can_build(&self, deployment: &gust_core::Deployment) -> bool {
+        self.blobs.shared_url().is_some() || self.blobs.path(&deployment.sha256).exists()
+    }
+
+    /// Queue the builds no live node holds (never claimed, or a gone node's) whose code this
+    /// node can read. Each is claimed as it is queued: of the nodes looking at once, one
+    /// builds it, the others drop it.
+    pub(crate) async fn take_over_builds(&self) -> Result<()> {
+        let builds = self
+            .store
+            .claimable_builds(&self.jobs.node, self.alive_since())
+            .await?;
+        for deployment in builds {
+            if self.can_build(&deployment) {
+                tracing::info!(deployment = %deployment.id, "taking over a build no node holds");
+                self.builder
+                    .enqueue(deployment.id.clone(), deployment.function_id.clone());
+            }
+        }
+        Ok(())
+    }
+
+    /// Make a change of warm workers another node announced to this node's own.
+    async fn apply_workers_change(&self, function_id: &str, change: WorkersChange) -> Result<()> {
+        let function = match self.store.get_function_by_id(function_id).await {
+            Ok(function) => function,
+            Err(StoreError::NotFound { .. }) => return Ok(()),
+            Err(e) => return Err(e.into()),
+        };
+        let (ns, id) = (&function.namespace_id, &function.id);
+        let live = match (change.version, change.delta) {
+            (None, _) => self.live.get(ns, id),
+            // Detaching a version not loaded here stops nothing.
+            (Some(number), 0) => self.live.get_version(ns, id, number),
+            (Some(number), _) => Some(self.live.find_version(ns, id, number).await?),
+        };
+        let Some(live) = live else { return Ok(()) };
+        let crate::live::Runner::Process(pool) = &live.runner else {
+            return Ok(());
+        };
+        match change.delta {
+            0 => {
+                pool.detach().await;
+            }
+            delta if delta > 0 => {
+                pool.scale_up(delta.unsigned_abs()).await;
+            }
+            delta => {
+                pool.scale_down(delta.unsigned_abs());
+            }
+        }
+        Ok(())
+    }
+
     /// Heartbeats older than this are of nodes that are gone.
     pub(crate) fn alive_since(&self) -> DateTime<Utc> {
         gust_core::now() - chrono::Duration::from_std(self.jobs_config.lease).unwrap_or_default()
@@ -264,6 +368,15 @@ impl Engine {
                 self.apply_change(&ChangeNotice::Namespace { id: id.into() })
                     .await
             }
+            ("workers", Some(id)) => match notice.workers {
+                Some(change) => self.apply_workers_change(id, change).await,
+                None => Ok(()),
+            },
+            // Workers are changed by the `workers` notice the operation sends; nothing
+            // stored changed.
+            ("function", _) if matches!(notice.action, AuditAction::Scale | AuditAction::Detach) => {
+                Ok(())
+            }
             ("function", Some(key)) => {
                 // Some operations name the function and namespace as the client did.
                 let found = match notice.namespace.as_deref() {
@@ -274,15 +387,7 @@ impl Engine {
                     None => None,
                 };
                 let id = found.as_ref().map_or(key, |f| f.id.as_str());
-                self.reload_function(id).await?;
-                if notice.action == AuditAction::Detach
-                    && let Some(function) = &found
-                    && let Some(live) = self.live.get(&function.namespace_id, &function.id)
-                    && let crate::live::Runner::Process(pool) = &live.runner
-                {
-                    pool.detach().await;
-                }
-                Ok(())
+                self.reload_function(id).await
             }
             ("token", _) => self.apply_change(&ChangeNotice::Tokens).await,
             ("alias", _) => self.apply_change(&ChangeNotice::Aliases).await,

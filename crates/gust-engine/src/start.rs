@@ -364,6 +364,8 @@ impl Engine {
                 max_unpacked_bytes: state.config.max_unpacked_bytes,
                 build_logs: state.build_logs.clone(),
                 announcer,
+                node: state.jobs.node.clone(),
+                lease: state.jobs_config.lease,
             },
             build_queue,
         );
@@ -382,16 +384,16 @@ impl Engine {
             .live
             .load_aliases(&state.store.all_aliases().await?)
             .await;
+        // Claimed as they are queued: those another live node holds are left to it. Sharing
+        // the store, one whose code this node cannot read is left to a node that can (alone,
+        // it builds and fails, saying why).
         for deployment in state.store.unfinished_deployments().await? {
-            // Sharing the store, a build whose code this node lacks is another node's (it
-            // took the upload); building it here could only fail it.
-            if state.store.shared() && !state.blobs.path(&deployment.sha256).exists() {
-                continue;
+            if !state.store.shared() || state.can_build(&deployment) {
+                tracing::info!(deployment = %deployment.id, "resuming an unfinished build");
+                state
+                    .builder
+                    .enqueue(deployment.id.clone(), deployment.function_id.clone());
             }
-            tracing::info!(deployment = %deployment.id, "resuming an unfinished build");
-            state
-                .builder
-                .enqueue(deployment.id.clone(), deployment.function_id.clone());
         }
         // Background work starts once every function that can run is loaded; the heartbeat
         // first, so this node holds what it claims.

@@ -76,6 +76,7 @@ macro_rules! conformance_tests {
             interrupted_runs_go_back_to_the_queue,
             nodes_are_listed_while_their_heartbeat_is_fresh,
             a_gone_nodes_executions_are_claimed_by_one_other,
+            a_build_is_held_by_one_node_and_taken_over_when_it_is_gone,
             a_cron_tick_is_advanced_by_one_caller,
             pruning_drops_finished_executions_past_the_age_limit,
             pruning_keeps_only_the_newest_finished_executions,
@@ -2258,6 +2259,81 @@ pub async fn nodes_are_listed_while_their_heartbeat_is_fresh(store: &dyn Store) 
         store.list_nodes(now - Duration::seconds(15)).await.unwrap(),
         [later, node("b", now)]
     );
+}
+
+pub async fn a_build_is_held_by_one_node_and_taken_over_when_it_is_gone(store: &dyn Store) {
+    let ns = created_namespace(store, "shop").await;
+    let f = created_function(store, &ns, "checkout").await;
+    let waiting = deployment(&f, DeploymentStatus::Waiting, "aa");
+    let building = deployment(&f, DeploymentStatus::Building, "bb");
+    let ready = deployment(&f, DeploymentStatus::Ready, "cc");
+    for d in [&waiting, &building, &ready] {
+        store.create_deployment(d).await.unwrap();
+    }
+    let now = base_time() + Duration::hours(1);
+    let lease = Duration::seconds(15);
+    store.put_node(&node("a", now)).await.unwrap();
+    store.put_node(&node("b", now)).await.unwrap();
+    let ids = |builds: Vec<Deployment>| builds.into_iter().map(|d| d.id).collect::<Vec<_>>();
+
+    // Held by no one, both unfinished builds are there to claim; a finished one never is.
+    assert_eq!(
+        ids(store.claimable_builds("b", now - lease).await.unwrap()),
+        [waiting.id.clone(), building.id.clone()]
+    );
+    assert!(!store.claim_build(&ready.id, "a", now - lease).await.unwrap());
+    // "a" claims the waiting one: "b" cannot while "a" is alive; "a" may again (before it
+    // saves the outcome).
+    assert!(store.claim_build(&waiting.id, "a", now - lease).await.unwrap());
+    assert!(!store.claim_build(&waiting.id, "b", now - lease).await.unwrap());
+    assert!(store.claim_build(&waiting.id, "a", now - lease).await.unwrap());
+    assert_eq!(
+        ids(store.claimable_builds("b", now - lease).await.unwrap()),
+        [building.id.clone()]
+    );
+    // Nor is it offered to "a" itself, which holds it.
+    assert_eq!(
+        ids(store.claimable_builds("a", now - lease).await.unwrap()),
+        [building.id.clone()]
+    );
+    // Saving the deployment (the build starting) keeps who holds it.
+    let started = Deployment {
+        status: DeploymentStatus::Building,
+        ..waiting.clone()
+    };
+    store.update_deployment(&started).await.unwrap();
+    assert!(!store.claim_build(&waiting.id, "b", now - lease).await.unwrap());
+
+    // "a" stops beating: "b" takes its build over, once.
+    let later = now + Duration::seconds(20);
+    store.put_node(&node("b", later)).await.unwrap();
+    assert_eq!(
+        ids(store.claimable_builds("b", later - lease).await.unwrap()),
+        [waiting.id.clone(), building.id.clone()]
+    );
+    assert!(store.claim_build(&waiting.id, "b", later - lease).await.unwrap());
+    assert!(!store.claim_build(&waiting.id, "c", later - lease).await.unwrap());
+    // "a" coming back finds it taken: it must not save its own outcome.
+    store.put_node(&node("a", later)).await.unwrap();
+    assert!(!store.claim_build(&waiting.id, "a", later - lease).await.unwrap());
+    // Once built, nobody claims it any more.
+    let built = Deployment {
+        status: DeploymentStatus::Ready,
+        ..started
+    };
+    store.update_deployment(&built).await.unwrap();
+    assert!(!store.claim_build(&waiting.id, "b", later - lease).await.unwrap());
+    assert_eq!(
+        ids(store.claimable_builds("c", later - lease).await.unwrap()),
+        [building.id.clone()]
+    );
+    // Built again, it is anyone's: "a" claims it though "b", alive, built it last.
+    let rebuilt = Deployment {
+        status: DeploymentStatus::Waiting,
+        ..built
+    };
+    store.update_deployment(&rebuilt).await.unwrap();
+    assert!(store.claim_build(&waiting.id, "a", later - lease).await.unwrap());
 }
 
 pub async fn a_gone_nodes_executions_are_claimed_by_one_other(store: &dyn Store) {

@@ -1,9 +1,9 @@
-//! Servers sharing one database: their heartbeats (`nodes`), the executions each holds
-//! (`executions.owner`), the claim of what a gone server held, cron ticks fired once, and the
-//! change notices servers send each other.
+//! Servers sharing one database: their heartbeats (`nodes`), the executions and builds each
+//! holds (`executions.owner`, `deployments.builder`), the claim of what a gone server held,
+//! cron ticks fired once, and the change notices servers send each other.
 
 use chrono::{DateTime, Utc};
-use gust_core::{Execution, FunctionTrigger, Node};
+use gust_core::{Deployment, Execution, FunctionTrigger, Node};
 
 use crate::sql::{Dialect, q};
 use crate::sql_store::{SqlStore, json};
@@ -89,6 +89,44 @@ impl SqlStore {
             .await?;
         claimed.sort_by(|a, b| a.id.cmp(&b.id));
         Ok(claimed)
+    }
+
+    pub(crate) async fn build_claim(
+        &self,
+        deployment_id: &str,
+        node: &str,
+        alive_since: DateTime<Utc>,
+    ) -> StoreResult<bool> {
+        // Two servers claiming at once: PostgreSQL makes the second wait for the first's row
+        // and checks it again, finding it held by a live server.
+        let done = self
+            .exec(
+                q("UPDATE deployments SET builder = $1 \
+                   WHERE id = $2 AND status IN ('waiting', 'building') \
+                   AND (builder IS NULL OR builder = $1 \
+                     OR builder NOT IN (SELECT id FROM nodes WHERE heartbeat_at >= $3))")
+                .text(node)
+                .text(deployment_id)
+                .int(alive_since.timestamp_millis()),
+            )
+            .await?;
+        Ok(done == 1)
+    }
+
+    pub(crate) async fn builds_claimable(
+        &self,
+        node: &str,
+        alive_since: DateTime<Utc>,
+    ) -> StoreResult<Vec<Deployment>> {
+        self.all(
+            q("SELECT data FROM deployments WHERE status IN ('waiting', 'building') \
+               AND (builder IS NULL OR (builder <> $1 \
+                 AND builder NOT IN (SELECT id FROM nodes WHERE heartbeat_at >= $2))) \
+               ORDER BY id")
+            .text(node)
+            .int(alive_since.timestamp_millis()),
+        )
+        .await
     }
 
     pub(crate) async fn trigger_advance(

@@ -1706,6 +1706,23 @@ impl Store for SqlStore {
         self.executions_claim(node, alive_since, now, limit).await
     }
 
+    async fn claim_build(
+        &self,
+        deployment_id: &str,
+        node: &str,
+        alive_since: DateTime<Utc>,
+    ) -> StoreResult<bool> {
+        self.build_claim(deployment_id, node, alive_since).await
+    }
+
+    async fn claimable_builds(
+        &self,
+        node: &str,
+        alive_since: DateTime<Utc>,
+    ) -> StoreResult<Vec<Deployment>> {
+        self.builds_claimable(node, alive_since).await
+    }
+
     async fn advance_trigger(
         &self,
         trigger: &FunctionTrigger,
@@ -1740,9 +1757,12 @@ impl Store for SqlStore {
 }
 
 /// Save a deployment's status and document; rows changed.
+/// A deployment saved in a status other than waiting or building is held by no node: built
+/// again, any node may claim it.
 async fn save_deployment(exec: &mut dyn Exec, d: &Deployment) -> StoreResult<u64> {
     exec.execute(
-        q("UPDATE deployments SET status = $1, data = $2 WHERE id = $3")
+        q("UPDATE deployments SET status = $1, data = $2, \
+           builder = CASE WHEN $1 IN ('waiting', 'building') THEN builder END WHERE id = $3")
             .text(d.status.as_str())
             .text(json(d)?)
             .text(&d.id),

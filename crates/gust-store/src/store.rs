@@ -442,6 +442,22 @@ pub trait Store: Send + Sync + 'static {
         now: DateTime<Utc>,
         limit: u32,
     ) -> StoreResult<Vec<Execution>>;
+    /// Hold the build of an unfinished (waiting or building) deployment for `node`, unless
+    /// another live server (a heartbeat since `alive_since`) holds it: whether `node` holds it
+    /// now. Asked again by the holder before it saves the build's outcome.
+    async fn claim_build(
+        &self,
+        deployment_id: &str,
+        node: &str,
+        alive_since: DateTime<Utc>,
+    ) -> StoreResult<bool>;
+    /// Unfinished deployments whose build no live server holds (none yet, or one with no
+    /// heartbeat since `alive_since`), `node`'s own left out, oldest first.
+    async fn claimable_builds(
+        &self,
+        node: &str,
+        alive_since: DateTime<Utc>,
+    ) -> StoreResult<Vec<Deployment>>;
     /// Save a cron trigger moved past `tick`, if it is still at `tick` (no other server moved
     /// it first): whether this call moved it. `NotFound` when it is gone.
     async fn advance_trigger(

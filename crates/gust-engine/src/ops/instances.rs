@@ -100,7 +100,8 @@ impl Engine {
 
     /// Start `delta` more warm workers of a process function now (capped at its `max_scale`;
     /// answered once they are ready), or stop `-delta` idle ones (never below `min_scale`;
-    /// busy workers are left to their requests). 409 for a Wasm function, which keeps no
+    /// busy workers are left to their requests). Every node sharing the store does the same
+    /// to its own workers; the answer counts this node's. 409 for a Wasm function, which keeps no
     /// workers, and for a function with no active deployment. `version`: the workers of that
     /// version instead, loading it if no request has yet.
     pub async fn scale_instances(
@@ -148,6 +149,15 @@ impl Engine {
                     "Wasm functions have no warm workers: each request runs in a fresh instance",
                 ));
             };
+            // Every other node makes the same change to its own workers.
+            self.announcer.announce_workers(
+                &function.id,
+                &namespace.id,
+                crate::cluster::WorkersChange {
+                    delta,
+                    version: gust_core::version::version_number(version),
+                },
+            );
             let count = delta.unsigned_abs();
             Ok(if delta > 0 {
                 let scaled = pool.scale_up(count).await;
@@ -168,7 +178,8 @@ impl Engine {
         .await
     }
 
-    /// Stop the workers of a function's current configuration, or of one of its versions.
+    /// Stop the workers of a function's current configuration, or of one of its versions, on
+    /// every node sharing the store (the answer counts this node's).
     pub async fn detach_instances(
         &self,
         caller: &Caller,
@@ -181,6 +192,8 @@ impl Engine {
             .within(ns);
         self.audited(caller, &audit, async {
             caller.require(Scope::Write)?;
+            let (namespace, function) = self.function_for(caller, ns, f).await?;
+            audit.namespace_is(&function.namespace_id);
             let detached = match self.live_entry(caller, ns, f, version).await? {
                 Some(live) => match &live.runner {
                     Runner::Process(pool) => pool.detach().await,
@@ -188,6 +201,14 @@ impl Engine {
                 },
                 None => 0,
             };
+            self.announcer.announce_workers(
+                &function.id,
+                &namespace.id,
+                crate::cluster::WorkersChange {
+                    delta: 0,
+                    version: gust_core::version::version_number(version),
+                },
+            );
             Ok(Detached { detached })
         })
         .await

@@ -1,8 +1,9 @@
 //! Three `gust serve` nodes sharing one PostgreSQL database: async executions survive a node
 //! killed with SIGKILL (the others take its work over once its lease runs out), a cron
 //! trigger fires once per tick across the nodes, a change made on one node reaches the
-//! others, the node list follows who is alive, and the nodes ride out their database
-//! connections being killed.
+//! others, the node list follows who is alive, the nodes ride out their database
+//! connections being killed, a build held by a frozen node is finished by another, and warm
+//! workers are scaled and detached on every node.
 //!
 //! The nodes share what an operator must give every node: `master.key`, `url-key` (and here
 //! the admin token), and a blob store (`--blob-url`, a shared folder here) through which code
@@ -13,10 +14,11 @@ use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
 use gust_core::{Execution, ExecutionStatus, FunctionSpec};
+use futures_util::FutureExt;
 use gust_test_tools::{Postgres, ScratchDir};
 use serde_json::json;
 
-use crate::harness::{TestServer, spec, test_guest};
+use crate::harness::{TestServer, spec, tar_gz, test_guest};
 use crate::postgres::psql;
 
 /// Short, so a killed node's work is taken over within seconds.
@@ -608,4 +610,198 @@ async fn a_server_on_sqlite_lists_itself_as_the_one_node() {
             .any(|line| line.trim_start().starts_with("solo-1 ")),
         "{listed}"
     );
+}
+
+/// The id a node chose at its first start.
+fn node_id(dir: &Path) -> String {
+    std::fs::read_to_string(dir.join("node-id"))
+        .unwrap()
+        .trim()
+        .to_string()
+}
+
+/// Send `signal` (`STOP`, `CONT`) to a process.
+fn signal(pid: u32, signal: &str) {
+    let status = std::process::Command::new("kill")
+        .args([&format!("-{signal}"), &pid.to_string()])
+        .status()
+        .unwrap();
+    assert!(status.success(), "kill -{signal} {pid}");
+}
+
+/// Poll `probe` until it is true, for up to `within`.
+async fn eventually<F: std::future::Future<Output = bool>>(
+    within: Duration,
+    what: &str,
+    mut probe: impl FnMut() -> F,
+) {
+    let started = Instant::now();
+    while !probe().await {
+        assert!(started.elapsed() < within, "not within {within:?}: {what}");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
+/// A Python handler whose import takes `IMPORT_SLEEP_S` seconds: its build's import check
+/// takes that long.
+const SLOW_IMPORT: &str = "import os\nimport time\n\n\
+time.sleep(float(os.environ.get('IMPORT_SLEEP_S', '0')))\n\n\n\
+def handle(event, context):\n    return {'ok': True}\n";
+
+#[tokio::test]
+async fn a_build_held_by_a_frozen_node_is_finished_by_another() {
+    let cluster = Cluster::start().await;
+    let (a, b) = (&cluster.nodes[0], &cluster.nodes[1]);
+    let node_a = node_id(&cluster.dirs[0]);
+    let client = a.client();
+    client
+        .create_function(
+            "default",
+            &FunctionSpec {
+                name: Some("slow".into()),
+                runtime: Some("python3.11".into()),
+                env: Some([("IMPORT_SLEEP_S".to_string(), "4".to_string())].into()),
+                ..spec()
+            },
+        )
+        .await
+        .unwrap();
+    let deployment = client
+        .create_deployment(
+            "default",
+            "slow",
+            tar_gz(&[("main.py", SLOW_IMPORT.as_bytes())]),
+            "application/gzip",
+            false,
+        )
+        .await
+        .unwrap();
+    let builder_of = format!(
+        "SELECT COALESCE(builder, '') || ' ' || status FROM deployments WHERE id = '{}'",
+        deployment.id
+    );
+    // The node that took the upload claimed the build and is running it.
+    eventually(Duration::from_secs(30), "node a builds the upload", || {
+        let row = psql(&cluster.postgres, &builder_of);
+        let expected = format!("{node_a} building");
+        async move { row == expected }
+    })
+    .await;
+    // Frozen mid-build: its heartbeat stops, and after the lease its build is anyone's.
+    signal(a.pid(), "STOP");
+    let built = b
+        .client()
+        .wait_for_build("default", "slow", &deployment.id, Duration::from_secs(120))
+        .await
+        .unwrap();
+    assert_eq!(
+        built.status,
+        gust_core::DeploymentStatus::Ready,
+        "{}",
+        built.build_log
+    );
+    let taker = psql(&cluster.postgres, &builder_of);
+    let taker = taker.trim_end_matches(" ready").to_string();
+    assert!(
+        taker == node_id(&cluster.dirs[1]) || taker == node_id(&cluster.dirs[2]),
+        "built by {taker:?}"
+    );
+    assert!(
+        built.build_log.contains(&format!("on node {taker}")),
+        "{}",
+        built.build_log
+    );
+    // Thawed, the first node finishes its own run of the build and drops it: the outcome
+    // saved stays the taker's.
+    signal(a.pid(), "CONT");
+    let log = cluster.dirs[0].join("serve.log");
+    eventually(Duration::from_secs(60), "node a drops its build", || {
+        let text = std::fs::read_to_string(&log).unwrap_or_default();
+        async move { text.contains("another node took this build over") }
+    })
+    .await;
+    let after = a
+        .client()
+        .get_deployment("default", "slow", &deployment.id)
+        .await
+        .unwrap();
+    assert_eq!(after.status, gust_core::DeploymentStatus::Ready);
+    assert_eq!(after.build_log, built.build_log);
+}
+
+/// Live workers of `function` on a node.
+async fn workers(node: &TestServer, function: &str) -> u64 {
+    node.client()
+        .list_instances("default", function, None)
+        .await
+        .unwrap()["total"]
+        .as_u64()
+        .unwrap()
+}
+
+#[tokio::test]
+async fn workers_are_scaled_and_detached_on_every_node() {
+    let cluster = Cluster::start().await;
+    let handler: &[u8] = b"def handle(event, context):\n    return {'ok': True}\n";
+    cluster.nodes[0]
+        .deploy_package(
+            "py",
+            "python3.11",
+            FunctionSpec {
+                max_scale: Some(4),
+                ..spec()
+            },
+            tar_gz(&[("main.py", handler)]),
+        )
+        .await;
+    // The others learn of the function and its code from the notice.
+    for node in &cluster.nodes[1..] {
+        eventually(Duration::from_secs(20), "the function reaches every node", || {
+            let (client, url) = (node.http(), format!("{}/fn/default/py/", node.url));
+            let token = node.token.clone();
+            async move {
+                let answer = client.get(url).bearer_auth(token).send().await;
+                answer.is_ok_and(|a| a.status().is_success())
+            }
+        })
+        .await;
+    }
+    // Each node's one worker (from the request just made) goes, on every node at once.
+    let detached = cluster.nodes[2]
+        .client()
+        .detach_instances("default", "py", None)
+        .await
+        .unwrap();
+    assert_eq!(detached["detached"], 1, "{detached}");
+    for node in &cluster.nodes {
+        eventually(Duration::from_secs(20), "every node detaches", || {
+            workers(node, "py").map(|n| n == 0)
+        })
+        .await;
+    }
+    // Two more warm workers, asked of one node: every node starts two of its own.
+    let scaled = cluster.nodes[0]
+        .client()
+        .scale_instances("default", "py", 2, None)
+        .await
+        .unwrap();
+    assert_eq!(scaled["instances"], 2, "{scaled}");
+    for node in &cluster.nodes {
+        eventually(Duration::from_secs(30), "every node scales up", || {
+            workers(node, "py").map(|n| n == 2)
+        })
+        .await;
+    }
+    // And one fewer, asked of another.
+    cluster.nodes[1]
+        .client()
+        .scale_instances("default", "py", -1, None)
+        .await
+        .unwrap();
+    for node in &cluster.nodes {
+        eventually(Duration::from_secs(20), "every node scales down", || {
+            workers(node, "py").map(|n| n == 1)
+        })
+        .await;
+    }
 }
