@@ -161,7 +161,10 @@ pub async fn run(
         median(db_us),
     );
     println!();
-    println!("{:<22} {:>10} {:>10}", "async executions", "accepted/s", "drained/s");
+    println!(
+        "{:<22} {:>10} {:>10}",
+        "async executions", "accepted/s", "drained/s"
+    );
     for (label, rates) in &asyncs {
         println!(
             "{:<22} {:>10.0} {:>10.0}",

@@ -374,7 +374,9 @@ impl Engine {
             },
             // Workers are changed by the `workers` notice the operation sends; nothing
             // stored changed.
-            ("function", _) if matches!(notice.action, AuditAction::Scale | AuditAction::Detach) => {
+            ("function", _)
+                if matches!(notice.action, AuditAction::Scale | AuditAction::Detach) =>
+            {
                 Ok(())
             }
             ("function", Some(key)) => {

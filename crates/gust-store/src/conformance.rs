@@ -2281,20 +2281,40 @@ pub async fn a_build_is_held_by_one_node_and_taken_over_when_it_is_gone(store: &
         ids(store.claimable_builds("b", now - lease).await.unwrap()),
         [waiting.id.clone(), building.id.clone()]
     );
-    assert!(!store.claim_build(&ready.id, "a", now - lease).await.unwrap());
+    assert!(
+        !store
+            .claim_build(&ready.id, "a", now - lease)
+            .await
+            .unwrap()
+    );
     // "a" claims the waiting one: "b" cannot while "a" is alive; "a" may again (before it
     // saves the outcome).
-    assert!(store.claim_build(&waiting.id, "a", now - lease).await.unwrap());
-    assert!(!store.claim_build(&waiting.id, "b", now - lease).await.unwrap());
-    assert!(store.claim_build(&waiting.id, "a", now - lease).await.unwrap());
+    assert!(
+        store
+            .claim_build(&waiting.id, "a", now - lease)
+            .await
+            .unwrap()
+    );
+    assert!(
+        !store
+            .claim_build(&waiting.id, "b", now - lease)
+            .await
+            .unwrap()
+    );
+    assert!(
+        store
+            .claim_build(&waiting.id, "a", now - lease)
+            .await
+            .unwrap()
+    );
     assert_eq!(
         ids(store.claimable_builds("b", now - lease).await.unwrap()),
-        [building.id.clone()]
+        std::slice::from_ref(&building.id)
     );
     // Nor is it offered to "a" itself, which holds it.
     assert_eq!(
         ids(store.claimable_builds("a", now - lease).await.unwrap()),
-        [building.id.clone()]
+        std::slice::from_ref(&building.id)
     );
     // Saving the deployment (the build starting) keeps who holds it.
     let started = Deployment {
@@ -2302,7 +2322,12 @@ pub async fn a_build_is_held_by_one_node_and_taken_over_when_it_is_gone(store: &
         ..waiting.clone()
     };
     store.update_deployment(&started).await.unwrap();
-    assert!(!store.claim_build(&waiting.id, "b", now - lease).await.unwrap());
+    assert!(
+        !store
+            .claim_build(&waiting.id, "b", now - lease)
+            .await
+            .unwrap()
+    );
 
     // "a" stops beating: "b" takes its build over, once.
     let later = now + Duration::seconds(20);
@@ -2311,21 +2336,41 @@ pub async fn a_build_is_held_by_one_node_and_taken_over_when_it_is_gone(store: &
         ids(store.claimable_builds("b", later - lease).await.unwrap()),
         [waiting.id.clone(), building.id.clone()]
     );
-    assert!(store.claim_build(&waiting.id, "b", later - lease).await.unwrap());
-    assert!(!store.claim_build(&waiting.id, "c", later - lease).await.unwrap());
+    assert!(
+        store
+            .claim_build(&waiting.id, "b", later - lease)
+            .await
+            .unwrap()
+    );
+    assert!(
+        !store
+            .claim_build(&waiting.id, "c", later - lease)
+            .await
+            .unwrap()
+    );
     // "a" coming back finds it taken: it must not save its own outcome.
     store.put_node(&node("a", later)).await.unwrap();
-    assert!(!store.claim_build(&waiting.id, "a", later - lease).await.unwrap());
+    assert!(
+        !store
+            .claim_build(&waiting.id, "a", later - lease)
+            .await
+            .unwrap()
+    );
     // Once built, nobody claims it any more.
     let built = Deployment {
         status: DeploymentStatus::Ready,
         ..started
     };
     store.update_deployment(&built).await.unwrap();
-    assert!(!store.claim_build(&waiting.id, "b", later - lease).await.unwrap());
+    assert!(
+        !store
+            .claim_build(&waiting.id, "b", later - lease)
+            .await
+            .unwrap()
+    );
     assert_eq!(
         ids(store.claimable_builds("c", later - lease).await.unwrap()),
-        [building.id.clone()]
+        std::slice::from_ref(&building.id)
     );
     // Built again, it is anyone's: "a" claims it though "b", alive, built it last.
     let rebuilt = Deployment {
@@ -2333,7 +2378,12 @@ pub async fn a_build_is_held_by_one_node_and_taken_over_when_it_is_gone(store: &
         ..built
     };
     store.update_deployment(&rebuilt).await.unwrap();
-    assert!(store.claim_build(&waiting.id, "a", later - lease).await.unwrap());
+    assert!(
+        store
+            .claim_build(&waiting.id, "a", later - lease)
+            .await
+            .unwrap()
+    );
 }
 
 pub async fn a_gone_nodes_executions_are_claimed_by_one_other(store: &dyn Store) {

@@ -119,10 +119,12 @@ impl SqlStore {
         alive_since: DateTime<Utc>,
     ) -> StoreResult<Vec<Deployment>> {
         self.all(
-            q("SELECT data FROM deployments WHERE status IN ('waiting', 'building') \
+            q(
+                "SELECT data FROM deployments WHERE status IN ('waiting', 'building') \
                AND (builder IS NULL OR (builder <> $1 \
                  AND builder NOT IN (SELECT id FROM nodes WHERE heartbeat_at >= $2))) \
-               ORDER BY id")
+               ORDER BY id",
+            )
             .text(node)
             .int(alive_since.timestamp_millis()),
         )

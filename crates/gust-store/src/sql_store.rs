@@ -1763,9 +1763,9 @@ async fn save_deployment(exec: &mut dyn Exec, d: &Deployment) -> StoreResult<u64
     exec.execute(
         q("UPDATE deployments SET status = $1, data = $2, \
            builder = CASE WHEN $1 IN ('waiting', 'building') THEN builder END WHERE id = $3")
-            .text(d.status.as_str())
-            .text(json(d)?)
-            .text(&d.id),
+        .text(d.status.as_str())
+        .text(json(d)?)
+        .text(&d.id),
     )
     .await
 }
