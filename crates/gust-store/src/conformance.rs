@@ -2644,9 +2644,9 @@ pub async fn the_execution_writer_prunes_a_function_as_the_store_does(store: &dy
     };
     let mut writer = store.execution_writer(None).unwrap();
     let f_id = f.id.clone();
-    let pruned = tokio::task::spawn_blocking(move || {
+    let (pruned, mut writer) = tokio::task::spawn_blocking(move || {
         let first = writer.prune(&f_id, &ten, now).unwrap();
-        (first, writer.prune(&f_id, &ten, now).unwrap())
+        ((first, writer.prune(&f_id, &ten, now).unwrap()), writer)
     })
     .await
     .unwrap();
@@ -2659,6 +2659,29 @@ pub async fn the_execution_writer_prunes_a_function_as_the_store_does(store: &dy
         remaining_ids(store, &g).await,
         sorted_ids(theirs.iter().map(|e| &e.id))
     );
+
+    // Twenty more runs, and the queued one finishes: the writer's next pruning takes the new
+    // excess (a writer may leave a run that finished behind its last pruning, as PostgreSQL's
+    // does), and the store's pruning, the retention task's, whatever is left.
+    let later: Vec<Execution> = (4_500..4_520)
+        .map(|i| completed_run(&f, at(i), 1))
+        .collect();
+    let done = Execution {
+        status: ExecutionStatus::Completed,
+        ..waiting.clone()
+    };
+    put(store, later.iter().chain([&done]).cloned().collect()).await;
+    let f_id = f.id.clone();
+    let again = tokio::task::spawn_blocking(move || writer.prune(&f_id, &ten, now).unwrap())
+        .await
+        .unwrap();
+    assert!((20..=21).contains(&again), "{again}");
+    let kept = sorted_ids(later[10..].iter().map(|e| &e.id));
+    let mut left = remaining_ids(store, &f).await;
+    left.retain(|id| *id != done.id);
+    assert_eq!(left, kept);
+    store.prune_executions(&f.id, &ten, now).await.unwrap();
+    assert_eq!(remaining_ids(store, &f).await, kept);
 }
 
 pub async fn pruning_keeps_only_the_newest_finished_executions(store: &dyn Store) {
