@@ -135,6 +135,19 @@ pub enum FunctionStatus {
     Error,
 }
 
+impl FunctionStatus {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Created => "created",
+            Self::Building => "building",
+            Self::Ready => "ready",
+            Self::Error => "error",
+        }
+    }
+
+    pub const ALL: [Self; 4] = [Self::Created, Self::Building, Self::Ready, Self::Error];
+}
+
 /// What a client sends to create a function, or to replace its configuration (PUT).
 /// Absent and `null` fields take their defaults.
 #[derive(Debug, Clone, Default, Serialize, Deserialize, ToSchema)]

@@ -14,13 +14,14 @@ use gust_core::{
     Alias, AliasSpec, Deployment, DeploymentStatus, Domain, DomainSpec, Execution, ExecutionLogs,
     ExecutionRequest, ExecutionResponse, ExecutionRetention, ExecutionStatus, ExecutionTrigger,
     Function, FunctionSpec, FunctionStatus, FunctionTrigger, FunctionVersion, ListQuery, Namespace,
-    NamespaceSpec, Order, PackageFormat, Page, Scope, TestRequest, TestRequestSpec, Token,
-    TriggerKind, TriggerOrigin, TriggerSpec, VersionSpec, Webhook, WebhookSpec,
+    NamespaceSpec, Order, PackageFormat, Page, RuntimeId, Scope, TestRequest, TestRequestSpec,
+    Token, TriggerKind, TriggerOrigin, TriggerSpec, VersionSpec, Webhook, WebhookSpec,
     execution::RecordedBody,
 };
 
 use crate::{
-    ConsoleSession, DomainScope, EdgeScope, ExecutionFilter, Store, StoreError, StoreResult,
+    ConsoleSession, DomainScope, EdgeScope, ExecutionFilter, FunctionFilter, Store, StoreError,
+    StoreResult,
 };
 
 /// One `#[tokio::test]` per conformance case. `$open` names an async fn that returns
@@ -39,6 +40,7 @@ macro_rules! conformance_tests {
             functions_are_found_by_name_and_by_id,
             function_names_are_unique_within_a_namespace,
             functions_list_per_namespace_in_pages_with_search,
+            functions_are_filtered_by_runtime_and_status,
             updating_configuration_keeps_the_build_state,
             updating_the_build_state_keeps_the_configuration,
             missing_functions_are_not_found_by_their_id,
@@ -282,18 +284,95 @@ pub async fn functions_list_per_namespace_in_pages_with_search(store: &dyn Store
     created_function(store, &other, "pay-later").await;
     ours.sort();
     let listed = all_pages(1, Order::Asc, 3, async |q| {
-        store.list_functions(&ns.id, &q).await
+        store
+            .list_functions(&ns.id, &q, &FunctionFilter::default())
+            .await
     })
     .await;
     assert_eq!(ids(&listed, |f| &f.id), ours);
 
     let found = store
-        .list_functions(&ns.id, &search_for("pay"))
+        .list_functions(&ns.id, &search_for("pay"), &FunctionFilter::default())
         .await
         .unwrap();
     let mut names: Vec<&str> = found.items.iter().map(|f| f.name.as_str()).collect();
     names.sort();
     assert_eq!((names, found.total), (vec!["pay-bank", "pay-card"], 2));
+}
+
+pub async fn functions_are_filtered_by_runtime_and_status(store: &dyn Store) {
+    let ns = created_namespace(store, "shop").await;
+    let other = created_namespace(store, "blog").await;
+    let mut made = BTreeMap::new();
+    for (name, runtime, status) in [
+        ("cart", RuntimeId::Wasm, FunctionStatus::Ready),
+        ("pay-card", RuntimeId::Python311, FunctionStatus::Ready),
+        ("pay-bank", RuntimeId::Python311, FunctionStatus::Error),
+        ("refund", RuntimeId::Node20, FunctionStatus::Created),
+    ] {
+        let mut f = function(&ns, name);
+        f.runtime = runtime;
+        f.serial = store.create_function(&f).await.unwrap();
+        f.status = status;
+        store.update_function_state(&f).await.unwrap();
+        made.insert(name, f);
+    }
+    // Another namespace's Python function is never listed here.
+    let mut elsewhere = function(&other, "pay-later");
+    elsewhere.runtime = RuntimeId::Python311;
+    store.create_function(&elsewhere).await.unwrap();
+
+    let names = async |query: &ListQuery, runtime, status| {
+        let page = store
+            .list_functions(&ns.id, query, &FunctionFilter { runtime, status })
+            .await
+            .unwrap();
+        let mut names: Vec<String> = page.items.into_iter().map(|f| f.name).collect();
+        names.sort();
+        (names, page.total)
+    };
+    let all = ListQuery::default();
+    assert_eq!(
+        names(&all, Some(RuntimeId::Python311), None).await,
+        (vec!["pay-bank".into(), "pay-card".into()], 2)
+    );
+    assert_eq!(
+        names(&all, None, Some(FunctionStatus::Ready)).await,
+        (vec!["cart".into(), "pay-card".into()], 2)
+    );
+    assert_eq!(
+        names(
+            &all,
+            Some(RuntimeId::Python311),
+            Some(FunctionStatus::Error)
+        )
+        .await,
+        (vec!["pay-bank".into()], 1)
+    );
+    assert_eq!(
+        names(&all, Some(RuntimeId::Wasm), Some(FunctionStatus::Error)).await,
+        (vec![], 0)
+    );
+    // With the search, and in pages whose total counts every match.
+    assert_eq!(
+        names(&search_for("pay"), None, Some(FunctionStatus::Ready)).await,
+        (vec!["pay-card".into()], 1)
+    );
+    let first = names(
+        &ListQuery {
+            limit: Some(1),
+            ..ListQuery::default()
+        },
+        Some(RuntimeId::Python311),
+        None,
+    )
+    .await;
+    assert_eq!((first.0.len(), first.1), (1, 2));
+    // A state change moves a function between the filters.
+    let mut refund = made["refund"].clone();
+    refund.status = FunctionStatus::Ready;
+    store.update_function_state(&refund).await.unwrap();
+    assert_eq!(names(&all, None, Some(FunctionStatus::Ready)).await.1, 3);
 }
 
 pub async fn updating_configuration_keeps_the_build_state(store: &dyn Store) {

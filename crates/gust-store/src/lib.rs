@@ -37,6 +37,7 @@ pub use sql_nodes::ChangeMessage;
 pub use sql_store::SqlStore;
 pub use sqlite::SqliteStore;
 pub use store::{
-    ConsoleSession, DatabaseSize, DomainScope, EdgeScope, ExecutionFilter, ExecutionWriter, Store,
+    ConsoleSession, DatabaseSize, DomainScope, EdgeScope, ExecutionFilter, ExecutionWriter,
+    FunctionFilter, Store,
 };
 pub use writer::SqliteExecutionWriter;

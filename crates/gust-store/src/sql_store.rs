@@ -23,7 +23,8 @@ use crate::sql_nodes::ChangeMessage;
 const CHANGES_CHANNEL: &str = "gust_changes";
 use crate::sql_sealed::{open_map, seal_map};
 use crate::store::{
-    ConsoleSession, DatabaseSize, DomainScope, EdgeScope, ExecutionFilter, ExecutionWriter, Store,
+    ConsoleSession, DatabaseSize, DomainScope, EdgeScope, ExecutionFilter, ExecutionWriter,
+    FunctionFilter, Store,
 };
 use crate::{StoreError, StoreResult};
 
@@ -78,12 +79,15 @@ pub(crate) fn prune_before(
 const PRUNE_BATCH: i64 = 2_000;
 const PRUNE_PAUSE: std::time::Duration = std::time::Duration::from_millis(5);
 
-/// A list filter: a column (which may carry its own operator, `id >=`; equality otherwise)
-/// and the value it is compared with.
-pub(crate) type Filter = (&'static str, Arg<'static>);
+/// A list filter: a column or expression (which may carry its own operator, `id >=`;
+/// equality otherwise) and the value it is compared with.
+pub(crate) type Filter = (std::borrow::Cow<'static, str>, Arg<'static>);
 
-pub(crate) fn text_filter(column: &'static str, value: impl Into<String>) -> Filter {
-    (column, Arg::Text(Some(value.into().into())))
+pub(crate) fn text_filter(
+    column: impl Into<std::borrow::Cow<'static, str>>,
+    value: impl Into<String>,
+) -> Filter {
+    (column.into(), Arg::Text(Some(value.into().into())))
 }
 
 impl SqlStore {
@@ -677,9 +681,19 @@ impl Store for SqlStore {
         &self,
         namespace_id: &str,
         query: &ListQuery,
+        filter: &FunctionFilter,
     ) -> StoreResult<Page<Function>> {
-        self.list(&[text_filter("namespace_id", namespace_id)], true, query)
-            .await
+        let dialect = self.dialect();
+        let mut filters = vec![text_filter("namespace_id", namespace_id)];
+        if let Some(runtime) = filter.runtime {
+            let column = format!("{} =", dialect.json_text("data", "runtime"));
+            filters.push(text_filter(column, runtime.as_str()));
+        }
+        if let Some(status) = filter.status {
+            let column = format!("{} =", dialect.json_text("data", "status"));
+            filters.push(text_filter(column, status.as_str()));
+        }
+        self.list(&filters, true, query).await
     }
 
     async fn update_function(&self, f: &Function) -> StoreResult<()> {
@@ -1108,7 +1122,7 @@ impl Store for SqlStore {
             filters.push(text_filter("id <", gust_core::id::id_floor(until)));
         }
         if let Some(dead) = filter.dead_letter {
-            filters.push(("dead_letter", Arg::Int(Some(i64::from(dead)))));
+            filters.push(("dead_letter".into(), Arg::Int(Some(i64::from(dead)))));
         }
         self.list(&filters, false, query).await
     }

@@ -7,8 +7,8 @@ use gust_core::metrics::{FunctionActivity, MinuteAggregate};
 use gust_core::{
     Alias, AuditEntry, AuditQuery, Deployment, Domain, EdgeApplication, EdgeDomain, EdgeRule,
     Execution, ExecutionRetention, ExecutionStatus, ExecutionTrigger, Function, FunctionInstance,
-    FunctionTrigger, FunctionVersion, ListQuery, Namespace, Node, Page, TestRequest, Token,
-    TriggerOrigin, Webhook,
+    FunctionStatus, FunctionTrigger, FunctionVersion, ListQuery, Namespace, Node, Page, RuntimeId,
+    TestRequest, Token, TriggerOrigin, Webhook,
 };
 
 use crate::StoreResult;
@@ -31,6 +31,13 @@ impl DatabaseSize {
     pub fn used(&self) -> u64 {
         self.file.saturating_sub(self.free)
     }
+}
+
+/// Filters on a function list, beyond paging and the search of names.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct FunctionFilter {
+    pub runtime: Option<RuntimeId>,
+    pub status: Option<FunctionStatus>,
 }
 
 /// Filters on an execution list, beyond paging.
@@ -97,6 +104,7 @@ pub trait Store: Send + Sync + 'static {
         &self,
         namespace_id: &str,
         query: &ListQuery,
+        filter: &FunctionFilter,
     ) -> StoreResult<Page<Function>>;
     /// Save a function's configuration. Its state fields (status, messages, active deployment,
     /// ready_at) keep their stored values, so a settings change racing a build loses neither.

@@ -26,9 +26,15 @@ pub enum FunctionCommand {
     },
     /// List the functions of the namespace.
     List {
-        /// Only functions whose name or description contains this.
+        /// Only functions whose name, title or description contains this.
         #[arg(long)]
         search: Option<String>,
+        /// Only functions on this runtime (wasm, python3.11, node20, custom).
+        #[arg(long)]
+        runtime: Option<String>,
+        /// Only functions in this state (created, building, ready, error).
+        #[arg(long)]
+        status: Option<String>,
         #[arg(long, default_value_t = 50)]
         limit: u32,
     },
@@ -207,11 +213,22 @@ pub async fn run(command: FunctionCommand, global: &GlobalArgs) -> anyhow::Resul
             };
             show(&client.create_function(ns, &spec).await?, global)
         }
-        FunctionCommand::List { search, limit } => {
+        FunctionCommand::List {
+            search,
+            runtime,
+            status,
+            limit,
+        } => {
             let limit = limit.to_string();
             let mut query = vec![("limit", limit.as_str())];
-            if let Some(search) = &search {
-                query.push(("search", search));
+            for (name, value) in [
+                ("search", &search),
+                ("runtime", &runtime),
+                ("status", &status),
+            ] {
+                if let Some(value) = value {
+                    query.push((name, value));
+                }
             }
             let page = client.list_functions(ns, &query).await?;
             if global.json {

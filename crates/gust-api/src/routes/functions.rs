@@ -3,23 +3,63 @@
 use axum::Json;
 use axum::extract::State;
 use axum::http::StatusCode;
-use gust_core::{Function, FunctionPatch, FunctionSpec, ListQuery, Page};
+use gust_core::{
+    Function, FunctionPatch, FunctionSpec, FunctionStatus, ListQuery, Order, Page, RuntimeId,
+};
 use gust_engine::Caller;
+use gust_engine::ops::FunctionFilter;
+use serde::Deserialize;
+use utoipa::IntoParams;
 
 use crate::ApiState;
 use crate::error::{ApiResult, ErrorBody};
 use crate::extract::{ApiJson, ApiPath, ApiQuery};
 
+/// List parameters plus filters. (Not `#[serde(flatten)]`: query strings cannot carry typed
+/// values through it.)
+#[derive(Debug, Default, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
+pub struct FunctionListQuery {
+    /// Items per page, 1 to 1000 (default 50).
+    #[param(minimum = 1, maximum = 1000)]
+    pub limit: Option<u32>,
+    /// `next_cursor` from the previous page.
+    pub cursor: Option<String>,
+    /// Items to skip (an alternative to `cursor`).
+    pub offset: Option<u32>,
+    /// Only functions whose name, title or description contains this text.
+    pub search: Option<String>,
+    /// `desc` (newest first, the default) or `asc`.
+    pub order: Option<Order>,
+    /// Only functions on this runtime.
+    pub runtime: Option<RuntimeId>,
+    /// Only functions in this state.
+    pub status: Option<FunctionStatus>,
+}
+
 #[utoipa::path(get, path = "/api/v1/namespaces/{ns}/functions", tag = "functions",
-    params(("ns" = String, Path, description = "name or id"), ListQuery),
+    params(("ns" = String, Path, description = "name or id"), FunctionListQuery),
     responses((status = 200, body = Page<Function>), (status = 400, body = ErrorBody), (status = 404, body = ErrorBody)))]
 pub async fn list_functions(
     State(state): State<ApiState>,
     caller: Caller,
     ApiPath(ns): ApiPath<String>,
-    ApiQuery(query): ApiQuery<ListQuery>,
+    ApiQuery(q): ApiQuery<FunctionListQuery>,
 ) -> ApiResult<Json<Page<Function>>> {
-    Ok(Json(state.list_functions(&caller, &ns, &query).await?))
+    let query = ListQuery {
+        limit: q.limit,
+        cursor: q.cursor,
+        offset: q.offset,
+        search: q.search,
+        order: q.order,
+    };
+    let filter = FunctionFilter {
+        runtime: q.runtime,
+        status: q.status,
+    };
+    Ok(Json(
+        state.list_functions(&caller, &ns, &query, &filter).await?,
+    ))
 }
 
 #[utoipa::path(post, path = "/api/v1/namespaces/{ns}/functions", tag = "functions",

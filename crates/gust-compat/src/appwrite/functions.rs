@@ -47,7 +47,9 @@ pub async fn list_functions(
     let (functions, total) = list
         .window
         .load(list.search.clone(), |query| async move {
-            engine.list_functions(caller, ns, &query).await
+            engine
+                .list_functions(caller, ns, &query, &Default::default())
+                .await
         })
         .await?;
     let mut items = Vec::with_capacity(functions.len());

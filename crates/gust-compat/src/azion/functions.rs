@@ -122,9 +122,12 @@ pub async fn get(az: Az, Path(id): Path<String>) -> Result<Response> {
 
 pub async fn list(az: Az, Query(params): Query<ListParams>) -> Result<Response> {
     let a = &az;
-    let functions =
-        every(|query| async move { a.engine.list_functions(&a.caller, &a.ns, &query).await })
-            .await?;
+    let functions = every(|query| async move {
+        a.engine
+            .list_functions(&a.caller, &a.ns, &query, &Default::default())
+            .await
+    })
+    .await?;
     let counts = references(&az).await?;
     let by_serial: BTreeMap<u64, &Function> = functions
         .iter()

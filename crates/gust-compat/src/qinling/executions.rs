@@ -132,8 +132,12 @@ pub async fn list(qin: Qin, Query(query): Query<HashMap<String, String>>) -> Res
             found
         }
         None => {
-            every(|page| async move { q.engine.list_functions(&q.caller, &q.ns, &page).await })
-                .await?
+            every(|page| async move {
+                q.engine
+                    .list_functions(&q.caller, &q.ns, &page, &Default::default())
+                    .await
+            })
+            .await?
         }
     };
     let mut executions = Vec::new();

@@ -331,9 +331,12 @@ pub async fn zip_file(path: &std::path::Path, id: &str) -> Result<Response> {
 
 pub async fn list(qin: Qin) -> Result<Response> {
     let q = &qin;
-    let functions =
-        every(|query| async move { q.engine.list_functions(&q.caller, &q.ns, &query).await })
-            .await?;
+    let functions = every(|query| async move {
+        q.engine
+            .list_functions(&q.caller, &q.ns, &query, &Default::default())
+            .await
+    })
+    .await?;
     let mut items = Vec::with_capacity(functions.len());
     for f in &functions {
         items.push(view(&qin, f, true).await?);

@@ -96,8 +96,12 @@ pub async fn create(qin: Qin, body: Bytes) -> Result<Response> {
 
 pub async fn list(qin: Qin) -> Result<Response> {
     let q = &qin;
-    let functions =
-        every(|page| async move { q.engine.list_functions(&q.caller, &q.ns, &page).await }).await?;
+    let functions = every(|page| async move {
+        q.engine
+            .list_functions(&q.caller, &q.ns, &page, &Default::default())
+            .await
+    })
+    .await?;
     let mut jobs = Vec::new();
     for f in &functions {
         let id = &f.id;

@@ -28,7 +28,7 @@ const MAX_SCALE_DEFAULT: u32 = 5;
 pub async fn all_in(scw: &Scw, namespace_id: &str) -> Result<Vec<Function>> {
     crate::common::every(|query| async move {
         scw.engine
-            .list_functions(&scw.caller, namespace_id, &query)
+            .list_functions(&scw.caller, namespace_id, &query, &Default::default())
             .await
             .map_err(|e| ScwError::about(e, "namespace", namespace_id))
     })

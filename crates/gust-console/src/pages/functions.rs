@@ -10,9 +10,10 @@ use axum::http::StatusCode;
 use axum::response::IntoResponse;
 use axum::routing::{get, post};
 use gust_core::{
-    Execution, Function, FunctionPatch, FunctionSpec, HandlerContract, HttpOption, ListQuery,
-    Privacy, RuntimeInfo,
+    Execution, Function, FunctionPatch, FunctionSpec, FunctionStatus, HandlerContract, HttpOption,
+    ListQuery, Privacy, RuntimeId, RuntimeInfo,
 };
+use gust_engine::ops::FunctionFilter;
 use serde::Deserialize;
 
 use super::secrets::{self, SecretsForm};
@@ -32,8 +33,6 @@ pub fn routes() -> Router<ConsoleState> {
         .route("/ns/{ns}/fn/{fn}/secrets/remove", post(remove_secret))
 }
 
-/// Functions read per list page; the runtime and status filters look through this many.
-const SCAN: u32 = 1000;
 /// Rows shown per page.
 const PAGE: usize = 50;
 
@@ -79,12 +78,7 @@ struct Row {
 }
 
 fn status_str(f: &Function) -> &'static str {
-    match f.status {
-        gust_core::FunctionStatus::Created => "created",
-        gust_core::FunctionStatus::Building => "building",
-        gust_core::FunctionStatus::Ready => "ready",
-        gust_core::FunctionStatus::Error => "error",
-    }
+    f.status.as_str()
 }
 
 async fn list(
@@ -95,27 +89,46 @@ async fn list(
 ) -> PageResult {
     let caller = &signed.caller;
     let q = params.q.trim().to_string();
+    // Empty: any. Anything else must name a runtime or a state (the form offers only those).
+    let runtime = match params.runtime.as_str() {
+        "" => None,
+        name => Some(
+            name.parse::<RuntimeId>()
+                .map_err(|e| gust_engine::Error::invalid("runtime", e))?,
+        ),
+    };
+    let status = match params.status.as_str() {
+        "" => None,
+        name => Some(
+            FunctionStatus::ALL
+                .into_iter()
+                .find(|s| s.as_str() == name)
+                .ok_or_else(|| {
+                    gust_engine::Error::invalid(
+                        "status",
+                        format!("unknown state `{name}`; one of created, building, ready, error"),
+                    )
+                })?,
+        ),
+    };
+    let offset = params.page.saturating_mul(PAGE).min(u32::MAX as usize) as u32;
     let found = state
         .engine
         .list_functions(
             caller,
             &ns,
             &ListQuery {
-                limit: Some(SCAN),
+                limit: Some(PAGE as u32),
+                offset: Some(offset),
                 search: (!q.is_empty()).then(|| q.clone()),
                 ..ListQuery::default()
             },
+            &FunctionFilter { runtime, status },
         )
         .await?;
     let activity = super::activity::last_day(&state, &signed, &ns).await;
-    let matching: Vec<Function> = found
-        .items
-        .into_iter()
-        .filter(|f| params.runtime.is_empty() || f.runtime.as_str() == params.runtime)
-        .filter(|f| params.status.is_empty() || status_str(f) == params.status)
-        .collect();
-    let total = matching.len();
-    let start = (params.page * PAGE).min(total);
+    let total = found.total as usize;
+    let start = offset as usize;
     let link = |page: usize| {
         format!(
             "{}/functions?q={}&runtime={}&status={}&page={page}",
@@ -125,7 +138,8 @@ async fn list(
             render::query_escape(&params.status),
         )
     };
-    let rows = matching[start..(start + PAGE).min(total)]
+    let rows = found
+        .items
         .iter()
         .map(|f| {
             let (requests, errors) = activity
@@ -152,7 +166,7 @@ async fn list(
             .iter()
             .map(|r| r.as_str())
             .collect(),
-        statuses: vec!["created", "building", "ready", "error"],
+        statuses: FunctionStatus::ALL.iter().map(|s| s.as_str()).collect(),
         prev: (params.page > 0).then(|| link(params.page - 1)),
         next: (start + PAGE < total).then(|| link(params.page + 1)),
         total,

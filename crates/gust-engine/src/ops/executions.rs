@@ -110,6 +110,7 @@ impl Engine {
                         cursor: cursor.take(),
                         ..ListQuery::default()
                     },
+                    &gust_store::FunctionFilter::default(),
                 )
                 .await?;
             for mut function in page.items {

@@ -8,6 +8,8 @@ use gust_core::{
 };
 use gust_runtime_process::ProcessRuntime;
 
+pub use gust_store::FunctionFilter;
+
 use crate::Engine;
 use crate::audit::Audit;
 use crate::auth::Caller;
@@ -15,17 +17,23 @@ use crate::error::{Error, Result};
 use crate::jobs::events::Change;
 
 impl Engine {
+    /// A page of a namespace's functions, searched by name (or title, or description) and
+    /// filtered by runtime and status.
     pub async fn list_functions(
         &self,
         caller: &Caller,
         ns: &str,
         query: &ListQuery,
+        filter: &FunctionFilter,
     ) -> Result<Page<Function>> {
         caller.require(Scope::Read)?;
         caller.require_whole_namespace()?;
         query.validate()?;
         let namespace = self.namespace_for(caller, ns).await?;
-        let mut page = self.store.list_functions(&namespace.id, query).await?;
+        let mut page = self
+            .store
+            .list_functions(&namespace.id, query, filter)
+            .await?;
         page.items.iter_mut().for_each(|f| self.decorate(f));
         Ok(page)
     }

@@ -32,6 +32,7 @@ pub use chunks::{CONTENT_RANGE, ChunkRange, ChunkUpload};
 pub use deployments::{Upload, UploadOptions, upload_too_large};
 pub use events::Published;
 pub use executions::{Executed, ExecutionFilter, ExecutionInput};
+pub use functions::FunctionFilter;
 pub use instances::{Detached, Instance, Instances, ScaleInput, ScaledInstances};
 pub use logs::{ExecutionOutput, FunctionLogs, LogEvent};
 pub use schedules::MAX_FIRE_TIMES;

@@ -286,3 +286,91 @@ async fn tokens_are_made_listed_and_revoked_from_the_cli() {
         text(&bad.stderr)
     );
 }
+
+#[tokio::test]
+async fn functions_are_listed_by_runtime_and_status() {
+    let server = TestServer::start();
+    let home = tempfile::tempdir().unwrap();
+    server
+        .deploy_ready("hello", crate::harness::spec(), &hello_guest())
+        .await;
+    let client = server.client();
+    for (name, runtime) in [("idle-wasm", "wasm"), ("py", "python3.11")] {
+        client
+            .create_function(
+                "default",
+                &gust_core::FunctionSpec {
+                    name: Some(name.into()),
+                    runtime: Some(runtime.into()),
+                    ..gust_core::FunctionSpec::default()
+                },
+            )
+            .await
+            .unwrap();
+    }
+    let names = async |query: &[(&str, &str)]| {
+        let page = client.list_functions("default", query).await.unwrap();
+        let mut names: Vec<String> = page.items.into_iter().map(|f| f.name).collect();
+        names.sort();
+        (names, page.total)
+    };
+    assert_eq!(
+        names(&[("runtime", "wasm")]).await,
+        (vec!["hello".into(), "idle-wasm".into()], 2)
+    );
+    assert_eq!(
+        names(&[("status", "ready")]).await,
+        (vec!["hello".into()], 1)
+    );
+    assert_eq!(
+        names(&[("runtime", "wasm"), ("status", "created")]).await,
+        (vec!["idle-wasm".into()], 1)
+    );
+    assert_eq!(
+        names(&[("runtime", "python3.11"), ("search", "py")]).await,
+        (vec!["py".into()], 1)
+    );
+    // A value that is no runtime or state is a 400 naming the parameter.
+    for (param, value) in [("runtime", "cobol"), ("status", "sleeping")] {
+        let answer = server
+            .http()
+            .get(format!(
+                "{}/api/v1/namespaces/default/functions",
+                server.url
+            ))
+            .query(&[(param, value)])
+            .bearer_auth(&server.token)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(answer.status(), reqwest::StatusCode::BAD_REQUEST);
+        let body: serde_json::Value = answer.json().await.unwrap();
+        assert_eq!(body["error"]["field"], param, "{body}");
+    }
+
+    // The CLI passes its flags through, and shows the server's refusal.
+    let out = gust(
+        &server,
+        home.path(),
+        &[
+            "fn",
+            "list",
+            "--runtime",
+            "wasm",
+            "--status",
+            "ready",
+            "--json",
+        ],
+    );
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let page: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(page["total"], 1);
+    assert_eq!(page["items"][0]["name"], "hello");
+    let out = gust(&server, home.path(), &["fn", "list", "--status", "asleep"]);
+    assert!(!out.status.success());
+    assert!(
+        text(&out.stderr).contains("status"),
+        "{}",
+        text(&out.stderr)
+    );
+}

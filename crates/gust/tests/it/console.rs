@@ -1348,3 +1348,63 @@ async fn a_running_executions_page_follows_its_output_until_it_ends() {
         "ended: no live section"
     );
 }
+
+#[tokio::test]
+async fn the_functions_list_is_filtered_by_runtime_and_state_in_pages() {
+    let server = TestServer::start();
+    let (mut browser, _) = Browser::signed_in(&server).await;
+    let client = server.client();
+    // More Python functions than a page holds, and one Wasm function.
+    for i in 0..55 {
+        client
+            .create_function(
+                "default",
+                &gust_core::FunctionSpec {
+                    name: Some(format!("py-{i:02}")),
+                    runtime: Some("python3.11".into()),
+                    ..gust_core::FunctionSpec::default()
+                },
+            )
+            .await
+            .unwrap();
+    }
+    server
+        .deploy_ready(
+            "hello",
+            crate::harness::spec(),
+            &crate::harness::hello_guest(),
+        )
+        .await;
+
+    let page = browser
+        .get("/console/ns/default/functions?runtime=wasm")
+        .await;
+    assert_eq!(page.status, StatusCode::OK);
+    assert!(page.body.contains(">hello</a>"), "{}", page.body);
+    assert!(!page.body.contains(">py-"), "{}", page.body);
+
+    // 55 Python functions: a full first page, and the rest on the second.
+    let first = browser
+        .get("/console/ns/default/functions?runtime=python3.11&status=created")
+        .await;
+    assert_eq!(first.body.matches(">py-").count(), 50, "{}", first.body);
+    assert!(!first.body.contains(">hello</a>"));
+    assert!(first.body.contains("page=1"), "a link to the next page");
+    let second = browser
+        .get("/console/ns/default/functions?runtime=python3.11&status=created&page=1")
+        .await;
+    assert_eq!(second.body.matches(">py-").count(), 5, "{}", second.body);
+
+    let ready = browser
+        .get("/console/ns/default/functions?status=ready")
+        .await;
+    assert!(ready.body.contains(">hello</a>"));
+    assert!(!ready.body.contains(">py-"));
+
+    // A state that is none is refused, naming it.
+    let bad = browser
+        .get("/console/ns/default/functions?status=asleep")
+        .await;
+    assert_eq!(bad.status, StatusCode::BAD_REQUEST);
+    assert!(bad.body.contains("asleep"), "{}", bad.body);
+}
