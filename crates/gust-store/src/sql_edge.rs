@@ -260,7 +260,7 @@ impl SqlStore {
         query: &ListQuery,
     ) -> StoreResult<Page<FunctionInstance>> {
         let filter = (
-            "application_id",
+            "application_id".into(),
             crate::sql::Arg::Int(Some(key(application_id))),
         );
         self.list(&[filter], true, query).await
