@@ -414,13 +414,28 @@ impl Engine {
             Err(StoreError::NotFound { .. }) => return self.resync().await,
             Err(e) => return Err(e.into()),
         };
-        for function in self.store.all_functions().await? {
-            if function.namespace_id != namespace.id {
-                continue;
+        let mut cursor = None;
+        loop {
+            let page = self
+                .store
+                .list_functions(
+                    &namespace.id,
+                    &gust_core::ListQuery {
+                        limit: Some(gust_core::list::MAX_LIMIT),
+                        cursor: cursor.take(),
+                        ..gust_core::ListQuery::default()
+                    },
+                    &gust_store::FunctionFilter::default(),
+                )
+                .await?;
+            for function in &page.items {
+                self.reload_function(&function.id).await?;
             }
-            self.reload_function(&function.id).await?;
+            match page.next_cursor {
+                Some(next) => cursor = Some(next),
+                None => return Ok(()),
+            }
         }
-        Ok(())
     }
 
     /// Read a function again, with its triggers, domains and versions.
@@ -450,8 +465,21 @@ impl Engine {
                 self.apply_change(&ChangeNotice::Function { id }).await?;
             }
         }
+        // Each namespace read once, not once per function.
+        let mut namespaces = std::collections::HashMap::new();
         for function in &functions {
-            self.live.sync(function).await?;
+            let namespace = match namespaces.entry(function.namespace_id.clone()) {
+                std::collections::hash_map::Entry::Occupied(known) => known.into_mut(),
+                std::collections::hash_map::Entry::Vacant(slot) => {
+                    match self.store.get_namespace(&function.namespace_id).await {
+                        Ok(namespace) => slot.insert(namespace),
+                        // Deleted since the functions were read: so are they.
+                        Err(StoreError::NotFound { .. }) => continue,
+                        Err(e) => return Err(e.into()),
+                    }
+                }
+            };
+            self.live.sync_in(namespace, function).await?;
             self.apply_change(&ChangeNotice::Domains {
                 function_id: function.id.clone(),
             })

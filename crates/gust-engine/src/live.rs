@@ -636,6 +636,11 @@ impl LiveFunctions {
         self.install(&namespace, function).await
     }
 
+    /// [`LiveFunctions::sync`] with the function's namespace already read.
+    pub async fn sync_in(&self, namespace: &Namespace, function: &Function) -> Result<(), Error> {
+        self.install(namespace, function).await
+    }
+
     /// Re-sync every function of a namespace (its env or secrets changed).
     pub async fn sync_namespace(&self, namespace: &Namespace) -> Result<(), Error> {
         let mut ids: Vec<String> = {

@@ -4,14 +4,14 @@
 //! request needs: it carries its own authority, so the routes that take one need no bearer
 //! token.
 //!
-//! Upload URLs are single use. Which were used is kept in memory until they expire; a restart
-//! forgets it, so every upload token also names the start that issued it (`issuer`, random per
-//! start) and a later start refuses it. Download URLs name their issuer too but stay valid across
-//! restarts: reading code twice does no harm.
+//! Upload URLs are single use: which were used is kept in the store until they expire
+//! (`Store::use_upload_token`), so a URL is used once whichever server sharing the store and
+//! the key it reaches, restart or not. Every token names its issuer: for upload tokens, one
+//! derived from the key (tokens of an older scheme named a random issuer per start, whose uses
+//! the store never saw, and are refused); download tokens are valid whatever their issuer:
+//! reading code twice does no harm.
 
-use std::collections::HashMap;
 use std::path::Path;
-use std::sync::Mutex;
 
 use anyhow::Context;
 use chrono::{DateTime, Utc};
@@ -62,12 +62,10 @@ pub struct Claims {
     pub nonce: String,
 }
 
-/// The server's signing key, this start's issuer id, and the upload tokens used so far.
+/// The server's signing key, and the issuer id derived from it.
 pub struct UrlSigner {
     key: [u8; 32],
     issuer: String,
-    /// Nonce → when its token expires; entries go once that has passed.
-    used: Mutex<HashMap<String, DateTime<Utc>>>,
 }
 
 impl UrlSigner {
@@ -105,13 +103,13 @@ impl UrlSigner {
     }
 
     fn with_key(key: [u8; 32]) -> Self {
-        let mut issuer = [0u8; 8];
-        rand::rng().fill_bytes(&mut issuer);
-        Self {
+        let mut signer = Self {
             key,
-            issuer: hex::encode(issuer),
-            used: Mutex::default(),
-        }
+            issuer: String::new(),
+        };
+        // Distinct in form from the random ids of the older scheme (16 hex digits).
+        signer.issuer = format!("k{}", hex::encode(&signer.derive_key("url issuer")[..8]));
+        signer
     }
 
     /// A token for `grant` on `function_id`, valid until `expires_at`.
@@ -169,7 +167,7 @@ impl UrlSigner {
         }
         if matches!(grant, Grant::Upload { .. }) && issuer != self.issuer {
             return Err(Error::forbidden(
-                "the upload URL was issued before the server restarted; ask for a new one",
+                "the upload URL was issued before the server was upgraded; ask for a new one",
             ));
         }
         Ok(Claims {
@@ -177,25 +175,6 @@ impl UrlSigner {
             grant,
             expires_at,
             nonce: nonce.to_string(),
-        })
-    }
-
-    /// Take the single use of an upload token for one request: 403 when it was used, or is in
-    /// use now. Dropping the claim without [`UseClaim::consume`] gives the use back (the upload
-    /// failed and stored nothing, so the client may try again).
-    pub fn claim(&self, claims: &Claims, now: DateTime<Utc>) -> Result<UseClaim<'_>, Error> {
-        let mut used = self.used.lock().unwrap_or_else(|p| p.into_inner());
-        used.retain(|_, expires_at| *expires_at >= now);
-        if used.contains_key(&claims.nonce) {
-            return Err(Error::forbidden(
-                "this upload URL was already used; ask for a new one",
-            ));
-        }
-        used.insert(claims.nonce.clone(), claims.expires_at);
-        Ok(UseClaim {
-            signer: self,
-            nonce: claims.nonce.clone(),
-            consumed: false,
         })
     }
 
@@ -216,32 +195,6 @@ impl UrlSigner {
         mac.update(DOMAIN);
         mac.update(fields.as_bytes());
         mac
-    }
-}
-
-/// An upload token taken by one request; see [`UrlSigner::claim`].
-pub struct UseClaim<'a> {
-    signer: &'a UrlSigner,
-    nonce: String,
-    consumed: bool,
-}
-
-impl UseClaim<'_> {
-    /// The upload succeeded: the token stays used until it expires.
-    pub fn consume(mut self) {
-        self.consumed = true;
-    }
-}
-
-impl Drop for UseClaim<'_> {
-    fn drop(&mut self) {
-        if !self.consumed {
-            self.signer
-                .used
-                .lock()
-                .unwrap_or_else(|p| p.into_inner())
-                .remove(&self.nonce);
-        }
     }
 }
 
@@ -307,32 +260,38 @@ mod tests {
     }
 
     #[test]
-    fn upload_tokens_are_single_use_and_die_with_their_start() {
+    fn upload_tokens_hold_across_restarts_and_servers_sharing_the_key() {
         let signer = signer();
         let now = gust_core::now();
-        let token = signer.sign(
-            "f1",
-            &Grant::Upload { length: 1 },
-            now + chrono::Duration::seconds(60),
-        );
-        let claims = signer.verify(&token, now).unwrap();
-        drop(signer.claim(&claims, now).unwrap());
-        let claim = signer.claim(&claims, now).unwrap();
-        assert!(signer.claim(&claims, now).is_err(), "in use");
-        claim.consume();
-        assert!(signer.claim(&claims, now).is_err(), "used");
-
+        let expires = now + chrono::Duration::seconds(60);
+        let token = signer.sign("f1", &Grant::Upload { length: 1 }, expires);
         let restarted = UrlSigner::with_key([7; 32]);
-        let e = restarted.verify(&token, now).unwrap_err();
-        assert!(e.message.contains("restarted"), "{}", e.message);
-        let download = signer.sign(
-            "f1",
-            &Grant::Download {
-                deployment_id: "d1".into(),
-            },
-            now + chrono::Duration::seconds(60),
+        assert!(restarted.verify(&token, now).is_ok());
+        assert!(UrlSigner::with_key([8; 32]).verify(&token, now).is_err());
+
+        // A token of the older scheme (a random issuer per start): its uses were never
+        // stored, so it is refused.
+        let fields = format!(
+            "u.f1.1.{}.0123456789abcdef.{}",
+            expires.timestamp_millis(),
+            "00".repeat(16)
         );
-        assert!(restarted.verify(&download, now).is_ok());
+        let old = format!(
+            "{fields}.{}",
+            hex::encode(signer.mac(&fields).finalize().into_bytes())
+        );
+        let e = signer.verify(&old, now).unwrap_err();
+        assert!(e.message.contains("upgraded"), "{}", e.message);
+        let download = format!(
+            "d.f1.d1.{}.0123456789abcdef.{}",
+            expires.timestamp_millis(),
+            "00".repeat(16)
+        );
+        let download = format!(
+            "{download}.{}",
+            hex::encode(signer.mac(&download).finalize().into_bytes())
+        );
+        assert!(signer.verify(&download, now).is_ok());
     }
 
     #[test]

@@ -90,6 +90,7 @@ macro_rules! conformance_tests {
             deleting_an_edge_application_takes_its_instances_and_rules_and_unbinds_its_domains,
             token_use_is_recorded_and_only_moves_forward,
             console_sessions_are_read_pruned_and_go_with_their_token,
+            an_upload_token_is_used_once_until_it_expires,
             secrets_read_back_through_a_key_rotation,
             a_rotation_is_finished_only_by_retiring_the_old_keys,
             the_audit_log_lists_newest_first_filtered_and_paged,
@@ -2314,6 +2315,28 @@ fn node(id: &str, heartbeat_at: DateTime<Utc>) -> gust_core::Node {
         queued: 3,
         instances: 4,
     }
+}
+
+pub async fn an_upload_token_is_used_once_until_it_expires(store: &dyn Store) {
+    let now = base_time();
+    let expires = now + Duration::minutes(10);
+    assert!(store.use_upload_token("n1", expires, now).await.unwrap());
+    assert!(!store.use_upload_token("n1", expires, now).await.unwrap());
+    // Another token is its own.
+    assert!(store.use_upload_token("n2", expires, now).await.unwrap());
+    // A use given back may be taken again, once.
+    store.release_upload_token("n1").await.unwrap();
+    store.release_upload_token("never-used").await.unwrap();
+    assert!(store.use_upload_token("n1", expires, now).await.unwrap());
+    assert!(!store.use_upload_token("n1", expires, now).await.unwrap());
+    // Past its expiry the use is forgotten (the URL itself no longer verifies by then).
+    let later = expires + Duration::seconds(1);
+    assert!(
+        store
+            .use_upload_token("n1", later + Duration::minutes(10), later)
+            .await
+            .unwrap()
+    );
 }
 
 pub async fn nodes_are_listed_while_their_heartbeat_is_fresh(store: &dyn Store) {

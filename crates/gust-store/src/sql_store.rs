@@ -1698,6 +1698,35 @@ impl Store for SqlStore {
         self.audit_list(query).await
     }
 
+    async fn use_upload_token(
+        &self,
+        nonce: &str,
+        expires_at: DateTime<Utc>,
+        now: DateTime<Utc>,
+    ) -> StoreResult<bool> {
+        self.exec(
+            q("DELETE FROM used_upload_tokens WHERE expires_at < $1").int(now.timestamp_millis()),
+        )
+        .await?;
+        let done = self
+            .exec(
+                q(
+                    "INSERT INTO used_upload_tokens (nonce, expires_at) VALUES ($1, $2) \
+                   ON CONFLICT (nonce) DO NOTHING",
+                )
+                .text(nonce)
+                .int(expires_at.timestamp_millis()),
+            )
+            .await?;
+        Ok(done == 1)
+    }
+
+    async fn release_upload_token(&self, nonce: &str) -> StoreResult<()> {
+        self.exec(q("DELETE FROM used_upload_tokens WHERE nonce = $1").text(nonce))
+            .await?;
+        Ok(())
+    }
+
     fn shared(&self) -> bool {
         self.db.shared()
     }

@@ -431,6 +431,19 @@ pub trait Store: Send + Sync + 'static {
     /// Delete the sessions that ended before `now`; returns how many.
     async fn prune_console_sessions(&self, now: DateTime<Utc>) -> StoreResult<u64>;
 
+    // Signed upload URLs, which are single use.
+    /// Mark the upload token `nonce` used until `expires_at`: whether this call did (false: it
+    /// was used already, through this server or another). Uses expired before `now` are
+    /// forgotten first.
+    async fn use_upload_token(
+        &self,
+        nonce: &str,
+        expires_at: DateTime<Utc>,
+        now: DateTime<Utc>,
+    ) -> StoreResult<bool>;
+    /// Give a use back: the upload failed and stored nothing, so the URL may be tried again.
+    async fn release_upload_token(&self, nonce: &str) -> StoreResult<()>;
+
     // Servers sharing the store (see `sql_nodes.rs`).
     /// Whether other servers may share this store (PostgreSQL): then executions are claimed,
     /// cron ticks fired once, and changes announced.

@@ -166,7 +166,7 @@ impl Engine {
             ));
         }
         let function = self.store.get_function_by_id(&claims.function_id).await?;
-        let single_use = self.signer.claim(&claims, now)?;
+        let single_use = UploadUse::take(&self.store, &claims, now).await?;
         let mut upload = Upload {
             caller: None,
             function,
@@ -390,5 +390,56 @@ impl Engine {
             .ok()
             .and_then(|ttl| gust_core::now().checked_add_signed(ttl))
             .unwrap_or(DateTime::<Utc>::MAX_UTC)
+    }
+}
+
+/// The single use of an upload token, taken by one request (in the store, so every server
+/// sharing it sees it). Dropped without [`UploadUse::consume`], the use is given back: the
+/// upload failed and stored nothing, so the client may try the URL again.
+struct UploadUse {
+    store: std::sync::Arc<dyn gust_store::Store>,
+    nonce: String,
+    consumed: bool,
+}
+
+impl UploadUse {
+    /// 403 when the token was used, or is in use now.
+    async fn take(
+        store: &std::sync::Arc<dyn gust_store::Store>,
+        claims: &crate::signing::Claims,
+        now: chrono::DateTime<chrono::Utc>,
+    ) -> Result<Self> {
+        if !store
+            .use_upload_token(&claims.nonce, claims.expires_at, now)
+            .await?
+        {
+            return Err(Error::forbidden(
+                "this upload URL was already used; ask for a new one",
+            ));
+        }
+        Ok(Self {
+            store: store.clone(),
+            nonce: claims.nonce.clone(),
+            consumed: false,
+        })
+    }
+
+    /// The upload succeeded: the token stays used until it expires.
+    fn consume(mut self) {
+        self.consumed = true;
+    }
+}
+
+impl Drop for UploadUse {
+    fn drop(&mut self) {
+        if self.consumed {
+            return;
+        }
+        let (store, nonce) = (self.store.clone(), std::mem::take(&mut self.nonce));
+        tokio::spawn(async move {
+            if let Err(e) = store.release_upload_token(&nonce).await {
+                tracing::warn!(error = %e, "giving back a failed upload's URL failed; it stays used");
+            }
+        });
     }
 }

@@ -808,3 +808,47 @@ async fn workers_are_scaled_and_detached_on_every_node() {
         .await;
     }
 }
+
+#[tokio::test]
+async fn an_upload_url_from_one_node_uploads_once_through_any() {
+    let cluster = Cluster::start().await;
+    let package = tar_gz(&[(
+        "main.py",
+        b"def handle(event, context):\n    return 'ok'\n".as_slice(),
+    )]);
+    cluster.nodes[0]
+        .client()
+        .create_function(
+            "default",
+            &FunctionSpec {
+                name: Some("up".into()),
+                runtime: Some("python3.11".into()),
+                ..spec()
+            },
+        )
+        .await
+        .unwrap();
+    let signed = cluster.nodes[0]
+        .client()
+        .create_upload_url("default", "up", package.len() as u64)
+        .await
+        .unwrap();
+    let through = |i: usize| {
+        let node = &cluster.nodes[i];
+        let base = &signed.url[..signed.url.find("/api/").unwrap()];
+        let url = signed.url.replacen(base, &node.url, 1);
+        let (http, body) = (node.http(), package.clone());
+        async move { http.put(url).body(body).send().await.unwrap() }
+    };
+    let first = through(1).await;
+    assert!(
+        first.status().is_success(),
+        "{}",
+        first.text().await.unwrap()
+    );
+    for i in [2, 0] {
+        let again = through(i).await;
+        assert_eq!(again.status(), reqwest::StatusCode::FORBIDDEN, "node {i}");
+        assert!(again.text().await.unwrap().contains("already used"));
+    }
+}

@@ -430,7 +430,7 @@ async fn signed_urls_expire() {
 }
 
 #[tokio::test]
-async fn a_restart_voids_upload_urls_but_keeps_the_key() {
+async fn upload_urls_outlive_a_restart_and_stay_single_use() {
     use std::os::unix::fs::PermissionsExt;
     let dir = tempfile::tempdir().unwrap();
     let mut server = TestServer::start_in(dir.path(), &[]);
@@ -460,14 +460,19 @@ async fn a_restart_voids_upload_urls_but_keeps_the_key() {
 
     let server = TestServer::start_in(dir.path(), &[]);
     assert_eq!(std::fs::read(&key_file).unwrap(), key);
-    // Which upload URLs were used is not kept across a restart, so none issued before it work.
+    // Which upload URLs were used is kept in the database: the one used before the restart
+    // stays used, the one not used yet uploads once.
     let moved = |url: &SignedUrl| SignedUrl {
         url: url.url.replace(&first_base(&url.url), &server.url),
         ..url.clone()
     };
+    let (status, _, message) = refusal(put(&moved(&first), package.clone()).await).await;
+    assert_eq!(status, StatusCode::FORBIDDEN);
+    assert!(message.contains("already used"), "{message}");
+    uploaded(put(&moved(&pending), package.clone()).await).await;
     let (status, _, message) = refusal(put(&moved(&pending), package.clone()).await).await;
     assert_eq!(status, StatusCode::FORBIDDEN);
-    assert!(message.contains("restarted"), "{message}");
+    assert!(message.contains("already used"), "{message}");
     let response = reqwest::get(&moved(&download).url).await.unwrap();
     assert_eq!(response.status(), StatusCode::OK);
     assert!(response.bytes().await.unwrap() == package);
