@@ -63,6 +63,10 @@ fn api_routes() -> OpenApiRouter<ApiState> {
             namespaces::delete_namespace
         ))
         .routes(routes!(
+            namespaces::set_namespace_secret,
+            namespaces::delete_namespace_secret
+        ))
+        .routes(routes!(
             functions::list_functions,
             functions::create_function
         ))
@@ -71,6 +75,10 @@ fn api_routes() -> OpenApiRouter<ApiState> {
             functions::replace_function,
             functions::update_function,
             functions::delete_function
+        ))
+        .routes(routes!(
+            functions::set_function_secret,
+            functions::delete_function_secret
         ))
         .routes(
             routes!(

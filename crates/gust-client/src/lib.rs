@@ -233,6 +233,37 @@ impl Client {
         .await
     }
 
+    /// Set one secret of a function, leaving its others as they are.
+    pub async fn set_function_secret(
+        &self,
+        ns: &str,
+        f: &str,
+        key: &str,
+        value: &str,
+    ) -> ClientResult<Function> {
+        self.json(
+            Method::PUT,
+            &format!("/api/v1/namespaces/{ns}/functions/{f}/secrets/{key}"),
+            Some(&serde_json::json!({ "value": value })),
+        )
+        .await
+    }
+
+    /// Remove one secret of a function.
+    pub async fn delete_function_secret(
+        &self,
+        ns: &str,
+        f: &str,
+        key: &str,
+    ) -> ClientResult<Function> {
+        self.json(
+            Method::DELETE,
+            &format!("/api/v1/namespaces/{ns}/functions/{f}/secrets/{key}"),
+            None::<&()>,
+        )
+        .await
+    }
+
     pub async fn get_function(&self, ns: &str, f: &str) -> ClientResult<Function> {
         self.json(
             Method::GET,

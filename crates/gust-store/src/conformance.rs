@@ -92,6 +92,7 @@ macro_rules! conformance_tests {
             console_sessions_are_read_pruned_and_go_with_their_token,
             an_upload_token_is_used_once_until_it_expires,
             secrets_read_back_through_a_key_rotation,
+            secrets_are_set_and_removed_one_by_one,
             a_rotation_is_finished_only_by_retiring_the_old_keys,
             the_audit_log_lists_newest_first_filtered_and_paged,
         );
@@ -928,6 +929,88 @@ pub async fn console_sessions_are_read_pruned_and_go_with_their_token(store: &dy
 }
 
 // Sealed secrets.
+
+pub async fn secrets_are_set_and_removed_one_by_one(store: &dyn Store) {
+    let ns = created_namespace(store, "shop").await;
+    let f = created_function(store, &ns, "checkout").await;
+    let later = base_time() + Duration::hours(2);
+    // Set beside the one the function was made with, replaced, removed.
+    store
+        .set_function_secret(&f.id, "TOKEN", Some("t-1"), later)
+        .await
+        .unwrap();
+    store
+        .set_function_secret(&f.id, "API_KEY", Some("second"), later)
+        .await
+        .unwrap();
+    let read = store.get_function_by_id(&f.id).await.unwrap();
+    assert_eq!(
+        read.secrets,
+        BTreeMap::from([
+            ("API_KEY".to_string(), "second".to_string()),
+            ("TOKEN".to_string(), "t-1".to_string())
+        ])
+    );
+    assert_eq!(read.updated_at, later);
+    assert_eq!(read.env, f.env, "the rest of the function is as it was");
+    store
+        .set_function_secret(&f.id, "API_KEY", None, later)
+        .await
+        .unwrap();
+    // Removing one that is not there changes nothing.
+    store
+        .set_function_secret(&f.id, "NEVER_SET", None, later)
+        .await
+        .unwrap();
+    let read = store.get_function_by_id(&f.id).await.unwrap();
+    assert_eq!(
+        read.secrets,
+        BTreeMap::from([("TOKEN".to_string(), "t-1".to_string())])
+    );
+
+    // Many at once, each its own: none is lost.
+    let sets = (0..20).map(|i| {
+        let id = ns.id.clone();
+        async move {
+            store
+                .set_namespace_secret(&id, &format!("K{i}"), Some(&format!("v{i}")), later)
+                .await
+        }
+    });
+    for result in futures_util::future::join_all(sets).await {
+        result.unwrap();
+    }
+    let read = store.get_namespace(&ns.id).await.unwrap();
+    for i in 0..20 {
+        assert_eq!(read.secrets[&format!("K{i}")], format!("v{i}"));
+    }
+
+    // At the most a map holds, a new one is refused and a present one still replaced.
+    for i in read.secrets.len()..gust_core::validate::MAX_ENV_VARS {
+        store
+            .set_namespace_secret(&ns.id, &format!("FILL{i}"), Some("x"), later)
+            .await
+            .unwrap();
+    }
+    assert_conflict(
+        store
+            .set_namespace_secret(&ns.id, "ONE_TOO_MANY", Some("x"), later)
+            .await,
+    );
+    store
+        .set_namespace_secret(&ns.id, "K0", Some("again"), later)
+        .await
+        .unwrap();
+    let read = store.get_namespace(&ns.id).await.unwrap();
+    assert_eq!(read.secrets.len(), gust_core::validate::MAX_ENV_VARS);
+    assert_eq!(read.secrets["K0"], "again");
+    assert!(matches!(
+        store
+            .set_function_secret("no-such-function", "A", Some("x"), later)
+            .await,
+        Err(StoreError::NotFound { .. })
+    ));
+}
 
 pub async fn secrets_read_back_through_a_key_rotation(store: &dyn Store) {
     let ns = Namespace {

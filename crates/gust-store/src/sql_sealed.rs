@@ -5,7 +5,7 @@
 use std::collections::BTreeMap;
 
 use crate::seal::{Keyring, MasterKey, SecretOwner, sealed_key_id};
-use crate::sql::{Exec, Row, q};
+use crate::sql::{Dialect, Exec, Row, q};
 use crate::sql_store::SqlStore;
 use crate::{StoreError, StoreResult};
 
@@ -339,4 +339,81 @@ fn secret_row(row: &Row) -> StoreResult<(String, i64, BTreeMap<String, String>)>
         row.int("number")?,
         serde_json::from_str(row.text("secrets")?)?,
     ))
+}
+
+impl SqlStore {
+    /// Set (`Some`) or remove (`None`) the secret `key` of a namespace or function in one
+    /// statement, leaving its other secrets as stored: two changes of different secrets made at
+    /// once both hold. Each value is sealed on its own (bound to its owner and name), so one
+    /// is written without opening the others. `Conflict` when a new one would pass `max`
+    /// secrets; `NotFound` when the owner is gone.
+    pub(crate) async fn secret_set(
+        &self,
+        owner: SecretOwner<'_>,
+        key: &str,
+        value: Option<&str>,
+        max: usize,
+        now: chrono::DateTime<chrono::Utc>,
+    ) -> StoreResult<()> {
+        let (table, id, kind) = match owner {
+            SecretOwner::Namespace(id) => ("namespaces", id, "namespace"),
+            SecretOwner::Function(id) => ("functions", id, "function"),
+            _ => {
+                return Err(StoreError::Conflict(
+                    "only namespaces and functions have secrets set one by one".into(),
+                ));
+            }
+        };
+        let dialect = self.dialect();
+        let touched = dialect.json_set("data", &[("updated_at", "$3")]);
+        // `key` is bound, never spliced: the callers check it, and the store needs not trust them.
+        let statement = match (dialect, value) {
+            (Dialect::Sqlite, Some(_)) => format!(
+                "UPDATE {table} SET secrets = json_set(secrets, '$.' || $1, $2), data = {touched} \
+                 WHERE id = $4 AND (json_extract(secrets, '$.' || $1) IS NOT NULL \
+                   OR (SELECT COUNT(*) FROM json_each({table}.secrets)) < $5)"
+            ),
+            (Dialect::Postgres, Some(_)) => format!(
+                "UPDATE {table} SET secrets = jsonb_set(secrets::jsonb, ARRAY[$1::text], \
+                   to_jsonb($2::text))::text, data = {touched} \
+                 WHERE id = $4 AND (jsonb_exists(secrets::jsonb, $1::text) \
+                   OR (SELECT COUNT(*) FROM jsonb_object_keys(secrets::jsonb)) < $5)"
+            ),
+            (Dialect::Sqlite, None) => format!(
+                "UPDATE {table} SET secrets = json_remove(secrets, '$.' || $1), \
+                 data = {touched} WHERE id = $4 AND $2 IS NULL AND $5 >= 0"
+            ),
+            (Dialect::Postgres, None) => format!(
+                "UPDATE {table} SET secrets = (secrets::jsonb - $1::text)::text, \
+                 data = {touched} WHERE id = $4 AND $2::text IS NULL AND $5::bigint >= 0"
+            ),
+        };
+        // A rotation reseals every row: it waits for this write, or this for it.
+        let _sealing = self.keyring.writes.read().await;
+        let sealed = value.map(|value| self.keyring.seal(owner, key, value));
+        let done = self
+            .exec(
+                q(statement)
+                    .text(key)
+                    .opt_text(sealed.as_deref())
+                    .text(serde_json::to_string(&now)?)
+                    .text(id)
+                    .int(max as i64),
+            )
+            .await?;
+        if done == 1 {
+            return Ok(());
+        }
+        let exists = self
+            .row(q(format!("SELECT id FROM {table} WHERE id = $1")).text(id))
+            .await?
+            .is_some();
+        if exists {
+            Err(StoreError::Conflict(format!(
+                "a {kind} has at most {max} secrets; remove one first"
+            )))
+        } else {
+            Err(StoreError::not_found(kind, id))
+        }
+    }
 }

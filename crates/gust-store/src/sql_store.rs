@@ -1698,6 +1698,30 @@ impl Store for SqlStore {
         self.audit_list(query).await
     }
 
+    async fn set_namespace_secret(
+        &self,
+        namespace_id: &str,
+        key: &str,
+        value: Option<&str>,
+        now: DateTime<Utc>,
+    ) -> StoreResult<()> {
+        let max = gust_core::validate::MAX_ENV_VARS;
+        self.secret_set(SecretOwner::Namespace(namespace_id), key, value, max, now)
+            .await
+    }
+
+    async fn set_function_secret(
+        &self,
+        function_id: &str,
+        key: &str,
+        value: Option<&str>,
+        now: DateTime<Utc>,
+    ) -> StoreResult<()> {
+        let max = gust_core::validate::MAX_ENV_VARS;
+        self.secret_set(SecretOwner::Function(function_id), key, value, max, now)
+            .await
+    }
+
     async fn use_upload_token(
         &self,
         nonce: &str,

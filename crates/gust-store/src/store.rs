@@ -431,6 +431,26 @@ pub trait Store: Send + Sync + 'static {
     /// Delete the sessions that ended before `now`; returns how many.
     async fn prune_console_sessions(&self, now: DateTime<Utc>) -> StoreResult<u64>;
 
+    // Secrets one by one (a map replaced whole is `update_namespace`, `update_function`).
+    /// Set (`Some`) or remove (`None`) the secret `key` of a namespace, leaving its others as
+    /// stored: changes of different secrets made at once all hold. `Conflict` when a new one
+    /// would pass the most a namespace holds; `NotFound` when it is gone.
+    async fn set_namespace_secret(
+        &self,
+        namespace_id: &str,
+        key: &str,
+        value: Option<&str>,
+        now: DateTime<Utc>,
+    ) -> StoreResult<()>;
+    /// [`Store::set_namespace_secret`] for a function.
+    async fn set_function_secret(
+        &self,
+        function_id: &str,
+        key: &str,
+        value: Option<&str>,
+        now: DateTime<Utc>,
+    ) -> StoreResult<()>;
+
     // Signed upload URLs, which are single use.
     /// Mark the upload token `nonce` used until `expires_at`: whether this call did (false: it
     /// was used already, through this server or another). Uses expired before `now` are

@@ -1,4 +1,4 @@
-//! `gust fn create|list|get|update|delete`, and the signed-URL flow: `upload-url`, `deploy`,
+//! `gust fn create|list|get|update|delete`, `secret set|unset`, and the signed-URL flow: `upload-url`, `deploy`,
 //! `download`; `metrics` and `test-request` have files of their own.
 
 use std::collections::BTreeMap;
@@ -97,6 +97,24 @@ pub enum FunctionCommand {
     /// Saved test requests of a function: list, save, delete, run.
     #[command(subcommand)]
     TestRequest(crate::test_request::TestRequestCommand),
+    /// Set or remove one secret of a function, leaving its others as they are (`update
+    /// --secret` replaces them all).
+    #[command(subcommand)]
+    Secret(SecretCommand),
+}
+
+#[derive(Subcommand, Debug)]
+pub enum SecretCommand {
+    /// Set one secret: `gust fn secret set hello API_KEY` reads the value from stdin;
+    /// `--value` gives it on the command line (where other users may see it).
+    Set {
+        name: String,
+        key: String,
+        #[arg(long)]
+        value: Option<String>,
+    },
+    /// Remove one secret.
+    Unset { name: String, key: String },
 }
 
 #[derive(Args, Debug, Default)]
@@ -327,6 +345,27 @@ pub async fn run(command: FunctionCommand, global: &GlobalArgs) -> anyhow::Resul
         }
         FunctionCommand::Metrics(args) => crate::metrics::run(args, global).await,
         FunctionCommand::TestRequest(command) => crate::test_request::run(command, global).await,
+        FunctionCommand::Secret(SecretCommand::Set { name, key, value }) => {
+            let value = match value {
+                Some(value) => value,
+                None => {
+                    let mut value = String::new();
+                    std::io::Read::read_to_string(&mut std::io::stdin(), &mut value)
+                        .context("reading the secret's value from stdin")?;
+                    // What a shell's `echo` or a file's last line adds.
+                    value.truncate(value.trim_end_matches(['\n', '\r']).len());
+                    value
+                }
+            };
+            let function = client.set_function_secret(ns, &name, &key, &value).await?;
+            eprintln!("secret {key} of {name} set");
+            show(&function, global)
+        }
+        FunctionCommand::Secret(SecretCommand::Unset { name, key }) => {
+            let function = client.delete_function_secret(ns, &name, &key).await?;
+            eprintln!("secret {key} of {name} removed");
+            show(&function, global)
+        }
         FunctionCommand::Download {
             name,
             output,

@@ -9,7 +9,7 @@ use gust_core::{
 use gust_engine::Caller;
 use gust_engine::ops::FunctionFilter;
 use serde::Deserialize;
-use utoipa::IntoParams;
+use utoipa::{IntoParams, ToSchema};
 
 use crate::ApiState;
 use crate::error::{ApiResult, ErrorBody};
@@ -120,4 +120,48 @@ pub async fn delete_function(
 ) -> ApiResult<StatusCode> {
     state.delete_function(&caller, &ns, &f).await?;
     Ok(StatusCode::NO_CONTENT)
+}
+
+/// A secret's value.
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct SecretValue {
+    /// Write-only: never returned (the secret's name is, its value masked).
+    pub value: String,
+}
+
+#[utoipa::path(put, path = "/api/v1/namespaces/{ns}/functions/{fn}/secrets/{key}", tag = "functions",
+    params(("ns" = String, Path, description = "name or id"), ("fn" = String, Path, description = "name or id"),
+        ("key" = String, Path, description = "the secret's name: letters, digits and `_`, not starting with a digit")),
+    request_body = SecretValue,
+    responses((status = 200, body = Function), (status = 400, body = ErrorBody), (status = 404, body = ErrorBody), (status = 409, body = ErrorBody)))]
+/// Set one secret, leaving the function's others as they are.
+pub async fn set_function_secret(
+    State(state): State<ApiState>,
+    caller: Caller,
+    ApiPath((ns, f, key)): ApiPath<(String, String, String)>,
+    ApiJson(body): ApiJson<SecretValue>,
+) -> ApiResult<Json<Function>> {
+    Ok(Json(
+        state
+            .set_function_secret(&caller, &ns, &f, &key, Some(body.value))
+            .await?,
+    ))
+}
+
+#[utoipa::path(delete, path = "/api/v1/namespaces/{ns}/functions/{fn}/secrets/{key}", tag = "functions",
+    params(("ns" = String, Path, description = "name or id"), ("fn" = String, Path, description = "name or id"),
+        ("key" = String, Path, description = "the secret's name")),
+    responses((status = 200, body = Function), (status = 400, body = ErrorBody), (status = 404, body = ErrorBody)))]
+/// Remove one secret (none set by that name: nothing changes).
+pub async fn delete_function_secret(
+    State(state): State<ApiState>,
+    caller: Caller,
+    ApiPath((ns, f, key)): ApiPath<(String, String, String)>,
+) -> ApiResult<Json<Function>> {
+    Ok(Json(
+        state
+            .set_function_secret(&caller, &ns, &f, &key, None)
+            .await?,
+    ))
 }

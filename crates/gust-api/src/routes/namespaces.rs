@@ -62,3 +62,36 @@ pub async fn delete_namespace(
     state.delete_namespace(&caller, &ns).await?;
     Ok(StatusCode::NO_CONTENT)
 }
+
+#[utoipa::path(put, path = "/api/v1/namespaces/{ns}/secrets/{key}", tag = "namespaces",
+    params(("ns" = String, Path, description = "name or id"),
+        ("key" = String, Path, description = "the secret's name: letters, digits and `_`, not starting with a digit")),
+    request_body = super::functions::SecretValue,
+    responses((status = 200, body = Namespace), (status = 400, body = ErrorBody), (status = 404, body = ErrorBody), (status = 409, body = ErrorBody)))]
+/// Set one secret, leaving the namespace's others as they are.
+pub async fn set_namespace_secret(
+    State(state): State<ApiState>,
+    caller: Caller,
+    ApiPath((ns, key)): ApiPath<(String, String)>,
+    ApiJson(body): ApiJson<super::functions::SecretValue>,
+) -> ApiResult<Json<Namespace>> {
+    Ok(Json(
+        state
+            .set_namespace_secret(&caller, &ns, &key, Some(body.value))
+            .await?,
+    ))
+}
+
+#[utoipa::path(delete, path = "/api/v1/namespaces/{ns}/secrets/{key}", tag = "namespaces",
+    params(("ns" = String, Path, description = "name or id"), ("key" = String, Path, description = "the secret's name")),
+    responses((status = 200, body = Namespace), (status = 400, body = ErrorBody), (status = 404, body = ErrorBody)))]
+/// Remove one secret (none set by that name: nothing changes).
+pub async fn delete_namespace_secret(
+    State(state): State<ApiState>,
+    caller: Caller,
+    ApiPath((ns, key)): ApiPath<(String, String)>,
+) -> ApiResult<Json<Namespace>> {
+    Ok(Json(
+        state.set_namespace_secret(&caller, &ns, &key, None).await?,
+    ))
+}

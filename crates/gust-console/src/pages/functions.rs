@@ -710,30 +710,26 @@ async fn set_secret(
     Path((ns, f)): Path<(String, String)>,
     form: FormData,
 ) -> PageResult {
-    let function = state.engine.get_function(&signed.caller, &ns, &f).await?;
-    let errors = match secrets::with_set(&function.secrets, &form) {
-        Ok(all) => {
-            let patch = FunctionPatch {
-                secrets: Some(all),
-                ..FunctionPatch::default()
-            };
-            match state
-                .engine
-                .update_function(&signed.caller, &ns, &f, patch)
-                .await
-            {
-                Ok(_) => {
-                    return Ok(render::done(
-                        &format!("{}/settings", fn_url(&ns, &f)),
-                        "secret-set",
-                    ));
-                }
-                Err(e) if e.status.is_client_error() => secrets::refused(&e),
-                Err(e) => return Err(e.into()),
+    let errors = match secrets::to_set(&form) {
+        Ok((name, value)) => match state
+            .engine
+            .set_function_secret(&signed.caller, &ns, &f, &name, Some(value))
+            .await
+        {
+            Ok(_) => {
+                return Ok(render::done(
+                    &format!("{}/settings", fn_url(&ns, &f)),
+                    "secret-set",
+                ));
             }
-        }
+            Err(e) if e.status.is_client_error() && e.status != StatusCode::NOT_FOUND => {
+                secrets::refused(&e)
+            }
+            Err(e) => return Err(e.into()),
+        },
         Err(errors) => errors,
     };
+    let function = state.engine.get_function(&signed.caller, &ns, &f).await?;
     let mut page = settings_page(&state, &signed, &ns, &function, FormValues::of(&function));
     page.secrets.errors = errors;
     page.secrets.name = form.get("name").trim().to_string();
@@ -746,14 +742,9 @@ async fn remove_secret(
     Path((ns, f)): Path<(String, String)>,
     form: FormData,
 ) -> PageResult {
-    let function = state.engine.get_function(&signed.caller, &ns, &f).await?;
-    let patch = FunctionPatch {
-        secrets: Some(secrets::with_removed(&function.secrets, &form)),
-        ..FunctionPatch::default()
-    };
     state
         .engine
-        .update_function(&signed.caller, &ns, &f, patch)
+        .set_function_secret(&signed.caller, &ns, &f, form.get("name"), None)
         .await?;
     Ok(render::done(
         &format!("{}/settings", fn_url(&ns, &f)),

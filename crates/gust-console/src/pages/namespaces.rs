@@ -211,30 +211,26 @@ async fn set_secret(
     Path(ns): Path<String>,
     form: FormData,
 ) -> PageResult {
-    let namespace = state.engine.get_namespace(&signed.caller, &ns).await?;
-    let errors = match secrets::with_set(&namespace.secrets, &form) {
-        Ok(all) => {
-            let patch = NamespacePatch {
-                secrets: Some(all),
-                ..NamespacePatch::default()
-            };
-            match state
-                .engine
-                .update_namespace(&signed.caller, &ns, patch)
-                .await
-            {
-                Ok(_) => {
-                    return Ok(render::done(
-                        &format!("{}/settings", ns_url(&ns)),
-                        "secret-set",
-                    ));
-                }
-                Err(e) if e.status.is_client_error() => secrets::refused(&e),
-                Err(e) => return Err(e.into()),
+    let errors = match secrets::to_set(&form) {
+        Ok((name, value)) => match state
+            .engine
+            .set_namespace_secret(&signed.caller, &ns, &name, Some(value))
+            .await
+        {
+            Ok(_) => {
+                return Ok(render::done(
+                    &format!("{}/settings", ns_url(&ns)),
+                    "secret-set",
+                ));
             }
-        }
+            Err(e) if e.status.is_client_error() && e.status != StatusCode::NOT_FOUND => {
+                secrets::refused(&e)
+            }
+            Err(e) => return Err(e.into()),
+        },
         Err(errors) => errors,
     };
+    let namespace = state.engine.get_namespace(&signed.caller, &ns).await?;
     let mut page = settings_page(&signed, &namespace);
     page.secrets.errors = errors;
     page.secrets.name = form.get("name").trim().to_string();
@@ -247,14 +243,9 @@ async fn remove_secret(
     Path(ns): Path<String>,
     form: FormData,
 ) -> PageResult {
-    let namespace = state.engine.get_namespace(&signed.caller, &ns).await?;
-    let patch = NamespacePatch {
-        secrets: Some(secrets::with_removed(&namespace.secrets, &form)),
-        ..NamespacePatch::default()
-    };
     state
         .engine
-        .update_namespace(&signed.caller, &ns, patch)
+        .set_namespace_secret(&signed.caller, &ns, form.get("name"), None)
         .await?;
     Ok(render::done(
         &format!("{}/settings", ns_url(&ns)),

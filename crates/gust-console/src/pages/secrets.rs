@@ -1,6 +1,6 @@
 //! Write-only secrets, as namespaces and functions both have them: a page lists which names
-//! are set and offers to set or remove one. The engine replaces a map of secrets whole, so the
-//! others go back as they are; no value ever reaches a page.
+//! are set and offers to set or remove one, which the engine changes alone (two people setting
+//! different secrets at once both keep theirs); no value ever reaches a page.
 
 use std::collections::BTreeMap;
 
@@ -29,11 +29,8 @@ impl SecretsForm {
     }
 }
 
-/// `current` with the secret the form sets, or the errors beside its fields.
-pub fn with_set(
-    current: &BTreeMap<String, String>,
-    form: &FormData,
-) -> Result<BTreeMap<String, String>, Fields> {
+/// The name and value the form sets, or the errors beside its fields.
+pub fn to_set(form: &FormData) -> Result<(String, String), Fields> {
     let name = form.get("name").trim();
     let mut errors = Fields::default();
     if name.is_empty() {
@@ -45,19 +42,7 @@ pub fn with_set(
     if !errors.is_empty() {
         return Err(errors);
     }
-    let mut secrets = current.clone();
-    secrets.insert(name.to_string(), form.get("value").to_string());
-    Ok(secrets)
-}
-
-/// `current` without the secret the form names.
-pub fn with_removed(
-    current: &BTreeMap<String, String>,
-    form: &FormData,
-) -> BTreeMap<String, String> {
-    let mut secrets = current.clone();
-    secrets.remove(form.get("name"));
-    secrets
+    Ok((name.to_string(), form.get("value").to_string()))
 }
 
 /// The engine's refusal of a set, beside the name (what it names is the key: `secrets.KEY`).

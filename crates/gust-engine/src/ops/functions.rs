@@ -113,6 +113,37 @@ impl Engine {
         .await
     }
 
+    /// Set one secret of a function (`Some`) or remove it (`None`), leaving the others as they
+    /// are: changes of different secrets made at once all hold, where a map sent whole
+    /// (`update_function`) replaces them all. Removing one that is not set changes nothing.
+    pub async fn set_function_secret(
+        &self,
+        caller: &Caller,
+        ns: &str,
+        f: &str,
+        key: &str,
+        value: Option<String>,
+    ) -> Result<Function> {
+        let audit = Audit::new(gust_core::AuditAction::Update, "function")
+            .of(f)
+            .within(ns);
+        self.audited(caller, &audit, async {
+            caller.require(Scope::Write)?;
+            let (_, function) = self.function_for(caller, ns, f).await?;
+            audit.namespace_is(&function.namespace_id);
+            check_secret(key, value.as_deref())?;
+            self.store
+                .set_function_secret(&function.id, key, value.as_deref(), gust_core::now())
+                .await?;
+            let mut function = self.store.get_function_by_id(&function.id).await?;
+            self.live.sync(&function).await?;
+            self.decorate(&mut function);
+            self.emit_function(&function, Change::Update);
+            Ok(function)
+        })
+        .await
+    }
+
     async fn save_function(&self, before: &Function, function: Function) -> Result<Function> {
         self.require_runtime(function.runtime)?;
         self.store.update_function(&function).await?;
@@ -255,4 +286,14 @@ impl Engine {
             .replace(&function.id, TriggerOrigin::Function, &triggers);
         Ok(())
     }
+}
+
+/// A secret's name and value, checked as a map of secrets is (`secrets.KEY` names a bad one).
+pub(crate) fn check_secret(key: &str, value: Option<&str>) -> Result<()> {
+    let one = std::collections::BTreeMap::from([(
+        key.to_string(),
+        value.unwrap_or_default().to_string(),
+    )]);
+    gust_core::validate::env_map("secrets", &one)?;
+    Ok(())
 }

@@ -65,6 +65,33 @@ impl Engine {
         .await
     }
 
+    /// Set one secret of a namespace (`Some`) or remove it (`None`), leaving the others as
+    /// they are (see [`Engine::set_function_secret`]).
+    pub async fn set_namespace_secret(
+        &self,
+        caller: &Caller,
+        ns: &str,
+        key: &str,
+        value: Option<String>,
+    ) -> Result<Namespace> {
+        let audit = Audit::new(gust_core::AuditAction::Update, "namespace").of(ns);
+        self.audited(caller, &audit, async {
+            caller.require(Scope::Write)?;
+            caller.require_whole_namespace()?;
+            let namespace = self.namespace_for(caller, ns).await?;
+            audit.namespace_is(&namespace.id);
+            super::functions::check_secret(key, value.as_deref())?;
+            self.store
+                .set_namespace_secret(&namespace.id, key, value.as_deref(), gust_core::now())
+                .await?;
+            let namespace = self.store.get_namespace(&namespace.id).await?;
+            self.live.sync_namespace(&namespace).await?;
+            self.emit_namespace(&namespace, Change::Update);
+            Ok(namespace)
+        })
+        .await
+    }
+
     pub async fn delete_namespace(&self, caller: &Caller, key: &str) -> Result<()> {
         let audit = Audit::new(gust_core::AuditAction::Delete, "namespace").of(key);
         self.audited(caller, &audit, async {

@@ -747,3 +747,117 @@ async fn a_data_dir_serve_makes_is_its_owners_alone() {
         .unwrap();
     assert_eq!(answer.status(), StatusCode::OK);
 }
+
+#[tokio::test]
+async fn secrets_set_one_by_one_at_once_all_hold_and_reach_the_function() {
+    let server = TestServer::start();
+    server
+        .deploy_ready("f", with_secret("FIRST", "one"), &test_guest())
+        .await;
+    // Twenty clients each set a secret of their own at the same moment: none is lost (a map
+    // read, changed and sent back whole by each would keep only some).
+    let sets = (0..20).map(|i| {
+        let client = server.client();
+        async move {
+            client
+                .set_function_secret("default", "f", &format!("S{i}"), &format!("v{i}"))
+                .await
+        }
+    });
+    for set in futures_util::future::join_all(sets).await {
+        let function = set.unwrap();
+        assert!(
+            function.secrets.values().all(|v| v == "********"),
+            "values are never returned"
+        );
+    }
+    let function = server.client().get_function("default", "f").await.unwrap();
+    assert_eq!(function.secrets.len(), 21, "{:?}", function.secrets.keys());
+    assert_eq!(env_of(&server, "f", "S7").await, "v7");
+    assert_eq!(env_of(&server, "f", "FIRST").await, "one");
+    // The same for a namespace's.
+    let answer = server
+        .http()
+        .put(format!(
+            "{}/api/v1/namespaces/default/secrets/NS_ONE",
+            server.url
+        ))
+        .bearer_auth(&server.token)
+        .json(&json!({"value": "ns-1"}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(answer.status(), StatusCode::OK);
+    assert_eq!(env_of(&server, "f", "NS_ONE").await, "ns-1");
+
+    // Removed, one by one, and the others stay.
+    server
+        .client()
+        .delete_function_secret("default", "f", "S7")
+        .await
+        .unwrap();
+    assert_eq!(env_of(&server, "f", "S7").await, "unset");
+    assert_eq!(env_of(&server, "f", "S8").await, "v8");
+
+    // A bad name is a 400 naming it; a function that is not there a 404; nothing changes.
+    let answer = server
+        .http()
+        .put(format!(
+            "{}/api/v1/namespaces/default/functions/f/secrets/1BAD",
+            server.url
+        ))
+        .bearer_auth(&server.token)
+        .json(&json!({"value": "x"}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(answer.status(), StatusCode::BAD_REQUEST);
+    let body: Value = answer.json().await.unwrap();
+    assert_eq!(body["error"]["field"], "secrets.1BAD", "{body}");
+    let missing = server
+        .client()
+        .set_function_secret("default", "nope", "A", "x")
+        .await;
+    assert!(missing.is_err());
+    let function = server.client().get_function("default", "f").await.unwrap();
+    assert_eq!(function.secrets.len(), 20);
+
+    // The CLI: a value from stdin, and a removal.
+    let home = tempfile::tempdir().unwrap();
+    let mut child = Command::new(gust_bin())
+        .args(["fn", "secret", "set", "f", "FROM_STDIN"])
+        .env("GUST_URL", &server.url)
+        .env("GUST_TOKEN", &server.token)
+        .env("HOME", home.path())
+        .env_remove("XDG_CONFIG_HOME")
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    use std::io::Write;
+    child
+        .stdin
+        .take()
+        .unwrap()
+        .write_all(b"piped-value\n")
+        .unwrap();
+    let out = child.wait_with_output().unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert_eq!(env_of(&server, "f", "FROM_STDIN").await, "piped-value");
+    let out = cli(
+        &server,
+        home.path(),
+        &["fn", "secret", "unset", "f", "FROM_STDIN"],
+    );
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert_eq!(env_of(&server, "f", "FROM_STDIN").await, "unset");
+}
