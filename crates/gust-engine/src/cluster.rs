@@ -480,11 +480,8 @@ impl Engine {
                 }
             };
             self.live.sync_in(namespace, function).await?;
-            self.apply_change(&ChangeNotice::Domains {
-                function_id: function.id.clone(),
-            })
-            .await?;
         }
+        self.live.set_all_domains(&self.store.all_domains().await?);
         self.triggers.reset(self.store.all_triggers().await?);
         self.apply_change(&ChangeNotice::Aliases).await?;
         self.load_edge().await?;

@@ -258,6 +258,22 @@ impl LiveFunctions {
         self.any_hosts.store(!hosts.is_empty(), Ordering::Release);
     }
 
+    /// Make `domains` every custom domain routed (a resync with the store).
+    pub fn set_all_domains(&self, domains: &[Domain]) {
+        let mut hosts = self.hosts.write().unwrap_or_else(|p| p.into_inner());
+        hosts.clear();
+        for domain in domains {
+            hosts.insert(
+                domain.hostname.clone(),
+                HostTarget {
+                    namespace_id: domain.namespace_id.clone(),
+                    function_id: domain.function_id.clone(),
+                },
+            );
+        }
+        self.any_hosts.store(!hosts.is_empty(), Ordering::Release);
+    }
+
     /// Route every stored custom domain (at start).
     pub fn load_domains(&self, domains: &[Domain]) {
         for domain in domains {

@@ -135,11 +135,7 @@ impl Engine {
             self.store
                 .set_function_secret(&function.id, key, value.as_deref(), gust_core::now())
                 .await?;
-            let mut function = self.store.get_function_by_id(&function.id).await?;
-            self.live.sync(&function).await?;
-            self.decorate(&mut function);
-            self.emit_function(&function, Change::Update);
-            Ok(function)
+            self.saved_function(&function.id).await
         })
         .await
     }
@@ -148,8 +144,13 @@ impl Engine {
         self.require_runtime(function.runtime)?;
         self.store.update_function(&function).await?;
         self.sync_function_fields(Some(before), &function).await?;
-        // Re-read: the state fields may have moved on (a build finishing) since this request read them.
-        let mut function = self.store.get_function_by_id(&function.id).await?;
+        self.saved_function(&function.id).await
+    }
+
+    /// A function just saved, read again (the state fields may have moved on, a build
+    /// finishing, since the request read them), made live as it is now and announced.
+    async fn saved_function(&self, id: &str) -> Result<Function> {
+        let mut function = self.store.get_function_by_id(id).await?;
         self.live.sync(&function).await?;
         self.decorate(&mut function);
         self.emit_function(&function, Change::Update);

@@ -390,6 +390,41 @@ async fn a_change_on_one_node_reaches_the_others() {
     for node in &cluster.nodes {
         wait_for_env(node, "COLOR", "green").await;
     }
+    // A custom domain made on one node routes on the others; deleted, it stops.
+    let domain = cluster.nodes[1]
+        .client()
+        .create_domain("default", "job", "job.example.test")
+        .await
+        .unwrap();
+    let by_host = |node: &TestServer| {
+        let port = node.url.rsplit(':').next().unwrap().to_string();
+        let request = reqwest::Client::new()
+            .get(format!("{}/status?code=201", node.url))
+            .header("host", format!("job.example.test:{port}"))
+            .bearer_auth(&node.token);
+        async move { request.send().await.unwrap().status() }
+    };
+    for node in &cluster.nodes {
+        eventually(
+            Duration::from_secs(20),
+            "the domain routes on every node",
+            || by_host(node).map(|status| status == reqwest::StatusCode::CREATED),
+        )
+        .await;
+    }
+    cluster.nodes[2]
+        .client()
+        .delete_domain("default", "job", &domain.id)
+        .await
+        .unwrap();
+    for node in &cluster.nodes {
+        eventually(
+            Duration::from_secs(20),
+            "the domain stops on every node",
+            || by_host(node).map(|status| status != reqwest::StatusCode::CREATED),
+        )
+        .await;
+    }
 }
 
 #[tokio::test]
