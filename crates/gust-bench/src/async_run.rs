@@ -79,19 +79,32 @@ pub async fn measure(
     let addr = server.addr;
     servers.push(server);
     let api = Api::new(addr, &data_dir).await?;
-    let deadline = restarted + DRAIN_TIMEOUT;
-    while api.async_backlog().await? > 0 {
-        if Instant::now() >= deadline {
-            anyhow::bail!("the async queue did not drain within {DRAIN_TIMEOUT:?}");
-        }
-        sleep(Duration::from_millis(2)).await;
-    }
+    wait_drained(&[api], restarted).await?;
     Ok(AsyncResult {
         conns,
         submit,
         accepted,
         drained_in: restarted.elapsed(),
     })
+}
+
+/// Wait until no server of `apis` holds a queued or running async execution, for at most
+/// [`DRAIN_TIMEOUT`] from `since`.
+pub(crate) async fn wait_drained(apis: &[Api], since: Instant) -> anyhow::Result<()> {
+    let deadline = since + DRAIN_TIMEOUT;
+    loop {
+        let mut backlog = 0;
+        for api in apis {
+            backlog += api.async_backlog().await?;
+        }
+        if backlog == 0 {
+            return Ok(());
+        }
+        if Instant::now() >= deadline {
+            anyhow::bail!("{backlog} async executions still queued after {DRAIN_TIMEOUT:?}");
+        }
+        sleep(Duration::from_millis(2)).await;
+    }
 }
 
 pub(crate) async fn submit(

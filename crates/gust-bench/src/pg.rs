@@ -243,20 +243,7 @@ async fn async_rates(
         apis.push(Api::new(server.addr, data_dir).await?);
         servers.push(server);
     }
-    let deadline = restarted + DRAIN_TIMEOUT;
-    loop {
-        let mut backlog = 0;
-        for api in &apis {
-            backlog += api.async_backlog().await?;
-        }
-        if backlog == 0 {
-            break;
-        }
-        if tokio::time::Instant::now() >= deadline {
-            anyhow::bail!("{backlog} async executions still queued after {DRAIN_TIMEOUT:?}");
-        }
-        tokio::time::sleep(Duration::from_millis(2)).await;
-    }
+    crate::async_run::wait_drained(&apis, restarted).await?;
     let drained_in = restarted.elapsed();
     for server in servers.drain(..) {
         server.shutdown().await?;
@@ -266,6 +253,3 @@ async fn async_rates(
         drained_per_s: accepted as f64 / drained_in.as_secs_f64(),
     })
 }
-
-/// Longest the bench waits for the queues to drain.
-const DRAIN_TIMEOUT: Duration = Duration::from_secs(300);

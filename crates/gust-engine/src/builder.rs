@@ -122,8 +122,7 @@ impl BuildContext {
     /// Hold the build of `deployment_id` for this node: false when another live node holds
     /// it, or it is no longer unfinished.
     async fn claim(&self, deployment_id: &str) -> gust_store::StoreResult<bool> {
-        let alive_since =
-            gust_core::now() - chrono::Duration::from_std(self.lease).unwrap_or_default();
+        let alive_since = crate::cluster::alive_since(self.lease, gust_core::now());
         self.store
             .claim_build(deployment_id, &self.node, alive_since)
             .await

@@ -75,6 +75,12 @@ pub(crate) fn node_id(data_dir: &Path, configured: Option<&str>) -> anyhow::Resu
     Ok(id)
 }
 
+/// At `now`, the oldest heartbeat of a node still alive: one a `lease` old is gone, and what it
+/// held (executions, builds) anyone's.
+pub(crate) fn alive_since(lease: Duration, now: DateTime<Utc>) -> DateTime<Utc> {
+    now - chrono::Duration::from_std(lease).unwrap_or_default()
+}
+
 /// A change notice as it travels between nodes.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 struct Notice {
@@ -357,7 +363,7 @@ impl Engine {
 
     /// Heartbeats older than this are of nodes that are gone.
     pub(crate) fn alive_since(&self) -> DateTime<Utc> {
-        gust_core::now() - chrono::Duration::from_std(self.jobs_config.lease).unwrap_or_default()
+        alive_since(self.jobs_config.lease, gust_core::now())
     }
 
     /// Bring what this node holds in memory in line with a change another node made.

@@ -103,13 +103,9 @@ impl UrlSigner {
     }
 
     fn with_key(key: [u8; 32]) -> Self {
-        let mut signer = Self {
-            key,
-            issuer: String::new(),
-        };
         // Distinct in form from the random ids of the older scheme (16 hex digits).
-        signer.issuer = format!("k{}", hex::encode(&signer.derive_key("url issuer")[..8]));
-        signer
+        let issuer = format!("k{}", hex::encode(&derive(&key, "url issuer")[..8]));
+        Self { key, issuer }
     }
 
     /// A token for `grant` on `function_id`, valid until `expires_at`.
@@ -182,11 +178,7 @@ impl UrlSigner {
     /// key: HMAC-SHA256 under it of a label no URL token can begin with. Deleting `url-key`
     /// voids what was signed with derived keys too.
     pub fn derive_key(&self, purpose: &str) -> [u8; 32] {
-        let mut mac =
-            Hmac::<Sha256>::new_from_slice(&self.key).expect("HMAC takes a key of any length");
-        mac.update(b"gust derived key v1\n");
-        mac.update(purpose.as_bytes());
-        mac.finalize().into_bytes().into()
+        derive(&self.key, purpose)
     }
 
     fn mac(&self, fields: &str) -> Hmac<Sha256> {
@@ -196,6 +188,14 @@ impl UrlSigner {
         mac.update(fields.as_bytes());
         mac
     }
+}
+
+/// HMAC-SHA256 under `key` of a label no URL token can begin with, and `purpose`.
+fn derive(key: &[u8; 32], purpose: &str) -> [u8; 32] {
+    let mut mac = Hmac::<Sha256>::new_from_slice(key).expect("HMAC takes a key of any length");
+    mac.update(b"gust derived key v1\n");
+    mac.update(purpose.as_bytes());
+    mac.finalize().into_bytes().into()
 }
 
 #[cfg(test)]

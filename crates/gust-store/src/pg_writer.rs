@@ -16,7 +16,7 @@ use gust_core::{Execution, ExecutionRetention};
 use sqlx::postgres::{PgConnectOptions, PgConnection};
 use sqlx::{Connection, Row};
 
-use crate::sql_store::{DELETE_FINISHED_BEFORE, RETENTION_BOUNDARY, prune_before};
+use crate::sql_store::{RETENTION_BOUNDARY, prune_before};
 use crate::store::ExecutionWriter;
 use crate::writer::{RETENTION_STEP, stored_execution};
 use crate::{StoreError, StoreResult};
@@ -54,7 +54,8 @@ pub struct PgExecutionWriter {
     pruned_to: std::collections::HashMap<String, String>,
 }
 
-/// [`DELETE_FINISHED_BEFORE`] from where the previous pruning of the function stopped (`$4`).
+/// [`DELETE_FINISHED_BEFORE`](crate::sql_store::DELETE_FINISHED_BEFORE) from where the previous pruning of the function stopped (`$4`;
+/// `''` for the first, before every id).
 const DELETE_FINISHED_FROM: &str = "DELETE FROM executions WHERE seq IN \
      (SELECT seq FROM executions WHERE function_id = $1 AND id >= $4 AND id < $2 \
      AND status NOT IN ('queued', 'running') ORDER BY id LIMIT $3)";
@@ -289,7 +290,7 @@ impl ExecutionWriter for PgExecutionWriter {
     ) -> StoreResult<u64> {
         // Runs not finished when a pruning passed them stay behind its mark: the retention
         // task's pruning, from the oldest, takes them later.
-        let from = self.pruned_to.get(function_id).cloned();
+        let from = self.pruned_to.get(function_id).cloned().unwrap_or_default();
         let (deleted, before) = self.run(async |connection| {
             let boundary: Option<String> = sqlx::query_scalar(RETENTION_BOUNDARY)
                 .bind(function_id)
@@ -301,18 +302,14 @@ impl ExecutionWriter for PgExecutionWriter {
             // its rows' locks for long.
             let mut deleted = 0;
             loop {
-                let statement = match &from {
-                    Some(from) => sqlx::query(DELETE_FINISHED_FROM)
-                        .bind(function_id)
-                        .bind(&before)
-                        .bind(RETENTION_STEP)
-                        .bind(from),
-                    None => sqlx::query(DELETE_FINISHED_BEFORE)
-                        .bind(function_id)
-                        .bind(&before)
-                        .bind(RETENTION_STEP),
-                };
-                let n = statement.execute(&mut *connection).await?.rows_affected();
+                let n = sqlx::query(DELETE_FINISHED_FROM)
+                    .bind(function_id)
+                    .bind(&before)
+                    .bind(RETENTION_STEP)
+                    .bind(&from)
+                    .execute(&mut *connection)
+                    .await?
+                    .rows_affected();
                 deleted += n;
                 if n < RETENTION_STEP as u64 {
                     return Ok((deleted, before));

@@ -345,16 +345,16 @@ impl SqlStore {
     /// Set (`Some`) or remove (`None`) the secret `key` of a namespace or function in one
     /// statement, leaving its other secrets as stored: two changes of different secrets made at
     /// once both hold. Each value is sealed on its own (bound to its owner and name), so one
-    /// is written without opening the others. `Conflict` when a new one would pass `max`
-    /// secrets; `NotFound` when the owner is gone.
+    /// is written without opening the others. `Conflict` when a new one would pass the most a
+    /// map holds; `NotFound` when the owner is gone.
     pub(crate) async fn secret_set(
         &self,
         owner: SecretOwner<'_>,
         key: &str,
         value: Option<&str>,
-        max: usize,
         now: chrono::DateTime<chrono::Utc>,
     ) -> StoreResult<()> {
+        let max = gust_core::validate::MAX_ENV_VARS;
         let (table, id, kind) = match owner {
             SecretOwner::Namespace(id) => ("namespaces", id, "namespace"),
             SecretOwner::Function(id) => ("functions", id, "function"),
@@ -365,42 +365,43 @@ impl SqlStore {
             }
         };
         let dialect = self.dialect();
-        let touched = dialect.json_set("data", &[("updated_at", "$3")]);
-        // `key` is bound, never spliced: the callers check it, and the store needs not trust them.
+        let touched = dialect.json_set("data", &[("updated_at", "$2")]);
+        // `$1`, the key, is bound, never spliced: the callers check it, and the store needs
+        // not trust them. `$3` is the owner's id; a set adds the sealed value (`$4`) and the
+        // most secrets a map holds (`$5`).
         let statement = match (dialect, value) {
             (Dialect::Sqlite, Some(_)) => format!(
-                "UPDATE {table} SET secrets = json_set(secrets, '$.' || $1, $2), data = {touched} \
-                 WHERE id = $4 AND (json_extract(secrets, '$.' || $1) IS NOT NULL \
+                "UPDATE {table} SET secrets = json_set(secrets, '$.' || $1, $4), data = {touched} \
+                 WHERE id = $3 AND (json_extract(secrets, '$.' || $1) IS NOT NULL \
                    OR (SELECT COUNT(*) FROM json_each({table}.secrets)) < $5)"
             ),
             (Dialect::Postgres, Some(_)) => format!(
                 "UPDATE {table} SET secrets = jsonb_set(secrets::jsonb, ARRAY[$1::text], \
-                   to_jsonb($2::text))::text, data = {touched} \
-                 WHERE id = $4 AND (jsonb_exists(secrets::jsonb, $1::text) \
+                   to_jsonb($4::text))::text, data = {touched} \
+                 WHERE id = $3 AND (jsonb_exists(secrets::jsonb, $1::text) \
                    OR (SELECT COUNT(*) FROM jsonb_object_keys(secrets::jsonb)) < $5)"
             ),
             (Dialect::Sqlite, None) => format!(
                 "UPDATE {table} SET secrets = json_remove(secrets, '$.' || $1), \
-                 data = {touched} WHERE id = $4 AND $2 IS NULL AND $5 >= 0"
+                 data = {touched} WHERE id = $3"
             ),
             (Dialect::Postgres, None) => format!(
                 "UPDATE {table} SET secrets = (secrets::jsonb - $1::text)::text, \
-                 data = {touched} WHERE id = $4 AND $2::text IS NULL AND $5::bigint >= 0"
+                 data = {touched} WHERE id = $3"
             ),
         };
         // A rotation reseals every row: it waits for this write, or this for it.
         let _sealing = self.keyring.writes.read().await;
-        let sealed = value.map(|value| self.keyring.seal(owner, key, value));
-        let done = self
-            .exec(
-                q(statement)
-                    .text(key)
-                    .opt_text(sealed.as_deref())
-                    .text(serde_json::to_string(&now)?)
-                    .text(id)
-                    .int(max as i64),
-            )
-            .await?;
+        let mut query = q(statement)
+            .text(key)
+            .text(serde_json::to_string(&now)?)
+            .text(id);
+        if let Some(value) = value {
+            query = query
+                .text(self.keyring.seal(owner, key, value))
+                .int(max as i64);
+        }
+        let done = self.exec(query).await?;
         if done == 1 {
             return Ok(());
         }

@@ -1705,8 +1705,7 @@ impl Store for SqlStore {
         value: Option<&str>,
         now: DateTime<Utc>,
     ) -> StoreResult<()> {
-        let max = gust_core::validate::MAX_ENV_VARS;
-        self.secret_set(SecretOwner::Namespace(namespace_id), key, value, max, now)
+        self.secret_set(SecretOwner::Namespace(namespace_id), key, value, now)
             .await
     }
 
@@ -1717,8 +1716,7 @@ impl Store for SqlStore {
         value: Option<&str>,
         now: DateTime<Utc>,
     ) -> StoreResult<()> {
-        let max = gust_core::validate::MAX_ENV_VARS;
-        self.secret_set(SecretOwner::Function(function_id), key, value, max, now)
+        self.secret_set(SecretOwner::Function(function_id), key, value, now)
             .await
     }
 

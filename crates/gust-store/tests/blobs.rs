@@ -5,15 +5,18 @@ use gust_store::{BlobStore, BlobUrl, StoreError};
 use gust_test_tools::s3::{self, S3Server};
 use sha2::{Digest, Sha256};
 
-fn s3_url(server: &S3Server, prefix: &str) -> BlobUrl {
-    server
-        .url(prefix)
-        .parse::<BlobUrl>()
+/// `url` with the test server's credentials.
+fn with_credentials(url: &str) -> BlobUrl {
+    url.parse::<BlobUrl>()
         .unwrap()
         .with_setting("aws_access_key_id", s3::ACCESS_KEY_ID)
         .unwrap()
         .with_setting("aws_secret_access_key", s3::SECRET_ACCESS_KEY)
         .unwrap()
+}
+
+fn s3_url(server: &S3Server, prefix: &str) -> BlobUrl {
+    with_credentials(&server.url(prefix))
         .with_setting("aws_region", s3::REGION)
         .unwrap()
 }
@@ -117,15 +120,7 @@ async fn a_blob_altered_in_the_shared_store_is_refused() {
 async fn a_missing_bucket_or_a_silent_endpoint_fails_at_open() {
     let server = start_s3().await;
     let dir = tempfile::tempdir().unwrap();
-    let no_bucket = server
-        .url("x")
-        .replace("gust-blobs", "no-such-bucket")
-        .parse::<BlobUrl>()
-        .unwrap()
-        .with_setting("aws_access_key_id", s3::ACCESS_KEY_ID)
-        .unwrap()
-        .with_setting("aws_secret_access_key", s3::SECRET_ACCESS_KEY)
-        .unwrap();
+    let no_bucket = with_credentials(&server.url("x").replace("gust-blobs", "no-such-bucket"));
     let err = BlobStore::open_shared(dir.path(), &no_bucket)
         .await
         .unwrap_err()
@@ -139,13 +134,7 @@ async fn a_missing_bucket_or_a_silent_endpoint_fails_at_open() {
         .local_addr()
         .unwrap()
         .port();
-    let silent = format!("s3://b/p?endpoint=http://127.0.0.1:{port}")
-        .parse::<BlobUrl>()
-        .unwrap()
-        .with_setting("aws_access_key_id", s3::ACCESS_KEY_ID)
-        .unwrap()
-        .with_setting("aws_secret_access_key", s3::SECRET_ACCESS_KEY)
-        .unwrap();
+    let silent = with_credentials(&format!("s3://b/p?endpoint=http://127.0.0.1:{port}"));
     let err = BlobStore::open_shared(dir.path(), &silent)
         .await
         .unwrap_err()

@@ -443,7 +443,6 @@ impl Dispatcher {
         if self.draining || self.workers == 0 {
             return;
         }
-        let lease = chrono::Duration::from_std(self.jobs.config.lease).unwrap_or_default();
         loop {
             let room = (self.workers * 4)
                 .min(self.memory_limit)
@@ -456,7 +455,12 @@ impl Dispatcher {
             let claimed = match self
                 .jobs
                 .store
-                .claim_executions(&node, now - lease, now, room as u32)
+                .claim_executions(
+                    &node,
+                    crate::cluster::alive_since(self.jobs.config.lease, now),
+                    now,
+                    room as u32,
+                )
                 .await
             {
                 Ok(claimed) => claimed,

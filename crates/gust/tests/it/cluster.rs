@@ -689,18 +689,15 @@ async fn a_build_held_by_a_frozen_node_is_finished_by_another() {
     let (a, b) = (&cluster.nodes[0], &cluster.nodes[1]);
     let node_a = node_id(&cluster.dirs[0]);
     let client = a.client();
-    client
-        .create_function(
-            "default",
-            &FunctionSpec {
-                name: Some("slow".into()),
-                runtime: Some("python3.11".into()),
-                env: Some([("IMPORT_SLEEP_S".to_string(), "4".to_string())].into()),
-                ..spec()
-            },
-        )
-        .await
-        .unwrap();
+    create_python(
+        a,
+        "slow",
+        FunctionSpec {
+            env: Some([("IMPORT_SLEEP_S".to_string(), "4".to_string())].into()),
+            ..spec()
+        },
+    )
+    .await;
     let deployment = client
         .create_deployment(
             "default",
@@ -763,14 +760,34 @@ async fn a_build_held_by_a_frozen_node_is_finished_by_another() {
     assert_eq!(after.build_log, built.build_log);
 }
 
-/// Live workers of `function` on a node.
-async fn workers(node: &TestServer, function: &str) -> u64 {
+/// Wait until every node lists `count` live workers of `py`.
+async fn every_node_has_workers(cluster: &Cluster, count: u64, what: &str) {
+    for node in &cluster.nodes {
+        eventually(Duration::from_secs(30), what, || async {
+            let listed = node
+                .client()
+                .list_instances("default", "py", None)
+                .await
+                .unwrap();
+            listed["total"].as_u64() == Some(count)
+        })
+        .await;
+    }
+}
+
+/// Create a Python function on a node (no code yet).
+async fn create_python(node: &TestServer, name: &str, spec: FunctionSpec) {
     node.client()
-        .list_instances("default", function, None)
+        .create_function(
+            "default",
+            &FunctionSpec {
+                name: Some(name.into()),
+                runtime: Some("python3.11".into()),
+                ..spec
+            },
+        )
         .await
-        .unwrap()["total"]
-        .as_u64()
-        .unwrap()
+        .unwrap();
 }
 
 #[tokio::test]
@@ -811,12 +828,7 @@ async fn workers_are_scaled_and_detached_on_every_node() {
         .await
         .unwrap();
     assert_eq!(detached["detached"], 1, "{detached}");
-    for node in &cluster.nodes {
-        eventually(Duration::from_secs(20), "every node detaches", || {
-            workers(node, "py").map(|n| n == 0)
-        })
-        .await;
-    }
+    every_node_has_workers(&cluster, 0, "every node detaches").await;
     // Two more warm workers, asked of one node: every node starts two of its own.
     let scaled = cluster.nodes[0]
         .client()
@@ -824,24 +836,14 @@ async fn workers_are_scaled_and_detached_on_every_node() {
         .await
         .unwrap();
     assert_eq!(scaled["instances"], 2, "{scaled}");
-    for node in &cluster.nodes {
-        eventually(Duration::from_secs(30), "every node scales up", || {
-            workers(node, "py").map(|n| n == 2)
-        })
-        .await;
-    }
+    every_node_has_workers(&cluster, 2, "every node scales up").await;
     // And one fewer, asked of another.
     cluster.nodes[1]
         .client()
         .scale_instances("default", "py", -1, None)
         .await
         .unwrap();
-    for node in &cluster.nodes {
-        eventually(Duration::from_secs(20), "every node scales down", || {
-            workers(node, "py").map(|n| n == 1)
-        })
-        .await;
-    }
+    every_node_has_workers(&cluster, 1, "every node scales down").await;
 }
 
 #[tokio::test]
@@ -851,18 +853,7 @@ async fn an_upload_url_from_one_node_uploads_once_through_any() {
         "main.py",
         b"def handle(event, context):\n    return 'ok'\n".as_slice(),
     )]);
-    cluster.nodes[0]
-        .client()
-        .create_function(
-            "default",
-            &FunctionSpec {
-                name: Some("up".into()),
-                runtime: Some("python3.11".into()),
-                ..spec()
-            },
-        )
-        .await
-        .unwrap();
+    create_python(&cluster.nodes[0], "up", spec()).await;
     let signed = cluster.nodes[0]
         .client()
         .create_upload_url("default", "up", package.len() as u64)
